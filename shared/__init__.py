@@ -1,0 +1,1 @@
+"""Code every process of the bridge uses: settings, records, the spool, the buffer, logging."""

@@ -1,0 +1,267 @@
+"""The two record kinds that travel through the spool, and their one-line JSON form.
+
+A record is one JSON object per line. Its keys are exactly the columns of its table (plus
+`v`, the format version, and `kind`), so PostgreSQL can read a line with
+`jsonb_populate_record` and the replayer never re-parses JSON in Python.
+
+- `snapshot` -> table `portfolio_greeks`: the net Greeks of one account at one 5-s tick.
+- `api_log`  -> table `api_logs`: one event of the IBKR connection.
+
+Unknown is null, never 0: a Greek that no option reported is `None` here and NULL there.
+Validation is pure (no I/O, no clock) so the writer can quarantine a bad line and go on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final, Literal
+
+from shared.errors import RecordError
+
+FORMAT_VERSION: Final = 1
+MODES: Final = ("SOCKET", "PORTAL")
+LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+# uuid5 namespace for snapshot ids: the same account and tick always give the same id, so one
+# tick can never become two rows, whoever delivers it and however often.
+SNAPSHOT_NAMESPACE: Final = uuid.UUID("6f1c3a52-8f0e-4c0e-9a59-2a1d7c5f0b10")
+
+Mode = Literal["SOCKET", "PORTAL"]
+Level = Literal["debug", "info", "warning", "error", "critical"]
+
+GREEK_FIELDS: Final = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta")
+
+
+def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:
+    """The id of an account's snapshot at one tick: derived, never random."""
+    return uuid.uuid5(SNAPSHOT_NAMESPACE, f"{account}|{_iso(tick_ts)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Net Greeks of one account at one tick (`ts`, UTC), as stored in `portfolio_greeks`."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    net_delta: float | None
+    net_gamma: float | None
+    net_theta: float | None
+    net_vega: float | None
+    net_dollar_delta: float | None
+    position_count: int
+    option_count: int
+    options_with_greeks: int
+    stalest_greek_age_s: float | None
+    underlyings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    kind: ClassVar[Literal["snapshot"]] = "snapshot"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiLog:
+    """One event of the IBKR connection, as stored in `api_logs`."""
+
+    id: uuid.UUID
+    ts: datetime
+    mode: Mode
+    level: Level
+    event: str
+    code: int | None
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    kind: ClassVar[Literal["api_log"]] = "api_log"
+
+
+Record = Snapshot | ApiLog
+
+
+def new_api_log(
+    *,
+    ts: datetime,
+    mode: Mode,
+    level: Level,
+    event: str,
+    message: str,
+    code: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> ApiLog:
+    """An api_log record with a fresh random id (events, unlike ticks, have no natural key)."""
+    return ApiLog(uuid.uuid4(), ts, mode, level, event, code, message, dict(details or {}))
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise RecordError("timestamp without a time zone")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def encode(record: Record) -> bytes:
+    """One JSON line, newline included. Raises RecordError for values JSON cannot carry."""
+    body: dict[str, Any] = {"v": FORMAT_VERSION, "kind": record.kind, "id": str(record.id)}
+    body["ts"] = _iso(record.ts)
+    if isinstance(record, Snapshot):
+        body.update(
+            account=record.account,
+            mode=record.mode,
+            net_delta=record.net_delta,
+            net_gamma=record.net_gamma,
+            net_theta=record.net_theta,
+            net_vega=record.net_vega,
+            net_dollar_delta=record.net_dollar_delta,
+            position_count=record.position_count,
+            option_count=record.option_count,
+            options_with_greeks=record.options_with_greeks,
+            stalest_greek_age_s=record.stalest_greek_age_s,
+            underlyings=record.underlyings,
+        )
+    else:
+        body.update(
+            mode=record.mode,
+            level=record.level,
+            event=record.event,
+            code=record.code,
+            message=record.message,
+            details=record.details,
+        )
+    try:
+        text = json.dumps(body, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, TypeError) as exc:
+        raise RecordError(f"not encodable as JSON: {exc}") from None
+    _check_text(text)
+    return text.encode("utf-8") + b"\n"
+
+
+def decode(line: bytes) -> Record:
+    """Parse and validate one spool line (with or without its newline)."""
+    try:
+        body = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RecordError("not a JSON object")
+    version = body.get("v")
+    if version != FORMAT_VERSION:
+        raise RecordError(f"unsupported format version {version!r}")
+    _check_text(line.decode("utf-8"))
+    kind = body.get("kind")
+    if kind == "snapshot":
+        return _decode_snapshot(body)
+    if kind == "api_log":
+        return _decode_api_log(body)
+    raise RecordError(f"unknown kind {kind!r}")
+
+
+def _check_text(text: str) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL; catching it here quarantines one line
+    # instead of failing a whole batch at the server.
+    if "\x00" in text or "\\u0000" in text:
+        raise RecordError("contains a NUL character")
+
+
+def _decode_snapshot(body: dict[str, Any]) -> Snapshot:
+    greeks = [_optional_float(body, name) for name in GREEK_FIELDS]
+    underlyings = body.get("underlyings", {})
+    if not isinstance(underlyings, dict):
+        raise RecordError("underlyings is not an object")
+    option_count = _count(body, "option_count")
+    options_with_greeks = _count(body, "options_with_greeks")
+    if options_with_greeks > option_count:
+        raise RecordError("options_with_greeks exceeds option_count")
+    return Snapshot(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        net_delta=greeks[0],
+        net_gamma=greeks[1],
+        net_theta=greeks[2],
+        net_vega=greeks[3],
+        net_dollar_delta=greeks[4],
+        position_count=_count(body, "position_count"),
+        option_count=option_count,
+        options_with_greeks=options_with_greeks,
+        stalest_greek_age_s=_optional_float(body, "stalest_greek_age_s"),
+        underlyings=underlyings,
+    )
+
+
+def _decode_api_log(body: dict[str, Any]) -> ApiLog:
+    level = body.get("level")
+    if level not in LEVELS:
+        raise RecordError(f"level {level!r} is not one of {', '.join(LEVELS)}")
+    code = body.get("code")
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+        raise RecordError("code is not an integer or null")
+    details = body.get("details", {})
+    if not isinstance(details, dict):
+        raise RecordError("details is not an object")
+    return ApiLog(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        mode=_mode(body),
+        level=level,
+        event=_text(body, "event"),
+        code=code,
+        message=_text(body, "message", allow_empty=True),
+        details=details,
+    )
+
+
+def _uuid(body: dict[str, Any]) -> uuid.UUID:
+    try:
+        return uuid.UUID(body["id"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RecordError("id is missing or not a UUID") from None
+
+
+def _timestamp(body: dict[str, Any]) -> datetime:
+    raw = body.get("ts")
+    if not isinstance(raw, str):
+        raise RecordError("ts is missing or not a string")
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        raise RecordError(f"ts {raw!r} is not an ISO 8601 timestamp") from None
+    if ts.tzinfo is None:
+        raise RecordError("ts has no time zone")
+    return ts
+
+
+def _text(body: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise RecordError(f"{name} is missing or not a string")
+    return value
+
+
+def _mode(body: dict[str, Any]) -> Mode:
+    mode = body.get("mode")
+    if mode not in MODES:
+        raise RecordError(f"mode {mode!r} is not SOCKET or PORTAL")
+    return mode  # type: ignore[no-any-return]  # narrowed by the membership test above
+
+
+def _count(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RecordError(f"{name} is missing or not a count")
+    return value
+
+
+def _optional_float(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError(f"{name} is not a number or null")
+    if not math.isfinite(value):
+        raise RecordError(f"{name} is not finite")
+    return float(value)

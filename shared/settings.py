@@ -1,0 +1,158 @@
+"""Reading settings from a mapping of environment variables, validated at the edge.
+
+Each process builds one frozen settings object with `Settings.from_environ(environ)`; this module
+gives them the typed readers, so every bad value fails the same way: one line that names the
+variable, shows the value (masked when secret) and says what was expected. Nothing here reads
+`os.environ` itself: `__main__` passes it in, tests pass a dict.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from shared.errors import SettingsError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential: its value is reachable through `.reveal()` only, never through repr or str."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+
+def mask_url(url: str) -> str:
+    """`postgresql://u:pw@h/db` -> `postgresql://u:***@h/db`; query passwords are masked too."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, sep, _password = userinfo.partition(":")
+        netloc = f"{user}{':***' if sep else ''}@{hostport}"
+    query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file of `KEY=value` lines; a missing file is an empty mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _DOTENV_LINE.match(line)
+        if match is None:
+            raise SettingsError(f"{path}:{number}", "expected KEY=value")
+        key, value = match.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def with_dotenv(environ: Mapping[str, str], path: Path = Path(".env")) -> dict[str, str]:
+    """The process environment over the optional `.env` file: the environment always wins."""
+    return {**read_dotenv(path), **environ}
+
+
+class EnvReader:
+    """Typed, validated access to one mapping of environment variables."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def is_set(self, name: str) -> bool:
+        return self._raw(name) is not None
+
+    def text(self, name: str, default: str) -> str:
+        return self._raw(name) or default
+
+    def optional_text(self, name: str) -> str | None:
+        return self._raw(name)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._raw(name)
+        if value is None:
+            return default
+        normalized = value.upper()
+        if normalized not in choices:
+            raise SettingsError(name, f"{value!r} is not one of {', '.join(choices)}")
+        return normalized
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(name, f"{value!r} is not a whole number") from None
+        if not minimum <= number <= maximum:
+            raise SettingsError(name, f"{number} is outside {minimum}..{maximum}")
+        return number
+
+    def seconds(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(name, f"{value!r} is not a number of seconds") from None
+        if not math.isfinite(number) or not minimum <= number <= maximum:
+            raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} seconds")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise SettingsError(name, f"{value!r} is not a boolean (true/false)")
+
+    def path(self, name: str, default: Path) -> Path:
+        value = self._raw(name)
+        return Path(value).expanduser() if value is not None else default.expanduser()
+
+    def secret(self, name: str) -> Secret | None:
+        value = self._raw(name)
+        return Secret(value) if value is not None else None
+
+    def database_url(self, name: str) -> Secret | None:
+        """A PostgreSQL URL; validated for shape, kept secret because it may hold a password."""
+        value = self._raw(name)
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise SettingsError(name, f"{mask_url(value)!r} is not a postgresql:// URL")
+        return Secret(value)
