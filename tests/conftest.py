@@ -1,0 +1,6 @@
+"""Index of the test fixtures; each family lives in its own module under tests/fixtures."""
+
+pytest_plugins = (
+    "tests.fixtures.environment",
+    "tests.fixtures.postgres",
+)
