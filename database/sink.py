@@ -1,0 +1,161 @@
+"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks` and `api_logs` out.
+
+Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
+and moved into the tables by `INSERT … SELECT … ON CONFLICT (id) DO NOTHING`, all in one
+transaction. PostgreSQL parses the JSON (`jsonb_populate_record`), so a bulk replay costs Python
+almost nothing per row, and a record delivered twice is stored once.
+
+If the server refuses a batch because of one record's data, the batch is split in halves until
+the offending lines are isolated: they come back as rejected, with the server's reason, and
+every other line is stored. Connection-level failures are raised as `DatabaseUnavailable` for
+the caller's circuit breaker.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from database.errors import DatabaseError, RecordRejected, TransientConflict, translate
+from database.schema import bootstrap
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
+    line jsonb NOT NULL CHECK (line->>'v' = '1' AND line->>'kind' IN ('snapshot', 'api_log'))
+) ON COMMIT DELETE ROWS
+"""
+
+_INSERT_SNAPSHOTS = """
+INSERT INTO portfolio_greeks (
+    id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega, net_dollar_delta,
+    position_count, option_count, options_with_greeks, stalest_greek_age_s, underlyings)
+SELECT r.id, r.ts, r.account, r.mode, r.net_delta, r.net_gamma, r.net_theta, r.net_vega,
+    r.net_dollar_delta, r.position_count, r.option_count, r.options_with_greeks,
+    r.stalest_greek_age_s, coalesce(r.underlyings, '{}')
+FROM bridge_staging s, jsonb_populate_record(NULL::portfolio_greeks, s.line) r
+WHERE s.line->>'kind' = 'snapshot'
+ON CONFLICT (id) DO NOTHING
+"""
+
+_INSERT_API_LOGS = """
+INSERT INTO api_logs (id, ts, mode, level, event, code, message, details)
+SELECT r.id, r.ts, r.mode, r.level, r.event, r.code, r.message, coalesce(r.details, '{}')
+FROM bridge_staging s, jsonb_populate_record(NULL::api_logs, s.line) r
+WHERE s.line->>'kind' = 'api_log'
+ON CONFLICT (id) DO NOTHING
+"""
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+_JSONB_VERSION = b"\x01"
+# A serialization failure or deadlock is a race, not an outage: retry this many times.
+_CONFLICT_RETRIES = 3
+
+
+def copy_payload(lines: Sequence[bytes]) -> bytes:
+    """The binary COPY stream of one jsonb column holding each line (its newline dropped)."""
+    parts = [_COPY_HEADER]
+    for line in lines:
+        body = line[:-1] if line.endswith(b"\n") else line
+        parts.append(struct.pack("!hi", 1, len(body) + 1))
+        parts.append(_JSONB_VERSION)
+        parts.append(body)
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+@dataclass
+class StoreResult:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[bytes, str]] = field(default_factory=list)
+
+
+class RecordSink:
+    """Stores lines over one connection, opened lazily and dropped when it breaks."""
+
+    def __init__(self, connect: Callable[[], Awaitable[Connection]]) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
+
+    async def store(self, lines: Sequence[bytes]) -> StoreResult:
+        """Store every line once; raises DatabaseUnavailable (or SchemaError) for the caller."""
+        result = StoreResult()
+        if lines:
+            await self._store_or_split(list(lines), result)
+        return result
+
+    async def _store_or_split(self, lines: list[bytes], result: StoreResult) -> None:
+        try:
+            stored = await self._store_batch(lines)
+        except RecordRejected as rejected:
+            if len(lines) == 1:
+                result.rejected.append((lines[0], f"{rejected.sqlstate}: {rejected}"))
+                return
+            middle = len(lines) // 2
+            await self._store_or_split(lines[:middle], result)
+            await self._store_or_split(lines[middle:], result)
+            return
+        result.stored += stored
+        result.duplicates += len(lines) - stored
+
+    async def _store_batch(self, lines: list[bytes]) -> int:
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            try:
+                return await self._transaction(lines)
+            except TransientConflict:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _transaction(self, lines: list[bytes]) -> int:
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                async with conn.cursor().copy(
+                    "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
+                    await copy.write(copy_payload(lines))
+                snapshots = await conn.execute(_INSERT_SNAPSHOTS)
+                api_logs = await conn.execute(_INSERT_API_LOGS)
+                return snapshots.rowcount + api_logs.rowcount
+        except psycopg.Error as exc:
+            error = translate(exc)
+            if conn.broken or conn.closed:
+                await self.close()
+            raise error from exc
+        except OSError as exc:
+            await self.close()
+            raise translate(exc) from exc
+
+    async def _connection(self) -> Connection:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        try:
+            conn = await self._connect()
+            await bootstrap(conn)
+            await conn.execute(_STAGING)
+            await conn.commit()
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        except OSError as exc:
+            raise translate(exc) from exc
+        self._conn = conn
+        return conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (psycopg.Error, OSError):
+                pass  # already broken: nothing left to release
+
+
+__all__ = ["DatabaseError", "RecordSink", "StoreResult", "copy_payload"]

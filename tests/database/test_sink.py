@@ -1,0 +1,117 @@
+"""The idempotent insert path against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from database.errors import DatabaseUnavailable
+from database.sink import RecordSink
+from tests import builders
+from tests.fixtures.postgres import PostgresServer
+
+
+@pytest.fixture
+async def sink(database_url: str) -> AsyncIterator[RecordSink]:
+    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+
+    sink = RecordSink(connect)
+    yield sink
+    await sink.close()
+
+
+async def _count(url: str, table: str) -> int:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _with(line: bytes, **changes: object) -> bytes:
+    body = json.loads(line)
+    body.update(changes)
+    return json.dumps(body).encode() + b"\n"
+
+
+async def test_stores_snapshots_and_api_logs(sink: RecordSink, database_url: str) -> None:
+    """Both kinds land in their own table, every column as sent."""
+    lines = [
+        *builders.snapshots(5),
+        builders.api_log("connected"),
+        builders.api_log("ib_error", 2104),
+    ]
+    result = await sink.store(lines)
+    assert (result.stored, result.duplicates, result.rejected) == (7, 0, [])
+    assert await _count(database_url, "portfolio_greeks") == 5
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT net_delta, net_vega, underlyings FROM portfolio_greeks"
+            " WHERE account = 'DU0000' ORDER BY ts LIMIT 1"
+        )
+        row = await cursor.fetchone()
+        codes = await (await conn.execute("SELECT code FROM api_logs ORDER BY code")).fetchall()
+    assert row == (12.5, None, {"SPY": {"net_delta": 12.5}})
+    assert [code for (code,) in codes] == [2104, None]
+
+
+async def test_a_record_delivered_twice_is_stored_once(sink: RecordSink, database_url: str) -> None:
+    """Replaying the same lines reports duplicates and adds no row."""
+    lines = builders.snapshots(10)
+    await sink.store(lines)
+    again = await sink.store([*lines[:4], *builders.snapshots(12)[10:]])
+    assert (again.stored, again.duplicates) == (2, 4)
+    assert await _count(database_url, "portfolio_greeks") == 12
+
+
+@pytest.mark.parametrize(
+    ("poison", "sqlstate"),
+    [
+        pytest.param({"mode": "FIX"}, "23514", id="check-violation"),
+        pytest.param({"ts": "2026-02-30T00:00:00+00:00"}, "22008", id="impossible-date"),
+        pytest.param({"account": None}, "23502", id="not-null-violation"),
+        pytest.param({"kind": "order"}, "23514", id="unknown-kind"),
+        pytest.param({"options_with_greeks": 5}, "23514", id="more-greeks-than-options"),
+    ],
+)
+async def test_poison_record_is_rejected_and_its_neighbours_stored(
+    sink: RecordSink, database_url: str, poison: dict[str, object], sqlstate: str
+) -> None:
+    """One bad record in a batch comes back with the server's reason; the others are stored."""
+    lines = builders.snapshots(9)
+    bad = _with(lines[4], **poison)
+    result = await sink.store([*lines[:4], bad, *lines[5:]])
+    assert result.stored == 8
+    assert [line for line, _ in result.rejected] == [bad]
+    assert result.rejected[0][1].startswith(sqlstate)
+    assert await _count(database_url, "portfolio_greeks") == 8
+
+
+async def test_unparseable_line_is_rejected_alone(sink: RecordSink, database_url: str) -> None:
+    """A line that is not JSON at all is isolated the same way."""
+    lines = builders.snapshots(3)
+    result = await sink.store([lines[0], b'{"v":1,"kind":"snap\n', lines[1], lines[2]])
+    assert result.stored == 3
+    assert len(result.rejected) == 1
+    assert await _count(database_url, "portfolio_greeks") == 3
+
+
+async def test_database_down_is_an_outage_then_recovers(
+    sink: RecordSink, database_url: str, postgres_server: PostgresServer
+) -> None:
+    """With the server stopped the sink raises DatabaseUnavailable; once back it stores again."""
+    await sink.store(builders.snapshots(2))
+    postgres_server.stop()
+    with pytest.raises(DatabaseUnavailable):
+        await sink.store(builders.snapshots(4)[2:])
+    postgres_server.start()
+    result = await sink.store(builders.snapshots(4)[2:])
+    assert result.stored == 2
+    assert await _count(database_url, "portfolio_greeks") == 4
