@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 _hidden: set[str] = set()
@@ -22,6 +23,11 @@ def hide(secret: str) -> None:
     """Never let `secret` reach a log line (it is replaced by ***)."""
     if secret:
         _hidden.add(secret)
+
+
+def hide_url_password(url: str) -> None:
+    """Never let the password inside `url` reach a log line, whatever form it is printed in."""
+    hide(urlsplit(url).password or "")
 
 
 def redact(text: str) -> str:

@@ -156,3 +156,26 @@ class EnvReader:
         if scheme not in ("postgresql", "postgres"):
             raise SettingsError(name, f"{mask_url(value)!r} is not a postgresql:// URL")
         return Secret(value)
+
+
+@dataclass(frozen=True)
+class PipelinePaths:
+    """Where the processes meet on disk; the local profile keeps all of it under `var/`."""
+
+    var_dir: Path
+    spool_dir: Path
+    buffer_path: Path
+    dead_letter_path: Path
+    run_dir: Path
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PipelinePaths:
+        env = EnvReader(environ)
+        var_dir = env.path("BRIDGE_VAR_DIR", Path("var"))
+        return cls(
+            var_dir=var_dir,
+            spool_dir=env.path("BRIDGE_SPOOL_DIR", var_dir / "spool"),
+            buffer_path=env.path("BRIDGE_BUFFER_PATH", Path("~/.portfolio_bridge_buffer.jsonl")),
+            dead_letter_path=env.path("BRIDGE_DEAD_LETTER_PATH", var_dir / "deadletter.jsonl"),
+            run_dir=env.path("BRIDGE_RUN_DIR", var_dir / "run"),
+        )

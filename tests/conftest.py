@@ -3,4 +3,5 @@
 pytest_plugins = (
     "tests.fixtures.environment",
     "tests.fixtures.postgres",
+    "tests.fixtures.pipeline",
 )

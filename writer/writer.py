@@ -1,0 +1,225 @@
+"""The writer: tails the spool into PostgreSQL, behind the circuit breaker, buffering when it must.
+
+One step (`drain_once`) reads the complete lines after the checkpoint, validates each one
+(a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
+or appends them to the buffer file when the breaker is open or the store fails, and only then
+moves the checkpoint (atomically) and deletes spool segments that are fully consumed. A crash
+anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from database.circuit_breaker import BreakerState, DBCircuitBreaker
+from database.errors import DatabaseUnavailable
+from database.sink import RecordSink
+from shared import logs, records, status
+from shared.buffer import Buffer
+from shared.deadletter import DeadLetter, DeadLetters
+from shared.durable import atomic_replace
+from shared.errors import RecordError
+from shared.spool import SpoolBatch, SpoolPosition, read_spool
+from writer.errors import BufferUnavailable
+from writer.settings import WriterSettings
+
+log = logging.getLogger("writer")
+
+CHECKPOINT_NAME = "writer.checkpoint"
+_READ_MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class DrainReport:
+    """What one or more drain steps did; `read` counts lines taken from the spool."""
+
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    buffered: int = 0
+    dead_lettered: int = 0
+
+    def add(self, other: DrainReport) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+class Writer:
+    def __init__(
+        self,
+        settings: WriterSettings,
+        *,
+        sink: RecordSink | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        paths = settings.paths
+        paths.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._monotonic = monotonic
+        self._sink = sink or RecordSink(lambda: settings.database.connect("bridge-writer"))
+        self._buffer = Buffer(paths.buffer_path)
+        self._dead_letters = DeadLetters(paths.dead_letter_path)
+        self._checkpoint_path = paths.spool_dir / CHECKPOINT_NAME
+        self.position = self._load_checkpoint()
+        self.breaker = DBCircuitBreaker(
+            name="writer",
+            fail_max=settings.database.breaker_fail_max,
+            reset_timeout_s=settings.database.breaker_reset_s,
+            on_change=self._breaker_changed,
+        )
+        self.totals = DrainReport()
+        self._last_status_at = float("-inf")
+        self._last_error: str | None = None
+
+    def _load_checkpoint(self) -> SpoolPosition:
+        try:
+            body = json.loads(self._checkpoint_path.read_bytes())
+        except FileNotFoundError:
+            return SpoolPosition(0, 0)
+        return SpoolPosition(int(body["seq"]), int(body["offset"]))
+
+    def _save_checkpoint(self, position: SpoolPosition) -> None:
+        body = {"seq": position.seq, "offset": position.offset}
+        atomic_replace(self._checkpoint_path, json.dumps(body).encode())
+        self.position = position
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        if new is BreakerState.OPEN:
+            log.warning(
+                "database unavailable: buffering",
+                extra=logs.fields(breaker=new, buffer=self._buffer.path, reason=self._last_error),
+            )
+        else:
+            log.info("database breaker", extra=logs.fields(transition=f"{old}->{new}"))
+
+    async def drain_once(self) -> DrainReport:
+        """Move the next batch of spool lines to PostgreSQL or the buffer; checkpoint after."""
+        batch = read_spool(
+            self.settings.paths.spool_dir,
+            self.position,
+            max_lines=self.settings.batch_max_records,
+            max_bytes=_READ_MAX_BYTES,
+        )
+        report = DrainReport(read=len(batch.lines))
+        for problem in batch.truncated:
+            log.error("spool segment shrank under the checkpoint", extra=logs.fields(at=problem))
+        valid, letters = self._validate(batch)
+        if valid:
+            letters += await self._deliver(valid, report)
+        if letters:
+            self._dead_letters.add(letters, now=datetime.now(UTC))
+            report.dead_lettered = len(letters)
+            for letter in letters:
+                log.error(
+                    "dead-lettered a line",
+                    extra=logs.fields(source=letter.source, reason=letter.reason),
+                )
+        if batch.end != self.position:
+            self._save_checkpoint(batch.end)
+        for segment in batch.finished:
+            segment.path.unlink(missing_ok=True)
+        self.totals.add(report)
+        self._publish_status()
+        return report
+
+    def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
+        valid: list[bytes] = []
+        letters = [DeadLetter(torn.data, torn.source, "torn line") for torn in batch.torn]
+        for line in batch.lines:
+            try:
+                records.decode(line.data)
+            except RecordError as exc:
+                letters.append(DeadLetter(line.data, line.source, exc.reason))
+            else:
+                valid.append(line.data)
+        return valid, letters
+
+    async def _deliver(self, lines: list[bytes], report: DrainReport) -> list[DeadLetter]:
+        """Store or buffer `lines`; returns the ones the server rejected, as dead letters."""
+        if self.breaker.allows(self._monotonic()):
+            try:
+                result = await self._sink.store(lines)
+            except DatabaseUnavailable as exc:
+                self._last_error = str(exc)
+                self.breaker.failed(self._monotonic())
+            else:
+                self.breaker.succeeded()
+                report.stored, report.duplicates = result.stored, result.duplicates
+                return [
+                    DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
+                    for line, reason in result.rejected
+                ]
+        try:
+            self._buffer.append(lines)
+        except OSError as exc:
+            raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
+        report.buffered = len(lines)
+        return []
+
+    async def run_until_caught_up(self) -> DrainReport:
+        """Drain until a step finds less than a full batch: the spool is consumed."""
+        total = DrainReport()
+        while True:
+            report = await self.drain_once()
+            total.add(report)
+            if report.read < self.settings.batch_max_records:
+                return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop` is set; the batch in progress is finished and checkpointed first."""
+        log.info(
+            "writer started",
+            extra=logs.fields(
+                spool=self.settings.paths.spool_dir,
+                database=self.settings.database.describe(),
+                buffer=self.settings.paths.buffer_path,
+            ),
+        )
+        while not stop.is_set():
+            try:
+                report = await self.drain_once()
+            except BufferUnavailable as exc:
+                # Nothing was lost: the checkpoint did not move. Retry after a pause.
+                log.error("records held in the spool", extra=logs.fields(reason=exc))
+                report = DrainReport()
+                await _wait(stop, 1.0)
+            if report.read < self.settings.batch_max_records:
+                await _wait(stop, self.settings.poll_interval_s)
+        self._publish_status(force=True, state="stopped")
+        await self._sink.close()
+        log.info("writer stopped", extra=logs.fields(checkpoint=self.position))
+
+    def _publish_status(self, *, force: bool = False, state: str = "running") -> None:
+        now = self._monotonic()
+        if not force and now - self._last_status_at < self.settings.status_interval_s:
+            return
+        self._last_status_at = now
+        buffer = self._buffer.stats()
+        status.publish(
+            self.settings.paths.run_dir,
+            "writer",
+            {
+                "state": state,
+                "breaker": str(self.breaker.state),
+                "last_db_error": self._last_error,
+                "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
+                "buffer_bytes": buffer.pending_bytes,
+                "totals": {
+                    item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
+                },
+            },
+            now=datetime.now(UTC),
+        )
+
+
+async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout_s)
+    except TimeoutError:
+        pass
