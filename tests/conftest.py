@@ -4,4 +4,5 @@ pytest_plugins = (
     "tests.fixtures.environment",
     "tests.fixtures.postgres",
     "tests.fixtures.pipeline",
+    "tests.fixtures.processes",
 )

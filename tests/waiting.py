@@ -1,0 +1,33 @@
+"""Waiting for another process to make something true, where no event can be awaited.
+
+A bounded poll: checks `condition` every `interval_s` and fails the test with `what` after
+`timeout_s`. Used only across process boundaries (rows in PostgreSQL, files on disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+
+def wait_until(
+    condition: Callable[[], bool], *, what: str, timeout_s: float = 30.0, interval_s: float = 0.02
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+async def wait_until_async(
+    condition: Callable[[], bool], *, what: str, timeout_s: float = 30.0, interval_s: float = 0.02
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(interval_s)

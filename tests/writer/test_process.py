@@ -1,0 +1,94 @@
+"""The writer as supervisord runs it: a real subprocess, real signals, a real database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.spool import SpoolAppender
+from tests import builders
+from tests.fixtures.pipeline import append, stored_ids
+from tests.fixtures.processes import Processes
+from tests.waiting import wait_until
+
+
+@pytest.mark.parametrize(
+    ("module", "variable", "value"),
+    [
+        ("writer", "BRIDGE_WRITER_POLL_S", "fast"),
+        ("writer", "BRIDGE_WRITER_BATCH_MAX", "0"),
+        ("writer", "DATABASE_URL", "mysql://root:hunter2@db/x"),
+        ("replayer", "BRIDGE_REPLAY_INTERVAL_S", "-5"),
+        ("replayer", "BRIDGE_BREAKER_FAIL_MAX", "many"),
+    ],
+)
+def test_bad_setting_is_one_clear_line_and_a_non_zero_exit(
+    module: str, variable: str, value: str
+) -> None:
+    """A wrong value stops the process at once with one line naming the variable."""
+    result = subprocess.run(
+        [sys.executable, "-m", module],
+        env={"PATH": "/usr/bin:/bin", variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"bridge-{module}: {variable}: ")
+    assert "hunter2" not in result.stderr
+
+
+def test_sigterm_finishes_checkpoints_and_exits_zero(
+    pipeline_environ: dict[str, str], spool: SpoolAppender, processes: Processes, database_url: str
+) -> None:
+    """SIGTERM after the writer caught up: exit 0 with the checkpoint at the end of the spool."""
+    lines = builders.snapshots(50)
+    append(spool, lines)
+    writer = processes.start("writer", pipeline_environ)
+    assert writer.stdout is not None
+    for raw in writer.stdout:  # the heartbeat after the first stored batch
+        if b"writer started" in raw:
+            break
+    wait_until(lambda: len(stored_ids(database_url)) == len(lines), what="50 rows stored")
+    writer.send_signal(signal.SIGTERM)
+    output = writer.communicate(timeout=10)[0].decode()
+    assert writer.returncode == 0, output
+    assert "writer stopped" in output
+    checkpoint = json.loads(
+        (Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "spool/writer.checkpoint").read_text()
+    )
+    assert spool.segment is not None
+    assert checkpoint == {"seq": spool.segment.seq, "offset": spool.segment.path.stat().st_size}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_batch_then_restart_loses_and_doubles_nothing(
+    pipeline_environ: dict[str, str], spool: SpoolAppender, processes: Processes, database_url: str
+) -> None:
+    """kill -9 while batches are being stored; the restarted writer completes the spool once."""
+    lines = builders.snapshots(40_000, accounts=60)
+    for start in range(0, len(lines), 1000):
+        append(spool, lines[start : start + 1000])
+    environ = {**pipeline_environ, "BRIDGE_WRITER_BATCH_MAX": "500"}
+    first = processes.start("writer", environ)
+    wait_until(lambda: len(stored_ids(database_url)) > 0, what="a first committed batch")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert 0 < len(stored_ids(database_url)) < len(lines)
+
+    second = processes.start("writer", environ)
+    wait_until(lambda: len(stored_ids(database_url)) == len(lines), what="every row stored")
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
+    stored = stored_ids(database_url)
+    assert len(stored) == len(lines)
+    assert sorted(stored) == sorted(json.loads(line)["id"] for line in lines)
+    assert not (Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "deadletter.jsonl").exists()
