@@ -158,9 +158,21 @@ class EnvReader:
         return Secret(value)
 
 
+LOCAL_PROFILE = "local"
+
+
+def is_local_profile(environ: Mapping[str, str]) -> bool:
+    """True under the project's supervisord.conf: everything stays inside the checkout."""
+    return EnvReader(environ).text("BRIDGE_PROFILE", "") == LOCAL_PROFILE
+
+
 @dataclass(frozen=True)
 class PipelinePaths:
-    """Where the processes meet on disk; the local profile keeps all of it under `var/`."""
+    """Where the processes meet on disk; the local profile keeps all of it under `var/`.
+
+    The buffer defaults to `~/.portfolio_bridge_buffer.jsonl` (the original plan's place), except
+    in the local profile, which never writes to the user's home.
+    """
 
     var_dir: Path
     spool_dir: Path
@@ -175,7 +187,12 @@ class PipelinePaths:
         return cls(
             var_dir=var_dir,
             spool_dir=env.path("BRIDGE_SPOOL_DIR", var_dir / "spool"),
-            buffer_path=env.path("BRIDGE_BUFFER_PATH", Path("~/.portfolio_bridge_buffer.jsonl")),
+            buffer_path=env.path(
+                "BRIDGE_BUFFER_PATH",
+                var_dir / "buffer.jsonl"
+                if is_local_profile(environ)
+                else Path("~/.portfolio_bridge_buffer.jsonl"),
+            ),
             dead_letter_path=env.path("BRIDGE_DEAD_LETTER_PATH", var_dir / "deadletter.jsonl"),
             run_dir=env.path("BRIDGE_RUN_DIR", var_dir / "run"),
         )

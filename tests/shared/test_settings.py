@@ -98,3 +98,13 @@ def test_pipeline_paths_follow_the_var_dir_but_the_buffer_defaults_to_home() -> 
     assert paths.spool_dir == Path("/srv/bridge/spool")
     assert paths.dead_letter_path == Path("/srv/bridge/deadletter.jsonl")
     assert paths.buffer_path == Path("~/.portfolio_bridge_buffer.jsonl").expanduser()
+
+
+def test_local_profile_keeps_the_buffer_out_of_home() -> None:
+    """Under the project's supervisord.conf the buffer lives under var/ unless configured."""
+    paths = PipelinePaths.from_environ({"BRIDGE_PROFILE": "local", "BRIDGE_VAR_DIR": "/x/var"})
+    assert paths.buffer_path == Path("/x/var/buffer.jsonl")
+    configured = PipelinePaths.from_environ(
+        {"BRIDGE_PROFILE": "local", "BRIDGE_BUFFER_PATH": "/data/buffer.jsonl"}
+    )
+    assert configured.buffer_path == Path("/data/buffer.jsonl")
