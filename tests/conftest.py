@@ -5,4 +5,5 @@ pytest_plugins = (
     "tests.fixtures.postgres",
     "tests.fixtures.pipeline",
     "tests.fixtures.processes",
+    "tests.fixtures.supervisor",
 )

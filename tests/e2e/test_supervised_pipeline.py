@@ -1,0 +1,89 @@
+"""The storage pipeline under the real supervisord, operated the way an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from shared.spool import SpoolAppender
+from tests import builders
+from tests.fixtures.pipeline import stored_ids
+from tests.fixtures.supervisor import Supervisor
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PIPELINE = ("postgres", "writer", "replayer", "collector")
+
+
+def _spool(supervisor: Supervisor) -> SpoolAppender:
+    appender = SpoolAppender(supervisor.root / "var/spool", segment_max_bytes=1 << 20)
+    appender.open(now_us=time.time_ns() // 1000)
+    return appender
+
+
+def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_once(
+    supervisor: Supervisor,
+) -> None:
+    """Every program runs; a SIGKILLed writer or replayer is restarted alone while the others
+    keep their pids; records spooled before, during and after are stored exactly once; a
+    stopped writer exits 0; the control socket and database URL are private to the owner."""
+    supervisor.start()
+    supervisor.wait_running(*PIPELINE)
+    url_file = supervisor.root / "var/database_url"
+    wait_until(url_file.exists, what="the embedded database's URL")
+    assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((supervisor.root / "var/run/supervisor.sock").stat().st_mode) == 0o700
+    url = url_file.read_text().strip()
+
+    lines = builders.snapshots(300, accounts=5)
+    spool = _spool(supervisor)
+    spool.append(lines[:100], now_us=0)
+    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows")
+
+    for victim in ("writer", "replayer"):
+        before = {name: supervisor.pid(name) for name in PIPELINE}
+        os.kill(before[victim], signal.SIGKILL)
+        wait_until(
+            lambda victim=victim, old=before[victim]: (
+                supervisor.states()[victim][0] == "RUNNING" and supervisor.pid(victim) != old
+            ),
+            what=f"{victim} restarted",
+        )
+        after = {name: supervisor.pid(name) for name in PIPELINE}
+        assert {name for name in PIPELINE if after[name] != before[name]} == {victim}
+        spool.append(lines[100:200] if victim == "writer" else lines[200:], now_us=0)
+
+    wait_until(lambda: len(stored_ids(url)) == len(lines), what="every row")
+    assert sorted(stored_ids(url)) == sorted(json.loads(line)["id"] for line in lines)
+
+    assert "writer: stopped" in supervisor.ctl("stop", "writer").stdout
+    assert (
+        "stopped: writer (exit status 0)"
+        in (supervisor.root / "var/log/supervisord.log").read_text()
+    )
+    assert supervisor.ctl("start", "writer").returncode == 0
+    spool.close()
+
+
+def test_external_database_url_skips_the_embedded_server(
+    supervisor: Supervisor, database_url: str
+) -> None:
+    """With DATABASE_URL set, `postgres` exits 0 and stays down; the writer uses that URL."""
+    supervisor.environ["DATABASE_URL"] = database_url
+    supervisor.start()
+    supervisor.wait_running("writer", "replayer", "collector")
+    wait_until(lambda: supervisor.states()["postgres"][0] == "EXITED", what="postgres EXITED")
+    assert "DATABASE_URL is set" in supervisor.log("postgres")
+    assert not (supervisor.root / "var/pgdata").exists()
+    spool = _spool(supervisor)
+    spool.append(builders.snapshots(7), now_us=0)
+    wait_until(lambda: len(stored_ids(database_url)) == 7, what="7 rows in the external database")
+    spool.close()
+    password = database_url.split(":")[2].split("@")[0]
+    assert password not in supervisor.log("writer") + supervisor.log("replayer")
