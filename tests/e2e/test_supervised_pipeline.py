@@ -7,6 +7,8 @@ import os
 import signal
 import stat
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +27,13 @@ def _spool(supervisor: Supervisor) -> SpoolAppender:
     appender = SpoolAppender(supervisor.root / "var/spool", segment_max_bytes=1 << 20)
     appender.open(now_us=time.time_ns() // 1000)
     return appender
+
+
+def _restarted(supervisor: Supervisor, program: str, old_pid: int) -> Callable[[], bool]:
+    def check() -> bool:
+        return supervisor.states()[program][0] == "RUNNING" and supervisor.pid(program) != old_pid
+
+    return check
 
 
 def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_once(
@@ -85,5 +94,6 @@ def test_external_database_url_skips_the_embedded_server(
     spool.append(builders.snapshots(7), now_us=0)
     wait_until(lambda: len(stored_ids(database_url)) == 7, what="7 rows in the external database")
     spool.close()
-    password = database_url.split(":")[2].split("@")[0]
+    password = urlsplit(database_url).password
+    assert password
     assert password not in supervisor.log("writer") + supervisor.log("replayer")
