@@ -58,12 +58,7 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     for victim in ("writer", "replayer"):
         before = {name: supervisor.pid(name) for name in PIPELINE}
         os.kill(before[victim], signal.SIGKILL)
-        wait_until(
-            lambda victim=victim, old=before[victim]: (
-                supervisor.states()[victim][0] == "RUNNING" and supervisor.pid(victim) != old
-            ),
-            what=f"{victim} restarted",
-        )
+        wait_until(_restarted(supervisor, victim, before[victim]), what=f"{victim} restarted")
         after = {name: supervisor.pid(name) for name in PIPELINE}
         assert {name for name in PIPELINE if after[name] != before[name]} == {victim}
         spool.append(lines[100:200] if victim == "writer" else lines[200:], now_us=0)
