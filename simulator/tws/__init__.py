@@ -1,0 +1,1 @@
+"""The TWS socket side of the simulator: a fake IB Gateway speaking the TWS API over TCP."""
