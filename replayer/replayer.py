@@ -10,6 +10,7 @@ and whatever was already stored is not stored twice.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseUnavailable
-from database.sink import RecordSink
+from database.sink import RecordSink, StoreResult
 from replayer.errors import BufferCorrupt
 from replayer.settings import ReplayerSettings
 from shared import logs, status
@@ -42,12 +43,16 @@ class Replayer:
         self,
         settings: ReplayerSettings,
         *,
-        sink: RecordSink | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._monotonic = monotonic
-        self._sink = sink or RecordSink(lambda: settings.database.connect("bridge-replayer"))
+        # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
+        # that works on a backlog (measured in bench/pipeline.py).
+        self._sinks = [
+            RecordSink(lambda: settings.database.connect("bridge-replayer"))
+            for _ in range(settings.connections)
+        ]
         self.buffer = Buffer(settings.paths.buffer_path)
         self._dead_letters = DeadLetters(settings.paths.dead_letter_path)
         self.breaker = DBCircuitBreaker(
@@ -68,29 +73,50 @@ class Replayer:
         while (path := self.buffer.claim()) is not None:
             offset = self.buffer.drained_offset()
             try:
-                for lines, end in read_lines(path, offset, max_lines=self.settings.chunk_records):
-                    # SIGTERM: stop between chunks (each is checkpointed) to exit in time.
-                    if self._stop.is_set() or not await self._store(lines, report):
+                chunks = read_lines(path, offset, max_lines=self.settings.chunk_records)
+                while group := list(itertools.islice(chunks, len(self._sinks))):
+                    # SIGTERM: stop between groups (each is checkpointed) to exit in time.
+                    if self._stop.is_set() or not await self._store_group(group, report):
                         report.interrupted = True
                         return self._finish(report)
-                    self.buffer.save_drained_offset(end)
+                    self.buffer.save_drained_offset(group[-1][1])
             except OSError as exc:
                 raise BufferCorrupt(f"cannot read {path}: {exc}") from exc
             self.buffer.finish_drain()
             report.files_finished += 1
         return self._finish(report)
 
-    async def _store(self, lines: list[bytes], report: ReplayReport) -> bool:
+    async def _store_group(
+        self, group: list[tuple[list[bytes], int]], report: ReplayReport
+    ) -> bool:
+        """Store consecutive chunks concurrently, one per connection; True if all are stored.
+
+        The offset moves past the group only when every chunk of it is stored; after a failure
+        the whole group is redone, and the idempotent sink absorbs what was already stored.
+        """
         if not self.breaker.allows(self._monotonic()):
             return False
-        try:
-            result = await self._sink.store(lines)
-        except DatabaseUnavailable as exc:
-            self._last_error = str(exc)
+        results = await asyncio.gather(
+            *(sink.store(lines) for sink, (lines, _end) in zip(self._sinks, group, strict=False)),
+            return_exceptions=True,
+        )
+        outage: DatabaseUnavailable | None = None
+        for result in results:
+            if isinstance(result, DatabaseUnavailable):
+                outage = result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self._account(result, report)
+        if outage is not None:
+            self._last_error = str(outage)
             self.breaker.failed(self._monotonic())
-            log.warning("database unavailable: replay postponed", extra=logs.fields(reason=exc))
+            log.warning("database unavailable: replay postponed", extra=logs.fields(reason=outage))
             return False
         self.breaker.succeeded()
+        return True
+
+    def _account(self, result: StoreResult, report: ReplayReport) -> None:
         report.stored += result.stored
         report.duplicates += result.duplicates
         if result.rejected:
@@ -101,7 +127,10 @@ class Replayer:
             self._dead_letters.add(letters, now=datetime.now(UTC))
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
-        return True
+
+    async def close(self) -> None:
+        for sink in self._sinks:
+            await sink.close()
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
@@ -162,5 +191,5 @@ class Replayer:
             except TimeoutError:
                 pass
         self._publish_status("stopped")
-        await self._sink.close()
+        await self.close()
         log.info("replayer stopped")

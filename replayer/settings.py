@@ -15,6 +15,7 @@ class ReplayerSettings:
     database: DatabaseSettings
     replay_interval_s: float
     chunk_records: int
+    connections: int
     log_level: str
 
     @classmethod
@@ -32,5 +33,6 @@ class ReplayerSettings:
             chunk_records=env.integer(
                 "BRIDGE_REPLAY_CHUNK_RECORDS", 20_000, minimum=1, maximum=1_000_000
             ),
+            connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

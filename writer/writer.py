@@ -55,14 +55,13 @@ class Writer:
         self,
         settings: WriterSettings,
         *,
-        sink: RecordSink | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         paths = settings.paths
         paths.spool_dir.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
-        self._sink = sink or RecordSink(lambda: settings.database.connect("bridge-writer"))
+        self._sink = RecordSink(lambda: settings.database.connect("bridge-writer"))
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
         self._checkpoint_path = paths.spool_dir / CHECKPOINT_NAME
@@ -162,6 +161,9 @@ class Writer:
         report.buffered = len(lines)
         return []
 
+    async def close(self) -> None:
+        await self._sink.close()
+
     async def run_until_caught_up(self) -> DrainReport:
         """Drain until a step finds less than a full batch: the spool is consumed."""
         total = DrainReport()
@@ -192,7 +194,7 @@ class Writer:
             if report.read < self.settings.batch_max_records:
                 await _wait(stop, self.settings.poll_interval_s)
         self._publish_status(force=True, state="stopped")
-        await self._sink.close()
+        await self.close()
         log.info("writer stopped", extra=logs.fields(checkpoint=self.position))
 
     def _publish_status(self, *, force: bool = False, state: str = "running") -> None:

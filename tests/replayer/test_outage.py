@@ -49,8 +49,8 @@ async def test_database_stopped_and_restarted_stores_every_record_exactly_once(
         assert writer.breaker.state is BreakerState.CLOSED
         replayed = await replayer.drain_once()
     finally:
-        await writer._sink.close()
-        await replayer._sink.close()
+        await writer.close()
+        await replayer.close()
 
     assert transitions == ["closed->open", "open->half_open", "half_open->closed"]
     assert (replayed.stored, replayed.duplicates, replayed.interrupted) == (30, 0, False)

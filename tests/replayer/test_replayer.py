@@ -8,8 +8,10 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from database.sink import RecordSink
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared.buffer import Buffer
@@ -28,7 +30,7 @@ def _settings(environ: dict[str, str], **overrides: str) -> ReplayerSettings:
 async def replayer(pipeline_environ: dict[str, str]) -> AsyncIterator[Replayer]:
     replayer = Replayer(_settings(pipeline_environ, BRIDGE_REPLAY_CHUNK_RECORDS="10"))
     yield replayer
-    await replayer._sink.close()
+    await replayer.close()
 
 
 def _ids(lines: list[bytes]) -> list[str]:
@@ -54,7 +56,9 @@ async def test_a_killed_drain_is_finished_by_the_next_start(
     replayer.buffer.append(lines)
     claimed = replayer.buffer.claim()
     assert claimed is not None
-    await replayer._sink.store(lines[:10])
+    earlier_run = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url, autocommit=True))
+    await earlier_run.store(lines[:10])
+    await earlier_run.close()
     replayer.buffer.save_drained_offset(sum(len(line) for line in lines[:10]))
     replayer.buffer.append(builders.snapshots(33)[30:])  # the writer keeps buffering meanwhile
 
@@ -62,7 +66,7 @@ async def test_a_killed_drain_is_finished_by_the_next_start(
     try:
         report = await restarted.drain_once()
     finally:
-        await restarted._sink.close()
+        await restarted.close()
     assert (report.stored, report.duplicates, report.files_finished) == (23, 0, 2)
     assert sorted(stored_ids(database_url)) == sorted(_ids(builders.snapshots(33)))
 
@@ -82,7 +86,7 @@ async def test_database_down_postpones_the_replay_and_keeps_the_claim(
     postgres_server.start()
     clock[0] += 1.0  # past the breaker's reset timeout
     report = await replayer.drain_once()
-    await replayer._sink.close()
+    await replayer.close()
     assert (report.stored, report.interrupted) == (20, False)
     assert sorted(stored_ids(database_url)) == sorted(_ids(lines))
 
@@ -124,7 +128,7 @@ async def test_writer_and_replayer_on_the_buffer_at_once_lose_and_double_nothing
     try:
         await final.drain_once()  # whatever arrived after the replayer's last period
     finally:
-        await final._sink.close()
+        await final.close()
     expected = _ids(builders.snapshots(rounds * batch, accounts=7))
     stored = stored_ids(database_url)
     assert len(stored) == len(expected)
@@ -154,7 +158,7 @@ async def test_sigkill_mid_drain_then_restart_stores_everything_once(
     try:
         report = await restarted.drain_once()
     finally:
-        await restarted._sink.close()
+        await restarted.close()
     assert report.files_finished == 1
     stored = stored_ids(database_url)
     assert len(stored) == len(lines)

@@ -23,7 +23,7 @@ from writer.writer import Writer
 async def writer(pipeline_environ: dict[str, str]) -> AsyncIterator[Writer]:
     writer = Writer(WriterSettings.from_environ(pipeline_environ))
     yield writer
-    await writer._sink.close()
+    await writer.close()
 
 
 def _breaker(writer: Writer) -> BreakerState:
@@ -62,7 +62,7 @@ async def test_restarted_writer_resumes_after_its_checkpoint(
     try:
         report = await second.drain_once()
     finally:
-        await second._sink.close()
+        await second.close()
     assert (report.read, report.stored) == (2, 2)
     assert len(stored_ids(database_url)) == 5
 
@@ -156,6 +156,6 @@ async def test_database_outage_buffers_and_recovery_resumes_live_writes(
     append(spool, lines[10:])
     assert (await writer.drain_once()).stored == 2
     assert _breaker(writer) is BreakerState.CLOSED
-    await writer._sink.close()
+    await writer.close()
     assert sorted(stored_ids(database_url)) == sorted(_ids(lines[:2] + lines[10:]))
     assert Buffer(Path(pipeline_environ["BRIDGE_BUFFER_PATH"])).stats().pending_bytes > 0

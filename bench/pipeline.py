@@ -1,0 +1,203 @@
+"""Storage benchmarks: spool-to-database latency, and replay throughput against its bounds.
+
+Replay throughput is measured side by side on the same table with its indexes:
+- ceiling: a binary COPY of rows already parsed into Python tuples (no JSON, no idempotency);
+- ours: the replayer draining a JSONL buffer file (read, COPY as jsonb, idempotent upsert);
+- naive: one INSERT and one COMMIT per row, as most hobby bridges do (measured on a sample).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from bench.harness import fresh_database, percentile, scratch_postgres
+from database.schema import bootstrap
+from replayer.replayer import Replayer
+from replayer.settings import ReplayerSettings
+from shared import records
+from shared.buffer import Buffer
+from shared.spool import SpoolAppender
+from tests import builders
+
+_COLUMNS = (
+    "id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega, net_dollar_delta,"
+    " position_count, option_count, options_with_greeks, stalest_greek_age_s, underlyings"
+)
+_TYPES = [
+    "uuid", "timestamptz", "text", "text", "float8", "float8", "float8", "float8", "float8",
+    "int4", "int4", "int4", "float8", "jsonb",
+]  # fmt: skip
+
+
+@dataclass
+class ReplayFigures:
+    rows: int
+    naive_rows: int
+    ceiling_rows_s: float
+    ours_rows_s: float
+    naive_rows_s: float
+
+
+@dataclass
+class LatencyFigures:
+    samples: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def _rows(lines: list[bytes]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for line in lines:
+        snapshot = records.decode(line)
+        assert isinstance(snapshot, records.Snapshot)
+        rows.append(
+            (
+                snapshot.id, snapshot.ts, snapshot.account, snapshot.mode, snapshot.net_delta,
+                snapshot.net_gamma, snapshot.net_theta, snapshot.net_vega,
+                snapshot.net_dollar_delta, snapshot.position_count, snapshot.option_count,
+                snapshot.options_with_greeks, snapshot.stalest_greek_age_s,
+                Jsonb(snapshot.underlyings),
+            )
+        )  # fmt: skip
+    return rows
+
+
+async def _prepare(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await bootstrap(conn)
+
+
+def _reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE portfolio_greeks")
+        conn.execute("CHECKPOINT")
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM portfolio_greeks").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _ceiling(url: str, rows: list[tuple[object, ...]]) -> float:
+    _reset(url)
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        cursor = conn.cursor()
+        with cursor.copy(f"COPY portfolio_greeks ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    assert _count(url) == len(rows)
+    return len(rows) / elapsed
+
+
+def _naive(url: str, rows: list[tuple[object, ...]]) -> float:
+    _reset(url)
+    placeholders = ", ".join(["%s"] * len(_TYPES))
+    statement = f"INSERT INTO portfolio_greeks ({_COLUMNS}) VALUES ({placeholders})"  # noqa: S608
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for row in rows:
+            conn.execute(statement, row)
+    elapsed = time.perf_counter() - started
+    assert _count(url) == len(rows)
+    return len(rows) / elapsed
+
+
+async def _ours(url: str, buffer_dir: Path, lines: list[bytes]) -> float:
+    _reset(url)
+    environ = {
+        "DATABASE_URL": url,
+        "BRIDGE_VAR_DIR": str(buffer_dir),
+        "BRIDGE_BUFFER_PATH": str(buffer_dir / "buffer.jsonl"),
+    }
+    replayer = Replayer(ReplayerSettings.from_environ(environ))
+    Buffer(buffer_dir / "buffer.jsonl").append(lines)
+    for sink in replayer._sinks:  # connect and bootstrap outside the timing
+        await sink.store(lines[:1])
+    _reset(url)
+    started = time.perf_counter()
+    report = await replayer.drain_once()
+    elapsed = time.perf_counter() - started
+    await replayer.close()
+    assert report.stored == len(lines), report
+    return len(lines) / elapsed
+
+
+def replay(row_count: int, naive_count: int) -> ReplayFigures:
+    lines = builders.snapshots(row_count, accounts=60)
+    rows = _rows(lines)
+    with scratch_postgres() as server:
+        url = fresh_database(server, "bench_replay")
+        asyncio.run(_prepare(url))
+        buffer_dir = Path(server.var_dir) / "bench"
+        buffer_dir.mkdir()
+        ours = asyncio.run(_ours(url, buffer_dir, lines))
+        ceiling = _ceiling(url, rows)
+        naive = _naive(url, rows[:naive_count])
+    return ReplayFigures(row_count, naive_count, ceiling, ours, naive)
+
+
+def latency(samples: int, spacing_s: float) -> LatencyFigures:
+    """Append one snapshot at a time to the spool of a running writer process; the latency of a
+    record is the database's `stored_at` (transaction start) minus the wall-clock time it was
+    appended (its `ts`)."""
+    with scratch_postgres() as server:
+        url = fresh_database(server, "bench_latency")
+        var_dir = Path(server.var_dir) / "latency"
+        environ = {"DATABASE_URL": url, "BRIDGE_VAR_DIR": str(var_dir), "PATH": "/usr/bin:/bin"}
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "writer"], env=environ, stderr=subprocess.DEVNULL
+        )
+        spool = SpoolAppender(var_dir / "spool", segment_max_bytes=1 << 24)
+        spool.open(now_us=time.time_ns() // 1000)
+        try:
+            # The writer's start (connect, schema bootstrap) is not part of the latency.
+            spool.append([builders.snapshot("WARMUP")], now_us=0)
+            _wait_for_rows(url, 1)
+            for index in range(samples):
+                line = builders.snapshot(f"DU{index % 60:04d}", index)
+                body = json.loads(line)
+                body["ts"] = datetime.now(UTC).isoformat()
+                spool.append([json.dumps(body).encode() + b"\n"], now_us=0)
+                time.sleep(spacing_s)
+            _wait_for_rows(url, samples + 1)
+            with psycopg.connect(url) as conn:
+                delays = conn.execute(
+                    "SELECT extract(epoch FROM stored_at - ts) * 1000 FROM portfolio_greeks"
+                    " WHERE account <> 'WARMUP'"
+                ).fetchall()
+        finally:
+            spool.close()
+            writer.terminate()
+            writer.wait(timeout=30)
+    values = [float(row[0]) for row in delays]
+    assert len(values) == samples, f"only {len(values)} of {samples} rows stored"
+    return LatencyFigures(samples, percentile(values, 0.5), percentile(values, 0.99), max(values))
+
+
+def _wait_for_rows(url: str, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if _count(url) >= count:
+                return
+        except psycopg.errors.UndefinedTable:
+            pass  # the writer has not bootstrapped the schema yet
+        time.sleep(0.05)
+    raise TimeoutError(f"fewer than {count} rows after {timeout_s} s")
