@@ -16,7 +16,6 @@ MAX_SERVER_VERSION = 178
 SIZE_RULES = 164  # contractData loses its version field and mdSizeMultiplier
 ADVANCED_ORDER_REJECT = 166  # error gains advancedOrderRejectJson
 BOND_ISSUERID = 176  # reqContractDetails gains issuerId
-PENDING_PRICE_REVISION = 178  # execDetails gains pendingPriceRevision
 
 
 class ClientMessage(IntEnum):

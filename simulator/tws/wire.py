@@ -88,6 +88,17 @@ def parse_handshake(payload: bytes) -> Handshake:
     return Handshake(low, high, match.group(3) or "")
 
 
+def negotiate_version(handshake: Handshake, server_min: int, server_max: int) -> int:
+    """The highest version both sides speak, as TWS answers; WireError when there is none."""
+    version = min(handshake.max_version, server_max)
+    if version < max(handshake.min_version, server_min):
+        raise WireError(
+            f"client speaks v{handshake.min_version}..{handshake.max_version}, "
+            f"the simulator v{server_min}..{server_max}"
+        )
+    return version
+
+
 class FrameDecoder:
     """Cuts a byte stream into frame payloads; bytes of an unfinished frame wait for the rest.
 
