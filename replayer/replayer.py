@@ -10,12 +10,12 @@ and whatever was already stored is not stored twice.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseUnavailable
@@ -71,50 +71,66 @@ class Replayer:
         """Store everything buffered so far, or as much as PostgreSQL takes before it fails."""
         report = ReplayReport()
         while (path := self.buffer.claim()) is not None:
-            offset = self.buffer.drained_offset()
             try:
-                chunks = read_lines(path, offset, max_lines=self.settings.chunk_records)
-                while group := list(itertools.islice(chunks, len(self._sinks))):
-                    # SIGTERM: stop between groups (each is checkpointed) to exit in time.
-                    if self._stop.is_set() or not await self._store_group(group, report):
-                        report.interrupted = True
-                        return self._finish(report)
-                    self.buffer.save_drained_offset(group[-1][1])
+                finished = await self._drain_file(path, report)
             except OSError as exc:
                 raise BufferCorrupt(f"cannot read {path}: {exc}") from exc
+            if not finished:
+                report.interrupted = True
+                break
             self.buffer.finish_drain()
             report.files_finished += 1
         return self._finish(report)
 
-    async def _store_group(
-        self, group: list[tuple[list[bytes], int]], report: ReplayReport
-    ) -> bool:
-        """Store consecutive chunks concurrently, one per connection; True if all are stored.
+    async def _drain_file(self, path: Path, report: ReplayReport) -> bool:
+        """Store the claimed file chunk by chunk, one chunk per connection at a time.
 
-        The offset moves past the group only when every chunk of it is stored; after a failure
-        the whole group is redone, and the idempotent sink absorbs what was already stored.
+        Chunks finish out of order, so the offset checkpoint only moves over the contiguous
+        prefix of stored chunks; after a failure, whatever lies beyond it is redone next time
+        and the idempotent sink absorbs what was already stored. True when all of it is stored.
         """
-        if not self.breaker.allows(self._monotonic()):
-            return False
-        results = await asyncio.gather(
-            *(sink.store(lines) for sink, (lines, _end) in zip(self._sinks, group, strict=False)),
-            return_exceptions=True,
+        chunks = enumerate(
+            read_lines(path, self.buffer.drained_offset(), max_lines=self.settings.chunk_records)
         )
-        outage: DatabaseUnavailable | None = None
-        for result in results:
-            if isinstance(result, DatabaseUnavailable):
-                outage = result
-            elif isinstance(result, BaseException):
-                raise result
-            else:
+        ends: dict[int, int] = {}
+        next_index = 0
+        failed = False
+
+        async def work(sink: RecordSink) -> None:
+            nonlocal next_index, failed
+            # SIGTERM or a failure elsewhere: stop taking chunks, so the process exits in time.
+            while not failed and not self._stop.is_set():
+                if not self.breaker.allows(self._monotonic()):
+                    failed = True
+                    return
+                taken = next(chunks, None)  # no await between test and take: tasks never race
+                if taken is None:
+                    return
+                index, (lines, end) = taken
+                try:
+                    result = await sink.store(lines)
+                except DatabaseUnavailable as exc:
+                    failed = True
+                    self._last_error = str(exc)
+                    self.breaker.failed(self._monotonic())
+                    log.warning(
+                        "database unavailable: replay postponed", extra=logs.fields(reason=exc)
+                    )
+                    return
+                self.breaker.succeeded()
                 self._account(result, report)
-        if outage is not None:
-            self._last_error = str(outage)
-            self.breaker.failed(self._monotonic())
-            log.warning("database unavailable: replay postponed", extra=logs.fields(reason=outage))
-            return False
-        self.breaker.succeeded()
-        return True
+                ends[index] = end
+                contiguous_end = None
+                while next_index in ends:
+                    contiguous_end = ends.pop(next_index)
+                    next_index += 1
+                if contiguous_end is not None:
+                    self.buffer.save_drained_offset(contiguous_end)
+
+        async with asyncio.TaskGroup() as workers:  # a bug in one cancels the others
+            for sink in self._sinks:
+                workers.create_task(work(sink))
+        return not failed and not self._stop.is_set()
 
     def _account(self, result: StoreResult, report: ReplayReport) -> None:
         report.stored += result.stored
