@@ -1,8 +1,8 @@
 """The two record kinds that travel through the spool, and their one-line JSON form.
 
 A record is one JSON object per line. Its keys are exactly the columns of its table (plus
-`v`, the format version, and `kind`), so PostgreSQL can read a line with
-`jsonb_populate_record` and the replayer never re-parses JSON in Python.
+`v`, the format version, and `kind`), so PostgreSQL reads the line itself and the replayer never
+re-parses JSON in Python.
 
 - `snapshot` -> table `portfolio_greeks`: the net Greeks of one account at one 5-s tick.
 - `api_log`  -> table `api_logs`: one event of the IBKR connection.
