@@ -91,8 +91,8 @@ class Writer:
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.OPEN:
             log.warning(
-                "database unavailable: buffering",
-                extra=logs.fields(breaker=new, buffer=self._buffer.path, reason=self._last_error),
+                "breaker open: buffering without trying the database",
+                extra=logs.fields(for_s=self.breaker.reset_timeout_s, buffer=self._buffer.path),
             )
         else:
             log.info("database breaker", extra=logs.fields(transition=f"{old}->{new}"))
@@ -146,6 +146,10 @@ class Writer:
                 result = await self._sink.store(lines)
             except DatabaseUnavailable as exc:
                 self._last_error = str(exc)
+                log.warning(
+                    "database unavailable: batch buffered",
+                    extra=logs.fields(lines=len(lines), reason=exc),
+                )
                 self.breaker.failed(self._monotonic())
             else:
                 self.breaker.succeeded()
