@@ -57,9 +57,7 @@ class EmbeddedSettings:
             data_dir=env.path("BRIDGE_PG_DATA_DIR", var_dir / "pgdata").absolute(),
             url_file=env.path("BRIDGE_DATABASE_URL_FILE", var_dir / "database_url").absolute(),
             port=env.integer("BRIDGE_PG_PORT", 0, minimum=0, maximum=65535),
-            log_level=env.choice(
-                "BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"
-            ),
+            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
 
 
