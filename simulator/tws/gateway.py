@@ -77,6 +77,7 @@ class SocketGateway:
         self._server: asyncio.Server | None = None
         self._streamer: asyncio.Task[None] | None = None
         self._reset_timer: asyncio.TimerHandle | None = None
+        self._reset_ending: asyncio.Task[None] | None = None
         self._unstalled = asyncio.Event()
         self._address: tuple[str, int] = ("127.0.0.1", 0)
         self._running = False
@@ -106,27 +107,21 @@ class SocketGateway:
         self._running = False
         if self._reset_timer is not None:
             self._reset_timer.cancel()
-        if self._streamer is not None:
-            self._streamer.cancel()
+        for task in (self._streamer, self._reset_ending):
+            if task is not None:
+                task.cancel()
         self._close_listener()
         for connection in list(self._connections):
             connection.close()
         for task in list(self._handlers):
             task.cancel()
-        tasks = [*self._handlers, *([self._streamer] if self._streamer else [])]
+        tasks = [*self._handlers, *(t for t in (self._streamer, self._reset_ending) if t)]
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _close_listener(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
-
-    async def _reopen_listener(self) -> None:
-        server = await asyncio.start_server(self._serve, *self._address)
-        if self._running and not self.state.connectivity_lost and self._server is None:
-            self._server = server
-        else:  # stopped, or another reset began while the socket was being bound
-            server.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -248,13 +243,20 @@ class SocketGateway:
             self._reset_timer = asyncio.get_running_loop().call_later(delay_s, self._reset_ended)
 
     def _reset_ended(self) -> None:
-        if not self.state.connectivity_lost:
+        if not self.state.connectivity_lost or self._reset_ending is not None:
             return
         if self._reset_timer is not None:
             self._reset_timer.cancel()
             self._reset_timer = None
+        self._reset_ending = asyncio.get_running_loop().create_task(self._end_reset())
+
+    async def _end_reset(self) -> None:
+        """Listen again first, so a client told 1102 can connect at once; then tell them."""
+        server = await asyncio.start_server(self._serve, *self._address)
+        self._reset_ending = None
+        if not self._running:
+            server.close()
+            return
+        self._server = server
         self.state.connectivity_lost = False
-        task = asyncio.get_running_loop().create_task(self._reopen_listener())
-        self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
         self._broadcast(lambda session: session.connectivity_restored(data_lost=False))
