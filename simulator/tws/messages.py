@@ -26,7 +26,7 @@ _TICK_VERSION = 6
 # Error and notice texts as TWS writes them on the wire (sources in tws-protocol.md, ibkr-ops.md).
 MAX_TICKERS = (101, "Max number of tickers has been reached.")
 NO_SECURITY_DEFINITION = (200, "No security definition has been found for the request")
-UNKNOWN_TICKER_ID = (300, "Can't find EId with tickerId:{req_id}")
+UNKNOWN_TICKER_ID = (300, "Can't find EId with tickerId:{ticker_id}")
 CLIENT_ID_IN_USE = (
     326,
     "Unable to connect as the client id is already in use. Retry with a unique client id.",

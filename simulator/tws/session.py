@@ -413,7 +413,7 @@ class Session:
     def _cancel_mkt_data(self, request: CancelMktData, _now: float) -> Outgoing:
         if self._drop_market_data(request.req_id):
             return []
-        return [self._error(request.req_id, messages.UNKNOWN_TICKER_ID, req_id=request.req_id)]
+        return [self._error(request.req_id, messages.UNKNOWN_TICKER_ID, ticker_id=request.req_id)]
 
     def _ticks(self, subscription: _MarketData, now: float) -> Outgoing:
         instrument = subscription.instrument
