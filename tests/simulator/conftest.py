@@ -1,0 +1,51 @@
+"""The socket gateway on an ephemeral loopback port, over a fresh model, and a connected client.
+
+Small on purpose: tests/fixtures/simulator.py will serve the whole simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from ib_async import IB
+
+from simulator.model import Market
+from simulator.tws import SocketGateway
+
+
+@pytest.fixture
+def market() -> Market:
+    return Market(None)
+
+
+@pytest.fixture
+async def gateway(market: Market) -> AsyncIterator[SocketGateway]:
+    gateway = SocketGateway(market, tick_interval_s=0.05)
+    gateway.port = await gateway.start("127.0.0.1", 0)
+    yield gateway
+    await gateway.stop()
+
+
+@pytest.fixture
+def gateway_port(gateway: SocketGateway) -> int:
+    return gateway.port
+
+
+@pytest.fixture
+async def ib(gateway_port: int) -> AsyncIterator[IB]:
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", gateway_port, clientId=1, timeout=2)
+    yield ib
+    ib.disconnect()
+
+
+@pytest.fixture
+def option_conid(market: Market) -> int:
+    """An option position for which the gateway sends Greeks."""
+    return next(
+        item.instrument.conid
+        for account in market.accounts()
+        for item in market.positions(account)
+        if item.instrument.sec_type in ("OPT", "FOP") and item.instrument.has_greeks
+    )

@@ -1,0 +1,112 @@
+"""Real TWS API clients for the socket tests: waiting on ib_async's events, and an ibapi app.
+
+ib_async runs on the test's event loop; IB's official client (ibapi) runs its blocking reader in
+threads, so its app records callbacks and sets threading events the test awaits off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+
+from ib_async import IB
+from ibapi.client import EClient  # type: ignore[import-untyped]
+from ibapi.contract import Contract as IbapiContract  # type: ignore[import-untyped]
+from ibapi.contract import ContractDetails  # type: ignore[import-untyped]
+from ibapi.wrapper import EWrapper  # type: ignore[import-untyped]
+
+
+async def until(ib: IB, condition: Callable[[], bool], *, timeout_s: float = 3.0) -> None:
+    """Wait for ib_async to process network data until `condition` holds."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await ib.updateEvent
+
+
+async def wait_event(event: threading.Event, *, timeout_s: float = 3.0) -> None:
+    """Await a threading.Event set by ibapi's reader thread, without blocking the loop."""
+    if not await asyncio.to_thread(event.wait, timeout_s):
+        raise TimeoutError("ibapi callback not received")
+
+
+class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
+    """IB's own client as an application uses it: an EClient that is its own EWrapper."""
+
+    def __init__(self) -> None:
+        EWrapper.__init__(self)
+        EClient.__init__(self, self)
+        self.accounts: list[str] = []
+        self.next_order_id: int | None = None
+        self.errors: list[tuple[int, int, str]] = []
+        self.positions: list[tuple[str, int, Decimal, float]] = []
+        self.details: list[ContractDetails] = []
+        self.model_greeks: dict[int, tuple[float | None, ...]] = {}
+        self.server_time: int | None = None
+        self.ready = threading.Event()
+        self.positions_done = threading.Event()
+        self.details_done = threading.Event()
+        self.greeks_arrived = threading.Event()
+        self.time_arrived = threading.Event()
+        self.closed = threading.Event()
+
+    def nextValidId(self, orderId: int) -> None:  # noqa: N802, N803  # ibapi's names
+        self.next_order_id = orderId
+        self.ready.set()
+
+    def managedAccounts(self, accountsList: str) -> None:  # noqa: N802, N803  # ibapi's names
+        self.accounts = accountsList.split(",")
+
+    def error(
+        self,
+        reqId: int,  # noqa: N803  # ibapi's names
+        errorTime: int,  # noqa: N803
+        errorCode: int,  # noqa: N803
+        errorString: str,  # noqa: N803
+        advancedOrderRejectJson: str = "",  # noqa: N803
+    ) -> None:
+        self.errors.append((reqId, errorCode, errorString))
+
+    def position(
+        self,
+        account: str,
+        contract: IbapiContract,
+        position: Decimal,
+        avgCost: float,  # noqa: N803  # ibapi's names
+    ) -> None:
+        self.positions.append((account, contract.conId, position, avgCost))
+
+    def positionEnd(self) -> None:  # noqa: N802  # ibapi's names
+        self.positions_done.set()
+
+    def contractDetails(self, reqId: int, contractDetails: ContractDetails) -> None:  # noqa: N802, N803
+        self.details.append(contractDetails)
+
+    def contractDetailsEnd(self, reqId: int) -> None:  # noqa: N802, N803  # ibapi's names
+        self.details_done.set()
+
+    def tickOptionComputation(  # noqa: N802, PLR0917  # ibapi's names and signature
+        self,
+        reqId: int,  # noqa: N803
+        tickType: int,  # noqa: N803
+        tickAttrib: int,  # noqa: N803
+        impliedVol: float | None,  # noqa: N803
+        delta: float | None,
+        optPrice: float | None,  # noqa: N803
+        pvDividend: float | None,  # noqa: N803
+        gamma: float | None,
+        vega: float | None,
+        theta: float | None,
+        undPrice: float | None,  # noqa: N803
+    ) -> None:
+        if tickType == 13:
+            self.model_greeks[reqId] = (impliedVol, delta, gamma, vega, theta, undPrice)
+            self.greeks_arrived.set()
+
+    def currentTime(self, time: int) -> None:  # noqa: N802  # ibapi's names
+        self.server_time = time
+        self.time_arrived.set()
+
+    def connectionClosed(self) -> None:  # noqa: N802  # ibapi's names
+        self.closed.set()

@@ -1,0 +1,94 @@
+"""IB's official Python client (ibapi) works against the fake gateway unmodified."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+from ibapi.contract import Contract  # type: ignore[import-untyped]
+
+from simulator.model import Market
+from tests.simulator.ib_clients import IbapiApp, wait_event
+
+
+@pytest.fixture
+async def app(gateway_port: int) -> AsyncIterator[IbapiApp]:
+    app = IbapiApp()
+    await asyncio.to_thread(app.connect, "127.0.0.1", gateway_port, 21)
+    reader = threading.Thread(target=app.run, name="ibapi-run", daemon=True)
+    reader.start()
+    await wait_event(app.ready)
+    yield app
+    app.disconnect()
+    await asyncio.to_thread(reader.join, 3)
+
+
+async def test_ibapi_connects_and_syncs_positions(
+    app: IbapiApp, market: Market, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ibapi negotiates v178, gets the accounts, an order id, the farm notices and positions."""
+    caplog.set_level(logging.ERROR, logger="ibapi")
+    assert app.serverVersion() == 178
+    assert app.accounts == market.accounts()
+    assert app.next_order_id is not None
+    app.reqPositions()
+    await wait_event(app.positions_done)
+    expected = {
+        (item.account, item.instrument.conid): (item.quantity, item.avg_cost)
+        for account in market.accounts()
+        for item in market.positions(account)
+    }
+    received = {(acct, conid): (float(qty), cost) for acct, conid, qty, cost in app.positions}
+    assert received == expected
+    assert {code for _req, code, _text in app.errors} == {2104, 2106, 2158}
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+async def test_ibapi_contract_details_and_model_greeks(
+    app: IbapiApp, market: Market, option_conid: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ibapi parses contractData and tickOptionComputation with the model's Greeks."""
+    caplog.set_level(logging.ERROR, logger="ibapi")
+    market.freeze()
+    contract = Contract()
+    contract.conId = option_conid
+    contract.exchange = "SMART"
+    app.reqContractDetails(1, contract)
+    await wait_event(app.details_done)
+    [details] = app.details
+    instrument = market.instrument(option_conid)
+    assert instrument is not None
+    assert details.contract.localSymbol == instrument.local_symbol
+    assert details.underConId == instrument.underlying_conid
+
+    app.reqMktData(2, details.contract, "", False, False, [])
+    await wait_event(app.greeks_arrived)
+    quote = market.quote(option_conid)
+    implied_vol, delta, gamma, vega, theta, und_price = app.model_greeks[2]
+    assert (implied_vol, delta, gamma, vega, theta, und_price) == pytest.approx(
+        (
+            quote.implied_vol,
+            quote.delta,
+            quote.gamma,
+            quote.vega,
+            quote.theta,
+            quote.underlying_price,
+        )
+    )
+    app.reqCurrentTime()
+    await wait_event(app.time_arrived)
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+async def test_ibapi_sees_326_then_the_close(gateway_port: int, app: IbapiApp) -> None:
+    """A second ibapi client with a used id gets error 326 and connectionClosed."""
+    second = IbapiApp()
+    await asyncio.to_thread(second.connect, "127.0.0.1", gateway_port, 21)
+    reader = threading.Thread(target=second.run, name="ibapi-run-2", daemon=True)
+    reader.start()
+    await wait_event(second.closed)
+    await asyncio.to_thread(reader.join, 3)
+    assert [code for _req, code, _text in second.errors][:1] == [326]
