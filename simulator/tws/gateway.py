@@ -134,6 +134,9 @@ class SocketGateway:
             await self._converse(connection)
         except (WireError, ConnectionError) as exc:
             logger.info("closing %s: %s", connection.peer, exc)
+        except Exception:
+            # A bug must cost one connection, not the gateway; the client sees a disconnect.
+            logger.exception("closing %s after an unexpected error", connection.peer)
         finally:
             self._connections.discard(connection)
             self._handlers.discard(task)
@@ -172,19 +175,25 @@ class SocketGateway:
     async def _stream_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_interval_s)
-            if not self._unstalled.is_set():
-                continue
-            now = self.clock()
-            for connection in list(self._connections):
-                if connection.session is not None and connection.session.started:
-                    connection.send(connection.session.stream(now))
+            self._stream_once()
+
+    def _stream_once(self) -> None:
+        now = self.clock()
+        self._broadcast(lambda session: session.stream(now))
 
     def _broadcast(self, notices: Callable[[Session], Outgoing]) -> None:
         if not self._unstalled.is_set():
             return  # a stalled gateway sends nothing at all
         for connection in list(self._connections):
-            if connection.session is not None and connection.session.started:
-                connection.send(notices(connection.session))
+            session = connection.session
+            if session is None or not session.started:
+                continue
+            try:
+                connection.send(notices(session))
+            except Exception:
+                # The streamer and the model's callbacks must outlive one bad session.
+                logger.exception("dropping %s after an unexpected error", connection.peer)
+                connection.close()
 
     def _position_snapshot(self) -> dict[tuple[str, int], Position]:
         return {
