@@ -97,8 +97,7 @@ class SocketGateway:
         self._server = server
         self._address = (host, server.sockets[0].getsockname()[1])
         self._streamer = asyncio.create_task(self._stream_forever())
-        reset_until = self.market.faults.reset_until
-        if reset_until is not None and reset_until > self.clock():
+        if self._reset_pending():
             self._reset_started()
         logger.info("TWS socket gateway listening on %s:%d", *self._address)
         return self._address[1]
@@ -221,7 +220,7 @@ class SocketGateway:
                 connection.close()
         elif event == "reset_started":
             self._reset_started()
-        elif event == "reset_ended":
+        elif event == "reset_ended" or (event == "changed" and not self._reset_pending()):
             self._reset_ended()
         elif event in ("farm_broken", "farm_ok"):
             self.state.farms_ok = event == "farm_ok"
@@ -231,6 +230,11 @@ class SocketGateway:
                 )
             )
         self._follow_stall()
+
+    def _reset_pending(self) -> bool:
+        """Whether faults.reset_until still lies ahead (a cleared fault ends the reset)."""
+        reset_until = self.market.faults.reset_until
+        return reset_until is not None and reset_until > self.clock()
 
     def _follow_stall(self) -> None:
         if self.market.faults.stalled:

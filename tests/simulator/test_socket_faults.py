@@ -113,6 +113,16 @@ async def test_reset_ends_by_itself_at_reset_until(
     later.disconnect()
 
 
+async def test_clearing_the_faults_ends_a_reset(ib: IB, market: Market) -> None:
+    """faults.clear() during a reset brings the connection back with 1102."""
+    errors = _record_errors(ib)
+    market.faults.reset_until = time.time() + 30
+    market.faults.emit("reset_started")
+    await until(ib, lambda: 1100 in _codes(errors))
+    market.faults.clear()
+    await until(ib, lambda: 1102 in _codes(errors))
+
+
 async def test_farm_status_messages(ib: IB, market: Market) -> None:
     """Broken and restored farms reach the client as 2103/2105/2157 then 2104/2106/2158."""
     errors = _record_errors(ib)
