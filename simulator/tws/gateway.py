@@ -86,6 +86,11 @@ class SocketGateway:
         market.subscribe(self._on_market)
 
     @property
+    def port(self) -> int:
+        """The port bound by `start` (the ephemeral one when asked for 0)."""
+        return self._address[1]
+
+    @property
     def sessions(self) -> list[Session]:
         """Sessions past startApi, for tests and the control endpoint."""
         return [c.session for c in self._connections if c.session and c.session.started]

@@ -22,7 +22,7 @@ def market() -> Market:
 @pytest.fixture
 async def gateway(market: Market) -> AsyncIterator[SocketGateway]:
     gateway = SocketGateway(market, tick_interval_s=0.05)
-    gateway.port = await gateway.start("127.0.0.1", 0)
+    await gateway.start("127.0.0.1", 0)
     yield gateway
     await gateway.stop()
 

@@ -11,10 +11,9 @@ import threading
 from collections.abc import Callable
 from decimal import Decimal
 
-from ib_async import IB
+from ib_async import IB, Contract
+from ibapi import contract as ibapi_contract  # type: ignore[import-untyped]
 from ibapi.client import EClient  # type: ignore[import-untyped]
-from ibapi.contract import Contract as IbapiContract  # type: ignore[import-untyped]
-from ibapi.contract import ContractDetails  # type: ignore[import-untyped]
 from ibapi.wrapper import EWrapper  # type: ignore[import-untyped]
 
 
@@ -23,6 +22,13 @@ async def until(ib: IB, condition: Callable[[], bool], *, timeout_s: float = 3.0
     async with asyncio.timeout(timeout_s):
         while not condition():
             await ib.updateEvent
+
+
+async def qualify(ib: IB, contract: Contract) -> Contract:
+    """The one contract qualifyContracts makes of `contract`; fails the test otherwise."""
+    [qualified] = await ib.qualifyContractsAsync(contract)
+    assert isinstance(qualified, Contract), f"not qualified: {contract}"
+    return qualified
 
 
 async def wait_event(event: threading.Event, *, timeout_s: float = 3.0) -> None:
@@ -41,7 +47,7 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
         self.next_order_id: int | None = None
         self.errors: list[tuple[int, int, str]] = []
         self.positions: list[tuple[str, int, Decimal, float]] = []
-        self.details: list[ContractDetails] = []
+        self.details: list[ibapi_contract.ContractDetails] = []
         self.model_greeks: dict[int, tuple[float | None, ...]] = {}
         self.server_time: int | None = None
         self.ready = threading.Event()
@@ -71,7 +77,7 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
     def position(
         self,
         account: str,
-        contract: IbapiContract,
+        contract: ibapi_contract.Contract,
         position: Decimal,
         avgCost: float,  # noqa: N803  # ibapi's names
     ) -> None:
@@ -80,7 +86,7 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
     def positionEnd(self) -> None:  # noqa: N802  # ibapi's names
         self.positions_done.set()
 
-    def contractDetails(self, reqId: int, contractDetails: ContractDetails) -> None:  # noqa: N802, N803
+    def contractDetails(self, reqId: int, contractDetails: ibapi_contract.ContractDetails) -> None:  # noqa: N802, N803
         self.details.append(contractDetails)
 
     def contractDetailsEnd(self, reqId: int) -> None:  # noqa: N802, N803  # ibapi's names

@@ -10,7 +10,7 @@ from ib_async import IB, Contract, Stock
 
 from simulator.model import Market
 from simulator.tws import SocketGateway
-from tests.simulator.ib_clients import until
+from tests.simulator.ib_clients import qualify, until
 
 
 async def test_connect_completes_fast_without_errors(
@@ -111,8 +111,7 @@ async def test_qualify_contracts_finds_every_position_by_description(
                 currency=instrument.currency,
                 tradingClass=instrument.trading_class,
             )
-            [qualified] = await ib.qualifyContractsAsync(contract)
-            assert qualified is not None, instrument
+            qualified = await qualify(ib, contract)
             assert qualified.conId == instrument.conid
             assert qualified.localSymbol == instrument.local_symbol
 

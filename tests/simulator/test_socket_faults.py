@@ -11,7 +11,7 @@ from ib_async import IB, Contract
 
 from simulator.model import Market
 from simulator.tws import SocketGateway
-from tests.simulator.ib_clients import until
+from tests.simulator.ib_clients import qualify, until
 
 
 def _record_errors(ib: IB) -> list[tuple[int, int, str]]:
@@ -71,8 +71,7 @@ async def test_daily_reset_sends_1100_refuses_connections_then_1102(
     """During a reset open sockets get 1100 and broken farms, new connections are refused;
     afterwards 1102 and farms OK arrive, data flows again and clients can connect."""
     errors = _record_errors(ib)
-    [contract] = await ib.qualifyContractsAsync(Contract(conId=option_conid))
-    assert contract is not None
+    contract = await qualify(ib, Contract(conId=option_conid))
     ticker = ib.reqMktData(contract)
     await until(ib, lambda: ticker.modelGreeks is not None)
 
@@ -149,8 +148,7 @@ async def test_market_data_permission_errors(
     market.freeze()
     market.faults.market_data_error = code
     errors = _record_errors(ib)
-    [contract] = await ib.qualifyContractsAsync(Contract(conId=option_conid))
-    assert contract is not None
+    contract = await qualify(ib, Contract(conId=option_conid))
     ticker = ib.reqMktData(contract)
     await until(ib, lambda: bool(errors))
     assert _codes(errors) == [code]
@@ -176,10 +174,8 @@ async def test_too_many_market_data_lines(ib: IB, market: Market, gateway: Socke
     errors = _record_errors(ib)
     conids = [item.instrument.conid for item in market.positions(market.accounts()[0])][:3]
     assert len(conids) == 3
-    contracts = await ib.qualifyContractsAsync(*(Contract(conId=conid) for conid in conids))
-    for contract in contracts:
-        assert contract is not None
-        ib.reqMktData(contract)
+    for conid in conids:
+        ib.reqMktData(await qualify(ib, Contract(conId=conid)))
     await until(ib, lambda: bool(errors))
     assert _codes(errors) == [101]
     assert errors[0][2] == "Max number of tickers has been reached."

@@ -9,7 +9,7 @@ from ib_async import IB, Contract, Ticker
 
 from simulator.model import Instrument, Market
 from simulator.tws import SocketGateway
-from tests.simulator.ib_clients import until
+from tests.simulator.ib_clients import qualify, until
 
 
 def _option_instruments(market: Market) -> list[Instrument]:
@@ -22,9 +22,7 @@ def _option_instruments(market: Market) -> list[Instrument]:
 
 
 async def _subscribe(ib: IB, conid: int, generic_ticks: str = "") -> Ticker:
-    [contract] = await ib.qualifyContractsAsync(Contract(conId=conid))
-    assert contract is not None
-    return ib.reqMktData(contract, generic_ticks)
+    return ib.reqMktData(await qualify(ib, Contract(conId=conid)), generic_ticks)
 
 
 async def test_model_greeks_arrive_for_every_option_position(ib: IB, market: Market) -> None:
@@ -98,9 +96,11 @@ async def test_cancel_mkt_data_stops_the_stream(
     options = [i.conid for i in _option_instruments(market) if i.has_greeks]
     other_conid = next(conid for conid in options if conid != option_conid)
     cancelled = await _subscribe(ib, option_conid)
+    cancelled_contract = cancelled.contract
+    assert cancelled_contract is not None
     kept = await _subscribe(ib, other_conid)
     await until(ib, lambda: cancelled.modelGreeks is not None and kept.modelGreeks is not None)
-    ib.cancelMktData(cancelled.contract)
+    ib.cancelMktData(cancelled_contract)
     await ib.reqCurrentTimeAsync()  # answered after the cancel: the gateway has seen it
     [session] = gateway.sessions
     assert session.market_data_req_ids == [ib.wrapper.ticker2ReqId["mktData"][kept]]
@@ -124,9 +124,7 @@ async def test_snapshot_ends_with_tick_snapshot_end(
 ) -> None:
     """reqTickers (snapshots) completes and leaves no market data line behind."""
     market.freeze()
-    [contract] = await ib.qualifyContractsAsync(Contract(conId=option_conid))
-    assert contract is not None
-    [ticker] = await ib.reqTickersAsync(contract)
+    [ticker] = await ib.reqTickersAsync(await qualify(ib, Contract(conId=option_conid)))
     assert ticker.bid == pytest.approx(market.quote(option_conid).bid)
     assert ticker.modelGreeks is not None
     assert gateway.state.market_data_lines == 0

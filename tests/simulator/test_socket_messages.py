@@ -6,6 +6,7 @@ import pytest
 
 from simulator.model import Instrument, Market, Position
 from simulator.tws import messages
+from simulator.tws.ids import TickType
 from simulator.tws.messages import OptionComputation
 from simulator.tws.requests import (
     CancelMktData,
@@ -104,7 +105,7 @@ def test_option_computation_uses_ib_sentinels_for_missing_values(
     values: OptionComputation, expected: list[float]
 ) -> None:
     """A value the model lacks goes out as IB's "not computed": -1 for prices and vol, -2 else."""
-    fields = messages.tick_option_computation(3, messages.TickType.MODEL_OPTION, values)
+    fields = messages.tick_option_computation(3, TickType.MODEL_OPTION, values)
     assert fields[:4] == [21, 3, 13, 0]
     assert fields[4:] == expected
 
