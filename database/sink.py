@@ -140,8 +140,16 @@ class RecordSink:
             await self.close()
             raise translate(exc) from exc
 
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed and not self._conn.broken
+
+    async def connect(self) -> None:
+        """Connect and bootstrap the schema now (processes do this at start)."""
+        await self._connection()
+
     async def _connection(self) -> Connection:
-        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+        if self._conn is not None and self.connected:
             return self._conn
         try:
             conn = await self._connect()

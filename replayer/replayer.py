@@ -144,6 +144,18 @@ class Replayer:
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
+    async def _bootstrap_schema(self) -> None:
+        """Create or migrate the schema once the database answers, buffered data or not."""
+        if self._sinks[0].connected or not self.breaker.allows(self._monotonic()):
+            return
+        try:
+            await self._sinks[0].connect()
+        except DatabaseUnavailable as exc:
+            self._last_error = str(exc)
+            self.breaker.failed(self._monotonic())
+        else:
+            self.breaker.succeeded()
+
     async def close(self) -> None:
         for sink in self._sinks:
             await sink.close()
@@ -195,6 +207,7 @@ class Replayer:
         )
         next_run = self._monotonic()
         while not stop.is_set():
+            await self._bootstrap_schema()
             try:
                 await self.drain_once()
             except BufferCorrupt as exc:

@@ -168,6 +168,22 @@ class Writer:
     async def close(self) -> None:
         await self._sink.close()
 
+    async def _bootstrap_schema(self) -> None:
+        """Create or migrate the schema as soon as the database answers, data or not.
+
+        Until then a failed attempt counts against the breaker like any other outage, so a
+        database that is down is tried once per breaker period, not at every poll.
+        """
+        if self._sink.connected or not self.breaker.allows(self._monotonic()):
+            return
+        try:
+            await self._sink.connect()
+        except DatabaseUnavailable as exc:
+            self._last_error = str(exc)
+            self.breaker.failed(self._monotonic())
+        else:
+            self.breaker.succeeded()
+
     async def run_until_caught_up(self) -> DrainReport:
         """Drain until a step finds less than a full batch: the spool is consumed."""
         total = DrainReport()
@@ -188,6 +204,7 @@ class Writer:
             ),
         )
         while not stop.is_set():
+            await self._bootstrap_schema()
             try:
                 report = await self.drain_once()
             except BufferUnavailable as exc:
