@@ -222,6 +222,9 @@ class SocketGateway:
         logger.info("fault: %s", event)
         if event == "drop_connections":
             for connection in list(self._connections):
+                # Free the client id now: a client may reconnect before its old socket's EOF.
+                if connection.session is not None:
+                    connection.session.close()
                 connection.close()
         elif event == "reset_started":
             self._reset_started()

@@ -186,11 +186,12 @@ class Session:
         return self._handlers[type(request)](request, now)
 
     def close(self) -> None:
-        """The socket is gone: free the client id and the market data lines."""
+        """The socket is gone: free the client id and the market data lines (idempotent)."""
         self.state.market_data_lines -= len(self._market_data)
         self._market_data.clear()
         if self.client_id is not None:
             self.state.client_ids.discard(self.client_id)
+            self.client_id = None
 
     def stream(self, now: float) -> Outgoing:
         """Market data and PnL that changed since they were last sent."""
