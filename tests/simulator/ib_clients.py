@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from ib_async import IB, Contract
 from ibapi import contract as ibapi_contract  # type: ignore[import-untyped]
@@ -56,6 +57,13 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
         self.greeks_arrived = threading.Event()
         self.time_arrived = threading.Event()
         self.closed = threading.Event()
+        # Callbacks only recorded: name -> argument tuples, and an event set on each call.
+        self.calls: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _RECORDED}
+        self.arrived = {name: threading.Event() for name in _RECORDED}
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls[name].append(args)
+        self.arrived[name].set()
 
     def nextValidId(self, orderId: int) -> None:  # noqa: N802, N803  # ibapi's names
         self.next_order_id = orderId
@@ -116,3 +124,51 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
 
     def connectionClosed(self) -> None:  # noqa: N802  # ibapi's names
         self.closed.set()
+
+    def updateAccountValue(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("updateAccountValue", *args)
+
+    def updatePortfolio(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("updatePortfolio", *args)
+
+    def accountDownloadEnd(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("accountDownloadEnd", *args)
+
+    def accountSummary(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("accountSummary", *args)
+
+    def accountSummaryEnd(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("accountSummaryEnd", *args)
+
+    def pnl(self, *args: object) -> None:
+        self._record("pnl", *args)
+
+    def securityDefinitionOptionParameter(self, *args: object) -> None:  # noqa: N802
+        self._record("securityDefinitionOptionParameter", *args)
+
+    def securityDefinitionOptionParameterEnd(self, *args: object) -> None:  # noqa: N802
+        self._record("securityDefinitionOptionParameterEnd", *args)
+
+    def marketDataType(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("marketDataType", *args)
+
+    def tickReqParams(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("tickReqParams", *args)
+
+    def tickPrice(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("tickPrice", *args)
+
+
+_RECORDED = (
+    "updateAccountValue",
+    "updatePortfolio",
+    "accountDownloadEnd",
+    "accountSummary",
+    "accountSummaryEnd",
+    "pnl",
+    "securityDefinitionOptionParameter",
+    "securityDefinitionOptionParameterEnd",
+    "marketDataType",
+    "tickReqParams",
+    "tickPrice",
+)

@@ -83,6 +83,35 @@ async def test_ibapi_contract_details_and_model_greeks(
     assert [r.getMessage() for r in caplog.records] == []
 
 
+async def test_ibapi_parses_account_updates_summary_pnl_and_option_chains(
+    app: IbapiApp, market: Market, option_conid: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Account values, portfolio, summary, PnL and option parameters all reach ibapi's callbacks."""
+    caplog.set_level(logging.ERROR, logger="ibapi")
+    account = market.accounts()[0]
+    app.reqAccountUpdates(True, account)
+    await wait_event(app.arrived["accountDownloadEnd"])
+    portfolio = {(args[0].conId, float(args[1])) for args in app.calls["updatePortfolio"]}
+    assert portfolio == {(p.instrument.conid, p.quantity) for p in market.positions(account)}
+    assert ("NetLiquidation", account) in {
+        (args[0], args[3]) for args in app.calls["updateAccountValue"]
+    }
+    app.reqAccountSummary(3, "All", "NetLiquidation,GrossPositionValue")
+    await wait_event(app.arrived["accountSummaryEnd"])
+    assert {args[1] for args in app.calls["accountSummary"]} == set(market.accounts())
+    app.reqPnL(4, account, "")
+    await wait_event(app.arrived["pnl"])
+    option = market.instrument(option_conid)
+    assert option is not None
+    assert option.underlying_conid is not None
+    app.reqSecDefOptParams(5, option.symbol, "", "STK", option.underlying_conid)
+    await wait_event(app.arrived["securityDefinitionOptionParameterEnd"])
+    chains = app.calls["securityDefinitionOptionParameter"]
+    strikes = {strike for args in chains for strike in args[6]}
+    assert option.strike in strikes
+    assert [r.getMessage() for r in caplog.records] == []
+
+
 async def test_ibapi_sees_326_then_the_close(gateway_port: int, app: IbapiApp) -> None:
     """A second ibapi client with a used id gets error 326 and connectionClosed."""
     second = IbapiApp()
