@@ -191,6 +191,7 @@ class Replayer:
                 "last_replay": vars(self.last_report),
             },
             now=datetime.now(UTC),
+            interval_s=self.settings.replay_interval_s,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -18,13 +18,14 @@ segment that already had a successor when listed was complete when read.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.durable import fsync_directory, locked, write_all
+from shared.durable import atomic_replace, fsync_directory, locked, write_all
 from shared.errors import SpoolError
 
 _SEGMENT = re.compile(r"^segment-(\d{20})\.jsonl$")
@@ -138,6 +139,23 @@ class SpoolPosition:
     offset: int
 
 
+CHECKPOINT_NAME = "writer.checkpoint"
+
+
+def load_checkpoint(directory: Path) -> SpoolPosition:
+    """Where the writer has consumed up to (the start when it never checkpointed)."""
+    try:
+        body = json.loads((directory / CHECKPOINT_NAME).read_bytes())
+    except FileNotFoundError:
+        return SpoolPosition(0, 0)
+    return SpoolPosition(int(body["seq"]), int(body["offset"]))
+
+
+def save_checkpoint(directory: Path, position: SpoolPosition) -> None:
+    body = {"seq": position.seq, "offset": position.offset}
+    atomic_replace(directory / CHECKPOINT_NAME, json.dumps(body).encode())
+
+
 @dataclass(frozen=True)
 class SpoolLine:
     data: bytes
@@ -223,3 +241,39 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
         batch.torn.append(SpoolLine(chunk[start:], f"{segment.name}:{offset + start}"))
         batch.end = SpoolPosition(segment.seq, size)
     return True
+
+
+@dataclass(frozen=True)
+class SpoolBacklog:
+    """What the writer has not consumed yet: complete lines, bytes, and the first such line."""
+
+    records: int
+    size_bytes: int
+    first_line: bytes | None
+    counted_all: bool  # False when the backlog was too large to count every line
+
+
+def backlog(
+    directory: Path, position: SpoolPosition, *, max_scan_bytes: int = 64 << 20
+) -> SpoolBacklog:
+    records = total = scanned = 0
+    first: bytes | None = None
+    for segment in list_segments(directory):
+        if segment.seq < position.seq:
+            continue
+        offset = position.offset if segment.seq == position.seq else 0
+        try:
+            with segment.path.open("rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                total += max(0, size - offset)
+                if scanned >= max_scan_bytes:
+                    continue
+                file.seek(offset)
+                data = file.read(max_scan_bytes - scanned)
+        except FileNotFoundError:
+            continue  # consumed and deleted while we looked
+        scanned += len(data)
+        records += data.count(b"\n")
+        if first is None and b"\n" in data:
+            first = data[: data.index(b"\n")]
+    return SpoolBacklog(records, total, first, scanned >= total)

@@ -15,9 +15,18 @@ from pathlib import Path
 from typing import Any
 
 
-def publish(run_dir: Path, process: str, state: Mapping[str, Any], *, now: datetime) -> None:
+def publish(
+    run_dir: Path, process: str, state: Mapping[str, Any], *, now: datetime, interval_s: float
+) -> None:
+    """Replace the heartbeat; `interval_s` says how often it is refreshed, for staleness checks."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    body = {"process": process, "pid": os.getpid(), "heartbeat": now.isoformat(), **state}
+    body = {
+        "process": process,
+        "pid": os.getpid(),
+        "heartbeat": now.isoformat(),
+        "interval_s": interval_s,
+        **state,
+    }
     path = run_dir / f"{process}.json"
     temporary = run_dir / f".{process}.json.tmp"
     temporary.write_text(json.dumps(body, default=str, sort_keys=True))

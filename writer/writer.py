@@ -10,7 +10,6 @@ anywhere in between re-delivers at most one batch, which the idempotent sink abs
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,15 +22,13 @@ from database.sink import RecordSink
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
-from shared.durable import atomic_replace
 from shared.errors import RecordError
-from shared.spool import SpoolBatch, SpoolPosition, read_spool
+from shared.spool import SpoolBatch, load_checkpoint, read_spool, save_checkpoint
 from writer.errors import BufferUnavailable
 from writer.settings import WriterSettings
 
 log = logging.getLogger("writer")
 
-CHECKPOINT_NAME = "writer.checkpoint"
 _READ_MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -64,8 +61,7 @@ class Writer:
         self._sink = RecordSink(lambda: settings.database.connect("bridge-writer"))
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self._checkpoint_path = paths.spool_dir / CHECKPOINT_NAME
-        self.position = self._load_checkpoint()
+        self.position = load_checkpoint(paths.spool_dir)
         self.breaker = DBCircuitBreaker(
             name="writer",
             fail_max=settings.database.breaker_fail_max,
@@ -75,18 +71,6 @@ class Writer:
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
         self._last_error: str | None = None
-
-    def _load_checkpoint(self) -> SpoolPosition:
-        try:
-            body = json.loads(self._checkpoint_path.read_bytes())
-        except FileNotFoundError:
-            return SpoolPosition(0, 0)
-        return SpoolPosition(int(body["seq"]), int(body["offset"]))
-
-    def _save_checkpoint(self, position: SpoolPosition) -> None:
-        body = {"seq": position.seq, "offset": position.offset}
-        atomic_replace(self._checkpoint_path, json.dumps(body).encode())
-        self.position = position
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.OPEN:
@@ -120,7 +104,8 @@ class Writer:
                     extra=logs.fields(source=letter.source, reason=letter.reason),
                 )
         if batch.end != self.position:
-            self._save_checkpoint(batch.end)
+            save_checkpoint(self.settings.paths.spool_dir, batch.end)
+            self.position = batch.end
         for segment in batch.finished:
             segment.path.unlink(missing_ok=True)
         self.totals.add(report)
@@ -238,6 +223,7 @@ class Writer:
                 },
             },
             now=datetime.now(UTC),
+            interval_s=self.settings.status_interval_s,
         )
 
 

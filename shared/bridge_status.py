@@ -1,0 +1,158 @@
+"""`bridge-status`: the bridge's health on one screen, for operators and health checks.
+
+Reads each process's heartbeat file, the spool, the buffer and the dead-letter file directly, so
+it answers when every process is down; asks PostgreSQL (with a short timeout) how many rows it
+stored in the last hour, and says so when it cannot. Exit 0 when healthy (warnings allowed),
+1 when unhealthy, with the reasons; `--json` prints the same for machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from database.settings import DatabaseSettings
+from shared.buffer import Buffer
+from shared.deadletter import DeadLetters
+from shared.errors import BridgeError, SettingsError
+from shared.health import PROCESSES, Facts, Finding, assess, worst
+from shared.logs import redact
+from shared.settings import PipelinePaths, with_dotenv
+from shared.spool import backlog, load_checkpoint
+from shared.status import read
+
+
+def _record_ts(line: bytes | None) -> datetime | None:
+    if not line:
+        return None
+    try:
+        return datetime.fromisoformat(json.loads(line)["ts"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _oldest_buffered(buffer: Buffer) -> datetime | None:
+    if buffer.draining_path.exists():
+        candidates = [(buffer.draining_path, buffer.drained_offset()), (buffer.path, 0)]
+    else:
+        candidates = [(buffer.path, 0)]
+    for path, offset in candidates:
+        try:
+            with path.open("rb") as file:
+                file.seek(offset)
+                stamp = _record_ts(file.readline())
+        except FileNotFoundError:
+            continue
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _rows_last_hour(database: DatabaseSettings) -> tuple[int | None, str | None]:
+    try:
+        url = database.resolve_url()
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM portfolio_greeks WHERE stored_at > now() - interval '1 hour'"
+            ).fetchone()
+    except (psycopg.Error, OSError, BridgeError) as exc:
+        return None, redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+    return (int(row[0]) if row else 0), None
+
+
+def gather(paths: PipelinePaths, database: DatabaseSettings, now: datetime) -> Facts:
+    position = load_checkpoint(paths.spool_dir) if paths.spool_dir.exists() else None
+    pending = backlog(paths.spool_dir, position) if position is not None else None
+    first_pending_ts = _record_ts(pending.first_line) if pending else None
+    buffer = Buffer(paths.buffer_path)
+    rows, error = _rows_last_hour(database)
+    return Facts(
+        heartbeats={name: read(paths.run_dir, name) for name in PROCESSES},
+        spool_lag_records=pending.records if pending else 0,
+        spool_lag_s=(now - first_pending_ts).total_seconds() if first_pending_ts else None,
+        buffer_bytes=buffer.stats().pending_bytes,
+        oldest_buffered_ts=_oldest_buffered(buffer),
+        dead_letters=DeadLetters(paths.dead_letter_path).count(),
+        rows_last_hour=rows,
+        database_error=error,
+    )
+
+
+def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
+    lines = [f"bridge status at {now:%Y-%m-%d %H:%M:%S} UTC: {worst(findings).upper()}", ""]
+    for name in PROCESSES:
+        beat = facts.heartbeats.get(name)
+        if beat is None:
+            lines.append(f"  {name:<10} no heartbeat")
+            continue
+        age = (now - datetime.fromisoformat(beat["heartbeat"])).total_seconds()
+        extra = _process_line(name, beat)
+        lines.append(f"  {name:<10} {beat.get('state', '?'):<12} heartbeat {age:5.1f} s ago{extra}")
+    collector = facts.heartbeats.get("collector") or {}
+    for account, info in sorted((collector.get("accounts") or {}).items()):
+        stamp = (info or {}).get("last_snapshot_ts")
+        seen = (
+            f"{(now - datetime.fromisoformat(stamp)).total_seconds():.1f} s ago"
+            if stamp
+            else "never"
+        )
+        lines.append(f"  account {account:<12} last snapshot {seen}")
+    lag = f"{facts.spool_lag_s:.1f} s" if facts.spool_lag_s is not None else "none"
+    lines += [
+        "",
+        f"  spool lag      {facts.spool_lag_records} records, {lag}",
+        f"  buffer         {facts.buffer_bytes} bytes"
+        + (f", oldest {facts.oldest_buffered_ts:%H:%M:%S}" if facts.oldest_buffered_ts else ""),
+        f"  dead letters   {facts.dead_letters}",
+        "  rows last hour "
+        + (str(facts.rows_last_hour) if facts.rows_last_hour is not None else "unknown"),
+        "",
+    ]
+    lines += [f"  {f.level.upper():<9} {f.subject}: {f.message}" for f in findings] or ["  all ok"]
+    return "\n".join(lines)
+
+
+def _process_line(name: str, beat: dict[str, Any]) -> str:
+    if name == "collector":
+        gateway = beat.get("gateway") or {}
+        error = gateway.get("last_error") or {}
+        last = f", last IB error {error.get('code')}: {error.get('message')}" if error else ""
+        state = "connected" if gateway.get("connected") else "disconnected"
+        return f", {beat.get('mode', '?')} gateway {state}{last}"
+    return f", breaker {beat.get('breaker', '?')}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bridge-status", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    environ = with_dotenv(os.environ)
+    try:
+        paths = PipelinePaths.from_environ(environ)
+        database = DatabaseSettings.from_environ(environ, var_dir=paths.var_dir)
+    except SettingsError as exc:
+        sys.exit(f"bridge-status: {exc}")
+    now = datetime.now(UTC)
+    facts = gather(paths, database, now)
+    findings = assess(facts, now)
+    if args.json:
+        body = {
+            "status": worst(findings),
+            "findings": [asdict(finding) for finding in findings],
+            "facts": asdict(facts),
+        }
+        print(json.dumps(body, default=str, indent=2))
+    else:
+        print(render(facts, findings, now))
+    sys.exit(1 if worst(findings) == "unhealthy" else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Health rules for `bridge-status`: facts gathered from files and the database in, findings out.
+
+Pure: the facts and `now` are arguments, so every rule is tested with plain values. A finding is
+`unhealthy` when an operator must act (a process is silent, the database is unreachable, data
+stopped arriving outside a reset window), `warning` when something needs a look but nothing is
+being lost (dead letters, a backlog waiting for its replay period).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+PROCESSES = ("collector", "writer", "replayer")
+# A heartbeat may be this many refresh intervals late (plus slack) before the process is silent.
+_HEARTBEAT_GRACE = 3
+_HEARTBEAT_SLACK_S = 5.0
+SPOOL_LAG_LIMIT_S = 30.0
+# A snapshot older than this many poll intervals means the account has stopped updating.
+_SNAPSHOT_GRACE = 3
+
+Level = Literal["ok", "warning", "unhealthy"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What `bridge-status` could observe; None means it could not be observed."""
+
+    heartbeats: dict[str, dict[str, Any] | None]
+    spool_lag_records: int
+    spool_lag_s: float | None
+    buffer_bytes: int
+    oldest_buffered_ts: datetime | None
+    dead_letters: int
+    rows_last_hour: int | None = None
+    database_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _age_s(stamp: str | None, now: datetime) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return (now - datetime.fromisoformat(stamp)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+def assess(facts: Facts, now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    for process in PROCESSES:
+        findings += _process(process, facts.heartbeats.get(process), now)
+    findings += _collector(facts.heartbeats.get("collector"), now)
+    for process in ("writer", "replayer"):
+        beat = facts.heartbeats.get(process) or {}
+        if beat.get("breaker") == "open":
+            reason = beat.get("last_db_error") or "connection failures"
+            findings.append(Finding("unhealthy", process, f"database breaker open: {reason}"))
+    if facts.spool_lag_s is not None and facts.spool_lag_s > SPOOL_LAG_LIMIT_S:
+        findings.append(
+            Finding(
+                "unhealthy",
+                "spool",
+                f"writer is {facts.spool_lag_s:.0f} s ({facts.spool_lag_records} records) behind",
+            )
+        )
+    if facts.oldest_buffered_ts is not None:
+        age = (now - facts.oldest_buffered_ts).total_seconds()
+        findings.append(
+            Finding(
+                "warning",
+                "buffer",
+                f"{facts.buffer_bytes} bytes buffered, oldest record {age:.0f} s old",
+            )
+        )
+    if facts.dead_letters:
+        findings.append(
+            Finding("warning", "dead letters", f"{facts.dead_letters} lines need an operator")
+        )
+    if facts.database_error is not None:
+        findings.append(Finding("warning", "database", f"not queried: {facts.database_error}"))
+    return findings
+
+
+def _process(name: str, beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
+    if beat is None:
+        return [Finding("unhealthy", name, "no heartbeat file: never started here?")]
+    if beat.get("state") == "stopped":
+        return [Finding("unhealthy", name, "stopped")]
+    age = _age_s(beat.get("heartbeat"), now)
+    interval = float(beat.get("interval_s") or 1.0)
+    if age is None or age > _HEARTBEAT_GRACE * interval + _HEARTBEAT_SLACK_S:
+        silent = "unknown" if age is None else f"{age:.0f} s"
+        return [Finding("unhealthy", name, f"silent: last heartbeat {silent} ago")]
+    return []
+
+
+def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
+    if not beat or beat.get("state") == "stopped":
+        return []
+    gateway = beat.get("gateway") or {}
+    in_reset = bool(gateway.get("in_reset_window"))
+    findings = []
+    if not gateway.get("connected", False):
+        level: Level = "warning" if in_reset else "unhealthy"
+        why = " (inside a daily reset window: expected)" if in_reset else ""
+        findings.append(Finding(level, "gateway", f"not connected{why}"))
+    poll_s = float(beat.get("poll_interval_s") or 5.0)
+    for account, info in sorted((beat.get("accounts") or {}).items()):
+        age = _age_s((info or {}).get("last_snapshot_ts"), now)
+        if age is not None and age > _SNAPSHOT_GRACE * poll_s and not in_reset:
+            findings.append(
+                Finding("unhealthy", f"account {account}", f"last snapshot {age:.0f} s ago")
+            )
+    return findings
+
+
+def worst(findings: list[Finding]) -> Level:
+    levels = {finding.level for finding in findings}
+    if "unhealthy" in levels:
+        return "unhealthy"
+    return "warning" if "warning" in levels else "ok"

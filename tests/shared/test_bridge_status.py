@@ -1,0 +1,87 @@
+"""`bridge-status` as an operator runs it: real processes, real files, a real database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared import status
+from shared.spool import SpoolAppender
+from tests import builders
+from tests.fixtures.pipeline import append, stored_ids
+from tests.fixtures.processes import Processes
+from tests.waiting import wait_until
+
+
+def _status(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.bridge_status", *args],
+        env={"PATH": "/usr/bin:/bin", **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _collector_heartbeat(run_dir: Path) -> None:
+    """The collector's heartbeat file, as the collector publishes it (the file is the contract)."""
+    now = datetime.now(UTC)
+    status.publish(
+        run_dir,
+        "collector",
+        {
+            "state": "running",
+            "mode": "SOCKET",
+            "poll_interval_s": 5,
+            "gateway": {"connected": True, "in_reset_window": False, "last_error": None},
+            "accounts": {"DU0001": {"last_snapshot_ts": now.isoformat()}},
+        },
+        now=now,
+        interval_s=5,
+    )
+
+
+def test_healthy_pipeline_exits_zero_and_reports_rows(
+    pipeline_environ: dict[str, str],
+    spool: SpoolAppender,
+    processes: Processes,
+    database_url: str,
+) -> None:
+    """With every process beating and rows stored, the check passes and says how many rows."""
+    writer = processes.start("writer", pipeline_environ)
+    replayer = processes.start("replayer", pipeline_environ)
+    append(spool, builders.snapshots(4))
+    wait_until(lambda: len(stored_ids(database_url)) == 4, what="4 rows")
+    run_dir = Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "run"
+    wait_until((run_dir / "replayer.json").exists, what="the replayer's heartbeat")
+    _collector_heartbeat(run_dir)
+
+    result = _status(pipeline_environ, "--json")
+    body = json.loads(result.stdout)
+    assert result.returncode == 0, body["findings"]
+    assert body["status"] == "ok"
+    assert body["facts"]["rows_last_hour"] == 4
+    for process in (writer, replayer):
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+    after = _status(pipeline_environ)
+    assert after.returncode == 1
+    assert "UNHEALTHY writer: stopped" in after.stdout
+    assert "UNHEALTHY replayer: stopped" in after.stdout
+
+
+def test_answers_without_any_process_or_database(tmp_path: Path) -> None:
+    """Nothing running, no database: it still answers, unhealthy, with every reason."""
+    environ = {"BRIDGE_VAR_DIR": str(tmp_path / "var")}
+    result = _status(environ)
+    assert result.returncode == 1
+    for process in ("collector", "writer", "replayer"):
+        assert f"UNHEALTHY {process}: no heartbeat file" in result.stdout
+    assert "rows last hour unknown" in result.stdout
+    assert "database: not queried: DATABASE_URL is unset" in result.stdout

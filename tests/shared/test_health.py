@@ -1,0 +1,136 @@
+"""Health rules of `bridge-status`, from plain facts and a fixed `now`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.health import Facts, assess, worst
+
+NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
+def _beat(age_s: float, interval_s: float = 1.0, **fields: Any) -> dict[str, Any]:
+    return {
+        "heartbeat": (NOW - timedelta(seconds=age_s)).isoformat(),
+        "interval_s": interval_s,
+        "state": "running",
+        **fields,
+    }
+
+
+def _collector(**gateway: Any) -> dict[str, Any]:
+    accounts = gateway.pop("accounts", {"DU1": 2.0})
+    return _beat(
+        1,
+        5,
+        poll_interval_s=5,
+        gateway={"connected": True, **gateway},
+        accounts={
+            name: {"last_snapshot_ts": (NOW - timedelta(seconds=age)).isoformat()}
+            for name, age in accounts.items()
+        },
+    )
+
+
+def _facts(**changes: Any) -> Facts:
+    values: dict[str, Any] = {
+        "heartbeats": {
+            "collector": _collector(),
+            "writer": _beat(0.5, breaker="closed"),
+            "replayer": _beat(30, 60, breaker="closed"),
+        },
+        "spool_lag_records": 0,
+        "spool_lag_s": None,
+        "buffer_bytes": 0,
+        "oldest_buffered_ts": None,
+        "dead_letters": 0,
+        "rows_last_hour": 720,
+    }
+    heartbeats = changes.pop("heartbeats", {})
+    values["heartbeats"] = {**values["heartbeats"], **heartbeats}
+    values.update(changes)
+    return Facts(**values)
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        pytest.param(_facts(), [], id="all-well"),
+        pytest.param(
+            _facts(heartbeats={"writer": None}),
+            [("unhealthy", "writer", "no heartbeat file")],
+            id="writer-never-started",
+        ),
+        pytest.param(
+            _facts(heartbeats={"writer": _beat(9)}),
+            [("unhealthy", "writer", "silent: last heartbeat 9 s ago")],
+            id="writer-silent",
+        ),
+        pytest.param(
+            _facts(heartbeats={"replayer": _beat(150, 60)}), [], id="replayer-beats-per-period"
+        ),
+        pytest.param(
+            _facts(heartbeats={"writer": _beat(0, breaker="open", last_db_error="refused")}),
+            [("unhealthy", "writer", "database breaker open: refused")],
+            id="breaker-open",
+        ),
+        pytest.param(
+            _facts(heartbeats={"collector": _collector(connected=False)}),
+            [("unhealthy", "gateway", "not connected")],
+            id="gateway-down",
+        ),
+        pytest.param(
+            _facts(
+                heartbeats={
+                    "collector": _collector(
+                        connected=False, in_reset_window=True, accounts={"DU1": 300}
+                    )
+                }
+            ),
+            [("warning", "gateway", "not connected (inside a daily reset window: expected)")],
+            id="reset-window-is-quiet",
+        ),
+        pytest.param(
+            _facts(heartbeats={"collector": _collector(accounts={"DU1": 2, "DU2": 16})}),
+            [("unhealthy", "account DU2", "last snapshot 16 s ago")],
+            id="one-account-stale",
+        ),
+        pytest.param(
+            _facts(spool_lag_s=45.0, spool_lag_records=120),
+            [("unhealthy", "spool", "writer is 45 s (120 records) behind")],
+            id="spool-lag",
+        ),
+        pytest.param(
+            _facts(buffer_bytes=900, oldest_buffered_ts=NOW - timedelta(seconds=40)),
+            [("warning", "buffer", "900 bytes buffered, oldest record 40 s old")],
+            id="backlog-waits-for-replay",
+        ),
+        pytest.param(
+            _facts(dead_letters=2),
+            [("warning", "dead letters", "2 lines need an operator")],
+            id="dead-letters",
+        ),
+    ],
+)
+def test_findings(facts: Facts, expected: list[tuple[str, str, str]]) -> None:
+    """Each situation yields exactly the finding an operator should read."""
+    findings = assess(facts, NOW)
+    assert [(f.level, f.subject) for f in findings] == [(e[0], e[1]) for e in expected]
+    for finding, (_, _, message) in zip(findings, expected, strict=True):
+        assert finding.message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [([], "ok"), (["warning"], "warning"), (["warning", "unhealthy"], "unhealthy")],
+)
+def test_worst_level_decides_the_exit(levels: list[str], expected: str) -> None:
+    """Warnings alone keep the exit code 0; any unhealthy finding makes it 1."""
+    facts = _facts(
+        dead_letters=1 if "warning" in levels else 0,
+        heartbeats={"writer": None} if "unhealthy" in levels else {},
+    )
+    assert worst(assess(facts, NOW)) == expected
