@@ -1,0 +1,65 @@
+"""Client Portal strings parsed defensively: prefixes, separators, suffixes, garbage."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.portal_values import parse_number, parse_snapshot_item
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("168.42", 168.42),
+        ("C168.42", 168.42),  # yesterday's close
+        ("H12.5", 12.5),  # halted
+        ("1,300", 1300.0),
+        ("10.2K", 10_200.0),
+        ("1.5M", 1_500_000.0),
+        ("2B", 2_000_000_000.0),
+        ("45.2%", 45.2),
+        ("-0.282", -0.282),
+        (" 0.271 ", 0.271),
+        (12, 12.0),
+        (0.5, 0.5),
+        ("", None),
+        ("N/A", None),
+        ("-", None),
+        ("1.2.3", None),
+        ("nan", None),
+        ("inf", None),
+        (None, None),
+        (True, None),
+        ({"x": 1}, None),
+    ],
+)
+def test_parse_number(raw: object, expected: float | None) -> None:
+    """Every format the gateway is known to send parses; anything else is unknown, not 0."""
+    assert parse_number(raw) == expected
+
+
+def test_first_snapshot_has_no_values() -> None:
+    """The pre-flight answer (conid only) is recognised as empty, not as zero Greeks."""
+    quote = parse_snapshot_item({"conid": 265598, "conidEx": "265598"})
+    assert quote is not None
+    assert not quote.has_values
+    assert quote.delta is None
+
+
+def test_option_snapshot_parses_greeks_and_price() -> None:
+    """A real option capture (from the research brief) yields its Greeks and price."""
+    quote = parse_snapshot_item(
+        {"conid": 470728476, "_updated": 1616548969282, "31": "2.61", "84": "2.60",
+         "86": "2.67", "7308": "0.271", "7309": "0.022", "7310": "-0.282", "7311": "0.143",
+         "87": "10.2K", "6509": "ZBd"}
+    )  # fmt: skip
+    assert quote is not None
+    assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.271, 0.022, -0.282, 0.143)
+    assert quote.price == pytest.approx(2.635)
+    assert quote.updated_ms == 1616548969282
+
+
+@pytest.mark.parametrize("item", [{}, {"conid": "abc"}, {"conid": None}])
+def test_item_without_a_conid_is_refused(item: dict[str, object]) -> None:
+    """An element that names no conid cannot be attributed to a position."""
+    assert parse_snapshot_item(item) is None
