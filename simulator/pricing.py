@@ -1,0 +1,66 @@
+"""Black-Scholes prices and Greeks, and the deterministic paths the simulator's markets follow.
+
+Greeks are given in IB's units: delta and gamma per unit of underlying, theta per calendar day,
+vega per one point of volatility (1 %). Pure functions of their arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+RATE = 0.04
+_DAYS_PER_YEAR = 365.0
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _normal_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class OptionValue:
+    price: float
+    delta: float
+    gamma: float
+    theta: float  # per day
+    vega: float  # per vol point
+
+
+def black_scholes(
+    *, spot: float, strike: float, years: float, vol: float, call: bool
+) -> OptionValue:
+    """European option value and Greeks (no dividends), `years` to expiry, `vol` annualised."""
+    years = max(years, 1.0 / (_DAYS_PER_YEAR * 24 * 60))  # at least a minute: no division by 0
+    root = math.sqrt(years)
+    d1 = (math.log(spot / strike) + (RATE + 0.5 * vol * vol) * years) / (vol * root)
+    d2 = d1 - vol * root
+    discount = math.exp(-RATE * years)
+    pdf = _normal_pdf(d1)
+    if call:
+        price = spot * _normal_cdf(d1) - strike * discount * _normal_cdf(d2)
+        delta = _normal_cdf(d1)
+        theta_year = -spot * pdf * vol / (2 * root) - RATE * strike * discount * _normal_cdf(d2)
+    else:
+        price = strike * discount * _normal_cdf(-d2) - spot * _normal_cdf(-d1)
+        delta = _normal_cdf(d1) - 1.0
+        theta_year = -spot * pdf * vol / (2 * root) + RATE * strike * discount * _normal_cdf(-d2)
+    return OptionValue(
+        price=price,
+        delta=delta,
+        gamma=pdf / (spot * vol * root),
+        theta=theta_year / _DAYS_PER_YEAR,
+        vega=spot * pdf * root / 100.0,
+    )
+
+
+def path(*, start: float, seed: int, key: int, at_s: float) -> float:
+    """A smooth, deterministic price path: the same (seed, key, time) always gives the same
+    price, and prices move by a few tenths of a percent a minute."""
+    phase = (seed * 7919 + key * 104729) % 1000 / 1000.0 * 2 * math.pi
+    slow = 0.01 * math.sin(2 * math.pi * at_s / 600.0 + phase)
+    fast = 0.002 * math.sin(2 * math.pi * at_s / 47.0 + 2 * phase)
+    return start * (1.0 + slow + fast)
