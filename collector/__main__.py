@@ -1,34 +1,38 @@
-"""`python -m collector` (`bridge-collector`): placeholder until the collector lands (issue 4).
-
-It says so in its log and waits for SIGTERM, so supervisord shows it RUNNING and the rest of the
-pipeline can be operated and tested around it.
-"""
+"""`python -m collector` (`bridge-collector`): settings and logging wired to the Collector."""
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import os
 import signal
 import sys
-import threading
-from types import FrameType
 
+from collector.collector import Collector
+from collector.settings import CollectorSettings
 from shared import logs
+from shared.errors import SettingsError, SpoolError
+from shared.settings import with_dotenv
+
+
+async def _serve(settings: CollectorSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await Collector(settings).run(stop)
 
 
 def main() -> None:
-    logs.configure("INFO")
-    logging.getLogger("collector").warning(
-        "placeholder: the IBKR collector is not implemented yet; no snapshots will be spooled"
-    )
-    stopped = threading.Event()
-
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopped.wait()
-    sys.exit(0)
+    try:
+        settings = CollectorSettings.from_environ(with_dotenv(os.environ))
+    except SettingsError as exc:
+        sys.exit(f"bridge-collector: {exc}")
+    logs.configure(settings.log_level)
+    logs.hide_url_password(settings.portal_url)
+    try:
+        asyncio.run(_serve(settings))
+    except SpoolError as exc:
+        sys.exit(f"bridge-collector: {exc}")
 
 
 if __name__ == "__main__":

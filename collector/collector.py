@@ -1,0 +1,319 @@
+"""The collector: every 5 s, each account's net Greeks from the gateway into the spool.
+
+Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
+5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
+runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
+account. A tick that produced nothing (disconnected, too slow, the process down) is never
+invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+`tick_once()` is the finite step tests await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from collector.backoff import ReconnectBackoff
+from collector.errors import (
+    ClientIdInUse,
+    CollectorError,
+    GatewayStalled,
+    GatewayUnavailable,
+    SessionRequired,
+)
+from collector.events import EventLog, SpoolWriter
+from collector.greeks import aggregate, snapshot
+from collector.reset_window import ResetWindow, active_window
+from collector.schedule import Schedule
+from collector.settings import CollectorSettings
+from collector.source import GreeksSource
+from shared import logs, records, status
+from shared.durable import atomic_replace
+from shared.spool import SpoolAppender
+
+log = logging.getLogger("collector")
+
+STATE_NAME = "collector.state"
+# The keeper looks at the connection this often; a stall probe runs every stall_probe_s.
+_WATCH_S = 1.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TickReport:
+    index: int
+    snapshots: int
+    spooled: bool
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        *,
+        source: GreeksSource | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.schedule = Schedule(settings.poll_interval_s)
+        self._clock = clock
+        self._spool = SpoolAppender(
+            settings.paths.spool_dir, segment_max_bytes=settings.segment_max_bytes
+        )
+        self.writer = SpoolWriter(self._spool)
+        self.events = EventLog(
+            settings.mode, self.writer, clock=clock, in_reset_window=self.in_reset_window
+        )
+        self.source = source or _make_source(settings, self.events, clock)
+        self._state_path = settings.paths.run_dir / STATE_NAME
+        self.last_produced: int | None = None
+        self.last_snapshot_at: dict[str, str] = {}
+        self.backoff = ReconnectBackoff()
+        self._was_connected = False
+        self._window: ResetWindow | None = None
+
+    def in_reset_window(self, now: datetime) -> bool:
+        return active_window(self.settings.reset_windows, now) is not None
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the spool (a new segment) and recall the last tick produced before a restart."""
+        self._spool.open(now_us=time.time_ns() // 1000)
+        try:
+            self.last_produced = int(json.loads(self._state_path.read_text())["last_tick"])
+        except (FileNotFoundError, KeyError, ValueError):
+            self.last_produced = None
+
+    async def close(self) -> None:
+        await self.source.disconnect()
+        self._spool.close()
+
+    # The connection --------------------------------------------------------------------------
+
+    async def connect_once(self) -> bool:
+        """One connection attempt, reported; True when connected."""
+        attempt = self.backoff.attempts + 1
+        self.events.emit(
+            "info",
+            "reconnect_attempt" if attempt > 1 or self._was_connected else "connect_attempt",
+            f"connecting to the gateway (attempt {attempt})",
+            details={"attempt": attempt},
+        )
+        try:
+            await self.source.connect()
+        except ClientIdInUse as exc:
+            self.events.emit(
+                "error",
+                "client_id_in_use",
+                f"{exc}: retrying with the same id (another application must release it)",
+                code=326,
+            )
+            return False
+        except SessionRequired as exc:
+            self.events.emit(
+                "error",
+                "session_required",
+                f"{exc} (an operator must log in; retrying)",
+                expected_in_reset=True,
+            )
+            return False
+        except CollectorError as exc:
+            self.events.emit(
+                "warning",
+                "connect_failed",
+                str(exc),
+                code=exc.code,
+                expected_in_reset=True,
+            )
+            return False
+        self.backoff.reset()
+        self._was_connected = True
+        self.events.emit("info", "connected", f"connected in {self.settings.mode} mode")
+        return True
+
+    async def _keep_connected(self, stop: asyncio.Event) -> None:
+        next_probe = time.monotonic() + self.settings.stall_probe_s
+        connected_before = False
+        while not stop.is_set():
+            self._watch_reset_window()
+            if not self.source.connected:
+                if connected_before:
+                    self.events.emit(
+                        "warning", "disconnected", "the gateway connection closed",
+                        expected_in_reset=True,
+                    )  # fmt: skip
+                connected_before = False
+                if not await self.connect_once():
+                    await _wait(stop, self.backoff.next_delay_s())
+                    continue
+                connected_before = True
+                next_probe = time.monotonic() + self.settings.stall_probe_s
+            elif time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + self.settings.stall_probe_s
+                await self._probe()
+                connected_before = self.source.connected
+            await _wait(stop, _WATCH_S)
+
+    async def _probe(self) -> None:
+        try:
+            await self.source.probe()
+        except GatewayStalled as exc:
+            self.events.emit(
+                "error", "stalled", f"{exc}: forcing a reconnect", expected_in_reset=True
+            )
+            await self.source.disconnect()
+        except CollectorError as exc:
+            self.events.emit("warning", "probe_failed", str(exc), expected_in_reset=True)
+            await self.source.disconnect()
+
+    def _watch_reset_window(self) -> None:
+        window = active_window(self.settings.reset_windows, self._clock())
+        if window == self._window:
+            return
+        if window is not None:
+            self.events.emit(
+                "info", "reset_window_entered", f"inside IBKR's daily reset window {window}"
+            )
+        else:
+            self.events.emit("info", "reset_window_left", f"left the reset window {self._window}")
+        self._window = window
+
+    # Ticks -----------------------------------------------------------------------------------
+
+    async def tick_once(self, index: int) -> TickReport:
+        """Read the holdings and spool one snapshot per account for tick `index`."""
+        tick_ts = self.schedule.at(index)
+        if not self.source.connected:
+            return TickReport(index, 0, spooled=True)
+        now = self._clock()
+        try:
+            holdings = await asyncio.wait_for(
+                self.source.read(now), 0.8 * self.settings.poll_interval_s
+            )
+        except TimeoutError:
+            self.events.emit("warning", "tick_late", f"tick {tick_ts:%H:%M:%S} took too long")
+            return TickReport(index, 0, spooled=True)
+        except GatewayUnavailable as exc:
+            self.events.emit("warning", "read_failed", str(exc), expected_in_reset=True)
+            return TickReport(index, 0, spooled=True)
+        self._report_gap(index)
+        lines = []
+        for account, account_holdings in sorted(holdings.items()):
+            record = snapshot(
+                account, tick_ts, self.settings.mode, aggregate(account_holdings, now)
+            )
+            lines.append(records.encode(record))
+            self.last_snapshot_at[account] = tick_ts.isoformat()
+        spooled = self.writer.write(lines)
+        self.last_produced = index
+        atomic_replace(self._state_path, json.dumps({"last_tick": index}).encode())
+        return TickReport(index, len(lines), spooled)
+
+    def _report_gap(self, index: int) -> None:
+        missed = self.schedule.missed(self.last_produced, index)
+        if not missed:
+            return
+        first, last = self.schedule.at(missed[0]), self.schedule.at(missed[-1])
+        self.events.emit(
+            "warning",
+            "gap",
+            f"{len(missed)} ticks without snapshots, {first:%Y-%m-%d %H:%M:%S} to "
+            f"{last:%H:%M:%S} UTC (not invented)",
+            expected_in_reset=True,
+            details={"from": first.isoformat(), "to": last.isoformat(), "ticks": len(missed)},
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop`; the tick in progress finishes first."""
+        self.open()
+        self._settings_event()
+        keeper = asyncio.create_task(self._keep_connected(stop))
+        index = self.schedule.next_index(self._clock())
+        try:
+            while not stop.is_set():
+                delay_s = (self.schedule.at(index) - self._clock()).total_seconds()
+                await _wait(stop, max(0.0, delay_s))
+                if stop.is_set():
+                    break
+                # A slow tick never shifts the schedule: skip to the current tick; the ticks
+                # passed over become part of the next gap report.
+                index = max(index, self.schedule.index_at_or_before(self._clock()))
+                await self.tick_once(index)
+                self._publish_status("running")
+                index += 1
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self.events.emit("info", "collector_stopped", "collector stopped")
+            self._publish_status("stopped")
+            await self.close()
+
+    def _settings_event(self) -> None:
+        settings = self.settings
+        target = (
+            f"{settings.host}:{settings.port} client id {settings.client_id}"
+            if settings.mode == "SOCKET"
+            else logs.redact(settings.portal_url)
+        )
+        self.events.emit(
+            "info",
+            "collector_started",
+            f"collector started in {settings.mode} mode against {target}",
+            details={"poll_interval_s": settings.poll_interval_s},
+        )
+
+    def _publish_status(self, state: str) -> None:
+        now = self._clock()
+        status.publish(
+            self.settings.paths.run_dir,
+            "collector",
+            {
+                "state": state,
+                "mode": self.settings.mode,
+                "poll_interval_s": self.settings.poll_interval_s,
+                "gateway": {
+                    "connected": self.source.connected,
+                    "in_reset_window": self.in_reset_window(now),
+                    "last_error": self.events.last_error,
+                },
+                "accounts": {
+                    account: {"last_snapshot_ts": stamp}
+                    for account, stamp in self.last_snapshot_at.items()
+                },
+                "spool": {
+                    "pending_in_memory": self.writer.pending,
+                    "dropped": self.writer.dropped,
+                    "error": self.writer.last_error,
+                },
+            },
+            now=now,
+            interval_s=self.settings.poll_interval_s,
+        )
+
+
+def _make_source(
+    settings: CollectorSettings, events: EventLog, clock: Callable[[], datetime]
+) -> GreeksSource:
+    if settings.mode == "SOCKET":
+        from collector.socket_source import SocketSource  # noqa: PLC0415  # only the mode in use
+
+        return SocketSource(settings, events, clock)
+    from collector.portal_source import PortalSource  # noqa: PLC0415
+
+    return PortalSource(settings, events, clock)
+
+
+async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)

@@ -1,0 +1,116 @@
+"""The collector's settings, read once from the environment at start.
+
+In the local profile (`BRIDGE_PROFILE=local`, set by supervisord.conf) the gateway defaults point
+at the bundled simulator; anywhere else they point at a real IB Gateway (4001) or Client Portal
+gateway (5000) on this machine. Changing the environment alone switches between them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+from collector.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
+from shared.errors import SettingsError
+from shared.records import Mode
+from shared.settings import EnvReader, PipelinePaths, is_local_profile
+
+MarketDataType = Literal["live", "frozen", "delayed", "delayed-frozen"]
+# reqMarketDataType's codes, by the names IB's documentation gives them.
+MARKET_DATA_TYPES: Final[dict[str, int]] = {
+    "live": 1,
+    "frozen": 2,
+    "delayed": 3,
+    "delayed-frozen": 4,
+}
+SIMULATOR_SOCKET_PORT: Final = 14001
+SIMULATOR_PORTAL_URL: Final = "https://127.0.0.1:15000/v1/api"
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    mode: Mode
+    paths: PipelinePaths
+    poll_interval_s: float
+    host: str
+    port: int
+    client_id: int
+    connect_timeout_s: float
+    portal_url: str
+    portal_verify_tls: bool
+    tickle_interval_s: float
+    market_data_type: MarketDataType
+    market_data_fallback: bool
+    market_data_lines: int
+    accounts: tuple[str, ...]  # empty: every account the gateway reports
+    reset_windows: tuple[ResetWindow, ...]
+    stall_probe_s: float
+    segment_max_bytes: int
+    log_level: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
+        env = EnvReader(environ)
+        local = is_local_profile(environ)
+        mode = env.choice("IB_API_MODE", ("SOCKET", "PORTAL"), "SOCKET")
+        portal_url = env.text(
+            "IB_PORTAL_URL", SIMULATOR_PORTAL_URL if local else "https://localhost:5000/v1/api"
+        ).rstrip("/")
+        if urlsplit(portal_url).scheme not in ("http", "https"):
+            raise SettingsError("IB_PORTAL_URL", f"{portal_url!r} is not an http(s) URL")
+        verify = env.choice("IB_PORTAL_VERIFY_TLS", ("AUTO", "TRUE", "FALSE"), "AUTO")
+        client_id = env.integer("IB_CLIENT_ID", 10, minimum=0, maximum=2**31 - 1)
+        if client_id == 0:
+            raise SettingsError(
+                "IB_CLIENT_ID", "0 is the trader's own session (TWS master id); use another id"
+            )
+        try:
+            windows = parse_reset_windows(env.text("IB_RESET_WINDOWS", DEFAULT_RESET_WINDOWS))
+        except ValueError as exc:
+            raise SettingsError("IB_RESET_WINDOWS", str(exc)) from None
+        market_data_type = env.text("IB_MARKET_DATA_TYPE", "live").lower()
+        if market_data_type not in MARKET_DATA_TYPES:
+            raise SettingsError(
+                "IB_MARKET_DATA_TYPE",
+                f"{market_data_type!r} is not one of {', '.join(MARKET_DATA_TYPES)}",
+            )
+        accounts = env.text("IB_ACCOUNTS", "")
+        return cls(
+            mode=mode,  # type: ignore[arg-type]  # validated by choice()
+            paths=PipelinePaths.from_environ(environ),
+            poll_interval_s=env.seconds("BRIDGE_POLL_INTERVAL_S", 5.0, minimum=1, maximum=3600),
+            host=env.text("IB_HOST", "127.0.0.1"),
+            port=env.integer(
+                "IB_PORT", SIMULATOR_SOCKET_PORT if local else 4001, minimum=1, maximum=65535
+            ),
+            client_id=client_id,
+            connect_timeout_s=env.seconds("IB_CONNECT_TIMEOUT_S", 10, minimum=1, maximum=300),
+            portal_url=portal_url,
+            # The gateway's certificate is self-signed: verifying it on loopback proves nothing.
+            portal_verify_tls=verify == "TRUE"
+            or (verify == "AUTO" and not _is_loopback(portal_url)),
+            tickle_interval_s=env.seconds("IB_TICKLE_INTERVAL_S", 60, minimum=5, maximum=290),
+            market_data_type=market_data_type,  # type: ignore[arg-type]  # checked above
+            market_data_fallback=env.flag("IB_MARKET_DATA_FALLBACK", default=True),
+            market_data_lines=env.integer("IB_MARKET_DATA_LINES", 100, minimum=1, maximum=10_000),
+            accounts=tuple(name.strip() for name in accounts.split(",") if name.strip()),
+            reset_windows=windows,
+            stall_probe_s=env.seconds("IB_STALL_PROBE_S", 30, minimum=2, maximum=600),
+            segment_max_bytes=env.integer(
+                "BRIDGE_SPOOL_SEGMENT_MAX_BYTES", 1 << 20, minimum=4096, maximum=1 << 30
+            ),
+            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        )

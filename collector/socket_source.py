@@ -1,0 +1,286 @@
+"""SOCKET mode: IB Gateway or TWS through ib_async, read-only, on client id 10 by default.
+
+One streaming market data line per option position (and per stock or future, for its price),
+kept in step with the positions. ib_async forgets every subscription when the socket closes and
+does not re-subscribe after 1101, so this source rebuilds them itself on every (re)connect, on
+1101 and on 1102. When the portfolio needs more lines than the budget, the lines past it are
+shared in rotation: each of those instruments is refreshed at least every
+`ceil(overflow / rotating_lines)` ticks, and its last Greeks (with their age) are used meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ib_async import IB, Contract, StartupFetch, Ticker
+
+from collector.errors import ClientIdInUse, GatewayStalled, GatewayUnavailable
+from collector.events import EventLog
+from collector.greeks import Holding, OptionGreeks, known_price, parse_multiplier
+from collector.settings import MARKET_DATA_TYPES, CollectorSettings
+from shared.records import Mode
+
+log = logging.getLogger("collector.socket")
+
+_SUBSCRIBED_TYPES = frozenset({"OPT", "FOP", "STK", "FUT"})
+# IB codes and how they are reported: (event, level); levels inside reset windows soften.
+_NOTICES: dict[int, tuple[str, str]] = {
+    1100: ("connectivity_lost", "warning"),
+    1101: ("connectivity_restored_data_lost", "info"),
+    1102: ("connectivity_restored", "info"),
+    2103: ("farm_broken", "warning"),
+    2105: ("farm_broken", "warning"),
+    2157: ("farm_broken", "warning"),
+    2104: ("farm_ok", "debug"),
+    2106: ("farm_ok", "debug"),
+    2158: ("farm_ok", "debug"),
+    2107: ("farm_inactive", "debug"),
+    2108: ("farm_inactive", "debug"),
+    2110: ("connectivity_lost", "warning"),
+    101: ("market_data_lines_exhausted", "warning"),
+    354: ("market_data_not_subscribed", "warning"),
+    10090: ("market_data_partly_subscribed", "warning"),
+    10167: ("market_data_delayed", "info"),
+    10168: ("market_data_not_subscribed", "warning"),
+    10197: ("market_data_competing_session", "warning"),
+    326: ("client_id_in_use", "error"),
+}
+_RESET_EXPECTED = frozenset({1100, 2103, 2105, 2157, 2110})
+
+
+class SocketSource:
+    mode: Mode = "SOCKET"
+
+    def __init__(
+        self, settings: CollectorSettings, events: EventLog, clock: Callable[[], datetime]
+    ) -> None:
+        self.settings = settings
+        self.events = events
+        self._clock = clock
+        self.ib = IB()
+        self.ib.errorEvent += self._on_error
+        self.ib.pendingTickersEvent += self._on_tickers
+        self.ib.disconnectedEvent += self._on_disconnected
+        self._tickers: dict[int, Ticker] = {}
+        self._contracts: dict[int, Contract] = {}
+        self._greeks: dict[int, OptionGreeks] = {}
+        self._prices: dict[int, float] = {}
+        self._rotation = 0
+        self._codes_seen: list[int] = []
+        self._market_data_type = MARKET_DATA_TYPES[settings.market_data_type]
+        self._budget = settings.market_data_lines
+        self._pressure_reported = 0
+        self._resubscribe = False
+
+    @property
+    def connected(self) -> bool:
+        return self.ib.isConnected()
+
+    async def connect(self) -> None:
+        self._codes_seen.clear()
+        settings = self.settings
+        try:
+            await self.ib.connectAsync(
+                settings.host,
+                settings.port,
+                clientId=settings.client_id,
+                timeout=settings.connect_timeout_s,
+                readonly=True,
+                fetchFields=StartupFetch.POSITIONS,
+            )
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            if 326 in self._codes_seen:
+                raise ClientIdInUse(
+                    f"client id {settings.client_id} is in use by another application", code=326
+                ) from exc
+            raise GatewayUnavailable(
+                f"cannot connect to {settings.host}:{settings.port}: {exc or type(exc).__name__}"
+            ) from exc
+        self.ib.reqMarketDataType(self._market_data_type)
+        self._tickers.clear()
+        self._contracts.clear()
+
+    async def disconnect(self) -> None:
+        if self.ib.isConnected():
+            self.ib.disconnect()
+
+    def _on_disconnected(self) -> None:
+        # ib_async has reset its state: every ticker is gone; ours must go too.
+        self._tickers.clear()
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        self._codes_seen.append(code)
+        event, level = _NOTICES.get(code, ("ib_error", "warning" if code >= 2000 else "error"))
+        details: dict[str, Any] = {"req_id": req_id}
+        if isinstance(contract, Contract) and contract.conId:
+            details["conid"] = contract.conId
+            details["symbol"] = contract.localSymbol or contract.symbol
+        self.events.emit(
+            level,  # type: ignore[arg-type]  # a Level literal from the table above
+            event,
+            message,
+            code=code,
+            expected_in_reset=code in _RESET_EXPECTED,
+            details=details,
+        )
+        if code in (1101, 1102):
+            self._resubscribe = True
+        elif code in (354, 10168) and self.settings.market_data_fallback:
+            self._fall_back_to_delayed()
+        elif code == 101:
+            self._budget = max(1, len(self._tickers) - 1)
+
+    def _fall_back_to_delayed(self) -> None:
+        delayed = 4 if self._market_data_type in (2, 4) else 3
+        if self._market_data_type == delayed:
+            return
+        self._market_data_type = delayed
+        self.ib.reqMarketDataType(delayed)
+        self._resubscribe = True
+        self.events.emit(
+            "warning",
+            "market_data_fallback",
+            "live market data is not subscribed: falling back to delayed data",
+            details={"market_data_type": delayed},
+        )
+
+    def _on_tickers(self, tickers: set[Ticker]) -> None:
+        now = self._clock()
+        for ticker in tickers:
+            conid = ticker.contract.conId if ticker.contract else 0
+            greeks = ticker.modelGreeks
+            if greeks is not None and greeks.delta is not None:
+                self._greeks[conid] = OptionGreeks.cleaned(
+                    delta=greeks.delta,
+                    gamma=greeks.gamma,
+                    theta=greeks.theta,
+                    vega=greeks.vega,
+                    underlying_price=greeks.undPrice,
+                    received_at=now,
+                )
+            price = known_price(ticker.marketPrice())
+            if price is not None:
+                self._prices[conid] = price
+
+    async def probe(self) -> None:
+        try:
+            await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), self.settings.connect_timeout_s)
+        except TimeoutError:
+            raise GatewayStalled("the gateway did not answer the current-time probe") from None
+        except ConnectionError as exc:
+            raise GatewayUnavailable(f"connection lost: {exc}") from exc
+
+    async def read(self, now: datetime) -> dict[str, list[Holding]]:
+        if not self.ib.isConnected():
+            raise GatewayUnavailable("not connected")
+        positions = [
+            position
+            for position in self.ib.positions()
+            if not self.settings.accounts or position.account in self.settings.accounts
+        ]
+        await self._sync_subscriptions([p.contract for p in positions if p.position != 0])
+        holdings: dict[str, list[Holding]] = {}
+        for position in positions:
+            contract = position.contract
+            multiplier = parse_multiplier(contract.multiplier)
+            if multiplier is None and contract.secType == "STK":
+                multiplier = 1.0  # a share is one share; IB leaves the field empty
+            holdings.setdefault(position.account, []).append(
+                Holding(
+                    conid=contract.conId,
+                    symbol=contract.symbol,
+                    sec_type=contract.secType,
+                    quantity=float(position.position),
+                    multiplier=multiplier,
+                    price=self._prices.get(contract.conId),
+                    greeks=self._greeks.get(contract.conId),
+                )
+            )
+        for account in self.ib.managedAccounts():
+            if not self.settings.accounts or account in self.settings.accounts:
+                holdings.setdefault(account, [])
+        return holdings
+
+    async def _sync_subscriptions(self, contracts: list[Contract]) -> None:
+        """Subscribe what the portfolio holds, cancel what it no longer holds, rotate overflow."""
+        wanted: dict[int, Contract] = {}
+        for contract in contracts:
+            if contract.secType in _SUBSCRIBED_TYPES and contract.conId not in wanted:
+                wanted[contract.conId] = contract
+        if self._resubscribe:
+            self._resubscribe = False
+            for conid in list(self._tickers):
+                self._cancel(conid)
+        for conid in [conid for conid in self._tickers if conid not in wanted]:
+            self._cancel(conid)
+            self._greeks.pop(conid, None)
+            self._prices.pop(conid, None)
+        # Options first: their Greeks are the point; stocks and futures only give a price.
+        ordered = sorted(
+            wanted, key=lambda conid: (wanted[conid].secType not in ("OPT", "FOP"), conid)
+        )
+        streaming, overflow = self._allocate(ordered)
+        for conid in [conid for conid in self._tickers if conid not in streaming]:
+            self._cancel(conid)
+        for conid in streaming:
+            if conid not in self._tickers:
+                await self._subscribe(wanted[conid])
+        self._report_pressure(len(ordered), len(overflow))
+
+    def _allocate(self, ordered: list[int]) -> tuple[list[int], list[int]]:
+        if len(ordered) <= self._budget:
+            return ordered, []
+        rotating = max(1, self._budget // 4)
+        fixed = ordered[: self._budget - rotating]
+        overflow = ordered[self._budget - rotating :]
+        start = (self._rotation * rotating) % len(overflow)
+        self._rotation += 1
+        window = [overflow[(start + offset) % len(overflow)] for offset in range(rotating)]
+        return fixed + window, overflow
+
+    def _report_pressure(self, needed: int, overflow: int) -> None:
+        if overflow == self._pressure_reported:
+            return
+        self._pressure_reported = overflow
+        if overflow:
+            rotating = max(1, self._budget // 4)
+            self.events.emit(
+                "warning",
+                "market_data_budget",
+                f"{needed} instruments need market data but the budget is {self._budget} lines: "
+                f"{overflow} share {rotating} lines in rotation",
+                details={
+                    "needed": needed,
+                    "budget": self._budget,
+                    "refresh_every_ticks": math.ceil(overflow / rotating),
+                },
+            )
+        else:
+            self.events.emit("info", "market_data_budget", "every instrument has its own line")
+
+    async def _subscribe(self, contract: Contract) -> None:
+        qualified = self._contracts.get(contract.conId)
+        if qualified is None:
+            try:
+                result = await asyncio.wait_for(
+                    self.ib.qualifyContractsAsync(Contract(conId=contract.conId)),
+                    self.settings.connect_timeout_s,
+                )
+            except TimeoutError:
+                return  # tried again next tick; the option counts as without Greeks meanwhile
+            first = result[0] if result else None
+            if not isinstance(first, Contract):
+                return
+            qualified = first
+            self._contracts[contract.conId] = qualified
+        self._tickers[contract.conId] = self.ib.reqMktData(qualified)
+
+    def _cancel(self, conid: int) -> None:
+        ticker = self._tickers.pop(conid, None)
+        if ticker is not None and ticker.contract is not None and self.ib.isConnected():
+            self.ib.cancelMktData(ticker.contract)
