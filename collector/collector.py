@@ -77,7 +77,7 @@ class Collector:
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
         self.last_snapshot_at: dict[str, str] = {}
-        self.backoff = ReconnectBackoff()
+        self.backoff = ReconnectBackoff(settings.reconnect_delays_s)
         self._was_connected = False
         self._window: ResetWindow | None = None
 
@@ -89,6 +89,7 @@ class Collector:
     def open(self) -> None:
         """Take the spool (a new segment) and recall the last tick produced before a restart."""
         self._spool.open(now_us=time.time_ns() // 1000)
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.last_produced = int(json.loads(self._state_path.read_text())["last_tick"])
         except (FileNotFoundError, KeyError, ValueError):

@@ -58,6 +58,7 @@ class CollectorSettings:
     accounts: tuple[str, ...]  # empty: every account the gateway reports
     reset_windows: tuple[ResetWindow, ...]
     stall_probe_s: float
+    reconnect_delays_s: tuple[float, ...]
     segment_max_bytes: int
     log_level: str
 
@@ -88,6 +89,14 @@ class CollectorSettings:
                 f"{market_data_type!r} is not one of {', '.join(MARKET_DATA_TYPES)}",
             )
         accounts = env.text("IB_ACCOUNTS", "")
+        try:
+            delays = tuple(
+                float(part) for part in env.text("IB_RECONNECT_DELAYS_S", "5,10,20").split(",")
+            )
+        except ValueError:
+            raise SettingsError("IB_RECONNECT_DELAYS_S", "expected seconds like 5,10,20") from None
+        if not all(0 < delay <= 3600 for delay in delays):
+            raise SettingsError("IB_RECONNECT_DELAYS_S", "each delay must be in 0..3600 seconds")
         return cls(
             mode=mode,  # type: ignore[arg-type]  # validated by choice()
             paths=PipelinePaths.from_environ(environ),
@@ -108,7 +117,8 @@ class CollectorSettings:
             market_data_lines=env.integer("IB_MARKET_DATA_LINES", 100, minimum=1, maximum=10_000),
             accounts=tuple(name.strip() for name in accounts.split(",") if name.strip()),
             reset_windows=windows,
-            stall_probe_s=env.seconds("IB_STALL_PROBE_S", 30, minimum=2, maximum=600),
+            stall_probe_s=env.seconds("IB_STALL_PROBE_S", 30, minimum=0.1, maximum=600),
+            reconnect_delays_s=delays,
             segment_max_bytes=env.integer(
                 "BRIDGE_SPOOL_SEGMENT_MAX_BYTES", 1 << 20, minimum=4096, maximum=1 << 30
             ),
