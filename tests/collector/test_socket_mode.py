@@ -48,7 +48,7 @@ async def _tick_with_all_greeks(collector: Collector, index: int) -> None:
     await collector.tick_once(index + 1)
 
 
-def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, object]]:
+def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
     tick = collector.schedule.at(index).isoformat(timespec="microseconds")
     return {
         record["account"]: record
