@@ -48,7 +48,6 @@ _NOTICES: dict[int, tuple[str, str]] = {
     10167: ("market_data_delayed", "info"),
     10168: ("market_data_not_subscribed", "warning"),
     10197: ("market_data_competing_session", "warning"),
-    326: ("client_id_in_use", "error"),
 }
 _RESET_EXPECTED = frozenset({1100, 2103, 2105, 2157, 2110})
 
@@ -115,6 +114,8 @@ class SocketSource:
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         self._codes_seen.append(code)
+        if code == 326:
+            return  # connect() raises ClientIdInUse; the collector reports it once
         event, level = _NOTICES.get(code, ("ib_error", "warning" if code >= 2000 else "error"))
         details: dict[str, Any] = {"req_id": req_id}
         if isinstance(contract, Contract) and contract.conId:
