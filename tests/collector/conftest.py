@@ -55,7 +55,9 @@ async def collector(collector_environ: dict[str, str]) -> AsyncIterator[Collecto
 
 def spooled(var_dir: Path) -> list[dict[str, Any]]:
     """Every record in the spool, oldest first."""
-    found = []
+    found: list[dict[str, Any]] = []
+    if not (var_dir / "spool").exists():
+        return found
     for segment in list_segments(var_dir / "spool"):
         found += [json.loads(line) for line in segment.path.read_bytes().splitlines()]
     return found
