@@ -217,7 +217,15 @@ class Collector:
             self.last_snapshot_at[account] = tick_ts.isoformat()
         spooled = self.writer.write(lines)
         self.last_produced = index
-        atomic_replace(self._state_path, json.dumps({"last_tick": index}).encode())
+        lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
+        log.debug(
+            "tick", extra=logs.fields(index=index, snapshots=len(lines), lag_ms=f"{lag_ms:.1f}")
+        )
+        try:
+            atomic_replace(self._state_path, json.dumps({"last_tick": index}).encode())
+        except OSError as exc:
+            # Only the gap report after a restart depends on it; the snapshots are spooled.
+            log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
         return TickReport(index, len(lines), spooled)
 
     def _report_gap(self, index: int) -> None:
@@ -275,6 +283,12 @@ class Collector:
         )
 
     def _publish_status(self, state: str) -> None:
+        try:
+            self._write_status(state)
+        except OSError as exc:
+            log.warning("cannot write the heartbeat", extra=logs.fields(reason=exc.strerror))
+
+    def _write_status(self, state: str) -> None:
         now = self._clock()
         status.publish(
             self.settings.paths.run_dir,
