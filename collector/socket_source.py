@@ -50,6 +50,9 @@ _NOTICES: dict[int, tuple[str, str]] = {
     10197: ("market_data_competing_session", "warning"),
 }
 _RESET_EXPECTED = frozenset({1100, 2103, 2105, 2157, 2110})
+# A batch is two messages per instrument (qualify, subscribe): 40 a second stays under TWS's 50.
+_SUBSCRIBE_BATCH = 20
+_SUBSCRIBE_PAUSE_S = 1.0
 
 
 class SocketSource:
@@ -75,6 +78,9 @@ class SocketSource:
         self._budget = settings.market_data_lines
         self._pressure_reported = 0
         self._resubscribe = False
+        self._plan: set[int] = set()
+        self._unqualifiable: set[int] = set()
+        self._subscriber: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -105,6 +111,8 @@ class SocketSource:
         self._contracts.clear()
 
     async def disconnect(self) -> None:
+        if self._subscriber is not None:
+            self._subscriber.cancel()
         if self.ib.isConnected():
             self.ib.disconnect()
 
@@ -184,7 +192,7 @@ class SocketSource:
             for position in self.ib.positions()
             if not self.settings.accounts or position.account in self.settings.accounts
         ]
-        await self._sync_subscriptions([p.contract for p in positions if p.position != 0])
+        self._sync_subscriptions([p.contract for p in positions if p.position != 0])
         holdings: dict[str, list[Holding]] = {}
         for position in positions:
             contract = position.contract
@@ -207,8 +215,9 @@ class SocketSource:
                 holdings.setdefault(account, [])
         return holdings
 
-    async def _sync_subscriptions(self, contracts: list[Contract]) -> None:
-        """Subscribe what the portfolio holds, cancel what it no longer holds, rotate overflow."""
+    def _sync_subscriptions(self, contracts: list[Contract]) -> None:
+        """Plan what streams now (options first, overflow in rotation), cancel what no longer
+        should, and leave the new subscriptions to the paced background subscriber."""
         wanted: dict[int, Contract] = {}
         for contract in contracts:
             if contract.secType in _SUBSCRIBED_TYPES and contract.conId not in wanted:
@@ -218,20 +227,59 @@ class SocketSource:
             for conid in list(self._tickers):
                 self._cancel(conid)
         for conid in [conid for conid in self._tickers if conid not in wanted]:
-            self._cancel(conid)
             self._greeks.pop(conid, None)
             self._prices.pop(conid, None)
         # Options first: their Greeks are the point; stocks and futures only give a price.
         ordered = sorted(
-            wanted, key=lambda conid: (wanted[conid].secType not in ("OPT", "FOP"), conid)
+            (conid for conid in wanted if conid not in self._unqualifiable),
+            key=lambda conid: (wanted[conid].secType not in ("OPT", "FOP"), conid),
         )
         streaming, overflow = self._allocate(ordered)
-        for conid in [conid for conid in self._tickers if conid not in streaming]:
+        self._plan = set(streaming)
+        for conid in [conid for conid in self._tickers if conid not in self._plan]:
             self._cancel(conid)
-        for conid in streaming:
-            if conid not in self._tickers:
-                await self._subscribe(wanted[conid])
+        if any(conid not in self._tickers for conid in self._plan) and (
+            self._subscriber is None or self._subscriber.done()
+        ):
+            self._subscriber = asyncio.create_task(self._subscribe_planned())
         self._report_pressure(len(ordered), len(overflow))
+
+    async def _subscribe_planned(self) -> None:
+        """Qualify and subscribe the planned instruments, a paced batch at a time: TWS drops a
+        client that sends more than 50 messages a second."""
+        while self.ib.isConnected():
+            missing = sorted(conid for conid in self._plan if conid not in self._tickers)
+            batch = missing[:_SUBSCRIBE_BATCH]
+            if not batch:
+                return
+            unknown = [conid for conid in batch if conid not in self._contracts]
+            if unknown:
+                try:
+                    found = await asyncio.wait_for(
+                        self.ib.qualifyContractsAsync(*(Contract(conId=c) for c in unknown)),
+                        self.settings.connect_timeout_s,
+                    )
+                except (TimeoutError, ConnectionError):
+                    return  # the next tick plans again
+                for contract in found:
+                    if isinstance(contract, Contract) and contract.conId:
+                        self._contracts[contract.conId] = contract
+                self._give_up_on([conid for conid in unknown if conid not in self._contracts])
+            for conid in batch:
+                if conid in self._contracts and conid in self._plan and conid not in self._tickers:
+                    self._tickers[conid] = self.ib.reqMktData(self._contracts[conid])
+            if len(missing) > len(batch):
+                await asyncio.sleep(_SUBSCRIBE_PAUSE_S)
+
+    def _give_up_on(self, conids: list[int]) -> None:
+        for conid in conids:
+            self._unqualifiable.add(conid)
+            self.events.emit(
+                "warning",
+                "contract_unknown",
+                f"the gateway knows no contract {conid}: it is counted without Greeks",
+                details={"conid": conid},
+            )
 
     def _allocate(self, ordered: list[int]) -> tuple[list[int], list[int]]:
         if len(ordered) <= self._budget:
@@ -263,23 +311,6 @@ class SocketSource:
             )
         else:
             self.events.emit("info", "market_data_budget", "every instrument has its own line")
-
-    async def _subscribe(self, contract: Contract) -> None:
-        qualified = self._contracts.get(contract.conId)
-        if qualified is None:
-            try:
-                result = await asyncio.wait_for(
-                    self.ib.qualifyContractsAsync(Contract(conId=contract.conId)),
-                    self.settings.connect_timeout_s,
-                )
-            except TimeoutError:
-                return  # tried again next tick; the option counts as without Greeks meanwhile
-            first = result[0] if result else None
-            if not isinstance(first, Contract):
-                return
-            qualified = first
-            self._contracts[contract.conId] = qualified
-        self._tickers[contract.conId] = self.ib.reqMktData(qualified)
 
     def _cancel(self, conid: int) -> None:
         ticker = self._tickers.pop(conid, None)

@@ -181,6 +181,8 @@ async def test_line_budget_rotates_and_every_option_gets_greeks(
 
 async def _subscribed_options_have_greeks(source: SocketSource, market: Market) -> None:
     def done() -> bool:
+        if any(conid not in source._tickers for conid in source._plan):
+            return False  # the paced subscriber has not subscribed the plan yet
         for conid in source._tickers:
             instrument = market.instrument(conid)
             assert instrument is not None

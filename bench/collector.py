@@ -1,0 +1,132 @@
+"""Collector cost at 5 s with 10, 100 and 1,000 option positions streamed by the simulator.
+
+For each size, the simulator's socket side runs in this process (prices moving, every option
+streaming Greeks) while the real collector runs as a subprocess: its CPU seconds per hour, peak
+RSS, and tick jitter (from the scheduled instant to the spool write, from its own debug log) are
+measured; a bare ib_async client holding the same subscriptions gives the floor (the cost of
+receiving the data at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import percentile
+from simulator.model import Market
+from simulator.scenario import from_mapping
+from simulator.tws import SocketGateway
+
+_LAG = re.compile(r"DEBUG collector tick .* lag_ms=([0-9.]+)")
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CollectorFigures:
+    options: int
+    seconds: float
+    cpu_s_per_hour: float
+    floor_cpu_s_per_hour: float
+    peak_rss_mb: float
+    jitter_p50_ms: float
+    jitter_p99_ms: float
+    ticks: int
+
+
+def scenario(options: int) -> Market:
+    raw = {
+        "seed": 11,
+        "accounts": ["DU0000001"],
+        "underlyings": [
+            {"conid": 1, "symbol": "SPY", "sec_type": "STK", "exchange": "SMART",
+             "primary_exchange": "ARCA", "spot": 600.0, "vol": 0.2}
+        ],
+        "options": [
+            {"conid": 1000 + index, "underlying": 1, "right": "CP"[index % 2],
+             "strike": 400.0 + index * 0.5, "expiry_days": 30 + index % 60, "multiplier": 100}
+            for index in range(options)
+        ],
+        "positions": [
+            {"account": "DU0000001",
+             "holdings": [{"conid": 1000 + i, "quantity": 1 + i % 5} for i in range(options)]}
+        ],
+    }  # fmt: skip
+    market = Market(from_mapping(raw, source=f"{options} options"))
+    market.faults.max_market_data_lines = options + 10
+    return market
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _measure(process: subprocess.Popen[bytes], seconds: float) -> tuple[float, float]:
+    """CPU seconds used over `seconds` after a warm-up, and peak RSS, while the loop serves."""
+    await asyncio.sleep(5)  # connect, qualify and subscribe: not steady state
+    start = _cpu_s(process.pid)
+    await asyncio.sleep(seconds)
+    return _cpu_s(process.pid) - start, _peak_rss_mb(process.pid)
+
+
+async def _run(options: int, seconds: float) -> CollectorFigures:
+    market = scenario(options)
+    gateway = SocketGateway(market)
+    port = await gateway.start("127.0.0.1", 0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bridge-bench-collector-") as root:
+            environ = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "BRIDGE_VAR_DIR": str(Path(root) / "var"),
+                "IB_PORT": str(port),
+                "IB_MARKET_DATA_LINES": str(options + 10),
+                "IB_RESET_WINDOWS": "",
+                "BRIDGE_LOG_LEVEL": "DEBUG",
+            }
+            log_path = Path(root) / "collector.log"
+            with log_path.open("wb") as log:
+                collector = subprocess.Popen(  # noqa: ASYNC220  # starting it is instant
+                    [sys.executable, "-m", "collector"], env=environ, stderr=log, stdout=log
+                )
+                cpu_s, rss_mb = await _measure(collector, seconds)
+                collector.terminate()
+                await asyncio.to_thread(collector.wait, 30)
+            lags = [float(m.group(1)) for m in _LAG.finditer(log_path.read_text())]
+            floor = subprocess.Popen(  # noqa: ASYNC220  # starting it is instant
+                [sys.executable, "-m", "bench.bare_client", str(port), str(seconds + 10)]
+            )
+            floor_cpu_s, _ = await _measure(floor, seconds)
+            floor.terminate()
+            await asyncio.to_thread(floor.wait, 30)
+    finally:
+        await gateway.stop()
+    return CollectorFigures(
+        options=options,
+        seconds=seconds,
+        cpu_s_per_hour=cpu_s / seconds * 3600,
+        floor_cpu_s_per_hour=floor_cpu_s / seconds * 3600,
+        peak_rss_mb=rss_mb,
+        jitter_p50_ms=percentile(lags, 0.5) if lags else float("nan"),
+        jitter_p99_ms=percentile(lags, 0.99) if lags else float("nan"),
+        ticks=len(lags),
+    )
+
+
+def collector_cost(sizes: tuple[int, ...], seconds: float) -> list[CollectorFigures]:
+    async def all_sizes() -> list[CollectorFigures]:
+        return [await _run(size, seconds) for size in sizes]
+
+    return asyncio.run(all_sizes())
