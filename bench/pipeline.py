@@ -139,6 +139,29 @@ async def _ours(url: str, buffer_dir: Path, lines: list[bytes]) -> float:
     return len(lines) / elapsed
 
 
+@dataclass
+class RecoveryFigures:
+    outage: str
+    rows: int
+    seconds: float
+
+
+def recovery(outages: dict[str, int]) -> list[RecoveryFigures]:
+    """Time for the replayer to drain the backlog an outage leaves (60 accounts, one row per
+    account every 5 s: 43,200 rows an hour), into the tables with their indexes."""
+    figures = []
+    with scratch_postgres() as server:
+        url = fresh_database(server, "bench_recovery")
+        asyncio.run(_prepare(url))
+        for outage, rows in outages.items():
+            lines = builders.snapshots(rows, accounts=60)
+            buffer_dir = Path(server.var_dir) / f"recovery-{rows}"
+            buffer_dir.mkdir()
+            seconds = rows / asyncio.run(_ours(url, buffer_dir, lines))
+            figures.append(RecoveryFigures(outage, rows, seconds))
+    return figures
+
+
 def replay(row_count: int, naive_count: int) -> ReplayFigures:
     lines = builders.snapshots(row_count, accounts=60)
     rows = _rows(lines)
