@@ -33,6 +33,7 @@ class Simulator:
         self.socket = SocketGateway(self.market)
         self.portal = PortalGateway(
             self.market,
+            pacing=settings.portal_pacing,
             penalty_s=settings.portal_penalty_s,
             idle_expiry_s=settings.portal_idle_expiry_s,
         )

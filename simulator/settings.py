@@ -20,6 +20,7 @@ class SimulatorSettings:
     scenario: Path | None
     seed: int | None
     frozen: bool
+    portal_pacing: bool
     portal_penalty_s: float
     portal_idle_expiry_s: float
     log_level: str
@@ -49,6 +50,7 @@ class SimulatorSettings:
             scenario=Path(scenario) if scenario else None,
             seed=env.integer("IBKR_SIM_SEED", 0, minimum=0, maximum=2**31) if seed else None,
             frozen=env.flag("IBKR_SIM_FROZEN", default=False),
+            portal_pacing=env.flag("IBKR_SIM_PACING", default=True),
             portal_penalty_s=env.seconds("IBKR_SIM_PENALTY_S", 600, minimum=0, maximum=3600),
             portal_idle_expiry_s=env.seconds(
                 "IBKR_SIM_IDLE_EXPIRY_S", 360, minimum=1, maximum=86_400

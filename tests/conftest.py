@@ -6,4 +6,5 @@ pytest_plugins = (
     "tests.fixtures.pipeline",
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
+    "tests.fixtures.simulator",
 )
