@@ -42,6 +42,7 @@ _REQUEST_SPACING_S: Final = 0.125
 # The gateway's penalty box lasts 10-15 minutes; without a Retry-After, wait a full minute first.
 _DEFAULT_PENALTY_S: Final = 60.0
 _OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
+_ACCOUNTS_EVERY_S: Final = 5.5
 
 
 class PortalSource:
@@ -62,6 +63,7 @@ class PortalSource:
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         self._accounts: list[str] = []
+        self._accounts_at = float("-inf")
         self._last_request_at = float("-inf")
         self._last_tickle_at = float("-inf")
         self._paced_until = float("-inf")
@@ -155,15 +157,18 @@ class PortalSource:
             )
         if status.get("competing"):
             raise SessionRequired("another session of this username competes with the gateway")
-        accounts = await self._request("GET", "/portfolio/accounts")
+        # /portfolio/accounts is allowed once per 5 s: a quick reconnect reuses the last answer.
+        if not self._accounts or self._monotonic() - self._accounts_at > _ACCOUNTS_EVERY_S:
+            accounts = await self._request("GET", "/portfolio/accounts")
+            self._accounts_at = self._monotonic()
+            self._accounts = [
+                str(item.get("accountId") or item.get("id"))
+                for item in accounts or []
+                if isinstance(item, dict) and (item.get("accountId") or item.get("id"))
+            ]
+            if self.settings.accounts:
+                self._accounts = [a for a in self._accounts if a in self.settings.accounts]
         await self._request("GET", "/iserver/accounts")  # required before snapshots
-        self._accounts = [
-            str(item.get("accountId") or item.get("id"))
-            for item in accounts or []
-            if isinstance(item, dict) and (item.get("accountId") or item.get("id"))
-        ]
-        if self.settings.accounts:
-            self._accounts = [a for a in self._accounts if a in self.settings.accounts]
         self._streaming.clear()
         self._last_tickle_at = self._monotonic()
         self._ready = True

@@ -1,0 +1,161 @@
+"""PORTAL mode against the simulator's Client Portal side over HTTPS, with pacing enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from collector.collector import Collector
+from collector.settings import CollectorSettings
+from simulator.app import Simulator
+from tests.collector.conftest import events, spooled
+from tests.fixtures.simulator import StartSimulator
+from tests.waiting import wait_until_async
+
+
+@pytest.fixture
+async def portal_simulator(start_simulator: StartSimulator) -> Simulator:
+    """Pacing on, with a short penalty: the collector must stay inside the documented limits."""
+    return await start_simulator(IBKR_SIM_PENALTY_S="2")
+
+
+@pytest.fixture
+def portal_environ(tmp_path: Path, portal_simulator: Simulator) -> dict[str, str]:
+    return {
+        "IB_API_MODE": "PORTAL",
+        "IB_PORTAL_URL": portal_simulator.portal_url,
+        "IB_CONNECT_TIMEOUT_S": "3",
+        "IB_RECONNECT_DELAYS_S": "0.2,0.4,0.8",
+        "IB_RESET_WINDOWS": "",
+        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+@pytest.fixture
+async def make_collector(portal_environ: dict[str, str]) -> AsyncIterator[Callable[..., Collector]]:
+    made: list[Collector] = []
+
+    def make(**overrides: str) -> Collector:
+        collector = Collector(CollectorSettings.from_environ({**portal_environ, **overrides}))
+        collector.open()
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        await collector.close()
+
+
+def _names(collector: Collector) -> list[str]:
+    return [event["event"] for event in events(collector.settings.paths.var_dir)]
+
+
+def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
+    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
+    return {
+        r["account"]: r
+        for r in spooled(collector.settings.paths.var_dir)
+        if r["kind"] == "snapshot" and r["ts"] == tick
+    }
+
+
+async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """The first tick opens the streams (Greeks unknown, null, counted); the second equals the
+    truth to 1e-9, every request inside the gateway's pacing limits."""
+    collector = make_collector()
+    assert await collector.connect_once()
+    await collector.tick_once(10)
+    first = _snapshots(collector, 10)["DU1234567"]
+    assert (first["options_with_greeks"], first["net_gamma"]) == (0, None)
+    await collector.tick_once(11)
+    truth = portal_simulator.market.truth()
+    for account, record in _snapshots(collector, 11).items():
+        for name in ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta"):
+            assert record[name] == pytest.approx(truth[account]["net"][name], rel=1e-9), name
+        assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
+    assert "pacing_backoff" not in _names(collector)
+
+
+async def test_no_session_means_an_operator_must_log_in(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """Without a browser login the connect fails with a clear `session_required` error."""
+    portal_simulator.market.faults.portal_authenticated = False
+    collector = make_collector()
+    assert not await collector.connect_once()
+    required = next(
+        e for e in events(collector.settings.paths.var_dir) if e["event"] == "session_required"
+    )
+    assert required["level"] == "error"
+    assert "log in" in required["message"]
+
+
+async def test_reset_drops_the_session_and_the_keeper_reopens_it(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """IBKR's reset: 503 while it lasts, then a session that must be opened again; the keeper
+    sees it (probe), re-opens it (ssodh/init) and snapshots resume."""
+    collector = make_collector(IB_STALL_PROBE_S="0.3")
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(collector._keep_connected(stop))
+    try:
+        await wait_until_async(lambda: "connected" in _names(collector), what="connected")
+        faults = portal_simulator.market.faults
+        faults.reset_until = time.time() + 1.0
+        faults.emit("reset_started")
+        await wait_until_async(
+            lambda: _names(collector).count("connected") >= 2, what="reconnected", timeout_s=20
+        )
+        report = await collector.tick_once(50)
+        assert report.snapshots == 2
+    finally:
+        stop.set()
+        await keeper
+    names = _names(collector)
+    assert names.index("probe_failed") < len(names) - 1 - names[::-1].index("connected")
+
+
+async def test_a_429_backs_off_and_is_reported(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """Told 429, the source reports a pacing back-off and produces nothing that tick."""
+    collector = make_collector()
+    assert await collector.connect_once()
+    portal_simulator.market.faults.portal_rate_limit_storm = True
+    assert (await collector.tick_once(60)).snapshots == 0
+    assert "pacing_backoff" in _names(collector)
+
+
+async def test_a_garbage_reply_is_reported_and_nothing_is_invented(
+    tmp_path: Path, make_collector: Callable[..., Collector]
+) -> None:
+    """A gateway answering HTML where JSON is due: the tick produces nothing, says why."""
+
+    async def garbage(request: web.Request) -> web.Response:
+        return web.Response(text="<html>maintenance</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", garbage)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        collector = make_collector(IB_PORTAL_URL=f"http://127.0.0.1:{port}/v1/api")
+        assert not await collector.connect_once()
+        failed = next(
+            e for e in events(collector.settings.paths.var_dir) if e["event"] == "connect_failed"
+        )
+        assert "reply is not JSON" in failed["message"]
+        assert not [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "snapshot"]
+    finally:
+        await runner.cleanup()
