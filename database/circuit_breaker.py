@@ -28,7 +28,7 @@ class DBCircuitBreaker:
         *,
         name: str,
         fail_max: int = 3,
-        reset_timeout_s: float = 5.0,
+        reset_timeout_s: float = 2.0,
         on_change: Callable[[BreakerState, BreakerState], None] | None = None,
     ) -> None:
         if fail_max < 1 or reset_timeout_s <= 0:

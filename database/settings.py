@@ -40,7 +40,7 @@ class DatabaseSettings:
                 "BRIDGE_DB_STATEMENT_TIMEOUT_S", 60.0, minimum=1, maximum=3600
             ),
             breaker_fail_max=env.integer("BRIDGE_BREAKER_FAIL_MAX", 3, minimum=1, maximum=100),
-            breaker_reset_s=env.seconds("BRIDGE_BREAKER_RESET_S", 5.0, minimum=0.1, maximum=600),
+            breaker_reset_s=env.seconds("BRIDGE_BREAKER_RESET_S", 2.0, minimum=0.1, maximum=600),
         )
 
     def resolve_url(self) -> str:
