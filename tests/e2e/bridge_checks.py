@@ -16,7 +16,7 @@ TICK = timedelta(seconds=5)
 def query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return []  # the database or the schema is not there yet
 
