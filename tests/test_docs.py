@@ -25,6 +25,16 @@ def test_the_code_reads_settings_at_all() -> None:
     assert {"DATABASE_URL", "BRIDGE_REPLAY_INTERVAL_S"} <= _variables_read_by_code()
 
 
+def test_every_simulator_setting_is_documented() -> None:
+    """Each IBKR_SIM_* variable the simulator reads appears in docs/simulator.md."""
+    text = (ROOT / "docs" / "simulator.md").read_text()
+    found: set[str] = set()
+    for source in (ROOT / "simulator").rglob("*.py"):
+        found.update(re.findall(r"\"(IBKR_SIM_[A-Z0-9_]+)\"", source.read_text()))
+    assert "IBKR_SIM_SOCKET_PORT" in found
+    assert sorted(name for name in found if name not in text) == []
+
+
 @pytest.mark.parametrize("document", ["README.md", ".env.example"])
 def test_every_setting_is_documented(document: str) -> None:
     """Each variable any process reads appears in the README's table and in .env.example."""
