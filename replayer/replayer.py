@@ -59,8 +59,10 @@ class Replayer:
             name="replayer",
             fail_max=settings.database.breaker_fail_max,
             reset_timeout_s=settings.database.breaker_reset_s,
-            on_change=lambda old, new: log.info(
-                "database breaker", extra=logs.fields(transition=f"{old}->{new}")
+            on_change=lambda old, new: log.log(
+                logging.INFO if BreakerState.HALF_OPEN not in (old, new) else logging.DEBUG,
+                "database breaker",
+                extra=logs.fields(transition=f"{old}->{new}"),
             ),
         )
         self.last_report = ReplayReport()

@@ -73,13 +73,18 @@ class Writer:
         self._last_error: str | None = None
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
-        if new is BreakerState.OPEN:
+        if new is BreakerState.OPEN and old is BreakerState.CLOSED:
             log.warning(
                 "breaker open: buffering without trying the database",
                 extra=logs.fields(for_s=self.breaker.reset_timeout_s, buffer=self._buffer.path),
             )
+        elif new is BreakerState.CLOSED:
+            log.info(
+                "database back: storing directly", extra=logs.fields(transition=f"{old}->{new}")
+            )
         else:
-            log.info("database breaker", extra=logs.fields(transition=f"{old}->{new}"))
+            # A failed trial reopens the breaker every reset period: not news to an operator.
+            log.debug("database breaker", extra=logs.fields(transition=f"{old}->{new}"))
 
     async def drain_once(self) -> DrainReport:
         """Move the next batch of spool lines to PostgreSQL or the buffer; checkpoint after."""

@@ -77,6 +77,7 @@ def test_make_run_stores_a_row_per_account_every_5_s(supervisor: Supervisor, mod
     assert status.returncode == 0, status.stdout
 
 
+@pytest.mark.timeout(300)  # a 90-s outage, its replay period, and two starts
 def test_database_down_90_s_then_back(supervisor: Supervisor) -> None:
     """PostgreSQL stopped for 90 s: bridge-status says so; live rows resume within 10 s of its
     return; the backlog is stored within the next replay period; no tick is missing."""
@@ -110,6 +111,7 @@ def test_database_down_90_s_then_back(supervisor: Supervisor) -> None:
     assert kept["produced"] >= 90 // 5
 
 
+@pytest.mark.timeout(300)  # a 90-s storm and the catch-up
 def test_kill_9_storm_loses_nothing_and_invents_nothing(supervisor: Supervisor) -> None:
     """SIGKILL to writer, replayer and collector at random instants for 90 s: every tick is
     stored once per account or reported as a gap; nothing is dead-lettered but torn lines."""
@@ -151,6 +153,7 @@ def _caught_up(supervisor: Supervisor) -> bool:
     return not buffered
 
 
+@pytest.mark.timeout(240)  # a 38-s reset and the 5/10/20-s schedule
 def test_reset_and_drop_reconnect_on_the_schedule(supervisor: Supervisor) -> None:
     """A dropped connection during IBKR's reset: attempts 5, 10, 20 s apart, all at info inside
     the reset window, then connected; snapshots resume; the missed ticks are one reported gap."""
@@ -165,10 +168,7 @@ def test_reset_and_drop_reconnect_on_the_schedule(supervisor: Supervisor) -> Non
     )
     events = _events_since(url, dropped_at)
     attempts = [ts for ts, event, _ in events if event == "reconnect_attempt"]
-    spacing = [
-        (later - earlier).total_seconds()
-        for earlier, later in itertools.pairwise(attempts)
-    ]
+    spacing = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(attempts)]
     for measured, scheduled in zip(spacing, (5, 10, 20), strict=False):
         assert scheduled - 0.5 <= measured <= scheduled + 2.5, spacing
     assert len(spacing) >= 3
