@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +161,30 @@ async def test_a_garbage_reply_is_reported_and_nothing_is_invented(
         assert not [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "snapshot"]
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.slow
+async def test_schedule_holds_under_a_slow_gateway(
+    portal_environ: dict[str, str], portal_simulator: Simulator, processes: Any
+) -> None:
+    """Every Portal reply 0.4 s late: ticks still fall on whole seconds, one per interval,
+    with every account, and the lateness shows only as tick lag."""
+    portal_simulator.market.faults.reply_delay_s = 0.4
+    environ = {**portal_environ, "BRIDGE_POLL_INTERVAL_S": "2"}
+    var_dir = Path(environ["BRIDGE_VAR_DIR"])
+    process = processes.start("collector", environ)
+
+    def ticks() -> list[str]:
+        return sorted({r["ts"] for r in spooled(var_dir) if r["kind"] == "snapshot"})
+
+    await wait_until_async(lambda: len(ticks()) >= 4, what="four ticks", timeout_s=60)
+    process.terminate()
+    await wait_until_async(lambda: process.poll() is not None, what="exit")
+    seconds = [datetime.fromisoformat(tick).timestamp() for tick in ticks()]
+    assert all(second == int(second) for second in seconds)
+    assert [b - a for a, b in itertools.pairwise(seconds)] == [2.0] * (len(seconds) - 1)
+    per_tick = [
+        sum(1 for r in spooled(var_dir) if r.get("ts") == t and r["kind"] == "snapshot")
+        for t in ticks()
+    ]
+    assert set(per_tick) == {2}
