@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from database.errors import DatabaseUnavailable
+from shared import logs
 from shared.settings import EnvReader, Secret, mask_url
 
 
@@ -54,6 +55,10 @@ class DatabaseSettings:
                 f"DATABASE_URL is unset and {self.url_file} does not exist yet"
             ) from None
 
+    def secret_urls(self) -> list[str]:
+        """URLs whose passwords must never be logged (the local file's is hidden on connect)."""
+        return [self.url.reveal()] if self.url is not None else []
+
     def describe(self) -> str:
         """Where the database is, for logs: the password never appears."""
         if self.url is not None:
@@ -61,8 +66,10 @@ class DatabaseSettings:
         return f"the URL in {self.url_file}"
 
     async def connect(self, application_name: str) -> psycopg.AsyncConnection[TupleRow]:
+        url = self.resolve_url()
+        logs.hide_url_password(url)  # the local profile's URL comes from a file, not the settings
         return await psycopg.AsyncConnection.connect(
-            self.resolve_url(),
+            url,
             autocommit=True,
             connect_timeout=max(1, round(self.connect_timeout_s)),
             application_name=application_name,
