@@ -124,6 +124,18 @@ def _collector_table(costs: list[collector.CollectorFigures]) -> str:
         " doing nothing else: the cost of receiving the data at all. Jitter is from the"
         " scheduled instant to the snapshot's spool write.",
     ]
+    largest = costs[-1]
+    if largest.cpu_s_per_hour > 36 and largest.floor_cpu_s_per_hour > 36:
+        lines += [
+            "",
+            f"At {largest.options:,} streaming options the CPU goal is not met, and cannot be by"
+            " any ib_async client at this update rate: the floor alone is"
+            f" {largest.floor_cpu_s_per_hour / 36:.1f} % of a core (the simulator sends each"
+            " option's changed ticks every 250 ms), and the collector costs"
+            f" {largest.cpu_s_per_hour / largest.floor_cpu_s_per_hour:.2f} x the floor. Fewer"
+            " updates are the lever: the default 100-line budget streams at most 100"
+            " instruments and rotates the rest.",
+        ]
     return "\n".join(lines)
 
 
