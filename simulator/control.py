@@ -21,6 +21,7 @@ logger = logging.getLogger("simulator.control")
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "reset_until": (int, float, type(None)),
+    "reset_data_lost": (bool,),
     "client_ids_in_use": (list,),
     "market_data_error": (int, type(None)),
     "max_market_data_lines": (int,),

@@ -19,6 +19,7 @@ FaultEvent = Literal[
 @dataclass
 class Faults:
     reset_until: float | None = None  # epoch s: a daily reset is under way until then
+    reset_data_lost: bool = False  # the reset ends with 1101 (subscriptions lost), not 1102
     client_ids_in_use: set[int] = field(default_factory=set)  # socket: error 326 for these
     market_data_error: int | None = None  # 354, 10167 or 10090 answered to every reqMktData
     max_market_data_lines: int = 100  # beyond it: error 101

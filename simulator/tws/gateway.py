@@ -280,4 +280,5 @@ class SocketGateway:
             return
         self._server = server
         self.state.connectivity_lost = False
-        self._broadcast(lambda session: session.connectivity_restored(data_lost=False))
+        data_lost = self.market.faults.reset_data_lost
+        self._broadcast(lambda session: session.connectivity_restored(data_lost=data_lost))

@@ -15,6 +15,7 @@ from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from simulator.model import Market
+from simulator.tws import SocketGateway
 from tests.collector.conftest import events
 from tests.waiting import wait_until_async
 
@@ -193,3 +194,28 @@ async def _subscribed_options_have_greeks(source: SocketSource, market: Market) 
 
     while not done():
         await source.ib.updateEvent
+
+
+async def test_data_lost_after_a_reset_rebuilds_every_subscription(
+    collector: Collector, market: Market, gateway: SocketGateway
+) -> None:
+    """1101 means the gateway dropped every subscription (ib_async does not re-subscribe):
+    the collector subscribes again, so Greeks keep arriving."""
+    assert await collector.connect_once()
+    source = collector.source
+    assert isinstance(source, SocketSource)
+    await collector.tick_once(300)
+    await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
+    before = dict(source._tickers)
+    market.faults.reset_data_lost = True
+    market.faults.reset_until = time.time() + 0.2
+    market.faults.emit("reset_started")
+    await wait_until_async(lambda: 1101 in source._codes_seen, what="1101")
+    assert gateway.state.market_data_lines == 0  # the gateway forgot them, as IB's does
+    source._greeks.clear()
+    await collector.tick_once(301)
+    await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
+    assert set(source._tickers) == set(before)
+    assert gateway.state.market_data_lines == len(before)  # ...and the collector rebuilt them
+    restored = next(e for e in _events(collector) if e["code"] == 1101)
+    assert restored["event"] == "connectivity_restored_data_lost"
