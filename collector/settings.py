@@ -55,6 +55,7 @@ class CollectorSettings:
     market_data_type: MarketDataType
     market_data_fallback: bool
     market_data_lines: int
+    market_data_mode: Literal["stream", "snapshot"]
     accounts: tuple[str, ...]  # empty: every account the gateway reports
     reset_windows: tuple[ResetWindow, ...]
     stall_probe_s: float
@@ -115,6 +116,9 @@ class CollectorSettings:
             market_data_type=market_data_type,  # type: ignore[arg-type]  # checked above
             market_data_fallback=env.flag("IB_MARKET_DATA_FALLBACK", default=True),
             market_data_lines=env.integer("IB_MARKET_DATA_LINES", 100, minimum=1, maximum=10_000),
+            market_data_mode=env.choice(  # type: ignore[arg-type]  # validated by choice()
+                "IB_MARKET_DATA_MODE", ("STREAM", "SNAPSHOT"), "STREAM"
+            ).lower(),
             accounts=tuple(name.strip() for name in accounts.split(",") if name.strip()),
             reset_windows=windows,
             stall_probe_s=env.seconds("IB_STALL_PROBE_S", 30, minimum=0.1, maximum=600),

@@ -53,6 +53,9 @@ _RESET_EXPECTED = frozenset({1100, 2103, 2105, 2157, 2110})
 # A batch is two messages per instrument (qualify, subscribe): 40 a second stays under TWS's 50.
 _SUBSCRIBE_BATCH = 20
 _SUBSCRIBE_PAUSE_S = 1.0
+# Snapshot mode: at most this many instruments a tick, requested 40 a second (2.5 s of a tick).
+_SNAPSHOTS_PER_TICK = 100
+_SNAPSHOTS_PER_SECOND = 40
 
 
 class SocketSource:
@@ -81,6 +84,7 @@ class SocketSource:
         self._plan: set[int] = set()
         self._unqualifiable: set[int] = set()
         self._subscriber: asyncio.Task[None] | None = None
+        self._snapshot_plan: tuple[int, int] | None = None
 
     @property
     def connected(self) -> bool:
@@ -234,6 +238,9 @@ class SocketSource:
             (conid for conid in wanted if conid not in self._unqualifiable),
             key=lambda conid: (wanted[conid].secType not in ("OPT", "FOP"), conid),
         )
+        if self.settings.market_data_mode == "snapshot":
+            self._plan_snapshots(ordered)
+            return
         streaming, overflow = self._allocate(ordered)
         self._plan = set(streaming)
         for conid in [conid for conid in self._tickers if conid not in self._plan]:
@@ -244,27 +251,69 @@ class SocketSource:
             self._subscriber = asyncio.create_task(self._subscribe_planned())
         self._report_pressure(len(ordered), len(overflow))
 
+    def _plan_snapshots(self, ordered: list[int]) -> None:
+        """Snapshot mode: no streaming line is held; each tick asks for one-off snapshots of the
+        next instruments in turn, so each is refreshed every ceil(n / per tick) ticks."""
+        if not ordered:
+            return
+        per_tick = min(len(ordered), self._budget, _SNAPSHOTS_PER_TICK)
+        start = (self._rotation * per_tick) % len(ordered)
+        self._rotation += 1
+        batch = [ordered[(start + offset) % len(ordered)] for offset in range(per_tick)]
+        refresh_every = math.ceil(len(ordered) / per_tick)
+        if (len(ordered), per_tick) != self._snapshot_plan:
+            self._snapshot_plan = (len(ordered), per_tick)
+            self.events.emit(
+                "info",
+                "market_data_snapshots",
+                f"{len(ordered)} instruments by snapshot, {per_tick} a tick: each refreshed"
+                f" every {refresh_every} ticks",
+                details={"instruments": len(ordered), "per_tick": per_tick,
+                         "refresh_every_ticks": refresh_every},
+            )  # fmt: skip
+        if self._subscriber is None or self._subscriber.done():
+            self._subscriber = asyncio.create_task(self._take_snapshots(batch))
+
+    async def _take_snapshots(self, batch: list[int]) -> None:
+        unknown = [conid for conid in batch if conid not in self._contracts]
+        for start in range(0, len(unknown), _SUBSCRIBE_BATCH):
+            await self._qualify(unknown[start : start + _SUBSCRIBE_BATCH])
+        for index, conid in enumerate(batch):
+            if not self.ib.isConnected():
+                return
+            if conid in self._contracts:
+                self.ib.reqMktData(self._contracts[conid], snapshot=True)
+            if (index + 1) % _SNAPSHOTS_PER_SECOND == 0:
+                await asyncio.sleep(1.0)  # TWS drops a client past 50 messages a second
+
+    async def _qualify(self, conids: list[int]) -> None:
+        try:
+            found = await asyncio.wait_for(
+                self.ib.qualifyContractsAsync(*(Contract(conId=c) for c in conids)),
+                self.settings.connect_timeout_s,
+            )
+        except (TimeoutError, ConnectionError):
+            return  # the next tick tries again
+        for contract in found:
+            if isinstance(contract, Contract) and contract.conId:
+                self._contracts[contract.conId] = contract
+        self._give_up_on([conid for conid in conids if conid not in self._contracts])
+
     async def _subscribe_planned(self) -> None:
         """Qualify and subscribe the planned instruments, a paced batch at a time: TWS drops a
         client that sends more than 50 messages a second."""
         while self.ib.isConnected():
-            missing = sorted(conid for conid in self._plan if conid not in self._tickers)
+            missing = sorted(
+                conid
+                for conid in self._plan
+                if conid not in self._tickers and conid not in self._unqualifiable
+            )
             batch = missing[:_SUBSCRIBE_BATCH]
             if not batch:
                 return
             unknown = [conid for conid in batch if conid not in self._contracts]
             if unknown:
-                try:
-                    found = await asyncio.wait_for(
-                        self.ib.qualifyContractsAsync(*(Contract(conId=c) for c in unknown)),
-                        self.settings.connect_timeout_s,
-                    )
-                except (TimeoutError, ConnectionError):
-                    return  # the next tick plans again
-                for contract in found:
-                    if isinstance(contract, Contract) and contract.conId:
-                        self._contracts[contract.conId] = contract
-                self._give_up_on([conid for conid in unknown if conid not in self._contracts])
+                await self._qualify(unknown)
             for conid in batch:
                 if conid in self._contracts and conid in self._plan and conid not in self._tickers:
                     self._tickers[conid] = self.ib.reqMktData(self._contracts[conid])
@@ -273,6 +322,8 @@ class SocketSource:
 
     def _give_up_on(self, conids: list[int]) -> None:
         for conid in conids:
+            if conid in self._unqualifiable:
+                continue
             self._unqualifiable.add(conid)
             self.events.emit(
                 "warning",

@@ -16,7 +16,7 @@ from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from simulator.model import Market
 from simulator.tws import SocketGateway
-from tests.collector.conftest import events
+from tests.collector.conftest import events, spooled
 from tests.waiting import wait_until_async
 
 
@@ -219,3 +219,43 @@ async def test_data_lost_after_a_reset_rebuilds_every_subscription(
     assert gateway.state.market_data_lines == len(before)  # ...and the collector rebuilt them
     restored = next(e for e in _events(collector) if e["code"] == 1101)
     assert restored["event"] == "connectivity_restored_data_lost"
+
+
+async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
+    collector_environ: dict[str, str], market: Market, gateway: SocketGateway
+) -> None:
+    """With IB_MARKET_DATA_MODE=snapshot and 3 snapshots a tick, no line is held, and within the
+    reported number of ticks every option with Greeks has them and the net equals the truth."""
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {**collector_environ, "IB_MARKET_DATA_MODE": "snapshot", "IB_MARKET_DATA_LINES": "3"}
+        )
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        source = collector.source
+        assert isinstance(source, SocketSource)
+        await collector.tick_once(400)
+        plan = next(e for e in _events(collector) if e["event"] == "market_data_snapshots")
+        rounds = plan["details"]["refresh_every_ticks"]
+        assert (plan["details"]["instruments"], plan["details"]["per_tick"], rounds) == (8, 3, 3)
+        for index in range(1, rounds + 1):
+            assert source._subscriber is not None
+            await asyncio.wait_for(source._subscriber, 5)
+            assert gateway.state.market_data_lines == 0
+            await collector.tick_once(400 + index)
+        assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
+        await collector.tick_once(400 + rounds + 1)
+        truth = market.truth()["DU7654321"]["net"]
+        record = next(
+            r
+            for r in spooled(collector.settings.paths.var_dir)
+            if r["kind"] == "snapshot"
+            and r["account"] == "DU7654321"
+            and r["ts"]
+            == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
+        )
+        assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
+    finally:
+        await collector.close()
