@@ -30,6 +30,7 @@ _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 @dataclass
 class CollectorFigures:
     options: int
+    mode: str
     seconds: float
     cpu_s_per_hour: float
     floor_cpu_s_per_hour: float
@@ -82,7 +83,7 @@ async def _measure(process: subprocess.Popen[bytes], seconds: float) -> tuple[fl
     return _cpu_s(process.pid) - start, _peak_rss_mb(process.pid)
 
 
-async def _run(options: int, seconds: float) -> CollectorFigures:
+async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
     market = scenario(options)
     gateway = SocketGateway(market)
     port = await gateway.start("127.0.0.1", 0)
@@ -92,7 +93,10 @@ async def _run(options: int, seconds: float) -> CollectorFigures:
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "BRIDGE_VAR_DIR": str(Path(root) / "var"),
                 "IB_PORT": str(port),
-                "IB_MARKET_DATA_LINES": str(options + 10),
+                # Streaming: a line for every option (the worst case). Snapshots: the default
+                # 100-line budget, which is also how many are asked for a tick.
+                "IB_MARKET_DATA_LINES": str(options + 10) if mode == "stream" else "100",
+                "IB_MARKET_DATA_MODE": mode,
                 "IB_RESET_WINDOWS": "",
                 "BRIDGE_LOG_LEVEL": "DEBUG",
             }
@@ -105,16 +109,19 @@ async def _run(options: int, seconds: float) -> CollectorFigures:
                 collector.terminate()
                 await asyncio.to_thread(collector.wait, 30)
             lags = [float(m.group(1)) for m in _LAG.finditer(log_path.read_text())]
-            floor = subprocess.Popen(  # noqa: ASYNC220  # starting it is instant
-                [sys.executable, "-m", "bench.bare_client", str(port), str(seconds + 10)]
-            )
-            floor_cpu_s, _ = await _measure(floor, seconds)
-            floor.terminate()
-            await asyncio.to_thread(floor.wait, 30)
+            floor_cpu_s = float("nan")
+            if mode == "stream":  # the floor of holding every line; snapshots hold none
+                floor = subprocess.Popen(  # noqa: ASYNC220  # starting it is instant
+                    [sys.executable, "-m", "bench.bare_client", str(port), str(seconds + 10)]
+                )
+                floor_cpu_s, _ = await _measure(floor, seconds)
+                floor.terminate()
+                await asyncio.to_thread(floor.wait, 30)
     finally:
         await gateway.stop()
     return CollectorFigures(
         options=options,
+        mode=mode,
         seconds=seconds,
         cpu_s_per_hour=cpu_s / seconds * 3600,
         floor_cpu_s_per_hour=floor_cpu_s / seconds * 3600,
@@ -125,8 +132,10 @@ async def _run(options: int, seconds: float) -> CollectorFigures:
     )
 
 
-def collector_cost(sizes: tuple[int, ...], seconds: float) -> list[CollectorFigures]:
-    async def all_sizes() -> list[CollectorFigures]:
-        return [await _run(size, seconds) for size in sizes]
+def collector_cost(cases: list[tuple[int, str]], seconds: float) -> list[CollectorFigures]:
+    """`cases`: (option positions, "stream" or "snapshot")."""
 
-    return asyncio.run(all_sizes())
+    async def all_cases() -> list[CollectorFigures]:
+        return [await _run(options, seconds, mode) for options, mode in cases]
+
+    return asyncio.run(all_cases())

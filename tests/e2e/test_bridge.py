@@ -136,8 +136,9 @@ def test_kill_9_storm_loses_nothing_and_invents_nothing(supervisor: Supervisor) 
     )
     kept = assert_promise_kept(url)
     assert kept["produced"] > 0
-    if "collector" in kills:
-        assert kept["gaps"] >= 1, f"seed {seed}: the collector was killed but no gap reported"
+    # A collector restarted within the same 5 s misses no tick, so a gap is not guaranteed;
+    # what is guaranteed is checked above: no tick is missing outside a reported gap.
+    assert len(kills) >= 9, f"seed {seed}: only {kills}"
     letters = supervisor.root / "var/deadletter.jsonl"
     reasons = (
         [json.loads(line)["reason"] for line in letters.read_text().splitlines()]
