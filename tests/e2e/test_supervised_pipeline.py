@@ -81,8 +81,10 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     spool.close()
 
 
+# `database_url` first: fixtures are torn down in reverse, so supervisord and its connections
+# are gone before the test's database is dropped.
 def test_external_database_url_skips_the_embedded_server(
-    supervisor: Supervisor, database_url: str
+    database_url: str, supervisor: Supervisor
 ) -> None:
     """With DATABASE_URL set, `postgres` exits 0 and stays down; the writer uses that URL."""
     supervisor.environ["DATABASE_URL"] = database_url
