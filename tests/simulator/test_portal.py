@@ -1,277 +1,703 @@
-"""The simulator's Client Portal side with a real aiohttp client over HTTPS."""
+"""The simulator's Client Portal side with a real aiohttp client over verified HTTPS."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 
-from simulator.app import Simulator
 from simulator.model import Market
-from simulator.portal import PortalGateway
-from simulator.portal_pacing import Pacing
-from tests.fixtures.simulator import StartSimulator
+from simulator.portal import BASE, PortalGateway
+from simulator.scenario import from_mapping
+from tests.waiting import wait_until_async
+
+GREEKS = ("7308", "7309", "7310", "7311")
+ALL_FIELDS = "31,84,86,7635,85,88,7059,87,7308,7309,7310,7311,7633,55,6070,201,6008,6457"
+UNAUTHORIZED = (401, "text/plain", "Unauthorized")
+NO_BRIDGE = (400, {"error": "Bad Request: no bridge", "statusCode": 400})
+
+
+class Clock:
+    """The gateway's clock (epoch seconds), moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now_s = 1_750_000_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
 
 
 class Portal:
-    """A thin client: every call returns (status, parsed JSON or text)."""
+    """A started gateway and a client that verifies its certificate, as a careful client would."""
 
-    def __init__(self, simulator: Simulator, session: aiohttp.ClientSession) -> None:
-        self.base = simulator.portal_url
+    def __init__(self, gateway: PortalGateway, session: aiohttp.ClientSession, port: int) -> None:
+        self.gateway = gateway
         self.session = session
+        self.port = port
+        self.base = f"https://127.0.0.1:{port}{BASE}"
 
     async def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """(status, parsed JSON) or (status, text) when the reply is not JSON."""
         async with self.session.request(method, self.base + path, **kwargs) as response:
             if response.content_type == "application/json":
                 return response.status, await response.json()
             return response.status, await response.text()
 
+    async def raw(self, method: str, path: str, **kwargs: Any) -> tuple[int, str, str]:
+        async with self.session.request(method, self.base + path, **kwargs) as response:
+            return response.status, response.content_type, await response.text()
+
+    async def status(self) -> dict[str, Any]:
+        code, body = await self.call("POST", "/iserver/auth/status")
+        assert code == 200
+        assert isinstance(body, dict)
+        return body
+
+    async def snapshot(self, conids: str, fields: str | None = ALL_FIELDS) -> list[dict[str, Any]]:
+        params = {"conids": conids, **({"fields": fields} if fields is not None else {})}
+        code, body = await self.call("GET", "/iserver/marketdata/snapshot", params=params)
+        assert code == 200, body
+        assert isinstance(body, list)
+        return body
+
+    async def quotes(self, conids: str) -> dict[int, dict[str, Any]]:
+        """Pre-flight, then the answer with values, by conid."""
+        await self.snapshot(conids)
+        return {item["conid"]: item for item in await self.snapshot(conids)}
+
+
+StartPortal = Callable[..., Awaitable[Portal]]
+
 
 @pytest.fixture
-async def simulator(start_simulator: StartSimulator) -> Simulator:
-    """Pacing off: these tests check shapes and states, and call faster than 10 a second."""
-    return await start_simulator(IBKR_SIM_PACING="false")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def certificate_authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_tls(certificate_authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
 
 
 @pytest.fixture
-async def portal(simulator: Simulator) -> AsyncIterator[Portal]:
+def client_tls(certificate_authority: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    simulator.certificate_authority.configure_trust(context)  # verified, like a real client
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
-        yield Portal(simulator, session)
+    certificate_authority.configure_trust(context)
+    return context
 
 
-async def _prepared(portal: Portal) -> None:
-    await portal.call("GET", "/portfolio/accounts")
-    await portal.call("GET", "/iserver/accounts")
+@pytest.fixture
+async def start_portal(
+    market: Market, clock: Clock, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> AsyncIterator[StartPortal]:
+    """Start gateways on ephemeral loopback ports, on the clock above and with pacing off
+    unless asked (shape tests call faster than 10 a second); all are stopped afterwards."""
+    started: list[Portal] = []
+
+    async def start(*, portfolio: Market | None = None, **options: Any) -> Portal:
+        options = {"pacing": False, "clock": clock, **options}
+        gateway = PortalGateway(portfolio or market, **options)
+        port = await gateway.start("127.0.0.1", 0, server_tls)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_tls))
+        started.append(Portal(gateway, session, port))
+        return started[-1]
+
+    yield start
+    for portal in started:
+        await portal.session.close()
+        await portal.gateway.stop()
 
 
-async def test_session_endpoints_have_the_real_shapes(portal: Portal) -> None:
-    """auth/status, tickle (GET and POST), ssodh/init, sso/validate, logout answer as documented."""
-    status, body = await portal.call("POST", "/iserver/auth/status", json={})
-    assert status == 200
-    assert {"authenticated", "competing", "connected", "message", "MAC", "serverInfo"} <= set(body)
+@pytest.fixture
+async def portal(start_portal: StartPortal) -> Portal:
+    return await start_portal()
+
+
+@pytest.fixture
+async def prepared(portal: Portal) -> Portal:
+    """A client that has made the /iserver/accounts call snapshots require."""
+    assert (await portal.call("GET", "/iserver/accounts"))[0] == 200
+    return portal
+
+
+# Session endpoints ---------------------------------------------------------------------------
+
+
+async def test_auth_status_and_tickle_have_the_documented_shapes(portal: Portal) -> None:
+    """auth/status (GET and POST) and /tickle (GET and POST) answer with the recorded fields."""
     for method in ("GET", "POST"):
-        status, tickle = await portal.call(
-            method, "/tickle", **({"json": {}} if method == "POST" else {})
-        )
-        assert status == 200
-        assert tickle["iserver"]["authStatus"]["authenticated"] is True
-    _, sso = await portal.call("GET", "/sso/validate")
-    assert sso["RESULT"] is True
-    status, refused = await portal.call("POST", "/iserver/auth/ssodh/init", json={"publish": False})
-    assert (status, refused) == (500, {"error": "publish must be true"})
-    assert await portal.call("POST", "/logout", json={}) == (200, {"status": True})
-    assert await portal.call("GET", "/tickle") == (200, {"error": "no session"})
-    status, text = await portal.call("GET", "/portfolio/accounts")
-    assert (status, text) == (401, "Unauthorized")
-    _, reopened = await portal.call(
+        code, status = await portal.call(method, "/iserver/auth/status")
+        assert code == 200
+        assert set(status) == {
+            "authenticated", "competing", "connected", "message", "MAC", "serverInfo",
+            "hardware_info", "fail",
+        }  # fmt: skip
+        assert (status["authenticated"], status["competing"], status["connected"]) == (
+            True, False, True,
+        )  # fmt: skip
+        assert set(status["serverInfo"]) == {"serverName", "serverVersion"}
+        code, tickle = await portal.call(method, "/tickle")
+        assert code == 200
+        assert set(tickle) == {"session", "ssoExpires", "collission", "userId", "hmds", "iserver"}
+        assert tickle["ssoExpires"] == 360_000
+        assert tickle["iserver"]["authStatus"] == status
+
+
+async def test_sso_validate_reauthenticate_and_logout_answer_as_documented(portal: Portal) -> None:
+    """/sso/validate, /iserver/reauthenticate (GET and POST) and /logout have their shapes."""
+    code, sso = await portal.call("GET", "/sso/validate")
+    assert code == 200
+    assert {"USER_ID", "USER_NAME", "RESULT", "AUTH_TIME", "EXPIRES", "IS_MASTER"} <= set(sso)
+    assert (sso["RESULT"], sso["LOGIN_TYPE"]) == (True, 2)
+    for method in ("GET", "POST"):
+        assert await portal.call(method, "/iserver/reauthenticate") == (
+            200, {"message": "triggered"},
+        )  # fmt: skip
+    assert await portal.call("POST", "/logout") == (200, {"status": True})
+
+
+async def test_ssodh_init_needs_publish_true(portal: Portal) -> None:
+    """ssodh/init without publish: true is a 500; with it, the auth/status object."""
+    for body in ({"publish": False, "compete": True}, {}):
+        assert await portal.call("POST", "/iserver/auth/ssodh/init", json=body) == (
+            500, {"error": "publish must be true"},
+        )  # fmt: skip
+    code, status = await portal.call(
         "POST", "/iserver/auth/ssodh/init", json={"publish": True, "compete": True}
     )
-    assert reopened["authenticated"] is True
-
-
-async def test_post_without_content_length_is_411(portal: Portal) -> None:
-    """The gateway refuses a POST that has no Content-Length."""
-    status, _ = await portal.call("POST", "/iserver/auth/status", chunked=True, data=b"{}")
-    assert status == 411
-
-
-async def test_accounts_and_paged_positions(portal: Portal, simulator: Simulator) -> None:
-    """Both account lists name the scenario's accounts; positions carry the documented fields."""
-    _, accounts = await portal.call("GET", "/portfolio/accounts")
-    assert [item["accountId"] for item in accounts] == simulator.market.accounts()
-    _, iserver = await portal.call("GET", "/iserver/accounts")
-    assert iserver["accounts"] == simulator.market.accounts()
-    _, positions = await portal.call("GET", "/portfolio/DU1234567/positions/0")
-    by_conid = {item["conid"]: item for item in positions}
-    stock, call = by_conid[756733], by_conid[700001]
-    assert (stock["assetClass"], stock["multiplier"], stock["putOrCall"]) == ("STK", None, None)
-    assert (call["assetClass"], call["multiplier"], call["putOrCall"]) == ("OPT", 100, "C")
-    assert isinstance(call["strike"], str)
-    assert call["undConid"] == 756733
-    assert await portal.call("GET", "/portfolio/DU1234567/positions/1") == (200, [])
-    status, _ = await portal.call("GET", "/portfolio/U999/positions/0")
-    assert status == 400
-
-
-async def test_positions_are_paged_by_100(start_simulator: StartSimulator, tmp_path: Any) -> None:
-    """250 positions come back as pages of 100, 100 and 50."""
-    options = "\n".join(
-        f'[[options]]\nconid = {1000 + i}\nunderlying = 1\nright = "C"\nstrike = {100 + i}.0\n'
-        f"expiry_days = 30\nmultiplier = 100\n"
-        for i in range(250)
-    )
-    holdings = ", ".join(f"{{ conid = {1000 + i}, quantity = 1 }}" for i in range(250))
-    scenario = tmp_path / "big.toml"
-    scenario.write_text(
-        'accounts = ["DU1"]\n[[underlyings]]\nconid = 1\nsymbol = "X"\nsec_type = "STK"\n'
-        'exchange = "SMART"\nprimary_exchange = "NYSE"\nspot = 200.0\nvol = 0.2\n'
-        f'{options}[[positions]]\naccount = "DU1"\nholdings = [{holdings}]\n'
-    )
-    simulator = await start_simulator(scenario)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
-        portal = Portal(simulator, session)
-        sizes = [
-            len((await portal.call("GET", f"/portfolio/DU1/positions/{page}"))[1])
-            for page in range(3)
-        ]
-    assert sizes == [100, 100, 50]
-
-
-async def test_first_snapshot_is_empty_then_values_arrive_as_strings(portal: Portal) -> None:
-    """The pre-flight answer has only conid; the next one has string values by field id;
-    the Greek-less option never gets Greeks."""
-    await _prepared(portal)
-    params = {"conids": "700001,700003", "fields": "31,84,86,7308,7309,7310,7311"}
-    _, first = await portal.call("GET", "/iserver/marketdata/snapshot", params=params)
-    assert first == [{"conid": 700001, "conidEx": "700001"}, {"conid": 700003, "conidEx": "700003"}]
-    _, second = await portal.call("GET", "/iserver/marketdata/snapshot", params=params)
-    with_greeks, without = second
-    assert all(isinstance(with_greeks[field], str) for field in ("31", "84", "86", "7308"))
-    assert "7308" not in without
-    assert "31" in without
-    assert isinstance(with_greeks["_updated"], int)
-
-
-async def test_snapshot_needs_the_accounts_call_first(portal: Portal) -> None:
-    """Without /iserver/accounts the snapshot is a 400, as documented."""
-    status, body = await portal.call(
-        "GET", "/iserver/marketdata/snapshot", params={"conids": "700001"}
-    )
-    assert status == 400
-    assert "query /accounts first" in body["error"]
-
-
-async def test_contract_info_and_secdef_give_multipliers(portal: Portal) -> None:
-    """Contract info is snake_case with a string multiplier; secdef has a number."""
-    _, info = await portal.call("GET", "/iserver/contract/700006/info")
-    assert (info["multiplier"], info["right"], info["instrument_type"]) == ("50", "CALL", "FOP")
-    _, secdef = await portal.call("GET", "/trsrv/secdef", params={"conids": "700001,756733"})
-    assert [(item["conid"], item["multiplier"]) for item in secdef["secdef"]] == [
-        (700001, 100), (756733, 0),
-    ]  # fmt: skip
-
-
-async def test_unauthenticated_competing_and_no_bridge(
-    portal: Portal, simulator: Simulator
-) -> None:
-    """Expired login: 401 text; competing: reported and refused; reset: 503, then no bridge."""
-    faults = simulator.market.faults
-    faults.portal_competing = True
-    _, status = await portal.call("POST", "/iserver/auth/status", json={})
-    assert (status["competing"], status["authenticated"]) == (True, False)
-    assert (await portal.call("GET", "/iserver/accounts"))[0] == 401
-    faults.portal_competing = False
-    faults.portal_authenticated = False
-    assert await portal.call("GET", "/portfolio/accounts") == (401, "Unauthorized")
-    faults.portal_authenticated = True
-    faults.portal_server_error = 500
-    assert await portal.call("GET", "/portfolio/accounts") == (
-        500,
-        {"error": "Internal Server Error"},
-    )
-    faults.portal_server_error = None
-    faults.emit("reset_started")  # the session ends with IBKR's reset
-    _, status = await portal.call("POST", "/iserver/auth/status", json={})
-    assert status["authenticated"] is False
-    await portal.call("POST", "/iserver/auth/ssodh/init", json={"publish": True, "compete": True})
-    assert (await portal.call("GET", "/iserver/accounts"))[0] == 200
-
-
-async def test_pacing_past_the_limit_is_429_and_a_penalty(start_simulator: StartSimulator) -> None:
-    """A second /portfolio/accounts within 5 s is refused, and so is everything after it."""
-    simulator = await start_simulator(IBKR_SIM_PENALTY_S="600")
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as session:
-        portal = Portal(simulator, session)
-        assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
-        assert (await portal.call("GET", "/portfolio/accounts"))[0] == 429
-        assert (await portal.call("POST", "/iserver/auth/status", json={}))[0] == 429
-
-
-async def test_rate_limit_storm_answers_429(portal: Portal, simulator: Simulator) -> None:
-    """A 429 storm refuses every request until cleared."""
-    simulator.market.faults.portal_rate_limit_storm = True
-    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 429
-    simulator.market.faults.clear()
-    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+    assert (code, status["authenticated"], status["connected"]) == (200, True, True)
 
 
 @pytest.mark.parametrize(
-    ("requests", "refused_at"),
+    "path", ["/iserver/auth/status", "/tickle", "/logout", "/iserver/auth/ssodh/init"]
+)
+async def test_a_post_without_content_length_is_411(portal: Portal, path: str) -> None:
+    """A chunked POST (no Content-Length) is refused before the endpoint acts on it."""
+    code, _, _ = await portal.raw("POST", path, data=b"{}", chunked=True)
+    assert code == 411
+    assert (await portal.status())["authenticated"] is True
+
+
+async def test_after_logout_there_is_no_session_until_the_operator_logs_in(
+    portal: Portal, market: Market
+) -> None:
+    """Logged out: auth/status without serverInfo, 401 text everywhere (/tickle and ssodh/init
+    included); the control endpoint's `portal_authenticated: true` is the new login."""
+    await portal.call("POST", "/logout")
+    assert await portal.status() == {
+        "authenticated": False, "competing": False, "connected": False, "MAC": "00:11:22:33:44:55",
+    }  # fmt: skip
+    for method, path in [
+        ("GET", "/tickle"), ("POST", "/tickle"), ("GET", "/portfolio/accounts"),
+        ("GET", "/iserver/accounts"), ("GET", "/portfolio/DU1234567/positions/0"),
+        ("GET", "/sso/validate"), ("GET", "/iserver/reauthenticate"),
+    ]:  # fmt: skip
+        assert await portal.raw(method, path) == UNAUTHORIZED, path
+    reply = await portal.raw("POST", "/iserver/auth/ssodh/init", json={"publish": True})
+    assert reply == UNAUTHORIZED
+    market.faults.portal_authenticated = True
+    market.faults.emit("changed")  # what POST /faults on the control endpoint does
+    assert (await portal.status())["authenticated"] is True
+    assert (await portal.call("GET", "/iserver/accounts"))[0] == 200
+
+
+async def test_without_a_login_everything_is_401_until_the_login_returns(
+    portal: Portal, market: Market
+) -> None:
+    """The `portal_authenticated: false` fault: not connected, 401 text everywhere; once it is
+    cleared the gateway has a fresh session with its brokerage session."""
+    market.faults.portal_authenticated = False
+    assert (await portal.status())["connected"] is False
+    for path in ("/tickle", "/portfolio/accounts", "/trsrv/secdef?conids=700001"):
+        assert await portal.raw("GET", path) == UNAUTHORIZED, path
+    market.faults.portal_authenticated = True
+    assert (await portal.status())["authenticated"] is True
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+
+
+# Accounts and positions ----------------------------------------------------------------------
+
+
+async def test_both_account_lists_have_the_documented_shapes(
+    portal: Portal, market: Market
+) -> None:
+    """/portfolio/accounts is a list of account objects; /iserver/accounts an object of lists."""
+    code, accounts = await portal.call("GET", "/portfolio/accounts")
+    assert code == 200
+    assert [item["accountId"] for item in accounts] == market.accounts()
+    assert all(item["id"] == item["accountId"] for item in accounts)
+    documented = {
+        "accountVan", "accountTitle", "displayName", "accountAlias", "currency", "type",
+        "tradingType", "clearingStatus", "brokerageAccess", "parent",
+    }  # fmt: skip
+    assert documented <= set(accounts[0])
+    code, iserver = await portal.call("GET", "/iserver/accounts")
+    assert code == 200
+    assert iserver["accounts"] == market.accounts()
+    assert set(iserver["acctProps"]) == set(iserver["aliases"]) == set(market.accounts())
+    assert iserver["selectedAccount"] == market.accounts()[0]
+    assert iserver["allowFeatures"]["snapshotRefreshTimeout"] == 30
+
+
+async def test_positions_carry_the_documented_fields(portal: Portal, market: Market) -> None:
+    """Per unit mktPrice, mktValue with the multiplier, strike as a string, multiplier a number
+    (null for stock), putOrCall C/P/null, undConid 0 when there is no underlying."""
+    market.freeze()
+    code, positions = await portal.call("GET", "/portfolio/DU1234567/positions/0")
+    assert code == 200
+    by_conid = {item["conid"]: item for item in positions}
+    assert set(by_conid) == {p.instrument.conid for p in market.positions("DU1234567")}
+    expected = {  # assetClass, multiplier, putOrCall, strike, undConid
+        756733: ("STK", None, None, "0", 0),
+        700001: ("OPT", 100, "C", "620", 756733),
+        700002: ("OPT", 100, "P", "560", 756733),
+        495512563: ("FUT", 50, None, "0", 0),
+        700006: ("FOP", 50, "C", "6300", 495512563),
+    }
+    for conid, (asset_class, multiplier, right, strike, underlying) in expected.items():
+        item = by_conid[conid]
+        fields = ("assetClass", "multiplier", "putOrCall", "strike", "undConid")
+        assert [item[name] for name in fields] == [
+            asset_class,
+            multiplier,
+            right,
+            strike,
+            underlying,
+        ]
+        size = item["position"] * (multiplier or 1)
+        assert item["mktValue"] == pytest.approx(size * item["mktPrice"], rel=1e-12)
+        assert item["avgPrice"] * (multiplier or 1) == pytest.approx(item["avgCost"], rel=1e-12)
+        assert item["acctId"] == "DU1234567"
+        assert item["pageSize"] == 100
+    assert by_conid[700002]["position"] == -3
+    assert by_conid[700001]["mktPrice"] == market.quote(700001).mark
+    assert re.fullmatch(
+        r"SPY    [A-Z]{3}\d{4} 620 C \[SPY   \d{6}C00620000 100\]", by_conid[700001]["contractDesc"]
+    )
+    assert by_conid[756733]["contractDesc"] == "SPY"
+
+
+async def test_positions_of_an_unknown_account_a_past_page_and_a_bad_page(portal: Portal) -> None:
+    """An unknown account is a 500, a page past the end an empty list, a bad page id a 400."""
+    code, body = await portal.call("GET", "/portfolio/U999/positions/0")
+    assert (code, set(body)) == (500, {"error"})
+    assert await portal.call("GET", "/portfolio/DU1234567/positions/1") == (200, [])
+    code, body = await portal.call("GET", "/portfolio/DU1234567/positions/x")
+    assert (code, body["statusCode"]) == (400, 400)
+
+
+async def test_positions_come_100_a_page(start_portal: StartPortal) -> None:
+    """250 positions arrive as pages of 100, 100 and 50, each position once."""
+    scenario = from_mapping(
+        {
+            "accounts": ["DU1"],
+            "underlyings": [
+                {"conid": 1, "symbol": "X", "sec_type": "STK", "exchange": "SMART",
+                 "primary_exchange": "NYSE", "spot": 200.0, "vol": 0.2},
+            ],
+            "options": [
+                {"conid": 1000 + i, "underlying": 1, "right": "C", "strike": 100.0 + i,
+                 "expiry_days": 30, "multiplier": 100}
+                for i in range(250)
+            ],
+            "positions": [
+                {"account": "DU1", "holdings": [
+                    {"conid": 1000 + i, "quantity": 1} for i in range(250)]},
+            ],
+        }
+    )  # fmt: skip
+    portal = await start_portal(portfolio=Market(scenario))
+    pages = [(await portal.call("GET", f"/portfolio/DU1/positions/{page}"))[1] for page in range(4)]
+    assert [len(page) for page in pages] == [100, 100, 50, 0]
+    assert sorted(item["conid"] for page in pages for item in page) == list(range(1000, 1250))
+
+
+# Market data ---------------------------------------------------------------------------------
+
+
+async def test_the_first_snapshot_of_a_conid_has_no_values(prepared: Portal) -> None:
+    """The pre-flight answer names each conid and nothing else, as the real gateway's does."""
+    assert await prepared.snapshot("700001,756733") == [
+        {"conid": 700001, "conidEx": "700001"}, {"conid": 756733, "conidEx": "756733"},
+    ]  # fmt: skip
+
+
+async def test_snapshot_values_are_strings_keyed_by_field_id(
+    prepared: Portal, market: Market
+) -> None:
+    """Prices, sizes and Greeks are strings (repr of the model's floats), conids integers, with
+    the stream's metadata; stock has no Greeks."""
+    market.freeze()
+    quotes = await prepared.quotes("700001,756733")
+    option, stock = quotes[700001], quotes[756733]
+    model = market.quote(700001)
+    assert {"31", "84", "86", "7635", *GREEKS, "7633"} <= set(option)
+    assert all(isinstance(option[key], str) for key in ("31", "84", "86", "7635", *GREEKS))
+    assert [float(option[key]) for key in GREEKS] == [
+        model.delta, model.gamma, model.theta, model.vega,
+    ]  # fmt: skip
+    assert float(option["7635"]) == model.mark
+    assert option["7633"].endswith("%")
+    assert (option["6008"], option["6457"], option["201"], option["6070"]) == (
+        700001, 756733, "C", "OPT",
+    )  # fmt: skip
+    assert isinstance(option["_updated"], int)
+    assert option["_updated"] > 10**12  # epoch milliseconds
+    assert (option["server_id"], option["6119"], option["6509"]) == ("q0", "q0", "RpB")
+    assert not set(GREEKS) & set(stock)
+    assert float(stock["31"]) == market.quote(756733).last
+    assert (stock["88"], stock["85"], stock["87"], stock["87_raw"]) == ("100", "100", "10K", 10000)
+
+
+async def test_the_option_without_greeks_never_gets_them(prepared: Portal) -> None:
+    """The scenario's Greek-less option has prices but never 7308-7311 or 7633."""
+    await prepared.snapshot("700003")
+    for _ in range(3):
+        (quote,) = await prepared.snapshot("700003")
+        assert "31" in quote
+        assert not {*GREEKS, "7633"} & set(quote)
+
+
+async def test_fields_asked_for_later_arrive_from_the_next_answer(prepared: Portal) -> None:
+    """A field first asked for in a later request is served from the one after; fields asked
+    for once need not be repeated."""
+    await prepared.snapshot("700001", "31")
+    (second,) = await prepared.snapshot("700001", "31,7308")
+    assert ("31" in second, "7308" in second) == (True, False)
+    (third,) = await prepared.snapshot("700001", None)
+    assert ("31" in third, "7308" in third, "84" in third) == (True, True, False)
+
+
+async def test_a_snapshot_needs_the_accounts_call_first(portal: Portal) -> None:
+    """Without /iserver/accounts in this brokerage session the snapshot is a 400."""
+    code, body = await portal.call(
+        "GET", "/iserver/marketdata/snapshot", params={"conids": "700001", "fields": "31"}
+    )
+    assert (code, body) == (
+        400, {"error": "Bad Request: Please query /accounts first", "statusCode": 400},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("conids", ["", "abc", ",".join(str(700000 + i) for i in range(101))])
+async def test_a_snapshot_wants_1_to_100_conids(prepared: Portal, conids: str) -> None:
+    """No conid, a non-number or more than 100 conids is a 400."""
+    code, body = await prepared.call(
+        "GET", "/iserver/marketdata/snapshot", params={"conids": conids, "fields": "31"}
+    )
+    assert (code, body["statusCode"]) == (400, 400)
+
+
+async def test_unsubscribing_closes_streams(prepared: Portal) -> None:
+    """After unsubscribe (one conid) or unsubscribeall, the next snapshot is a pre-flight again;
+    unsubscribing a conid with no stream is a 500 "unknown"."""
+    await prepared.quotes("700001,700002")
+    unsubscribe = "/iserver/marketdata/unsubscribe"
+    assert await prepared.call("POST", unsubscribe, json={"conid": 700001}) == (
+        200, {"success": True},
+    )  # fmt: skip
+    first, second = await prepared.snapshot("700001,700002")
+    assert (set(first), "31" in second) == ({"conid", "conidEx"}, True)
+    assert await prepared.call("POST", unsubscribe, json={"conid": 1}) == (
+        500, {"error": "unknown"},
+    )  # fmt: skip
+    assert await prepared.call("GET", "/iserver/marketdata/unsubscribeall") == (
+        200, {"unsubscribed": True},
+    )  # fmt: skip
+    assert all(set(item) == {"conid", "conidEx"} for item in await prepared.snapshot("700002"))
+
+
+# Contracts -----------------------------------------------------------------------------------
+
+
+async def test_contract_info_is_snake_case_with_a_string_multiplier(portal: Portal) -> None:
+    """Contract info: con_id, multiplier as a string (null for stock), right CALL/PUT."""
+    code, info = await portal.call("GET", "/iserver/contract/700006/info")
+    assert code == 200
+    assert (info["con_id"], info["instrument_type"], info["multiplier"], info["right"],
+            info["strike"], info["underlying_con_id"]) == (
+        700006, "FOP", "50", "CALL", "6300", 495512563)  # fmt: skip
+    _, put = await portal.call("GET", "/iserver/contract/700002/info")
+    assert (put["right"], put["multiplier"]) == ("PUT", "100")
+    _, stock = await portal.call("GET", "/iserver/contract/756733/info")
+    assert (stock["multiplier"], stock["right"], stock["underlying_con_id"]) == (None, None, 0)
+    code, body = await portal.call("GET", "/iserver/contract/42/info")
+    assert (code, body["statusCode"]) == (400, 400)
+
+
+async def test_secdef_gives_multipliers_as_numbers(portal: Portal) -> None:
+    """/trsrv/secdef: multiplier a number (0 for stock), strike a string; unknown conids absent."""
+    code, body = await portal.call(
+        "GET", "/trsrv/secdef", params={"conids": "700001,756733,495512563,42"}
+    )
+    assert code == 200
+    assert [(item["conid"], item["multiplier"], item["strike"]) for item in body["secdef"]] == [
+        (700001, 100, "620"), (756733, 0, "0"), (495512563, 50, "0"),
+    ]  # fmt: skip
+
+
+# Session states and faults -------------------------------------------------------------------
+
+
+async def test_no_bridge_until_the_brokerage_session_opens(start_portal: StartPortal) -> None:
+    """Logged in without a brokerage session: /iserver is a 400 "no bridge", /portfolio works,
+    and ssodh/init opens it."""
+    portal = await start_portal(open_brokerage_on_login=False)
+    status = await portal.status()
+    assert (status["authenticated"], status["connected"]) == (False, True)
+    assert await portal.call("GET", "/iserver/accounts") == NO_BRIDGE
+    assert await portal.call("GET", "/iserver/contract/700001/info") == NO_BRIDGE
+    assert await portal.call("GET", "/iserver/marketdata/snapshot?conids=700001") == NO_BRIDGE
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+    code, tickle = await portal.call("POST", "/tickle")
+    assert (code, tickle["iserver"]["authStatus"]["authenticated"]) == (200, False)
+    _, opened = await portal.call("POST", "/iserver/auth/ssodh/init", json={"publish": True})
+    assert opened["authenticated"] is True
+    assert (await portal.call("GET", "/iserver/accounts"))[0] == 200
+
+
+async def test_a_competing_session_holds_iserver_until_ssodh_init_competes(
+    portal: Portal, market: Market
+) -> None:
+    """Competing: reported by auth/status, /iserver 401, /portfolio served; ssodh/init with
+    compete true takes the brokerage session back, without it nothing changes."""
+    market.faults.portal_competing = True
+    status = await portal.status()
+    assert (status["competing"], status["authenticated"], status["connected"]) == (
+        True, False, True,
+    )  # fmt: skip
+    assert await portal.raw("GET", "/iserver/accounts") == UNAUTHORIZED
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+    _, status = await portal.call("POST", "/iserver/auth/ssodh/init", json={"publish": True})
+    assert status["competing"] is True
+    _, status = await portal.call(
+        "POST", "/iserver/auth/ssodh/init", json={"publish": True, "compete": True}
+    )
+    assert (status["competing"], status["authenticated"]) == (False, True)
+    assert (await portal.call("GET", "/iserver/accounts"))[0] == 200
+
+
+@pytest.mark.parametrize("announced", [True, False])
+async def test_a_daily_reset_answers_500_and_503_then_needs_a_new_brokerage_session(
+    prepared: Portal, market: Market, clock: Clock, announced: bool
+) -> None:
+    """During a reset the session endpoints answer 500 and the rest 503; afterwards the login
+    stands but the brokerage session and its streams are gone until reauthenticate."""
+    await prepared.quotes("700001")
+    market.faults.reset_until = clock() + 30
+    if announced:
+        market.faults.emit("reset_started")
+    for path in ("/tickle", "/iserver/auth/status"):
+        assert await prepared.call("POST", path) == (500, {"error": "Internal Server Error"})
+    for path in ("/portfolio/accounts", "/iserver/marketdata/snapshot?conids=700001"):
+        assert await prepared.call("GET", path) == (
+            503, {"error": "Service Unavailable", "statusCode": 503},
+        )  # fmt: skip
+    clock.advance(31)
+    status = await prepared.status()
+    assert (status["authenticated"], status["connected"]) == (False, True)
+    assert (await prepared.call("GET", "/portfolio/accounts"))[0] == 200
+    assert await prepared.call("GET", "/iserver/accounts") == NO_BRIDGE
+    assert await prepared.call("POST", "/iserver/reauthenticate") == (
+        200, {"message": "triggered"},
+    )  # fmt: skip
+    assert (await prepared.status())["authenticated"] is True
+    assert (await prepared.call("GET", "/iserver/accounts"))[0] == 200
+    assert await prepared.snapshot("700001") == [{"conid": 700001, "conidEx": "700001"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
     [
-        ([("/tickle", 0.0), ("/tickle", 0.5)], 1),  # 1 per second
-        ([("/tickle", 0.0), ("/tickle", 1.0)], None),
-        ([("/portfolio/accounts", 0.0), ("/portfolio/accounts", 4.9)], 1),  # 1 per 5 s
-        ([(f"/x{i}", i * 0.01) for i in range(11)], 10),  # 10 per second overall
-        ([(f"/x{i}", i * 0.11) for i in range(11)], None),
+        (500, {"error": "Internal Server Error"}),
+        (503, {"error": "Service Unavailable", "statusCode": 503}),
     ],
 )
-def test_pacing_rules(requests: list[tuple[str, float]], refused_at: int | None) -> None:
-    """The documented limits refuse exactly the request that breaks them, then penalise."""
-    pacing = Pacing(penalty_s=60)
-    results = [pacing.admit(path, at) for path, at in requests]
-    expected = [refused_at is None or index < refused_at for index in range(len(requests))]
-    assert results == expected
-    if refused_at is not None:
-        assert not pacing.admit("/other", requests[-1][1] + 59)
-        assert pacing.admit("/other", requests[-1][1] + 61)
-
-
-async def test_truth_agrees_with_what_the_portal_serves(
-    portal: Portal, simulator: Simulator
+async def test_a_staged_server_error_answers_every_request(
+    portal: Portal, market: Market, status: int, body: dict[str, Any]
 ) -> None:
-    """Net delta and vega computed from Portal positions and snapshots equal /truth to 1e-9."""
-    await _prepared(portal)
-    truth = simulator.market.truth()
-    for account in simulator.market.accounts():
-        _, positions = await portal.call("GET", f"/portfolio/{account}/positions/0")
-        conids = ",".join(str(item["conid"]) for item in positions)
-        params = {"conids": conids, "fields": "31,7308,7311"}
-        await portal.call("GET", "/iserver/marketdata/snapshot", params=params)
-        _, quotes = await portal.call("GET", "/iserver/marketdata/snapshot", params=params)
-        by_conid = {quote["conid"]: quote for quote in quotes}
-        delta = vega = 0.0
-        for item in positions:
-            size = item["position"] * (item["multiplier"] or 1)
-            quote = by_conid[item["conid"]]
-            if item["assetClass"] in ("STK", "FUT"):
-                delta += size
-            elif "7308" in quote:
-                delta += size * float(quote["7308"])
-                vega += size * float(quote["7311"])
-        assert delta == pytest.approx(truth[account]["net"]["net_delta"], rel=1e-9)
-        assert vega == pytest.approx(truth[account]["net"]["net_vega"], rel=1e-9)
+    """`portal_server_error` answers every request with that status and shape until cleared."""
+    market.faults.portal_server_error = status
+    for path in ("/iserver/auth/status", "/portfolio/accounts", "/iserver/accounts"):
+        assert await portal.call("GET", path) == (status, body)
+    market.faults.clear()
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
 
 
-async def test_session_expires_without_requests(market_clock: list[float]) -> None:
-    """Past the idle expiry with no request, the session is gone: 401 until re-opened."""
-    gateway = PortalGateway(
-        Market(None), pacing=False, idle_expiry_s=360, clock=lambda: market_clock[0]
+async def test_a_429_storm_refuses_everything_until_cleared(portal: Portal, market: Market) -> None:
+    """`portal_rate_limit_storm` answers 429 to every request, session endpoints included."""
+    market.faults.portal_rate_limit_storm = True
+    for path in ("/iserver/auth/status", "/tickle", "/portfolio/accounts"):
+        assert await portal.call("GET", path) == (429, {"error": "Too Many Requests"})
+    market.faults.clear()
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+
+
+async def test_pacing_past_a_limit_is_a_429_and_a_penalty_period(
+    start_portal: StartPortal, clock: Clock
+) -> None:
+    """A second /portfolio/accounts within 5 s is a 429, and so is every request for the
+    penalty period; after it, requests are served again."""
+    portal = await start_portal(pacing=True, penalty_s=30)
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+    clock.advance(4.9)
+    assert await portal.call("GET", "/portfolio/accounts") == (429, {"error": "Too Many Requests"})
+    clock.advance(29.9)
+    assert (await portal.call("POST", "/iserver/auth/status"))[0] == 429
+    clock.advance(0.2)
+    assert (await portal.call("POST", "/iserver/auth/status"))[0] == 200
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+
+
+async def test_pacing_allows_10_requests_a_second(start_portal: StartPortal, clock: Clock) -> None:
+    """Ten requests in one second are served, the eleventh is a 429."""
+    portal = await start_portal(pacing=True, penalty_s=30)
+    codes = [(await portal.call("GET", "/iserver/auth/status"))[0] for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+
+
+async def test_an_idle_session_expires(start_portal: StartPortal, clock: Clock) -> None:
+    """Requests keep the session alive; past the idle expiry it is gone (401, /tickle "no
+    session", still connected) until ssodh/init opens it again."""
+    portal = await start_portal(idle_expiry_s=360)
+    for _ in range(4):
+        clock.advance(300)
+        assert (await portal.call("POST", "/tickle"))[0] == 200
+    clock.advance(361)
+    assert await portal.raw("GET", "/portfolio/accounts") == UNAUTHORIZED
+    assert await portal.call("GET", "/tickle") == (200, {"error": "no session"})
+    status = await portal.status()
+    assert (status["authenticated"], status["connected"]) == (False, True)
+    _, status = await portal.call("POST", "/iserver/auth/ssodh/init", json={"publish": True})
+    assert status["authenticated"] is True
+    assert (await portal.call("GET", "/portfolio/accounts"))[0] == 200
+
+
+async def test_a_stalled_gateway_holds_requests_until_the_stall_ends(
+    portal: Portal, market: Market
+) -> None:
+    """While `stalled`, a request stays unanswered; clearing the fault answers it."""
+    market.faults.stalled = True
+    reply = asyncio.create_task(portal.call("GET", "/iserver/auth/status"))
+    await wait_until_async(lambda: portal.gateway.held_requests == 1, what="the request held")
+    assert not reply.done()
+    market.faults.clear()
+    assert (await reply)[0] == 200
+
+
+async def test_dropping_connections_closes_them_and_the_brokerage_session(
+    portal: Portal, market: Market, client_tls: ssl.SSLContext
+) -> None:
+    """`drop_connections` closes every open connection and the brokerage session with them."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", portal.port, ssl=client_tls)
+    writer.write(f"GET {BASE}/tickle HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    status_line, *headers = (await reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+    assert status_line.startswith("HTTP/1.1 200")
+    length = next(
+        int(line.split(":")[1]) for line in headers if line.lower().startswith("content-length")
     )
-    port = await gateway.start("127.0.0.1", 0, None)
-    try:
-        async with aiohttp.ClientSession() as session:
-            base = f"http://127.0.0.1:{port}/v1/api"
-            async with session.get(base + "/portfolio/accounts") as response:
-                assert response.status == 200
-            market_clock[0] += 300
-            async with session.get(base + "/portfolio/accounts") as response:
-                assert response.status == 200  # a request within the window keeps it alive
-            market_clock[0] += 361
-            async with session.get(base + "/portfolio/accounts") as response:
-                assert response.status == 401
-            async with session.post(
-                base + "/iserver/auth/ssodh/init", json={"publish": True}
-            ) as response:
-                assert (await response.json())["authenticated"] is True
-    finally:
-        await gateway.stop()
+    await reader.readexactly(length)  # the connection now idles, kept alive
+    market.faults.emit("drop_connections")
+    async with asyncio.timeout(5):
+        assert await reader.read() == b""  # closed by the gateway
+    writer.close()
+    status = await portal.status()
+    assert (status["authenticated"], status["connected"]) == (False, True)
 
 
-@pytest.fixture
-def market_clock() -> list[float]:
-    return [1000.0]
+async def test_every_request_is_logged_at_debug(
+    portal: Portal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each request is one debug line with its method, path and status."""
+    caplog.set_level(logging.DEBUG, logger="simulator.portal")
+    await portal.call("GET", "/tickle")
+    await portal.call("GET", "/portfolio/U999/positions/0")
+    assert [record.getMessage() for record in caplog.records] == [
+        f"GET {BASE}/tickle 200", f"GET {BASE}/portfolio/U999/positions/0 500",
+    ]  # fmt: skip
+
+
+# The truth -----------------------------------------------------------------------------------
+
+
+def _add(sums: dict[str, float | None], name: str, value: float) -> None:
+    sums[name] = (sums[name] or 0.0) + value
+
+
+async def _net_greeks(portal: Portal, account: str) -> dict[str, dict[str, Any]]:
+    """Net Greeks the way a Portal client computes them: position x multiplier x Greek from the
+    snapshots, stock and futures delta 1, dollar delta at the underlying's last price."""
+    positions: list[dict[str, Any]] = []
+    for page in range(10):
+        _, items = await portal.call("GET", f"/portfolio/{account}/positions/{page}")
+        positions += items
+        if len(items) < 100:
+            break
+    conids = {item["conid"] for item in positions} | {
+        item["undConid"] for item in positions if item["undConid"]
+    }
+    quotes = await portal.quotes(",".join(map(str, sorted(conids))))
+    groups: dict[str, dict[str, Any]] = {}
+    for item in positions:
+        for key in ("net", item["undSym"]):
+            sums = groups.setdefault(key, {
+                "net_delta": None, "net_gamma": None, "net_theta": None, "net_vega": None,
+                "net_dollar_delta": None, "position_count": 0, "option_count": 0,
+                "options_with_greeks": 0,
+            })  # fmt: skip
+            sums["position_count"] += 1
+            size = item["position"] * (item["multiplier"] or 1)
+            quote = quotes[item["conid"]]
+            if not item["undConid"]:
+                _add(sums, "net_delta", size)
+                _add(sums, "net_dollar_delta", size * float(quote["31"]))
+                continue
+            sums["option_count"] += 1
+            if "7308" not in quote:
+                continue
+            sums["options_with_greeks"] += 1
+            delta = float(quote["7308"])
+            _add(sums, "net_delta", size * delta)
+            _add(sums, "net_gamma", size * float(quote["7309"]))
+            _add(sums, "net_theta", size * float(quote["7310"]))
+            _add(sums, "net_vega", size * float(quote["7311"]))
+            underlying_price = float(quotes[item["undConid"]]["31"])
+            _add(sums, "net_dollar_delta", size * delta * underlying_price)
+    return groups
+
+
+async def test_the_truth_agrees_with_what_the_portal_serves(
+    prepared: Portal, market: Market
+) -> None:
+    """With the market frozen, net Greeks computed from positions and snapshots equal
+    `market.truth()` to 1e-9 for every account, overall and per underlying."""
+    market.freeze()
+    truth = market.truth()
+    for account in market.accounts():
+        computed = await _net_greeks(prepared, account)
+        expected = {"net": truth[account]["net"], **truth[account]["underlyings"]}
+        assert set(computed) == set(expected)
+        for group, values in expected.items():
+            for name, value in values.items():
+                if value is None:
+                    assert computed[group][name] is None, (account, group, name)
+                else:
+                    assert computed[group][name] == pytest.approx(value, rel=1e-9), (
+                        account, group, name,
+                    )  # fmt: skip
