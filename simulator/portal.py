@@ -123,11 +123,11 @@ class PortalGateway:
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> int:
         """Serve on `host`:`port` (0: any free port); returns the bound port."""
         app = web.Application(middlewares=[self._gatekeeper])
-        routes: list[tuple[str, str, Handler, Needs]] = [
-            ("*", "/iserver/auth/status", self.auth_status, Needs.NOTHING),
-            ("*", "/tickle", self.tickle, Needs.NOTHING),
+        routes: list[tuple[str, str, Handler, Needs]] = [  # methods, path, endpoint, needs
+            ("GET POST", "/iserver/auth/status", self.auth_status, Needs.NOTHING),
+            ("GET POST", "/tickle", self.tickle, Needs.NOTHING),
             ("POST", "/iserver/auth/ssodh/init", self.ssodh_init, Needs.NOTHING),
-            ("*", "/iserver/reauthenticate", self.reauthenticate, Needs.NOTHING),
+            ("GET POST", "/iserver/reauthenticate", self.reauthenticate, Needs.NOTHING),
             ("POST", "/logout", self.logout, Needs.NOTHING),
             ("GET", "/sso/validate", self.sso_validate, Needs.LOGIN),
             ("GET", "/iserver/accounts", self.iserver_accounts, Needs.BRIDGE),
@@ -139,8 +139,9 @@ class PortalGateway:
             ("GET", "/iserver/contract/{conid}/info", self.contract_info, Needs.BRIDGE),
             ("GET", "/trsrv/secdef", self.secdef, Needs.LOGIN),
         ]
-        for method, path, handler, needs in routes:
-            app.router.add_route(method, BASE + path, self._guarded(handler, needs))
+        for methods, path, handler, needs in routes:
+            for method in methods.split():
+                app.router.add_route(method, BASE + path, self._guarded(handler, needs))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
@@ -216,7 +217,11 @@ class PortalGateway:
                 self.held_requests -= 1
         if faults.reply_delay_s:
             await asyncio.sleep(faults.reply_delay_s)
-        response = await self._answer(request, handler)
+        try:
+            response = await self._answer(request, handler)
+        except web.HTTPException as refused:  # no such endpoint or method
+            logger.debug("%s %s %d", request.method, request.path_qs, refused.status)
+            raise
         logger.debug("%s %s %d", request.method, request.path_qs, response.status)
         return response
 

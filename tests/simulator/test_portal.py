@@ -628,8 +628,10 @@ async def test_every_request_is_logged_at_debug(
     caplog.set_level(logging.DEBUG, logger="simulator.portal")
     await portal.call("GET", "/tickle")
     await portal.call("GET", "/portfolio/U999/positions/0")
+    await portal.call("GET", "/nowhere")
     assert [record.getMessage() for record in caplog.records] == [
         f"GET {BASE}/tickle 200", f"GET {BASE}/portfolio/U999/positions/0 500",
+        f"GET {BASE}/nowhere 404",
     ]  # fmt: skip
 
 
