@@ -6,7 +6,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -15,35 +14,6 @@ import pytest
 from tests.collector.conftest import spooled
 from tests.fixtures.processes import Processes
 from tests.waiting import wait_until_async
-
-
-@pytest.mark.parametrize(
-    ("variable", "value", "message"),
-    [
-        ("IB_API_MODE", "FIX", "IB_API_MODE: 'FIX' is not one of SOCKET, PORTAL"),
-        ("IB_CLIENT_ID", "0", "IB_CLIENT_ID: 0 is the trader's own session"),
-        ("IB_PORT", "http", "IB_PORT: 'http' is not a whole number"),
-        ("IB_RESET_WINDOWS", "nightly", "IB_RESET_WINDOWS: 'nightly' is not like"),
-        ("IB_MARKET_DATA_TYPE", "realtime", "IB_MARKET_DATA_TYPE: 'realtime' is not one of"),
-        ("IB_PORTAL_URL", "ftp://gw", "IB_PORTAL_URL: 'ftp://gw' is not an http(s) URL"),
-    ],
-)
-def test_bad_setting_is_one_clear_line_and_a_non_zero_exit(
-    variable: str, value: str, message: str
-) -> None:
-    """A wrong value stops the collector at once with one line naming the variable."""
-    result = subprocess.run(
-        [sys.executable, "-m", "collector"],
-        env={"PATH": "/usr/bin:/bin", variable: value},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(f"bridge-collector: {message}")
 
 
 @pytest.mark.slow
