@@ -16,6 +16,7 @@ class WriterSettings:
     poll_interval_s: float
     batch_max_records: int
     status_interval_s: float
+    startup_grace_s: float
     log_level: str
 
     @classmethod
@@ -32,5 +33,8 @@ class WriterSettings:
                 "BRIDGE_WRITER_BATCH_MAX", 1000, minimum=1, maximum=100_000
             ),
             status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
+            startup_grace_s=env.seconds(
+                "BRIDGE_WRITER_STARTUP_GRACE_S", 30.0, minimum=0, maximum=3600
+            ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

@@ -193,8 +193,17 @@ class Writer:
                 buffer=self.settings.paths.buffer_path,
             ),
         )
+        started_at = self._monotonic()
         while not stop.is_set():
             await self._bootstrap_schema()
+            if not self._sink.connected and (
+                self._monotonic() - started_at < self.settings.startup_grace_s
+            ):
+                # The database is still starting (the local profile starts it beside us): the
+                # spool keeps the records durably meanwhile, so they are stored directly once
+                # it answers instead of waiting in the buffer for the replay period.
+                await _wait(stop, self.settings.poll_interval_s)
+                continue
             try:
                 report = await self.drain_once()
             except BufferUnavailable as exc:
