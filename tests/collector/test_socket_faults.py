@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,27 @@ async def running(
     stop.set()
     for collector, keeper in started:
         await keeper
+        await collector.close()
+
+
+@pytest.fixture
+async def connected(
+    collector_environ: dict[str, str],
+) -> AsyncIterator[Callable[..., Awaitable[tuple[Collector, SocketSource]]]]:
+    """Collectors with settings overrides, connected once (no keeper); closed afterwards."""
+    made: list[Collector] = []
+
+    async def connect(**overrides: str) -> tuple[Collector, SocketSource]:
+        collector = Collector(CollectorSettings.from_environ({**collector_environ, **overrides}))
+        collector.open()
+        made.append(collector)
+        assert await collector.connect_once()
+        source = collector.source
+        assert isinstance(source, SocketSource)
+        return collector, source
+
+    yield connect
+    for collector in made:
         await collector.close()
 
 
@@ -156,28 +177,19 @@ async def test_not_subscribed_market_data_falls_back_to_delayed(
 
 
 async def test_line_budget_rotates_and_every_option_gets_greeks(
-    collector_environ: dict[str, str], market: Market
+    connected: Callable[..., Awaitable[tuple[Collector, SocketSource]]], market: Market
 ) -> None:
     """With 4 lines for 8 instruments, at most 4 are subscribed, the pressure is reported, and
     within the reported number of ticks every option with Greeks has had them."""
-    collector = Collector(
-        CollectorSettings.from_environ({**collector_environ, "IB_MARKET_DATA_LINES": "4"})
-    )
-    collector.open()
-    try:
-        assert await collector.connect_once()
-        source = collector.source
-        assert isinstance(source, SocketSource)
-        await collector.tick_once(200)
-        budget = next(e for e in _events(collector) if e["event"] == "market_data_budget")
-        assert (budget["details"]["needed"], budget["details"]["budget"]) == (8, 4)
-        for index in range(1, budget["details"]["refresh_every_ticks"] + 1):
-            assert len(source._tickers) <= 4
-            await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
-            await collector.tick_once(200 + index)
-        assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
-    finally:
-        await collector.close()
+    collector, source = await connected(IB_MARKET_DATA_LINES="4")
+    await collector.tick_once(200)
+    budget = next(e for e in _events(collector) if e["event"] == "market_data_budget")
+    assert (budget["details"]["needed"], budget["details"]["budget"]) == (8, 4)
+    for index in range(1, budget["details"]["refresh_every_ticks"] + 1):
+        assert len(source._tickers) <= 4
+        await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
+        await collector.tick_once(200 + index)
+    assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
 
 
 async def _subscribed_options_have_greeks(source: SocketSource, market: Market) -> None:
@@ -222,40 +234,30 @@ async def test_data_lost_after_a_reset_rebuilds_every_subscription(
 
 
 async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
-    collector_environ: dict[str, str], market: Market, gateway: SocketGateway
+    connected: Callable[..., Awaitable[tuple[Collector, SocketSource]]],
+    market: Market,
+    gateway: SocketGateway,
 ) -> None:
     """With IB_MARKET_DATA_MODE=snapshot and 3 snapshots a tick, no line is held, and within the
     reported number of ticks every option with Greeks has them and the net equals the truth."""
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {**collector_environ, "IB_MARKET_DATA_MODE": "snapshot", "IB_MARKET_DATA_LINES": "3"}
-        )
+    collector, source = await connected(IB_MARKET_DATA_MODE="snapshot", IB_MARKET_DATA_LINES="3")
+    await collector.tick_once(400)
+    plan = next(e for e in _events(collector) if e["event"] == "market_data_snapshots")
+    rounds = plan["details"]["refresh_every_ticks"]
+    assert (plan["details"]["instruments"], plan["details"]["per_tick"], rounds) == (8, 3, 3)
+    for index in range(1, rounds + 1):
+        assert source._subscriber is not None
+        await asyncio.wait_for(source._subscriber, 5)
+        assert gateway.state.market_data_lines == 0
+        await collector.tick_once(400 + index)
+    assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
+    await collector.tick_once(400 + rounds + 1)
+    truth = market.truth()["DU7654321"]["net"]
+    record = next(
+        r
+        for r in spooled(collector.settings.paths.var_dir)
+        if r["kind"] == "snapshot"
+        and r["account"] == "DU7654321"
+        and r["ts"] == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
     )
-    collector.open()
-    try:
-        assert await collector.connect_once()
-        source = collector.source
-        assert isinstance(source, SocketSource)
-        await collector.tick_once(400)
-        plan = next(e for e in _events(collector) if e["event"] == "market_data_snapshots")
-        rounds = plan["details"]["refresh_every_ticks"]
-        assert (plan["details"]["instruments"], plan["details"]["per_tick"], rounds) == (8, 3, 3)
-        for index in range(1, rounds + 1):
-            assert source._subscriber is not None
-            await asyncio.wait_for(source._subscriber, 5)
-            assert gateway.state.market_data_lines == 0
-            await collector.tick_once(400 + index)
-        assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
-        await collector.tick_once(400 + rounds + 1)
-        truth = market.truth()["DU7654321"]["net"]
-        record = next(
-            r
-            for r in spooled(collector.settings.paths.var_dir)
-            if r["kind"] == "snapshot"
-            and r["account"] == "DU7654321"
-            and r["ts"]
-            == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
-        )
-        assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
-    finally:
-        await collector.close()
+    assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
