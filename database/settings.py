@@ -65,7 +65,10 @@ class DatabaseSettings:
             return mask_url(self.url.reveal())
         return f"the URL in {self.url_file}"
 
-    async def connect(self, application_name: str) -> psycopg.AsyncConnection[TupleRow]:
+    async def connect(
+        self, application_name: str, *, read_only: bool = False
+    ) -> psycopg.AsyncConnection[TupleRow]:
+        """`read_only`: every transaction of the session is read-only, enforced by the server."""
         url = self.resolve_url()
         logs.hide_url_password(url)  # the local profile's URL comes from a file, not the settings
         return await psycopg.AsyncConnection.connect(
@@ -73,5 +76,6 @@ class DatabaseSettings:
             autocommit=True,
             connect_timeout=max(1, round(self.connect_timeout_s)),
             application_name=application_name,
-            options=f"-c statement_timeout={int(self.statement_timeout_s * 1000)}",
+            options=f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
+            + (" -c default_transaction_read_only=on" if read_only else ""),
         )

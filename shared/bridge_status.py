@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,24 +55,28 @@ def _oldest_buffered(buffer: Buffer) -> datetime | None:
     return None
 
 
+# Also asked by the web program over its own read-only session.
+ROWS_LAST_HOUR_SQL = (
+    "SELECT count(*) FROM portfolio_greeks WHERE stored_at > now() - interval '1 hour'"
+)
+
+
 def _rows_last_hour(database: DatabaseSettings) -> tuple[int | None, str | None]:
     try:
         url = database.resolve_url()
         with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM portfolio_greeks WHERE stored_at > now() - interval '1 hour'"
-            ).fetchone()
+            row = conn.execute(ROWS_LAST_HOUR_SQL).fetchone()
     except (psycopg.Error, OSError, BridgeError) as exc:
         return None, redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
     return (int(row[0]) if row else 0), None
 
 
-def gather(paths: PipelinePaths, database: DatabaseSettings, now: datetime) -> Facts:
+def gather_files(paths: PipelinePaths, now: datetime) -> Facts:
+    """Everything but the database: heartbeats, spool, buffer, dead letters (only read)."""
     position = load_checkpoint(paths.spool_dir) if paths.spool_dir.exists() else None
     pending = backlog(paths.spool_dir, position) if position is not None else None
     first_pending_ts = _record_ts(pending.first_line) if pending else None
     buffer = Buffer(paths.buffer_path)
-    rows, error = _rows_last_hour(database)
     return Facts(
         heartbeats={name: read(paths.run_dir, name) for name in PROCESSES},
         spool_lag_records=pending.records if pending else 0,
@@ -80,9 +84,26 @@ def gather(paths: PipelinePaths, database: DatabaseSettings, now: datetime) -> F
         buffer_bytes=buffer.stats().pending_bytes,
         oldest_buffered_ts=_oldest_buffered(buffer),
         dead_letters=DeadLetters(paths.dead_letter_path).count(),
-        rows_last_hour=rows,
-        database_error=error,
     )
+
+
+def gather(paths: PipelinePaths, database: DatabaseSettings, now: datetime) -> Facts:
+    rows, error = _rows_last_hour(database)
+    return replace(gather_files(paths, now), rows_last_hour=rows, database_error=error)
+
+
+def summary(facts: Facts, findings: list[Finding]) -> dict[str, Any]:
+    """The `--json` body, also served by the web program's `/healthz`."""
+    return {
+        "status": worst(findings),
+        "findings": [asdict(finding) for finding in findings],
+        "facts": asdict(facts),
+    }
+
+
+def unhealthy(findings: list[Finding]) -> bool:
+    """What makes `bridge-status` exit 1 and `/healthz` answer 503."""
+    return worst(findings) == "unhealthy"
 
 
 def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
@@ -143,15 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     facts = gather(paths, database, now)
     findings = assess(facts, now)
     if args.json:
-        body = {
-            "status": worst(findings),
-            "findings": [asdict(finding) for finding in findings],
-            "facts": asdict(facts),
-        }
-        print(json.dumps(body, default=str, indent=2))
+        print(json.dumps(summary(facts, findings), default=str, indent=2))
     else:
         print(render(facts, findings, now))
-    sys.exit(1 if worst(findings) == "unhealthy" else 0)
+    sys.exit(1 if unhealthy(findings) else 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,193 @@
+"""`/metrics`: Prometheus families built from one observation of the bridge (no I/O here).
+
+A custom collector over what the web program has just read: the heartbeat files, the spool,
+buffer and dead letters (the same facts `bridge-status` gathers), the newest row of each account
+and the event counts. Names start with `ibkr_bridge_`; a snapshot's figures follow the table's
+numeric columns (`ibkr_bridge_net_dollar_delta{account="..."}`), so a column a migration adds is
+exported with no code change. An unknown value (a null column, an unread heartbeat) is left out,
+never exported as 0. No multiprocess mode: one process, one registry per scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from database.circuit_breaker import BreakerState
+from shared.health import Facts, Finding, worst
+from web.figures import Columns
+
+PREFIX = "ibkr_bridge_"
+_BREAKER_PROCESSES = ("writer", "replayer")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one scrape or one page refresh shows, read at `now`."""
+
+    now: datetime
+    facts: Facts
+    findings: list[Finding]
+    columns: Columns | None
+    latest: list[dict[str, Any]]
+    event_counts: dict[str, int] | None
+    alerter: dict[str, Any] | None
+    database_error: str | None
+
+
+def _age_s(stamp: Any, now: datetime) -> float | None:
+    if isinstance(stamp, datetime):
+        return (now - stamp).total_seconds()
+    if isinstance(stamp, str):
+        try:
+            return (now - datetime.fromisoformat(stamp)).total_seconds()
+        except ValueError:
+            return None
+    return None
+
+
+class BridgeCollector(Collector):
+    def __init__(self, observation: Observation) -> None:
+        self.observation = observation
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._snapshots()
+        yield from self._pipeline()
+        yield from self._counters()
+        yield from self._alerts()
+
+    def _snapshots(self) -> Iterator[Metric]:
+        seen = self.observation
+        if seen.columns is None:
+            return
+        for column in seen.columns.numeric:
+            family = GaugeMetricFamily(
+                PREFIX + column, f"portfolio_greeks.{column} of the newest row", labels=["account"]
+            )
+            for row in seen.latest:
+                value = row.get(column)
+                if value is not None:
+                    family.add_metric([row["account"]], float(value))
+            yield family
+        age = GaugeMetricFamily(
+            PREFIX + "snapshot_age_seconds",
+            "Seconds since the tick of the newest stored snapshot",
+            labels=["account"],
+        )
+        for row in seen.latest:
+            seconds = _age_s(row.get("ts"), seen.now)
+            if seconds is not None:
+                age.add_metric([row["account"]], seconds)
+        yield age
+
+    def _pipeline(self) -> Iterator[Metric]:
+        seen = self.observation
+        facts = seen.facts
+        yield GaugeMetricFamily(
+            PREFIX + "spool_lag_records",
+            "Spooled records the writer has not consumed yet",
+            value=facts.spool_lag_records,
+        )
+        lag = GaugeMetricFamily(
+            PREFIX + "spool_lag_seconds",
+            "Age of the oldest spooled record not consumed yet (0: none waiting)",
+        )
+        if facts.spool_lag_s is not None:
+            lag.add_metric([], facts.spool_lag_s)
+        elif not facts.spool_lag_records:
+            lag.add_metric([], 0.0)
+        yield lag
+        yield GaugeMetricFamily(
+            PREFIX + "buffer_bytes", "Bytes waiting in the buffer for the replayer",
+            value=facts.buffer_bytes,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            PREFIX + "dead_letters", "Lines in the dead-letter file", value=facts.dead_letters
+        )
+        breaker = GaugeMetricFamily(
+            PREFIX + "breaker_state",
+            "1 for the state each process's database breaker is in",
+            labels=["process", "state"],
+        )
+        beats = GaugeMetricFamily(
+            PREFIX + "heartbeat_age_seconds",
+            "Seconds since each process last published its heartbeat",
+            labels=["process"],
+        )
+        for process, beat in sorted(facts.heartbeats.items()):
+            if beat is None:
+                continue
+            seconds = _age_s(beat.get("heartbeat"), seen.now)
+            if seconds is not None:
+                beats.add_metric([process], seconds)
+            if process in _BREAKER_PROCESSES and beat.get("breaker") in set(BreakerState):
+                for state in BreakerState:
+                    breaker.add_metric([process, str(state)], float(beat["breaker"] == state))
+        yield breaker
+        yield beats
+        collector = facts.heartbeats.get("collector")
+        if collector is not None:
+            gateway = collector.get("gateway") or {}
+            yield GaugeMetricFamily(
+                PREFIX + "gateway_connected",
+                "1 when the collector is connected to the gateway",
+                value=float(bool(gateway.get("connected"))),
+            )
+            yield GaugeMetricFamily(
+                PREFIX + "in_reset_window",
+                "1 inside one of IBKR's daily reset windows",
+                value=float(bool(gateway.get("in_reset_window"))),
+            )
+        yield GaugeMetricFamily(
+            PREFIX + "healthy",
+            "1 when bridge-status (and /healthz) find nothing unhealthy",
+            value=float(worst(seen.findings) != "unhealthy"),
+        )
+        yield GaugeMetricFamily(
+            PREFIX + "database_up",
+            "1 when the web program's last read of PostgreSQL succeeded",
+            value=float(seen.database_error is None),
+        )
+
+    def _counters(self) -> Iterator[Metric]:
+        seen = self.observation
+        writer = seen.facts.heartbeats.get("writer")
+        totals = (writer or {}).get("totals") or {}
+        for name, what in (
+            ("stored", "Records the writer stored since it started"),
+            ("buffered", "Records the writer buffered since it started (database down)"),
+            ("dead_lettered", "Records the writer dead-lettered since it started"),
+        ):
+            family = CounterMetricFamily(
+                PREFIX + f"records_{name}", what, labels=["process"]
+            )  # fmt: skip
+            if name in totals:
+                family.add_metric(["writer"], float(totals[name]))
+            yield family
+        events = CounterMetricFamily(
+            PREFIX + "events", "api_logs rows per event", labels=["event"]
+        )  # fmt: skip
+        for event, count in sorted((seen.event_counts or {}).items()):
+            events.add_metric([event], float(count))
+        yield events
+
+    def _alerts(self) -> Iterator[Metric]:
+        alerter = self.observation.alerter
+        if alerter is None:
+            return
+        firing = [item for item in alerter.get("firing") or [] if isinstance(item, dict)]
+        yield GaugeMetricFamily(
+            PREFIX + "alerts_firing", "Alerts the alerter has firing", value=len(firing)
+        )
+
+
+def exposition_registry(observation: Observation) -> CollectorRegistry:
+    """A registry holding only this observation's collector (one per scrape)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BridgeCollector(observation))
+    return registry

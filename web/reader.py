@@ -1,0 +1,281 @@
+"""The web program's only way to PostgreSQL: one read-only session, and every answer remembered.
+
+The session is opened with `default_transaction_read_only=on`, so the server itself refuses any
+write. Each answer is kept under its question; while the database cannot answer (down, starting,
+the schema not there yet) the last answer is given back with the error beside it, so the page
+keeps showing what it knew, saying since when. Outages go through the same circuit breaker as
+the writer's, so a database that is down is tried once per breaker period, not per request.
+
+The columns of `portfolio_greeks` are read from information_schema at each connection and every
+minute, and every query is built from them (see `web/figures.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow, dict_row
+
+from database.circuit_breaker import DBCircuitBreaker
+from database.errors import DatabaseError, DatabaseUnavailable, translate
+from database.settings import DatabaseSettings
+from shared.bridge_status import ROWS_LAST_HOUR_SQL
+from shared.logs import redact
+from web.errors import NoAnswer, NoSchema
+from web.figures import Columns, Window, charted
+
+T = TypeVar("T")
+Connection = psycopg.AsyncConnection[TupleRow]
+Row = dict[str, Any]
+
+_COLUMNS_SQL = """
+SELECT column_name, data_type FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'portfolio_greeks'
+ORDER BY ordinal_position
+"""
+_COLUMNS_MAX_AGE_S = 60.0
+_REMEMBERED = 256
+# Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: 60
+# index probes instead of reading every row.
+_LATEST_SQL = """
+WITH RECURSIVE accounts(account) AS (
+    (SELECT account FROM portfolio_greeks ORDER BY account LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.account FROM portfolio_greeks p WHERE p.account > a.account
+            ORDER BY p.account LIMIT 1)
+    FROM accounts a WHERE a.account IS NOT NULL
+)
+SELECT latest.* FROM accounts a
+CROSS JOIN LATERAL (
+    SELECT {columns} FROM portfolio_greeks p WHERE p.account = a.account ORDER BY p.ts DESC LIMIT 1
+) latest
+WHERE a.account IS NOT NULL
+ORDER BY a.account
+"""
+# A chart: min and max of each figure per bucket over every row, and the bucket's last row
+# (its figures and its underlyings), so a 5-day view ships a few hundred points, not 86,400.
+_SERIES_SQL = """
+WITH buckets AS (
+    SELECT date_bin(make_interval(secs => %(step)s), ts, TIMESTAMPTZ '2000-01-01 00:00+00')
+               AS bucket,
+           count(*) AS rows, max(ts) AS last_ts{aggregates}
+    FROM portfolio_greeks
+    WHERE account = %(account)s AND ts >= %(start)s AND ts <= %(end)s
+    GROUP BY 1
+)
+SELECT b.*{last}, last.underlyings
+FROM buckets b
+CROSS JOIN LATERAL (
+    SELECT * FROM portfolio_greeks p WHERE p.account = %(account)s AND p.ts = b.last_ts LIMIT 1
+) last
+ORDER BY b.bucket
+"""
+_EVENTS_SQL = """
+SELECT ts, level, event, code, message, details FROM api_logs
+WHERE ts >= %(start)s AND ts <= %(end)s
+  AND (event = ANY(%(events)s) OR level IN ('warning', 'error', 'critical'))
+ORDER BY ts DESC
+LIMIT %(limit)s
+"""
+_EVENT_COUNTS_SQL = "SELECT event, count(*) AS events FROM api_logs GROUP BY event ORDER BY event"
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A value from the database, when it was read, and the error that kept it from being newer."""
+
+    value: T
+    as_of: datetime
+    error: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.error is not None
+
+
+class Reader:
+    def __init__(
+        self,
+        database: DatabaseSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._monotonic = monotonic
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._columns: Columns | None = None
+        self._columns_at = 0.0
+        self._known: OrderedDict[Hashable, Answer[Any]] = OrderedDict()
+        self.breaker = DBCircuitBreaker(
+            name="web",
+            fail_max=database.breaker_fail_max,
+            reset_timeout_s=database.breaker_reset_s,
+        )
+        self.last_error: str | None = None
+
+    @property
+    def columns(self) -> Columns | None:
+        """The table's columns as last read; None before the first successful connection."""
+        return self._columns
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    # ---- the questions -------------------------------------------------------------------
+
+    async def schema(self) -> Answer[Columns]:
+        return await self._ask(("schema",), lambda _conn, columns: _constant(columns))
+
+    async def latest(self) -> Answer[list[Row]]:
+        async def work(conn: Connection, columns: Columns) -> list[Row]:
+            wanted = [name for name in columns.types if name not in ("id",)]
+            query = sql.SQL(_LATEST_SQL).format(
+                columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in wanted)
+            )
+            return await _rows(conn, query, {})
+
+        return await self._ask(("latest",), work)
+
+    async def series(self, account: str, span: Window) -> Answer[list[Row]]:
+        async def work(conn: Connection, columns: Columns) -> list[Row]:
+            names = charted(columns)
+            aggregates = sql.SQL("").join(
+                sql.SQL(", min({c}) AS {lo}, max({c}) AS {hi}").format(
+                    c=sql.Identifier(name),
+                    lo=sql.Identifier(f"{name}__min"),
+                    hi=sql.Identifier(f"{name}__max"),
+                )
+                for name in names
+            )
+            last = sql.SQL("").join(
+                sql.SQL(", last.{c} AS {alias}").format(
+                    c=sql.Identifier(name), alias=sql.Identifier(f"{name}__last")
+                )
+                for name in names
+            )
+            query = sql.SQL(_SERIES_SQL).format(aggregates=aggregates, last=last)
+            params = {"account": account, "start": span.start, "end": span.end, "step": span.step_s}
+            return await _rows(conn, query, params)
+
+        return await self._ask(("series", account, span.name), work)
+
+    async def events(
+        self, span: Window, names: list[str], *, limit: int = 2000
+    ) -> Answer[list[Row]]:
+        async def work(conn: Connection, _columns: Columns) -> list[Row]:
+            params = {"start": span.start, "end": span.end, "events": names, "limit": limit}
+            return await _rows(conn, sql.SQL(_EVENTS_SQL), params)
+
+        return await self._ask(("events", span.name), work)
+
+    async def event_counts(self) -> Answer[dict[str, int]]:
+        async def work(conn: Connection, _columns: Columns) -> dict[str, int]:
+            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {})
+            return {row["event"]: int(row["events"]) for row in rows}
+
+        return await self._ask(("event_counts",), work)
+
+    async def rows_last_hour(self) -> Answer[int]:
+        async def work(conn: Connection, _columns: Columns) -> int:
+            cursor = await conn.execute(ROWS_LAST_HOUR_SQL)
+            row = await cursor.fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._ask(("rows_last_hour",), work)
+
+    async def is_read_only(self) -> bool:
+        """What the server says of this session's default (for the tests and the logs)."""
+
+        async def work(conn: Connection, _columns: Columns) -> bool:
+            cursor = await conn.execute("SHOW default_transaction_read_only")
+            row = await cursor.fetchone()
+            return bool(row and row[0] == "on")
+
+        return (await self._ask(("read_only",), work)).value
+
+    # ---- the machinery -------------------------------------------------------------------
+
+    async def _ask(
+        self, key: Hashable, work: Callable[[Connection, Columns], Awaitable[T]]
+    ) -> Answer[T]:
+        if self.breaker.allows(self._monotonic()):
+            try:
+                async with self._lock:
+                    conn = await self._connection()
+                    columns = await self._current_columns(conn)
+                    value = await work(conn, columns)
+            except (DatabaseError, NoSchema) as exc:
+                self._failed(exc)
+            else:
+                self.breaker.succeeded()
+                self.last_error = None
+                answer = Answer(value, self._clock())
+                self._remember(key, answer)
+                return answer
+        known = self._known.get(key)
+        error = self.last_error or "database breaker open"
+        if known is None:
+            raise NoAnswer(error)
+        return replace(known, error=error)
+
+    def _failed(self, exc: DatabaseError | NoSchema) -> None:
+        self.last_error = redact(str(exc)) or type(exc).__name__
+        if isinstance(exc, DatabaseUnavailable):
+            self.breaker.failed(self._monotonic())
+        # A missing table or column: the schema moved (or is not there yet); read it again.
+        self._columns = None
+
+    def _remember(self, key: Hashable, answer: Answer[Any]) -> None:
+        self._known[key] = answer
+        self._known.move_to_end(key)
+        while len(self._known) > _REMEMBERED:
+            self._known.popitem(last=False)
+
+    async def _connection(self) -> Connection:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        self._conn = None
+        self._columns = None
+        try:
+            self._conn = await self._database.connect("bridge-web", read_only=True)
+        except (psycopg.Error, OSError) as exc:
+            raise translate(exc) from exc
+        return self._conn
+
+    async def _current_columns(self, conn: Connection) -> Columns:
+        now = self._monotonic()
+        if self._columns is None or now - self._columns_at > _COLUMNS_MAX_AGE_S:
+            rows = await _rows(conn, sql.SQL(_COLUMNS_SQL), {})
+            found = Columns({row["column_name"]: row["data_type"] for row in rows})
+            if not found.types:
+                raise NoSchema("portfolio_greeks does not exist yet")
+            self._columns, self._columns_at = found, now
+        return self._columns
+
+
+async def _constant(value: T) -> T:
+    return value
+
+
+async def _rows(
+    conn: Connection, query: sql.SQL | sql.Composed, params: dict[str, Any]
+) -> list[Row]:
+    try:
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(query, params)
+            return await cursor.fetchall()
+    except (psycopg.Error, OSError) as exc:
+        raise translate(exc) from exc

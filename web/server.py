@@ -1,0 +1,273 @@
+"""The web program: the dashboard, its JSON, `/healthz` and `/metrics`, over aiohttp.
+
+It reads and never writes: heartbeats, spool, buffer and dead letters through the same code as
+`bridge-status` (`shared/bridge_status.gather_files`, judged by `shared/health.assess`), and
+PostgreSQL through `web/reader.py`'s read-only session, which keeps its last answers while the
+database is down. Its `step()` reads the heartbeats once and notes the breaker transitions it
+sees (they are nowhere else on record); `run()` serves and steps until told to stop.
+
+Bound to a non-loopback address every path but `/healthz` (and `/login`, where a browser
+exchanges the token for a cookie) requires the token: `Authorization: Bearer <token>`, or the
+session cookie `/login` sets. The token is registered with the log filter at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import logs, status
+from shared.bridge_status import gather_files, summary, unhealthy
+from shared.health import Facts, assess
+from web import payload
+from web.errors import NoAnswer
+from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
+from web.metrics import Observation, exposition_registry
+from web.reader import Answer, Reader
+from web.settings import WebSettings
+
+log = logging.getLogger("web")
+
+STATIC = Path(__file__).with_name("static")
+_COOKIE = "bridge_web_session"
+_OPEN_PATHS = ("/healthz", "/login")
+_OBSERVED_MAX = 500
+# A count over the last hour's rows scans the table: asked at most this often.
+_ROWS_LAST_HOUR_EVERY_S = 30.0
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def plotly_js() -> Path:
+    """plotly.js as the installed `plotly` wheel ships it (no CDN, no copy in the repository)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+class WebServer:
+    def __init__(
+        self,
+        settings: WebSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.reader = Reader(settings.database, clock=clock)
+        self._breakers: dict[str, str | None] = {}
+        self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
+        self._rows_last_hour: Answer[int] | None = None
+        self._session: str | None = None
+        if settings.token is not None:
+            logs.hide(settings.token.reveal())
+            self._session = hmac.new(
+                settings.token.reveal().encode(), b"bridge-web session", hashlib.sha256
+            ).hexdigest()
+        self.app = self._application()
+        self.port: int | None = None
+
+    # ---- what it knows -------------------------------------------------------------------
+
+    @property
+    def observed_events(self) -> list[dict[str, Any]]:
+        """Breaker transitions this program saw in the heartbeats, oldest first."""
+        return list(self._observed)
+
+    async def step(self) -> Facts:
+        """Read the files once (as bridge-status does) and note breaker transitions."""
+        now = self._clock()
+        facts = await asyncio.to_thread(gather_files, self.settings.paths, now)
+        states = {
+            process: (facts.heartbeats.get(process) or {}).get("breaker")
+            for process in ("writer", "replayer")
+        }
+        for process, event in breaker_events(self._breakers, states):
+            verb = "opened" if event == "breaker_opened" else "closed"
+            self._observed.append(
+                {
+                    "ts": now.isoformat(),
+                    "lane": "breaker",
+                    "event": event,
+                    "level": "warning" if verb == "opened" else "info",
+                    "message": f"{process}: database breaker {verb} (seen in its heartbeat)",
+                }
+            )
+        self._breakers.update(states)
+        return facts
+
+    async def observe(self) -> Observation:
+        """Files, database and alerter as of now; what the database cannot say is kept as known."""
+        facts = await self.step()
+        now = self._clock()
+        error: str | None = None
+        latest: list[dict[str, Any]] = []
+        counts: dict[str, int] | None = None
+        try:
+            answer = await self.reader.latest()
+            latest, error = answer.value, answer.error
+            counts = (await self.reader.event_counts()).value
+            rows = await self._rows_last_hour_answer(now)
+            facts = replace(facts, rows_last_hour=rows.value)
+        except NoAnswer as exc:
+            error = str(exc)
+        if error is not None:
+            facts = replace(facts, database_error=error)
+        return Observation(
+            now=now,
+            facts=facts,
+            findings=assess(facts, now),
+            columns=self.reader.columns,
+            latest=latest,
+            event_counts=counts,
+            alerter=status.read(self.settings.paths.run_dir, "alerter"),
+            database_error=error,
+        )
+
+    async def _rows_last_hour_answer(self, now: datetime) -> Answer[int]:
+        known = self._rows_last_hour
+        if known is None or (now - known.as_of).total_seconds() >= _ROWS_LAST_HOUR_EVERY_S:
+            known = self._rows_last_hour = await self.reader.rows_last_hour()
+        return known
+
+    # ---- serving -------------------------------------------------------------------------
+
+    def _application(self) -> web.Application:
+        app = web.Application(middlewares=[self._authorize])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/plotly.min.js", self._plotly)
+        app.router.add_static("/static/", STATIC, follow_symlinks=False)
+        app.router.add_get("/api/overview", self._overview)
+        app.router.add_get("/api/series", self._series)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/login", self._login_form)
+        app.router.add_post("/login", self._login)
+        return app
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.settings.token is None or request.path in _OPEN_PATHS:
+            return await handler(request)
+        token = self.settings.token.reveal()
+        header = request.headers.get("Authorization", "")
+        scheme, _, offered = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip(), token):
+            return await handler(request)
+        cookie = request.cookies.get(_COOKIE, "")
+        if self._session is not None and hmac.compare_digest(cookie, self._session):
+            return await handler(request)
+        return web.Response(
+            status=401,
+            text="401: a bearer token is required (Authorization: Bearer ..., or /login)\n",
+            headers={"WWW-Authenticate": 'Bearer realm="ibkr-bridge"'},
+        )
+
+    async def _login_form(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "login.html")
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        offered = str(form.get("token", ""))
+        token = self.settings.token.reveal() if self.settings.token else ""
+        if not token or self._session is None or not hmac.compare_digest(offered, token):
+            raise web.HTTPUnauthorized(text="401: wrong token\n")
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(
+            _COOKIE, self._session, httponly=True, samesite="Strict", path="/", max_age=86400 * 7
+        )
+        raise response
+
+    async def _index(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _plotly(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(plotly_js(), headers={"Cache-Control": "max-age=86400"})
+
+    async def _overview(self, _request: web.Request) -> web.StreamResponse:
+        seen = await self.observe()
+        body = {
+            "now": seen.now,
+            "refresh_s": self.settings.refresh_s,
+            "windows": WINDOWS,
+            "layout": payload.layout(seen.columns) if seen.columns is not None else None,
+            "accounts": [payload.account(row, seen.now) for row in seen.latest],
+            "health": summary(seen.facts, seen.findings),
+            "alerts": payload.firing(seen.alerter),
+            "database": {"error": seen.database_error},
+        }
+        return _json(body)
+
+    async def _series(self, request: web.Request) -> web.StreamResponse:
+        account = request.query.get("account", "")
+        name = request.query.get("window", "1h")
+        try:
+            span = window(name, self._clock())
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        if not account:
+            raise web.HTTPBadRequest(text="account is required\n")
+        body: dict[str, Any] = {"account": account, "database": {"error": None, "as_of": None}}
+        try:
+            rows = await self.reader.series(account, span)
+            columns = self.reader.columns
+            names = charted(columns) if columns is not None else []
+            body |= payload.series(rows.value, names, span)
+            body["database"] = {"error": rows.error, "as_of": rows.as_of}
+            events = await self.reader.events(span, list(EVENTS_SHOWN))
+            body["events"] = payload.events(events.value, self._observed_in(span.start))
+        except NoAnswer as exc:
+            body["database"]["error"] = str(exc)
+            body["events"] = payload.events([], self._observed_in(span.start))
+        return _json(body)
+
+    def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
+        return [item for item in self._observed if datetime.fromisoformat(item["ts"]) >= start]
+
+    async def _healthz(self, _request: web.Request) -> web.StreamResponse:
+        seen = await self.observe()
+        body = summary(seen.facts, seen.findings)
+        return _json(body, status=503 if unhealthy(seen.findings) else 200)
+
+    async def _metrics(self, _request: web.Request) -> web.StreamResponse:
+        seen = await self.observe()
+        text = generate_latest(exposition_registry(seen))
+        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.host, self.settings.port)
+        await site.start()
+        self.port = int(runner.addresses[0][1])  # the port the OS chose when set to 0
+        log.info(
+            "serving",
+            extra=logs.fields(
+                url=f"http://{self.settings.host}:{self.port}/",
+                token="required" if self.settings.token else "none (loopback)",
+            ),
+        )
+        try:
+            while not stop.is_set():
+                await self.step()
+                try:
+                    await asyncio.wait_for(stop.wait(), min(1.0, self.settings.refresh_s))
+                except TimeoutError:
+                    pass
+        finally:
+            await runner.cleanup()
+            await self.reader.close()
+            log.info("web stopped")
+
+
+def _json(body: Any, *, status: int = 200) -> web.Response:
+    return web.Response(text=payload.dumps(body), status=status, content_type="application/json")

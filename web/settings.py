@@ -1,0 +1,67 @@
+"""The web program's settings, read once from the environment at start.
+
+Bound to loopback (the default) the page is for whoever sits at this machine. Bound to any
+other address it serves the network, so a bearer token is required; starting without one is
+refused with one line naming `BRIDGE_WEB_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from database.settings import DatabaseSettings
+from shared.errors import SettingsError
+from shared.settings import EnvReader, PipelinePaths, Secret
+
+_MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`; any other name or address serves a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    paths: PipelinePaths
+    database: DatabaseSettings
+    host: str
+    port: int
+    token: Secret | None
+    refresh_s: float
+    log_level: str
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> WebSettings:
+        env = EnvReader(environ)
+        paths = PipelinePaths.from_environ(environ)
+        host = env.text("BRIDGE_WEB_HOST", "127.0.0.1")
+        token = env.secret("BRIDGE_WEB_TOKEN")
+        if token is None and not is_loopback(host):
+            raise SettingsError(
+                "BRIDGE_WEB_TOKEN",
+                f"required when BRIDGE_WEB_HOST ({host}) is not a loopback address",
+            )
+        if token is not None and len(token.reveal()) < _MIN_TOKEN_CHARS:
+            raise SettingsError("BRIDGE_WEB_TOKEN", f"shorter than {_MIN_TOKEN_CHARS} characters")
+        return cls(
+            paths=paths,
+            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            host=host,
+            port=env.integer("BRIDGE_WEB_PORT", 8765, minimum=0, maximum=65535),
+            token=token,
+            refresh_s=env.seconds("BRIDGE_WEB_REFRESH_S", 5.0, minimum=0.5, maximum=300),
+            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        )

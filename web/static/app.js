@@ -1,0 +1,375 @@
+// The dashboard: polls /api/overview and /api/series every refresh period and redraws in place
+// (Plotly.react), so the page never reloads. What to show comes from the server's layout,
+// which follows the table's columns: a figure the database does not have is not drawn.
+"use strict";
+
+const state = {
+  account: null,
+  window: "1h",
+  layout: null,
+  refreshS: 5,
+  underlyingFigure: null,
+  updates: 0,
+  filter: "",
+  accounts: [],
+};
+
+const LANE_COLORS = {
+  gap: "#cf222e",
+  connection: "#bc4c00",
+  "reset window": "#8250df",
+  breaker: "#9a6700",
+  alert: "#d1242f",
+  other: "#656d76",
+};
+const LINE_COLORS = ["#0969da", "#1a7f37", "#bc4c00", "#8250df", "#cf222e", "#1b7c83", "#9a6700"];
+
+const $ = (id) => document.getElementById(id);
+
+async function getJSON(url) {
+  const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+  if (!response.ok) throw new Error(`${response.status} from ${url}`);
+  return response.json();
+}
+
+function el(tag, attrs = {}, text = null) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value !== null && value !== undefined) node.setAttribute(key, value);
+  }
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+// ISO with offset -> the browser's local time, as Plotly wants it (it ignores offsets).
+function local(iso) {
+  const d = new Date(iso);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function moneyUnit(row) {
+  return state.layout && state.layout.has_currency && row && row.currency ? row.currency : "$";
+}
+
+function unitText(unit, row) {
+  const money = moneyUnit(row);
+  switch (unit) {
+    case "money": return money;
+    case "money/day": return `${money}/day`;
+    case "money/vol point": return `${money}/vol pt`;
+    case "benchmark shares": return "benchmark shares";
+    case "share-equivalents": return "share-eq.";
+    default: return "";
+  }
+}
+
+function formatNumber(value) {
+  if (value === null || value === undefined) return "—";
+  const digits = Math.abs(value) >= 1000 ? 0 : Math.abs(value) >= 10 ? 1 : 3;
+  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function formatAge(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 120) return `${seconds.toFixed(0)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}
+
+// ---- health strip ------------------------------------------------------------------------
+
+function renderHealth(health, alerts, database, now) {
+  const strip = $("health");
+  strip.replaceChildren();
+  strip.dataset.status = health.status;
+  strip.append(el("span", { class: `pill ${health.status}`, id: "health-status" },
+    health.status.toUpperCase()));
+  const beats = health.facts.heartbeats || {};
+  for (const name of ["collector", "writer", "replayer"]) {
+    const beat = beats[name];
+    let text = `${name}: no heartbeat`;
+    if (beat) {
+      const age = (Date.parse(now) - Date.parse(beat.heartbeat)) / 1000;
+      text = `${name}: ${beat.state || "?"}, ${formatAge(age)} ago`;
+      if (beat.breaker) text += `, breaker ${beat.breaker}`;
+      if (name === "collector" && beat.gateway) {
+        text += beat.gateway.connected ? ", gateway connected" : ", gateway DISCONNECTED";
+        if (beat.gateway.in_reset_window) text += " (reset window)";
+      }
+    }
+    strip.append(el("span", { class: "pill", "data-process": name }, text));
+  }
+  const facts = health.facts;
+  const lag = facts.spool_lag_s === null ? "0 s" : `${facts.spool_lag_s.toFixed(1)} s`;
+  strip.append(el("span", { class: "pill" }, `spool lag ${facts.spool_lag_records} rec, ${lag}`));
+  strip.append(el("span", { class: "pill" }, `buffer ${facts.buffer_bytes.toLocaleString()} B`));
+  strip.append(el("span", { class: facts.dead_letters ? "pill warning" : "pill" },
+    `dead letters ${facts.dead_letters}`));
+  if (facts.rows_last_hour !== null) {
+    strip.append(el("span", { class: "pill" }, `rows last hour ${facts.rows_last_hour}`));
+  }
+  if (alerts !== null) {
+    strip.append(el("span", { class: alerts.length ? "pill unhealthy" : "pill ok", id: "alerts-count" },
+      `alerts firing ${alerts.length}`));
+  }
+  for (const finding of health.findings) {
+    strip.append(el("span", { class: `pill ${finding.level}`, "data-finding": finding.subject },
+      `${finding.subject}: ${finding.message}`));
+  }
+  const note = $("database");
+  note.hidden = !database.error;
+  note.textContent = database.error
+    ? `PostgreSQL is not answering (${database.error}): showing what was last read.` : "";
+  const box = $("alerts");
+  box.replaceChildren();
+  box.hidden = !(alerts && alerts.length);
+  for (const alert of alerts || []) {
+    box.append(el("div", { "data-rule": alert.rule },
+      `${alert.rule}: ${alert.account || "*"} ${alert.figure || ""} = ${formatNumber(alert.value)}` +
+      ` (limit ${formatNumber(alert.limit)}) since ${alert.since ? local(alert.since) : "?"}`));
+  }
+}
+
+// ---- accounts ----------------------------------------------------------------------------
+
+function renderAccounts(accounts) {
+  const layout = state.layout;
+  const select = $("account");
+  const names = accounts.map((row) => row.account);
+  if (!state.account || !names.includes(state.account)) state.account = names[0] || null;
+  if ([...select.options].map((o) => o.value).join() !== names.join()) {
+    select.replaceChildren(...names.map((name) => el("option", { value: name }, name)));
+  }
+  if (state.account) select.value = state.account;
+
+  const head = $("accounts").tHead;
+  const headRow = el("tr");
+  headRow.append(el("th", {}, "Account"), el("th", {}, "Age"), el("th", {}, "Complete"));
+  for (const figure of layout.figures) {
+    const th = el("th", { "data-figure": figure.column }, figure.label);
+    th.append(el("span", { class: "unit" }, unitText(figure.unit, accounts[0])));
+    headRow.append(th);
+  }
+  head.replaceChildren(headRow);
+
+  const body = $("accounts").tBodies[0];
+  const rows = [];
+  for (const row of accounts) {
+    if (state.filter && !row.account.toLowerCase().includes(state.filter)) continue;
+    const tr = el("tr", { "data-account": row.account });
+    if (row.account === state.account) tr.classList.add("selected");
+    tr.addEventListener("click", () => selectAccount(row.account));
+    tr.append(el("td", {}, row.account));
+    const stale = row.age_s !== null && row.age_s > 3 * state.refreshS;
+    tr.append(el("td", { class: stale ? "stale" : "", "data-age": row.age_s }, formatAge(row.age_s)));
+    tr.append(completenessCell(row));
+    for (const figure of layout.figures) {
+      const value = row[figure.column];
+      const td = el("td", {
+        "data-account": row.account,
+        "data-figure": figure.column,
+        "data-value": value === null || value === undefined ? "null" : String(value),
+        title: `${figure.label} ${unitText(figure.unit, row)} at ${local(row.ts)}`,
+      }, formatNumber(value));
+      if (value === null || value === undefined) td.classList.add("null");
+      tr.append(td);
+    }
+    rows.push(tr);
+  }
+  body.replaceChildren(...rows);
+}
+
+function completenessCell(row) {
+  const known = row.options_with_greeks;
+  const total = row.option_count;
+  let text = "—";
+  if (known !== undefined && total !== undefined && total !== null) {
+    text = total === 0 ? "no options" : `${known}/${total}`;
+  }
+  const parts = [];
+  if (total) parts.push(`${known} of ${total} options with Greeks`);
+  if (row.stalest_greek_age_s !== undefined && row.stalest_greek_age_s !== null) {
+    parts.push(`oldest Greek ${formatAge(row.stalest_greek_age_s)}`);
+  }
+  if (row.completeness) parts.push(`per figure: ${JSON.stringify(row.completeness)}`);
+  const incomplete = total && known < total;
+  return el("td", { class: incomplete ? "stale" : "", title: parts.join("; ") || null,
+    "data-complete": incomplete ? "partial" : "whole" }, text);
+}
+
+function selectAccount(account) {
+  state.account = account;
+  $("account").value = account;
+  for (const tr of $("accounts").tBodies[0].rows) {
+    tr.classList.toggle("selected", tr.dataset.account === account);
+  }
+  refreshSeries().catch(showError);
+}
+
+// ---- chart -------------------------------------------------------------------------------
+
+function renderChart(series) {
+  const layout = state.layout;
+  const panels = layout.panels.filter((panel) =>
+    panel.figures.some((f) => (series.figures[f.column]?.last || []).some((v) => v !== null)));
+  const underlyingFigures = [...new Set(Object.values(series.underlyings).flatMap(Object.keys))];
+  updateUnderlyingSelect(underlyingFigures);
+  const rows = panels.length + (state.underlyingFigure ? 1 : 0);
+  const x = series.t.map(local);
+  const traces = [];
+  const plotLayout = {
+    margin: { l: 70, r: 20, t: 10, b: 40 },
+    height: Math.max(420, 150 * rows + 120),
+    showlegend: true,
+    legend: { orientation: "h", y: 1.02, yanchor: "bottom" },
+    hovermode: "x unified",
+    xaxis: { type: "date", anchor: `y${rows + 1}` },
+    shapes: [],
+  };
+  const lane = 0.1;
+  const gap = 0.03;
+  const share = (1 - lane - gap * rows) / Math.max(rows, 1);
+  const domain = (index) => {
+    const top = 1 - index * (share + gap);
+    return [top - share, top];
+  };
+  panels.forEach((panel, index) => {
+    const axis = index === 0 ? "y" : `y${index + 1}`;
+    const key = index === 0 ? "yaxis" : `yaxis${index + 1}`;
+    const unit = unitText(panel.figures[0].unit, null);
+    plotLayout[key] = { domain: domain(index), title: { text: `${panel.name}<br>${unit}` }, zeroline: true };
+    panel.figures.forEach((figure, n) => {
+      const values = series.figures[figure.column];
+      const color = LINE_COLORS[(index + n) % LINE_COLORS.length];
+      traces.push({ x, y: values.max, yaxis: axis, mode: "lines", line: { width: 0 },
+        hoverinfo: "skip", showlegend: false, name: `${figure.label} max`, connectgaps: false });
+      traces.push({ x, y: values.min, yaxis: axis, mode: "lines", line: { width: 0 },
+        fill: "tonexty", fillcolor: `${color}33`, hoverinfo: "skip", showlegend: false,
+        name: `${figure.label} min`, connectgaps: false });
+      traces.push({ x, y: values.last, yaxis: axis, mode: "lines", line: { color, width: 1.6 },
+        name: figure.label, connectgaps: false, meta: figure.column });
+    });
+  });
+  if (state.underlyingFigure) {
+    const index = panels.length;
+    const axis = index === 0 ? "y" : `y${index + 1}`;
+    const key = index === 0 ? "yaxis" : `yaxis${index + 1}`;
+    plotLayout[key] = { domain: domain(index), title: { text: `per underlying<br>${state.underlyingFigure}` } };
+    Object.entries(series.underlyings).forEach(([symbol, figures], n) => {
+      if (!figures[state.underlyingFigure]) return;
+      traces.push({ x, y: figures[state.underlyingFigure], yaxis: axis, mode: "lines",
+        name: symbol, line: { width: 1.3, dash: "dot", color: LINE_COLORS[(n + 3) % LINE_COLORS.length] },
+        connectgaps: false, meta: `underlying:${symbol}` });
+    });
+  }
+  // The event lane shares the time axis, so a flat line is never mistaken for a quiet market.
+  const laneAxis = `y${rows + 1}`;
+  plotLayout[`yaxis${rows + 1}`] = { domain: [0, lane], type: "category", fixedrange: true,
+    categoryorder: "array", categoryarray: ["other", "alert", "breaker", "reset window", "connection", "gap"] };
+  const byLane = {};
+  for (const event of series.events) {
+    (byLane[event.lane] = byLane[event.lane] || []).push(event);
+    if (event.from && event.to) {
+      plotLayout.shapes.push({ type: "rect", xref: "x", yref: "paper", x0: local(event.from),
+        x1: local(Date.parse(event.to) + series.window.step_s * 1000 / 2), y0: 0, y1: 1,
+        fillcolor: "rgba(207,34,46,0.12)", line: { width: 0 }, layer: "below" });
+    }
+  }
+  for (const [name, events] of Object.entries(byLane)) {
+    traces.push({ x: events.map((e) => local(e.ts)), y: events.map(() => name), yaxis: laneAxis,
+      mode: "markers", name: `events: ${name}`, marker: { color: LANE_COLORS[name] || "#656d76", size: 9, symbol: "line-ns-open", line: { width: 2 } },
+      text: events.map((e) => `${e.event}: ${e.message}`), hoverinfo: "text+x", showlegend: false });
+  }
+  plotLayout.xaxis.range = [local(series.window.start), local(series.window.end)];
+  Plotly.react("chart", traces, plotLayout, { displaylogo: false, responsive: true });
+  const points = series.rows.reduce((a, b) => a + b, 0);
+  $("chart-note").textContent = `${series.t.length} buckets of ${series.window.step_s} s from ${points} rows` +
+    (series.database.error ? ` — as of ${local(series.database.as_of)}` : "");
+}
+
+function updateUnderlyingSelect(available) {
+  const select = $("underlying-figure");
+  if (!state.underlyingFigure || !available.includes(state.underlyingFigure)) {
+    state.underlyingFigure = ["net_dollar_delta", "net_delta"].find((f) => available.includes(f)) ||
+      available[0] || null;
+  }
+  if ([...select.options].map((o) => o.value).join() !== available.join()) {
+    select.replaceChildren(...available.map((f) => el("option", { value: f }, f)));
+  }
+  if (state.underlyingFigure) select.value = state.underlyingFigure;
+}
+
+function renderEvents(events) {
+  const list = $("events");
+  const items = events.slice(-200).reverse().map((event) => {
+    const li = el("li", { "data-event": event.event, "data-lane": event.lane, class: event.level });
+    li.append(el("span", { class: "lane" }, event.lane), ` ${local(event.ts)} ${event.message}`);
+    return li;
+  });
+  list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events in this range")]));
+}
+
+// ---- the loop ----------------------------------------------------------------------------
+
+async function refreshSeries() {
+  if (!state.account) return;
+  const query = new URLSearchParams({ account: state.account, window: state.window });
+  const series = await getJSON(`/api/series?${query}`);
+  if (series.account !== state.account || series.window?.name !== state.window) return;
+  if (series.t) renderChart(series);
+  renderEvents(series.events || []);
+}
+
+function showError(error) {
+  $("updated").textContent = `update failed: ${error.message}`;
+}
+
+async function refresh() {
+  try {
+    const overview = await getJSON("/api/overview");
+    state.refreshS = overview.refresh_s;
+    if (overview.layout) state.layout = overview.layout;
+    renderHealth(overview.health, overview.alerts, overview.database, overview.now);
+    state.accounts = overview.accounts;
+    if (state.layout) {
+      renderAccounts(overview.accounts);
+      await refreshSeries();
+    }
+    state.updates += 1;
+    document.body.dataset.updates = String(state.updates);
+    $("updated").textContent = `updated ${local(overview.now)}`;
+  } catch (error) {
+    showError(error);
+  } finally {
+    setTimeout(refresh, state.refreshS * 1000);
+  }
+}
+
+function setup() {
+  const windows = $("windows");
+  for (const [name, label] of [["1h", "last hour"], ["today", "today"], ["5d", "5 days"]]) {
+    const button = el("button", { type: "button", "data-window": name,
+      "aria-pressed": String(name === state.window) }, label);
+    button.addEventListener("click", () => {
+      state.window = name;
+      for (const b of windows.children) b.setAttribute("aria-pressed", String(b === button));
+      refreshSeries().catch(showError);
+    });
+    windows.append(button);
+  }
+  $("account").addEventListener("change", (event) => selectAccount(event.target.value));
+  $("underlying-figure").addEventListener("change", (event) => {
+    state.underlyingFigure = event.target.value;
+    refreshSeries().catch(showError);
+  });
+  $("filter").addEventListener("input", (event) => {
+    state.filter = event.target.value.trim().toLowerCase();
+    if (state.layout) renderAccounts(state.accounts);
+  });
+  refresh();
+}
+
+setup();
