@@ -13,6 +13,7 @@ minute, and every query is built from them (see `web/figures.py`).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -235,8 +236,9 @@ class Reader:
         self.last_error = redact(str(exc)) or type(exc).__name__
         if isinstance(exc, DatabaseUnavailable):
             self.breaker.failed(self._monotonic())
-        # A missing table or column: the schema moved (or is not there yet); read it again.
-        self._columns = None
+        # A missing table or column means the schema moved: read it again at the next answer.
+        # Until then the last columns read stay, so the remembered answers keep their shape.
+        self._columns_at = -math.inf
 
     def _remember(self, key: Hashable, answer: Answer[Any]) -> None:
         self._known[key] = answer
@@ -248,7 +250,7 @@ class Reader:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         self._conn = None
-        self._columns = None
+        self._columns_at = -math.inf  # a new connection may be to a migrated schema
         try:
             self._conn = await self._database.connect("bridge-web", read_only=True)
         except (psycopg.Error, OSError) as exc:

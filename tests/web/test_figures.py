@@ -1,0 +1,138 @@
+"""The one list of figures against the table's columns, the chart windows, the event lanes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from web.figures import Columns, breaker_events, charted, figures, lane, panels, step_for, window
+
+# The columns of migration 001, as information_schema lists them.
+BEFORE = {
+    "id": "uuid",
+    "ts": "timestamp with time zone",
+    "account": "text",
+    "mode": "text",
+    "net_delta": "double precision",
+    "net_gamma": "double precision",
+    "net_theta": "double precision",
+    "net_vega": "double precision",
+    "net_dollar_delta": "double precision",
+    "position_count": "integer",
+    "option_count": "integer",
+    "options_with_greeks": "integer",
+    "stalest_greek_age_s": "double precision",
+    "underlyings": "jsonb",
+    "stored_at": "timestamp with time zone",
+}
+# What the trader-grade migration adds.
+AFTER = {
+    **BEFORE,
+    "currency": "text",
+    "net_dollar_gamma": "double precision",
+    "net_beta_delta": "double precision",
+    "completeness": "jsonb",
+    "net_liquidation": "double precision",
+    "unrealized_pnl": "double precision",
+    "daily_pnl": "double precision",
+}
+
+
+def test_today_s_table_shows_its_five_figures_in_four_panels() -> None:
+    columns = Columns(BEFORE)
+    assert [f.column for f in figures(columns)] == [
+        "net_dollar_delta", "net_gamma", "net_theta", "net_vega", "net_delta",
+    ]  # fmt: skip
+    assert {name: [f.column for f in members] for name, members in panels(columns).items()} == {
+        "Dollar delta": ["net_dollar_delta"],
+        "Gamma": ["net_gamma"],
+        "Theta": ["net_theta"],
+        "Vega": ["net_vega"],
+    }
+
+
+def test_columns_a_migration_adds_appear_with_no_code_change() -> None:
+    """Beta-weighted delta gets its panel, dollar gamma joins gamma, the account's value and
+    P&L join the table; none of them is named anywhere but the one list."""
+    columns = Columns(AFTER)
+    assert panels(columns)["Beta-weighted delta"][0].column == "net_beta_delta"
+    assert [f.column for f in panels(columns)["Gamma"]] == ["net_dollar_gamma", "net_gamma"]
+    shown = [f.column for f in figures(columns)]
+    assert {"net_liquidation", "unrealized_pnl", "daily_pnl"} <= set(shown)
+    assert "net_beta_delta" in charted(columns)
+    assert "net_liquidation" not in charted(columns)
+
+
+def test_a_numeric_column_nobody_named_is_still_shown_under_its_own_name() -> None:
+    columns = Columns({**BEFORE, "net_rho": "double precision", "note": "text"})
+    other = figures(columns)[-1]
+    assert (other.column, other.label, other.unit, other.panel) == (
+        "net_rho",
+        "net_rho",
+        None,
+        None,
+    )
+    assert "note" not in [f.column for f in figures(columns)]
+    assert "net_rho" in columns.numeric
+    assert "option_count" in columns.numeric  # exported as a gauge, shown as completeness
+
+
+@pytest.mark.parametrize(
+    ("span_s", "step_s"),
+    [
+        (3600, 5),  # 3600 / 720 = 5 s: every row its own bucket
+        (3601, 10),  # 3601 / 720 = 5.001 -> the next readable width
+        (86_400, 120),  # 86400 / 720 = 120 s
+        (5 * 86_400, 600),  # 432000 / 720 = 600 s: 720 points, not 86,400
+        (30, 5),  # never below the poll interval
+        (10 * 365 * 86_400, 86_400),  # capped at a day
+    ],
+)
+def test_bucket_width_draws_at_most_720_points(span_s: float, step_s: int) -> None:
+    assert step_for(span_s) == step_s
+
+
+def test_windows_end_now_and_today_starts_at_midnight_in_new_york() -> None:
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York (EST, UTC-5)
+    assert window("1h", now).start == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    assert window("5d", now).start == datetime(2026, 2, 25, 15, 0, tzinfo=UTC)
+    today = window("today", now)
+    assert today.start == datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 00:00 EST = 05:00 UTC
+    assert today.step_s == 60  # 10 h = 36000 s / 720 = 50 s -> the next readable width, 60
+    with pytest.raises(ValueError, match="unknown window"):
+        window("1y", now)
+
+
+@pytest.mark.parametrize(
+    ("event", "level", "expected"),
+    [
+        ("gap", "warning", "gap"),
+        ("disconnected", "warning", "connection"),
+        ("connected", "info", "connection"),
+        ("reset_window_entered", "info", "reset window"),
+        ("alert_fired", "warning", "alert"),
+        ("alert_resolved", "info", "alert"),
+        ("probe_failed", "warning", "other"),  # not routine: any warning is drawn
+        ("market_data_budget", "info", None),  # routine: not drawn
+    ],
+)
+def test_event_lanes(event: str, level: str, expected: str | None) -> None:
+    assert lane(event, level) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ({"writer": "closed"}, {"writer": "open"}, [("writer", "breaker_opened")]),
+        ({"writer": "open"}, {"writer": "half_open"}, []),  # the breaker's own trial
+        ({"writer": "half_open"}, {"writer": "closed"}, [("writer", "breaker_closed")]),
+        ({"writer": "half_open"}, {"writer": "open"}, [("writer", "breaker_opened")]),
+        ({}, {"writer": "open"}, []),  # first sight: no transition seen
+        ({"writer": "open"}, {"writer": None}, []),  # heartbeat gone: unknown, not closed
+    ],
+)
+def test_breaker_transitions(
+    before: dict[str, str | None], after: dict[str, str | None], expected: list[tuple[str, str]]
+) -> None:
+    assert breaker_events(before, after) == expected
