@@ -1,0 +1,99 @@
+"""Who gets in: `python -m web` as supervisord runs it, bound beyond loopback, a sentinel token."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import aiohttp
+import pytest
+
+from tests.fixtures.processes import Processes
+from tests.fixtures.supervisor import free_port
+from tests.waiting import wait_until
+
+SENTINEL = "SENTINEL-token-8c41f0a2d9"
+
+
+def test_a_non_loopback_bind_without_a_token_refuses_to_start() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "web"],
+        env={"PATH": "/usr/bin:/bin", "BRIDGE_WEB_HOST": "0.0.0.0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "bridge-web: BRIDGE_WEB_TOKEN: required when BRIDGE_WEB_HOST (0.0.0.0) is not a"
+        " loopback address"
+    ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()  # noqa: S310  # loopback, a test's port
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+async def test_every_path_but_healthz_needs_the_token_and_it_is_never_logged(
+    web_environ: dict[str, str], processes: Processes
+) -> None:
+    port = free_port()
+    environ = {
+        **web_environ,
+        "BRIDGE_WEB_HOST": "0.0.0.0",
+        "BRIDGE_WEB_PORT": str(port),
+        "BRIDGE_WEB_TOKEN": SENTINEL,
+        "BRIDGE_LOG_LEVEL": "DEBUG",
+    }
+    web = processes.start("web", environ)
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{base}/healthz") or web.poll() is not None, what="the web port")
+    bearer = {"Authorization": f"Bearer {SENTINEL}"}
+    wrong = {"Authorization": "Bearer not-the-token-at-all"}
+    # unsafe=True: aiohttp's jar otherwise refuses cookies from an IP address; browsers keep them.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        codes = {}
+        for name, path, headers in [
+            ("healthz", "/healthz", {}),
+            ("page", "/", {}),
+            ("metrics", "/metrics", {}),
+            ("overview wrong token", "/api/overview", wrong),
+            ("plotly", "/static/plotly.min.js", {}),
+            ("overview", "/api/overview", bearer),
+            ("metrics with token", "/metrics", bearer),
+        ]:
+            async with session.get(base + path, headers=headers) as response:
+                codes[name] = response.status
+        async with session.post(
+            f"{base}/login", data={"token": SENTINEL}, allow_redirects=False
+        ) as response:
+            codes["login"] = response.status
+        async with session.get(f"{base}/") as response:  # the session cookie, no header
+            codes["page after login"] = response.status
+    assert codes == {
+        "healthz": 503,  # nothing runs here: unhealthy, but answered without a token
+        "page": 401,
+        "metrics": 401,
+        "overview wrong token": 401,
+        "plotly": 401,
+        "overview": 200,
+        "metrics with token": 200,
+        "login": 303,
+        "page after login": 200,
+    }
+    web.send_signal(signal.SIGTERM)
+    output, _ = web.communicate(timeout=30)
+    assert web.returncode == 0
+    assert b"serving" in output
+    assert SENTINEL.encode() not in output
