@@ -8,4 +8,5 @@ pytest_plugins = (
     "tests.fixtures.supervisor",
     "tests.fixtures.simulator",
     "tests.fixtures.web",
+    "tests.fixtures.browser",
 )

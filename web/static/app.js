@@ -159,7 +159,7 @@ function renderAccounts(accounts) {
   const rows = [];
   for (const row of accounts) {
     if (state.filter && !row.account.toLowerCase().includes(state.filter)) continue;
-    const tr = el("tr", { "data-account": row.account });
+    const tr = el("tr", { "data-account": row.account, "data-ts": row.ts });
     if (row.account === state.account) tr.classList.add("selected");
     tr.addEventListener("click", () => selectAccount(row.account));
     tr.append(el("td", {}, row.account));
@@ -283,7 +283,6 @@ function renderChart(series) {
       mode: "markers", name: `events: ${name}`, marker: { color: LANE_COLORS[name] || "#656d76", size: 9, symbol: "line-ns-open", line: { width: 2 } },
       text: events.map((e) => `${e.event}: ${e.message}`), hoverinfo: "text+x", showlegend: false });
   }
-  plotLayout.xaxis.range = [local(series.window.start), local(series.window.end)];
   Plotly.react("chart", traces, plotLayout, { displaylogo: false, responsive: true });
   const points = series.rows.reduce((a, b) => a + b, 0);
   $("chart-note").textContent = `${series.t.length} buckets of ${series.window.step_s} s from ${points} rows` +
