@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -78,7 +78,7 @@ def series(rows: Iterable[Row], names: list[str], span: Window) -> dict[str, Any
     The underlyings come from each bucket's last row; an underlying absent from a bucket is
     null there, so its line breaks instead of dropping to 0.
     """
-    rows = list(rows)
+    rows = _with_breaks(list(rows), timedelta(seconds=span.step_s))
     out: dict[str, Any] = {
         "window": {
             "name": span.name,
@@ -87,12 +87,10 @@ def series(rows: Iterable[Row], names: list[str], span: Window) -> dict[str, Any
             "step_s": span.step_s,
         },
         "t": [row["bucket"].isoformat() for row in rows],
-        "last_ts": [row["last_ts"].isoformat() for row in rows],
+        "last_ts": [row["last_ts"] for row in rows],
         "rows": [row["rows"] for row in rows],
         "figures": {
-            name: {
-                part: [row[f"{name}__{part}"] for row in rows] for part in ("min", "max", "last")
-            }
+            name: {part: [row.get(f"{name}__{part}") for row in rows] for part in _PARTS}
             for name in names
         },
     }
@@ -107,6 +105,17 @@ def series(rows: Iterable[Row], names: list[str], span: Window) -> dict[str, Any
                 line = underlyings.setdefault(symbol, {}).setdefault(key, [None] * len(rows))
                 line[index] = float(value)
     out["underlyings"] = underlyings
+    return out
+
+
+def _with_breaks(rows: list[Row], step: timedelta) -> list[Row]:
+    """An empty bucket between two buckets that are not adjacent, so a line breaks over a hole
+    in the data instead of joining across it (a missing bucket is never drawn as a flat line)."""
+    out: list[Row] = []
+    for row in rows:
+        if out and row["bucket"] - out[-1]["bucket"] > step:
+            out.append({"bucket": out[-1]["bucket"] + step, "last_ts": None, "rows": 0})
+        out.append(row)
     return out
 
 

@@ -229,7 +229,7 @@ function renderChart(series) {
     xaxis: { type: "date", anchor: `y${rows + 1}` },
     shapes: [],
   };
-  const lane = 0.1;
+  const lane = 0.16;
   const gap = 0.03;
   const share = (1 - lane - gap * rows) / Math.max(rows, 1);
   const domain = (index) => {
@@ -267,8 +267,10 @@ function renderChart(series) {
   }
   // The event lane shares the time axis, so a flat line is never mistaken for a quiet market.
   const laneAxis = `y${rows + 1}`;
+  const lanes = ["other", "alert", "breaker", "reset window", "connection", "gap"];
   plotLayout[`yaxis${rows + 1}`] = { domain: [0, lane], type: "category", fixedrange: true,
-    categoryorder: "array", categoryarray: ["other", "alert", "breaker", "reset window", "connection", "gap"] };
+    categoryorder: "array", categoryarray: lanes, range: [-0.5, lanes.length - 0.5],
+    tickfont: { size: 10 } };
   const byLane = {};
   for (const event of series.events) {
     (byLane[event.lane] = byLane[event.lane] || []).push(event);

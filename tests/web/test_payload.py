@@ -1,0 +1,60 @@
+"""Shaping rows for the page: holes stay holes, gaps carry their span, alerts their details."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from web.figures import Window
+from web.payload import events, firing, series
+
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+def _bucket(offset_s: int, value: float | None) -> dict[str, object]:
+    at = T0 + timedelta(seconds=offset_s)
+    return {
+        "bucket": at,
+        "last_ts": at,
+        "rows": 1,
+        "net_theta__min": value,
+        "net_theta__max": value,
+        "net_theta__last": value,
+        "underlyings": {"SPY": {"net_theta": value, "note": "text is skipped"}},
+    }
+
+
+def test_a_missing_bucket_breaks_the_line_instead_of_joining_across_it() -> None:
+    """Buckets at 0, 5 and 20 s (5-s step): one empty bucket at 10 s, so the line breaks."""
+    span = Window("1h", T0 - timedelta(hours=1), T0 + timedelta(minutes=1), 5)
+    body = series([_bucket(0, 1.0), _bucket(5, 2.0), _bucket(20, 3.0)], ["net_theta"], span)
+    assert body["t"] == [(T0 + timedelta(seconds=s)).isoformat() for s in (0, 5, 10, 20)]
+    assert body["figures"]["net_theta"]["last"] == [1.0, 2.0, None, 3.0]
+    assert body["rows"] == [1, 1, 0, 1]
+    assert body["underlyings"] == {"SPY": {"net_theta": [1.0, 2.0, None, 3.0]}}
+
+
+def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
+    rows = [
+        {"ts": T0, "level": "warning", "event": "gap", "message": "3 ticks",
+         "details": {"from": "a", "to": "b", "ticks": 3}},
+        {"ts": T0 - timedelta(seconds=9), "level": "info", "event": "market_data_budget",
+         "message": "routine", "details": {}},
+        {"ts": T0 - timedelta(seconds=30), "level": "warning", "event": "alert_fired",
+         "message": "theta", "details": {"rule": "theta floor"}},
+    ]  # fmt: skip
+    seen = [{"ts": (T0 - timedelta(seconds=20)).isoformat(), "lane": "breaker",
+             "event": "breaker_opened", "level": "warning", "message": "writer"}]  # fmt: skip
+    found = events(rows, seen)
+    assert [e["event"] for e in found] == ["alert_fired", "breaker_opened", "gap"]
+    assert (found[2]["from"], found[2]["to"]) == ("a", "b")
+    assert found[0]["details"] == {"rule": "theta floor"}
+
+
+def test_firing_alerts_none_without_an_alerter_and_its_fields_with_one() -> None:
+    assert firing(None) is None
+    assert firing({"firing": []}) == []
+    item = {"rule": "r", "account": "DU1", "figure": "net_theta", "value": -3.0, "limit": -2.0,
+            "since": "2026-03-02T14:00:00+00:00", "extra": "ignored"}  # fmt: skip
+    assert firing({"firing": [item, "not an object"]}) == [
+        {key: item[key] for key in ("rule", "account", "figure", "value", "limit", "since")}
+    ]
