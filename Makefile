@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test lint typecheck pytest bench clean lock
+.PHONY: run stop status test lint typecheck pytest bench screenshot clean lock
 
 # Exact versions come from requirements.lock (every package pinned with its hashes, one
 # resolution valid for Python 3.11 to 3.13); the project itself is then installed without
@@ -58,6 +58,11 @@ pytest: $(STAMP)
 ## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## screenshot: the README's docs/dashboard.png, taken by the browser test from a running bridge
+screenshot: $(STAMP)
+	DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png flock /tmp/bridge-e2e.lock \
+		$(BIN)/pytest tests/e2e/test_web.py -k dashboard -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -133,10 +133,12 @@ class BridgeCollector(Collector):
         collector = facts.heartbeats.get("collector")
         if collector is not None:
             gateway = collector.get("gateway") or {}
+            # A stopped collector's last heartbeat still says how it was connected before.
+            running = collector.get("state") != "stopped"
             yield GaugeMetricFamily(
                 PREFIX + "gateway_connected",
-                "1 when the collector is connected to the gateway",
-                value=float(bool(gateway.get("connected"))),
+                "1 when the collector is running and connected to the gateway",
+                value=float(running and bool(gateway.get("connected"))),
             )
             yield GaugeMetricFamily(
                 PREFIX + "in_reset_window",

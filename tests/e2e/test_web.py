@@ -179,7 +179,9 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     assert samples[("ibkr_bridge_breaker_state", (("process", "writer"), ("state", "closed")))] == 1
     gaps = query(url, "SELECT count(*) FROM api_logs WHERE event = 'gap'")[0][0]
     assert samples[("ibkr_bridge_events_total", (("event", "gap"),))] == gaps
-    assert samples[("ibkr_bridge_gateway_connected", ())] == 0  # the collector is stopped
+    collector = json.loads((supervisor.root / "var/run/collector.json").read_text())
+    assert collector["state"] == "stopped"
+    assert samples[("ibkr_bridge_gateway_connected", ())] == 0  # stopped: not connected
     page.close()
 
 
