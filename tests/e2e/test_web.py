@@ -50,6 +50,11 @@ def _ticks(url: str) -> int:
     return len(rows)
 
 
+def _priced_ticks(url: str) -> int:
+    sql = "SELECT ts FROM portfolio_greeks WHERE net_dollar_delta IS NOT NULL GROUP BY ts"
+    return len(query(url, sql + " HAVING count(*) = %s", 2))
+
+
 def _latest(url: str) -> dict[str, dict[str, Any]]:
     with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(
@@ -86,6 +91,8 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     supervisor: Supervisor, browser: Browser, tmp_path: Path
 ) -> None:
     url = _start(supervisor)
+    # Figures with prices in them before the drop, so the chart has a line on both sides.
+    wait_until(lambda: _priced_ticks(url) >= 3, what="3 ticks with dollar delta", timeout_s=60)
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.goto(supervisor.web_url + "/")
     _wait_updates(page, 1)
@@ -107,6 +114,14 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     page.wait_for_selector('#events li[data-event="disconnected"]', timeout=30_000)
     resumed = _ticks(url)
     wait_until(lambda: _ticks(url) >= resumed + 2, what="2 ticks after the gap", timeout_s=30)
+
+    # The picture of a live bridge, gap included (the README's, under `make screenshot`).
+    _wait_updates(page, _updates(page) + 1)
+    picture = tmp_path / "dashboard.png"
+    page.screenshot(path=str(picture), full_page=True)
+    assert picture.stat().st_size > 10_000
+    if os.environ.get(SCREENSHOT_TO):
+        shutil.copy(picture, os.environ[SCREENSHOT_TO])
 
     # Freeze the data: no new rows once the collector is stopped and the writer caught up.
     assert "collector: stopped" in supervisor.ctl("stop", "collector").stdout
@@ -145,12 +160,6 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     assert drawn["points"] >= 4, drawn
     assert drawn["paths"] >= 4, drawn  # dollar delta, gamma, theta, vega at least
     assert drawn["gaps"] >= 1, drawn  # the gap's band on the time axis
-
-    picture = tmp_path / "dashboard.png"
-    page.screenshot(path=str(picture), full_page=True)
-    assert picture.stat().st_size > 10_000
-    if os.environ.get(SCREENSHOT_TO):
-        shutil.copy(picture, os.environ[SCREENSHOT_TO])
 
     # /metrics, parsed by Prometheus's own parser, against the database and the heartbeats.
     code, body = _http(supervisor.web_url + "/metrics")
