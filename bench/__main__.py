@@ -1,6 +1,8 @@
 """`python -m bench` (`make bench`): run the benchmarks, print them, rewrite docs/benchmarks.md.
 
 `python -m bench --quick` runs smaller sizes (a smoke run); only a full run should be published.
+`python -m bench --only web` runs the dashboard's benchmark alone and replaces its section of
+docs/benchmarks.md, leaving the others' figures as they were measured.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import collector, pipeline
+from bench import collector, pipeline, web
 from bench.harness import machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -18,7 +20,15 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, do not publish")
+    parser.add_argument("--only", choices=["web"], help="one benchmark, spliced into the doc")
     args = parser.parse_args()
+    if args.only == "web":
+        section = web.table(web.chart(days=0.5 if args.quick else web.DAYS))
+        print(section)
+        if not args.quick:
+            DOCS.write_text(_splice(DOCS.read_text(), section))
+            print(f"\nwritten to {DOCS}")
+        return
     rows, naive_rows, samples = (50_000, 2_000, 200) if args.quick else (1_000_000, 20_000, 2_000)
     cases = [(10, "stream"), (100, "stream"), (1000, "stream"), (1000, "snapshot")]
     seconds = 15.0 if args.quick else 60.0
@@ -30,11 +40,13 @@ def main() -> None:
     outages = {"1 hour": 43_200, "24 hours": 1_036_800 if not args.quick else 100_000}
     recoveries = pipeline.recovery(outages)
     costs = collector.collector_cost(cases, seconds)
+    chart = web.chart(days=0.5 if args.quick else web.DAYS)
     sections = [
         _replay_table(replay),
         _recovery_table(recoveries, replay.ours_rows_s),
         _latency_table(latency),
         _collector_table(costs),
+        web.table(chart),
     ]
     report = "\n\n".join(sections)
     print(report)
@@ -140,6 +152,14 @@ def _collector_table(costs: list[collector.CollectorFigures]) -> str:
             " line and refreshes each option every ceil(n / 100) ticks (50 s at 1,000).",
         ]
     return "\n".join(lines)
+
+
+def _splice(document: str, section: str) -> str:
+    """`document` with the section of the same heading replaced by `section` (or appended)."""
+    heading = section.split("(", 1)[0]
+    parts = document.rstrip("\n").split("\n\n### ")
+    kept = [part for part in parts[1:] if not ("### " + part).startswith(heading)]
+    return "\n\n### ".join([parts[0], *kept]) + "\n\n" + section + "\n"
 
 
 def _document(report: str) -> str:
