@@ -24,6 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.only == "web":
         section = web.table(web.chart(days=0.5 if args.quick else web.DAYS))
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        section += f"\n\nMeasured alone (`python -m bench --only web`): {stamp} on {machine()}."
         print(section)
         if not args.quick:
             DOCS.write_text(_splice(DOCS.read_text(), section))

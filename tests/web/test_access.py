@@ -5,14 +5,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import aiohttp
 import pytest
 
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
+from tests.fixtures.web import answers
 from tests.waiting import wait_until
 
 SENTINEL = "SENTINEL-token-8c41f0a2d9"
@@ -34,16 +33,6 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start() -> None:
     ]
 
 
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2).close()  # noqa: S310  # loopback, a test's port
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 async def test_every_path_but_healthz_needs_the_token_and_it_is_never_logged(
     web_environ: dict[str, str], processes: Processes
@@ -58,7 +47,7 @@ async def test_every_path_but_healthz_needs_the_token_and_it_is_never_logged(
     }
     web = processes.start("web", environ)
     base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(f"{base}/healthz") or web.poll() is not None, what="the web port")
+    wait_until(lambda: answers(f"{base}/healthz") or web.poll() is not None, what="the web port")
     bearer = {"Authorization": f"Bearer {SENTINEL}"}
     wrong = {"Authorization": "Bearer not-the-token-at-all"}
     # unsafe=True: aiohttp's jar otherwise refuses cookies from an IP address; browsers keep them.
