@@ -35,6 +35,12 @@ async def test_truth_freeze_and_thaw(control: Any, simulator: Simulator) -> None
     _, body = await control("GET", "/truth")
     assert body["frozen"] is True
     assert body["accounts"] == simulator.market.truth()
+    # The default scenario's Portal writes every digit: a Portal client can reach it all.
+    exact = {
+        account: {key: value for key, value in figures.items() if key != "net"}
+        for account, figures in body["accounts"].items()
+    }
+    assert body["portal"] == simulator.market.portal_truth() == exact
     assert await control("POST", "/thaw") == (200, {"frozen": False})
     assert not simulator.market.frozen
     assert await control("POST", "/freeze") == (200, {"frozen": True})
