@@ -414,6 +414,19 @@ class Market:
             return None
         return history.ols_beta(mine, theirs)
 
+    def betas(self) -> dict[str, dict[str, Any]]:
+        """Per symbol with a price path: its beta on the benchmark, the number of daily
+        returns it rests on and the date of the last bar (null without history)."""
+        result: dict[str, dict[str, Any]] = {}
+        for item in self.scenario.underlyings:
+            bars = self.bars(item.conid)
+            result[item.symbol] = {
+                "beta": self.beta(item.symbol),
+                "sample_size": max(len(bars) - 1, 0) if bars else 0,
+                "as_of": bars[-1].day.isoformat() if bars else None,
+            }
+        return result
+
     def valuation(self, position: Position) -> Valuation:
         """Mark, else last, else mid; with none of them the position is worth its cost and made
         nothing today (the gateway has nothing to value it with)."""
