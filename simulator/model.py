@@ -20,7 +20,7 @@ from simulator import history, rounding
 from simulator.faults import Faults
 from simulator.history import Bar
 from simulator.pricing import black_scholes, path
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, Underlying
 from simulator.truth import Exposure, account_truth
 
 _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
@@ -383,7 +383,7 @@ class Market:
             )
         return self._bars[key]
 
-    def _benchmark_spec(self) -> Any:
+    def _benchmark_spec(self) -> Underlying | None:
         return next(
             (
                 u
