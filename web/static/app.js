@@ -244,11 +244,15 @@ function renderChart(series) {
     panel.figures.forEach((figure, n) => {
       const values = series.figures[figure.column];
       const color = LINE_COLORS[(index + n) % LINE_COLORS.length];
-      traces.push({ x, y: values.max, yaxis: axis, mode: "lines", line: { width: 0 },
-        hoverinfo: "skip", showlegend: false, name: `${figure.label} max`, connectgaps: false });
-      traces.push({ x, y: values.min, yaxis: axis, mode: "lines", line: { width: 0 },
-        fill: "tonexty", fillcolor: `${color}33`, hoverinfo: "skip", showlegend: false,
-        name: `${figure.label} min`, connectgaps: false });
+      // The min-max band, one piece per run of buckets with rows: a fill would otherwise be
+      // drawn across a hole, where the line itself breaks.
+      for (const run of runs(x, values.min, values.max)) {
+        traces.push({ x: run.x, y: run.hi, yaxis: axis, mode: "lines", line: { width: 0 },
+          hoverinfo: "skip", showlegend: false, name: `${figure.label} max` });
+        traces.push({ x: run.x, y: run.lo, yaxis: axis, mode: "lines", line: { width: 0 },
+          fill: "tonexty", fillcolor: `${color}33`, hoverinfo: "skip", showlegend: false,
+          name: `${figure.label} min` });
+      }
       traces.push({ x, y: values.last, yaxis: axis, mode: "lines", line: { color, width: 1.6 },
         name: figure.label, connectgaps: false, meta: figure.column });
     });
@@ -289,6 +293,23 @@ function renderChart(series) {
   const points = series.rows.reduce((a, b) => a + b, 0);
   $("chart-note").textContent = `${series.t.length} buckets of ${series.window.step_s} s from ${points} rows` +
     (series.database.error ? ` — as of ${local(series.database.as_of)}` : "");
+}
+
+// Contiguous runs of non-null (min, max) pairs where the band has a width at all.
+function runs(x, lo, hi) {
+  const found = [];
+  let current = null;
+  for (let i = 0; i < x.length; i += 1) {
+    if (lo[i] === null || hi[i] === null) {
+      current = null;
+      continue;
+    }
+    if (!current) found.push((current = { x: [], lo: [], hi: [] }));
+    current.x.push(x[i]);
+    current.lo.push(lo[i]);
+    current.hi.push(hi[i]);
+  }
+  return found.filter((run) => run.lo.some((v, i) => v !== run.hi[i]));
 }
 
 function updateUnderlyingSelect(available) {
