@@ -197,6 +197,15 @@ class Reader:
 
         return await self._ask(("rows_last_hour",), work)
 
+    async def ping(self) -> Answer[bool]:
+        """Is the database answering now (the cheapest question)?"""
+
+        async def work(conn: Connection, _columns: Columns) -> bool:
+            await conn.execute("SELECT 1")
+            return True
+
+        return await self._ask(("ping",), work)
+
     async def is_read_only(self) -> bool:
         """What the server says of this session's default (for the tests and the logs)."""
 

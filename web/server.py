@@ -44,8 +44,9 @@ STATIC = Path(__file__).with_name("static")
 _COOKIE = "bridge_web_session"
 _OPEN_PATHS = ("/healthz", "/login")
 _OBSERVED_MAX = 500
-# A count over the last hour's rows scans the table: asked at most this often.
-_ROWS_LAST_HOUR_EVERY_S = 30.0
+# bridge-status's count of rows stored in the last hour reads the whole table (stored_at has no
+# index): asked at most this often, between which the last count is shown.
+_ROWS_LAST_HOUR_EVERY_S = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -105,19 +106,29 @@ class WebServer:
         self._breakers.update(states)
         return facts
 
-    async def observe(self) -> Observation:
-        """Files, database and alerter as of now; what the database cannot say is kept as known."""
+    async def observe(self, *, latest: bool = True, counts: bool = False) -> Observation:
+        """Files, database and alerter as of now; what the database cannot say is kept as known.
+
+        `latest` (each account's newest row) and `counts` (events per kind, for /metrics) are
+        asked only by those who show them.
+        """
         facts = await self.step()
         now = self._clock()
         error: str | None = None
-        latest: list[dict[str, Any]] = []
-        counts: dict[str, int] | None = None
+        rows: list[dict[str, Any]] = []
+        events: dict[str, int] | None = None
         try:
-            answer = await self.reader.latest()
-            latest, error = answer.value, answer.error
-            counts = (await self.reader.event_counts()).value
-            rows = await self._rows_last_hour_answer(now)
-            facts = replace(facts, rows_last_hour=rows.value)
+            stored = await self._rows_last_hour_answer(now)
+            facts = replace(facts, rows_last_hour=stored.value)
+            error = stored.error
+            # Whether the database answers now: the newest rows tell, or else a ping.
+            if latest:
+                newest = await self.reader.latest()
+                rows, error = newest.value, newest.error or error
+            else:
+                error = (await self.reader.ping()).error or error
+            if counts:
+                events = (await self.reader.event_counts()).value
         except NoAnswer as exc:
             error = str(exc)
         if error is not None:
@@ -127,8 +138,8 @@ class WebServer:
             facts=facts,
             findings=assess(facts, now),
             columns=self.reader.columns,
-            latest=latest,
-            event_counts=counts,
+            latest=rows,
+            event_counts=events,
             alerter=status.read(self.settings.paths.run_dir, "alerter"),
             database_error=error,
         )
@@ -234,12 +245,12 @@ class WebServer:
         return [item for item in self._observed if datetime.fromisoformat(item["ts"]) >= start]
 
     async def _healthz(self, _request: web.Request) -> web.StreamResponse:
-        seen = await self.observe()
+        seen = await self.observe(latest=False)
         body = summary(seen.facts, seen.findings)
         return _json(body, status=503 if unhealthy(seen.findings) else 200)
 
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
-        seen = await self.observe()
+        seen = await self.observe(counts=True)
         text = generate_latest(exposition_registry(seen))
         return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

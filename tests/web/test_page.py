@@ -18,7 +18,7 @@ def test_sixty_accounts_one_selector_one_chart(
     browser: Browser, web_environ: dict[str, str], database_url: str, processes: Processes
 ) -> None:
     """60 accounts: 60 rows and a selector of 60; choosing one redraws the one chart for it,
-    from its own rows (its dollar delta is its number times 1000)."""
+    from its own rows (its dollar delta is its number times 1000); 5 days come in 600-s buckets."""
     now = datetime.now(UTC).replace(microsecond=0)
     # Playwright's loop runs in this thread: the schema is made from another one.
     with ThreadPoolExecutor(1) as pool:
@@ -53,6 +53,10 @@ def test_sixty_accounts_one_selector_one_chart(
     values = page.evaluate(
         """() => document.getElementById('chart').data
             .find((t) => t.meta === 'net_dollar_delta').y.filter((v) => v !== null)"""
+    )
+    page.click('#windows button[data-window="5d"]')
+    page.wait_for_function(
+        "() => document.getElementById('chart-note').textContent.includes('buckets of 600 s')"
     )
     page.close()
     assert (options, rows) == (60, 60)
