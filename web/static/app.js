@@ -98,6 +98,8 @@ function renderHealth(health, alerts, database, now) {
       if (name === "collector" && beat.gateway) {
         text += beat.gateway.connected ? ", gateway connected" : ", gateway DISCONNECTED";
         if (beat.gateway.in_reset_window) text += " (reset window)";
+        const error = beat.gateway.last_error;
+        if (error) text += `, last IB error ${error.code}: ${error.message}`;
       }
     }
     strip.append(el("span", { class: "pill", "data-process": name }, text));
@@ -105,7 +107,9 @@ function renderHealth(health, alerts, database, now) {
   const facts = health.facts;
   const lag = facts.spool_lag_s === null ? "0 s" : `${facts.spool_lag_s.toFixed(1)} s`;
   strip.append(el("span", { class: "pill" }, `spool lag ${facts.spool_lag_records} rec, ${lag}`));
-  strip.append(el("span", { class: "pill" }, `buffer ${facts.buffer_bytes.toLocaleString()} B`));
+  const oldest = facts.oldest_buffered_ts ? `, oldest ${local(facts.oldest_buffered_ts)}` : "";
+  strip.append(el("span", { class: facts.buffer_bytes ? "pill warning" : "pill" },
+    `buffer ${facts.buffer_bytes.toLocaleString()} B${oldest}`));
   strip.append(el("span", { class: facts.dead_letters ? "pill warning" : "pill" },
     `dead letters ${facts.dead_letters}`));
   if (facts.rows_last_hour !== null) {
