@@ -7,6 +7,10 @@ a time, and snapshots options and underlyings together. The first snapshot of a 
 values (the gateway opens the stream): its Greeks arrive on the next tick. Requests are spaced
 to stay under the gateway's 10 requests a second; a 429 backs off for the penalty period. TLS
 is verified unless the gateway is on loopback (self-signed) or verification is turned off.
+Each tick also reads every account's ledger (exchange rates) and summary (net liquidation,
+unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other tick. Null
+multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info; magnifiers come
+from the position's displayRule. Betas' bars from /iserver/marketdata/history (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Final
 
 import aiohttp
 
+from collector.account_values import AccountMoney, from_portal, portal_bars, portal_daily_pnl
+from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
     GatewayReplyError,
@@ -28,9 +34,16 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import EventLog
-from collector.greeks import Holding, OptionGreeks, parse_multiplier
+from collector.greeks import (
+    LINEAR_TYPES,
+    ChangeClock,
+    Holding,
+    OptionGreeks,
+    parse_multiplier,
+)
 from collector.portal_values import SNAPSHOT_FIELDS, PortalQuote, parse_number, parse_snapshot_item
 from collector.settings import CollectorSettings
+from collector.source import AccountView
 from shared.records import Mode
 
 log = logging.getLogger("collector.portal")
@@ -43,6 +56,10 @@ _REQUEST_SPACING_S: Final = 0.125
 _DEFAULT_PENALTY_S: Final = 60.0
 _OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 _ACCOUNTS_EVERY_S: Final = 5.5
+# /iserver/account/pnl/partitioned is allowed once per 5 s, like /portfolio/accounts.
+_PNL_EVERY_S: Final = 5.5
+# Types whose position multiplier of null or 0 means 1 (one share, one CFD on one share).
+_ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
 
 
 class PortalSource:
@@ -69,7 +86,15 @@ class PortalSource:
         self._paced_until = float("-inf")
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
+        self._magnifiers: dict[int, float] = {}
         self._auth: dict[str, Any] = {}
+        self._account_currency: dict[str, str] = {}
+        self._daily_pnl: dict[str, float] = {}
+        self._pnl_at = float("-inf")
+        self._changes = ChangeClock()
+        self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
+        self._benchmark_conid: int | None = None
+        self._benchmark_searched = False
 
     @property
     def connected(self) -> bool:
@@ -161,15 +186,22 @@ class PortalSource:
         if not self._accounts or self._monotonic() - self._accounts_at > _ACCOUNTS_EVERY_S:
             accounts = await self._request("GET", "/portfolio/accounts")
             self._accounts_at = self._monotonic()
-            self._accounts = [
-                str(item.get("accountId") or item.get("id"))
+            listed = [
+                item
                 for item in accounts or []
                 if isinstance(item, dict) and (item.get("accountId") or item.get("id"))
             ]
+            self._accounts = [str(item.get("accountId") or item.get("id")) for item in listed]
+            self._account_currency = {
+                str(item.get("accountId") or item.get("id")): item["currency"]
+                for item in listed
+                if isinstance(item.get("currency"), str) and item["currency"]
+            }
             if self.settings.accounts:
                 self._accounts = [a for a in self._accounts if a in self.settings.accounts]
         await self._request("GET", "/iserver/accounts")  # required before snapshots
         self._streaming.clear()
+        self._benchmark_searched = False
         self._last_tickle_at = self._monotonic()
         self._ready = True
 
@@ -191,7 +223,7 @@ class PortalSource:
 
     # Data ------------------------------------------------------------------------------------
 
-    async def read(self, now: datetime) -> dict[str, list[Holding]]:
+    async def read(self, now: datetime) -> dict[str, AccountView]:
         if not self._ready:
             raise GatewayUnavailable("no Client Portal session")
         try:
@@ -205,7 +237,7 @@ class PortalSource:
         except (SessionRequired, GatewayReplyError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
 
-    async def _read(self, now: datetime) -> dict[str, list[Holding]]:
+    async def _read(self, now: datetime) -> dict[str, AccountView]:
         positions = {account: await self._positions(account) for account in self._accounts}
         conids = {int(p["conid"]) for items in positions.values() for p in items}
         underlyings = {
@@ -214,12 +246,89 @@ class PortalSource:
             for p in items
             if p.get("assetClass") in _OPTION_TYPES and p.get("undConid")
         }
-        quotes = await self._snapshots(sorted(conids | underlyings))
+        benchmark = await self._benchmark(positions)
+        wanted = conids | underlyings | ({benchmark} if benchmark else set())
+        quotes = await self._snapshots(sorted(wanted))
         await self._fill_multipliers(positions)
+        money = {account: await self._money(account) for account in self._accounts}
+        bench_quote = quotes.get(benchmark) if benchmark else None
         return {
-            account: [self._holding(item, quotes, now) for item in items]
+            account: AccountView(
+                [self._holding(item, quotes, now) for item in items],
+                money[account],
+                bench_quote.price if bench_quote is not None else None,
+                "USD",
+            )
             for account, items in positions.items()
         }
+
+    async def _money(self, account: str) -> AccountMoney:
+        """Ledger (exchange rates), summary (net liquidation, unrealized P&L) and daily P&L."""
+        ledger = await self._request("GET", f"/portfolio/{account}/ledger")
+        summary = await self._request("GET", f"/portfolio/{account}/summary")
+        if self._monotonic() - self._pnl_at >= _PNL_EVERY_S:
+            self._pnl_at = self._monotonic()
+            self._daily_pnl = portal_daily_pnl(
+                await self._request("GET", "/iserver/account/pnl/partitioned")
+            )
+        return from_portal(
+            account_currency=self._account_currency.get(account),
+            ledger=ledger,
+            summary=summary,
+            daily_pnl=self._daily_pnl.get(account),
+        )
+
+    async def _benchmark(self, positions: dict[str, list[dict[str, Any]]]) -> int | None:
+        """The benchmark's conid: held as a stock, the underlying of a held option, or found
+        once per session with /iserver/secdef/search."""
+        symbol = self.settings.beta_benchmark
+        for item in (item for items in positions.values() for item in items):
+            if item.get("assetClass") in ("STK", "ETF") and item.get("ticker") == symbol:
+                self._benchmark_conid = int(item["conid"])
+            elif item.get("undSym") == symbol and item.get("undConid"):
+                self._benchmark_conid = self._benchmark_conid or int(item["undConid"])
+        if self._benchmark_conid is None and not self._benchmark_searched:
+            self._benchmark_searched = True
+            try:
+                found = await self._request(
+                    "GET", "/iserver/secdef/search", params={"symbol": symbol}
+                )
+            except GatewayReplyError as exc:
+                self.events.emit(
+                    "warning", "benchmark_unknown",
+                    f"cannot find the benchmark {symbol}: {exc}; beta delta is left out",
+                )  # fmt: skip
+                return None
+            for item in found if isinstance(found, list) else []:
+                if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
+                    self._benchmark_conid = int(item["conid"])
+                    break
+        if self._benchmark_conid is not None:
+            self._history_conids[symbol] = self._benchmark_conid
+        return self._benchmark_conid
+
+    async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
+        """A year of daily bars of each symbol whose conid is known, one request at a time
+        (the endpoint allows 5 concurrent)."""
+        if not self._ready:
+            raise GatewayUnavailable("no Client Portal session")
+        found: dict[str, list[Bar] | None] = {}
+        for symbol in symbols:
+            conid = self._history_conids.get(symbol)
+            if conid is None:
+                continue
+            try:
+                reply = await self._request(
+                    "GET",
+                    "/iserver/marketdata/history",
+                    params={"conid": str(conid), "period": "1y", "bar": "1d"},
+                )
+            except GatewayReplyError:
+                reply = None  # a 4xx for this contract: the gateway has no bars for it
+            except (GatewayPacing, SessionRequired) as exc:
+                raise GatewayUnavailable(str(exc)) from exc
+            found[symbol] = portal_bars(reply)
+        return found
 
     async def _positions(self, account: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -257,13 +366,14 @@ class PortalSource:
         return quotes
 
     async def _fill_multipliers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
-        """Options whose position lacks a multiplier get it from /trsrv/secdef, once."""
+        """Options and futures whose position lacks a multiplier get it from /trsrv/secdef,
+        else from /iserver/contract/{conid}/info, once."""
         missing = sorted(
             {
                 int(item["conid"])
                 for items in positions.values()
                 for item in items
-                if item.get("assetClass") in _OPTION_TYPES
+                if item.get("assetClass") not in _ONE_PER_UNIT
                 and parse_multiplier(item.get("multiplier")) is None
                 and int(item["conid"]) not in self._multipliers
             }
@@ -274,10 +384,20 @@ class PortalSource:
             "GET", "/trsrv/secdef", params={"conids": ",".join(map(str, missing))}
         )
         for item in (reply or {}).get("secdef", []) if isinstance(reply, dict) else []:
-            if isinstance(item, dict) and "conid" in item:
-                self._multipliers[int(item["conid"])] = parse_multiplier(item.get("multiplier"))
+            if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
+                conid = int(item["conid"])
+                self._multipliers[conid] = parse_multiplier(item.get("multiplier"))
+                magnifier = _magnification(item)
+                if magnifier is not None:
+                    self._magnifiers.setdefault(conid, magnifier)
         for conid in missing:
-            self._multipliers.setdefault(conid, None)
+            if self._multipliers.get(conid) is None:
+                try:
+                    info = await self._request("GET", f"/iserver/contract/{conid}/info")
+                except GatewayReplyError:
+                    info = None
+                raw = info.get("multiplier") if isinstance(info, dict) else None
+                self._multipliers[conid] = parse_multiplier(raw)
 
     def _holding(
         self, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
@@ -286,30 +406,48 @@ class PortalSource:
         sec_type = str(item.get("assetClass") or "")
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
-            multiplier = 1.0 if sec_type == "STK" else self._multipliers.get(conid)
+            multiplier = 1.0 if sec_type in _ONE_PER_UNIT else self._multipliers.get(conid)
+        magnifier = _magnification(item) or self._magnifiers.get(conid, 1.0)
         quote = quotes.get(conid)
         greeks = None
-        if sec_type in _OPTION_TYPES and quote is not None and quote.delta is not None:
-            underlying = quotes.get(int(item.get("undConid") or 0))
-            received = (
-                datetime.fromtimestamp(quote.updated_ms / 1000, UTC) if quote.updated_ms else now
-            )
-            greeks = OptionGreeks.cleaned(
-                delta=quote.delta,
-                gamma=quote.gamma,
-                theta=quote.theta,
-                vega=quote.vega,
-                underlying_price=underlying.price if underlying is not None else None,
-                received_at=min(received, now),
-            )
-        price = quote.price if quote is not None else parse_number(item.get("mktPrice"))
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
+        if sec_type in _OPTION_TYPES and quote is not None:
+            values = (quote.delta, quote.gamma, quote.theta, quote.vega)
+            underlying_conid = int(item.get("undConid") or 0)
+            if underlying_conid:
+                self._history_conids.setdefault(symbol, underlying_conid)
+            if any(value is not None for value in values):
+                underlying = quotes.get(underlying_conid)
+                received = (
+                    datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
+                    if quote.updated_ms
+                    else now
+                )
+                greeks = OptionGreeks(
+                    *values,
+                    underlying.price if underlying is not None else None,
+                    self._changes.observe(conid, values, min(received, now)),
+                )
+        elif sec_type in LINEAR_TYPES:
+            self._history_conids[symbol] = conid
+        # Not the position's mktPrice: without a quote the gateway values it at cost.
+        price = quote.price if quote is not None else None
+        currency = item.get("currency")
         return Holding(
             conid=conid,
             symbol=symbol,
             sec_type=sec_type,
             quantity=parse_number(item.get("position")) or 0.0,
             multiplier=multiplier,
+            currency=currency if isinstance(currency, str) and currency else None,
+            magnifier=magnifier,
             price=price,
             greeks=greeks,
         )
+
+
+def _magnification(item: dict[str, Any]) -> float | None:
+    """displayRule.magnification ("magnifier applied to pricing"), when above 1."""
+    rule = item.get("displayRule")
+    value = parse_number(rule.get("magnification")) if isinstance(rule, dict) else None
+    return value if value is not None and value > 1 else None
