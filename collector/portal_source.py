@@ -58,6 +58,8 @@ _OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 _ACCOUNTS_EVERY_S: Final = 5.5
 # /iserver/account/pnl/partitioned is allowed once per 5 s, like /portfolio/accounts.
 _PNL_EVERY_S: Final = 5.5
+# Exchange rates move slowly; the ledger is read once a minute per account.
+_LEDGER_EVERY_S: Final = 60.0
 # Types whose position multiplier of null or 0 means 1 (one share, one CFD on one share).
 _ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
 
@@ -82,6 +84,7 @@ class PortalSource:
         self._accounts: list[str] = []
         self._accounts_at = float("-inf")
         self._last_request_at = float("-inf")
+        self._spacing = asyncio.Lock()
         self._last_tickle_at = float("-inf")
         self._paced_until = float("-inf")
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
@@ -90,11 +93,13 @@ class PortalSource:
         self._auth: dict[str, Any] = {}
         self._account_currency: dict[str, str] = {}
         self._daily_pnl: dict[str, float] = {}
+        self._ledgers: dict[str, tuple[float, Any]] = {}
         self._pnl_at = float("-inf")
         self._changes = ChangeClock()
         self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
         self._benchmark_conid: int | None = None
         self._benchmark_searched = False
+        self._refused: set[str] = set()  # optional replies refused this session, said once
 
     @property
     def connected(self) -> bool:
@@ -112,10 +117,12 @@ class PortalSource:
                 connector=aiohttp.TCPConnector(ssl=self.settings.portal_verify_tls),
                 headers={"User-Agent": "ibkr-greeks-bridge", "Accept": "*/*"},
             )
-        wait_s = self._last_request_at + _REQUEST_SPACING_S - self._monotonic()
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        self._last_request_at = self._monotonic()
+        # The tick and the betas' refresh share the session: one spacing for both.
+        async with self._spacing:
+            wait_s = self._last_request_at + _REQUEST_SPACING_S - self._monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            self._last_request_at = self._monotonic()
         url = f"{self.settings.portal_url}{path}"
         try:
             async with self._session.request(method, url, **kwargs) as response:
@@ -202,6 +209,7 @@ class PortalSource:
         await self._request("GET", "/iserver/accounts")  # required before snapshots
         self._streaming.clear()
         self._benchmark_searched = False
+        self._refused.clear()
         self._last_tickle_at = self._monotonic()
         self._ready = True
 
@@ -238,6 +246,31 @@ class PortalSource:
             raise GatewayUnavailable(str(exc)) from exc
 
     async def _read(self, now: datetime) -> dict[str, AccountView]:
+        # The account's money does not depend on the quotes: both chains run at once (one
+        # request spacing for both), so a slow gateway costs one chain's latency, not two.
+        try:
+            async with asyncio.TaskGroup() as group:
+                market = group.create_task(self._positions_and_quotes())
+                money = {
+                    account: group.create_task(self._money(account)) for account in self._accounts
+                }
+        except ExceptionGroup as failed:  # the first failure says it; the others were cancelled
+            raise failed.exceptions[0] from None
+        positions, quotes, benchmark = market.result()
+        bench_quote = quotes.get(benchmark) if benchmark else None
+        return {
+            account: AccountView(
+                [self._holding(item, quotes, now) for item in items],
+                money[account].result(),
+                bench_quote.price if bench_quote is not None else None,
+                "USD",
+            )
+            for account, items in positions.items()
+        }
+
+    async def _positions_and_quotes(
+        self,
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, PortalQuote], int | None]:
         positions = {account: await self._positions(account) for account in self._accounts}
         conids = {int(p["conid"]) for items in positions.values() for p in items}
         underlyings = {
@@ -250,26 +283,20 @@ class PortalSource:
         wanted = conids | underlyings | ({benchmark} if benchmark else set())
         quotes = await self._snapshots(sorted(wanted))
         await self._fill_multipliers(positions)
-        money = {account: await self._money(account) for account in self._accounts}
-        bench_quote = quotes.get(benchmark) if benchmark else None
-        return {
-            account: AccountView(
-                [self._holding(item, quotes, now) for item in items],
-                money[account],
-                bench_quote.price if bench_quote is not None else None,
-                "USD",
-            )
-            for account, items in positions.items()
-        }
+        return positions, quotes, benchmark
 
     async def _money(self, account: str) -> AccountMoney:
-        """Ledger (exchange rates), summary (net liquidation, unrealized P&L) and daily P&L."""
-        ledger = await self._request("GET", f"/portfolio/{account}/ledger")
-        summary = await self._request("GET", f"/portfolio/{account}/summary")
+        """Ledger (exchange rates, refreshed every minute), summary (net liquidation,
+        unrealized P&L) and daily P&L (every other tick: the endpoint allows one call in 5 s)."""
+        ledger_at, ledger = self._ledgers.get(account, (float("-inf"), None))
+        if self._monotonic() - ledger_at >= _LEDGER_EVERY_S or ledger is None:
+            ledger = await self._optional(f"/portfolio/{account}/ledger", "ledger")
+            self._ledgers[account] = (self._monotonic(), ledger)
+        summary = await self._optional(f"/portfolio/{account}/summary", "summary")
         if self._monotonic() - self._pnl_at >= _PNL_EVERY_S:
             self._pnl_at = self._monotonic()
             self._daily_pnl = portal_daily_pnl(
-                await self._request("GET", "/iserver/account/pnl/partitioned")
+                await self._optional("/iserver/account/pnl/partitioned", "partitioned P&L")
             )
         return from_portal(
             account_currency=self._account_currency.get(account),
@@ -277,6 +304,21 @@ class PortalSource:
             summary=summary,
             daily_pnl=self._daily_pnl.get(account),
         )
+
+    async def _optional(self, path: str, what: str) -> Any:
+        """A reply the figures can do without: refused (4xx, not JSON), it is unknown, said
+        once per session; the tick goes on (rates unknown: positions in other currencies are
+        missing with no_fx_rate)."""
+        try:
+            return await self._request("GET", path)
+        except GatewayReplyError as exc:
+            if what not in self._refused:
+                self._refused.add(what)
+                self.events.emit(
+                    "warning", "account_data_unavailable",
+                    f"{exc}: the account's {what} is unknown",
+                )  # fmt: skip
+            return None
 
     async def _benchmark(self, positions: dict[str, list[dict[str, Any]]]) -> int | None:
         """The benchmark's conid: held as a stock, the underlying of a held option, or found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,8 @@ from collector.betas import (
     ols_beta,
     parse_betas_file,
 )
+from collector.settings import CollectorSettings
+from shared.errors import SettingsError
 
 DAY = date(2026, 3, 2)
 
@@ -120,3 +123,18 @@ def test_beta_book_refreshes_once_a_day_and_overrides_win() -> None:
     assert book.due(["AAPL", "ZC"], DAY) == []
     assert book.due(["AAPL", "ZC"], DAY + timedelta(days=1)) == ["AAPL", "ZC"]
     assert book.betas() == {"AAPL": 1.2, "SPY": 1.0, "TSLA": 2.0}
+
+
+def test_a_betas_file_that_is_not_betas_stops_the_collector_naming_it(tmp_path: Path) -> None:
+    """A bad overrides file is a settings error: the variable, the file and the reason."""
+    path = tmp_path / "betas.toml"
+    path.write_text("[betas]\nAAPL = 'high'\n")
+    with pytest.raises(SettingsError) as raised:
+        CollectorSettings.from_environ({"BRIDGE_BETAS_FILE": str(path)})
+    assert raised.value.variable == "BRIDGE_BETAS_FILE"
+    assert "the beta of AAPL is not a number" in str(raised.value)
+    path.write_text("[betas]\nAAPL = 1.5\n")
+    settings = CollectorSettings.from_environ(
+        {"BRIDGE_BETAS_FILE": str(path), "BRIDGE_BETA_BENCHMARK": "qqq"}
+    )
+    assert (settings.beta_overrides, settings.beta_benchmark) == ({"AAPL": 1.5}, "QQQ")

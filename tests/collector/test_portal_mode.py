@@ -76,11 +76,11 @@ async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
     assert await collector.connect_once()
     await collector.tick_once(10)
     first = _snapshots(collector, 10)["DU1234567"]
-    assert (first["options_with_greeks"], first["net_gamma"]) == (0, None)
+    assert (first["options_with_greeks"], first["net_dollar_gamma"]) == (0, None)
     await collector.tick_once(11)
     truth = portal_simulator.market.truth()
     for account, record in _snapshots(collector, 11).items():
-        for name in ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta"):
+        for name in ("net_theta", "net_vega", "net_dollar_delta"):
             assert record[name] == pytest.approx(truth[account]["net"][name], rel=1e-9), name
         assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
     assert "pacing_backoff" not in _names(collector)

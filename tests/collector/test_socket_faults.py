@@ -260,4 +260,4 @@ async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
         and r["account"] == "DU7654321"
         and r["ts"] == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
     )
-    assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)

@@ -66,14 +66,13 @@ async def test_net_greeks_equal_the_simulators_truth(collector: Collector, marke
     assert set(snapshots) == set(truth)
     for account, record in snapshots.items():
         expected = truth[account]["net"]
-        for name in ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta"):
+        for name in ("net_theta", "net_vega", "net_dollar_delta"):
             assert record[name] == pytest.approx(expected[name], rel=1e-9), (account, name)
         counts = ("position_count", "option_count", "options_with_greeks")
         assert [record[name] for name in counts] == [expected[name] for name in counts]
         for symbol, values in truth[account]["underlyings"].items():
-            assert record["underlyings"][symbol]["net_delta"] == pytest.approx(
-                values["net_delta"], rel=1e-9
-            )
+            for name in ("net_delta", "net_dollar_delta"):
+                assert record["underlyings"][symbol][name] == pytest.approx(values[name], rel=1e-9)
 
 
 async def test_option_without_greeks_is_counted_and_contributes_nothing(
@@ -108,7 +107,7 @@ async def test_positions_opened_and_closed_mid_run(collector: Collector, market:
     record = _snapshots(collector, 3003)["DU7654321"]
     truth = market.truth()["DU7654321"]["net"]
     assert record["position_count"] == truth["position_count"]
-    assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
     assert 700004 not in source._tickers
 
 
