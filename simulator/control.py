@@ -68,7 +68,12 @@ class ControlEndpoint:
 
     async def truth(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"at": self.market.now(), "frozen": self.market.frozen, "accounts": self.market.truth()}
+            {
+                "at": self.market.now(),
+                "frozen": self.market.frozen,
+                "accounts": self.market.truth(),
+                "portal": self.market.portal_truth(),
+            }
         )
 
     async def health(self, request: web.Request) -> web.Response:
