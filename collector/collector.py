@@ -30,7 +30,7 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import EventLog, SpoolWriter
-from collector.greeks import AccountContext, aggregate, snapshot
+from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
 from collector.reset_window import ResetWindow, active_window
 from collector.schedule import Schedule
 from collector.settings import CollectorSettings
@@ -269,7 +269,7 @@ class Collector:
             holding.symbol
             for view in views.values()
             for holding in view.holdings
-            if holding.quantity != 0
+            if holding.quantity != 0 and holding.sec_type in OPTION_TYPES | LINEAR_TYPES
         }
         due = self.betas.due(symbols, today)
         idle = self._beta_refresh is None or self._beta_refresh.done()

@@ -15,8 +15,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   multiplier; a stock's delta is its share count). Across underlyings they add unlike units, so
   the account level has none.
 - Completeness per figure: every position with a quantity either contributes or is missing with
-  a reason (the first that applies, in the order of `REASONS`); linear instruments are not
-  counted at all for gamma, theta and vega. A sum nothing contributed to is null, never 0.
+  a reason (the first that applies, in the order of `REASONS`; for beta delta a benchmark price
+  unknown in the base currency is `no_price`); linear instruments are not counted at all for
+  gamma, theta and vega. A sum nothing contributed to is null, never 0.
 - Warrants, bonds, FX, crypto and any other type: missing with `unsupported_type`, never dropped.
 """
 
@@ -32,15 +33,15 @@ from shared import records
 
 OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 # Delta 1, valued at their own price. A CFD is priced and margined like its underlying share.
-LINEAR_TYPES: Final = frozenset({"STK", "ETF", "FUT", "CFD"})
+LINEAR_TYPES: Final = frozenset({"STK", "ETF", "FUT", "CFD", "IND"})
 FIGURES: Final = records.FIGURES
 # The order in which a position's missing inputs are looked for; the first found is its reason.
 REASONS: Final = (
     "unsupported_type",
     "no_multiplier",
+    "no_fx_rate",
     "no_greek",
     "no_price",
-    "no_fx_rate",
     "no_beta",
 )
 # A figure of one position: its value, the reason it is missing, or None (not applicable).
@@ -192,12 +193,12 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     und = greeks.underlying_price if greeks is not None else None
 
     def part(greek: float | None, *, priced: bool, value: float | None) -> Part:
+        if fx is None:
+            return "no_fx_rate"
         if greeks is None or greek is None:
             return "no_greek"
         if priced and und is None:
             return "no_price"
-        if fx is None:
-            return "no_fx_rate"
         return value
 
     delta = greeks.delta if greeks else None
@@ -222,10 +223,10 @@ def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     fx = context.fx(holding.currency)
     if holding.multiplier is None:
         parts["net_dollar_delta"] = "no_multiplier"
-    elif price is None:
-        parts["net_dollar_delta"] = "no_price"
     elif fx is None:
         parts["net_dollar_delta"] = "no_fx_rate"
+    elif price is None:
+        parts["net_dollar_delta"] = "no_price"
     else:
         parts["net_dollar_delta"] = (
             holding.quantity * holding.multiplier * price / holding.magnifier * fx
@@ -236,15 +237,13 @@ def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
 def _beta_part(dollar_delta: Part, symbol: str, context: AccountContext) -> Part:
     if not isinstance(dollar_delta, float):
         return dollar_delta
+    benchmark = known_price(context.benchmark_price)
+    fx = context.fx(context.benchmark_currency)
+    if benchmark is None or fx is None:
+        return "no_price"  # the benchmark's price in the base currency is unknown
     beta = known(context.betas.get(symbol))
     if beta is None:
         return "no_beta"
-    benchmark = known_price(context.benchmark_price)
-    if benchmark is None:
-        return "no_price"
-    fx = context.fx(context.benchmark_currency)
-    if fx is None:
-        return "no_fx_rate"
     return dollar_delta * beta / (benchmark * fx)
 
 
@@ -276,9 +275,8 @@ class _Sums:
         self.position_count += 1
         self.option_count += holding.is_option
         greeks = holding.greeks
-        priced = holding.multiplier is not None and greeks is not None
-        if holding.is_option and priced and greeks is not None and greeks.delta is not None:
-            self.options_with_greeks += 1
+        if holding.is_option and greeks is not None and None not in greeks.values:
+            self.options_with_greeks += 1  # all four Greeks known
         for name, part in parts.items():
             counts = self.completeness[name]
             if isinstance(part, float):

@@ -7,10 +7,11 @@ a time, and snapshots options and underlyings together. The first snapshot of a 
 values (the gateway opens the stream): its Greeks arrive on the next tick. Requests are spaced
 to stay under the gateway's 10 requests a second; a 429 backs off for the penalty period. TLS
 is verified unless the gateway is on loopback (self-signed) or verification is turned off.
-Each tick also reads every account's ledger (exchange rates) and summary (net liquidation,
-unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other tick. Null
-multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info; magnifiers come
-from the position's displayRule. Betas' bars from /iserver/marketdata/history (docs/protocol.md).
+Each tick also reads every account's ledger (exchange rates, once a minute) and summary (net
+liquidation, unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other
+tick. Null multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info;
+magnifiers of futures and their options from the position's displayRule, else info-and-rules.
+Betas' bars come from /iserver/marketdata/history (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ _PNL_EVERY_S: Final = 5.5
 _LEDGER_EVERY_S: Final = 60.0
 # Types whose position multiplier of null or 0 means 1 (one share, one CFD on one share).
 _ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
+# Types that can be quoted in fractions of their currency (cents: ZC, ZS, ZW and options).
+_MAGNIFIED_TYPES: Final = frozenset({"FUT", "FOP"})
 
 
 class PortalSource:
@@ -107,8 +110,11 @@ class PortalSource:
 
     # HTTP ------------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request, paced; the reply's JSON, or a collector error (the one translation)."""
+    async def _request(
+        self, method: str, path: str, *, server_error_is_none: bool = False, **kwargs: Any
+    ) -> Any:
+        """One request, paced; the reply's JSON, or a collector error (the one translation).
+        `server_error_is_none`: a 500 with a JSON error means "nothing to serve" (history)."""
         if self._monotonic() < self._paced_until:
             raise GatewayPacing("inside the gateway's penalty period", retry_after_s=0)
         if self._session is None:
@@ -131,6 +137,8 @@ class PortalSource:
                 retry_after = response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise GatewayUnavailable(f"{method} {path}: {exc or type(exc).__name__}") from exc
+        if server_error_is_none and status == 500 and body.strip().startswith("{"):
+            return None
         return self._interpret(method, path, status, body, retry_after)
 
     def _interpret(
@@ -283,7 +291,26 @@ class PortalSource:
         wanted = conids | underlyings | ({benchmark} if benchmark else set())
         quotes = await self._snapshots(sorted(wanted))
         await self._fill_multipliers(positions)
+        await self._fill_magnifiers(positions)
         return positions, quotes, benchmark
+
+    async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
+        """Futures and their options may be quoted in cents: the magnifier of each, once, from
+        the position's displayRule, else /iserver/contract/{conid}/info-and-rules."""
+        for item in (item for items in positions.values() for item in items):
+            conid = int(item["conid"])
+            if item.get("assetClass") not in _MAGNIFIED_TYPES or conid in self._magnifiers:
+                continue
+            magnifier = _magnification(item)
+            if magnifier is None:
+                try:
+                    reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
+                except GatewayReplyError:
+                    reply = None
+                rules = reply.get("rules") if isinstance(reply, dict) else None
+                raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
+                magnifier = parse_number(raw) if raw is not None else None
+            self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
 
     async def _money(self, account: str) -> AccountMoney:
         """Ledger (exchange rates, refreshed every minute), summary (net liquidation,
@@ -363,6 +390,7 @@ class PortalSource:
                 reply = await self._request(
                     "GET",
                     "/iserver/marketdata/history",
+                    server_error_is_none=True,  # 500 "Chart data unavailable": no bars
                     params={"conid": str(conid), "period": "1y", "bar": "1d"},
                 )
             except GatewayReplyError:
@@ -429,9 +457,6 @@ class PortalSource:
             if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
                 conid = int(item["conid"])
                 self._multipliers[conid] = parse_multiplier(item.get("multiplier"))
-                magnifier = _magnification(item)
-                if magnifier is not None:
-                    self._magnifiers.setdefault(conid, magnifier)
         for conid in missing:
             if self._multipliers.get(conid) is None:
                 try:
@@ -449,15 +474,17 @@ class PortalSource:
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
             multiplier = 1.0 if sec_type in _ONE_PER_UNIT else self._multipliers.get(conid)
-        magnifier = _magnification(item) or self._magnifiers.get(conid, 1.0)
+        magnifier = self._magnifiers.get(conid) or _magnification(item) or 1.0
         quote = quotes.get(conid)
         greeks = None
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
+        underlying_conid = int(item.get("undConid") or 0)
+        if sec_type in _OPTION_TYPES and underlying_conid:
+            self._history_conids.setdefault(symbol, underlying_conid)
+        elif sec_type in LINEAR_TYPES:
+            self._history_conids[symbol] = conid
         if sec_type in _OPTION_TYPES and quote is not None:
             values = (quote.delta, quote.gamma, quote.theta, quote.vega)
-            underlying_conid = int(item.get("undConid") or 0)
-            if underlying_conid:
-                self._history_conids.setdefault(symbol, underlying_conid)
             if any(value is not None for value in values):
                 underlying = quotes.get(underlying_conid)
                 received = (
@@ -470,8 +497,6 @@ class PortalSource:
                     underlying.price if underlying is not None else None,
                     self._changes.observe(conid, values, min(received, now)),
                 )
-        elif sec_type in LINEAR_TYPES:
-            self._history_conids[symbol] = conid
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
         currency = item.get("currency")
