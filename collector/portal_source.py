@@ -20,13 +20,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
 
-from collector.account_values import AccountMoney, from_portal, portal_bars, portal_daily_pnl
+from collector.account_values import from_portal, portal_bars, portal_daily_pnl
 from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
@@ -254,32 +254,35 @@ class PortalSource:
             raise GatewayUnavailable(str(exc)) from exc
 
     async def _read(self, now: datetime) -> dict[str, AccountView]:
-        # The account's money does not depend on the quotes: both chains run at once (one
-        # request spacing for both), so a slow gateway costs one chain's latency, not two.
-        try:
-            async with asyncio.TaskGroup() as group:
-                market = group.create_task(self._positions_and_quotes())
-                money = {
-                    account: group.create_task(self._money(account)) for account in self._accounts
-                }
-        except ExceptionGroup as failed:  # the first failure says it; the others were cancelled
-            raise failed.exceptions[0] from None
-        positions, quotes, benchmark = market.result()
+        # The account's money does not depend on the quotes: the chains run at once (one
+        # request spacing for all), so a slow gateway costs one chain's latency, not the sum.
+        market, money, daily_pnl = await _all(
+            self._positions_and_quotes(),
+            _all(*(self._money(account) for account in self._accounts)),
+            self._daily_pnl_by_account(),
+        )
+        positions, quotes, benchmark = market
         bench_quote = quotes.get(benchmark) if benchmark else None
         return {
             account: AccountView(
                 [self._holding(item, quotes, now) for item in items],
-                money[account].result(),
+                from_portal(
+                    account_currency=self._account_currency.get(account),
+                    ledger=ledger,
+                    summary=summary,
+                    daily_pnl=daily_pnl.get(account),
+                ),
                 bench_quote.price if bench_quote is not None else None,
                 "USD",
             )
-            for account, items in positions.items()
+            for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
         }
 
     async def _positions_and_quotes(
         self,
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, PortalQuote], int | None]:
-        positions = {account: await self._positions(account) for account in self._accounts}
+        pages = await _all(*(self._positions(account) for account in self._accounts))
+        positions = dict(zip(self._accounts, pages, strict=True))
         conids = {int(p["conid"]) for items in positions.values() for p in items}
         underlyings = {
             int(p["undConid"])
@@ -289,48 +292,59 @@ class PortalSource:
         }
         benchmark = await self._benchmark(positions)
         wanted = conids | underlyings | ({benchmark} if benchmark else set())
-        quotes = await self._snapshots(sorted(wanted))
-        await self._fill_multipliers(positions)
-        await self._fill_magnifiers(positions)
+        quotes, _, _ = await _all(
+            self._snapshots(sorted(wanted)),
+            self._fill_multipliers(positions),
+            self._fill_magnifiers(positions),
+        )
         return positions, quotes, benchmark
 
     async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
         """Futures and their options may be quoted in cents: the magnifier of each, once, from
         the position's displayRule, else /iserver/contract/{conid}/info-and-rules."""
+        unknown = {}
         for item in (item for items in positions.values() for item in items):
             conid = int(item["conid"])
-            if item.get("assetClass") not in _MAGNIFIED_TYPES or conid in self._magnifiers:
-                continue
-            magnifier = _magnification(item)
-            if magnifier is None:
-                try:
-                    reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
-                except GatewayReplyError:
-                    reply = None
-                rules = reply.get("rules") if isinstance(reply, dict) else None
-                raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
-                magnifier = parse_number(raw) if raw is not None else None
-            self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
+            if item.get("assetClass") in _MAGNIFIED_TYPES and conid not in self._magnifiers:
+                unknown[conid] = _magnification(item)
+        await _all(
+            *(self._look_up_magnifier(conid) for conid, found in unknown.items() if found is None)
+        )
+        for conid, found in unknown.items():
+            if found is not None:
+                self._magnifiers[conid] = found
 
-    async def _money(self, account: str) -> AccountMoney:
-        """Ledger (exchange rates, refreshed every minute), summary (net liquidation,
-        unrealized P&L) and daily P&L (every other tick: the endpoint allows one call in 5 s)."""
+    async def _look_up_magnifier(self, conid: int) -> None:
+        try:
+            reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
+        except GatewayReplyError:
+            reply = None
+        rules = reply.get("rules") if isinstance(reply, dict) else None
+        raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
+        magnifier = parse_number(raw) if raw is not None else None
+        self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
+
+    async def _money(self, account: str) -> tuple[Any, Any]:
+        """The ledger (exchange rates, refreshed every minute) and the summary (net
+        liquidation, unrealized P&L) of one account."""
         ledger_at, ledger = self._ledgers.get(account, (float("-inf"), None))
-        if self._monotonic() - ledger_at >= _LEDGER_EVERY_S or ledger is None:
-            ledger = await self._optional(f"/portfolio/{account}/ledger", "ledger")
+        refresh = self._monotonic() - ledger_at >= _LEDGER_EVERY_S or ledger is None
+        ledger, summary = await _all(
+            self._optional(f"/portfolio/{account}/ledger", "ledger") if refresh else _value(ledger),
+            self._optional(f"/portfolio/{account}/summary", "summary"),
+        )
+        if refresh:
             self._ledgers[account] = (self._monotonic(), ledger)
-        summary = await self._optional(f"/portfolio/{account}/summary", "summary")
+        return ledger, summary
+
+    async def _daily_pnl_by_account(self) -> dict[str, float]:
+        """Every account's daily P&L, asked every other tick (one call per 5 s is allowed)."""
         if self._monotonic() - self._pnl_at >= _PNL_EVERY_S:
             self._pnl_at = self._monotonic()
             self._daily_pnl = portal_daily_pnl(
                 await self._optional("/iserver/account/pnl/partitioned", "partitioned P&L")
             )
-        return from_portal(
-            account_currency=self._account_currency.get(account),
-            ledger=ledger,
-            summary=summary,
-            daily_pnl=self._daily_pnl.get(account),
-        )
+        return self._daily_pnl
 
     async def _optional(self, path: str, what: str) -> Any:
         """A reply the figures can do without: refused (4xx, not JSON), it is unknown, said
@@ -511,6 +525,24 @@ class PortalSource:
             price=price,
             greeks=greeks,
         )
+
+
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """Run steps at once; the first failure is raised as itself, the others are cancelled."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(step)) for step in steps]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(step: Awaitable[Any]) -> Any:
+    return await step
+
+
+async def _value(value: Any) -> Any:
+    return value
 
 
 def _magnification(item: dict[str, Any]) -> float | None:

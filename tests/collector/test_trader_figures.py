@@ -9,6 +9,7 @@ values as the Portal writes them (`portal_truth`: prices to the cent, Greeks to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
+from collector.socket_source import SocketSource
 from database.sink import RecordSink
 from simulator.app import Simulator
 from simulator.model import Market
@@ -26,7 +28,6 @@ from simulator.scenario import load
 from simulator.tws import SocketGateway
 from tests.collector.conftest import spooled
 from tests.fixtures.simulator import StartSimulator
-from tests.waiting import wait_until_async
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
@@ -83,6 +84,19 @@ def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
     }
 
 
+async def _gateway_news(collector: Collector) -> None:
+    """Between ticks: SOCKET waits for ib_async's next update (bounded), PORTAL needs nothing
+    (its reads are the requests)."""
+    source = collector.source
+    if isinstance(source, SocketSource):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_next_update(source), 1.0)
+
+
+async def _next_update(source: SocketSource) -> None:
+    await source.ib.updateEvent
+
+
 async def _settle(
     collector: Collector, truth: Callable[[], dict[str, Any]], first_tick: int
 ) -> int:
@@ -112,7 +126,7 @@ async def _settle(
 
     async def until_ready() -> None:
         while not await ready():
-            await asyncio.sleep(0.05)  # paced ticks: the gateway streams between them
+            await _gateway_news(collector)
 
     await asyncio.wait_for(until_ready(), 30)
     index += 1
@@ -213,11 +227,53 @@ async def test_socket_a_betas_file_overrides_the_regression(
             es["net_dollar_delta"] * 2.0 / benchmark_price, rel=1e-12
         )
         betas = [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "beta"]
-        assert [(b["underlying"], b["beta"], b["source"]) for b in betas if b["underlying"] == "ES"] == [
-            ("ES", 2.0, "file")
-        ]
+        assert [
+            (b["underlying"], b["beta"], b["source"]) for b in betas if b["underlying"] == "ES"
+        ] == [("ES", 2.0, "file")]
     finally:
         await collector.close()
+
+
+# The Portal writes prices to the cent and Greeks to 3 decimals (docs/ibkr-conventions.md).
+_HALF_CENT = 0.005
+_HALF_GREEK = 0.0005
+
+
+def _rounding_bounds(market: Market, account: str) -> dict[str, float]:
+    """How far each figure read from rounded Portal values can be from the exact one: per
+    position, half a Greek's last digit times its size, plus the price's half cent through
+    the figure's price dependence (first order, with the Greeks' own values)."""
+    bound = dict.fromkeys(FIGURES, 0.0)
+    spy = market.quote(756733).mark
+    assert spy is not None
+    for position in market.positions(account):
+        item = position.instrument
+        fx = market.exchange_rate(account, item.currency)
+        if fx is None or item.sec_type not in ("STK", "ETF", "FUT", "CFD", "OPT", "FOP"):
+            continue
+        size = abs(position.quantity * item.multiplier / item.price_magnifier * fx)
+        quote = market.quote(item.conid)
+        price = market.quote(item.underlying_conid or item.conid).mark
+        if price is None:
+            continue
+        beta = abs(market.beta(item.symbol) or 0.0)
+        if item.underlying_conid is None:
+            delta_error = size * _HALF_CENT
+        else:
+            delta, gamma = abs(quote.delta or 0.0), abs(quote.gamma or 0.0)
+            delta_error = size * (_HALF_GREEK * price + delta * _HALF_CENT)
+            bound["net_dollar_gamma"] += (
+                size * 0.01 * (_HALF_GREEK * price**2 + gamma * 2 * price * _HALF_CENT)
+            )
+            bound["net_theta"] += size * _HALF_GREEK
+            bound["net_vega"] += size * _HALF_GREEK
+        bound["net_dollar_delta"] += delta_error
+        # beta delta: the dollar delta's error, and SPY's price to the cent in the divisor
+        dollar_delta = (
+            size * price * (1.0 if item.underlying_conid is None else abs(quote.delta or 0))
+        )
+        bound["net_beta_delta"] += beta * (delta_error + dollar_delta * _HALF_CENT / spy) / spy
+    return {name: value * 1.0001 + 1e-9 for name, value in bound.items()}
 
 
 @pytest.fixture
@@ -226,9 +282,7 @@ async def trader_portal(start_simulator: StartSimulator) -> Simulator:
 
 
 @pytest.fixture
-async def portal_collector(
-    tmp_path: Path, trader_portal: Simulator
-) -> AsyncIterator[Collector]:
+async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
     collector = Collector(
         CollectorSettings.from_environ(
             {
@@ -258,11 +312,10 @@ async def test_portal_figures_equal_the_truth_within_the_portals_rounding(
     as_written, exact = market.portal_truth(), market.truth()
     for account, record in records.items():
         assert_figures_equal(record, as_written[account], rel=1e-9)
+        bounds = _rounding_bounds(market, account)
         for name in FIGURES:
-            # Prices to the cent (≤ 0.5 cent in ~600: 1e-5 relative), Greeks to 3 decimals:
-            # an option's figure moves by at most 0.0005 x its size; see docs.
             if exact[account][name] is not None:
-                assert record[name] == pytest.approx(exact[account][name], rel=0.02), name
+                assert abs(record[name] - exact[account][name]) <= bounds[name], name
         for name in MONEY:
             assert record[name] == pytest.approx(exact[account][name], abs=0.005), name
     rows = await _store(_lines(portal_collector), database_url)
