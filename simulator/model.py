@@ -152,6 +152,7 @@ class Market:
         self._start = datetime.fromtimestamp(clock(), UTC).date()
         self._instruments: dict[int, Instrument] = {}
         self._vol: dict[int, float] = {}
+        self._sizes: dict[int, tuple[float, float]] = {}  # conid -> (quote size, day's volume)
         self._spot: dict[int, float] = {}
         self._build_instruments()
         self._positions = {
@@ -175,6 +176,7 @@ class Market:
             )  # fmt: skip
             self._spot[item.conid] = item.spot
             self._vol[item.conid] = item.vol
+            self._sizes[item.conid] = (item.quote_size, item.volume)
         for option in self.scenario.options:
             base = self._instruments[option.underlying]
             expiry = self.scenario.expiry(option.expiry_days, self._start)
@@ -315,7 +317,8 @@ class Market:
             price = self._price(conid, at_s)
             return Quote(
                 price * (1 - _SPREAD), price * (1 + _SPREAD), price, price,
-                100.0, 100.0, 1.0, 10_000.0, None, None, None, None, None, None, None, None,
+                *self._sizes[conid][:1] * 2, 1.0, self._sizes[conid][1],
+                None, None, None, None, None, None, None, None,
             )  # fmt: skip
         price, spot, (value, vol) = self._option(item, at_s)
         greeks = item.has_greeks

@@ -47,6 +47,8 @@ class Underlying:
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
+    volume: float = 10_000.0  # the day's volume so far
+    quote_size: float = 100.0  # bid and ask sizes
 
 
 @dataclass(frozen=True)
