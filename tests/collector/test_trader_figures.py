@@ -8,31 +8,29 @@ values as the Portal writes them (`portal_truth`: prices to the cent, Greeks to 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
-from collector.socket_source import SocketSource
-from database.sink import RecordSink
 from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
 from tests.collector.conftest import spooled
+from tests.collector.trader import (
+    FIGURES,
+    MONEY,
+    assert_figures_equal,
+    settle,
+    snapshots_at,
+    spooled_lines,
+    store,
+)
 from tests.fixtures.simulator import StartSimulator
-
-FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
-MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
-COUNTS = ("position_count", "option_count", "options_with_greeks")
-COLUMNS = ("currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta")
 
 
 @pytest.fixture
@@ -43,140 +41,20 @@ def market() -> Market:
     return market
 
 
-def _completeness(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts with the reasons that occurred (a reason counted 0 times says nothing)."""
-    return {
-        name: {**counts, "reasons": {r: n for r, n in counts["reasons"].items() if n}}
-        for name, counts in value.items()
-    }
-
-
-def _close(actual: Any, expected: Any, *, rel: float, abs_: float, where: str) -> None:
-    if expected is None or isinstance(expected, str):
-        assert actual == expected, where
-    else:
-        assert actual == pytest.approx(expected, rel=rel, abs=abs_), where
-
-
-def assert_figures_equal(
-    record: Mapping[str, Any], truth: Mapping[str, Any], *, rel: float, abs_: float = 1e-9
-) -> None:
-    """Every figure of an account's record equals its truth, overall and per underlying."""
-    for name in ("currency", *FIGURES, *MONEY):
-        _close(record[name], truth[name], rel=rel, abs_=abs_, where=name)
-    assert [record[name] for name in COUNTS] == [truth[name] for name in COUNTS]
-    assert _completeness(record["completeness"]) == _completeness(truth["completeness"])
-    assert set(record["underlyings"]) == set(truth["underlyings"])
-    for symbol, expected in truth["underlyings"].items():
-        actual = record["underlyings"][symbol]
-        for name in (*FIGURES, "net_delta", "net_gamma"):
-            _close(actual[name], expected[name], rel=rel, abs_=abs_, where=f"{symbol} {name}")
-        assert [actual[name] for name in COUNTS] == [expected[name] for name in COUNTS], symbol
-        assert _completeness(actual["completeness"]) == _completeness(expected["completeness"])
-
-
-def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
-    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
-    return {
-        record["account"]: record
-        for record in spooled(collector.settings.paths.var_dir)
-        if record["kind"] == "snapshot" and record["ts"] == tick
-    }
-
-
-async def _gateway_news(collector: Collector) -> None:
-    """Between ticks: SOCKET waits for ib_async's next update (bounded), PORTAL needs nothing
-    (its reads are the requests)."""
-    source = collector.source
-    if isinstance(source, SocketSource):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_next_update(source), 1.0)
-
-
-async def _next_update(source: SocketSource) -> None:
-    await source.ib.updateEvent
-
-
-async def _settle(
-    collector: Collector, truth: Callable[[], dict[str, Any]], first_tick: int
-) -> int:
-    """Tick until every account's counts match the truth's and every beta the gateway can
-    serve is in (each tick awaited, no sleeps); the index of the last tick."""
-    expected = truth()
-    with_beta = {
-        symbol
-        for figures in expected.values()
-        for symbol, under in figures["underlyings"].items()
-        if under["completeness"]["net_beta_delta"]["contributing"]
-    }
-    index = first_tick
-    state: dict[str, Any] = {}
-
-    async def ready() -> bool:
-        nonlocal index
-        index += 1
-        await collector.tick_once(index)
-        state["records"] = _snapshots(collector, index)
-        counts_match = all(
-            [state["records"].get(account, {}).get(name) for name in COUNTS]
-            == [figures[name] for name in COUNTS]
-            for account, figures in expected.items()
-        )
-        return counts_match and with_beta <= set(collector.betas.betas())
-
-    async def until_ready() -> None:
-        while not await ready():
-            await _gateway_news(collector)
-
-    await asyncio.wait_for(until_ready(), 30)
-    index += 1
-    await collector.tick_once(index)  # one tick with everything in
-    return index
-
-
-async def _store(lines: list[bytes], database_url: str) -> dict[str, dict[str, Any]]:
-    """Store spool lines with the writer's sink; the stored rows by account (latest tick)."""
-
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        result = await sink.store(lines)
-    finally:
-        await sink.close()
-    assert result.rejected == []
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        cursor = await conn.execute(
-            f"SELECT DISTINCT ON (account) account, {', '.join(COLUMNS)}"  # noqa: S608  # fixed names
-            " FROM portfolio_greeks ORDER BY account, ts DESC"
-        )
-        rows = await cursor.fetchall()
-    return {row[0]: dict(zip(COLUMNS, row[1:], strict=True)) for row in rows}
-
-
-def _lines(collector: Collector) -> list[bytes]:
-    return [
-        json.dumps(record).encode()
-        for record in spooled(collector.settings.paths.var_dir)
-        if record["kind"] in ("snapshot", "beta")
-    ]
-
-
 async def test_socket_every_stored_figure_equals_the_truth(
     collector: Collector, market: Market, gateway: SocketGateway, database_url: str
 ) -> None:
     """SOCKET, frozen: the spooled record and the stored row equal /truth to 1e-9."""
     assert await collector.connect_once()
-    last = await _settle(collector, market.truth, 100)
+    last = await settle(collector, market.truth, 100)
     truth = market.truth()
-    records = _snapshots(collector, last)
+    records = snapshots_at(collector, last)
     assert set(records) == set(truth)
     for account, record in records.items():
         assert record["v"] == 2
         assert "net_delta" not in record
         assert_figures_equal(record, truth[account], rel=1e-9)
-    rows = await _store(_lines(collector), database_url)
+    rows = await store(spooled_lines(collector), database_url)
     for account, row in rows.items():
         assert row["net_delta"] is None  # no account-level share-equivalents in format 2
         assert_figures_equal(row, truth[account], rel=1e-9)
@@ -188,8 +66,8 @@ async def test_socket_betas_travel_the_spool_into_the_betas_table(
     """Each beta the gateway's bars give is spooled once for the day and stored with its
     sample; an underlying without bars has none (never 1.0)."""
     assert await collector.connect_once()
-    await _settle(collector, market.truth, 200)
-    await _store(_lines(collector), database_url)
+    await settle(collector, market.truth, 200)
+    await store(spooled_lines(collector), database_url)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(
             "SELECT underlying, benchmark, beta, sample_size, source FROM betas ORDER BY 1"
@@ -217,8 +95,8 @@ async def test_socket_a_betas_file_overrides_the_regression(
     collector.open()
     try:
         assert await collector.connect_once()
-        last = await _settle(collector, market.truth, 300)
-        record = _snapshots(collector, last)["U1111111"]
+        last = await settle(collector, market.truth, 300)
+        record = snapshots_at(collector, last)["U1111111"]
         es = record["underlyings"]["ES"]
         benchmark_price = market.quote(756733).mark
         assert benchmark_price is not None
@@ -307,8 +185,8 @@ async def test_portal_figures_equal_the_truth_within_the_portals_rounding(
     truth within the documented rounding; stored as spooled."""
     market = trader_portal.market
     assert await portal_collector.connect_once()
-    last = await _settle(portal_collector, market.portal_truth, 100)
-    records = _snapshots(portal_collector, last)
+    last = await settle(portal_collector, market.portal_truth, 100)
+    records = snapshots_at(portal_collector, last)
     as_written, exact = market.portal_truth(), market.truth()
     for account, record in records.items():
         assert_figures_equal(record, as_written[account], rel=1e-9)
@@ -318,6 +196,6 @@ async def test_portal_figures_equal_the_truth_within_the_portals_rounding(
                 assert abs(record[name] - exact[account][name]) <= bounds[name], name
         for name in MONEY:
             assert record[name] == pytest.approx(exact[account][name], abs=0.005), name
-    rows = await _store(_lines(portal_collector), database_url)
+    rows = await store(spooled_lines(portal_collector), database_url)
     for account, row in rows.items():
         assert_figures_equal(row, as_written[account], rel=1e-9)
