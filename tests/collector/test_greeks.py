@@ -144,6 +144,11 @@ ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
             id="missing-fx-rate",
         ),
         pytest.param(
+            Holding(19, "VOD", "OPT", 1, 100.0, "GBP", greeks=None), USD,
+            dict.fromkeys(FIGURES, "no_fx_rate"),  # two inputs missing: the first in order
+            id="first-reason-in-order",
+        ),
+        pytest.param(
             Holding(16, "ES", "FUT", 1, None, "USD", price=6000.0), USD,
             {"net_dollar_delta": "no_multiplier", "net_dollar_gamma": None, "net_theta": None,
              "net_vega": None, "net_beta_delta": "no_multiplier"},
