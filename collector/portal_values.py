@@ -26,9 +26,7 @@ GAMMA: Final = "7309"
 THETA: Final = "7310"
 VEGA: Final = "7311"
 IMPLIED_VOL: Final = "7633"
-# The gateway's own beta-weighted delta ("SPX Delta"): read for comparison, never summed.
-SPX_DELTA: Final = "7696"
-SNAPSHOT_FIELDS: Final = (LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL, SPX_DELTA)
+SNAPSHOT_FIELDS: Final = (LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL)
 
 _SUFFIX: Final = {"K": 1e3, "M": 1e6, "B": 1e9}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -71,7 +69,6 @@ class PortalQuote:
     vega: float | None
     implied_vol: float | None
     updated_ms: int | None
-    spx_delta: float | None = None
 
     @property
     def price(self) -> float | None:
@@ -103,5 +100,4 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         vega=parse_number(item.get(VEGA)),
         implied_vol=parse_number(item.get(IMPLIED_VOL)),
         updated_ms=updated if isinstance(updated, int) and not isinstance(updated, bool) else None,
-        spx_delta=parse_number(item.get(SPX_DELTA)),
     )

@@ -68,15 +68,14 @@ def test_item_without_a_conid_is_refused(item: dict[str, object]) -> None:
 
 def test_a_real_theta_of_minus_2_is_a_theta_on_the_portal() -> None:
     """The socket API's -2 "not computed" marker does not exist in Portal values: a rounded
-    "-2.000" theta (and a "0.000" gamma) are values, and the gateway's beta-weighted delta
-    (7696) is read beside them."""
+    "-2.000" theta (and a "0.000" gamma) are values."""
     quote = parse_snapshot_item(
         {"conid": 710003, "7308": "0.432", "7309": "0.000", "7310": "-2.000", "7311": "7.123",
-         "7696": "12.345", "31": "H230.00"}
+         "31": "H230.00"}
     )  # fmt: skip
     assert quote is not None
     assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.432, 0.0, -2.0, 7.123)
-    assert (quote.spx_delta, quote.price) == (12.345, 230.0)
+    assert quote.price == 230.0  # "H": halted at its last price
 
 
 def test_greeks_arriving_a_snapshot_apart_are_unknown_until_they_come() -> None:
