@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,6 +13,7 @@ from psycopg import sql
 
 from database.errors import DatabaseUnavailable
 from database.sink import RecordSink
+from shared import records
 from tests import builders
 from tests.fixtures.postgres import PostgresServer
 
@@ -171,3 +174,25 @@ async def test_betas_are_stored_once_per_underlying_and_day(
         ("AAPL", "SPY", 1.2, day, 250, "history"),
         ("QQQ", "SPY", 1.1, day, 250, "history"),
     ]
+
+
+async def test_the_readmes_queries_run_on_stored_rows(sink: RecordSink, database_url: str) -> None:
+    """Every query of README.md's "Querying" section runs against rows of both formats, and
+    the beta-weighted one returns the stored figures."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## Querying", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = [
+        builders.snapshot_v2("DU1234567", ts=now, id=records.snapshot_id("DU1234567", now)),
+        builders.snapshot("DU7654321"),
+        builders.beta("AAPL", as_of=now.date()),
+    ]
+    assert (await sink.store(lines)).rejected == []
+    results = []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for query in queries:
+            results.append(await (await conn.execute(query)).fetchall())
+    assert len(queries) >= 6
+    beta_weighted = results[0]  # "Beta-weighted delta and theta of every account ..."
+    assert beta_weighted == [("DU1234567", now, "EUR", 280.5, -35.5, 1)]
