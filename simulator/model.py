@@ -20,7 +20,7 @@ from simulator import history, rounding
 from simulator.faults import Faults
 from simulator.history import Bar
 from simulator.pricing import black_scholes, path
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, Underlying
 from simulator.truth import Exposure, account_truth
 
 _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
@@ -383,7 +383,7 @@ class Market:
             )
         return self._bars[key]
 
-    def _benchmark_spec(self) -> Any:
+    def _benchmark_spec(self) -> Underlying | None:
         return next(
             (
                 u
@@ -413,6 +413,19 @@ class Market:
         if mine is None or theirs is None:
             return None
         return history.ols_beta(mine, theirs)
+
+    def betas(self) -> dict[str, dict[str, Any]]:
+        """Per symbol with a price path: its beta on the benchmark, the number of daily
+        returns it rests on and the date of the last bar (null without history)."""
+        result: dict[str, dict[str, Any]] = {}
+        for item in self.scenario.underlyings:
+            bars = self.bars(item.conid)
+            result[item.symbol] = {
+                "beta": self.beta(item.symbol),
+                "sample_size": max(len(bars) - 1, 0) if bars else 0,
+                "as_of": bars[-1].day.isoformat() if bars else None,
+            }
+        return result
 
     def valuation(self, position: Position) -> Valuation:
         """Mark, else last, else mid; with none of them the position is worth its cost and made
