@@ -423,18 +423,26 @@ class SocketSource:
         its underlying's conid (one reqContractDetails each, as qualifyContracts does)."""
         try:
             found = await asyncio.wait_for(
+                # return_exceptions: a request ib_async cancels on a disconnect is one
+                # missing answer, not a failure left unretrieved in the gathering future.
                 asyncio.gather(
-                    *(self.ib.reqContractDetailsAsync(Contract(conId=c)) for c in conids)
+                    *(self.ib.reqContractDetailsAsync(Contract(conId=c)) for c in conids),
+                    return_exceptions=True,
                 ),
                 self.settings.connect_timeout_s,
             )
         except (TimeoutError, ConnectionError):
             return  # the next tick tries again
+        unknown = []
         for conid, details_list in zip(conids, found, strict=True):
+            if isinstance(details_list, BaseException):
+                continue  # no answer (a disconnect): asked again later
             if len(details_list) == 1 and details_list[0].contract is not None:
                 self._details[conid] = details_list[0]
                 self._contracts[conid] = details_list[0].contract
-        self._give_up_on([conid for conid in conids if conid not in self._contracts])
+            else:
+                unknown.append(conid)
+        self._give_up_on(unknown)
 
     async def _subscribe_planned(self) -> None:
         """Qualify and subscribe the planned instruments, a paced batch at a time: TWS drops a

@@ -81,8 +81,8 @@ async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
     truth = portal_simulator.market.truth()
     for account, record in _snapshots(collector, 11).items():
         for name in ("net_theta", "net_vega", "net_dollar_delta"):
-            assert record[name] == pytest.approx(truth[account]["net"][name], rel=1e-9), name
-        assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
+            assert record[name] == pytest.approx(truth[account][name], rel=1e-9), name
+        assert record["options_with_greeks"] == truth[account]["options_with_greeks"]
     assert "pacing_backoff" not in _names(collector)
 
 
