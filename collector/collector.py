@@ -44,6 +44,8 @@ log = logging.getLogger("collector")
 STATE_NAME = "collector.state"
 # After a failed history request, betas are asked for again this much later.
 _BETA_RETRY: Final = timedelta(minutes=5)
+# While the benchmark's contract is being looked up, betas are tried again this much later.
+_BENCHMARK_WAIT: Final = timedelta(seconds=30)
 # The keeper looks at the connection this often; a stall probe runs every stall_probe_s.
 _WATCH_S = 1.0
 
@@ -88,6 +90,7 @@ class Collector:
         self._beta_refresh: asyncio.Task[None] | None = None
         self._overrides_recorded: date | None = None
         self._beta_retry_at: datetime | None = None
+        self._benchmark_unknown_said: date | None = None
         self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
 
     def in_reset_window(self, now: datetime) -> bool:
@@ -283,9 +286,14 @@ class Collector:
         today = now.astimezone(UTC).date()
         benchmark = self.betas.benchmark
         cached = self._benchmark_bars
-        wanted = symbols if cached is not None and cached[0] == today else [benchmark, *symbols]
         try:
-            bars = await self.source.history(wanted)
+            if cached is None or cached[0] != today:
+                answer = await self.source.history([benchmark])
+                if answer.get(benchmark) is None:
+                    self._no_benchmark_bars(benchmark in answer, symbols, today, now)
+                    return
+                cached = self._benchmark_bars = (today, answer[benchmark] or [])
+            bars = await self.source.history(symbols)
         except CollectorError as exc:
             self._beta_retry_at = now + _BETA_RETRY
             self.events.emit(
@@ -293,20 +301,7 @@ class Collector:
                 f"betas not refreshed: {exc}; next try in {_BETA_RETRY.total_seconds():.0f} s",
             )  # fmt: skip
             return
-        if cached is not None and cached[0] == today:
-            bars[benchmark] = cached[1]
-        benchmark_bars = bars.get(benchmark)
-        if benchmark_bars is not None:
-            self._benchmark_bars = (today, benchmark_bars)
-        else:
-            if benchmark in bars:  # the gateway answered without bars: no beta today
-                for symbol in symbols:
-                    self.betas.record(symbol, today, None)
-                self.events.emit(
-                    "warning", "betas_unavailable",
-                    f"the gateway serves no daily bars of the benchmark {benchmark}",
-                )  # fmt: skip
-            return
+        benchmark_bars = cached[1]
         lines = []
         without = []
         for symbol in symbols:
@@ -338,6 +333,28 @@ class Collector:
             )  # fmt: skip
         if lines:
             self.writer.write(lines)
+
+    def _no_benchmark_bars(
+        self, answered: bool, symbols: list[str], today: date, now: datetime
+    ) -> None:
+        """Without the benchmark's bars no beta can be regressed: if the gateway answered
+        without bars, none today; if it does not know the contract yet, try again later."""
+        benchmark = self.betas.benchmark
+        if answered:
+            for symbol in symbols:
+                self.betas.record(symbol, today, None)
+            self.events.emit(
+                "warning", "betas_unavailable",
+                f"the gateway serves no daily bars of the benchmark {benchmark}: no betas today",
+            )  # fmt: skip
+        else:  # looked up by the source meanwhile; said once a day
+            self._beta_retry_at = now + _BENCHMARK_WAIT
+            if self._benchmark_unknown_said != today:
+                self._benchmark_unknown_said = today
+                self.events.emit(
+                    "warning", "betas_deferred",
+                    f"the benchmark {benchmark}'s contract is not known yet: betas wait for it",
+                )  # fmt: skip
 
     def _report_gap(self, index: int) -> None:
         missed = self.schedule.missed(self.last_produced, index)

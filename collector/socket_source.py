@@ -60,6 +60,8 @@ _NOTICES: dict[int, tuple[str, str]] = {
     2110: ("connectivity_lost", "warning"),
     101: ("market_data_lines_exhausted", "warning"),
     354: ("market_data_not_subscribed", "warning"),
+    # No bars for a contract (a CFD, say): its beta is missing, reported by the collector.
+    162: ("historical_data_unavailable", "warning"),
     10090: ("market_data_partly_subscribed", "warning"),
     10167: ("market_data_delayed", "info"),
     10168: ("market_data_not_subscribed", "warning"),
@@ -318,6 +320,12 @@ class SocketSource:
             self._benchmark = found[0].contract
             self._contracts[self._benchmark.conId] = self._benchmark
             self._history_conids[self.settings.beta_benchmark] = self._benchmark.conId
+        else:  # kept as asked (no conid): not asked again on this connection
+            self.events.emit(
+                "warning", "benchmark_unknown",
+                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in USD:"
+                " beta delta is left out (no_price)",
+            )  # fmt: skip
 
     async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
         """A year of daily TRADES bars for each symbol whose contract is known; None for a

@@ -8,6 +8,8 @@ values as the Portal writes them (`portal_truth`: prices to the cent, Greeks to 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,11 +18,12 @@ import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
+from collector.socket_source import SocketSource
 from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
-from tests.collector.conftest import spooled
+from tests.collector.conftest import events, spooled
 from tests.collector.trader import (
     FIGURES,
     MONEY,
@@ -31,6 +34,18 @@ from tests.collector.trader import (
     store,
 )
 from tests.fixtures.simulator import StartSimulator
+
+
+async def _next_update(collector: Collector) -> None:
+    """The next message ib_async processes, or a second's quiet."""
+    source = collector.source
+    assert isinstance(source, SocketSource)
+
+    async def update() -> None:
+        await source.ib.updateEvent
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(update(), 1.0)
 
 
 @pytest.fixture
@@ -122,8 +137,10 @@ def _rounding_bounds(market: Market, account: str) -> dict[str, float]:
     position, half a Greek's last digit times its size, plus the price's half cent through
     the figure's price dependence (first order, with the Greeks' own values)."""
     bound = dict.fromkeys(FIGURES, 0.0)
-    spy = market.quote(756733).mark
-    assert spy is not None
+    spy_price, spy_fx = market.quote(756733).mark, market.exchange_rate(account, "USD")
+    assert spy_price is not None
+    assert spy_fx is not None
+    spy = spy_price * spy_fx  # the benchmark's price in the base currency
     for position in market.positions(account):
         item = position.instrument
         fx = market.exchange_rate(account, item.currency)
@@ -199,3 +216,37 @@ async def test_portal_figures_equal_the_truth_within_the_portals_rounding(
     rows = await store(spooled_lines(portal_collector), database_url)
     for account, row in rows.items():
         assert_figures_equal(row, as_written[account], rel=1e-9)
+
+
+async def test_socket_a_benchmark_the_gateway_does_not_know_leaves_beta_delta_out(
+    collector_environ: dict[str, str], market: Market
+) -> None:
+    """BRIDGE_BETA_BENCHMARK=QQQ, unknown to the gateway: said once; every position with a
+    dollar delta is counted out of beta delta with no_price (the benchmark's), never summed."""
+    collector = Collector(
+        CollectorSettings.from_environ({**collector_environ, "BRIDGE_BETA_BENCHMARK": "QQQ"})
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+
+        async def said() -> None:
+            index = 500
+            while not [e for e in events(collector.settings.paths.var_dir)
+                       if e["event"] == "benchmark_unknown"]:  # fmt: skip
+                index += 1
+                await collector.tick_once(index)
+                await _next_update(collector)
+
+        await asyncio.wait_for(said(), 20)
+        last = await settle(collector, market.truth, 600, betas=False)
+        record = snapshots_at(collector, last)["U1111111"]
+        counts = record["completeness"]
+        assert record["net_beta_delta"] is None
+        assert counts["net_beta_delta"]["contributing"] == 0
+        assert counts["net_beta_delta"]["reasons"]["no_price"] == (
+            counts["net_dollar_delta"]["contributing"]
+            + counts["net_dollar_delta"]["reasons"].get("no_price", 0)
+        )
+    finally:
+        await collector.close()
