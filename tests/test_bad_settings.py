@@ -22,6 +22,8 @@ import pytest
         ("collector", "IB_RESET_WINDOWS", "nightly", "'nightly' is not like"),
         ("collector", "IB_MARKET_DATA_TYPE", "realtime", "'realtime' is not one of"),
         ("collector", "IB_PORTAL_URL", "ftp://gw", "'ftp://gw' is not an http(s) URL"),
+        ("collector", "BRIDGE_BETAS_FILE", "/nonexistent/betas.toml", "cannot read"),
+        ("collector", "BRIDGE_BETA_BENCHMARK", "S&P", "'S&P' is not a symbol"),
         ("web", "BRIDGE_WEB_PORT", "http", "'http' is not a whole number"),
         ("web", "BRIDGE_WEB_REFRESH_S", "0", "0 is outside 0.5..300 seconds"),
     ],
