@@ -32,7 +32,9 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("net_dollar_delta", "Dollar delta", "money", "Dollar delta"),
     Figure("net_beta_delta", "Beta-weighted delta", "benchmark shares", "Beta-weighted delta"),
-    Figure("net_dollar_gamma", "Dollar gamma (1 % move)", "money", "Gamma"),
+    # Unlike units never share an axis: rows before the trader-grade migration have share-
+    # equivalent gamma, rows after it dollar gamma; a panel with no data in a window is not drawn.
+    Figure("net_dollar_gamma", "Dollar gamma (1 % move)", "money", "Dollar gamma"),
     Figure("net_gamma", "Gamma", "share-equivalents", "Gamma"),
     Figure("net_theta", "Theta", "money/day", "Theta"),
     Figure("net_vega", "Vega", "money/vol point", "Vega"),

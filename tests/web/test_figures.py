@@ -26,9 +26,10 @@ BEFORE = {
     "underlyings": "jsonb",
     "stored_at": "timestamp with time zone",
 }
-# What the trader-grade migration adds.
+# What the trader-grade migration (002) adds.
 AFTER = {
     **BEFORE,
+    "format_version": "smallint",
     "currency": "text",
     "net_dollar_gamma": "double precision",
     "net_beta_delta": "double precision",
@@ -53,15 +54,17 @@ def test_today_s_table_shows_its_five_figures_in_four_panels() -> None:
 
 
 def test_columns_a_migration_adds_appear_with_no_code_change() -> None:
-    """Beta-weighted delta gets its panel, dollar gamma joins gamma, the account's value and
-    P&L join the table; none of them is named anywhere but the one list."""
+    """Beta-weighted delta and dollar gamma get their panels, the account's value and P&L join
+    the table; none of them is named anywhere but the one list."""
     columns = Columns(AFTER)
     assert panels(columns)["Beta-weighted delta"][0].column == "net_beta_delta"
-    assert [f.column for f in panels(columns)["Gamma"]] == ["net_dollar_gamma", "net_gamma"]
+    assert [f.column for f in panels(columns)["Dollar gamma"]] == ["net_dollar_gamma"]
+    assert [f.column for f in panels(columns)["Gamma"]] == ["net_gamma"]  # never one axis
     shown = [f.column for f in figures(columns)]
     assert {"net_liquidation", "unrealized_pnl", "daily_pnl"} <= set(shown)
     assert "net_beta_delta" in charted(columns)
     assert "net_liquidation" not in charted(columns)
+    assert "format_version" not in shown  # a number, not a figure: /metrics exports it as is
 
 
 def test_a_numeric_column_nobody_named_is_still_shown_under_its_own_name() -> None:

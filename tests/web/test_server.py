@@ -61,7 +61,8 @@ async def test_overview_shows_each_account_s_newest_row_its_age_and_completeness
     assert accounts["DU1"]["net_vega"] is None  # unknown stays null, never 0
     assert accounts["DU1"]["age_s"] == 15.0
     assert (accounts["DU2"]["options_with_greeks"], accounts["DU2"]["option_count"]) == (3, 4)
-    assert [f["column"] for f in body["layout"]["figures"]][:2] == ["net_dollar_delta", "net_gamma"]
+    shown = [f["column"] for f in body["layout"]["figures"]]
+    assert shown[:3] == ["net_dollar_delta", "net_beta_delta", "net_dollar_gamma"]
     assert body["database"]["error"] is None
 
 
@@ -130,6 +131,8 @@ async def test_a_figure_column_added_by_a_migration_appears_with_no_code_change(
     web_environ: dict[str, str], database_url: str
 ) -> None:
     await prepare_schema(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the table before migration 002
+        conn.execute("ALTER TABLE portfolio_greeks DROP COLUMN net_beta_delta")
     insert_snapshots(database_url, [snapshot_row("DU1", NOW)])
     async with serving(web_environ, clock=_now) as (_server, base):
         _code, before = await _get(f"{base}/api/overview")

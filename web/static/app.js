@@ -149,12 +149,15 @@ function renderAccounts(accounts) {
   }
   if (state.account) select.value = state.account;
 
+  // Money columns name the currency when every account has the same; each cell says its own.
+  const currencies = new Set(accounts.map((row) => row.currency));
+  const shared = currencies.size === 1 ? accounts[0] : { currency: "base ccy" };
   const head = $("accounts").tHead;
   const headRow = el("tr");
   headRow.append(el("th", {}, "Account"), el("th", {}, "Age"), el("th", {}, "Complete"));
   for (const figure of layout.figures) {
     const th = el("th", { "data-figure": figure.column }, figure.label);
-    th.append(el("span", { class: "unit" }, unitText(figure.unit, accounts[0])));
+    th.append(el("span", { class: "unit" }, unitText(figure.unit, shared)));
     headRow.append(th);
   }
   head.replaceChildren(headRow);
@@ -179,6 +182,16 @@ function renderAccounts(accounts) {
         title: `${figure.label} ${unitText(figure.unit, row)} at ${local(row.ts)}`,
       }, formatNumber(value));
       if (value === null || value === undefined) td.classList.add("null");
+      // A sum that left positions out is never presented as a total: marked, with the reasons.
+      const detail = row.completeness ? row.completeness[figure.column] : null;
+      if (detail && detail.missing > 0 && value !== null && value !== undefined) {
+        td.classList.add("partial");
+        td.dataset.missing = String(detail.missing);
+        td.textContent = `${formatNumber(value)}*`;
+        const reasons = Object.entries(detail.reasons || {}).map(([r, n]) => `${n} ${r}`).join(", ");
+        td.title += ` — partial: ${detail.contributing} positions in, ${detail.missing} left out` +
+          (reasons ? ` (${reasons})` : "");
+      }
       tr.append(td);
     }
     rows.push(tr);
@@ -198,8 +211,13 @@ function completenessCell(row) {
   if (row.stalest_greek_age_s !== undefined && row.stalest_greek_age_s !== null) {
     parts.push(`oldest Greek ${formatAge(row.stalest_greek_age_s)}`);
   }
-  if (row.completeness) parts.push(`per figure: ${JSON.stringify(row.completeness)}`);
-  const incomplete = total && known < total;
+  const partial = Object.entries(row.completeness || {})
+    .filter(([, detail]) => detail && detail.missing > 0).map(([figure]) => figure);
+  if (partial.length) {
+    text += ` · ${partial.length} partial`;
+    parts.push(`partial (positions left out): ${partial.join(", ")}`);
+  }
+  const incomplete = (total && known < total) || partial.length > 0;
   return el("td", { class: incomplete ? "stale" : "", title: parts.join("; ") || null,
     "data-complete": incomplete ? "partial" : "whole" }, text);
 }
