@@ -139,6 +139,8 @@ function renderHealth(health, alerts, database, now) {
 
 // ---- accounts ----------------------------------------------------------------------------
 
+// The table shows the charted figures of every account; the card below it every figure of
+// the selected one. Both carry the raw value in data-value (the tests read it back).
 function renderAccounts(accounts) {
   const layout = state.layout;
   const select = $("account");
@@ -148,6 +150,8 @@ function renderAccounts(accounts) {
     select.replaceChildren(...names.map((name) => el("option", { value: name }, name)));
   }
   if (state.account) select.value = state.account;
+  const charted = new Set(layout.panels.flatMap((panel) => panel.figures.map((f) => f.column)));
+  const headline = layout.figures.filter((figure) => charted.has(figure.column));
 
   // Money columns name the currency when every account has the same; each cell says its own.
   const currencies = new Set(accounts.map((row) => row.currency));
@@ -155,7 +159,7 @@ function renderAccounts(accounts) {
   const head = $("accounts").tHead;
   const headRow = el("tr");
   headRow.append(el("th", {}, "Account"), el("th", {}, "Age"), el("th", {}, "Complete"));
-  for (const figure of layout.figures) {
+  for (const figure of headline) {
     const th = el("th", { "data-figure": figure.column }, figure.label);
     th.append(el("span", { class: "unit" }, unitText(figure.unit, shared)));
     headRow.append(th);
@@ -173,30 +177,47 @@ function renderAccounts(accounts) {
     const stale = row.age_s !== null && row.age_s > 3 * state.refreshS;
     tr.append(el("td", { class: stale ? "stale" : "", "data-age": row.age_s }, formatAge(row.age_s)));
     tr.append(completenessCell(row));
-    for (const figure of layout.figures) {
-      const value = row[figure.column];
-      const td = el("td", {
-        "data-account": row.account,
-        "data-figure": figure.column,
-        "data-value": value === null || value === undefined ? "null" : String(value),
-        title: `${figure.label} ${unitText(figure.unit, row)} at ${local(row.ts)}`,
-      }, formatNumber(value));
-      if (value === null || value === undefined) td.classList.add("null");
-      // A sum that left positions out is never presented as a total: marked, with the reasons.
-      const detail = row.completeness ? row.completeness[figure.column] : null;
-      if (detail && detail.missing > 0 && value !== null && value !== undefined) {
-        td.classList.add("partial");
-        td.dataset.missing = String(detail.missing);
-        td.textContent = `${formatNumber(value)}*`;
-        const reasons = Object.entries(detail.reasons || {}).map(([r, n]) => `${n} ${r}`).join(", ");
-        td.title += ` — partial: ${detail.contributing} positions in, ${detail.missing} left out` +
-          (reasons ? ` (${reasons})` : "");
-      }
-      tr.append(td);
-    }
+    for (const figure of headline) tr.append(figureCell(row, figure));
     rows.push(tr);
   }
   body.replaceChildren(...rows);
+  renderDetail(accounts.find((row) => row.account === state.account));
+}
+
+function renderDetail(row) {
+  const card = $("detail");
+  card.replaceChildren();
+  if (!row) return;
+  card.append(el("caption", {}, `${row.account} at ${local(row.ts)} (${formatAge(row.age_s)} ago)`));
+  for (const figure of state.layout.figures) {
+    const tr = el("tr");
+    tr.append(el("th", {}, figure.label), figureCell(row, figure),
+      el("td", { class: "unit" }, unitText(figure.unit, row)));
+    card.append(tr);
+  }
+}
+
+function figureCell(row, figure) {
+  const value = row[figure.column];
+  const known = value !== null && value !== undefined;
+  const td = el("td", {
+    "data-account": row.account,
+    "data-figure": figure.column,
+    "data-value": known ? String(value) : "null",
+    title: `${figure.label} ${unitText(figure.unit, row)} at ${local(row.ts)}`,
+  }, formatNumber(value));
+  if (!known) td.classList.add("null");
+  // A sum that left positions out is never presented as a total: marked, with the reasons.
+  const detail = row.completeness ? row.completeness[figure.column] : null;
+  if (detail && detail.missing > 0 && known) {
+    td.classList.add("partial");
+    td.dataset.missing = String(detail.missing);
+    td.textContent = `${formatNumber(value)}*`;
+    const reasons = Object.entries(detail.reasons || {}).map(([r, n]) => `${n} ${r}`).join(", ");
+    td.title += ` — partial: ${detail.contributing} positions in, ${detail.missing} left out` +
+      (reasons ? ` (${reasons})` : "");
+  }
+  return td;
 }
 
 function completenessCell(row) {
@@ -228,6 +249,7 @@ function selectAccount(account) {
   for (const tr of $("accounts").tBodies[0].rows) {
     tr.classList.toggle("selected", tr.dataset.account === account);
   }
+  renderDetail(state.accounts.find((row) => row.account === account));
   refreshSeries().catch(showError);
 }
 
@@ -261,7 +283,8 @@ function renderChart(series) {
   panels.forEach((panel, index) => {
     const axis = index === 0 ? "y" : `y${index + 1}`;
     const key = index === 0 ? "yaxis" : `yaxis${index + 1}`;
-    const unit = unitText(panel.figures[0].unit, null);
+    const selected = state.accounts.find((row) => row.account === state.account);
+    const unit = unitText(panel.figures[0].unit, selected);
     plotLayout[key] = { domain: domain(index), title: { text: `${panel.name}<br>${unit}` }, zeroline: true };
     panel.figures.forEach((figure, n) => {
       const values = series.figures[figure.column];
