@@ -5,10 +5,13 @@ and moved into the tables by `INSERT … SELECT … ON CONFLICT (id) DO NOTHING`
 transaction. PostgreSQL parses the JSON, so a bulk replay costs Python
 almost nothing per row, and a record delivered twice is stored once.
 
-If the server refuses a batch because of one record's data, the batch is split in halves until
-the offending lines are isolated: they come back as rejected, with the server's reason, and
-every other line is stored. Connection-level failures are raised as `DatabaseUnavailable` for
-the caller's circuit breaker.
+If the server refuses a batch because of one record (a bad value, a program limit such as an
+index row too big), the batch is split in halves until the offending lines are isolated: they
+come back as rejected, with the server's reason, and every other line is stored. A batch the
+server gives up on for its size (statement timeout, out of memory) is split the same way; a
+single record that still fails is that record's fault. A race lost past its retries is split
+too, and a single line that still loses comes back unstored, for the caller to keep. Only
+connection-level failures are raised, as `DatabaseUnavailable`, for the caller's breaker.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.rows import TupleRow
 
-from database.errors import DatabaseError, RecordRejected, TransientConflict, translate
+from database.errors import (
+    BatchTooLarge,
+    DatabaseError,
+    RecordRejected,
+    TransientConflict,
+    translate,
+)
 from database.schema import bootstrap
 
 Connection = psycopg.AsyncConnection[TupleRow]
@@ -81,6 +90,10 @@ class StoreResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
+    # Lines the server failed while answering, through no fault of theirs (conflicts past their
+    # retries): not stored now, for the caller to keep and retry later.
+    unstored: list[tuple[bytes, str]] = field(default_factory=list)
+    splits: int = 0  # batches split in halves because the server refused them whole
 
 
 class RecordSink:
@@ -100,10 +113,15 @@ class RecordSink:
     async def _store_or_split(self, lines: list[bytes], result: StoreResult) -> None:
         try:
             stored = await self._store_batch(lines)
-        except RecordRejected as rejected:
+        except (RecordRejected, BatchTooLarge, TransientConflict) as refused:
             if len(lines) == 1:
-                result.rejected.append((lines[0], f"{rejected.sqlstate}: {rejected}"))
+                reason = f"{refused.sqlstate}: {refused}"
+                if isinstance(refused, TransientConflict):  # a race, not the record's fault
+                    result.unstored.append((lines[0], reason))
+                else:
+                    result.rejected.append((lines[0], reason))
                 return
+            result.splits += 1
             middle = len(lines) // 2
             await self._store_or_split(lines[:middle], result)
             await self._store_or_split(lines[middle:], result)

@@ -111,18 +111,22 @@ class Writer:
     async def _deliver(self, lines: list[bytes], report: DrainReport) -> list[DeadLetter]:
         """Store or buffer `lines`; returns the ones the server rejected, as dead letters."""
         result = await self.store.store(lines)
+        letters: list[DeadLetter] = []
         if not isinstance(result, NotStored):
             report.stored, report.duplicates = result.stored, result.duplicates
-            return [
+            letters = [
                 DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
                 for line, reason in result.rejected
             ]
-        try:
-            self._buffer.append(lines)
-        except OSError as exc:
-            raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
-        report.buffered = len(lines)
-        return []
+            # Lines that lost a race past their retries: the replayer tries them again later.
+            lines = [line for line, _ in result.unstored]
+        if lines:
+            try:
+                self._buffer.append(lines)
+            except OSError as exc:
+                raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
+            report.buffered = len(lines)
+        return letters
 
     async def close(self) -> None:
         await self.store.close()
