@@ -16,9 +16,13 @@ connection-level failures are raised, as `DatabaseUnavailable`, for the caller's
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -71,6 +75,10 @@ _COPY_TRAILER = struct.pack("!h", -1)
 _JSONB_VERSION = b"\x01"
 # A serialization failure or deadlock is a race, not an outage: retry this many times.
 _CONFLICT_RETRIES = 3
+# After a hang-up, psycopg's pending read ends at once; this only bounds the unexpected.
+_HANG_UP_GRACE_S = 5.0
+
+_T = TypeVar("_T")
 
 
 def copy_payload(lines: Sequence[bytes]) -> bytes:
@@ -97,10 +105,23 @@ class StoreResult:
 
 
 class RecordSink:
-    """Stores lines over one connection, opened lazily and dropped when it breaks."""
+    """Stores lines over one connection, opened lazily and dropped when it breaks.
 
-    def __init__(self, connect: Callable[[], Awaitable[Connection]]) -> None:
+    A server can accept a connection and then never answer (hung, or a network path that
+    drops replies): psycopg would wait for ever. So each statement must be answered within
+    `reply_timeout_s` (the server's own statement timeout answers first, with an error, when
+    the server is alive); past it the connection is hung up and the call fails at once as an
+    outage.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        *,
+        reply_timeout_s: float | None = None,
+    ) -> None:
         self._connect = connect
+        self._reply_timeout_s = reply_timeout_s
         self._conn: Connection | None = None
 
     async def store(self, lines: Sequence[bytes]) -> StoreResult:
@@ -141,14 +162,19 @@ class RecordSink:
     async def _transaction(self, lines: list[bytes]) -> int:
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                async with conn.cursor().copy(
-                    "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    await copy.write(copy_payload(lines))
-                snapshots = await conn.execute(_INSERT_SNAPSHOTS)
-                api_logs = await conn.execute(_INSERT_API_LOGS)
-                return snapshots.rowcount + api_logs.rowcount
+            # Statement by statement (the connection is in autocommit), so that each one is
+            # bounded by the reply timeout, the commit included.
+            await self._answered(conn, conn.execute("BEGIN"))
+            try:
+                await self._answered(conn, _copy(conn, lines))
+                snapshots = await self._answered(conn, conn.execute(_INSERT_SNAPSHOTS))
+                api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
+                await self._answered(conn, conn.execute("COMMIT"))
+            except psycopg.Error:
+                if not (conn.broken or conn.closed):
+                    await self._answered(conn, conn.execute("ROLLBACK"))
+                raise
+            return snapshots.rowcount + api_logs.rowcount
         except psycopg.Error as exc:
             error = translate(exc)
             if conn.broken or conn.closed:
@@ -174,9 +200,7 @@ class RecordSink:
         except (psycopg.Error, OSError) as exc:
             raise translate(exc) from exc
         try:
-            await bootstrap(conn)
-            await conn.execute(_STAGING)
-            await conn.commit()
+            await self._answered(conn, _prepare(conn))
         except (psycopg.Error, OSError) as exc:
             # Opened but unusable: release the server's backend now, not at garbage collection.
             await _close_quietly(conn)
@@ -191,6 +215,51 @@ class RecordSink:
         conn, self._conn = self._conn, None
         if conn is not None:
             await _close_quietly(conn)
+
+    async def _answered(self, conn: Connection, step: Awaitable[_T]) -> _T:
+        """`step`'s result, or TimeoutError (an outage) once the server has been silent for
+        `reply_timeout_s`: the connection is then hung up, so nothing waits on it any more."""
+        if self._reply_timeout_s is None:
+            return await step
+        task = asyncio.ensure_future(step)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._reply_timeout_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        _hang_up(conn)  # the pending read ends at once with "server closed the connection"
+        done, _ = await asyncio.wait({task}, timeout=_HANG_UP_GRACE_S)
+        if not done:
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # retrieved: its "connection closed" is this timeout's consequence
+        raise TimeoutError(f"no answer from the server within {self._reply_timeout_s:g} s")
+
+
+async def _prepare(conn: Connection) -> None:
+    await bootstrap(conn)
+    await conn.execute(_STAGING)
+    await conn.commit()
+
+
+async def _copy(conn: Connection, lines: list[bytes]) -> None:
+    async with conn.cursor().copy("COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
+        await copy.write(copy_payload(lines))
+
+
+def _hang_up(conn: Connection) -> None:
+    """Shut the connection's socket down under psycopg, which is still waiting on it."""
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.OperationalError:
+        return  # already closed
+    with socket.socket(fileno=os.dup(fd)) as duplicate:
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already disconnected
 
 
 async def _close_quietly(conn: Connection) -> None:
