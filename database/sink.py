@@ -1,9 +1,10 @@
 """The idempotent insert path: JSON lines in, rows of `portfolio_greeks` and `api_logs` out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
-and moved into the tables by `INSERT … SELECT … ON CONFLICT (id) DO NOTHING`, all in one
-transaction. PostgreSQL parses the JSON, so a bulk replay costs Python
-almost nothing per row, and a record delivered twice is stored once.
+and moved into the tables by `INSERT … SELECT … ON CONFLICT DO NOTHING` (on the id, and for a
+snapshot on its natural key, account and tick, too), all in one transaction. PostgreSQL parses
+the JSON, so a bulk replay costs Python almost nothing per row, and a record delivered twice is
+stored once.
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
@@ -58,7 +59,7 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     coalesce(line->'underlyings', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'snapshot'
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 _INSERT_API_LOGS = """

@@ -155,3 +155,22 @@ async def test_a_batch_the_server_has_no_memory_for_is_split(
     assert result.splits >= 1
     assert all(reason.startswith("53200") for _, reason in result.rejected)
     assert await _count(database_url, "portfolio_greeks") == stored
+
+
+async def test_a_second_snapshot_of_the_same_account_and_tick_is_absorbed(
+    sink: RecordSink, database_url: str
+) -> None:
+    """The natural key (account, ts): a snapshot with another id for a tick already stored is
+    a duplicate, absorbed like one, never an error and never a second row."""
+    original = builders.snapshot("DU0001", 7)
+    other_id = _with(original, id="00000000-0000-4000-8000-000000000007", net_vega=1.0)
+    first = await sink.store([original])
+    again = await sink.store([other_id, builders.snapshot("DU0001", 8)])
+    assert (first.stored, again.stored, again.duplicates, again.rejected) == (1, 1, 1, [])
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT id::text, net_vega FROM portfolio_greeks WHERE account = 'DU0001' ORDER BY ts"
+        )
+        rows = await cursor.fetchall()
+    assert rows[0] == (json.loads(original)["id"], None)
+    assert len(rows) == 2
