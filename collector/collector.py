@@ -23,6 +23,7 @@ from collector.backoff import ReconnectBackoff
 from collector.errors import (
     ClientIdInUse,
     CollectorError,
+    GatewayPacing,
     GatewayStalled,
     GatewayUnavailable,
     SessionRequired,
@@ -207,6 +208,8 @@ class Collector:
             return TickReport(index, 0, spooled=True)
         except GatewayUnavailable as exc:
             self.events.emit("warning", "read_failed", str(exc), expected_in_reset=True)
+            return TickReport(index, 0, spooled=True)
+        except GatewayPacing:  # the source reports a penalty once; its ticks become a gap
             return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
