@@ -151,7 +151,10 @@ function renderAccounts(accounts) {
   }
   if (state.account) select.value = state.account;
   const charted = new Set(layout.panels.flatMap((panel) => panel.figures.map((f) => f.column)));
-  const headline = layout.figures.filter((figure) => charted.has(figure.column));
+  // A charted figure no account has a value for (share-equivalent gamma in rows of the trader-
+  // grade format) leaves the table; the card below still shows it as unknown.
+  const headline = layout.figures.filter((figure) => charted.has(figure.column) &&
+    accounts.some((row) => row[figure.column] !== null && row[figure.column] !== undefined));
 
   // Money columns name the currency when every account has the same; each cell says its own.
   const currencies = new Set(accounts.map((row) => row.currency));
