@@ -29,12 +29,12 @@ from collector.errors import (
 )
 from collector.events import EventLog, SpoolWriter
 from collector.greeks import aggregate, snapshot
-from collector.reset_window import ResetWindow, active_window
 from collector.schedule import Schedule
 from collector.settings import CollectorSettings
 from collector.source import GreeksSource
 from shared import logs, records, status
 from shared.durable import atomic_replace
+from shared.reset_window import ResetWindow, active_window
 from shared.spool import SpoolAppender
 
 log = logging.getLogger("collector")
