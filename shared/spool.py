@@ -78,7 +78,7 @@ class SpoolAppender:
         self.segment: Segment | None = None
 
     def open(self, *, now_us: int) -> None:
-        """Take the producer's lock and start a fresh segment (never append after a crash's tail)."""
+        """Take the producer's lock and start a fresh segment (never after a crash's tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self._held.enter_context(locked(self.directory / self.lock_name, blocking=False)):
             self._held.close()
