@@ -106,7 +106,7 @@ def _fresh(beat: Mapping[str, Any] | None, now: datetime, silent_s: float) -> bo
 
 
 def health_checks(
-    rules: HealthRules, facts: FeedFacts, *, now: datetime, dead_letters: Reading
+    rules: HealthRules, facts: FeedFacts, *, now: datetime, dead_letters: Reading | None
 ) -> list[Check]:
     """The feed-health rules that are on, each for its subjects."""
     checks: list[Check] = []
@@ -156,6 +156,6 @@ def health_checks(
             margin_above=rules.buffer_above_mb * 0.05,
         )
         checks.append(Check("buffer_large", "buffer", "buffer_mb", reading, 0.0))
-    if rules.dead_letter_quiet_s is not None:
+    if dead_letters is not None:
         checks.append(Check("dead_letter", "dead letters", "dead_letters", dead_letters, 0.0))
     return checks
