@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from alerter.checks import (
     limit_checks,
     watch_dead_letters,
 )
-from alerter.episodes import Episode, step
+from alerter.episodes import Change, Episode, step
 from alerter.rules import HealthRules, LimitRule
 from shared.reset_window import active_window, parse_reset_windows
 
@@ -48,8 +48,8 @@ def _gateway_check(now: datetime, connected: bool) -> Check:
     return check
 
 
-def _story(steps: list[tuple[str, bool]]) -> list[str | None]:
-    episode, changes = Episode(), []
+def _story(steps: list[tuple[str, bool]]) -> list[Change | None]:
+    episode, changes = Episode(), list[Change | None]()
     for stamp, connected in steps:
         check = _gateway_check(_utc(stamp), connected)
         episode, change = step(episode, check.reading, now=_utc(stamp), for_s=check.for_s)
@@ -160,7 +160,7 @@ def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) 
 )
 def test_dead_letters(steps: list[tuple[float, int]], expected: list[str | None]) -> None:
     watch = DeadLetterWatch()  # a first start: no memory
-    episode, changes = Episode(), []
+    episode, changes = Episode(), list[Change | None]()
     start = _utc("12:00:00")
     for offset, count in steps:
         now = start + timedelta(seconds=offset)
@@ -183,7 +183,7 @@ def test_limits_apply_per_account_or_to_one_account() -> None:
         LimitRule("theta", "net_theta", "*", -2000.0, None, 0.0, 100.0, 0.0),
         LimitRule("delta DU2", "net_delta", "DU2", None, 500.0, 0.0, 0.0, 25.0),
     ]
-    latest = {
+    latest: dict[str, dict[str, float | None]] = {
         "DU1": {"net_theta": -2500.0, "net_delta": 900.0},
         "DU2": {"net_theta": None, "net_delta": 600.0},
     }

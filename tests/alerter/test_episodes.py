@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerter.episodes import Episode, Reading, condition, step, threshold
+from alerter.episodes import Change, Episode, Reading, condition, step, threshold
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
         (None, -500.0, 500.0, 25.0, None, False, None),  # unknown is not zero
     ],
 )
-def test_threshold_hysteresis(
+def test_threshold_hysteresis(  # noqa: PLR0917  # one parameter per column of the table
     value: float | None,
     below: float | None,
     above: float | None,
@@ -42,10 +43,10 @@ def test_threshold_hysteresis(
 
 
 def _run(
-    steps: list[tuple[float, float | None]], *, for_s: float, above: float = 100.0
-) -> list[tuple[str | None, int]]:
+    steps: Sequence[tuple[float, float | None]], *, for_s: float, above: float = 100.0
+) -> list[tuple[Change | None, int]]:
     """Feed (seconds after T0, value) readings against `above` with a margin of 10."""
-    episode, seen = Episode(), []
+    episode, seen = Episode(), list[tuple[Change | None, int]]()
     for offset, value in steps:
         reading = threshold(value, below=None, above=above, margin_above=10.0)
         episode, change = step(episode, reading, now=T0 + timedelta(seconds=offset), for_s=for_s)
@@ -55,7 +56,7 @@ def _run(
 
 def test_duration_then_hysteresis_then_a_new_episode() -> None:
     """Limit above 100, margin 10, for 30 s."""
-    steps = [
+    steps: list[tuple[float, float | None]] = [
         (0, 120),  # past since 0
         (20, 130),  # 20 s < 30 s: waits
         (30, 125),  # 30 s >= 30 s: fires, episode 1
@@ -76,14 +77,22 @@ def test_duration_then_hysteresis_then_a_new_episode() -> None:
 
 def test_a_value_hovering_around_the_limit_gives_one_alert() -> None:
     """for 0 s: 101, 99, 101, 99 ... fires once and never resolves (99 > 90)."""
-    steps = [(5 * index, 101 if index % 2 == 0 else 99) for index in range(10)]
+    steps: list[tuple[float, float | None]] = [
+        (5 * index, 101 if index % 2 == 0 else 99) for index in range(10)
+    ]
     changes = [change for change, _ in _run(steps, for_s=0)]
     assert changes == ["fired"] + [None] * 9
 
 
 def test_unknown_values_change_nothing() -> None:
     """A null neither fires, resolves, nor interrupts the wait: 0 past, 10 null, 30 fires."""
-    steps = [(0, 150), (10, None), (30, 150), (40, None), (50, 50)]
+    steps: list[tuple[float, float | None]] = [
+        (0, 150),
+        (10, None),
+        (30, 150),
+        (40, None),
+        (50, 50),
+    ]
     assert _run(steps, for_s=30) == [
         (None, 0), (None, 0), ("fired", 1), (None, 1), ("resolved", 1),
     ]  # fmt: skip

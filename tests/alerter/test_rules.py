@@ -70,7 +70,8 @@ def test_health_rules_change_or_turn_off() -> None:
         ('[[limit]]\nfigure = "net_delta"\nbelow = 1\n[[limit]]\nname = "x"\nfigure = "account"\n'
          "above = 1\n",
          "[[limit]] #2 (x): figure 'account' is not a number"),
-        ('[[limit]]\nfigure = "net_delta"\n', "[[limit]] #1 (net_delta): give below, above or both"),
+        ('[[limit]]\nfigure = "net_delta"\n',
+         "[[limit]] #1 (net_delta): give below, above or both"),
         ('[[limit]]\nfigure = "net_delta"\nbelow = 5\nabove = 1\n',
          "[[limit]] #1 (net_delta): below (5) must be less than above (1)"),
         ('[[limit]]\nfigure = "net_delta"\nbelow = -10\nabove = 10\nmargin = 15\n',
