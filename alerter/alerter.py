@@ -52,6 +52,9 @@ log = logging.getLogger("alerter")
 ALERT_NAMESPACE: Final = uuid.UUID("3b0f4d1e-7a43-4c59-9a53-5d7a2e0c9b61")
 SPOOL_LOCK: Final = "alerter.lock"
 _SEGMENT_MAX_BYTES: Final = 1 << 20
+# At a stop, deliveries in flight get this long to finish (well inside supervisord's 15 s); the
+# rest stay in the outbox and are sent after the next start.
+_CLOSE_GRACE_S: Final = 5.0
 # Accounts whose newest snapshot is older than this are no longer watched (closed, filtered out).
 _ACCOUNT_HORIZON: Final = "7 days"
 _HEALTH_RULES: Final = (
@@ -183,9 +186,13 @@ class Alerter:
             self.outbox = Outbox(loaded.outbox)
 
     async def close(self) -> None:
-        for task in self._in_flight.values():
-            task.cancel()
-        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        """Let deliveries in flight finish (briefly), keep the others for the next start."""
+        in_flight = list(self._in_flight.values())
+        if in_flight:
+            _, unfinished = await asyncio.wait(in_flight, timeout=_CLOSE_GRACE_S)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         self._save()
         if self._db is not None:
             await self._db.close()

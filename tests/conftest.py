@@ -7,4 +7,5 @@ pytest_plugins = (
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
     "tests.fixtures.simulator",
+    "tests.fixtures.receiver",
 )
