@@ -99,7 +99,7 @@ def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter
         IB_RESET_WINDOWS=f"{far:%a} {far:%H}:00-{far:%H}:30",
     )
     truth = control(supervisor.control_url, "GET", "/truth")["accounts"][ACCOUNT]["net"]
-    assert truth["delta"] > 100  # past the limit of 0, beyond its margin of 100
+    assert truth["net_delta"] > 100  # past the limit of 0, beyond its margin of 100
 
     # Past the limit from the first row on: one notification per receiver within 15 s of it.
     wait_until(
