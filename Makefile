@@ -6,13 +6,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test lint typecheck pytest bench clean
+.PHONY: run stop status test lint typecheck pytest bench clean lock
 
-$(STAMP): pyproject.toml
+# Exact versions come from requirements.lock (every package pinned with its hashes, one
+# resolution valid for Python 3.11 to 3.13); the project itself is then installed without
+# resolving anything again. `make lock` refreshes the lock on purpose after pyproject.toml changes.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## lock: re-resolve pyproject.toml's dependencies into requirements.lock (review the diff)
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --extra dev --generate-hashes \
+		pyproject.toml -o requirements.lock
 
 ## run: install, start supervisord on the local profile (embedded PostgreSQL, simulator), return
 run: $(STAMP)
