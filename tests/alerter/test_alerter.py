@@ -23,6 +23,7 @@ from shared import records
 from shared.spool import SpoolAppender
 from tests.fixtures.pipeline import append
 from tests.fixtures.receiver import Receiver
+from tests.fixtures.supervisor import free_port
 from tests.waiting import wait_until_async
 from writer.settings import WriterSettings
 from writer.writer import Writer
@@ -198,3 +199,35 @@ async def test_a_receiver_that_is_down_gets_it_later_and_nothing_waits(
     assert SENTINEL not in caplog.text
     state = json.loads((Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state").read_text())
     assert state["outbox"] == []
+
+
+async def test_without_a_database_the_feed_is_still_watched(
+    alerter_environ: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL unreachable: said once in the log (without its password) and in the
+    heartbeat; the limit neither fires nor resolves; the buffer rule still fires."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("buffer_above_mb = false", "buffer_above_mb = 0.0001"))
+    environ = {
+        **alerter_environ,
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "DATABASE_URL": f"postgresql://bridge:{SENTINEL}@127.0.0.1:{port}/bridge",
+        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
+    }
+    buffer = Path(environ["BRIDGE_BUFFER_PATH"])
+    buffer.parent.mkdir(parents=True, exist_ok=True)
+    buffer.write_bytes(b"x" * 200)  # 0.0002 MB > 0.0001 MB
+    alerter = await _start(environ)
+    (fired,) = await alerter.step()
+    assert (fired.alert.rule, fired.change, fired.alert.episode.value) == (
+        "buffer_large", "fired", 0.0002,
+    )  # fmt: skip
+    assert await alerter.step() == []
+    await alerter.close()
+    beat = json.loads((Path(environ["BRIDGE_VAR_DIR"]) / "run/alerter.json").read_text())
+    assert beat["last_db_error"]
+    assert [f["rule"] for f in beat["firing"]] == ["buffer_large"]
+    assert caplog.text.count("database not answering") == 1
+    assert SENTINEL not in caplog.text
