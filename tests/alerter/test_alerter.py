@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -71,7 +72,8 @@ async def writer(pipeline_environ: dict[str, str]) -> AsyncIterator[Writer]:
 
 
 class Feed:
-    """Plays the collector: one snapshot of DU0001 per call, 5 s after the previous one."""
+    """Plays the collector: one snapshot of DU0001 per call, 5 s after the previous one, or
+    one connection event."""
 
     def __init__(self, spool: SpoolAppender, writer: Writer) -> None:
         self.spool, self.writer = spool, writer
@@ -86,6 +88,15 @@ class Feed:
             stalest_greek_age_s=None,
         )  # fmt: skip
         append(self.spool, [records.encode(snapshot)])
+        await self.writer.run_until_caught_up()
+
+    async def event(self, name: str) -> None:
+        """One connection event, as the collector records it, a little after the last one."""
+        self.tick += timedelta(seconds=1)
+        event = records.new_api_log(
+            ts=self.tick, mode="PORTAL", level="info", event=name, message=name
+        )
+        append(self.spool, [records.encode(event)])
         await self.writer.run_until_caught_up()
 
 
@@ -231,3 +242,27 @@ async def test_without_a_database_the_feed_is_still_watched(
     assert [f["rule"] for f in beat["firing"]] == ["buffer_large"]
     assert caplog.text.count("database not answering") == 1
     assert SENTINEL not in caplog.text
+
+
+async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """session_required after connected: fires (outside any window); connected again: resolves."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("login_required_s = false", "login_required_s = 0"))
+    far = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=12)  # no window now
+    environ = {
+        **alerter_environ,
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "IB_RESET_WINDOWS": f"{far:%a} {far:%H}:00-{far:%H}:30",
+    }
+    await feed.event("connected")
+    alerter = await _start(environ)
+    assert await alerter.step() == []
+    await feed.event("session_required")
+    assert [(t.alert.rule, t.change) for t in await alerter.step()] == [("login_required", "fired")]
+    await feed.event("connected")
+    assert [(t.alert.rule, t.change) for t in await alerter.step()] == [
+        ("login_required", "resolved")
+    ]
+    await alerter.close()

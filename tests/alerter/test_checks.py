@@ -189,3 +189,20 @@ def test_limits_apply_per_account_or_to_one_account() -> None:
     }
     checks = {c.key: c.reading.past for c in limit_checks(rules, latest)}
     assert checks == {"theta|DU1": True, "theta|DU2": None, "delta DU2|DU2": True}
+
+
+@pytest.mark.parametrize(
+    ("breaker", "past"),
+    [("open", True), ("half_open", True), ("closed", False), (None, None)],  # None: no file
+)
+def test_breaker_open(breaker: str | None, past: bool | None) -> None:
+    now = _utc("12:00:00")
+    beat = {"heartbeat": now.isoformat(), "state": "running", "breaker": breaker}
+    rules = HealthRules(
+        stale_snapshot_s=None, gateway_disconnected_s=None, login_required_s=None,
+        buffer_above_mb=None, heartbeat_silent_s=None, breaker_open_s=60,
+    )  # fmt: skip
+    facts = FeedFacts(heartbeats={"writer": beat if breaker else None, "replayer": None})
+    checks = {c.key: c for c in health_checks(rules, facts, now=now, dead_letters=None)}
+    assert checks["breaker_open|writer"].reading.past is past
+    assert checks["breaker_open|writer"].for_s == 60
