@@ -57,15 +57,6 @@ _SEGMENT_MAX_BYTES: Final = 1 << 20
 _CLOSE_GRACE_S: Final = 5.0
 # Accounts whose newest snapshot is older than this are no longer watched (closed, filtered out).
 _ACCOUNT_HORIZON: Final = "7 days"
-_HEALTH_RULES: Final = (
-    "heartbeat_silent",
-    "gateway_disconnected",
-    "login_required",
-    "stale_snapshot",
-    "breaker_open",
-    "buffer_large",
-    "dead_letter",
-)
 
 # The newest snapshot of each account, by a loose index scan over (account, ts DESC): one index
 # probe per account, however long the table.
@@ -174,11 +165,11 @@ class Alerter:
             log.error("alerter state unreadable: starting afresh", extra=logs.fields(reason=exc))
             loaded = None
         if loaded is not None:
-            names = {rule.name for rule in self.settings.rules.limits} | set(_HEALTH_RULES)
+            names = self.settings.rules.names()
             for key, alert in list(loaded.alerts.items()):
                 if alert.rule not in names:
                     log.info(
-                        "rule no longer in the file: alert forgotten",
+                        "rule no longer in the file (or off): alert forgotten",
                         extra=logs.fields(rule=alert.rule, subject=alert.subject),
                     )
                     del loaded.alerts[key]
@@ -301,16 +292,12 @@ class Alerter:
             if self._db is None or self._db.closed:
                 self._db = await self.settings.database.connect("bridge-alerter", read_only=True)
             latest = await self._latest(self._db, rules.figures)
-            login = (
-                bool((await (await self._db.execute(_LOGIN)).fetchone() or (False,))[0])
-                if wants_login
-                else False
-            )
+            login = await self._login_required(self._db) if wants_login else False
         except (psycopg.Error, OSError) as exc:
-            self._database_failed(translate(exc))
+            await self._database_failed(translate(exc))
             return Stored(None, None)
         except DatabaseError as exc:
-            self._database_failed(exc)
+            await self._database_failed(exc)
             return Stored(None, None)
         if self._db_error is not None:
             log.info("database answering again: limits read")
@@ -327,7 +314,11 @@ class Alerter:
         rows = await (await conn.execute(query)).fetchall()
         return {row[0]: {"ts": row[1], **dict(zip(figures, row[2:], strict=True))} for row in rows}
 
-    def _database_failed(self, exc: DatabaseError) -> None:
+    async def _login_required(self, conn: psycopg.AsyncConnection[TupleRow]) -> bool:
+        row = await (await conn.execute(_LOGIN)).fetchone()
+        return bool(row and row[0])
+
+    async def _database_failed(self, exc: DatabaseError) -> None:
         message = str(exc)
         if message != self._db_error:
             log.warning(
@@ -337,7 +328,7 @@ class Alerter:
         self._db_error = message
         if self._db is not None:
             db, self._db = self._db, None
-            asyncio.get_running_loop().create_task(db.close())
+            await db.close()
 
     # Recording -------------------------------------------------------------------------------
 

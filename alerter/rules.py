@@ -81,10 +81,27 @@ class HealthRules:
     heartbeat_silent_s: float | None = 30.0
 
 
+# The alerts the feed-health rules raise, and the key of `[health]` that sets each one.
+HEALTH_ALERTS: Final = {
+    "heartbeat_silent": "heartbeat_silent_s",
+    "gateway_disconnected": "gateway_disconnected_s",
+    "login_required": "login_required_s",
+    "stale_snapshot": "stale_snapshot_s",
+    "breaker_open": "breaker_open_s",
+    "buffer_large": "buffer_above_mb",
+    "dead_letter": "dead_letter_quiet_s",
+}
+
+
 @dataclass(frozen=True)
 class Rules:
     limits: tuple[LimitRule, ...] = ()
     health: HealthRules = HealthRules()
+
+    def names(self) -> set[str]:
+        """Every alert these rules can raise: the limits' names and the health rules that are on."""
+        on = {name for name, key in HEALTH_ALERTS.items() if getattr(self.health, key) is not None}
+        return {rule.name for rule in self.limits} | on
 
     @property
     def figures(self) -> tuple[str, ...]:

@@ -95,3 +95,17 @@ def test_a_bad_rule_is_named_with_its_problem(text: str, message: str) -> None:
         parse_rules(text, figures=FIGURES)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_the_alerts_a_file_can_raise() -> None:
+    """A limit's name and the health rules that are on: an alert saved under any other name
+    (a rule deleted, renamed or turned off) is forgotten at the next start."""
+    rules = parse_rules(
+        '[[limit]]\nname = "cap"\nfigure = "net_delta"\nabove = 1\n'
+        "[health]\nbuffer_above_mb = false\ndead_letter_quiet_s = false\n",
+        figures=FIGURES,
+    )
+    assert rules.names() == {
+        "cap", "heartbeat_silent", "gateway_disconnected", "login_required", "stale_snapshot",
+        "breaker_open",
+    }  # fmt: skip
