@@ -240,9 +240,10 @@ class Alerter:
             self._record(transitions, now)
             for transition in transitions:
                 self._queue(transition, now)
+        # The events reach the disk before the state that says they happened.
+        self._flush_spool(now)
         if dirty or transitions:
             self._save()
-        self._flush_spool(now)
         self._dispatch()
         self._publish("running")
         return transitions
