@@ -266,3 +266,21 @@ async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
         ("login_required", "resolved")
     ]
     await alerter.close()
+
+
+async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
+    alerter_environ: dict[str, str], feed: Feed, database_url: str
+) -> None:
+    """No state file yet, as before the firing (its save never happened): the restarted alerter
+    fires the same episode again, with the same event id, and the table keeps one row."""
+    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    await feed.net_delta(150.0)
+    alerter = await _start(alerter_environ)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()
+    state_file.unlink()
+    restarted = await _start(alerter_environ)
+    assert [t.change for t in await restarted.step()] == ["fired"]
+    await restarted.close()
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
