@@ -22,6 +22,8 @@ import pytest
         ("collector", "IB_RESET_WINDOWS", "nightly", "'nightly' is not like"),
         ("collector", "IB_MARKET_DATA_TYPE", "realtime", "'realtime' is not one of"),
         ("collector", "IB_PORTAL_URL", "ftp://gw", "'ftp://gw' is not an http(s) URL"),
+        ("collector", "BRIDGE_BETAS_FILE", "/nonexistent/betas.toml", "cannot read"),
+        ("collector", "BRIDGE_BETA_BENCHMARK", "S&P", "'S&P' is not a symbol"),
         ("alerter", "BRIDGE_ALERT_URLS", "json://127.0.0.1:9/a bogus://u:hunter2@host/x",
          "target 2 (bogus) is not a URL Apprise can use"),
         ("alerter", "BRIDGE_ALERTS_FILE", "/nonexistent/alerts.toml", "/nonexistent/alerts.toml"),
