@@ -34,12 +34,16 @@ ALL_ACCOUNTS: Final = "*"
 # Without a margin, a value must come back inside by this share of the limit to resolve.
 DEFAULT_MARGIN_SHARE: Final = 0.05
 _LIMIT_KEYS: Final = frozenset({"name", "figure", "account", "below", "above", "for_s", "margin"})
+# Number fields of the record that are not figures: its format (stored as `format_version`).
+_NOT_FIGURES: Final = frozenset({"version"})
 
 
 def snapshot_figures() -> tuple[str, ...]:
     """The numeric columns of `portfolio_greeks`: the number fields of the snapshot record."""
     hints = typing.get_type_hints(Snapshot)
-    return tuple(name for name, hint in hints.items() if _is_number(hint))
+    return tuple(
+        name for name, hint in hints.items() if _is_number(hint) and name not in _NOT_FIGURES
+    )
 
 
 def _is_number(hint: Any) -> bool:

@@ -32,7 +32,7 @@ from writer.writer import Writer
 RULES = """
 [[limit]]
 name = "delta cap"
-figure = "net_delta"
+figure = "net_dollar_delta"
 account = "DU0001"
 above = 100
 margin = 10
@@ -79,12 +79,12 @@ class Feed:
         self.spool, self.writer = spool, writer
         self.tick = datetime.now(UTC).replace(microsecond=0)
 
-    async def net_delta(self, value: float) -> None:
+    async def dollar_delta(self, value: float) -> None:
         self.tick += timedelta(seconds=5)
         snapshot = records.Snapshot(
             id=records.snapshot_id("DU0001", self.tick), ts=self.tick, account="DU0001",
-            mode="SOCKET", net_delta=value, net_gamma=None, net_theta=None, net_vega=None,
-            net_dollar_delta=None, position_count=1, option_count=0, options_with_greeks=0,
+            mode="SOCKET", net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=value, position_count=1, option_count=0, options_with_greeks=0,
             stalest_greek_age_s=None,
         )  # fmt: skip
         append(self.spool, [records.encode(snapshot)])
@@ -124,7 +124,7 @@ async def test_a_limit_fires_once_survives_a_restart_and_resolves_once_with_hyst
 ) -> None:
     """150 > 100 fires (one notification, one alert_fired row); a restarted alerter does not
     notify it again; 95 (inside, but not by the margin of 10) keeps it; 85 resolves it."""
-    await feed.net_delta(150.0)
+    await feed.dollar_delta(150.0)
     alerter = await _start(alerter_environ)
     fired = await alerter.step()
     assert [(t.alert.rule, t.alert.subject, t.change) for t in fired] == [
@@ -132,7 +132,7 @@ async def test_a_limit_fires_once_survives_a_restart_and_resolves_once_with_hyst
     ]
     await wait_until_async(lambda: len(receiver.received) == 1, what="the notification")
     assert receiver.received[0]["title"] == "FIRING: delta cap (DU0001)"
-    assert "net_delta of DU0001 is 150, limit 100" in receiver.received[0]["message"]
+    assert "net_dollar_delta of DU0001 is 150, limit 100" in receiver.received[0]["message"]
     assert await alerter.step() == []
     (firing,) = alerter.firing()
     assert (firing["rule"], firing["account"], firing["value"], firing["limit"]) == (
@@ -144,9 +144,9 @@ async def test_a_limit_fires_once_survives_a_restart_and_resolves_once_with_hyst
     assert await restarted.step() == []
     assert restarted.firing() == [firing]
 
-    await feed.net_delta(95.0)  # 95 > 100 - 10
+    await feed.dollar_delta(95.0)  # 95 > 100 - 10
     assert await restarted.step() == []
-    await feed.net_delta(85.0)
+    await feed.dollar_delta(85.0)
     resolved = await restarted.step()
     assert [t.change for t in resolved] == ["resolved"]
     await wait_until_async(lambda: len(receiver.received) == 2, what="the resolution")
@@ -168,11 +168,11 @@ async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(
     alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
 ) -> None:
     """Inside at the last step before the stop; past the limit at the next start: it fires."""
-    await feed.net_delta(50.0)
+    await feed.dollar_delta(50.0)
     alerter = await _start(alerter_environ)
     assert await alerter.step() == []
     await alerter.close()
-    await feed.net_delta(130.0)
+    await feed.dollar_delta(130.0)
     restarted = await _start(alerter_environ)
     assert [t.change for t in await restarted.step()] == ["fired"]
     await restarted.close()
@@ -190,7 +190,7 @@ async def test_a_receiver_that_is_down_gets_it_later_and_nothing_waits(
     no log line."""
     caplog.set_level(logging.INFO)
     receiver.down()
-    await feed.net_delta(150.0)
+    await feed.dollar_delta(150.0)
     alerter = Alerter(
         AlerterSettings.from_environ({**alerter_environ, "BRIDGE_ALERT_INTERVAL_S": "0.2"})
     )
@@ -274,7 +274,7 @@ async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
     """No state file yet, as before the firing (its save never happened): the restarted alerter
     fires the same episode again, with the same event id, and the table keeps one row."""
     state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
-    await feed.net_delta(150.0)
+    await feed.dollar_delta(150.0)
     alerter = await _start(alerter_environ)
     assert [t.change for t in await alerter.step()] == ["fired"]
     await alerter.close()

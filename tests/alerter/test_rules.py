@@ -14,10 +14,14 @@ FIGURES = snapshot_figures()
 
 
 def test_the_figures_are_the_numeric_columns_of_portfolio_greeks() -> None:
-    assert {"net_delta", "net_theta", "net_vega", "option_count", "stalest_greek_age_s"} <= set(
+    assert {
+        "net_theta", "net_vega", "net_dollar_delta", "net_dollar_gamma", "net_beta_delta",
+        "net_liquidation", "unrealized_pnl", "daily_pnl", "option_count", "stalest_greek_age_s",
+    } <= set(FIGURES)  # fmt: skip
+    assert not {"account", "ts", "mode", "underlyings", "id", "currency", "completeness"} & set(
         FIGURES
     )
-    assert not {"account", "ts", "mode", "underlyings", "id"} & set(FIGURES)
+    assert "version" not in FIGURES  # the record's format, stored as format_version
 
 
 def test_the_form_other_tools_write() -> None:
@@ -52,7 +56,7 @@ def test_a_figure_added_to_the_table_can_be_limited() -> None:
 def test_the_example_file_is_valid() -> None:
     rules = parse_rules((ROOT / "alerts.example.toml").read_text(), figures=FIGURES)
     assert [rule.name for rule in rules.limits] == [
-        "theta floor", "net_vega above 50000", "net_delta outside -500..500 (DU1234567)",
+        "theta floor", "net_vega above 50000", "net_beta_delta outside -500..500 (DU1234567)",
     ]  # fmt: skip
     assert rules.health == HealthRules()
 

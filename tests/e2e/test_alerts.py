@@ -27,8 +27,8 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EVERYTHING = ("postgres", "simulator", "collector", "writer", "replayer", "alerter")
-ACCOUNT = "DU1234567"
-SPY = 756733  # DU1234567 holds 200 shares: its net delta is well above 0
+ACCOUNT = "DU7654321"
+SPY = 756733  # DU7654321 is short 100 shares; selling 1,900 more takes ~1.1 M of dollar delta
 QUIET = """
 [health]
 stale_snapshot_s = false
@@ -89,32 +89,44 @@ def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter
     a, b = receiver, second_receiver
     # No reset window anywhere near: 12 hours from now, New York time.
     far = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=12)
-    url = _start(
+    _start(
         supervisor,
-        '[[limit]]\nname = "delta cap"\nfigure = "net_delta"\n'
-        f'account = "{ACCOUNT}"\nabove = 0\nmargin = 100\n'
-        + QUIET
-        + "gateway_disconnected_s = 8\n",
+        QUIET + "gateway_disconnected_s = 8\n",
         BRIDGE_ALERT_URLS=f"{a.url()} {b.url()}",
         IB_RESET_WINDOWS=f"{far:%a} {far:%H}:00-{far:%H}:30",
     )
-    truth = control(supervisor.control_url, "GET", "/truth")["accounts"][ACCOUNT]["net"]
-    assert truth["net_delta"] > 100  # past the limit of 0, beyond its margin of 100
-
-    # Past the limit from the first row on: one notification per receiver within 15 s of it.
+    url = supervisor.database_url
     wait_until(
         lambda: bool(query(url, "SELECT 1 FROM portfolio_greeks WHERE account = %s", ACCOUNT)),
         what="the first row",
         timeout_s=60,
     )
-    first_row = time.monotonic()
-    wait_until(lambda: len(a.titles("FIRING: delta cap")) == 1, what="the alert", timeout_s=15)
-    wait_until(lambda: len(b.titles("FIRING: delta cap")) == 1, what="the alert", timeout_s=15)
-    assert time.monotonic() - first_row <= 15
-    wait_until(lambda: len(_alert_rows(url, "alert_fired", "delta cap")) == 1, what="the row")
-    (fired,) = _alert_rows(url, "alert_fired", "delta cap")
-    assert (fired["account"], fired["limit"]) == (ACCOUNT, 0)
-    assert fired["value"] > 100
+    # The operator sets a limit 100,000 under the account's dollar delta and restarts the alerter.
+    truth = control(supervisor.control_url, "GET", "/truth")["accounts"][ACCOUNT]
+    dollar_delta = truth["net_dollar_delta"]
+    assert dollar_delta is not None
+    limit = round(dollar_delta) - 100_000
+    (supervisor.root / "alerts.toml").write_text(
+        '[[limit]]\nname = "dollar delta cap"\nfigure = "net_dollar_delta"\n'
+        f'account = "{ACCOUNT}"\nabove = {limit}\nmargin = 20000\n'
+        + QUIET + "gateway_disconnected_s = 8\n"
+    )  # fmt: skip
+    assert "alerter: started" in supervisor.ctl("restart", "alerter").stdout
+    restarted = time.monotonic()
+    wait_until(lambda: len(a.titles("FIRING: dollar delta cap")) == 1, what="the alert",
+               timeout_s=15)  # fmt: skip
+    wait_until(lambda: len(b.titles("FIRING: dollar delta cap")) == 1, what="the alert",
+               timeout_s=15)  # fmt: skip
+    assert time.monotonic() - restarted <= 15
+    wait_until(lambda: len(_alert_rows(url, "alert_fired", "dollar delta cap")) == 1,
+               what="the row")  # fmt: skip
+    (fired,) = _alert_rows(url, "alert_fired", "dollar delta cap")
+    assert (fired["account"], fired["limit"], fired["figure"]) == (
+        ACCOUNT,
+        limit,
+        "net_dollar_delta",
+    )
+    assert fired["value"] > limit
 
     # SIGKILLed mid-episode: restarted, still firing since the same instant, not notified again.
     before = _heartbeat(supervisor, "alerter")
@@ -126,29 +138,33 @@ def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter
     wait_until(lambda: _heartbeat(supervisor, "alerter")["heartbeat"] > restarted_at,
                what="a step of the restarted alerter")  # fmt: skip
     (still,) = _heartbeat(supervisor, "alerter")["firing"]
-    assert (still["rule"], still["since"]) == ("delta cap", firing["since"])
-    assert (len(a.titles("delta cap")), len(b.titles("delta cap"))) == (1, 1)
-    assert len(_alert_rows(url, "alert_fired", "delta cap")) == 1
+    assert (still["rule"], still["since"]) == ("dollar delta cap", firing["since"])
+    assert (len(a.titles("dollar delta cap")), len(b.titles("dollar delta cap"))) == (1, 1)
+    assert len(_alert_rows(url, "alert_fired", "dollar delta cap")) == 1
 
     # Back inside by more than the margin: resolved once.
-    _position(supervisor, -1000)
-    wait_until(lambda: len(b.titles("RESOLVED: delta cap")) == 1, what="the resolution",
+    _position(supervisor, -2000)
+    wait_until(lambda: len(b.titles("RESOLVED: dollar delta cap")) == 1, what="the resolution",
                timeout_s=30)  # fmt: skip
-    wait_until(lambda: len(a.titles("RESOLVED: delta cap")) == 1, what="the resolution")
-    wait_until(lambda: len(_alert_rows(url, "alert_resolved", "delta cap")) == 1, what="the row")
+    wait_until(lambda: len(a.titles("RESOLVED: dollar delta cap")) == 1, what="the resolution")
+    wait_until(
+        lambda: len(_alert_rows(url, "alert_resolved", "dollar delta cap")) == 1, what="the row"
+    )
 
     # Receiver a down: the next episode reaches b and the table at once, a when it is back.
     a.down()
-    _position(supervisor, 200)
-    wait_until(lambda: len(b.titles("FIRING: delta cap")) == 2, what="episode 2", timeout_s=30)
-    wait_until(lambda: len(_alert_rows(url, "alert_fired", "delta cap")) == 2, what="its row",
-               timeout_s=5)  # fmt: skip
+    _position(supervisor, -100)
+    wait_until(
+        lambda: len(b.titles("FIRING: dollar delta cap")) == 2, what="episode 2", timeout_s=30
+    )
+    wait_until(lambda: len(_alert_rows(url, "alert_fired", "dollar delta cap")) == 2,
+               what="its row", timeout_s=5)  # fmt: skip
     wait_until(lambda: "target 1 (json)" in supervisor.log("alerter")
                and "not delivered: will retry" in supervisor.log("alerter"),
                what="the failed delivery, logged")  # fmt: skip
     a.up()
-    wait_until(lambda: len(a.titles("FIRING: delta cap")) == 2, what="the retried delivery")
-    assert len(b.titles("FIRING: delta cap")) == 2
+    wait_until(lambda: len(a.titles("FIRING: dollar delta cap")) == 2, what="the retried delivery")
+    assert len(b.titles("FIRING: dollar delta cap")) == 2
 
     # The gateway dropped (a 30-s reset) outside any window: alerted after 8 s, not before.
     dropped = time.monotonic()
@@ -161,8 +177,11 @@ def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter
     (disconnect,) = _alert_rows(url, "alert_fired", "gateway_disconnected")
     assert disconnect["limit"] == 8
     subjects = {f["subject"] for f in _status(supervisor)["findings"]}
-    assert {"alert delta cap (DU1234567)", "alert gateway_disconnected (gateway)"} <= subjects
-    assert (len(a.titles("delta cap")), len(b.titles("delta cap"))) == (3, 3)
+    assert {
+        f"alert dollar delta cap ({ACCOUNT})",
+        "alert gateway_disconnected (gateway)",
+    } <= subjects
+    assert (len(a.titles("dollar delta cap")), len(b.titles("dollar delta cap"))) == (3, 3)
 
 
 @pytest.mark.timeout(240)  # one start and a 20-s reset (reconnected 35 s later)
