@@ -8,6 +8,7 @@ pytest_plugins = (
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
     "tests.fixtures.simulator",
+    "tests.fixtures.receiver",
     "tests.fixtures.web",
     "tests.fixtures.browser",
 )
