@@ -227,6 +227,7 @@ def _heartbeats(run_dir: Path, *, breaker: str = "closed") -> None:
     status.publish(
         run_dir, "replayer", {"state": "running", "breaker": "closed"}, now=now, interval_s=60
     )
+    status.publish(run_dir, "alerter", {"state": "running", "firing": []}, now=now, interval_s=5)
 
 
 async def test_healthz_says_what_bridge_status_says_from_the_same_code(
