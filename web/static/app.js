@@ -88,7 +88,7 @@ function renderHealth(health, alerts, database, now) {
   strip.append(el("span", { class: `pill ${health.status}`, id: "health-status" },
     health.status.toUpperCase()));
   const beats = health.facts.heartbeats || {};
-  for (const name of ["collector", "writer", "replayer"]) {
+  for (const name of ["collector", "writer", "replayer", "alerter"]) {
     const beat = beats[name];
     let text = `${name}: no heartbeat`;
     if (beat) {
