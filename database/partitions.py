@@ -74,7 +74,7 @@ def next_period(start: datetime, width: Width) -> datetime:
         return start + timedelta(days=1)
     if width is Width.WEEK:
         return start + timedelta(days=7)
-    if start.month == 12:  # noqa: PLR2004  # December rolls into the next year
+    if start.month == 12:  # December rolls into the next year
         return start.replace(year=start.year + 1, month=1)
     return start.replace(month=start.month + 1)
 

@@ -93,15 +93,11 @@ RAW = Policy("raw", Width.DAY, ahead=2, retention=timedelta(days=90))
             [],
         ),
         # a 3-day outage after the 4th was made: the 5th..7th are filled, 8th..9th ahead
-        ([day("raw", 2026, 3, 4)], utc(2026, 3, 7, 9), [(3, 5), (3, 6), (3, 7), (3, 8), (3, 9)], []),
-        # June 2 00:00 - 90 days = March 4 00:00: the 3rd ended at that cutoff, dropped;
-        # the 4th ends March 5, after it, kept
         (
-            [day("raw", 2026, 3, 3), day("raw", 2026, 3, 4), day("raw", 2026, 3, 5)]
-            + [day("raw", 2026, 6, d) for d in (2, 3, 4)],
-            utc(2026, 6, 2),
+            [day("raw", 2026, 3, 4)],
+            utc(2026, 3, 7, 9),
+            [(3, 5), (3, 6), (3, 7), (3, 8), (3, 9)],
             [],
-            [(3, 3)],
         ),
         # other tables' partitions are not this policy's business
         (
@@ -122,6 +118,29 @@ def test_daily_plan(
     result = plan(RAW, existing, now)
     assert [(p.start.month, p.start.day) for p in result.create] == create
     assert [(p.start.month, p.start.day) for p in result.drop] == drop
+
+
+SHORT = Policy("raw", Width.DAY, ahead=1, retention=timedelta(days=2))
+MARCH_1_TO_5 = [day("raw", 2026, 3, d) for d in range(1, 6)]
+
+
+@pytest.mark.parametrize(
+    ("now", "drop", "create"),
+    [
+        # cutoff March 4 00:00 - 2 days = March 2 00:00: the 1st ends at it, dropped
+        (utc(2026, 3, 4), ["raw_p20260301"], []),
+        # cutoff March 2 06:00: the 2nd ends March 3, after it, kept
+        (utc(2026, 3, 4, 6), ["raw_p20260301"], []),
+        # cutoff March 3 00:00: the 1st and 2nd go; March 5 + 1 ahead = the 6th is new
+        (utc(2026, 3, 5), ["raw_p20260301", "raw_p20260302"], ["raw_p20260306"]),
+        # cutoff March 1 00:00: nothing ended by then
+        (utc(2026, 3, 3), [], []),
+    ],
+)
+def test_retention(now: datetime, drop: list[str], create: list[str]) -> None:
+    result = plan(SHORT, MARCH_1_TO_5, now)
+    assert [p.name for p in result.drop] == drop
+    assert [p.name for p in result.create] == create
 
 
 def test_a_gap_between_kept_partitions_is_filled() -> None:
