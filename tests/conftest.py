@@ -6,5 +6,6 @@ pytest_plugins = (
     "tests.fixtures.pipeline",
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
+    "tests.fixtures.replication",
     "tests.fixtures.simulator",
 )
