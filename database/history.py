@@ -1,0 +1,284 @@
+"""History maintenance: time partitions kept ahead and dropped past retention, rollups kept fresh.
+
+One idempotent step (`maintain`), run by the replayer every period:
+
+- partitions: the rules of `database.partitions` applied to what the catalog holds; creating is
+  `CREATE TABLE … PARTITION OF`, dropping past retention is `DROP TABLE` of a whole partition
+  (no DELETE, no bloat);
+- rollups: the minutes marked in `rollup_pending` (a trigger marks every minute that gains raw
+  rows, in the transaction that stores them, replays hours late included) are recomputed from
+  the raw rows, and their hours from the minutes, then upserted. Recomputing rather than adding
+  makes a replay, or a second run, change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from database.partitions import Partition, Policy, Width, from_catalog, plan
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+RAW_TABLES = ("portfolio_greeks", "api_logs")
+ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
+ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
+FIGURES = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta")
+# Partitions made ahead: a week of raw days, so a replayer down for days never leaves the writer
+# without a partition for the current day; the next month of rollups.
+RAW_AHEAD_DAYS = 7
+ROLLUP_AHEAD_MONTHS = 1
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each table and resolution is kept; None: forever."""
+
+    raw: timedelta | None = timedelta(days=90)
+    api_logs: timedelta | None = timedelta(days=90)
+    rollup_1m: timedelta | None = timedelta(days=730)
+    rollup_1h: timedelta | None = None
+
+    def policies(self) -> list[Policy]:
+        return [
+            Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw),
+            Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
+            *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m) for t in ROLLUPS_1M),
+            *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h) for t in ROLLUPS_1H),
+        ]
+
+
+@dataclass
+class MaintenanceReport:
+    created: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    minutes_rolled_up: int = 0
+
+
+async def partitions(conn: Connection, tables: list[str]) -> list[Partition]:
+    """The range partitions of `tables`, with their bounds, as the catalog holds them."""
+    cursor = await conn.execute(
+        "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
+        " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
+        " JOIN pg_class child ON child.oid = inhrelid"
+        " WHERE parent.relname = ANY(%s) AND parent.relkind = 'p'",
+        (tables,),
+    )
+    found = []
+    for parent, _child, bound in await cursor.fetchall():
+        found.append(from_catalog(parent, bound))
+    return found
+
+
+async def _names(conn: Connection) -> dict[Partition, str]:
+    cursor = await conn.execute(
+        "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
+        " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
+        " JOIN pg_class child ON child.oid = inhrelid WHERE parent.relkind = 'p'"
+    )
+    return {from_catalog(p, b): child for p, child, b in await cursor.fetchall()}
+
+
+async def apply_partition_plan(
+    conn: Connection, retention: Retention, now: datetime
+) -> MaintenanceReport:
+    """Create the partitions due and drop those past retention, in one transaction."""
+    report = MaintenanceReport()
+    policies = retention.policies()
+    async with conn.transaction():
+        await conn.execute("SET LOCAL TimeZone = 'UTC'")
+        existing = await partitions(conn, [policy.table for policy in policies])
+        names = await _names(conn)
+        for policy in policies:
+            due = plan(policy, existing, now)
+            for partition in due.drop:
+                name = names.get(partition, partition.name)
+                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                report.dropped.append(name)
+            for partition in due.create:
+                await conn.execute(
+                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(partition.name),
+                        sql.Identifier(partition.table),
+                        sql.Literal(partition.start),
+                        sql.Literal(partition.end),
+                    )
+                )
+                report.created.append(partition.name)
+    return report
+
+
+def _last_min_max(value: str, order: str, names: tuple[str, ...], *, aggregate: bool) -> str:
+    """Select-list items: each figure's last value (by `order`), its minimum and maximum."""
+    items = []
+    for name in names:
+        source = value.format(name=name)
+        if aggregate:  # from rollup rows: the extremes of the extremes
+            low, high = value.format(name=f"{name}_min"), value.format(name=f"{name}_max")
+        else:
+            low = high = source
+        items.append(f"(array_agg({source} ORDER BY {order} DESC))[1], min({low}), max({high})")
+    return ",\n    ".join(items)
+
+
+def _figure_columns() -> str:
+    return ", ".join(f"{name}, {name}_min, {name}_max" for name in FIGURES)
+
+
+_COUNTS = "position_count, option_count, options_with_greeks, options_with_greeks_min"
+
+
+def _upsert(table: str, key: str, columns: str) -> str:
+    updates = ", ".join(
+        f"{column} = excluded.{column}"
+        for column in [c.strip() for c in columns.split(",")]
+        if column not in key.split(", ")
+    )
+    return (
+        f"INSERT INTO {table} ({columns})\n{{select}}\nON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+_ACCOUNT_COLUMNS = (
+    f"account, bucket, snapshots, last_ts, {_figure_columns()}, {_COUNTS},"
+    " stalest_greek_age_s, stalest_greek_age_s_max"
+)
+_UNDERLYING_COLUMNS = (
+    f"account, underlying, bucket, snapshots, last_ts, {_figure_columns()}, {_COUNTS}"
+)
+
+_TAKE = """
+CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
+WITH taken AS (
+    DELETE FROM rollup_pending
+    WHERE (account, bucket) IN (
+        SELECT account, bucket FROM rollup_pending ORDER BY bucket LIMIT %(limit)s)
+    RETURNING account, bucket)
+SELECT account, bucket FROM taken
+"""
+
+_ACCOUNT_1M = _upsert("portfolio_greeks_1m", "account, bucket", _ACCOUNT_COLUMNS).format(
+    select=f"""SELECT b.account, b.bucket, count(*), max(g.ts),
+    {_last_min_max("g.{name}", "g.ts", FIGURES, aggregate=False)},
+    (array_agg(g.position_count ORDER BY g.ts DESC))[1],
+    (array_agg(g.option_count ORDER BY g.ts DESC))[1],
+    (array_agg(g.options_with_greeks ORDER BY g.ts DESC))[1], min(g.options_with_greeks),
+    (array_agg(g.stalest_greek_age_s ORDER BY g.ts DESC))[1], max(g.stalest_greek_age_s)
+FROM rollup_batch b JOIN portfolio_greeks g
+    ON g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
+GROUP BY b.account, b.bucket""",  # noqa: S608  # names from this module only
+)
+
+_UNDERLYING_1M = _upsert(
+    "underlying_greeks_1m", "account, underlying, bucket", _UNDERLYING_COLUMNS
+).format(
+    select=f"""SELECT b.account, u.key, b.bucket, count(*), max(g.ts),
+    {_last_min_max("(u.value->>'{name}')::float8", "g.ts", FIGURES, aggregate=False)},
+    (array_agg((u.value->>'position_count')::integer ORDER BY g.ts DESC))[1],
+    (array_agg((u.value->>'option_count')::integer ORDER BY g.ts DESC))[1],
+    (array_agg((u.value->>'options_with_greeks')::integer ORDER BY g.ts DESC))[1],
+    min((u.value->>'options_with_greeks')::integer)
+FROM rollup_batch b JOIN portfolio_greeks g
+    ON g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
+    CROSS JOIN LATERAL jsonb_each(g.underlyings) u
+GROUP BY b.account, u.key, b.bucket""",  # noqa: S608  # names from this module only
+)
+
+_HOURS = """
+CREATE TEMP TABLE rollup_hours ON COMMIT DROP AS
+SELECT DISTINCT account, date_trunc('hour', bucket, 'UTC') AS bucket FROM rollup_batch
+"""
+
+_ACCOUNT_1H = _upsert("portfolio_greeks_1h", "account, bucket", _ACCOUNT_COLUMNS).format(
+    select=f"""SELECT h.account, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_last_min_max("m.{name}", "m.bucket", FIGURES, aggregate=True)},
+    (array_agg(m.position_count ORDER BY m.bucket DESC))[1],
+    (array_agg(m.option_count ORDER BY m.bucket DESC))[1],
+    (array_agg(m.options_with_greeks ORDER BY m.bucket DESC))[1], min(m.options_with_greeks_min),
+    (array_agg(m.stalest_greek_age_s ORDER BY m.bucket DESC))[1], max(m.stalest_greek_age_s_max)
+FROM rollup_hours h JOIN portfolio_greeks_1m m
+    ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+GROUP BY h.account, h.bucket""",  # noqa: S608  # names from this module only
+)
+
+_UNDERLYING_1H = _upsert(
+    "underlying_greeks_1h", "account, underlying, bucket", _UNDERLYING_COLUMNS
+).format(
+    select=f"""SELECT h.account, m.underlying, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_last_min_max("m.{name}", "m.bucket", FIGURES, aggregate=True)},
+    (array_agg(m.position_count ORDER BY m.bucket DESC))[1],
+    (array_agg(m.option_count ORDER BY m.bucket DESC))[1],
+    (array_agg(m.options_with_greeks ORDER BY m.bucket DESC))[1], min(m.options_with_greeks_min)
+FROM rollup_hours h JOIN underlying_greeks_1m m
+    ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+GROUP BY h.account, m.underlying, h.bucket""",  # noqa: S608  # names from this module only
+)
+
+
+async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int:
+    """Recompute up to `max_minutes` pending (account, minute) buckets and their hours; returns
+    how many were taken. One transaction: on failure the marks stay for the next run."""
+    async with conn.transaction():
+        cursor = await conn.execute(_TAKE, {"limit": max_minutes})
+        taken = cursor.rowcount
+        if taken:
+            await conn.execute(_ACCOUNT_1M)
+            await conn.execute(_UNDERLYING_1M)
+            await conn.execute(_HOURS)
+            await conn.execute(_ACCOUNT_1H)
+            await conn.execute(_UNDERLYING_1H)
+        else:
+            await conn.execute("DROP TABLE rollup_batch")
+    return max(taken, 0)
+
+
+async def maintain(
+    conn: Connection, retention: Retention, now: datetime, *, max_minutes: int = 20_000
+) -> MaintenanceReport:
+    """Partitions first (a replayed backlog may need the days it covers), then every pending
+    minute, batch after batch."""
+    report = await apply_partition_plan(conn, retention, now)
+    while (taken := await refresh_rollups(conn, max_minutes=max_minutes)) > 0:
+        report.minutes_rolled_up += taken
+        if taken < max_minutes:
+            break
+    return report
+
+
+@dataclass(frozen=True)
+class HistoryFacts:
+    """What bridge-status shows about history: size, oldest raw row, next partition to drop."""
+
+    database_bytes: int
+    oldest_raw_ts: datetime | None
+    next_drop: str | None
+    next_drop_at: datetime | None
+
+
+async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
+    cursor = await conn.execute(
+        "SELECT pg_database_size(current_database()), (SELECT min(ts) FROM portfolio_greeks)"
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    size, oldest = row
+    next_drop: tuple[datetime, str] | None = None
+    names = await _names(conn)
+    for policy in retention.policies():
+        if policy.retention is None:
+            continue
+        for partition, name in names.items():
+            if partition.table == policy.table:
+                due = partition.end + policy.retention
+                if next_drop is None or due < next_drop[0]:
+                    next_drop = (due, name)
+    return HistoryFacts(
+        database_bytes=int(size),
+        oldest_raw_ts=oldest,
+        next_drop=next_drop[1] if next_drop else None,
+        next_drop_at=next_drop[0] if next_drop else None,
+    )

@@ -1,0 +1,193 @@
+-- History at scale: time-partitioned raw tables and rollups at 1 minute and 1 hour.
+--
+-- portfolio_greeks and api_logs become partitioned by range of ts, one partition per UTC day
+-- (docs/scaling.md says why a day). Every unique key of a partitioned table includes ts: the
+-- snapshot's primary key is its natural key (account, ts) (its id derives from the same pair,
+-- so the id stays as a column without an index of its own); an api_log's is (id, ts).
+--
+-- An existing install migrates in place, without copying: the old table becomes one partition
+-- spanning the days it holds (from the UTC day of its oldest row to the end of the day of its
+-- newest) and is dropped whole once all of it is past retention. New days get day partitions,
+-- made here for today and the next days, then kept ahead by the replayer's maintenance.
+-- The new tables are made with LIKE the old ones, so every column an earlier migration added
+-- is carried over with its type, default, check and comment.
+
+DO $migrate$
+DECLARE
+    source text;
+    key text;
+    legacy_rows boolean;
+    lo timestamptz;
+    hi timestamptz;
+    index_name text;
+    today timestamptz := date_trunc('day', now(), 'UTC');
+    day timestamptz;
+BEGIN
+    FOREACH source IN ARRAY ARRAY['portfolio_greeks', 'api_logs'] LOOP
+        key := CASE source WHEN 'portfolio_greeks' THEN 'account, ts' ELSE 'id, ts' END;
+        -- Free the names: the old table and its indexes step aside.
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', source, source || '_legacy');
+        FOR index_name IN
+            SELECT indexrelid::regclass::text FROM pg_index
+            WHERE indrelid = (source || '_legacy')::regclass
+        LOOP
+            EXECUTE format('ALTER INDEX %I RENAME TO %I', index_name, left(index_name, 50) || '_legacy');
+        END LOOP;
+        EXECUTE format(
+            'CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS'
+            ' INCLUDING STORAGE INCLUDING COMPRESSION) PARTITION BY RANGE (ts)',
+            source, source || '_legacy');
+        EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (%s)', source, key);
+
+        EXECUTE format('SELECT EXISTS (SELECT FROM %I)', source || '_legacy') INTO legacy_rows;
+        IF legacy_rows THEN
+            EXECUTE format('SELECT date_trunc(''day'', min(ts), ''UTC''),'
+                           ' date_trunc(''day'', max(ts), ''UTC'') + interval ''1 day'' FROM %I',
+                           source || '_legacy') INTO lo, hi;
+            -- The old indexes that the new key makes redundant: the uuid key and (account, ts).
+            FOR index_name IN
+                SELECT indexrelid::regclass::text FROM pg_index
+                WHERE indrelid = (source || '_legacy')::regclass AND (indisprimary
+                      OR indexrelid::regclass::text = 'portfolio_greeks_account_ts_legacy')
+            LOOP
+                EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I', source || '_legacy',
+                               index_name);
+                EXECUTE format('DROP INDEX IF EXISTS %I', index_name);
+            END LOOP;
+            EXECUTE format('ALTER TABLE %I RENAME TO %I', source || '_legacy',
+                           source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'));
+            EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                           source, source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'),
+                           lo, hi);
+        ELSE
+            EXECUTE format('DROP TABLE %I', source || '_legacy');
+            hi := today;
+        END IF;
+        -- Today and the next 7 days, so rows can be stored before the replayer's first run.
+        day := greatest(hi, today);
+        WHILE day < today + interval '8 days' LOOP
+            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                           source || '_p' || to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD'), source,
+                           day, day + interval '1 day');
+            day := day + interval '1 day';
+        END LOOP;
+    END LOOP;
+END
+$migrate$;
+
+-- Indexes on the parents: built on each new partition; the old partition's identical ones
+-- are attached, not rebuilt.
+-- The primary key (account, ts) serves "one account over a time range" and "latest per account".
+CREATE INDEX portfolio_greeks_ts_brin ON portfolio_greeks USING brin (ts);
+CREATE INDEX api_logs_ts ON api_logs (ts DESC);
+CREATE INDEX api_logs_event_ts ON api_logs (event, ts DESC);
+CREATE INDEX api_logs_problems ON api_logs (ts DESC) WHERE level IN ('warning', 'error', 'critical');
+
+-- Rollups: one row per account (and per account and underlying) per minute and per hour, with
+-- the same names as the snapshot: a figure's column is its last value in the bucket, `_min` and
+-- `_max` its extremes (NULL when every snapshot of the bucket had it unknown); `snapshots`
+-- counts the rows the bucket was made from (12 a minute when every tick was stored).
+CREATE TABLE portfolio_greeks_1m (
+    account                  text NOT NULL,
+    bucket                   timestamptz NOT NULL,
+    snapshots                integer NOT NULL CHECK (snapshots > 0),
+    last_ts                  timestamptz NOT NULL,
+    net_delta                double precision,
+    net_delta_min            double precision,
+    net_delta_max            double precision,
+    net_gamma                double precision,
+    net_gamma_min            double precision,
+    net_gamma_max            double precision,
+    net_theta                double precision,
+    net_theta_min            double precision,
+    net_theta_max            double precision,
+    net_vega                 double precision,
+    net_vega_min             double precision,
+    net_vega_max             double precision,
+    net_dollar_delta         double precision,
+    net_dollar_delta_min     double precision,
+    net_dollar_delta_max     double precision,
+    position_count           integer NOT NULL,
+    option_count             integer NOT NULL,
+    options_with_greeks      integer NOT NULL,
+    options_with_greeks_min  integer NOT NULL,
+    stalest_greek_age_s      double precision,
+    stalest_greek_age_s_max  double precision,
+    PRIMARY KEY (account, bucket)
+) PARTITION BY RANGE (bucket);
+CREATE TABLE portfolio_greeks_1h (LIKE portfolio_greeks_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
+
+CREATE TABLE underlying_greeks_1m (
+    account                  text NOT NULL,
+    underlying               text NOT NULL,
+    bucket                   timestamptz NOT NULL,
+    snapshots                integer NOT NULL CHECK (snapshots > 0),
+    last_ts                  timestamptz NOT NULL,
+    net_delta                double precision,
+    net_delta_min            double precision,
+    net_delta_max            double precision,
+    net_gamma                double precision,
+    net_gamma_min            double precision,
+    net_gamma_max            double precision,
+    net_theta                double precision,
+    net_theta_min            double precision,
+    net_theta_max            double precision,
+    net_vega                 double precision,
+    net_vega_min             double precision,
+    net_vega_max             double precision,
+    net_dollar_delta         double precision,
+    net_dollar_delta_min     double precision,
+    net_dollar_delta_max     double precision,
+    position_count           integer,
+    option_count             integer,
+    options_with_greeks      integer,
+    options_with_greeks_min  integer,
+    PRIMARY KEY (account, underlying, bucket)
+) PARTITION BY RANGE (bucket);
+CREATE TABLE underlying_greeks_1h (LIKE underlying_greeks_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
+
+-- The minutes that gained rows since the rollups were last brought up to date: marked in the
+-- transaction that stores the rows, consumed by the replayer's maintenance.
+CREATE TABLE rollup_pending (
+    account  text NOT NULL,
+    bucket   timestamptz NOT NULL,
+    PRIMARY KEY (account, bucket)
+);
+
+-- Every statement that stores snapshots marks the minutes it touched, in its own transaction,
+-- whoever stores them (writer, replayer, an operator's INSERT) and however late. A duplicate
+-- absorbed by ON CONFLICT is not in the transition table and marks nothing.
+CREATE FUNCTION portfolio_greeks_mark_rollups() RETURNS trigger LANGUAGE plpgsql AS $mark$
+BEGIN
+    INSERT INTO rollup_pending (account, bucket)
+    SELECT DISTINCT account, date_trunc('minute', ts) FROM stored
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$mark$;
+CREATE TRIGGER portfolio_greeks_rollups AFTER INSERT ON portfolio_greeks
+    REFERENCING NEW TABLE AS stored FOR EACH STATEMENT
+    EXECUTE FUNCTION portfolio_greeks_mark_rollups();
+
+-- Rows stored before this migration are rolled up by the first maintenance runs.
+INSERT INTO rollup_pending (account, bucket)
+SELECT DISTINCT account, date_trunc('minute', ts) FROM portfolio_greeks;
+
+-- Rollup partitions are months; the current and next one exist from the start.
+DO $rollups$
+DECLARE
+    target text;
+    month timestamptz;
+BEGIN
+    FOREACH target IN ARRAY ARRAY['portfolio_greeks_1m', 'portfolio_greeks_1h',
+                                  'underlying_greeks_1m', 'underlying_greeks_1h'] LOOP
+        month := date_trunc('month', coalesce((SELECT min(ts) FROM portfolio_greeks), now()), 'UTC');
+        WHILE month < date_trunc('month', now(), 'UTC') + interval '2 months' LOOP
+            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                           target || '_p' || to_char(month AT TIME ZONE 'UTC', 'YYYYMMDD'), target,
+                           month, (month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC');
+            month := (month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC';
+        END LOOP;
+    END LOOP;
+END
+$rollups$;

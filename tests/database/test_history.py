@@ -1,0 +1,344 @@
+"""History at scale on the real server: the migration to time partitions keeps every row, the
+maintenance step creates and drops partitions by an injected clock, and the rollups equal what a
+computation over the raw rows gives, after late replays and replays twice.
+
+The rollup oracle is computed here in Python from the raw rows, independently of the SQL under
+test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from database import history
+from database.history import FIGURES, Retention
+from database.schema import bootstrap
+from shared import records
+from tests import builders
+
+MIGRATION = (
+    Path(__file__).resolve().parents[2]
+    / "database"
+    / "migrations"
+    / "pending_004_partitioned_history.sql"
+)
+EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+
+async def _old_layout(url: str) -> None:
+    async with await _connect(url) as conn:
+        await bootstrap(conn)
+
+
+async def _migrate(url: str) -> None:
+    async with await _connect(url) as conn:
+        await conn.execute(MIGRATION.read_text())
+
+
+def _snapshot(account: str, tick: int) -> records.Snapshot:
+    """Figures that move tick by tick, with unknowns (None) now and then, two underlyings of
+    which QQQ is held only on even ticks."""
+    ts = EPOCH + timedelta(seconds=5 * tick)
+    delta = None if tick % 7 == 3 else (tick * 37 % 101) - 50.0
+    underlyings: dict[str, dict[str, Any]] = {
+        "SPY": {
+            "net_delta": delta,
+            "net_gamma": (tick % 5) * 0.1,
+            "net_theta": None,
+            "net_vega": -(tick % 11) * 1.5,
+            "net_dollar_delta": None if delta is None else delta * 500,
+            "position_count": 2,
+            "option_count": 2,
+            "options_with_greeks": 2 - tick % 3 // 2,
+        }
+    }
+    if tick % 2 == 0:
+        underlyings["QQQ"] = {
+            "net_delta": float(tick % 13),
+            "net_gamma": None,
+            "net_theta": -float(tick % 3),
+            "net_vega": 1.0,
+            "net_dollar_delta": tick % 13 * 400.0,
+            "position_count": 1,
+            "option_count": 1,
+            "options_with_greeks": tick % 2,
+        }
+    return records.Snapshot(
+        id=records.snapshot_id(account, ts),
+        ts=ts,
+        account=account,
+        mode="SOCKET",
+        net_delta=delta,
+        net_gamma=None if tick % 4 == 0 else tick % 9 * 0.01,
+        net_theta=-float(tick % 17),
+        net_vega=float(tick % 19),
+        net_dollar_delta=None if delta is None else delta * 500,
+        position_count=3,
+        option_count=3,
+        options_with_greeks=3 - tick % 4 // 3,
+        stalest_greek_age_s=None if tick % 10 == 0 else tick % 6 * 0.5,
+        underlyings=underlyings,
+    )
+
+
+_COLUMNS = (
+    "id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega, net_dollar_delta,"
+    " position_count, option_count, options_with_greeks, stalest_greek_age_s, underlyings"
+)
+
+
+async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
+    """Insert as any client would; duplicates are absorbed (the schema's unique key decides)."""
+    rows = [
+        (
+            s.id, s.ts, s.account, s.mode, s.net_delta, s.net_gamma, s.net_theta, s.net_vega,
+            s.net_dollar_delta, s.position_count, s.option_count, s.options_with_greeks,
+            s.stalest_greek_age_s, Jsonb(s.underlyings),
+        )
+        for s in snapshots
+    ]  # fmt: skip
+    placeholders = ", ".join(["%s"] * 14)
+    values = ", ".join([f"({placeholders})"] * len(rows))
+    statement = (
+        f"INSERT INTO portfolio_greeks ({_COLUMNS}) VALUES {values}"  # noqa: S608  # fixed text
+        " ON CONFLICT DO NOTHING"
+    )
+    async with await _connect(url) as conn:
+        cursor = await conn.execute(statement, [value for row in rows for value in row])
+        return cursor.rowcount
+
+
+def _oracle(
+    raw: Sequence[records.Snapshot], width: timedelta
+) -> dict[tuple[str, datetime], dict[str, Any]]:
+    """Account rollups computed in Python: last, min and max of each figure per bucket."""
+    buckets: dict[tuple[str, datetime], list[records.Snapshot]] = defaultdict(list)
+    for s in raw:
+        start = (
+            EPOCH.replace(hour=0, minute=0)
+            + (s.ts - EPOCH.replace(hour=0, minute=0)) // width * width
+        )
+        buckets[(s.account, start)].append(s)
+    result = {}
+    for key, rows in buckets.items():
+        rows.sort(key=lambda s: s.ts)
+        last = rows[-1]
+        entry: dict[str, Any] = {"snapshots": len(rows), "last_ts": last.ts}
+        for name in FIGURES:
+            known = [getattr(s, name) for s in rows if getattr(s, name) is not None]
+            entry[name] = getattr(last, name)
+            entry[f"{name}_min"] = min(known) if known else None
+            entry[f"{name}_max"] = max(known) if known else None
+        entry["options_with_greeks"] = last.options_with_greeks
+        entry["options_with_greeks_min"] = min(s.options_with_greeks for s in rows)
+        entry["stalest_greek_age_s"] = last.stalest_greek_age_s
+        ages = [s.stalest_greek_age_s for s in rows if s.stalest_greek_age_s is not None]
+        entry["stalest_greek_age_s_max"] = max(ages) if ages else None
+        result[key] = entry
+    return result
+
+
+def _underlying_oracle(
+    raw: Sequence[records.Snapshot], width: timedelta
+) -> dict[tuple[str, str, datetime], dict[str, Any]]:
+    day = EPOCH.replace(hour=0, minute=0)
+    buckets: dict[tuple[str, str, datetime], list[tuple[datetime, dict[str, Any]]]] = defaultdict(
+        list
+    )
+    for s in raw:
+        start = day + (s.ts - day) // width * width
+        for symbol, values in s.underlyings.items():
+            buckets[(s.account, symbol, start)].append((s.ts, dict(values)))
+    result = {}
+    for key, rows in buckets.items():
+        rows.sort(key=lambda pair: pair[0])
+        entry: dict[str, Any] = {"snapshots": len(rows)}
+        for name in FIGURES:
+            known = [values[name] for _, values in rows if values[name] is not None]
+            entry[name] = rows[-1][1][name]
+            entry[f"{name}_min"] = min(known) if known else None
+            entry[f"{name}_max"] = max(known) if known else None
+        entry["options_with_greeks_min"] = min(v["options_with_greeks"] for _, v in rows)
+        result[key] = entry
+    return result
+
+
+async def _table(
+    url: str, table: str, keys: Sequence[str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    async with await _connect(url) as conn:
+        cursor = await conn.execute(f"SELECT * FROM {table}")  # noqa: S608
+        names = [column.name for column in cursor.description or []]
+        rows = await cursor.fetchall()
+    found = {}
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        found[tuple(values[key] for key in keys)] = values
+    return found
+
+
+def _assert_matches(
+    stored: dict[tuple[Any, ...], dict[str, Any]], expected: dict[Any, dict[str, Any]]
+) -> None:
+    assert set(stored) == set(expected)
+    for key, entry in expected.items():
+        row = stored[key]
+        for name, value in entry.items():
+            wanted = pytest.approx(value) if isinstance(value, float) else value
+            assert row[name] == wanted, (key, name, row[name], value)
+
+
+def _ticks(accounts: Sequence[str], ticks: Iterable[int]) -> list[records.Snapshot]:
+    return [_snapshot(account, tick) for tick in ticks for account in accounts]
+
+
+async def _all_rows(url: str, table: str) -> list[tuple[Any, ...]]:
+    async with await _connect(url) as conn:
+        cursor = await conn.execute(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
+        return await cursor.fetchall()
+
+
+async def _partitions(url: str, table: str) -> list[str]:
+    async with await _connect(url) as conn:
+        found = await history.partitions(conn, [table])
+    return sorted(p.name for p in found)
+
+
+async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) -> None:
+    await _old_layout(database_url)
+    # Three days of the old layout: ticks 0.. spread over March 2 to March 4.
+    day_ticks = [tick + day * 17_280 for day in range(3) for tick in range(0, 40)]
+    assert await _store(database_url, _ticks(["DU1", "DU2"], day_ticks)) == 240
+    from database.sink import RecordSink  # noqa: PLC0415  # the old layout's own writer path
+
+    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
+    logs = [builders.api_log(f"event_{n}") for n in range(25)]
+    assert (await sink.store(logs)).stored == 25
+    await sink.close()
+    before = {t: await _all_rows(database_url, t) for t in ("portfolio_greeks", "api_logs")}
+
+    await _migrate(database_url)
+
+    after = {t: await _all_rows(database_url, t) for t in ("portfolio_greeks", "api_logs")}
+    assert after == before  # every row, every column, nothing more
+    # The old rows are one partition from March 2 (UTC) to the end of March 4.
+    async with await _connect(database_url) as conn:
+        await conn.execute("SET TimeZone = 'UTC'")
+        old = [
+            p
+            for p in await history.partitions(conn, ["portfolio_greeks"])
+            if p.start == datetime(2026, 3, 2, tzinfo=UTC)
+        ]
+        cursor = await conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+            " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'portfolio_greeks'::regclass"
+            " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
+        )
+        key = [row[0] for row in await cursor.fetchall()]
+    assert [(p.start, p.end) for p in old] == [
+        (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
+    ]
+    assert key == ["account", "ts"]
+    # The same tick under another id is refused by the natural key.
+    clash = _snapshot("DU1", 0)
+    other = records.Snapshot(
+        **{**{f: getattr(clash, f) for f in clash.__slots__}, "id": uuid.uuid4()}
+    )
+    assert await _store(database_url, [other]) == 0
+
+
+async def test_rollups_equal_the_raw_rows_after_late_and_repeated_replays(
+    database_url: str,
+) -> None:
+    await _old_layout(database_url)
+    await _migrate(database_url)
+    retention = Retention()
+    async with await _connect(database_url) as conn:
+        await history.maintain(conn, retention, EPOCH)
+    accounts = ["DU1", "DU2", "DU3"]
+    # Two hours of ticks with a 20-minute hole (ticks 480..719) that arrives later.
+    on_time = _ticks(accounts, [*range(0, 480), *range(720, 1440)])
+    late = _ticks(accounts, range(480, 720))
+    await _store(database_url, on_time)
+    async with await _connect(database_url) as conn:
+        report = await history.maintain(conn, retention, EPOCH + timedelta(hours=2))
+    # 100 minutes of rows per account: 3 x 100 minute buckets
+    assert report.minutes_rolled_up == 300
+
+    async def check(raw: list[records.Snapshot]) -> None:
+        minute, hour = timedelta(minutes=1), timedelta(hours=1)
+        _assert_matches(
+            await _table(database_url, "portfolio_greeks_1m", ["account", "bucket"]),
+            _oracle(raw, minute),
+        )
+        _assert_matches(
+            await _table(database_url, "portfolio_greeks_1h", ["account", "bucket"]),
+            _oracle(raw, hour),
+        )
+        _assert_matches(
+            await _table(database_url, "underlying_greeks_1m", ["account", "underlying", "bucket"]),
+            _underlying_oracle(raw, minute),
+        )
+        _assert_matches(
+            await _table(database_url, "underlying_greeks_1h", ["account", "underlying", "bucket"]),
+            _underlying_oracle(raw, hour),
+        )
+
+    await check(on_time)
+    await _store(database_url, late)  # replayed hours late
+    async with await _connect(database_url) as conn:
+        report = await history.maintain(conn, retention, EPOCH + timedelta(hours=5))
+    assert report.minutes_rolled_up == 3 * 20  # only the minutes that gained rows
+    await check(on_time + late)
+    # Everything replayed again: nothing is stored, nothing marked, nothing counted twice.
+    assert await _store(database_url, on_time + late) == 0
+    async with await _connect(database_url) as conn:
+        report = await history.maintain(conn, retention, EPOCH + timedelta(hours=6))
+    assert report.minutes_rolled_up == 0
+    await check(on_time + late)
+
+
+async def test_partitions_are_made_ahead_and_dropped_past_retention(database_url: str) -> None:
+    await _old_layout(database_url)
+    await _migrate(database_url)
+    retention = Retention(raw=timedelta(days=3), api_logs=timedelta(days=3))
+    async with await _connect(database_url) as conn:
+        first = await history.maintain(conn, retention, EPOCH)
+        again = await history.maintain(conn, retention, EPOCH)
+    assert "portfolio_greeks_p20260302" in first.created
+    assert "portfolio_greeks_p20260309" in first.created  # March 2 + 7 days ahead
+    assert "portfolio_greeks_p20260310" not in first.created
+    assert (again.created, again.dropped) == ([], [])  # idempotent
+    await _store(database_url, [_snapshot("DU1", 0), _snapshot("DU1", 2 * 17_280)])  # 2nd, 4th
+
+    async with await _connect(database_url) as conn:
+        # March 6 12:00 - 3 days = March 3 12:00: only the 2nd has ended by then
+        later = await history.maintain(conn, retention, EPOCH + timedelta(days=4))
+        cursor = await conn.execute("SELECT account, ts FROM portfolio_greeks")
+        left = await cursor.fetchall()
+    assert "portfolio_greeks_p20260302" in later.dropped
+    assert "portfolio_greeks_p20260303" not in later.dropped
+    assert left == [("DU1", EPOCH + timedelta(days=2))]
+    assert "portfolio_greeks_p20260313" in later.created  # March 6 + 7
+    names = await _partitions(database_url, "portfolio_greeks")
+    assert "portfolio_greeks_p20260302" not in names
+
+    async with await _connect(database_url) as conn:
+        facts = await history.facts(conn, retention)
+    assert facts.database_bytes > 0
+    assert facts.oldest_raw_ts == EPOCH + timedelta(days=2)
+    assert facts.next_drop is not None
+    assert facts.next_drop.startswith(("portfolio_greeks_p", "api_logs_p"))
