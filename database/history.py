@@ -161,31 +161,39 @@ WITH taken AS (
 SELECT account, bucket FROM taken
 """
 
+# The raw rows of the taken minutes, fetched minute by minute through the primary key (OFFSET 0
+# keeps the subquery a per-minute lookup: joined as a whole, the planner merges on the account
+# alone and filters millions of rows by time).
+_ROWS = """
+CREATE TEMP TABLE rollup_rows ON COMMIT DROP AS
+SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
+    SELECT * FROM portfolio_greeks g
+    WHERE g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
+    OFFSET 0) g
+"""
+
 _ACCOUNT_1M = _upsert("portfolio_greeks_1m", "account, bucket", _ACCOUNT_COLUMNS).format(
-    select=f"""SELECT b.account, b.bucket, count(*), max(g.ts),
+    select=f"""SELECT g.account, g.bucket, count(*), max(g.ts),
     {_last_min_max("g.{name}", "g.ts", FIGURES, aggregate=False)},
     (array_agg(g.position_count ORDER BY g.ts DESC))[1],
     (array_agg(g.option_count ORDER BY g.ts DESC))[1],
     (array_agg(g.options_with_greeks ORDER BY g.ts DESC))[1], min(g.options_with_greeks),
     (array_agg(g.stalest_greek_age_s ORDER BY g.ts DESC))[1], max(g.stalest_greek_age_s)
-FROM rollup_batch b JOIN portfolio_greeks g
-    ON g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
-GROUP BY b.account, b.bucket""",  # noqa: S608  # names from this module only
+FROM rollup_rows g
+GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
 )
 
 _UNDERLYING_1M = _upsert(
     "underlying_greeks_1m", "account, underlying, bucket", _UNDERLYING_COLUMNS
 ).format(
-    select=f"""SELECT b.account, u.key, b.bucket, count(*), max(g.ts),
+    select=f"""SELECT g.account, u.key, g.bucket, count(*), max(g.ts),
     {_last_min_max("(u.value->>'{name}')::float8", "g.ts", FIGURES, aggregate=False)},
     (array_agg((u.value->>'position_count')::integer ORDER BY g.ts DESC))[1],
     (array_agg((u.value->>'option_count')::integer ORDER BY g.ts DESC))[1],
     (array_agg((u.value->>'options_with_greeks')::integer ORDER BY g.ts DESC))[1],
     min((u.value->>'options_with_greeks')::integer)
-FROM rollup_batch b JOIN portfolio_greeks g
-    ON g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
-    CROSS JOIN LATERAL jsonb_each(g.underlyings) u
-GROUP BY b.account, u.key, b.bucket""",  # noqa: S608  # names from this module only
+FROM rollup_rows g CROSS JOIN LATERAL jsonb_each(g.underlyings) u
+GROUP BY g.account, u.key, g.bucket""",  # noqa: S608  # names from this module only
 )
 
 _HOURS = """
@@ -226,6 +234,8 @@ async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int
         cursor = await conn.execute(_TAKE, {"limit": max_minutes})
         taken = cursor.rowcount
         if taken:
+            await conn.execute("ANALYZE rollup_batch")
+            await conn.execute(_ROWS)
             await conn.execute(_ACCOUNT_1M)
             await conn.execute(_UNDERLYING_1M)
             await conn.execute(_HOURS)
