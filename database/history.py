@@ -13,6 +13,7 @@ One idempotent step (`maintain`), run by the replayer every period:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from database.errors import DatabaseError, translate
 from database.partitions import Partition, Policy, Width, from_catalog, plan
 
 Connection = psycopg.AsyncConnection[TupleRow]
@@ -267,15 +269,17 @@ class HistoryFacts:
     oldest_raw_ts: datetime | None
     next_drop: str | None
     next_drop_at: datetime | None
+    pending_minutes: int
 
 
 async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
     cursor = await conn.execute(
-        "SELECT pg_database_size(current_database()), (SELECT min(ts) FROM portfolio_greeks)"
+        "SELECT pg_database_size(current_database()), (SELECT min(ts) FROM portfolio_greeks),"
+        " (SELECT count(*) FROM rollup_pending)"
     )
     row = await cursor.fetchone()
     assert row is not None
-    size, oldest = row
+    size, oldest, pending = row
     next_drop: tuple[datetime, str] | None = None
     names = await _names(conn)
     for policy in retention.policies():
@@ -291,4 +295,57 @@ async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
         oldest_raw_ts=oldest,
         next_drop=next_drop[1] if next_drop else None,
         next_drop_at=next_drop[0] if next_drop else None,
+        pending_minutes=int(pending),
     )
+
+
+class HistoryKeeper:
+    """The maintenance step of a supervised process (the replayer runs it every period).
+
+    Its own connection, opened when needed and dropped when it breaks, so a maintenance
+    statement never waits behind a replay chunk. Each step does a bounded amount of rollup work
+    (`max_minutes`), so a first run over years of migrated rows never holds up the replay: the
+    backlog of minutes is worked off period after period. psycopg's errors come out translated.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        retention: Retention,
+        *,
+        max_minutes: int = 20_000,
+    ) -> None:
+        self._connect = connect
+        self.retention = retention
+        self._max_minutes = max_minutes
+        self._conn: Connection | None = None
+        self.last_facts: HistoryFacts | None = None
+
+    async def step(self, now: datetime) -> MaintenanceReport:
+        """Partitions due at `now`, one batch of rollups, then the facts for the heartbeat."""
+        try:
+            conn = await self._connection()
+            report = await apply_partition_plan(conn, self.retention, now)
+            report.minutes_rolled_up = await refresh_rollups(conn, max_minutes=self._max_minutes)
+            self.last_facts = await facts(conn, self.retention)
+        except (psycopg.Error, OSError) as exc:
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                await self.close()
+            raise translate(exc) from exc
+        return report
+
+    async def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await self._connect()
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (psycopg.Error, OSError):
+                pass  # already broken: nothing left to release
+
+
+__all__ = ["DatabaseError", "HistoryKeeper", "Retention", "maintain"]

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
-from database.errors import DatabaseUnavailable
+from database.errors import DatabaseError, DatabaseUnavailable
+from database.history import HistoryKeeper, MaintenanceReport
 from database.sink import RecordSink, StoreResult
 from replayer.errors import BufferCorrupt
 from replayer.settings import ReplayerSettings
@@ -44,9 +45,14 @@ class Replayer:
         settings: ReplayerSettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self._monotonic = monotonic
+        self._clock = clock
+        self.history = HistoryKeeper(
+            lambda: settings.database.connect("bridge-replayer"), settings.retention
+        )
         # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
         # that works on a backlog (measured in bench/pipeline.py).
         self._sinks = [
@@ -158,9 +164,28 @@ class Replayer:
         else:
             self.breaker.succeeded()
 
+    async def maintain_history(self) -> MaintenanceReport | None:
+        """Partitions ahead and past retention, and a batch of rollups (docs/scaling.md).
+
+        A failure is logged and retried next period: it never holds up the replay."""
+        try:
+            report = await self.history.step(self._clock())
+        except DatabaseUnavailable:
+            return None  # the replay's breaker reports outages
+        except DatabaseError as exc:
+            log.error("history maintenance failed", extra=logs.fields(reason=exc))
+            return None
+        if report.created or report.dropped:
+            log.info(
+                "history partitions",
+                extra=logs.fields(created=report.created, dropped=report.dropped),
+            )
+        return report
+
     async def close(self) -> None:
         for sink in self._sinks:
             await sink.close()
+        await self.history.close()
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
@@ -191,6 +216,7 @@ class Replayer:
                 else None,
                 "buffer_bytes": buffer.pending_bytes,
                 "last_replay": vars(self.last_report),
+                "history": vars(self.history.last_facts) if self.history.last_facts else None,
             },
             now=datetime.now(UTC),
             interval_s=self.settings.replay_interval_s,
@@ -211,6 +237,9 @@ class Replayer:
         next_run = self._monotonic()
         while not stop.is_set():
             await self._bootstrap_schema()
+            # Partitions first: a backlog replayed after a long outage needs its days.
+            if self._sinks[0].connected:
+                await self.maintain_history()
             try:
                 await self.drain_once()
             except BufferCorrupt as exc:
