@@ -44,21 +44,30 @@ BEGIN
             EXECUTE format('SELECT date_trunc(''day'', min(ts), ''UTC''),'
                            ' date_trunc(''day'', max(ts), ''UTC'') + interval ''1 day'' FROM %I',
                            source || '_legacy') INTO lo, hi;
-            -- The old indexes that the new key makes redundant: the uuid key and (account, ts).
+            -- A partition has the parent's primary key only: the old one (the uuid) goes first.
             FOR index_name IN
-                SELECT indexrelid::regclass::text FROM pg_index
-                WHERE indrelid = (source || '_legacy')::regclass AND (indisprimary
-                      OR indexrelid::regclass::text = 'portfolio_greeks_account_ts_legacy')
+                SELECT conname FROM pg_constraint
+                WHERE conrelid = (source || '_legacy')::regclass AND contype = 'p'
             LOOP
-                EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I', source || '_legacy',
-                               index_name);
-                EXECUTE format('DROP INDEX IF EXISTS %I', index_name);
+                EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', source || '_legacy', index_name);
             END LOOP;
             EXECUTE format('ALTER TABLE %I RENAME TO %I', source || '_legacy',
                            source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'));
             EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                            source, source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'),
                            lo, hi);
+            -- The old (account, ts DESC) index or unique key is redundant with the new key:
+            -- whatever unique index of the old table the new key did not adopt goes. The parent's other indexes, made below, adopt their identical old ones.
+            FOR index_name IN
+                SELECT i.indexrelid::regclass::text FROM pg_index i
+                WHERE i.indrelid = (source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'))::regclass
+                  AND NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = i.indexrelid)
+                  AND (i.indisunique OR i.indexrelid::regclass::text = 'portfolio_greeks_account_ts_legacy')
+            LOOP
+                EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I',
+                               source || '_p' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD'), index_name);
+                EXECUTE format('DROP INDEX IF EXISTS %I', index_name);
+            END LOOP;
         ELSE
             EXECUTE format('DROP TABLE %I', source || '_legacy');
             hi := today;

@@ -248,10 +248,17 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
             " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
         )
         key = [row[0] for row in await cursor.fetchall()]
+        cursor = await conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index"
+            " WHERE indrelid = 'portfolio_greeks_p20260302'::regclass ORDER BY 1"
+        )
+        old_indexes = [row[0] for row in await cursor.fetchall()]
     assert [(p.start, p.end) for p in old] == [
         (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
     ]
     assert key == ["account", "ts"]
+    # The old uuid key and (account, ts) index are gone; its BRIN was adopted, not rebuilt.
+    assert old_indexes == ["portfolio_greeks_p20260302_pkey", "portfolio_greeks_ts_brin_legacy"]
     # The same tick under another id is refused by the natural key.
     clash = _snapshot("DU1", 0)
     other = records.Snapshot(
