@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -114,44 +114,78 @@ async def apply_partition_plan(
     return report
 
 
-def _last_min_max(value: str, order: str, names: tuple[str, ...], *, aggregate: bool) -> str:
-    """Select-list items: each figure's last value (by `order`), its minimum and maximum."""
-    items = []
-    for name in names:
-        source = value.format(name=name)
-        if aggregate:  # from rollup rows: the extremes of the extremes
-            low, high = value.format(name=f"{name}_min"), value.format(name=f"{name}_max")
-        else:
-            low = high = source
-        items.append(f"(array_agg({source} ORDER BY {order} DESC))[1], min({low}), max({high})")
+@dataclass(frozen=True)
+class Column:
+    """One column of a rollup: how a minute computes it from raw rows and an hour from minutes.
+
+    `figure`: last value, `_min` and `_max`; `last`: the last value only; `min`/`max`: the
+    extreme of `source` (the raw column it summarises) over the bucket.
+    """
+
+    name: str
+    kind: str  # "figure", "last", "min" or "max"
+    source: str = ""
+    sql_type: str = "float8"
+
+    def columns(self) -> list[str]:
+        if self.kind == "figure":
+            return [self.name, f"{self.name}_min", f"{self.name}_max"]
+        return [self.name]
+
+    def from_raw(self, value: str) -> list[str]:
+        """Aggregates over raw rows; `value` renders a raw column ('{name}' is its name)."""
+        raw = value.format(name=self.source or self.name, type=self.sql_type)
+        last = f"(array_agg({raw} ORDER BY g.ts DESC))[1]"
+        if self.kind == "figure":
+            return [last, f"min({raw})", f"max({raw})"]
+        if self.kind == "last":
+            return [last]
+        return [f"{self.kind}({raw})"]
+
+    def from_minutes(self) -> list[str]:
+        last = f"(array_agg(m.{self.name} ORDER BY m.bucket DESC))[1]"
+        if self.kind == "figure":
+            return [last, f"min(m.{self.name}_min)", f"max(m.{self.name}_max)"]
+        if self.kind == "last":
+            return [last]
+        return [f"{self.kind}(m.{self.name})"]
+
+
+def _figures(names: tuple[str, ...]) -> list[Column]:
+    return [Column(name, "figure") for name in names]
+
+
+# The rollups' columns, named as the snapshot's (migration 004 creates them in this order).
+ACCOUNT_ROLLUP: tuple[Column, ...] = (
+    *_figures(FIGURES),
+    Column("position_count", "last", sql_type="integer"),
+    Column("option_count", "last", sql_type="integer"),
+    Column("options_with_greeks", "last", sql_type="integer"),
+    Column("options_with_greeks_min", "min", "options_with_greeks", "integer"),
+    Column("stalest_greek_age_s", "last"),
+    Column("stalest_greek_age_s_max", "max", "stalest_greek_age_s"),
+)
+UNDERLYING_ROLLUP: tuple[Column, ...] = (
+    *_figures(FIGURES),
+    Column("position_count", "last", sql_type="integer"),
+    Column("option_count", "last", sql_type="integer"),
+    Column("options_with_greeks", "last", sql_type="integer"),
+    Column("options_with_greeks_min", "min", "options_with_greeks", "integer"),
+)
+
+
+def _upsert(table: str, key: str, columns: tuple[Column, ...], select: str) -> str:
+    names = [name for column in columns for name in column.columns()]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in ["snapshots", "last_ts", *names])
+    return (
+        f"INSERT INTO {table} ({key}, snapshots, last_ts, {', '.join(names)})\n{select}\n"
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+def _list(items: list[str]) -> str:
     return ",\n    ".join(items)
 
-
-def _figure_columns() -> str:
-    return ", ".join(f"{name}, {name}_min, {name}_max" for name in FIGURES)
-
-
-_COUNTS = "position_count, option_count, options_with_greeks, options_with_greeks_min"
-
-
-def _upsert(table: str, key: str, columns: str) -> str:
-    updates = ", ".join(
-        f"{column} = excluded.{column}"
-        for column in [c.strip() for c in columns.split(",")]
-        if column not in key.split(", ")
-    )
-    return (
-        f"INSERT INTO {table} ({columns})\n{{select}}\nON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
-
-
-_ACCOUNT_COLUMNS = (
-    f"account, bucket, snapshots, last_ts, {_figure_columns()}, {_COUNTS},"
-    " stalest_greek_age_s, stalest_greek_age_s_max"
-)
-_UNDERLYING_COLUMNS = (
-    f"account, underlying, bucket, snapshots, last_ts, {_figure_columns()}, {_COUNTS}"
-)
 
 _TAKE = """
 CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
@@ -174,26 +208,26 @@ SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
     OFFSET 0) g
 """
 
-_ACCOUNT_1M = _upsert("portfolio_greeks_1m", "account, bucket", _ACCOUNT_COLUMNS).format(
-    select=f"""SELECT g.account, g.bucket, count(*), max(g.ts),
-    {_last_min_max("g.{name}", "g.ts", FIGURES, aggregate=False)},
-    (array_agg(g.position_count ORDER BY g.ts DESC))[1],
-    (array_agg(g.option_count ORDER BY g.ts DESC))[1],
-    (array_agg(g.options_with_greeks ORDER BY g.ts DESC))[1], min(g.options_with_greeks),
-    (array_agg(g.stalest_greek_age_s ORDER BY g.ts DESC))[1], max(g.stalest_greek_age_s)
+_ACCOUNT_VALUES = [item for column in ACCOUNT_ROLLUP for item in column.from_raw("g.{name}")]
+_ACCOUNT_1M = _upsert(
+    "portfolio_greeks_1m",
+    "account, bucket",
+    ACCOUNT_ROLLUP,
+    f"""SELECT g.account, g.bucket, count(*), max(g.ts),
+    {_list(_ACCOUNT_VALUES)}
 FROM rollup_rows g
 GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
 )
 
+_UNDERLYING_VALUES = [
+    item for column in UNDERLYING_ROLLUP for item in column.from_raw("(u.value->>'{name}')::{type}")
+]
 _UNDERLYING_1M = _upsert(
-    "underlying_greeks_1m", "account, underlying, bucket", _UNDERLYING_COLUMNS
-).format(
-    select=f"""SELECT g.account, u.key, g.bucket, count(*), max(g.ts),
-    {_last_min_max("(u.value->>'{name}')::float8", "g.ts", FIGURES, aggregate=False)},
-    (array_agg((u.value->>'position_count')::integer ORDER BY g.ts DESC))[1],
-    (array_agg((u.value->>'option_count')::integer ORDER BY g.ts DESC))[1],
-    (array_agg((u.value->>'options_with_greeks')::integer ORDER BY g.ts DESC))[1],
-    min((u.value->>'options_with_greeks')::integer)
+    "underlying_greeks_1m",
+    "account, underlying, bucket",
+    UNDERLYING_ROLLUP,
+    f"""SELECT g.account, u.key, g.bucket, count(*), max(g.ts),
+    {_list(_UNDERLYING_VALUES)}
 FROM rollup_rows g CROSS JOIN LATERAL jsonb_each(g.underlyings) u
 GROUP BY g.account, u.key, g.bucket""",  # noqa: S608  # names from this module only
 )
@@ -203,26 +237,23 @@ CREATE TEMP TABLE rollup_hours ON COMMIT DROP AS
 SELECT DISTINCT account, date_trunc('hour', bucket, 'UTC') AS bucket FROM rollup_batch
 """
 
-_ACCOUNT_1H = _upsert("portfolio_greeks_1h", "account, bucket", _ACCOUNT_COLUMNS).format(
-    select=f"""SELECT h.account, h.bucket, sum(m.snapshots), max(m.last_ts),
-    {_last_min_max("m.{name}", "m.bucket", FIGURES, aggregate=True)},
-    (array_agg(m.position_count ORDER BY m.bucket DESC))[1],
-    (array_agg(m.option_count ORDER BY m.bucket DESC))[1],
-    (array_agg(m.options_with_greeks ORDER BY m.bucket DESC))[1], min(m.options_with_greeks_min),
-    (array_agg(m.stalest_greek_age_s ORDER BY m.bucket DESC))[1], max(m.stalest_greek_age_s_max)
+_ACCOUNT_1H = _upsert(
+    "portfolio_greeks_1h",
+    "account, bucket",
+    ACCOUNT_ROLLUP,
+    f"""SELECT h.account, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_list([item for column in ACCOUNT_ROLLUP for item in column.from_minutes()])}
 FROM rollup_hours h JOIN portfolio_greeks_1m m
     ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
 GROUP BY h.account, h.bucket""",  # noqa: S608  # names from this module only
 )
 
 _UNDERLYING_1H = _upsert(
-    "underlying_greeks_1h", "account, underlying, bucket", _UNDERLYING_COLUMNS
-).format(
-    select=f"""SELECT h.account, m.underlying, h.bucket, sum(m.snapshots), max(m.last_ts),
-    {_last_min_max("m.{name}", "m.bucket", FIGURES, aggregate=True)},
-    (array_agg(m.position_count ORDER BY m.bucket DESC))[1],
-    (array_agg(m.option_count ORDER BY m.bucket DESC))[1],
-    (array_agg(m.options_with_greeks ORDER BY m.bucket DESC))[1], min(m.options_with_greeks_min)
+    "underlying_greeks_1h",
+    "account, underlying, bucket",
+    UNDERLYING_ROLLUP,
+    f"""SELECT h.account, m.underlying, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_list([item for column in UNDERLYING_ROLLUP for item in column.from_minutes()])}
 FROM rollup_hours h JOIN underlying_greeks_1m m
     ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
 GROUP BY h.account, m.underlying, h.bucket""",  # noqa: S608  # names from this module only
@@ -292,7 +323,7 @@ async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
                     next_drop = (due, name)
     return HistoryFacts(
         database_bytes=int(size),
-        oldest_raw_ts=oldest,
+        oldest_raw_ts=oldest.astimezone(UTC) if oldest is not None else None,
         next_drop=next_drop[1] if next_drop else None,
         next_drop_at=next_drop[0] if next_drop else None,
         pending_minutes=int(pending),
