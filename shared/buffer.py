@@ -8,8 +8,8 @@ Files, all beside `path` (default `~/.portfolio_bridge_buffer.jsonl`):
 - `<path>.offset`     how far into `.draining` the replayer has stored (atomic checkpoint).
 
 Renaming alone is not a safe hand-off (a writer that opened the old inode keeps appending to a
-file the replayer has already read: measured in the research brief), so the writer holds the
-lock from open to close and the replayer holds it around the rename. A replayer killed
+file the replayer has already read: rename moves a name, not open descriptors), so the writer
+holds the lock from open to close and the replayer holds it around the rename. A replayer killed
 mid-drain finds `.draining` and `.offset` on its next start and finishes them first.
 """
 
