@@ -29,7 +29,16 @@ Connection = psycopg.AsyncConnection[TupleRow]
 RAW_TABLES = ("portfolio_greeks", "api_logs")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
-FIGURES = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta")
+# The snapshot's figures at account level (net_delta and net_gamma: format-1 rows only) and in
+# each underlying (records.FIGURES of format 2, and the share-equivalents).
+ACCOUNT_FIGURES = (
+    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
+    "net_beta_delta", "net_liquidation", "unrealized_pnl", "daily_pnl",
+)  # fmt: skip
+UNDERLYING_FIGURES = (
+    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
+    "net_beta_delta",
+)  # fmt: skip
 # Partitions made ahead: a week of raw days, so a replayer down for days never leaves the writer
 # without a partition for the current day; the next month of rollups.
 RAW_AHEAD_DAYS = 7
@@ -132,9 +141,12 @@ class Column:
             return [self.name, f"{self.name}_min", f"{self.name}_max"]
         return [self.name]
 
-    def from_raw(self, value: str) -> list[str]:
-        """Aggregates over raw rows; `value` renders a raw column ('{name}' is its name)."""
-        raw = value.format(name=self.source or self.name, type=self.sql_type)
+    @property
+    def raw_name(self) -> str:
+        return self.source or self.name
+
+    def from_raw(self, raw: str) -> list[str]:
+        """Aggregates over raw rows, `raw` being the expression of the column it summarises."""
         last = f"(array_agg({raw} ORDER BY g.ts DESC))[1]"
         if self.kind == "figure":
             return [last, f"min({raw})", f"max({raw})"]
@@ -157,7 +169,10 @@ def _figures(names: tuple[str, ...]) -> list[Column]:
 
 # The rollups' columns, named as the snapshot's (migration 004 creates them in this order).
 ACCOUNT_ROLLUP: tuple[Column, ...] = (
-    *_figures(FIGURES),
+    *_figures(ACCOUNT_FIGURES),
+    Column("format_version", "last", sql_type="smallint"),
+    Column("currency", "last", sql_type="text"),
+    Column("completeness", "last", sql_type="jsonb"),
     Column("position_count", "last", sql_type="integer"),
     Column("option_count", "last", sql_type="integer"),
     Column("options_with_greeks", "last", sql_type="integer"),
@@ -166,7 +181,8 @@ ACCOUNT_ROLLUP: tuple[Column, ...] = (
     Column("stalest_greek_age_s_max", "max", "stalest_greek_age_s"),
 )
 UNDERLYING_ROLLUP: tuple[Column, ...] = (
-    *_figures(FIGURES),
+    *_figures(UNDERLYING_FIGURES),
+    Column("completeness", "last", sql_type="jsonb"),
     Column("position_count", "last", sql_type="integer"),
     Column("option_count", "last", sql_type="integer"),
     Column("options_with_greeks", "last", sql_type="integer"),
@@ -208,7 +224,9 @@ SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
     OFFSET 0) g
 """
 
-_ACCOUNT_VALUES = [item for column in ACCOUNT_ROLLUP for item in column.from_raw("g.{name}")]
+_ACCOUNT_VALUES = [
+    item for column in ACCOUNT_ROLLUP for item in column.from_raw(f"g.{column.raw_name}")
+]
 _ACCOUNT_1M = _upsert(
     "portfolio_greeks_1m",
     "account, bucket",
@@ -219,8 +237,15 @@ FROM rollup_rows g
 GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
 )
 
+
+def _in_underlying(column: Column) -> str:
+    if column.sql_type == "jsonb":
+        return f"u.value->'{column.raw_name}'"
+    return f"(u.value->>'{column.raw_name}')::{column.sql_type}"
+
+
 _UNDERLYING_VALUES = [
-    item for column in UNDERLYING_ROLLUP for item in column.from_raw("(u.value->>'{name}')::{type}")
+    item for column in UNDERLYING_ROLLUP for item in column.from_raw(_in_underlying(column))
 ]
 _UNDERLYING_1M = _upsert(
     "underlying_greeks_1m",

@@ -55,7 +55,7 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     coalesce(line->'underlyings', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'snapshot'
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 _INSERT_API_LOGS = """
@@ -64,7 +64,7 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'mode', line->>'l
     line->>'event', (line->>'code')::integer, line->>'message', coalesce(line->'details', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'api_log'
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 _INSERT_BETAS = """

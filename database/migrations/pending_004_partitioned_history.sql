@@ -12,6 +12,27 @@
 -- The new tables are made with LIKE the old ones, so every column an earlier migration added
 -- is carried over with its type, default, check and comment.
 
+-- Views on the old tables (migration 002's `underlying_greeks`) would follow them under their
+-- new names: they are set aside here and made again, from their own definitions, at the end.
+CREATE TEMP TABLE migration_004_views ON COMMIT DROP AS
+SELECT v.oid::regclass::text AS name, pg_get_viewdef(v.oid) AS definition,
+    obj_description(v.oid, 'pg_class') AS comment
+FROM pg_class v
+WHERE v.relkind = 'v' AND v.oid IN (
+    SELECT r.ev_class FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+    WHERE d.refobjid IN ('portfolio_greeks'::regclass, 'api_logs'::regclass)
+      AND r.ev_class <> d.refobjid);
+
+DO $views$
+DECLARE
+    view_name text;
+BEGIN
+    FOR view_name IN SELECT name FROM migration_004_views LOOP
+        EXECUTE format('DROP VIEW %s', view_name);
+    END LOOP;
+END
+$views$;
+
 DO $migrate$
 DECLARE
     source text;
@@ -84,6 +105,19 @@ BEGIN
 END
 $migrate$;
 
+DO $views$
+DECLARE
+    saved record;
+BEGIN
+    FOR saved IN SELECT * FROM migration_004_views LOOP
+        EXECUTE format('CREATE VIEW %s AS %s', saved.name, saved.definition);
+        IF saved.comment IS NOT NULL THEN
+            EXECUTE format('COMMENT ON VIEW %s IS %L', saved.name, saved.comment);
+        END IF;
+    END LOOP;
+END
+$views$;
+
 -- Indexes on the parents: built on each new partition; the old partition's identical ones
 -- are attached, not rebuilt.
 -- The primary key (account, ts) serves "one account over a time range" and "latest per account".
@@ -95,62 +129,91 @@ CREATE INDEX api_logs_problems ON api_logs (ts DESC) WHERE level IN ('warning', 
 -- Rollups: one row per account (and per account and underlying) per minute and per hour, with
 -- the same names as the snapshot: a figure's column is its last value in the bucket, `_min` and
 -- `_max` its extremes (NULL when every snapshot of the bucket had it unknown); `snapshots`
--- counts the rows the bucket was made from (12 a minute when every tick was stored).
+-- counts the rows the bucket was made from (12 a minute when every tick was stored);
+-- `format_version`, `currency` and `completeness` are the last snapshot's, so the bucket says
+-- what its money is in and how complete its last total was. (The one bucket in which a bridge
+-- moved from format 1 to 2 has extremes over both formats: its `format_version` is the last.)
+-- Kept in step with database/history.py, which computes them.
 CREATE TABLE portfolio_greeks_1m (
-    account                  text NOT NULL,
-    bucket                   timestamptz NOT NULL,
-    snapshots                integer NOT NULL CHECK (snapshots > 0),
-    last_ts                  timestamptz NOT NULL,
-    net_delta                double precision,
-    net_delta_min            double precision,
-    net_delta_max            double precision,
-    net_gamma                double precision,
-    net_gamma_min            double precision,
-    net_gamma_max            double precision,
-    net_theta                double precision,
-    net_theta_min            double precision,
-    net_theta_max            double precision,
-    net_vega                 double precision,
-    net_vega_min             double precision,
-    net_vega_max             double precision,
-    net_dollar_delta         double precision,
-    net_dollar_delta_min     double precision,
-    net_dollar_delta_max     double precision,
-    position_count           integer NOT NULL,
-    option_count             integer NOT NULL,
-    options_with_greeks      integer NOT NULL,
-    options_with_greeks_min  integer NOT NULL,
-    stalest_greek_age_s      double precision,
-    stalest_greek_age_s_max  double precision,
+    account                      text NOT NULL,
+    bucket                       timestamptz NOT NULL,
+    snapshots                    integer NOT NULL CHECK (snapshots > 0),
+    last_ts                      timestamptz NOT NULL,
+    net_delta                    double precision,
+    net_delta_min                double precision,
+    net_delta_max                double precision,
+    net_gamma                    double precision,
+    net_gamma_min                double precision,
+    net_gamma_max                double precision,
+    net_dollar_delta             double precision,
+    net_dollar_delta_min         double precision,
+    net_dollar_delta_max         double precision,
+    net_dollar_gamma             double precision,
+    net_dollar_gamma_min         double precision,
+    net_dollar_gamma_max         double precision,
+    net_theta                    double precision,
+    net_theta_min                double precision,
+    net_theta_max                double precision,
+    net_vega                     double precision,
+    net_vega_min                 double precision,
+    net_vega_max                 double precision,
+    net_beta_delta               double precision,
+    net_beta_delta_min           double precision,
+    net_beta_delta_max           double precision,
+    net_liquidation              double precision,
+    net_liquidation_min          double precision,
+    net_liquidation_max          double precision,
+    unrealized_pnl               double precision,
+    unrealized_pnl_min           double precision,
+    unrealized_pnl_max           double precision,
+    daily_pnl                    double precision,
+    daily_pnl_min                double precision,
+    daily_pnl_max                double precision,
+    format_version               smallint,
+    currency                     text,
+    completeness                 jsonb,
+    position_count               integer,
+    option_count                 integer,
+    options_with_greeks          integer,
+    options_with_greeks_min      integer,
+    stalest_greek_age_s          double precision,
+    stalest_greek_age_s_max      double precision,
     PRIMARY KEY (account, bucket)
 ) PARTITION BY RANGE (bucket);
 CREATE TABLE portfolio_greeks_1h (LIKE portfolio_greeks_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
 
 CREATE TABLE underlying_greeks_1m (
-    account                  text NOT NULL,
-    underlying               text NOT NULL,
-    bucket                   timestamptz NOT NULL,
-    snapshots                integer NOT NULL CHECK (snapshots > 0),
-    last_ts                  timestamptz NOT NULL,
-    net_delta                double precision,
-    net_delta_min            double precision,
-    net_delta_max            double precision,
-    net_gamma                double precision,
-    net_gamma_min            double precision,
-    net_gamma_max            double precision,
-    net_theta                double precision,
-    net_theta_min            double precision,
-    net_theta_max            double precision,
-    net_vega                 double precision,
-    net_vega_min             double precision,
-    net_vega_max             double precision,
-    net_dollar_delta         double precision,
-    net_dollar_delta_min     double precision,
-    net_dollar_delta_max     double precision,
-    position_count           integer,
-    option_count             integer,
-    options_with_greeks      integer,
-    options_with_greeks_min  integer,
+    account                      text NOT NULL,
+    underlying                   text NOT NULL,
+    bucket                       timestamptz NOT NULL,
+    snapshots                    integer NOT NULL CHECK (snapshots > 0),
+    last_ts                      timestamptz NOT NULL,
+    net_delta                    double precision,
+    net_delta_min                double precision,
+    net_delta_max                double precision,
+    net_gamma                    double precision,
+    net_gamma_min                double precision,
+    net_gamma_max                double precision,
+    net_dollar_delta             double precision,
+    net_dollar_delta_min         double precision,
+    net_dollar_delta_max         double precision,
+    net_dollar_gamma             double precision,
+    net_dollar_gamma_min         double precision,
+    net_dollar_gamma_max         double precision,
+    net_theta                    double precision,
+    net_theta_min                double precision,
+    net_theta_max                double precision,
+    net_vega                     double precision,
+    net_vega_min                 double precision,
+    net_vega_max                 double precision,
+    net_beta_delta               double precision,
+    net_beta_delta_min           double precision,
+    net_beta_delta_max           double precision,
+    completeness                 jsonb,
+    position_count               integer,
+    option_count                 integer,
+    options_with_greeks          integer,
+    options_with_greeks_min      integer,
     PRIMARY KEY (account, underlying, bucket)
 ) PARTITION BY RANGE (bucket);
 CREATE TABLE underlying_greeks_1h (LIKE underlying_greeks_1m INCLUDING ALL) PARTITION BY RANGE (bucket);

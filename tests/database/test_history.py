@@ -17,11 +17,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from database import history
-from database.history import FIGURES, Retention
+from database.history import ACCOUNT_FIGURES, UNDERLYING_FIGURES, Retention
 from database.schema import bootstrap
+from database.sink import RecordSink
 from shared import records
 from tests import builders
 
@@ -48,77 +48,86 @@ async def _migrate(url: str) -> None:
         await conn.execute(MIGRATION.read_text())
 
 
+def _varying(tick: int, seed: int) -> float | None:
+    """A figure that moves tick by tick and is unknown now and then."""
+    return None if (tick + seed) % 7 == 3 else float((tick * (31 + seed)) % 101 - 50)
+
+
 def _snapshot(account: str, tick: int) -> records.Snapshot:
-    """Figures that move tick by tick, with unknowns (None) now and then, two underlyings of
-    which QQQ is held only on even ticks."""
+    """Format 2 for DU1 and DU2 (no account-level share-equivalents), format 1 for DU3; two
+    underlyings, QQQ held only on even ticks; completeness moving with the tick."""
     ts = EPOCH + timedelta(seconds=5 * tick)
-    delta = None if tick % 7 == 3 else (tick * 37 % 101) - 50.0
-    underlyings: dict[str, dict[str, Any]] = {
-        "SPY": {
-            "net_delta": delta,
-            "net_gamma": (tick % 5) * 0.1,
-            "net_theta": None,
-            "net_vega": -(tick % 11) * 1.5,
-            "net_dollar_delta": None if delta is None else delta * 500,
-            "position_count": 2,
-            "option_count": 2,
-            "options_with_greeks": 2 - tick % 3 // 2,
+    version = 1 if account == "DU3" else 2
+
+    def underlying(seed: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            name: _varying(tick, seed + n) for n, name in enumerate(UNDERLYING_FIGURES)
         }
-    }
+        missing = tick % 3
+        entry.update(
+            completeness={"net_beta_delta": {"contributing": 2 - missing // 2, "missing": missing,
+                                             "reasons": {"no_beta": missing}}},
+            position_count=2,
+            option_count=2,
+            options_with_greeks=2 - tick % 3 // 2,
+        )  # fmt: skip
+        return entry
+
+    underlyings = {"SPY": underlying(1)}
     if tick % 2 == 0:
-        underlyings["QQQ"] = {
-            "net_delta": float(tick % 13),
-            "net_gamma": None,
-            "net_theta": -float(tick % 3),
-            "net_vega": 1.0,
-            "net_dollar_delta": tick % 13 * 400.0,
-            "position_count": 1,
-            "option_count": 1,
-            "options_with_greeks": tick % 2,
-        }
+        underlyings["QQQ"] = underlying(5)
+    figures = {name: _varying(tick, n) for n, name in enumerate(ACCOUNT_FIGURES)}
+    if version == 2:
+        figures.update(net_delta=None, net_gamma=None)
+        extra: dict[str, Any] = {
+            "currency": "EUR",
+            "completeness": {"net_dollar_delta": {"contributing": 3, "missing": tick % 2,
+                                                  "reasons": {"no_price": tick % 2}}},
+        }  # fmt: skip
+    else:
+        extra = {name: None for name in ACCOUNT_FIGURES[2:] if name not in records.GREEK_FIELDS}
     return records.Snapshot(
         id=records.snapshot_id(account, ts),
         ts=ts,
         account=account,
         mode="SOCKET",
-        net_delta=delta,
-        net_gamma=None if tick % 4 == 0 else tick % 9 * 0.01,
-        net_theta=-float(tick % 17),
-        net_vega=float(tick % 19),
-        net_dollar_delta=None if delta is None else delta * 500,
+        net_delta=figures["net_delta"],
+        net_gamma=figures["net_gamma"],
+        net_theta=figures["net_theta"],
+        net_vega=figures["net_vega"],
+        net_dollar_delta=figures["net_dollar_delta"],
         position_count=3,
         option_count=3,
         options_with_greeks=3 - tick % 4 // 3,
         stalest_greek_age_s=None if tick % 10 == 0 else tick % 6 * 0.5,
         underlyings=underlyings,
-    )
-
-
-_COLUMNS = (
-    "id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega, net_dollar_delta,"
-    " position_count, option_count, options_with_greeks, stalest_greek_age_s, underlyings"
-)
+        version=version,
+        **({
+            "net_dollar_gamma": figures["net_dollar_gamma"],
+            "net_beta_delta": figures["net_beta_delta"],
+            "net_liquidation": figures["net_liquidation"],
+            "unrealized_pnl": figures["unrealized_pnl"],
+            "daily_pnl": figures["daily_pnl"],
+            **extra,
+        } if version == 2 else {}),
+    )  # fmt: skip
 
 
 async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
-    """Insert as any client would; duplicates are absorbed (the schema's unique key decides)."""
-    rows = [
-        (
-            s.id, s.ts, s.account, s.mode, s.net_delta, s.net_gamma, s.net_theta, s.net_vega,
-            s.net_dollar_delta, s.position_count, s.option_count, s.options_with_greeks,
-            s.stalest_greek_age_s, Jsonb(s.underlyings),
-        )
-        for s in snapshots
-    ]  # fmt: skip
-    placeholders = ", ".join(["%s"] * 14)
-    values = ", ".join([f"({placeholders})"] * len(rows))
-    statement = (
-        f"INSERT INTO portfolio_greeks ({_COLUMNS}) VALUES {values}"  # noqa: S608  # fixed text
-        " ON CONFLICT DO NOTHING"
-    )
-    async with await _connect(url) as conn:
-        cursor = await conn.execute(statement, [value for row in rows for value in row])
-        return cursor.rowcount
+    """Store through the bridge's own sink; duplicates are absorbed by the table's key."""
+    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(url))
+    try:
+        result = await sink.store([records.encode(snapshot) for snapshot in snapshots])
+    finally:
+        await sink.close()
+    assert result.rejected == []
+    return result.stored
+
+
+def _value(snapshot: records.Snapshot, name: str) -> Any:
+    if name == "format_version":
+        return snapshot.version
+    return getattr(snapshot, name)
 
 
 def _oracle(
@@ -137,12 +146,13 @@ def _oracle(
         rows.sort(key=lambda s: s.ts)
         last = rows[-1]
         entry: dict[str, Any] = {"snapshots": len(rows), "last_ts": last.ts}
-        for name in FIGURES:
-            known = [getattr(s, name) for s in rows if getattr(s, name) is not None]
-            entry[name] = getattr(last, name)
+        for name in ACCOUNT_FIGURES:
+            known = [_value(s, name) for s in rows if _value(s, name) is not None]
+            entry[name] = _value(last, name)
             entry[f"{name}_min"] = min(known) if known else None
             entry[f"{name}_max"] = max(known) if known else None
-        entry["options_with_greeks"] = last.options_with_greeks
+        for name in ("format_version", "currency", "completeness", "options_with_greeks"):
+            entry[name] = _value(last, name)
         entry["options_with_greeks_min"] = min(s.options_with_greeks for s in rows)
         entry["stalest_greek_age_s"] = last.stalest_greek_age_s
         ages = [s.stalest_greek_age_s for s in rows if s.stalest_greek_age_s is not None]
@@ -166,11 +176,12 @@ def _underlying_oracle(
     for key, rows in buckets.items():
         rows.sort(key=lambda pair: pair[0])
         entry: dict[str, Any] = {"snapshots": len(rows)}
-        for name in FIGURES:
+        for name in UNDERLYING_FIGURES:
             known = [values[name] for _, values in rows if values[name] is not None]
             entry[name] = rows[-1][1][name]
             entry[f"{name}_min"] = min(known) if known else None
             entry[f"{name}_max"] = max(known) if known else None
+        entry["completeness"] = rows[-1][1]["completeness"]
         entry["options_with_greeks_min"] = min(v["options_with_greeks"] for _, v in rows)
         result[key] = entry
     return result
@@ -222,8 +233,6 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
     # Three days of the old layout: ticks 0.. spread over March 2 to March 4.
     day_ticks = [tick + day * 17_280 for day in range(3) for tick in range(0, 40)]
     assert await _store(database_url, _ticks(["DU1", "DU2"], day_ticks)) == 240
-    from database.sink import RecordSink  # noqa: PLC0415  # the old layout's own writer path
-
     sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
     logs = [builders.api_log(f"event_{n}") for n in range(25)]
     assert (await sink.store(logs)).stored == 25
@@ -253,10 +262,15 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
             " WHERE indrelid = 'portfolio_greeks_p20260302'::regclass ORDER BY 1"
         )
         old_indexes = [row[0] for row in await cursor.fetchall()]
+        # Migration 002's view follows the new table: SPY in each of 240 snapshots, QQQ in the
+        # 120 of even ticks.
+        cursor = await conn.execute("SELECT count(*) FROM underlying_greeks")
+        view_rows = (await cursor.fetchone() or (0,))[0]
     assert [(p.start, p.end) for p in old] == [
         (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 5, tzinfo=UTC))
     ]
     assert key == ["account", "ts"]
+    assert view_rows == 360
     # The old uuid key and (account, ts) index are gone; its BRIN was adopted, not rebuilt.
     assert old_indexes == ["portfolio_greeks_p20260302_pkey", "portfolio_greeks_ts_brin_legacy"]
     # The same tick under another id is refused by the natural key.
@@ -349,3 +363,38 @@ async def test_partitions_are_made_ahead_and_dropped_past_retention(database_url
     assert facts.oldest_raw_ts == EPOCH + timedelta(days=2)
     assert facts.next_drop is not None
     assert facts.next_drop.startswith(("portfolio_greeks_p", "api_logs_p"))
+
+
+async def test_the_readmes_rollup_queries_run(database_url: str) -> None:
+    """The rollup queries of README.md's "Querying" section run on the migrated schema."""
+    await _old_layout(database_url)
+    await _migrate(database_url)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("read the rollups", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    assert len(queries) == 2
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    hour = now.replace(minute=0)  # two minutes of one hour
+    async with await _connect(database_url) as conn:
+        await history.maintain(conn, Retention(), now)
+    await _store(
+        database_url,
+        [
+            records.Snapshot(
+                **{
+                    **_fields(_snapshot("DU1234567", n)),
+                    "ts": ts,
+                    "id": records.snapshot_id("DU1234567", ts),
+                }
+            )
+            for n, ts in enumerate([hour + timedelta(minutes=1), hour + timedelta(minutes=2)])
+        ],
+    )
+    async with await _connect(database_url) as conn:
+        await history.maintain(conn, Retention(), now)
+        results = [await (await conn.execute(query)).fetchall() for query in queries]
+    assert [len(rows) for rows in results] == [1, 2]  # one hour; two minutes of SPY
+
+
+def _fields(snapshot: records.Snapshot) -> dict[str, Any]:
+    return {name: getattr(snapshot, name) for name in snapshot.__slots__}

@@ -47,16 +47,17 @@ def _snapshot(account: str, ts: datetime, delta: float) -> bytes:
             ts=ts,
             account=account,
             mode="SOCKET",
-            net_delta=delta,
-            net_gamma=0.5,
+            net_delta=None,
+            net_gamma=None,
             net_theta=-1.0,
             net_vega=2.0,
-            net_dollar_delta=delta * 100,
+            net_dollar_delta=delta,
             position_count=1,
             option_count=1,
             options_with_greeks=1,
             stalest_greek_age_s=0.1,
             underlyings={"SPY": {"net_delta": delta}},
+            currency="USD",
         )
     )
 
@@ -66,7 +67,8 @@ def _minute_rows(url: str) -> list[tuple[str, datetime, int, float, float, float
         return [
             (account, bucket, snapshots, last, low, high)
             for account, bucket, snapshots, last, low, high in conn.execute(
-                "SELECT account, bucket, snapshots, net_delta, net_delta_min, net_delta_max"
+                "SELECT account, bucket, snapshots, net_dollar_delta, net_dollar_delta_min,"
+                " net_dollar_delta_max"
                 " FROM portfolio_greeks_1m ORDER BY account, bucket"
             ).fetchall()
         ]
@@ -84,7 +86,7 @@ def test_rollups_follow_the_spool_and_bridge_status_shows_history(
     processes.start("writer", environ)
     processes.start("replayer", environ)
     minute = datetime.now(UTC).replace(second=0, microsecond=0)
-    # 12 ticks of one minute, deltas 1..12: last 12, min 1, max 12
+    # 12 ticks of one minute, dollar deltas 1..12: last 12, min 1, max 12
     append(spool, [_snapshot("DU1", minute + timedelta(seconds=5 * n), n + 1.0) for n in range(12)])
     wait_until(
         lambda: _minute_rows(database_url) == [("DU1", minute, 12, 12.0, 1.0, 12.0)],
