@@ -1,11 +1,12 @@
 """The writer's capacity curve: append-to-visible latency at fixed rates, one real writer process.
 
-A load generator appends real-shaped snapshots (two underlyings, about 850 B) to the spool of a
-running `python -m writer` at a fixed rate, in appends every `_APPEND_EVERY_S`. The last line of
-every append is a probe row (account `PROBE`, its tick numbering the append). Another session
-(its own connection, autocommit) polls the newest visible probe; an append counts as visible when
-its probe is, so the latency of its rows is measured from the instant the append began to the
-instant another session could read them, commit included. `stored_at` is never used.
+A load generator appends real-shaped snapshots (format 2, two underlyings, about 2 kB) to the
+spool of a running `python -m writer` at a fixed rate, in appends every `_APPEND_EVERY_S`. The
+last line of every append is a probe row (account `PROBE`, its tick numbering the append).
+Another session (its own connection, autocommit) polls the newest visible probe; an append
+counts as visible when its probe is, so the latency of its rows is measured from the instant the
+append began to the instant another session could read them, commit included. `stored_at` is
+never used.
 
 One process holds the generator and the observer (one monotonic clock); the writer and
 PostgreSQL are separate processes, as in production. Between rates the writer is let catch up.
@@ -70,17 +71,28 @@ class CapacityFigures:
         return max(holding, key=lambda point: point.rows_s) if holding else None
 
 
+def _completeness(contributing: int) -> dict[str, dict[str, object]]:
+    return {
+        name: {"contributing": contributing, "missing": 0, "reasons": {}}
+        for name in records.FIGURES
+    }
+
+
 def real_shaped(account: str, tick: int) -> bytes:
-    """A snapshot as the collector writes it for an account holding options on two underlyings."""
+    """A format-2 snapshot as the collector writes it for an account holding options on two
+    underlyings: full-precision figures, completeness per figure, account values."""
     ts = _BASE + timedelta(seconds=5 * tick)
 
-    def underlying(delta: float) -> dict[str, float | int]:
+    def underlying(delta: float) -> dict[str, object]:
         return {
-            "net_delta": delta,
-            "net_gamma": 0.0123456789,
+            "net_dollar_delta": delta * 512.3456,
+            "net_dollar_gamma": 1234.56789012,
             "net_theta": -12.3456789,
             "net_vega": 45.6789012,
-            "net_dollar_delta": delta * 512.3456,
+            "net_beta_delta": delta * 1.0987654321,
+            "net_delta": delta,
+            "net_gamma": 0.0123456789,
+            "completeness": _completeness(3),
             "position_count": 4,
             "option_count": 3,
             "options_with_greeks": 3,
@@ -92,8 +104,8 @@ def real_shaped(account: str, tick: int) -> bytes:
             ts=ts,
             account=account,
             mode="SOCKET",
-            net_delta=123.456789012,
-            net_gamma=0.0234567891,
+            net_delta=None,
+            net_gamma=None,
             net_theta=-24.6913578,
             net_vega=91.3578024,
             net_dollar_delta=63251.3456789,
@@ -102,6 +114,13 @@ def real_shaped(account: str, tick: int) -> bytes:
             options_with_greeks=6,
             stalest_greek_age_s=1.234567,
             underlyings={"SPY": underlying(61.728394506), "QQQ": underlying(61.728394506)},
+            currency="USD",
+            net_dollar_gamma=2469.13578024,
+            net_beta_delta=135.802468012,
+            completeness=_completeness(6),
+            net_liquidation=1234567.89,
+            unrealized_pnl=-2345.678901,
+            daily_pnl=345.6789012,
         )
     )
 

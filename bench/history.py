@@ -20,6 +20,7 @@ import psycopg
 from bench.harness import fresh_database, scratch_postgres
 from database import history
 from database.schema import bootstrap
+from shared import records
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 _MIGRATION = (
@@ -29,18 +30,30 @@ _MIGRATION = (
     / "pending_004_partitioned_history.sql"
 )
 
-_UNDERLYING = """jsonb_build_object(
-    'net_delta', random() * 200 - 100, 'net_gamma', random(), 'net_theta', -random() * 50,
-    'net_vega', random() * 90, 'net_dollar_delta', random() * 1e5, 'position_count', 4,
-    'option_count', 3, 'options_with_greeks', 3)"""
+
+def _completeness(contributing: int) -> str:
+    each = f"""'{{"contributing": {contributing}, "missing": 0, "reasons": {{}}}}'::jsonb"""
+    return "jsonb_build_object(" + ", ".join(f"'{name}', {each}" for name in records.FIGURES) + ")"
+
+
+# Format 2, as the collector writes it: five figures and their completeness at account level
+# and in each underlying (with share-equivalent delta and gamma there), account values.
+_UNDERLYING = f"""jsonb_build_object(
+    'net_dollar_delta', random() * 1e5, 'net_dollar_gamma', random() * 1e4,
+    'net_theta', -random() * 50, 'net_vega', random() * 90, 'net_beta_delta', random() * 200,
+    'net_delta', random() * 200 - 100, 'net_gamma', random(),
+    'completeness', {_completeness(3)},
+    'position_count', 4, 'option_count', 3, 'options_with_greeks', 3)"""
 
 _FILL = f"""
-INSERT INTO portfolio_greeks (id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega,
-    net_dollar_delta, position_count, option_count, options_with_greeks, stalest_greek_age_s,
-    underlyings)
+INSERT INTO portfolio_greeks (id, ts, account, mode, format_version, currency, net_theta,
+    net_vega, net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness,
+    net_liquidation, unrealized_pnl, daily_pnl, position_count, option_count,
+    options_with_greeks, stalest_greek_age_s, underlyings)
 SELECT md5(a::text || '|' || t::text)::uuid, %(start)s + t * interval '5 seconds',
-    'DU' || lpad(a::text, 7, '0'), 'SOCKET', random() * 200 - 100, random(), -random() * 50,
-    random() * 90, random() * 1e5, 8, 6, 6, random() * 3,
+    'DU' || lpad(a::text, 7, '0'), 'SOCKET', 2, 'USD', -random() * 50, random() * 90,
+    random() * 1e5, random() * 1e4, random() * 200, {_completeness(6)},
+    1e6 + random() * 1e5, random() * 1e4 - 5e3, random() * 2e3 - 1e3, 8, 6, 6, random() * 3,
     jsonb_build_object('SPY', {_UNDERLYING}, 'QQQ', {_UNDERLYING})
 FROM generate_series(%(first)s::integer, %(last)s::integer) t,
     generate_series(1, %(accounts)s::integer) a
@@ -116,11 +129,11 @@ async def footprint(url: str, layout: str, tables: list[str]) -> Footprint:
 
 
 _NARROW = """
-CREATE TABLE underlying_greeks (
+CREATE TABLE underlying_rows (
     account text NOT NULL, ts timestamptz NOT NULL, underlying text NOT NULL,
-    net_delta float8, net_gamma float8, net_theta float8, net_vega float8,
-    net_dollar_delta float8, position_count integer, option_count integer,
-    options_with_greeks integer,
+    net_dollar_delta float8, net_dollar_gamma float8, net_theta float8, net_vega float8,
+    net_beta_delta float8, net_delta float8, net_gamma float8, completeness jsonb,
+    position_count integer, option_count integer, options_with_greeks integer,
     PRIMARY KEY (account, ts, underlying)
 ) PARTITION BY RANGE (ts);
 """
@@ -136,13 +149,15 @@ async def narrow_variant(url: str) -> None:
         )
         for index, (bound,) in enumerate(await cursor.fetchall()):
             await conn.execute(
-                f"CREATE TABLE underlying_greeks_{index} PARTITION OF underlying_greeks {bound}"
+                f"CREATE TABLE underlying_rows_{index} PARTITION OF underlying_rows {bound}"
             )
         await conn.execute(
-            "INSERT INTO underlying_greeks SELECT g.account, g.ts, u.key,"
-            " (u.value->>'net_delta')::float8, (u.value->>'net_gamma')::float8,"
+            "INSERT INTO underlying_rows SELECT g.account, g.ts, u.key,"
+            " (u.value->>'net_dollar_delta')::float8, (u.value->>'net_dollar_gamma')::float8,"
             " (u.value->>'net_theta')::float8, (u.value->>'net_vega')::float8,"
-            " (u.value->>'net_dollar_delta')::float8, (u.value->>'position_count')::integer,"
+            " (u.value->>'net_beta_delta')::float8, (u.value->>'net_delta')::float8,"
+            " (u.value->>'net_gamma')::float8, u.value->'completeness',"
+            " (u.value->>'position_count')::integer,"
             " (u.value->>'option_count')::integer, (u.value->>'options_with_greeks')::integer"
             " FROM portfolio_greeks g, jsonb_each(g.underlyings) u"
         )
@@ -216,20 +231,31 @@ WHERE account = %(account)s AND bucket >= %(since)s AND bucket < %(until)s
 ORDER BY bucket
 """
 
-_FILL_ROLLUP = """
-INSERT INTO {table} (account, bucket, snapshots, last_ts,
-    net_delta, net_delta_min, net_delta_max, net_gamma, net_gamma_min, net_gamma_max,
-    net_theta, net_theta_min, net_theta_max, net_vega, net_vega_min, net_vega_max,
-    net_dollar_delta, net_dollar_delta_min, net_dollar_delta_max,
-    position_count, option_count, options_with_greeks, options_with_greeks_min,
-    stalest_greek_age_s, stalest_greek_age_s_max)
-SELECT 'DU' || lpad(a::text, 7, '0'), b, {snapshots}, b + {last},
-    random(), random(), random(), random(), random(), random(), random(), random(), random(),
-    random(), random(), random(), random(), random(), random(), 8, 6, 6, 5, random(), random()
-FROM generate_series(%(first)s::timestamptz, %(last)s::timestamptz, {step}) b,
-    generate_series(1, %(accounts)s::integer) a
-ORDER BY b, a
-"""
+
+def _fill_rollup_sql() -> str:
+    """Every account-rollup column filled: random figures, the last completeness."""
+    names, values = [], []
+    for column in history.ACCOUNT_ROLLUP:
+        for name in column.columns():
+            names.append(name)
+            values.append(
+                {"jsonb": _completeness(6), "text": "'USD'", "smallint": "2", "integer": "6"}.get(
+                    column.sql_type, "random()"
+                )
+            )
+    return (
+        f"INSERT INTO {{table}} (account, bucket, snapshots, last_ts, {', '.join(names)})\n"
+        "SELECT 'DU' || lpad(a::text, 7, '0'), b, {snapshots}, b + {last},\n"
+        + "    "
+        + ", ".join(values).replace("{", "{{").replace("}", "}}")
+        + "\n"
+        "FROM generate_series(%(first)s::timestamptz, %(last)s::timestamptz, {step}) b,\n"
+        "    generate_series(1, %(accounts)s::integer) a\n"
+        "ORDER BY b, a"
+    )
+
+
+_FILL_ROLLUP = _fill_rollup_sql()
 
 
 async def fill_rollup(  # one call per table
@@ -319,7 +345,7 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
                     for (name,) in await cursor.fetchall():
                         await conn.execute(f"ALTER TABLE {name} SET (toast_tuple_target = 128)")
         await fill(url, 60, sample_days)
-        tables = ["portfolio_greeks"] + (["underlying_greeks"] if layout == "narrow" else [])
+        tables = ["portfolio_greeks"] + (["underlying_rows"] if layout == "narrow" else [])
         if layout == "narrow":
             await narrow_variant(url)
         figures.footprints.append(await footprint(url, layout, tables))

@@ -35,6 +35,10 @@ ACCOUNT_FIGURES = (
     "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
     "net_beta_delta", "net_liquidation", "unrealized_pnl", "daily_pnl",
 )  # fmt: skip
+# Format 2's figures, each with its completeness (shared/records.py FIGURES).
+COMPLETENESS_FIGURES = (
+    "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta",
+)  # fmt: skip
 UNDERLYING_FIGURES = (
     "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
     "net_beta_delta",
@@ -135,6 +139,14 @@ class Column:
     kind: str  # "figure", "last", "min" or "max"
     source: str = ""
     sql_type: str = "float8"
+    missing_of: str = ""  # a completeness count: positions left out of this figure
+
+    def raw(self, row: str, completeness: str) -> str:
+        """The raw expression this column summarises: `row` renders a raw field by name,
+        `completeness` is the expression of the row's completeness object."""
+        if self.missing_of:
+            return f"({completeness}->'{self.missing_of}'->>'missing')::integer"
+        return row.format(name=self.raw_name, type=self.sql_type)
 
     def columns(self) -> list[str]:
         if self.kind == "figure":
@@ -167,12 +179,22 @@ def _figures(names: tuple[str, ...]) -> list[Column]:
     return [Column(name, "figure") for name in names]
 
 
+def _missing(names: tuple[str, ...]) -> list[Column]:
+    """Completeness counts, kept as numbers (the jsonb would triple a rollup row): positions
+    left out of each format-2 figure in the bucket's last snapshot, and at most."""
+    columns = []
+    for name in names:
+        columns.append(Column(f"{name}_missing", "last", sql_type="integer", missing_of=name))
+        columns.append(Column(f"{name}_missing_max", "max", sql_type="integer", missing_of=name))
+    return columns
+
+
 # The rollups' columns, named as the snapshot's (migration 004 creates them in this order).
 ACCOUNT_ROLLUP: tuple[Column, ...] = (
     *_figures(ACCOUNT_FIGURES),
     Column("format_version", "last", sql_type="smallint"),
     Column("currency", "last", sql_type="text"),
-    Column("completeness", "last", sql_type="jsonb"),
+    *_missing(COMPLETENESS_FIGURES),
     Column("position_count", "last", sql_type="integer"),
     Column("option_count", "last", sql_type="integer"),
     Column("options_with_greeks", "last", sql_type="integer"),
@@ -182,7 +204,7 @@ ACCOUNT_ROLLUP: tuple[Column, ...] = (
 )
 UNDERLYING_ROLLUP: tuple[Column, ...] = (
     *_figures(UNDERLYING_FIGURES),
-    Column("completeness", "last", sql_type="jsonb"),
+    *_missing(COMPLETENESS_FIGURES),
     Column("position_count", "last", sql_type="integer"),
     Column("option_count", "last", sql_type="integer"),
     Column("options_with_greeks", "last", sql_type="integer"),
@@ -225,7 +247,9 @@ SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
 """
 
 _ACCOUNT_VALUES = [
-    item for column in ACCOUNT_ROLLUP for item in column.from_raw(f"g.{column.raw_name}")
+    item
+    for column in ACCOUNT_ROLLUP
+    for item in column.from_raw(column.raw("g.{name}", "g.completeness"))
 ]
 _ACCOUNT_1M = _upsert(
     "portfolio_greeks_1m",
@@ -239,9 +263,7 @@ GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
 
 
 def _in_underlying(column: Column) -> str:
-    if column.sql_type == "jsonb":
-        return f"u.value->'{column.raw_name}'"
-    return f"(u.value->>'{column.raw_name}')::{column.sql_type}"
+    return column.raw("(u.value->>'{name}')::{type}", "(u.value->'completeness')")
 
 
 _UNDERLYING_VALUES = [

@@ -130,8 +130,9 @@ CREATE INDEX api_logs_problems ON api_logs (ts DESC) WHERE level IN ('warning', 
 -- the same names as the snapshot: a figure's column is its last value in the bucket, `_min` and
 -- `_max` its extremes (NULL when every snapshot of the bucket had it unknown); `snapshots`
 -- counts the rows the bucket was made from (12 a minute when every tick was stored);
--- `format_version`, `currency` and `completeness` are the last snapshot's, so the bucket says
--- what its money is in and how complete its last total was. (The one bucket in which a bridge
+-- `format_version` and `currency` are the last snapshot's, so the bucket says what its money
+-- is in; `<figure>_missing` and `_missing_max` count the positions left out of a format-2
+-- figure, in the last snapshot and at most (the completeness jsonb would triple a row). (The one bucket in which a bridge
 -- moved from format 1 to 2 has extremes over both formats: its `format_version` is the last.)
 -- Kept in step with database/history.py, which computes them.
 CREATE TABLE portfolio_greeks_1m (
@@ -171,7 +172,16 @@ CREATE TABLE portfolio_greeks_1m (
     daily_pnl_max                double precision,
     format_version               smallint,
     currency                     text,
-    completeness                 jsonb,
+    net_dollar_delta_missing     integer,
+    net_dollar_delta_missing_max integer,
+    net_dollar_gamma_missing     integer,
+    net_dollar_gamma_missing_max integer,
+    net_theta_missing            integer,
+    net_theta_missing_max        integer,
+    net_vega_missing             integer,
+    net_vega_missing_max         integer,
+    net_beta_delta_missing       integer,
+    net_beta_delta_missing_max   integer,
     position_count               integer,
     option_count                 integer,
     options_with_greeks          integer,
@@ -209,7 +219,16 @@ CREATE TABLE underlying_greeks_1m (
     net_beta_delta               double precision,
     net_beta_delta_min           double precision,
     net_beta_delta_max           double precision,
-    completeness                 jsonb,
+    net_dollar_delta_missing     integer,
+    net_dollar_delta_missing_max integer,
+    net_dollar_gamma_missing     integer,
+    net_dollar_gamma_missing_max integer,
+    net_theta_missing            integer,
+    net_theta_missing_max        integer,
+    net_vega_missing             integer,
+    net_vega_missing_max         integer,
+    net_beta_delta_missing       integer,
+    net_beta_delta_missing_max   integer,
     position_count               integer,
     option_count                 integer,
     options_with_greeks          integer,

@@ -19,7 +19,12 @@ import psycopg
 import pytest
 
 from database import history
-from database.history import ACCOUNT_FIGURES, UNDERLYING_FIGURES, Retention
+from database.history import (
+    ACCOUNT_FIGURES,
+    COMPLETENESS_FIGURES,
+    UNDERLYING_FIGURES,
+    Retention,
+)
 from database.schema import bootstrap
 from database.sink import RecordSink
 from shared import records
@@ -124,6 +129,22 @@ async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
     return result.stored
 
 
+def _missing_count(completeness: Any, figure: str) -> int | None:
+    counts = (completeness or {}).get(figure)
+    return None if counts is None else int(counts["missing"])
+
+
+def _missing_counts(completeness_by_ts: list[Any]) -> dict[str, int | None]:
+    """Positions left out of each figure: in the last snapshot, and at most."""
+    entry: dict[str, int | None] = {}
+    for figure in COMPLETENESS_FIGURES:
+        counts = [_missing_count(c, figure) for c in completeness_by_ts]
+        known = [count for count in counts if count is not None]
+        entry[f"{figure}_missing"] = counts[-1]
+        entry[f"{figure}_missing_max"] = max(known) if known else None
+    return entry
+
+
 def _value(snapshot: records.Snapshot, name: str) -> Any:
     if name == "format_version":
         return snapshot.version
@@ -151,8 +172,9 @@ def _oracle(
             entry[name] = _value(last, name)
             entry[f"{name}_min"] = min(known) if known else None
             entry[f"{name}_max"] = max(known) if known else None
-        for name in ("format_version", "currency", "completeness", "options_with_greeks"):
+        for name in ("format_version", "currency", "options_with_greeks"):
             entry[name] = _value(last, name)
+        entry.update(_missing_counts([s.completeness for s in rows]))
         entry["options_with_greeks_min"] = min(s.options_with_greeks for s in rows)
         entry["stalest_greek_age_s"] = last.stalest_greek_age_s
         ages = [s.stalest_greek_age_s for s in rows if s.stalest_greek_age_s is not None]
@@ -181,7 +203,7 @@ def _underlying_oracle(
             entry[name] = rows[-1][1][name]
             entry[f"{name}_min"] = min(known) if known else None
             entry[f"{name}_max"] = max(known) if known else None
-        entry["completeness"] = rows[-1][1]["completeness"]
+        entry.update(_missing_counts([values["completeness"] for _, values in rows]))
         entry["options_with_greeks_min"] = min(v["options_with_greeks"] for _, v in rows)
         result[key] = entry
     return result
