@@ -209,15 +209,15 @@ def _history_tables(figures: history.HistoryFigures) -> str:
     by_layout = {footprint.layout: footprint for footprint in figures.footprints}
     meaning = {
         "old": "before: one table, uuid key and an (account, ts) index",
-        "partitioned": "**now: day partitions, key (account, ts), BRIN on ts**",
+        "partitioned": "**now: day partitions, key (account, ts), BRIN, compressed inline**",
+        "uncompressed": "the same without inline compression (toast_tuple_target default)",
         "narrow": "measured, not applied: underlyings in a narrow table, one row each",
-        "pglz": "measured, not applied: jsonb compressed inline (toast_tuple_target 128)",
     }
     lines = [
         "### History at scale",
         "",
-        f"Bytes per snapshot ({by_layout['old'].rows:,} rows of 60 accounts, two underlyings"
-        " each, table and indexes):",
+        f"Bytes per snapshot ({by_layout['old'].rows:,} format-2 rows of 60 accounts, two"
+        " underlyings each, table and indexes):",
         "",
         "| layout | heap B/row | index B/row | total B/row |",
         "|---|---:|---:|---:|",

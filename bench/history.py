@@ -327,23 +327,23 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
 
     # Bytes per row: the old layout against the partitioned one and two variants of it.
     sample_days = min(days, 0.1)
-    for layout in ("old", "partitioned", "narrow", "pglz"):
+    for layout in ("old", "partitioned", "uncompressed", "narrow"):
         url = f"{base}/bench_bytes_{layout}"
         if layout == "old":
             await old_schema(url)
         else:
             await partitioned_schema(url)
             await _maintain(url, START)
-            if layout == "pglz":
-                # Compress the jsonb inline: rows past 128 B are compressed (pglz, the only
-                # method this build has; lz4 is not compiled in).
+            if layout == "uncompressed":
+                # The partitions as PostgreSQL makes them by default: jsonb compressed only
+                # in rows over 2 kB.
                 async with await _connect(url) as conn:
                     cursor = await conn.execute(
                         "SELECT inhrelid::regclass::text FROM pg_inherits"
                         " WHERE inhparent = 'portfolio_greeks'::regclass"
                     )
                     for (name,) in await cursor.fetchall():
-                        await conn.execute(f"ALTER TABLE {name} SET (toast_tuple_target = 128)")
+                        await conn.execute(f"ALTER TABLE {name} RESET (toast_tuple_target)")
         await fill(url, 60, sample_days)
         tables = ["portfolio_greeks"] + (["underlying_rows"] if layout == "narrow" else [])
         if layout == "narrow":
@@ -435,7 +435,14 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
 
 def measure(accounts: int = 60, days: float = 5.0) -> HistoryFigures:
     with scratch_postgres() as server:
-        names = ["bytes_old", "bytes_partitioned", "bytes_narrow", "bytes_pglz", "day", "week"]
+        names = [
+            "bytes_old",
+            "bytes_partitioned",
+            "bytes_narrow",
+            "bytes_uncompressed",
+            "day",
+            "week",
+        ]
         for name in [*names, "rollups"]:
             fresh_database(server, f"bench_{name}")
         return asyncio.run(_measure(Path(server.var_dir), server.url, accounts, days))

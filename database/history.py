@@ -46,6 +46,10 @@ UNDERLYING_FIGURES = (
 # Partitions made ahead: a week of raw days, so a replayer down for days never leaves the writer
 # without a partition for the current day; the next month of rollups.
 RAW_AHEAD_DAYS = 7
+# A format-2 snapshot is about 1.4 kB, mostly jsonb whose keys repeat (completeness): compressed
+# inline past 128 B it takes 18 % less room for 13 % more insert time on the server (measured,
+# docs/scaling.md). Charts of the numeric columns never decompress it.
+RAW_STORAGE = "toast_tuple_target=128"
 ROLLUP_AHEAD_MONTHS = 1
 
 
@@ -60,7 +64,7 @@ class Retention:
 
     def policies(self) -> list[Policy]:
         return [
-            Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw),
+            Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw, RAW_STORAGE),
             Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
             *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m) for t in ROLLUPS_1M),
             *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h) for t in ROLLUPS_1H),
@@ -115,8 +119,12 @@ async def apply_partition_plan(
                 await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 report.dropped.append(name)
             for partition in due.create:
+                storage = f" WITH ({policy.storage})" if policy.storage else ""
+                statement = sql.SQL(
+                    "CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})" + storage
+                )
                 await conn.execute(
-                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                    statement.format(
                         sql.Identifier(partition.name),
                         sql.Identifier(partition.table),
                         sql.Literal(partition.start),

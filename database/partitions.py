@@ -49,6 +49,7 @@ class Policy:
     width: Width
     ahead: int
     retention: timedelta | None  # None: kept forever
+    storage: str = ""  # storage parameters of each new partition, e.g. "toast_tuple_target=128"
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,12 @@ BEGIN
         -- Today and the next 7 days, so rows can be stored before the replayer's first run.
         day := greatest(hi, today);
         WHILE day < today + interval '8 days' LOOP
-            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+            -- Snapshots compressed inline (database/history.py RAW_STORAGE says why).
+            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L) %s',
                            source || '_p' || to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD'), source,
-                           day, day + interval '1 day');
+                           day, day + interval '1 day',
+                           CASE source WHEN 'portfolio_greeks'
+                                THEN 'WITH (toast_tuple_target = 128)' ELSE '' END);
             day := day + interval '1 day';
         END LOOP;
     END LOOP;

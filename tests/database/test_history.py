@@ -364,6 +364,11 @@ async def test_partitions_are_made_ahead_and_dropped_past_retention(database_url
     assert "portfolio_greeks_p20260302" in first.created
     assert "portfolio_greeks_p20260309" in first.created  # March 2 + 7 days ahead
     assert "portfolio_greeks_p20260310" not in first.created
+    async with await _connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'portfolio_greeks_p20260309'"
+        )
+        assert await cursor.fetchone() == (["toast_tuple_target=128"],)  # compressed inline
     assert (again.created, again.dropped) == ([], [])  # idempotent
     await _store(database_url, [_snapshot("DU1", 0), _snapshot("DU1", 2 * 17_280)])  # 2nd, 4th
 
