@@ -14,6 +14,7 @@ PostgreSQL are separate processes, as in production. Between rates the writer is
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -28,7 +29,9 @@ from pathlib import Path
 
 import psycopg
 
+from bench import history as history_bench
 from bench.harness import fresh_database, percentile, scratch_postgres
+from database import history
 from shared import records
 from shared.spool import SpoolAppender
 
@@ -260,6 +263,7 @@ def capacity(
     points = []
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_capacity")
+        asyncio.run(_prepare(url))
         var_dir = Path(server.var_dir) / "capacity"
         environ = {
             "DATABASE_URL": url,
@@ -313,6 +317,13 @@ def capacity(
             writer.terminate()
             writer.wait(timeout=60)
     return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra)
+
+
+async def _prepare(url: str) -> None:
+    """The schema as the bridge runs it, with the partitions of the rows' days (March 2026)."""
+    await history_bench.partitioned_schema(url)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await history.apply_partition_plan(conn, history.Retention(), _BASE)
 
 
 def _probe_visible(url: str) -> bool:
