@@ -23,12 +23,6 @@ from database.schema import bootstrap
 from shared import records
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
-_MIGRATION = (
-    Path(__file__).resolve().parents[1]
-    / "database"
-    / "migrations"
-    / "pending_004_partitioned_history.sql"
-)
 
 
 def _completeness(contributing: int) -> str:
@@ -66,20 +60,15 @@ async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
 
 
 async def partitioned_schema(url: str) -> None:
-    """The schema with migration 004 applied (its number is pending until 002 and 003 land)."""
+    """The schema as shipped (migration 004: partitions, rollups)."""
     async with await _connect(url) as conn:
         await bootstrap(conn)
-        cursor = await conn.execute(
-            "SELECT relkind FROM pg_class WHERE relname = 'portfolio_greeks'"
-        )
-        row = await cursor.fetchone()
-        if row is not None and row[0] != "p":
-            await conn.execute(_MIGRATION.read_text())
 
 
 async def old_schema(url: str) -> None:
+    """The schema before migration 004: one table each, a uuid key."""
     async with await _connect(url) as conn:
-        await bootstrap(conn)
+        await bootstrap(conn, up_to=3)
 
 
 async def fill(url: str, accounts: int, days: float, *, chunk_ticks: int = 1440) -> int:

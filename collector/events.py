@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -102,9 +103,11 @@ class EventLog:
         code: int | None = None,
         expected_in_reset: bool = False,
         details: Mapping[str, Any] | None = None,
+        derived_id: uuid.UUID | None = None,
     ) -> None:
         """Record one event; with `expected_in_reset`, warnings and errors inside a reset
-        window are recorded at info (the window's name goes in the details)."""
+        window are recorded at info (the window's name goes in the details). `derived_id`:
+        for an event that reports a fact, its id derived from it (`records.event_id`)."""
         now = self._clock()
         body = dict(details or {})
         if expected_in_reset and level in ("warning", "error") and self._in_reset_window(now):
@@ -112,7 +115,7 @@ class EventLog:
             body["in_reset_window"] = True
         record = records.new_api_log(
             ts=now, mode=self.mode, level=level, event=event, message=message, code=code,
-            details=body,
+            details=body, derived_id=derived_id,
         )  # fmt: skip
         if code is not None and level in ("warning", "error", "critical"):
             self.last_error = {"code": code, "message": message, "at": now.isoformat()}

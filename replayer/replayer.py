@@ -4,7 +4,9 @@
 chunk through the idempotent sink and its own circuit breaker, checkpoints the offset after each
 chunk, and removes the file once everything in it is stored. Lines the server rejects go to the
 dead-letter file. When PostgreSQL is down the claim stays for the next period: nothing is lost,
-and whatever was already stored is not stored twice.
+and whatever was already stored is not stored twice. A chunk that fails while the server is up
+(conflicts past their retries) is put back at the end of the buffer, so it never pins the claim:
+the lines behind it, and later outages' records, are stored meanwhile.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable
 from database.history import HistoryKeeper, MaintenanceReport
-from database.sink import RecordSink, StoreResult
+from database.sink import StoreResult
+from database.store import DatabaseStore, NotStored
 from replayer.errors import BufferCorrupt
 from replayer.settings import ReplayerSettings
 from shared import logs, status
@@ -35,7 +37,9 @@ class ReplayReport:
     stored: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    splits: int = 0  # chunks split because the server refused them whole (size or one record)
     files_finished: int = 0
+    requeued: int = 0  # lines put back at the end of the buffer: the server failed them, up
     interrupted: bool = False  # PostgreSQL went away (or the breaker is open): retry next period
 
 
@@ -55,24 +59,16 @@ class Replayer:
         )
         # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
         # that works on a backlog (measured in bench/pipeline.py).
-        self._sinks = [
-            RecordSink(lambda: settings.database.connect("bridge-replayer"))
-            for _ in range(settings.connections)
-        ]
+        self.store = DatabaseStore(
+            "replayer",
+            settings.database,
+            application_name="bridge-replayer",
+            connections=settings.connections,
+            monotonic=monotonic,
+        )
         self.buffer = Buffer(settings.paths.buffer_path)
         self._dead_letters = DeadLetters(settings.paths.dead_letter_path)
-        self.breaker = DBCircuitBreaker(
-            name="replayer",
-            fail_max=settings.database.breaker_fail_max,
-            reset_timeout_s=settings.database.breaker_reset_s,
-            on_change=lambda old, new: log.log(
-                logging.INFO if BreakerState.HALF_OPEN not in (old, new) else logging.DEBUG,
-                "database breaker",
-                extra=logs.fields(transition=f"{old}->{new}"),
-            ),
-        )
         self.last_report = ReplayReport()
-        self._last_error: str | None = None
         self._stop = asyncio.Event()
 
     async def drain_once(self) -> ReplayReport:
@@ -88,6 +84,8 @@ class Replayer:
                 break
             self.buffer.finish_drain()
             report.files_finished += 1
+            if report.requeued:
+                break  # what was put back is retried next period, not in a loop now
         return self._finish(report)
 
     async def _drain_file(self, path: Path, report: ReplayReport) -> bool:
@@ -98,34 +96,44 @@ class Replayer:
         and the idempotent sink absorbs what was already stored. True when all of it is stored.
         """
         chunks = enumerate(
-            read_lines(path, self.buffer.drained_offset(), max_lines=self.settings.chunk_records)
+            read_lines(
+                path,
+                self.buffer.drained_offset(),
+                max_lines=self.settings.chunk_records,
+                max_bytes=self.settings.chunk_max_bytes,
+            )
         )
         ends: dict[int, int] = {}
         next_index = 0
         failed = False
 
-        async def work(sink: RecordSink) -> None:
+        async def work(connection: int) -> None:
             nonlocal next_index, failed
             # SIGTERM or a failure elsewhere: stop taking chunks, so the process exits in time.
             while not failed and not self._stop.is_set():
-                if not self.breaker.allows(self._monotonic()):
+                if not self.store.allows():
                     failed = True
                     return
                 taken = next(chunks, None)  # no await between test and take: tasks never race
                 if taken is None:
                     return
                 index, (lines, end) = taken
-                try:
-                    result = await sink.store(lines)
-                except DatabaseUnavailable as exc:
+                result = await self.store.store(lines, connection=connection)
+                if isinstance(result, NotStored):
                     failed = True
-                    self._last_error = str(exc)
-                    self.breaker.failed(self._monotonic())
-                    log.warning(
-                        "database unavailable: replay postponed", extra=logs.fields(reason=exc)
-                    )
+                    log.info("replay postponed", extra=logs.fields(reason=result.reason))
                     return
-                self.breaker.succeeded()
+                if result.unstored:
+                    # The server is up but failed these lines: retrying them first for ever
+                    # would pin the claim, so they go back at the end of the buffer, durably,
+                    # before the offset moves past them.
+                    try:
+                        self.buffer.append([line for line, _ in result.unstored])
+                    except OSError as exc:  # cannot put them back: keep the claim instead
+                        failed = True
+                        log.error("lines kept in the claim", extra=logs.fields(reason=exc))
+                        return
+                    report.requeued += len(result.unstored)
                 self._account(result, report)
                 ends[index] = end
                 contiguous_end = None
@@ -136,13 +144,14 @@ class Replayer:
                     self.buffer.save_drained_offset(contiguous_end)
 
         async with asyncio.TaskGroup() as workers:  # a bug in one cancels the others
-            for sink in self._sinks:
-                workers.create_task(work(sink))
+            for connection in range(self.store.connections):
+                workers.create_task(work(connection))
         return not failed and not self._stop.is_set()
 
     def _account(self, result: StoreResult, report: ReplayReport) -> None:
         report.stored += result.stored
         report.duplicates += result.duplicates
+        report.splits += result.splits
         if result.rejected:
             letters = [
                 DeadLetter(line, str(self.buffer.draining_path), f"rejected by PostgreSQL: {why}")
@@ -152,20 +161,8 @@ class Replayer:
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
-    async def _bootstrap_schema(self) -> None:
-        """Create or migrate the schema once the database answers, buffered data or not."""
-        if self._sinks[0].connected or not self.breaker.allows(self._monotonic()):
-            return
-        try:
-            await self._sinks[0].connect()
-        except DatabaseUnavailable as exc:
-            self._last_error = str(exc)
-            self.breaker.failed(self._monotonic())
-        else:
-            self.breaker.succeeded()
-
     async def maintain_history(self) -> MaintenanceReport | None:
-        """Partitions ahead and past retention, and a batch of rollups (docs/scaling.md).
+        """Partitions ahead and past retention, and a batch of rollups (docs/design.md).
 
         A failure is logged and retried next period: it never holds up the replay."""
         try:
@@ -183,19 +180,19 @@ class Replayer:
         return report
 
     async def close(self) -> None:
-        for sink in self._sinks:
-            await sink.close()
+        await self.store.close()
         await self.history.close()
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
-        if report.stored or report.duplicates or report.dead_lettered:
+        if report.stored or report.duplicates or report.dead_lettered or report.requeued:
             log.info(
                 "replayed buffer",
                 extra=logs.fields(
                     stored=report.stored,
                     duplicates=report.duplicates,
                     dead_lettered=report.dead_lettered,
+                    requeued=report.requeued,
                     files=report.files_finished,
                     interrupted=report.interrupted,
                 ),
@@ -205,15 +202,14 @@ class Replayer:
 
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
+        view = self.store.view
         status.publish(
             self.settings.paths.run_dir,
             "replayer",
             {
                 "state": state,
-                "breaker": str(self.breaker.state),
-                "last_db_error": self._last_error
-                if self.breaker.state is not BreakerState.CLOSED
-                else None,
+                "breaker": str(view.breaker),
+                "last_db_error": view.last_error,
                 "buffer_bytes": buffer.pending_bytes,
                 "last_replay": vars(self.last_report),
                 "history": vars(self.history.last_facts) if self.history.last_facts else None,
@@ -236,9 +232,9 @@ class Replayer:
         )
         next_run = self._monotonic()
         while not stop.is_set():
-            await self._bootstrap_schema()
+            await self.store.ensure_schema()
             # Partitions first: a backlog replayed after a long outage needs its days.
-            if self._sinks[0].connected:
+            if self.store.view.connected:
                 await self.maintain_history()
             try:
                 await self.drain_once()

@@ -15,6 +15,7 @@ import pytest
         ("writer", "BRIDGE_WRITER_BATCH_MAX", "0", "0 is outside 1..100000"),
         ("writer", "DATABASE_URL", "mysql://root:hunter2@db/x", "'mysql://root:***@db/x' is not"),
         ("replayer", "BRIDGE_REPLAY_INTERVAL_S", "-5", "-5 is outside"),
+        ("replayer", "BRIDGE_REPLAY_CHUNK_MAX_BYTES", "100", "100 is outside"),
         ("replayer", "BRIDGE_BREAKER_FAIL_MAX", "many", "'many' is not a whole number"),
         ("replayer", "BRIDGE_RETENTION_RAW_DAYS", "always", "'always' is not a whole number"),
         # 1-minute rollups kept 30 days while raw rows are kept 90 (the default)

@@ -30,12 +30,6 @@ from database.sink import RecordSink
 from shared import records
 from tests import builders
 
-MIGRATION = (
-    Path(__file__).resolve().parents[2]
-    / "database"
-    / "migrations"
-    / "pending_004_partitioned_history.sql"
-)
 EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
 
@@ -43,14 +37,18 @@ async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
     return await psycopg.AsyncConnection.connect(url, autocommit=True)
 
 
+OLD_LAYOUT = 3  # the schema before migration 004: one table each, no partitions
+
+
 async def _old_layout(url: str) -> None:
     async with await _connect(url) as conn:
-        await bootstrap(conn)
+        await bootstrap(conn, up_to=OLD_LAYOUT)
 
 
 async def _migrate(url: str) -> None:
+    """What the writer or the replayer does on connecting: migrate to the shipped schema."""
     async with await _connect(url) as conn:
-        await conn.execute(MIGRATION.read_text())
+        assert await bootstrap(conn) == [4]
 
 
 def _varying(tick: int, seed: int) -> float | None:

@@ -24,20 +24,10 @@ from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 
-MIGRATION = (
-    Path(__file__).resolve().parents[2]
-    / "database"
-    / "migrations"
-    / "pending_004_partitioned_history.sql"
-)
 
-
-async def _partitioned(url: str) -> None:
-    """The schema with migration 004 (applied by hand while its number is pending)."""
+async def _schema(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await bootstrap(conn)
-        if MIGRATION.exists():
-            await conn.execute(MIGRATION.read_text())
 
 
 def _snapshot(account: str, ts: datetime, delta: float) -> bytes:
@@ -81,7 +71,7 @@ def test_rollups_follow_the_spool_and_bridge_status_shows_history(
     processes: Processes,
     database_url: str,
 ) -> None:
-    asyncio.run(_partitioned(database_url))
+    asyncio.run(_schema(database_url))
     environ = {**pipeline_environ, "BRIDGE_REPLAY_INTERVAL_S": "0.5"}
     processes.start("writer", environ)
     processes.start("replayer", environ)
