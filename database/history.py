@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from database.errors import DatabaseError, translate
-from database.partitions import Partition, Policy, Width, from_catalog, plan
+from database.partitions import Partition, Policy, Width, from_catalog, partition_at, plan
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -66,8 +66,14 @@ class Retention:
         return [
             Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw, RAW_STORAGE),
             Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
-            *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m) for t in ROLLUPS_1M),
-            *(Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h) for t in ROLLUPS_1H),
+            *(
+                Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m, column="bucket")
+                for t in ROLLUPS_1M
+            ),
+            *(
+                Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h, column="bucket")
+                for t in ROLLUPS_1H
+            ),
         ]
 
 
@@ -84,7 +90,8 @@ async def partitions(conn: Connection, tables: list[str]) -> list[Partition]:
         "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
         " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
         " JOIN pg_class child ON child.oid = inhrelid"
-        " WHERE parent.relname = ANY(%s) AND parent.relkind = 'p'",
+        " WHERE parent.relname = ANY(%s) AND parent.relkind = 'p'"
+        " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'",
         (tables,),
     )
     found = []
@@ -98,8 +105,53 @@ async def _names(conn: Connection) -> dict[Partition, str]:
         "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
         " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
         " JOIN pg_class child ON child.oid = inhrelid WHERE parent.relkind = 'p'"
+        " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'"
     )
     return {from_catalog(p, b): child for p, child, b in await cursor.fetchall()}
+
+
+async def _strays(conn: Connection, policy: Policy) -> list[datetime]:
+    """The periods of the rows waiting in the table's default partition (none, normally)."""
+    cursor = await conn.execute(
+        sql.SQL("SELECT DISTINCT date_trunc({}, {}, 'UTC') FROM {}").format(
+            sql.Literal(policy.width.value),
+            sql.Identifier(policy.column),
+            sql.Identifier(f"{policy.table}_default"),
+        )
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def _create(conn: Connection, policy: Policy, partition: Partition, stray: bool) -> None:
+    """A new partition; rows of its range waiting in the default partition are moved into it
+    first (PostgreSQL refuses a partition whose rows the default partition still holds)."""
+    name, table = sql.Identifier(partition.name), sql.Identifier(partition.table)
+    bounds = (sql.Literal(partition.start), sql.Literal(partition.end))
+    storage = sql.SQL(f" WITH ({policy.storage})" if policy.storage else "")  # a constant
+    if not stray:
+        await conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}){}").format(
+                name, table, *bounds, storage
+            )
+        )
+        return
+    default, column = sql.Identifier(f"{partition.table}_default"), sql.Identifier(policy.column)
+    await conn.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){}").format(
+            name, table, storage
+        )
+    )
+    await conn.execute(
+        sql.SQL(
+            "WITH moved AS (DELETE FROM {} WHERE {} >= {} AND {} < {} RETURNING *)"
+            " INSERT INTO {} SELECT * FROM moved"
+        ).format(default, column, bounds[0], column, bounds[1], name)
+    )
+    await conn.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            table, name, *bounds
+        )
+    )
 
 
 async def apply_partition_plan(
@@ -113,24 +165,15 @@ async def apply_partition_plan(
         existing = await partitions(conn, [policy.table for policy in policies])
         names = await _names(conn)
         for policy in policies:
-            due = plan(policy, existing, now)
+            strays = await _strays(conn, policy)
+            due = plan(policy, existing, now, strays)
             for partition in due.drop:
                 name = names.get(partition, partition.name)
                 await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 report.dropped.append(name)
+            stray_starts = {partition_at(policy.table, ts, policy.width).start for ts in strays}
             for partition in due.create:
-                storage = f" WITH ({policy.storage})" if policy.storage else ""
-                statement = sql.SQL(
-                    "CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})" + storage
-                )
-                await conn.execute(
-                    statement.format(
-                        sql.Identifier(partition.name),
-                        sql.Identifier(partition.table),
-                        sql.Literal(partition.start),
-                        sql.Literal(partition.end),
-                    )
-                )
+                await _create(conn, policy, partition, partition.start in stray_starts)
                 report.created.append(partition.name)
     return report
 

@@ -50,6 +50,7 @@ class Policy:
     ahead: int
     retention: timedelta | None  # None: kept forever
     storage: str = ""  # storage parameters of each new partition, e.g. "toast_tuple_target=128"
+    column: str = "ts"  # the partition key
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,18 @@ def partitions_between(
     return found
 
 
-def plan(policy: Policy, existing: Iterable[Partition], now: datetime) -> Plan:
-    """What to create and what to drop so `policy` holds at `now`."""
+def plan(
+    policy: Policy,
+    existing: Iterable[Partition],
+    now: datetime,
+    stray: Iterable[datetime] = (),
+) -> Plan:
+    """What to create and what to drop so `policy` holds at `now`.
+
+    `stray` are times of rows that found no partition (they wait in the table's default
+    partition): the partitions holding them are created too, when inside retention, so the
+    maintenance can move them in. Rows past retention stay where they are.
+    """
     mine = sorted(partition for partition in existing if partition.table == policy.table)
     current = partition_at(policy.table, now, policy.width)
     horizon = current.start
@@ -112,11 +123,13 @@ def plan(policy: Policy, existing: Iterable[Partition], now: datetime) -> Plan:
     kept = [partition for partition in mine if partition not in drop]
     first = kept[0].start if kept and kept[0].start < current.start else current.start
     starts = {partition.start for partition in kept}
-    create = [
+    wanted = set(partitions_between(policy.table, first, horizon, policy.width))
+    wanted |= {partition_at(policy.table, ts, policy.width) for ts in stray}
+    create = sorted(
         partition
-        for partition in partitions_between(policy.table, first, horizon, policy.width)
+        for partition in wanted
         if partition.start not in starts and not _overlaps(partition, kept)
-    ]
+    )
     if policy.retention is not None:
         create = [partition for partition in create if partition.end > now - policy.retention]
     return Plan(create=create, drop=drop)

@@ -121,6 +121,13 @@ BEGIN
 END
 $views$;
 
+-- A row with no partition of its own (a replay of days the maintenance has not made yet, a
+-- clock far off) waits in the table's default partition instead of being refused; the
+-- maintenance makes its partition and moves it in when its day is inside retention.
+CREATE TABLE portfolio_greeks_default PARTITION OF portfolio_greeks DEFAULT
+    WITH (toast_tuple_target = 128);
+CREATE TABLE api_logs_default PARTITION OF api_logs DEFAULT;
+
 -- Indexes on the parents: built on each new partition; the old partition's identical ones
 -- are attached, not rebuilt.
 -- The primary key (account, ts) serves "one account over a time range" and "latest per account".
@@ -267,7 +274,12 @@ CREATE TRIGGER portfolio_greeks_rollups AFTER INSERT ON portfolio_greeks
 INSERT INTO rollup_pending (account, bucket)
 SELECT DISTINCT account, date_trunc('minute', ts) FROM portfolio_greeks;
 
--- Rollup partitions are months; the current and next one exist from the start.
+-- Rollup partitions are months; the current and next one exist from the start, a default one
+-- for the rest (as for the raw tables).
+CREATE TABLE portfolio_greeks_1m_default PARTITION OF portfolio_greeks_1m DEFAULT;
+CREATE TABLE portfolio_greeks_1h_default PARTITION OF portfolio_greeks_1h DEFAULT;
+CREATE TABLE underlying_greeks_1m_default PARTITION OF underlying_greeks_1m DEFAULT;
+CREATE TABLE underlying_greeks_1h_default PARTITION OF underlying_greeks_1h DEFAULT;
 DO $rollups$
 DECLARE
     target text;

@@ -8,6 +8,7 @@ test.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from database import history
 from database.history import (
@@ -125,6 +128,25 @@ async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
         await sink.close()
     assert result.rejected == []
     return result.stored
+
+
+async def _store_in_old_layout(url: str, lines: list[bytes]) -> None:
+    """Rows as the old layout's sink stored them (the sink of today migrates on connecting):
+    every key of a line is its column, `v` is `format_version`."""
+    async with await _connect(url) as conn:
+        for line in lines:
+            body = json.loads(line)
+            table = "portfolio_greeks" if body.pop("kind") == "snapshot" else "api_logs"
+            version = body.pop("v")
+            if table == "portfolio_greeks":
+                body["format_version"] = version
+            body["stored_at"] = datetime.now(UTC).isoformat()
+            await conn.execute(
+                sql.SQL("INSERT INTO {} SELECT * FROM jsonb_populate_record(NULL::{}, %s)").format(
+                    sql.Identifier(table), sql.Identifier(table)
+                ),
+                (Jsonb(body),),
+            )
 
 
 def _missing_count(completeness: Any, figure: str) -> int | None:
@@ -252,11 +274,9 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
     await _old_layout(database_url)
     # Three days of the old layout: ticks 0.. spread over March 2 to March 4.
     day_ticks = [tick + day * 17_280 for day in range(3) for tick in range(0, 40)]
-    assert await _store(database_url, _ticks(["DU1", "DU2"], day_ticks)) == 240
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
+    snapshots = [records.encode(s) for s in _ticks(["DU1", "DU2"], day_ticks)]
     logs = [builders.api_log(f"event_{n}") for n in range(25)]
-    assert (await sink.store(logs)).stored == 25
-    await sink.close()
+    await _store_in_old_layout(database_url, snapshots + logs)
     before = {t: await _all_rows(database_url, t) for t in ("portfolio_greeks", "api_logs")}
 
     await _migrate(database_url)
@@ -423,3 +443,33 @@ async def test_the_readmes_rollup_queries_run(database_url: str) -> None:
 
 def _fields(snapshot: records.Snapshot) -> dict[str, Any]:
     return {name: getattr(snapshot, name) for name in snapshot.__slots__}
+
+
+async def test_a_row_without_a_partition_waits_in_the_default_one_and_is_moved_in(
+    database_url: str,
+) -> None:
+    """A replay of a day the maintenance has not made yet is stored, not refused; the next
+    maintenance makes the day and moves the row into it; a row past retention stays put."""
+    await _old_layout(database_url)
+    await _migrate(database_url)
+    early, old = EPOCH + timedelta(days=20), EPOCH - timedelta(days=400)
+    rows = [_snapshot("DU1", 20 * 17_280), _snapshot("DU1", -400 * 17_280)]
+    assert [row.ts for row in rows] == [early, old]
+    assert await _store(database_url, rows) == 2
+
+    async def where() -> list[tuple[str, datetime]]:
+        async with await _connect(database_url) as conn:
+            cursor = await conn.execute(
+                "SELECT tableoid::regclass::text, ts FROM portfolio_greeks ORDER BY ts"
+            )
+            return await cursor.fetchall()
+
+    assert await where() == [("portfolio_greeks_default", old), ("portfolio_greeks_default", early)]
+    async with await _connect(database_url) as conn:
+        report = await history.maintain(conn, Retention(), early)
+    assert "portfolio_greeks_p20260322" in report.created  # March 2 + 20 days
+    # 400 days before March 2 is past 90 days of retention: left where it is
+    assert await where() == [
+        ("portfolio_greeks_default", old),
+        ("portfolio_greeks_p20260322", early),
+    ]

@@ -209,3 +209,27 @@ def test_bounds_from_the_catalog(bound: str, start: datetime, end: datetime) -> 
 def test_bounds_that_are_not_ranges_are_refused(bound: str) -> None:
     with pytest.raises(PartitionError):
         from_catalog("raw", bound)
+
+
+@pytest.mark.parametrize(
+    ("stray", "create"),
+    [
+        # a row of Feb 20 12:00 waits in the default partition: its day is made (Feb 20 + 90
+        # days = May 21, after March 4: inside retention), besides today and 2 ahead
+        (
+            [utc(2026, 2, 20, 12)],
+            ["raw_p20260220", "raw_p20260304", "raw_p20260305", "raw_p20260306"],
+        ),
+        # a row of 2025: past retention (its day ended a year before now - 90 days): left alone
+        ([utc(2025, 1, 1)], ["raw_p20260304", "raw_p20260305", "raw_p20260306"]),
+        # two rows of one day make one partition
+        (
+            [utc(2026, 3, 4, 1), utc(2026, 3, 4, 2)],
+            ["raw_p20260304", "raw_p20260305", "raw_p20260306"],
+        ),
+    ],
+)  # fmt: skip
+def test_rows_without_a_partition_get_theirs_inside_retention(
+    stray: list[datetime], create: list[str]
+) -> None:
+    assert [p.name for p in plan(RAW, [], utc(2026, 3, 4, 12), stray).create] == create
