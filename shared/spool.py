@@ -59,11 +59,18 @@ def list_segments(directory: Path) -> list[Segment]:
 
 
 class SpoolAppender:
-    """The collector's side: appends whole lines to the newest segment, one process at a time."""
+    """A producer's side: appends whole lines to the newest segment, one process at a time.
 
-    def __init__(self, directory: Path, *, segment_max_bytes: int) -> None:
+    Each producer has its own spool directory and lock (`collector.lock`, `alerter.lock`), so
+    segments of one directory are only ever written in order by one process.
+    """
+
+    def __init__(
+        self, directory: Path, *, segment_max_bytes: int, lock_name: str = LOCK_NAME
+    ) -> None:
         self.directory = directory
         self.segment_max_bytes = segment_max_bytes
+        self.lock_name = lock_name
         self._held = contextlib.ExitStack()
         self._is_open = False
         self._fd: int | None = None
@@ -71,11 +78,12 @@ class SpoolAppender:
         self.segment: Segment | None = None
 
     def open(self, *, now_us: int) -> None:
-        """Take the collector lock and start a fresh segment (never append after a crash's tail)."""
+        """Take the producer's lock and start a fresh segment (never after a crash's tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not self._held.enter_context(locked(self.directory / LOCK_NAME, blocking=False)):
+        if not self._held.enter_context(locked(self.directory / self.lock_name, blocking=False)):
             self._held.close()
-            raise SpoolError(f"another collector is appending to {self.directory}")
+            producer = self.lock_name.removesuffix(".lock")
+            raise SpoolError(f"another {producer} is appending to {self.directory}")
         self._is_open = True
         self._start_segment(now_us=now_us)
 

@@ -9,4 +9,5 @@ pytest_plugins = (
     "tests.fixtures.supervisor",
     "tests.fixtures.replication",
     "tests.fixtures.simulator",
+    "tests.fixtures.receiver",
 )

@@ -1,6 +1,8 @@
-"""The writer: tails the spool into PostgreSQL, behind the circuit breaker, buffering when it must.
+"""The writer: tails the spools into PostgreSQL, behind the circuit breaker, buffering when it must.
 
-One step (`drain_once`) reads the complete lines after the checkpoint, validates each one
+Two producers spool records: the collector and the alerter, each in its own directory with its
+own checkpoint (`writer.checkpoint` in that directory). One step (`drain_once`) takes each spool
+in turn: it reads the complete lines after that spool's checkpoint, validates each one
 (a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
 or appends them to the buffer file when the breaker is open or the store fails, and only then
 moves the checkpoint (atomically) and deletes spool segments that are fully consumed. A crash
@@ -15,13 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from pathlib import Path
 
 from database.store import DatabaseStore, NotStored
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.errors import RecordError
-from shared.spool import SpoolBatch, load_checkpoint, read_spool, save_checkpoint
+from shared.spool import SpoolBatch, SpoolPosition, load_checkpoint, read_spool, save_checkpoint
 from writer.errors import BufferUnavailable
 from writer.settings import WriterSettings
 
@@ -54,22 +57,39 @@ class Writer:
     ) -> None:
         self.settings = settings
         paths = settings.paths
-        paths.spool_dir.mkdir(parents=True, exist_ok=True)
+        # The collector's spool first: it carries the snapshots.
+        self.spools = (paths.spool_dir, paths.alerter_spool_dir)
+        for directory in self.spools:
+            directory.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
         self.store = DatabaseStore(
             "writer", settings.database, application_name="bridge-writer", monotonic=monotonic
         )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self.position = load_checkpoint(paths.spool_dir)
+        self.positions = {directory: load_checkpoint(directory) for directory in self.spools}
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
 
+    @property
+    def position(self) -> SpoolPosition:
+        """How far the collector's spool is consumed."""
+        return self.positions[self.settings.paths.spool_dir]
+
     async def drain_once(self) -> DrainReport:
-        """Move the next batch of spool lines to PostgreSQL or the buffer; checkpoint after."""
+        """Move the next batch of each spool's lines to PostgreSQL or the buffer; checkpoint
+        each spool after its batch."""
+        report = DrainReport()
+        for directory in self.spools:
+            report.add(await self._drain_spool(directory))
+        self._publish_status()
+        return report
+
+    async def _drain_spool(self, directory: Path) -> DrainReport:
+        position = self.positions[directory]
         batch = read_spool(
-            self.settings.paths.spool_dir,
-            self.position,
+            directory,
+            position,
             max_lines=self.settings.batch_max_records,
             max_bytes=_READ_MAX_BYTES,
         )
@@ -87,13 +107,12 @@ class Writer:
                     "dead-lettered a line",
                     extra=logs.fields(source=letter.source, reason=letter.reason),
                 )
-        if batch.end != self.position:
-            save_checkpoint(self.settings.paths.spool_dir, batch.end)
-            self.position = batch.end
+        if batch.end != position:
+            save_checkpoint(directory, batch.end)
+            self.positions[directory] = batch.end
         for segment in batch.finished:
             segment.path.unlink(missing_ok=True)
         self.totals.add(report)
-        self._publish_status()
         return report
 
     def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
@@ -132,7 +151,7 @@ class Writer:
         await self.store.close()
 
     async def run_until_caught_up(self) -> DrainReport:
-        """Drain until a step finds less than a full batch: the spool is consumed."""
+        """Drain until a step finds less than a full batch: the spools are consumed."""
         total = DrainReport()
         while True:
             report = await self.drain_once()
@@ -145,7 +164,7 @@ class Writer:
         log.info(
             "writer started",
             extra=logs.fields(
-                spool=self.settings.paths.spool_dir,
+                spools=",".join(str(directory) for directory in self.spools),
                 database=self.settings.database.describe(),
                 buffer=self.settings.paths.buffer_path,
             ),
