@@ -75,10 +75,15 @@ ON CONFLICT (account, ts) DO NOTHING
 
 _INSERT_API_LOGS = """
 INSERT INTO api_logs (id, ts, mode, level, event, code, message, details)
-SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'mode', line->>'level',
-    line->>'event', (line->>'code')::integer, line->>'message', coalesce(line->'details', '{}')
+SELECT DISTINCT ON ((line->>'id')::uuid) (line->>'id')::uuid, (line->>'ts')::timestamptz,
+    line->>'mode', line->>'level', line->>'event', (line->>'code')::integer, line->>'message',
+    coalesce(line->'details', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'api_log'
+    -- An event re-emitted after a crash keeps its derived id but not its time: the key
+    -- (id, ts) of a time-partitioned table would take it twice, the id alone does not.
+    AND NOT EXISTS (SELECT FROM api_logs stored WHERE stored.id = (line->>'id')::uuid)
+ORDER BY (line->>'id')::uuid, (line->>'ts')::timestamptz
 ON CONFLICT (id, ts) DO NOTHING
 """
 

@@ -133,6 +133,9 @@ CREATE TABLE api_logs_default PARTITION OF api_logs DEFAULT;
 -- The primary key (account, ts) serves "one account over a time range" and "latest per account".
 CREATE INDEX portfolio_greeks_ts_brin ON portfolio_greeks USING brin (ts);
 CREATE INDEX api_logs_ts ON api_logs (ts DESC);
+-- An event's id is unique, but a partitioned table's unique keys must hold ts: the sink looks
+-- the id up before inserting (an event re-emitted after a crash keeps its id, not its time).
+CREATE INDEX api_logs_id ON api_logs (id);
 CREATE INDEX api_logs_event_ts ON api_logs (event, ts DESC);
 CREATE INDEX api_logs_problems ON api_logs (ts DESC) WHERE level IN ('warning', 'error', 'critical');
 
