@@ -190,7 +190,7 @@ def table(figures: ChartFigures) -> str:
             f" The table was filled server-side with generate_series in {figures.fill_s:.0f} s"
             " and vacuumed, as autovacuum leaves an insert-only table.",
             "",
-            "The shape that meets the goal with the existing unique `(account, ts DESC)` index: one"
+            "The shape that meets the goal with the table's own `(account, ts)` key: one"
             " range scan reads the account's 86,400 rows once and PostgreSQL folds them into"
             " 720 `date_bin` buckets (min and max per figure); each bucket's last row (its"
             " figures and underlyings) is then fetched by one index probe, instead of an"
