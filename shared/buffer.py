@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.durable import append_durably, atomic_replace, fsync_directory, locked
+from shared.errors import CheckpointCorrupt
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Buffer:
         self.offset_path = path.with_name(path.name + ".offset")
 
     def append(self, lines: Sequence[bytes]) -> None:
-        """Append whole lines durably (fsynced before returning)."""
+        """Append whole lines durably (fsynced before returning); a failed append leaves the
+        file as it was and raises the OSError."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with locked(self.lock_path):
             append_durably(self.path, b"".join(lines))
@@ -59,10 +61,18 @@ class Buffer:
         return self.draining_path
 
     def drained_offset(self) -> int:
+        """How far `.draining` is stored; raises CheckpointCorrupt when the file is not one."""
         try:
-            return int(json.loads(self.offset_path.read_bytes())["offset"])
+            data = self.offset_path.read_bytes()
         except FileNotFoundError:
             return 0
+        try:
+            offset = json.loads(data)["offset"]
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise CheckpointCorrupt(f"{self.offset_path} is not an offset ({exc!r})") from None
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise CheckpointCorrupt(f"{self.offset_path} is not an offset: {data[:100]!r}")
+        return offset
 
     def save_drained_offset(self, offset: int) -> None:
         atomic_replace(self.offset_path, json.dumps({"offset": offset}).encode())

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.durable import atomic_replace, fsync_directory, locked, write_all
-from shared.errors import SpoolError
+from shared.durable import atomic_replace, fsync_directory, single_instance, write_all
+from shared.errors import CheckpointCorrupt, SpoolError
 
 _SEGMENT = re.compile(r"^segment-(\d{20})\.jsonl$")
 LOCK_NAME = "collector.lock"
@@ -73,9 +73,7 @@ class SpoolAppender:
     def open(self, *, now_us: int) -> None:
         """Take the collector lock and start a fresh segment (never append after a crash's tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not self._held.enter_context(locked(self.directory / LOCK_NAME, blocking=False)):
-            self._held.close()
-            raise SpoolError(f"another collector is appending to {self.directory}")
+        self._held.enter_context(single_instance(self.directory / LOCK_NAME, "collector"))
         self._is_open = True
         self._start_segment(now_us=now_us)
 
@@ -143,12 +141,23 @@ CHECKPOINT_NAME = "writer.checkpoint"
 
 
 def load_checkpoint(directory: Path) -> SpoolPosition:
-    """Where the writer has consumed up to (the start when it never checkpointed)."""
+    """Where the writer has consumed up to (the start when it never checkpointed).
+
+    Raises CheckpointCorrupt when the file is not a checkpoint (torn, or written by hand).
+    """
+    path = directory / CHECKPOINT_NAME
     try:
-        body = json.loads((directory / CHECKPOINT_NAME).read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         return SpoolPosition(0, 0)
-    return SpoolPosition(int(body["seq"]), int(body["offset"]))
+    try:
+        body = json.loads(data)
+        seq, offset = body["seq"], body["offset"]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise CheckpointCorrupt(f"{path} is not a checkpoint ({exc!r}): {data[:100]!r}") from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (seq, offset)):
+        raise CheckpointCorrupt(f"{path} is not a checkpoint: {data[:100]!r}")
+    return SpoolPosition(seq, offset)
 
 
 def save_checkpoint(directory: Path, position: SpoolPosition) -> None:
@@ -169,6 +178,8 @@ class SpoolBatch:
     truncated: list[str] = field(default_factory=list)
     end: SpoolPosition = SpoolPosition(0, 0)
     finished: list[Segment] = field(default_factory=list)
+    listed: list[Segment] = field(default_factory=list)  # every segment at or after `start`
+    vanished: list[Segment] = field(default_factory=list)  # listed, then gone before read
 
 
 def read_spool(
@@ -177,6 +188,7 @@ def read_spool(
     """Read complete lines from `start` on, at most `max_lines` and about `max_bytes`."""
     batch = SpoolBatch(end=start)
     segments = list_segments(directory)
+    batch.listed = [segment for segment in segments if segment.seq >= start.seq]
     position = start
     for index, segment in enumerate(segments):
         if segment.seq < position.seq:
@@ -219,6 +231,8 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
             ):
                 chunk += more
     except FileNotFoundError:
+        # Nobody but the writer deletes a segment it has not consumed: say so.
+        batch.vanished.append(segment)
         batch.end = SpoolPosition(segment.seq, offset)
         return True
     if b"\n" not in chunk and len(chunk) >= MAX_LINE_BYTES:

@@ -3,8 +3,13 @@
 One step (`drain_once`) reads the complete lines after the checkpoint, validates each one
 (a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
 or appends them to the buffer file when the breaker is open or the store fails, and only then
-moves the checkpoint (atomically) and deletes spool segments that are fully consumed. A crash
-anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+deletes the spool segments that are fully consumed and moves the checkpoint (atomically). A
+crash anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+
+A full disk is retried, never fatal: records that can be neither stored nor buffered (the
+buffer is full or cannot be written) stay in the spool; a checkpoint that cannot be saved is
+kept in memory and saved later. Each such trouble is logged once and shown in the heartbeat.
+One writer per spool: a second one is refused.
 """
 
 from __future__ import annotations
@@ -22,14 +27,24 @@ from database.sink import RecordSink
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
-from shared.errors import RecordError
-from shared.spool import SpoolBatch, load_checkpoint, read_spool, save_checkpoint
-from writer.errors import BufferUnavailable
+from shared.durable import single_instance
+from shared.errors import CheckpointCorrupt, RecordError
+from shared.spool import (
+    SpoolBatch,
+    SpoolPosition,
+    load_checkpoint,
+    read_spool,
+    save_checkpoint,
+    segment_name,
+)
+from shared.troubles import Troubles
+from writer.errors import BufferFull, BufferUnavailable, DeadLettersUnavailable
 from writer.settings import WriterSettings
 
 log = logging.getLogger("writer")
 
 _READ_MAX_BYTES = 4 * 1024 * 1024
+LOCK_NAME = "writer.lock"
 
 
 @dataclass
@@ -61,7 +76,15 @@ class Writer:
         self._sink = RecordSink(lambda: settings.database.connect("bridge-writer"))
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self.position = load_checkpoint(paths.spool_dir)
+        self.troubles = Troubles(log)
+        self.position = self._load_checkpoint()
+        self._checkpoint_saved = True
+        # Segments listed at or after the checkpoint and not consumed yet: one that disappears
+        # was deleted or renamed by someone else, and its records are lost.
+        self._unconsumed: set[int] = set()
+        # api_log records the writer reports itself, kept until they are stored or buffered.
+        self._own_events: list[bytes] = []
+        self._buffer_warned = False
         self.breaker = DBCircuitBreaker(
             name="writer",
             fail_max=settings.database.breaker_fail_max,
@@ -71,6 +94,19 @@ class Writer:
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
         self._last_error: str | None = None
+
+    def _load_checkpoint(self) -> SpoolPosition:
+        try:
+            return load_checkpoint(self.settings.paths.spool_dir)
+        except CheckpointCorrupt as exc:
+            # Safe: consumed segments are deleted and every insert is idempotent, so starting
+            # from the oldest segment still here re-delivers, at worst, what is already stored.
+            self.troubles.report(
+                "checkpoint",
+                "spool checkpoint unreadable: starting over from the oldest segment",
+                exc,
+            )
+            return SpoolPosition(0, 0)
 
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.OPEN and old is BreakerState.CLOSED:
@@ -97,25 +133,75 @@ class Writer:
         report = DrainReport(read=len(batch.lines))
         for problem in batch.truncated:
             log.error("spool segment shrank under the checkpoint", extra=logs.fields(at=problem))
+        self._report_vanished(batch)
         valid, letters = self._validate(batch)
+        valid += self._own_events
         if valid:
             letters += await self._deliver(valid, report)
+            self._own_events = []
         if letters:
-            self._dead_letters.add(letters, now=datetime.now(UTC))
+            self._dead_letter(letters)
             report.dead_lettered = len(letters)
-            for letter in letters:
-                log.error(
-                    "dead-lettered a line",
-                    extra=logs.fields(source=letter.source, reason=letter.reason),
-                )
-        if batch.end != self.position:
-            save_checkpoint(self.settings.paths.spool_dir, batch.end)
-            self.position = batch.end
+        # Every line of a finished segment is now stored, buffered or dead-lettered: free its
+        # space before the checkpoint is saved, which may itself need the space.
         for segment in batch.finished:
             segment.path.unlink(missing_ok=True)
+        self._unconsumed = {s.seq for s in batch.listed} - {s.seq for s in batch.finished}
+        self._checkpoint(batch.end)
         self.totals.add(report)
         self._publish_status()
         return report
+
+    def _report_vanished(self, batch: SpoolBatch) -> None:
+        listed = {segment.seq for segment in batch.listed}
+        gone = {seq for seq in self._unconsumed if seq not in listed}
+        gone |= {segment.seq for segment in batch.vanished}
+        for seq in sorted(gone):
+            name = segment_name(seq)
+            message = f"spool segment {name} disappeared before it was consumed"
+            log.error(message, extra=logs.fields(segment=name))
+            event = records.new_api_log(
+                ts=datetime.now(UTC),
+                mode=self.settings.mode,
+                level="error",
+                event="spool_segment_missing",
+                message=f"{message}: records in it may be lost",
+                details={"segment": name, "spool": str(self.settings.paths.spool_dir)},
+            )
+            self._own_events.append(records.encode(event))
+        self._unconsumed -= gone
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        try:
+            self._dead_letters.add(letters, now=datetime.now(UTC))
+        except OSError as exc:
+            raise DeadLettersUnavailable(
+                f"cannot append to {self._dead_letters.path}: {exc}"
+            ) from exc
+        for letter in letters:
+            log.error(
+                "dead-lettered a line",
+                extra=logs.fields(source=letter.source, reason=letter.reason),
+            )
+
+    def _checkpoint(self, end: SpoolPosition) -> None:
+        """Move the checkpoint to `end`; when it cannot be saved, keep it in memory and retry.
+
+        Retrying is safe: a crash before it is saved re-delivers from the last saved one.
+        """
+        if end == self.position and self._checkpoint_saved:
+            return
+        self.position = end
+        try:
+            save_checkpoint(self.settings.paths.spool_dir, end)
+        except OSError as exc:
+            self._checkpoint_saved = False
+            self.troubles.report(
+                "checkpoint", "cannot save the spool checkpoint; retrying", exc.strerror or exc
+            )
+        else:
+            self._checkpoint_saved = True
+            self.troubles.clear("checkpoint")
 
     def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
         valid: list[bytes] = []
@@ -148,12 +234,29 @@ class Writer:
                     DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
                     for line, reason in result.rejected
                 ]
+        self._append_to_buffer(lines)
+        report.buffered = len(lines)
+        return []
+
+    def _append_to_buffer(self, lines: list[bytes]) -> None:
+        limits = self.settings.buffer_limits
+        pending = self._buffer.stats().pending_bytes
+        if pending + sum(map(len, lines)) > limits.max_bytes:
+            raise BufferFull(
+                f"the buffer reached its cap of {limits.max_bytes} bytes (BRIDGE_BUFFER_MAX_BYTES)"
+            )
         try:
             self._buffer.append(lines)
         except OSError as exc:
             raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
-        report.buffered = len(lines)
-        return []
+        if pending + sum(map(len, lines)) >= limits.warn_bytes and not self._buffer_warned:
+            log.warning(
+                "the buffer is filling up",
+                extra=logs.fields(
+                    bytes=pending, warn_bytes=limits.warn_bytes, max_bytes=limits.max_bytes
+                ),
+            )
+        self._buffer_warned = pending >= limits.warn_bytes
 
     async def close(self) -> None:
         await self._sink.close()
@@ -184,7 +287,14 @@ class Writer:
                 return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until `stop` is set; the batch in progress is finished and checkpointed first."""
+        """Drain until `stop` is set; the batch in progress is finished and checkpointed first.
+
+        Raises AlreadyRunning when another writer holds this spool.
+        """
+        with single_instance(self.settings.paths.spool_dir / LOCK_NAME, "writer"):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         log.info(
             "writer started",
             extra=logs.fields(
@@ -202,15 +312,19 @@ class Writer:
                 # The database is still starting (the local profile starts it beside us): the
                 # spool keeps the records durably meanwhile, so they are stored directly once
                 # it answers instead of waiting in the buffer for the replay period.
+                self._publish_status(state="starting")
                 await _wait(stop, self.settings.poll_interval_s)
                 continue
             try:
                 report = await self.drain_once()
-            except BufferUnavailable as exc:
+            except (BufferUnavailable, DeadLettersUnavailable) as exc:
                 # Nothing was lost: the checkpoint did not move. Retry after a pause.
-                log.error("records held in the spool", extra=logs.fields(reason=exc))
+                self.troubles.report("spool", "records held in the spool; retrying", exc)
+                self._publish_status()
                 report = DrainReport()
                 await _wait(stop, 1.0)
+            else:
+                self.troubles.clear("spool")
             if report.read < self.settings.batch_max_records:
                 await _wait(stop, self.settings.poll_interval_s)
         self._publish_status(force=True, state="stopped")
@@ -223,22 +337,31 @@ class Writer:
             return
         self._last_status_at = now
         buffer = self._buffer.stats()
-        status.publish(
-            self.settings.paths.run_dir,
-            "writer",
-            {
-                "state": state,
-                "breaker": str(self.breaker.state),
-                "last_db_error": self._last_error,
-                "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
-                "buffer_bytes": buffer.pending_bytes,
-                "totals": {
-                    item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
+        limits = self.settings.buffer_limits
+        try:
+            status.publish(
+                self.settings.paths.run_dir,
+                "writer",
+                {
+                    "state": state,
+                    "breaker": str(self.breaker.state),
+                    "last_db_error": self._last_error,
+                    "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
+                    "buffer_bytes": buffer.pending_bytes,
+                    "buffer_max_bytes": limits.max_bytes,
+                    "buffer_warn_bytes": limits.warn_bytes,
+                    "troubles": self.troubles.current,
+                    "totals": {
+                        item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
+                    },
                 },
-            },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
-        )
+                now=datetime.now(UTC),
+                interval_s=self.settings.status_interval_s,
+            )
+        except OSError as exc:
+            self.troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
+        else:
+            self.troubles.clear("heartbeat")
 
 
 async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
