@@ -16,6 +16,7 @@ class ReplayerSettings:
     replay_interval_s: float
     chunk_records: int
     connections: int
+    status_interval_s: float
     log_level: str
 
     @classmethod
@@ -34,5 +35,6 @@ class ReplayerSettings:
                 "BRIDGE_REPLAY_CHUNK_RECORDS", 20_000, minimum=1, maximum=1_000_000
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
+            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

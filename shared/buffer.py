@@ -5,7 +5,8 @@ Files, all beside `path` (default `~/.portfolio_bridge_buffer.jsonl`):
 - `<path>`            the writer appends batches here (fsynced before its spool checkpoint moves);
 - `<path>.lock`       a lock file that is never renamed: both processes hold it to touch `<path>`;
 - `<path>.draining`   the replayer's claimed batch, renamed from `<path>` under the lock;
-- `<path>.offset`     how far into `.draining` the replayer has stored (atomic checkpoint).
+- `<path>.offset`     how far into `.draining` the replayer has stored (atomic checkpoint);
+- `<path>.replayer.lock` held by the one replayer that runs (a second one is refused).
 
 Renaming alone is not a safe hand-off (a writer that opened the old inode keeps appending to a
 file the replayer has already read: measured in the research brief), so the writer holds the
@@ -37,6 +38,7 @@ class Buffer:
         self.lock_path = path.with_name(path.name + ".lock")
         self.draining_path = path.with_name(path.name + ".draining")
         self.offset_path = path.with_name(path.name + ".offset")
+        self.replayer_lock_path = path.with_name(path.name + ".replayer.lock")
 
     def append(self, lines: Sequence[bytes]) -> None:
         """Append whole lines durably (fsynced before returning); a failed append leaves the
