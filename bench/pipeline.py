@@ -128,8 +128,8 @@ async def _ours(url: str, buffer_dir: Path, lines: list[bytes]) -> float:
     }
     replayer = Replayer(ReplayerSettings.from_environ(environ))
     Buffer(buffer_dir / "buffer.jsonl").append(lines)
-    for sink in replayer._sinks:  # connect and bootstrap outside the timing
-        await sink.store(lines[:1])
+    for connection in range(replayer.store.connections):  # connect and bootstrap untimed
+        await replayer.store.store(lines[:1], connection=connection)
     _reset(url)
     started = time.perf_counter()
     report = await replayer.drain_once()

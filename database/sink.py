@@ -153,23 +153,33 @@ class RecordSink:
             return self._conn
         try:
             conn = await self._connect()
+        except (psycopg.Error, OSError) as exc:
+            raise translate(exc) from exc
+        try:
             await bootstrap(conn)
             await conn.execute(_STAGING)
             await conn.commit()
-        except psycopg.Error as exc:
+        except (psycopg.Error, OSError) as exc:
+            # Opened but unusable: release the server's backend now, not at garbage collection.
+            await _close_quietly(conn)
             raise translate(exc) from exc
-        except OSError as exc:
-            raise translate(exc) from exc
+        except BaseException:
+            await _close_quietly(conn)
+            raise
         self._conn = conn
         return conn
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                await conn.close()
-            except (psycopg.Error, OSError):
-                pass  # already broken: nothing left to release
+            await _close_quietly(conn)
+
+
+async def _close_quietly(conn: Connection) -> None:
+    try:
+        await conn.close()
+    except (psycopg.Error, OSError):
+        pass  # already broken: nothing left to release
 
 
 __all__ = ["DatabaseError", "RecordSink", "StoreResult", "copy_payload"]

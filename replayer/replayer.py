@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from database.circuit_breaker import BreakerState, DBCircuitBreaker
-from database.errors import DatabaseUnavailable
-from database.sink import RecordSink, StoreResult
+from database.sink import StoreResult
+from database.store import DatabaseStore, NotStored
 from replayer.errors import BufferCorrupt, DeadLettersUnavailable, ReplayerError
 from replayer.settings import ReplayerSettings
 from shared import logs, status
@@ -59,25 +58,17 @@ class Replayer:
         self._monotonic = monotonic
         # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
         # that works on a backlog (measured in bench/pipeline.py).
-        self._sinks = [
-            RecordSink(lambda: settings.database.connect("bridge-replayer"))
-            for _ in range(settings.connections)
-        ]
+        self.store = DatabaseStore(
+            "replayer",
+            settings.database,
+            application_name="bridge-replayer",
+            connections=settings.connections,
+            monotonic=monotonic,
+        )
         self.buffer = Buffer(settings.paths.buffer_path)
         self._dead_letters = DeadLetters(settings.paths.dead_letter_path)
-        self.breaker = DBCircuitBreaker(
-            name="replayer",
-            fail_max=settings.database.breaker_fail_max,
-            reset_timeout_s=settings.database.breaker_reset_s,
-            on_change=lambda old, new: log.log(
-                logging.INFO if BreakerState.HALF_OPEN not in (old, new) else logging.DEBUG,
-                "database breaker",
-                extra=logs.fields(transition=f"{old}->{new}"),
-            ),
-        )
         self.last_report = ReplayReport()
         self.troubles = Troubles(log)
-        self._last_error: str | None = None
         self._stop = asyncio.Event()
 
     async def drain_once(self) -> ReplayReport:
@@ -106,28 +97,22 @@ class Replayer:
         next_index = 0
         failed = False
 
-        async def work(sink: RecordSink) -> None:
+        async def work(connection: int) -> None:
             nonlocal next_index, failed
             # SIGTERM or a failure elsewhere: stop taking chunks, so the process exits in time.
             while not failed and not self._stop.is_set():
-                if not self.breaker.allows(self._monotonic()):
+                if not self.store.allows():
                     failed = True
                     return
                 taken = next(chunks, None)  # no await between test and take: tasks never race
                 if taken is None:
                     return
                 index, (lines, end) = taken
-                try:
-                    result = await sink.store(lines)
-                except DatabaseUnavailable as exc:
+                result = await self.store.store(lines, connection=connection)
+                if isinstance(result, NotStored):
                     failed = True
-                    self._last_error = str(exc)
-                    self.breaker.failed(self._monotonic())
-                    log.warning(
-                        "database unavailable: replay postponed", extra=logs.fields(reason=exc)
-                    )
+                    log.info("replay postponed", extra=logs.fields(reason=result.reason))
                     return
-                self.breaker.succeeded()
                 self._account(result, report)
                 ends[index] = end
                 contiguous_end = None
@@ -141,8 +126,8 @@ class Replayer:
         # ExceptionGroup, become the replayer's own.
         try:
             async with asyncio.TaskGroup() as workers:  # a bug in one cancels the others
-                for sink in self._sinks:
-                    workers.create_task(work(sink))
+                for connection in range(self.store.connections):
+                    workers.create_task(work(connection))
         except* OSError as group:
             raise BufferCorrupt(f"cannot read {path}: {group.exceptions[0]}") from None
         except* ReplayerError as group:
@@ -187,21 +172,8 @@ class Replayer:
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
-    async def _bootstrap_schema(self) -> None:
-        """Create or migrate the schema once the database answers, buffered data or not."""
-        if self._sinks[0].connected or not self.breaker.allows(self._monotonic()):
-            return
-        try:
-            await self._sinks[0].connect()
-        except DatabaseUnavailable as exc:
-            self._last_error = str(exc)
-            self.breaker.failed(self._monotonic())
-        else:
-            self.breaker.succeeded()
-
     async def close(self) -> None:
-        for sink in self._sinks:
-            await sink.close()
+        await self.store.close()
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
@@ -221,16 +193,15 @@ class Replayer:
 
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
+        view = self.store.view
         try:
             status.publish(
                 self.settings.paths.run_dir,
                 "replayer",
                 {
                     "state": state,
-                    "breaker": str(self.breaker.state),
-                    "last_db_error": self._last_error
-                    if self.breaker.state is not BreakerState.CLOSED
-                    else None,
+                    "breaker": str(view.breaker),
+                    "last_db_error": view.last_error,
                     "buffer_bytes": buffer.pending_bytes,
                     "last_replay": vars(self.last_report),
                     "replay_interval_s": self.settings.replay_interval_s,
@@ -277,7 +248,7 @@ class Replayer:
         )
         next_run = self._monotonic()
         while not stop.is_set():
-            await self._bootstrap_schema()
+            await self.store.ensure_schema()
             try:
                 await self.drain_once()
             except ReplayerError as exc:

@@ -21,9 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
-from database.circuit_breaker import BreakerState, DBCircuitBreaker
-from database.errors import DatabaseUnavailable
-from database.sink import RecordSink
+from database.store import DatabaseStore, NotStored
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
@@ -73,7 +71,9 @@ class Writer:
         paths = settings.paths
         paths.spool_dir.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
-        self._sink = RecordSink(lambda: settings.database.connect("bridge-writer"))
+        self.store = DatabaseStore(
+            "writer", settings.database, application_name="bridge-writer", monotonic=monotonic
+        )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
         self.troubles = Troubles(log)
@@ -85,15 +85,8 @@ class Writer:
         # api_log records the writer reports itself, kept until they are stored or buffered.
         self._own_events: list[bytes] = []
         self._buffer_warned = False
-        self.breaker = DBCircuitBreaker(
-            name="writer",
-            fail_max=settings.database.breaker_fail_max,
-            reset_timeout_s=settings.database.breaker_reset_s,
-            on_change=self._breaker_changed,
-        )
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
-        self._last_error: str | None = None
 
     def _load_checkpoint(self) -> SpoolPosition:
         try:
@@ -107,20 +100,6 @@ class Writer:
                 exc,
             )
             return SpoolPosition(0, 0)
-
-    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
-        if new is BreakerState.OPEN and old is BreakerState.CLOSED:
-            log.warning(
-                "breaker open: buffering without trying the database",
-                extra=logs.fields(for_s=self.breaker.reset_timeout_s, buffer=self._buffer.path),
-            )
-        elif new is BreakerState.CLOSED:
-            log.info(
-                "database back: storing directly", extra=logs.fields(transition=f"{old}->{new}")
-            )
-        else:
-            # A failed trial reopens the breaker every reset period: not news to an operator.
-            log.debug("database breaker", extra=logs.fields(transition=f"{old}->{new}"))
 
     async def drain_once(self) -> DrainReport:
         """Move the next batch of spool lines to PostgreSQL or the buffer; checkpoint after."""
@@ -217,23 +196,13 @@ class Writer:
 
     async def _deliver(self, lines: list[bytes], report: DrainReport) -> list[DeadLetter]:
         """Store or buffer `lines`; returns the ones the server rejected, as dead letters."""
-        if self.breaker.allows(self._monotonic()):
-            try:
-                result = await self._sink.store(lines)
-            except DatabaseUnavailable as exc:
-                self._last_error = str(exc)
-                log.warning(
-                    "database unavailable: batch buffered",
-                    extra=logs.fields(lines=len(lines), reason=exc),
-                )
-                self.breaker.failed(self._monotonic())
-            else:
-                self.breaker.succeeded()
-                report.stored, report.duplicates = result.stored, result.duplicates
-                return [
-                    DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
-                    for line, reason in result.rejected
-                ]
+        result = await self.store.store(lines)
+        if not isinstance(result, NotStored):
+            report.stored, report.duplicates = result.stored, result.duplicates
+            return [
+                DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
+                for line, reason in result.rejected
+            ]
         self._append_to_buffer(lines)
         report.buffered = len(lines)
         return []
@@ -259,23 +228,7 @@ class Writer:
         self._buffer_warned = pending >= limits.warn_bytes
 
     async def close(self) -> None:
-        await self._sink.close()
-
-    async def _bootstrap_schema(self) -> None:
-        """Create or migrate the schema as soon as the database answers, data or not.
-
-        Until then a failed attempt counts against the breaker like any other outage, so a
-        database that is down is tried once per breaker period, not at every poll.
-        """
-        if self._sink.connected or not self.breaker.allows(self._monotonic()):
-            return
-        try:
-            await self._sink.connect()
-        except DatabaseUnavailable as exc:
-            self._last_error = str(exc)
-            self.breaker.failed(self._monotonic())
-        else:
-            self.breaker.succeeded()
+        await self.store.close()
 
     async def run_until_caught_up(self) -> DrainReport:
         """Drain until a step finds less than a full batch: the spool is consumed."""
@@ -305,8 +258,8 @@ class Writer:
         )
         started_at = self._monotonic()
         while not stop.is_set():
-            await self._bootstrap_schema()
-            if not self._sink.connected and (
+            await self.store.ensure_schema()
+            if not self.store.view.connected and (
                 self._monotonic() - started_at < self.settings.startup_grace_s
             ):
                 # The database is still starting (the local profile starts it beside us): the
@@ -338,14 +291,15 @@ class Writer:
         self._last_status_at = now
         buffer = self._buffer.stats()
         limits = self.settings.buffer_limits
+        view = self.store.view
         try:
             status.publish(
                 self.settings.paths.run_dir,
                 "writer",
                 {
                     "state": state,
-                    "breaker": str(self.breaker.state),
-                    "last_db_error": self._last_error,
+                    "breaker": str(view.breaker),
+                    "last_db_error": view.last_error,
                     "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
                     "buffer_bytes": buffer.pending_bytes,
                     "buffer_max_bytes": limits.max_bytes,

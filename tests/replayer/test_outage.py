@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from database.circuit_breaker import BreakerState
 from replayer.replayer import Replayer
@@ -21,6 +24,7 @@ async def test_database_stopped_and_restarted_stores_every_record_exactly_once(
     spool: SpoolAppender,
     database_url: str,
     postgres_server: PostgresServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """PostgreSQL stops mid-stream: the writer's breaker opens and it buffers; when it is back
     the breaker closes, live records flow again and the replayer drains the backlog; every
@@ -28,8 +32,7 @@ async def test_database_stopped_and_restarted_stores_every_record_exactly_once(
     clock = [0.0]
     writer = Writer(WriterSettings.from_environ(pipeline_environ), monotonic=lambda: clock[0])
     replayer = Replayer(ReplayerSettings.from_environ(pipeline_environ), monotonic=lambda: clock[0])
-    transitions: list[str] = []
-    writer.breaker._on_change = lambda old, new: transitions.append(f"{old}->{new}")
+    caplog.set_level(logging.DEBUG, logger="database")
     lines = builders.snapshots(60, accounts=4)
     try:
         append(spool, lines[:10])
@@ -46,12 +49,20 @@ async def test_database_stopped_and_restarted_stores_every_record_exactly_once(
         append(spool, lines[40:])
         report = await writer.run_until_caught_up()
         assert report.stored == 20
-        assert writer.breaker.state is BreakerState.CLOSED
+        assert writer.store.view.breaker is BreakerState.CLOSED
         replayed = await replayer.drain_once()
     finally:
         await writer.close()
         await replayer.close()
 
+    logged = [
+        getattr(record, "fields", {}) for record in caplog.records if record.name == "database"
+    ]
+    transitions = [
+        fields["transition"]
+        for fields in logged
+        if fields.get("process") == "writer" and "transition" in fields
+    ]
     assert transitions == ["closed->open", "open->half_open", "half_open->closed"]
     assert (replayed.stored, replayed.duplicates, replayed.interrupted) == (30, 0, False)
     expected = sorted(json.loads(line)["id"] for line in lines)

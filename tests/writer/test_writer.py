@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from database.circuit_breaker import BreakerState
@@ -27,7 +28,7 @@ async def writer(pipeline_environ: dict[str, str]) -> AsyncIterator[Writer]:
 
 
 def _breaker(writer: Writer) -> BreakerState:
-    return writer.breaker.state
+    return writer.store.view.breaker
 
 
 def _ids(lines: list[bytes]) -> list[str]:
@@ -159,3 +160,28 @@ async def test_database_outage_buffers_and_recovery_resumes_live_writes(
     await writer.close()
     assert sorted(stored_ids(database_url)) == sorted(_ids(lines[:2] + lines[10:]))
     assert Buffer(Path(pipeline_environ["BRIDGE_BUFFER_PATH"])).stats().pending_bytes > 0
+
+
+async def test_conflicts_past_their_retries_buffer_the_batch_without_crashing(
+    writer: Writer, spool: SpoolAppender, pipeline_environ: dict[str, str], database_url: str
+) -> None:
+    """A serialization failure on every try is not an outage and not a crash: the batch is
+    buffered (the replayer retries it later), the checkpoint moves and the breaker stays closed."""
+    await writer.store.ensure_schema()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION staged_failure() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN RAISE EXCEPTION 'staged' USING ERRCODE = '40001'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER staged_failure BEFORE INSERT ON portfolio_greeks"
+            " FOR EACH STATEMENT EXECUTE FUNCTION staged_failure()"
+        )
+    lines = builders.snapshots(3)
+    append(spool, lines)
+    report = await writer.drain_once()
+    assert (report.read, report.stored, report.buffered) == (3, 0, 3)
+    assert _breaker(writer) is BreakerState.CLOSED
+    buffered = Path(pipeline_environ["BRIDGE_BUFFER_PATH"]).read_bytes()
+    assert buffered == b"".join(lines)
+    assert (await writer.drain_once()).read == 0

@@ -1,0 +1,165 @@
+"""DatabaseStore: the one way the writer and the replayer store lines, through the circuit breaker.
+
+It owns the idempotent sinks (one per connection), the breaker, the schema bootstrap and the last
+error, so both processes follow the same rules: an outage (`DatabaseUnavailable`) counts against
+the breaker and nothing is stored; a race lost past its retries (`TransientConflict`) is "not
+stored now" without touching the breaker (the server answered); rejected records come back in
+the result for the caller's dead letters; a `SchemaError` is raised, loudly. `view` is the
+read-only state the heartbeats publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from database.circuit_breaker import BreakerState, DBCircuitBreaker
+from database.errors import DatabaseError, DatabaseUnavailable, TransientConflict
+from database.settings import DatabaseSettings
+from database.sink import Connection, RecordSink, StoreResult
+from shared import logs
+
+log = logging.getLogger("database")
+
+
+@dataclass(frozen=True)
+class StoreView:
+    """What a heartbeat shows: the breaker and the error behind its state (None once healed)."""
+
+    breaker: BreakerState
+    last_error: str | None
+    connected: bool
+
+
+@dataclass(frozen=True)
+class NotStored:
+    """Nothing of the batch was stored; keep it for later.
+
+    `outage` is True when the database is unavailable (or the breaker is open): nothing else
+    would be stored now either. False when the server answered but the batch still failed.
+    """
+
+    reason: str
+    outage: bool
+
+
+class DatabaseStore:
+    def __init__(
+        self,
+        name: str,
+        settings: DatabaseSettings,
+        *,
+        application_name: str,
+        connections: int = 1,
+        monotonic: Callable[[], float] = time.monotonic,
+        connect: Callable[[], Awaitable[Connection]] | None = None,
+    ) -> None:
+        opener = connect or (lambda: settings.connect(application_name))
+        self._sinks = [RecordSink(opener) for _ in range(connections)]
+        self._monotonic = monotonic
+        self._last_error: str | None = None
+        self.name = name
+        self._breaker = DBCircuitBreaker(
+            name=name,
+            fail_max=settings.breaker_fail_max,
+            reset_timeout_s=settings.breaker_reset_s,
+            on_change=self._breaker_changed,
+        )
+
+    @property
+    def view(self) -> StoreView:
+        return StoreView(self._breaker.state, self._last_error, self._sinks[0].connected)
+
+    @property
+    def connections(self) -> int:
+        return len(self._sinks)
+
+    @property
+    def breaker_reset_s(self) -> float:
+        return self._breaker.reset_timeout_s
+
+    def allows(self) -> bool:
+        """May the database be tried now? False while the breaker is open."""
+        return self._breaker.allows(self._monotonic())
+
+    async def ensure_schema(self) -> None:
+        """Connect and create or migrate the schema as soon as the database answers.
+
+        A failed attempt counts against the breaker like any outage, so a database that is
+        down is tried once per breaker period, not at every poll.
+        """
+        if self._sinks[0].connected or not self.allows():
+            return
+        try:
+            await self._sinks[0].connect()
+        except DatabaseUnavailable as exc:
+            self._failed(exc)
+        else:
+            self._succeeded()
+
+    async def store(
+        self, lines: Sequence[bytes], *, connection: int = 0
+    ) -> StoreResult | NotStored:
+        """Store `lines` over connection number `connection`, or say why nothing was stored."""
+        if not self.allows():
+            return NotStored(f"breaker open: {self._last_error or 'connection failures'}", True)
+        try:
+            result = await self._sinks[connection].store(lines)
+        except DatabaseUnavailable as exc:
+            self._failed(exc)
+            log.warning(
+                "database unavailable: batch not stored",
+                extra=logs.fields(process=self.name, lines=len(lines), reason=self._last_error),
+            )
+            return NotStored(str(exc), True)
+        except TransientConflict as exc:
+            # The server answered: not an outage, so the breaker is left alone.
+            self._last_error = _describe(exc)
+            log.warning(
+                "conflicts past their retries: batch not stored",
+                extra=logs.fields(process=self.name, lines=len(lines), reason=self._last_error),
+            )
+            return NotStored(self._last_error, False)
+        self._succeeded()
+        return result
+
+    async def close(self) -> None:
+        for sink in self._sinks:
+            await sink.close()
+
+    def _failed(self, exc: DatabaseUnavailable) -> None:
+        self._last_error = _describe(exc)
+        self._breaker.failed(self._monotonic())
+
+    def _succeeded(self) -> None:
+        self._last_error = None
+        self._breaker.succeeded()
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        if new is BreakerState.OPEN and old is BreakerState.CLOSED:
+            log.warning(
+                "database breaker open: not trying the database for a while",
+                extra=logs.fields(
+                    process=self.name,
+                    transition=f"{old}->{new}",
+                    for_s=self._breaker.reset_timeout_s,
+                    reason=self._last_error,
+                ),
+            )
+        elif new is BreakerState.CLOSED:
+            log.info(
+                "database back: storing directly",
+                extra=logs.fields(process=self.name, transition=f"{old}->{new}"),
+            )
+        else:
+            # A failed trial reopens the breaker every reset period: not news to an operator.
+            log.debug(
+                "database breaker",
+                extra=logs.fields(process=self.name, transition=f"{old}->{new}"),
+            )
+
+
+def _describe(exc: DatabaseError) -> str:
+    return f"{exc.sqlstate}: {exc}" if exc.sqlstate else str(exc)

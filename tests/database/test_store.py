@@ -1,0 +1,127 @@
+"""The store both processes share: the sink behind the breaker, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database.circuit_breaker import BreakerState
+from database.errors import SchemaError
+from database.settings import DatabaseSettings
+from database.store import DatabaseStore, NotStored
+from tests import builders
+from tests.fixtures.pipeline import stored_ids
+from tests.fixtures.postgres import PostgresServer
+from tests.waiting import wait_until
+
+
+def _settings(database_url: str, tmp_path: Path) -> DatabaseSettings:
+    return DatabaseSettings.from_environ(
+        {"DATABASE_URL": database_url, "BRIDGE_BREAKER_FAIL_MAX": "2"}, var_dir=tmp_path
+    )
+
+
+@pytest.fixture
+async def store(database_url: str, tmp_path: Path) -> AsyncIterator[DatabaseStore]:
+    store = DatabaseStore("test", _settings(database_url, tmp_path), application_name="test")
+    yield store
+    await store.close()
+
+
+def _backends(database_url: str, application_name: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _stage_error_on_insert(database_url: str, sqlstate: str) -> None:
+    """A real server error on every insert into portfolio_greeks, raised by a trigger."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION staged_failure() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN RAISE EXCEPTION 'staged {sqlstate}' USING ERRCODE = '{sqlstate}'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER staged_failure BEFORE INSERT ON portfolio_greeks"
+            " FOR EACH STATEMENT EXECUTE FUNCTION staged_failure()"
+        )
+
+
+async def test_a_connection_whose_bootstrap_fails_is_closed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A server that accepts the connection but refuses the schema bootstrap (here: read-only
+    transactions) must not be left holding a backend per attempt."""
+
+    async def read_only() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        return await psycopg.AsyncConnection.connect(
+            database_url,
+            autocommit=True,
+            application_name="read-only-bootstrap",
+            options="-c default_transaction_read_only=on",
+        )
+
+    store = DatabaseStore(
+        "test", _settings(database_url, tmp_path), application_name="unused", connect=read_only
+    )
+    failures = []
+    for _ in range(3):
+        with pytest.raises(SchemaError) as failure:
+            await store.ensure_schema()
+        failures.append(failure)  # keeps each traceback (and whatever it holds) alive
+    assert all(f.value.sqlstate == "25006" for f in failures)
+    wait_until(
+        lambda: _backends(database_url, "read-only-bootstrap") == 0,
+        what="the refused connections to be closed",
+    )
+    await store.close()
+
+
+async def test_conflicts_past_their_retries_are_not_stored_and_not_an_outage(
+    store: DatabaseStore, database_url: str
+) -> None:
+    """A serialization failure on every try: the batch comes back not stored, for the caller to
+    keep, and the breaker stays closed (the server answered)."""
+    await store.ensure_schema()
+    _stage_error_on_insert(database_url, "40001")
+    for _ in range(3):  # more than the breaker's fail_max of 2
+        result = await store.store(builders.snapshots(4))
+        assert isinstance(result, NotStored)
+        assert not result.outage
+    assert store.view.breaker is BreakerState.CLOSED
+    assert (store.view.last_error or "").startswith("40001: staged 40001")
+    assert stored_ids(database_url) == []
+
+
+async def test_an_outage_opens_the_breaker_and_a_success_heals_the_view(
+    store: DatabaseStore, database_url: str, postgres_server: PostgresServer
+) -> None:
+    """Outages count against the breaker, its state and last error are public; once the
+    database answers again, the next call stores and clears the error."""
+    first = await store.store(builders.snapshots(1))
+    assert not isinstance(first, NotStored)
+    postgres_server.stop()
+    for _ in range(2):
+        result = await store.store(builders.snapshots(3)[1:])
+        assert isinstance(result, NotStored)
+        assert result.outage
+    assert store.view.breaker is BreakerState.OPEN
+    assert store.view.last_error is not None
+    refused = await store.store(builders.snapshots(3)[1:])
+    assert isinstance(refused, NotStored)
+    assert refused.reason.startswith("breaker open")
+    postgres_server.start()
+    wait_until(store.allows, what="the breaker's reset timeout", timeout_s=10)
+    stored = await store.store(builders.snapshots(3)[1:])
+    assert not isinstance(stored, NotStored)
+    assert stored.stored == 2
+    healed = store.view
+    assert (healed.breaker, healed.last_error) == (BreakerState.CLOSED, None)
+    assert len(stored_ids(database_url)) == 3
