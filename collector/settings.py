@@ -61,6 +61,7 @@ class CollectorSettings:
     stall_probe_s: float
     reconnect_delays_s: tuple[float, ...]
     segment_max_bytes: int
+    held_max_records: int
     log_level: str
 
     @classmethod
@@ -125,6 +126,9 @@ class CollectorSettings:
             reconnect_delays_s=delays,
             segment_max_bytes=env.integer(
                 "BRIDGE_SPOOL_SEGMENT_MAX_BYTES", 1 << 20, minimum=4096, maximum=1 << 30
+            ),
+            held_max_records=env.integer(
+                "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
