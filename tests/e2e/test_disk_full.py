@@ -96,10 +96,10 @@ def _beat(var: Path, process: str) -> dict[str, Any]:
     return status.read(var / "run", process) or {}
 
 
-def _bridge_status(supervisor: Supervisor, tmp_path: Path) -> dict[str, Any]:
+def _bridge_status(supervisor: Supervisor) -> dict[str, Any]:
     result = subprocess.run(
         [str(supervisor.root / ".venv/bin/bridge-status"), "--json"],
-        env={"PATH": "/usr/bin:/bin", **supervisor.environ,
+        env={"PATH": "/usr/bin:/bin", **supervisor.environ, "BRIDGE_PROFILE": "local",
              "BRIDGE_VAR_DIR": str(supervisor.root / "var")},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -149,7 +149,7 @@ def test_outage_then_full_disk_then_recovery_keeps_every_tick(
         what="the writer holding records in the spool at the buffer's cap",
         timeout_s=60,
     )
-    findings = _findings(_bridge_status(supervisor, tmp_path))
+    findings = _findings(_bridge_status(supervisor))
     assert any(f.startswith("unhealthy buffer: full") for f in findings), findings
 
     # 2. The disk fills: the collector holds records, then drops the oldest past its bound.
@@ -160,7 +160,7 @@ def test_outage_then_full_disk_then_recovery_keeps_every_tick(
         what="the collector dropping held records past its bound",
         timeout_s=60,
     )
-    findings = _findings(_bridge_status(supervisor, tmp_path))
+    findings = _findings(_bridge_status(supervisor))
     assert any("cannot append to the spool" in f for f in findings), findings
 
     # 3. PostgreSQL returns with the disk still full: storing records frees their space.
