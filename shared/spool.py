@@ -185,7 +185,8 @@ class SpoolBatch:
 def read_spool(
     directory: Path, start: SpoolPosition, *, max_lines: int, max_bytes: int
 ) -> SpoolBatch:
-    """Read complete lines from `start` on, at most `max_lines` and about `max_bytes`."""
+    """Read complete lines from `start` on, at most `max_lines` and about `max_bytes` of lines
+    (always at least one line when there is one, however long)."""
     batch = SpoolBatch(end=start)
     segments = list_segments(directory)
     batch.listed = [segment for segment in segments if segment.seq >= start.seq]
@@ -197,9 +198,11 @@ def read_spool(
         if segment.seq > position.seq:
             position = SpoolPosition(segment.seq, 0)
         sealed = index + 1 < len(segments)
-        complete = _read_segment(segment, position, sealed, batch, max_lines, max_bytes)
+        budget = max_bytes - sum(len(line.data) for line in batch.lines)
+        complete = _read_segment(segment, position, sealed, batch, max_lines, max(1, budget))
         position = batch.end
-        if not complete or len(batch.lines) >= max_lines:
+        taken = sum(len(line.data) for line in batch.lines)
+        if not complete or len(batch.lines) >= max_lines or taken >= max_bytes:
             break
         batch.finished.append(segment)
     return batch
@@ -227,7 +230,7 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
             while (
                 b"\n" not in chunk
                 and len(chunk) < MAX_LINE_BYTES
-                and (more := file.read(max_bytes))
+                and (more := file.read(max(max_bytes, 65536)))
             ):
                 chunk += more
     except FileNotFoundError:
@@ -241,7 +244,11 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
         batch.end = SpoolPosition(segment.seq, offset + len(chunk))
         return False
     start = 0
-    while len(batch.lines) < max_lines and (newline := chunk.find(b"\n", start)) >= 0:
+    while (
+        len(batch.lines) < max_lines
+        and (start == 0 or start < max_bytes)
+        and (newline := chunk.find(b"\n", start)) >= 0
+    ):
         batch.lines.append(
             SpoolLine(chunk[start : newline + 1], f"{segment.name}:{offset + start}")
         )

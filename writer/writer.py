@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
+from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
 from shared import logs, records, status
 from shared.buffer import Buffer
@@ -107,7 +108,7 @@ class Writer:
             self.settings.paths.spool_dir,
             self.position,
             max_lines=self.settings.batch_max_records,
-            max_bytes=_READ_MAX_BYTES,
+            max_bytes=self._read_budget_bytes(),
         )
         report = DrainReport(read=len(batch.lines))
         for problem in batch.truncated:
@@ -130,6 +131,14 @@ class Writer:
         self.totals.add(report)
         self._publish_status()
         return report
+
+    def _read_budget_bytes(self) -> int:
+        """While the breaker is open the batch goes to the buffer: take only what fits under
+        its cap, so the buffer fills up to it rather than refusing one large batch early."""
+        if self.store.view.breaker is not BreakerState.OPEN:
+            return _READ_MAX_BYTES
+        room = self.settings.buffer_limits.max_bytes - self._buffer.stats().pending_bytes
+        return max(1, min(_READ_MAX_BYTES, room))
 
     def _report_vanished(self, batch: SpoolBatch) -> None:
         listed = {segment.seq for segment in batch.listed}
@@ -209,23 +218,23 @@ class Writer:
 
     def _append_to_buffer(self, lines: list[bytes]) -> None:
         limits = self.settings.buffer_limits
-        pending = self._buffer.stats().pending_bytes
-        if pending + sum(map(len, lines)) > limits.max_bytes:
+        after = self._buffer.stats().pending_bytes + sum(map(len, lines))
+        if after > limits.max_bytes:
             raise BufferFull(
-                f"the buffer reached its cap of {limits.max_bytes} bytes (BRIDGE_BUFFER_MAX_BYTES)"
+                f"the buffer is at its cap of {limits.max_bytes} bytes (BRIDGE_BUFFER_MAX_BYTES)"
             )
         try:
             self._buffer.append(lines)
         except OSError as exc:
             raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
-        if pending + sum(map(len, lines)) >= limits.warn_bytes and not self._buffer_warned:
+        if after >= limits.warn_bytes and not self._buffer_warned:
             log.warning(
                 "the buffer is filling up",
                 extra=logs.fields(
-                    bytes=pending, warn_bytes=limits.warn_bytes, max_bytes=limits.max_bytes
+                    bytes=after, warn_bytes=limits.warn_bytes, max_bytes=limits.max_bytes
                 ),
             )
-        self._buffer_warned = pending >= limits.warn_bytes
+        self._buffer_warned = after >= limits.warn_bytes
 
     async def close(self) -> None:
         await self.store.close()

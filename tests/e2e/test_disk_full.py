@@ -150,7 +150,7 @@ def test_outage_then_full_disk_then_recovery_keeps_every_tick(
         timeout_s=60,
     )
     findings = _findings(_bridge_status(supervisor))
-    assert any(f.startswith("unhealthy buffer: full") for f in findings), findings
+    assert any(f.startswith("unhealthy buffer: full") for f in findings), "\n".join(findings)
 
     # 2. The disk fills: the collector holds records, then drops the oldest past its bound.
     ballast = var / "ballast"
@@ -161,7 +161,7 @@ def test_outage_then_full_disk_then_recovery_keeps_every_tick(
         timeout_s=60,
     )
     findings = _findings(_bridge_status(supervisor))
-    assert any("cannot append to the spool" in f for f in findings), findings
+    assert any("cannot append to the spool" in f for f in findings), "\n".join(findings)
 
     # 3. PostgreSQL returns with the disk still full: storing records frees their space.
     assert "postgres: started" in supervisor.ctl("start", "postgres").stdout
