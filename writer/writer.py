@@ -135,7 +135,7 @@ class Writer:
     def _read_budget_bytes(self) -> int:
         """While the breaker is open the batch goes to the buffer: take only what fits under
         its cap, so the buffer fills up to it rather than refusing one large batch early."""
-        if self.store.view.breaker is not BreakerState.OPEN:
+        if self.store.view.breaker is BreakerState.CLOSED:
             return _READ_MAX_BYTES
         room = self.settings.buffer_limits.max_bytes - self._buffer.stats().pending_bytes
         return max(1, min(_READ_MAX_BYTES, room))
