@@ -1,6 +1,7 @@
 """The simulator's control endpoint (plain HTTP on loopback): read the truth, stage faults.
 
-GET /truth, GET /health, POST /freeze, POST /thaw, GET|POST|DELETE /faults, POST /positions.
+GET /truth, GET /betas, GET /health, POST /freeze, POST /thaw, GET|POST|DELETE /faults,
+POST /positions.
 Bad input is a 400 with a JSON reason, never a 500.
 """
 
@@ -47,6 +48,7 @@ class ControlEndpoint:
     async def start(self, host: str, port: int) -> int:
         app = web.Application()
         app.router.add_get("/truth", self.truth)
+        app.router.add_get("/betas", self.betas)
         app.router.add_get("/health", self.health)
         app.router.add_post("/freeze", self.freeze)
         app.router.add_post("/thaw", self.thaw)
@@ -68,7 +70,17 @@ class ControlEndpoint:
 
     async def truth(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"at": self.market.now(), "frozen": self.market.frozen, "accounts": self.market.truth()}
+            {
+                "at": self.market.now(),
+                "frozen": self.market.frozen,
+                "accounts": self.market.truth(),
+                "portal": self.market.portal_truth(),
+            }
+        )
+
+    async def betas(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"benchmark": self.market.scenario.benchmark, "betas": self.market.betas()}
         )
 
     async def health(self, request: web.Request) -> web.Response:

@@ -1,22 +1,27 @@
-"""The simulator's one portfolio, served to both gateway sides: instruments, positions, quotes.
+"""The simulator's one portfolio, served to both gateway sides: instruments, positions, quotes,
+the accounts' money and a year of daily bars.
 
-Prices follow deterministic paths (seed, instrument, time); options are priced with
-Black-Scholes, so their Greeks move with the underlying. `truth()` gives the exact net Greeks at
-the instant it is called, computed here independently of the bridge's own code, so tests can
-compare what a client computed with it; `freeze()` holds every price and Greek still.
+Prices follow deterministic paths (seed, instrument, time) around yesterday's close; options are
+priced with Black-Scholes, so their Greeks move with the underlying. `truth()` gives every figure
+of a snapshot at the instant it is called, summed by `simulator.truth` independently of the
+bridge's own code, so tests can compare what a client computed with it; `portal_truth()` gives
+the same from the values as the Portal writes them (rounded). `freeze()` holds everything still.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
+from simulator import history, rounding
 from simulator.faults import Faults
+from simulator.history import Bar
 from simulator.pricing import black_scholes, path
-from simulator.scenario import Scenario
+from simulator.scenario import Scenario, Underlying
+from simulator.truth import Exposure, account_truth
 
 _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
 _EXPIRY_HOUR_UTC = 21  # options expire at 16:00 New York, near enough
@@ -38,6 +43,46 @@ class Instrument:
     expiry: str | None = None
     underlying_conid: int | None = None
     has_greeks: bool = True
+    price_magnifier: int = 1
+    history: bool = True
+    quotes: bool = True
+    portal_multiplier: bool = True
+    portal_last_prefix: str = ""
+    fixed_greeks: tuple[float, float, float, float] | None = None  # delta, gamma, theta, vega
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """A position's worth in its own currency; the price is in the quoted units."""
+
+    market_price: float
+    market_value: float
+    unrealized_pnl: float
+    daily_pnl: float
+
+
+@dataclass
+class CurrencyLedger:
+    """One currency's line of an account, in that currency (BASE: in the base currency)."""
+
+    cash: float = 0.0
+    stock_value: float = 0.0
+    option_value: float = 0.0
+    future_option_value: float = 0.0
+    net_liquidation: float = 0.0
+    unrealized_pnl: float = 0.0
+    daily_pnl: float = 0.0
+    exchange_rate: float = 1.0
+
+
+@dataclass
+class Ledger:
+    base_currency: str
+    currencies: dict[str, CurrencyLedger] = field(default_factory=dict)  # each and "BASE"
+
+    @property
+    def base(self) -> CurrencyLedger:
+        return self.currencies["BASE"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +129,15 @@ def _occ_symbol(symbol: str, expiry: str, right: str, strike: float) -> str:
     return f"{symbol:<6}{expiry[2:]}{right}{round(strike * 1000):08d}"
 
 
+# Margin products: their notional is not the account's; only their P&L since cost is.
+_PNL_VALUED = frozenset({"FUT", "CFD"})
+
+
+def cents(amount: float) -> float:
+    """Money as the gateways write it (account values, summaries, P&L): to the cent."""
+    return round(amount, 2)
+
+
 class Market:
     def __init__(self, scenario: Scenario | None, clock: Callable[[], float] = time.time) -> None:
         if scenario is None:
@@ -98,12 +152,14 @@ class Market:
         self._start = datetime.fromtimestamp(clock(), UTC).date()
         self._instruments: dict[int, Instrument] = {}
         self._vol: dict[int, float] = {}
+        self._sizes: dict[int, tuple[float, float]] = {}  # conid -> (quote size, day's volume)
         self._spot: dict[int, float] = {}
         self._build_instruments()
         self._positions = {
             account: dict(holdings) for account, holdings in scenario.positions.items()
         }
-        self._avg_cost = {conid: self._price(conid, clock()) for conid in self._instruments}
+        self._start_price = {conid: self._price(conid, clock()) for conid in self._instruments}
+        self._bars: dict[tuple[int, date], list[Bar]] = {}
 
     def _build_instruments(self) -> None:
         for item in self.scenario.underlyings:
@@ -113,20 +169,31 @@ class Market:
             local = f"{item.symbol}{expiry[2:6]}" if expiry else item.symbol
             self._instruments[item.conid] = Instrument(
                 item.conid, item.symbol, item.sec_type, item.exchange, item.primary_exchange,
-                "USD", item.multiplier, local, item.symbol, expiry=expiry,
+                item.currency, item.multiplier, local, item.symbol, expiry=expiry,
+                price_magnifier=item.price_magnifier, history=item.history, quotes=item.quotes,
+                portal_multiplier=item.portal_multiplier,
+                portal_last_prefix=item.portal_last_prefix,
             )  # fmt: skip
             self._spot[item.conid] = item.spot
             self._vol[item.conid] = item.vol
+            self._sizes[item.conid] = (item.quote_size, item.volume)
         for option in self.scenario.options:
             base = self._instruments[option.underlying]
             expiry = self.scenario.expiry(option.expiry_days, self._start)
-            exchange = "SMART" if base.sec_type in ("STK", "IND") else base.exchange
+            exchange = option.exchange or (
+                "SMART" if base.sec_type in ("STK", "IND") else base.exchange
+            )
+            fixed = option.fixed_greeks
             self._instruments[option.conid] = Instrument(
                 option.conid, base.symbol, option.sec_type, exchange, base.primary_exchange,
-                "USD", option.multiplier,
+                base.currency, option.multiplier,
                 _occ_symbol(base.symbol, expiry, option.right, option.strike),
                 option.trading_class or base.symbol, option.right, option.strike, expiry,
-                base.conid, option.has_greeks,
+                base.conid, option.has_greeks, price_magnifier=base.price_magnifier,
+                fixed_greeks=None if fixed is None else (
+                    float(fixed["delta"]), float(fixed["gamma"]), float(fixed["theta"]),
+                    float(fixed["vega"]),
+                ),
             )  # fmt: skip
 
     # The portfolio -------------------------------------------------------------------------
@@ -136,12 +203,26 @@ class Market:
 
     def positions(self, account: str) -> list[Position]:
         return [
-            Position(account, self._instruments[conid], quantity, self._cost(conid))
+            Position(account, self._instruments[conid], quantity, self._cost(account, conid))
             for conid, quantity in self._positions.get(account, {}).items()
         ]
 
-    def _cost(self, conid: int) -> float:
-        return self._avg_cost[conid] * self._instruments[conid].multiplier
+    def _cost(self, account: str, conid: int) -> float:
+        """Average cost per contract in its currency (IB's avgCost), from the price paid in
+        quoted units: the scenario's, else the price when the simulator started."""
+        item = self._instruments[conid]
+        paid = self.scenario.costs.get(account, {}).get(conid, self._start_price[conid])
+        return paid / item.price_magnifier * item.multiplier
+
+    def base_currency(self, account: str) -> str:
+        return self.scenario.currency_of(account)
+
+    def exchange_rate(self, account: str, currency: str) -> float | None:
+        """One unit of `currency` in the account's base currency, as the gateway quotes it."""
+        base = self.base_currency(account)
+        if currency == base:
+            return 1.0
+        return self.scenario.exchange_rates.get(base, {}).get(currency)
 
     def instrument(self, conid: int) -> Instrument | None:
         return self._instruments.get(conid)
@@ -209,11 +290,14 @@ class Market:
             return path(start=start, seed=self.scenario.seed, key=conid, at_s=at_s)
         return self._option(item, at_s)[0]
 
-    def _option(self, item: Instrument, at_s: float) -> tuple[float, float, Any]:
+    def _option(
+        self, item: Instrument, at_s: float, spot: float | None = None
+    ) -> tuple[float, float, Any]:
         assert item.underlying_conid is not None
         assert item.expiry is not None
         assert item.strike is not None
-        spot = self._price(item.underlying_conid, at_s)
+        if spot is None:
+            spot = self._price(item.underlying_conid, at_s)
         expires = datetime.strptime(item.expiry, "%Y%m%d").replace(
             hour=_EXPIRY_HOUR_UTC, tzinfo=UTC
         )
@@ -227,14 +311,20 @@ class Market:
     def quote(self, conid: int) -> Quote:
         at_s = self.now()
         item = self._instruments[conid]
+        if not item.quotes:
+            return Quote(*(None,) * 16)
         if item.underlying_conid is None:
             price = self._price(conid, at_s)
             return Quote(
                 price * (1 - _SPREAD), price * (1 + _SPREAD), price, price,
-                100.0, 100.0, 1.0, 10_000.0, None, None, None, None, None, None, None, None,
+                *self._sizes[conid][:1] * 2, 1.0, self._sizes[conid][1],
+                None, None, None, None, None, None, None, None,
             )  # fmt: skip
         price, spot, (value, vol) = self._option(item, at_s)
         greeks = item.has_greeks
+        if item.fixed_greeks is not None:
+            delta, gamma, theta, vega = item.fixed_greeks
+            value = replace(value, delta=delta, gamma=gamma, theta=theta, vega=vega)
         return Quote(
             round(price * (1 - 10 * _SPREAD), 2), round(price * (1 + 10 * _SPREAD), 2),
             round(price, 2), price, 10.0, 10.0, 1.0, 500.0,
@@ -244,24 +334,204 @@ class Market:
             value.price if greeks else None, 0.0 if greeks else None,
         )  # fmt: skip
 
+    # History and money ---------------------------------------------------------------------
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self.now(), UTC).date()
+
+    def prior_close(self, conid: int) -> float:
+        """Yesterday's close in quoted units: the path's centre, and for an option its model
+        price at that close, the last weekday before today at 16:00 New York."""
+        item = self._instruments[conid]
+        if item.underlying_conid is None:
+            return self._spot[conid]
+        [day] = history.trading_days(self.today(), 1)
+        closed_at = datetime(day.year, day.month, day.day, _EXPIRY_HOUR_UTC, tzinfo=UTC)
+        spot = self._spot[item.underlying_conid]
+        return self._option(item, closed_at.timestamp(), spot)[0]
+
+    def bars(self, conid: int) -> list[Bar] | None:
+        """A year of daily bars ending yesterday, or None when the gateway has no history for
+        the instrument (options, or the scenario says so)."""
+        item = self._instruments.get(conid)
+        if item is None or item.underlying_conid is not None or not item.history:
+            return None
+        key = (conid, self.today())
+        if key not in self._bars:
+            days = history.trading_days(self.today(), history.TRADING_DAYS_PER_YEAR)
+            spec = next(u for u in self.scenario.underlyings if u.conid == conid)
+            benchmark = self._benchmark_spec()
+            seed = self.scenario.seed
+            market = (
+                None
+                if benchmark is None
+                else history.daily_returns(
+                    seed=seed, key=benchmark.conid, days=days, vol=benchmark.vol,
+                    benchmark=None, beta=1.0,
+                )
+            )  # fmt: skip
+            if benchmark is not None and conid == benchmark.conid:
+                returns = market
+            else:
+                returns = history.daily_returns(
+                    seed=seed, key=conid, days=days, vol=spec.idiosyncratic_vol,
+                    benchmark=market, beta=spec.beta,
+                )  # fmt: skip
+            assert returns is not None
+            self._bars[key] = history.bars_from_returns(
+                days, returns, last_close=spec.spot, seed=seed, key=conid
+            )
+        return self._bars[key]
+
+    def _benchmark_spec(self) -> Underlying | None:
+        return next(
+            (
+                u
+                for u in self.scenario.underlyings
+                if u.symbol == self.scenario.benchmark and u.sec_type in ("STK", "ETF", "IND")
+            ),
+            None,
+        )
+
+    def _symbol_conid(self, symbol: str) -> int | None:
+        """The instrument whose bars stand for `symbol` (options take their underlying's)."""
+        return next(
+            (
+                conid
+                for conid, item in self._instruments.items()
+                if item.symbol == symbol and item.underlying_conid is None
+            ),
+            None,
+        )
+
+    def beta(self, symbol: str) -> float | None:
+        """OLS beta of `symbol`'s daily close returns on the benchmark's, over the served bars."""
+        conid, benchmark = self._symbol_conid(symbol), self._benchmark_spec()
+        if conid is None or benchmark is None:
+            return None
+        mine, theirs = self.bars(conid), self.bars(benchmark.conid)
+        if mine is None or theirs is None:
+            return None
+        return history.ols_beta(mine, theirs)
+
+    def betas(self) -> dict[str, dict[str, Any]]:
+        """Per symbol with a price path: its beta on the benchmark, the number of daily
+        returns it rests on and the date of the last bar (null without history)."""
+        result: dict[str, dict[str, Any]] = {}
+        for item in self.scenario.underlyings:
+            bars = self.bars(item.conid)
+            result[item.symbol] = {
+                "beta": self.beta(item.symbol),
+                "sample_size": max(len(bars) - 1, 0) if bars else 0,
+                "as_of": bars[-1].day.isoformat() if bars else None,
+            }
+        return result
+
+    def valuation(self, position: Position) -> Valuation:
+        """Mark, else last, else mid; with none of them the position is worth its cost and made
+        nothing today (the gateway has nothing to value it with)."""
+        item, quote = position.instrument, self.quote(position.instrument.conid)
+        size = position.quantity * item.multiplier / item.price_magnifier
+        price = quote.mark if quote.mark is not None else quote.last
+        if price is None and quote.bid is not None and quote.ask is not None:
+            price = (quote.bid + quote.ask) / 2
+        if price is None:
+            price = position.avg_cost / item.multiplier * item.price_magnifier
+            return Valuation(price, size * price, 0.0, 0.0)
+        market_value = size * price
+        daily = size * (price - self.prior_close(item.conid))
+        return Valuation(price, market_value, market_value - position.quantity * position.avg_cost,
+                         daily)  # fmt: skip
+
+    def ledger(self, account: str) -> Ledger:
+        """Cash and positions per currency, and BASE: everything converted at the gateway's
+        rates. Net liquidation counts futures and CFDs by their P&L, not their notional."""
+        ledger = Ledger(self.base_currency(account))
+        lines = ledger.currencies
+        for currency, amount in self.scenario.cash.get(account, {}).items():
+            line = lines.setdefault(currency, CurrencyLedger())
+            line.cash += amount
+            line.net_liquidation += amount
+        for position in self.positions(account):
+            item = position.instrument
+            value = self.valuation(position)
+            line = lines.setdefault(item.currency, CurrencyLedger())
+            if item.sec_type in ("STK", "ETF", "WAR"):
+                line.stock_value += value.market_value
+            elif item.sec_type == "OPT":
+                line.option_value += value.market_value
+            elif item.sec_type == "FOP":
+                line.future_option_value += value.market_value
+            pnl_valued = item.sec_type in _PNL_VALUED
+            line.net_liquidation += value.unrealized_pnl if pnl_valued else value.market_value
+            line.unrealized_pnl += value.unrealized_pnl
+            line.daily_pnl += value.daily_pnl
+        base = CurrencyLedger()
+        for currency, line in lines.items():
+            rate = self.exchange_rate(account, currency)
+            assert rate is not None, f"{account}: no exchange rate for {currency}"
+            line.exchange_rate = rate
+            for name in ("cash", "stock_value", "option_value", "future_option_value",
+                         "net_liquidation", "unrealized_pnl", "daily_pnl"):  # fmt: skip
+                setattr(base, name, getattr(base, name) + getattr(line, name) * rate)
+        lines.setdefault(ledger.base_currency, CurrencyLedger())
+        lines["BASE"] = base
+        return ledger
+
     # Truth ---------------------------------------------------------------------------------
 
     def truth(self) -> dict[str, dict[str, Any]]:
-        """Per account: exact net Greeks now, overall and per underlying symbol."""
-        result: dict[str, dict[str, Any]] = {}
-        for account in self.accounts():
-            positions = self.positions(account)
-            symbols = sorted({position.instrument.symbol for position in positions})
-            result[account] = {
-                "net": asdict(self._net(positions)),
-                "underlyings": {
-                    symbol: asdict(
-                        self._net([p for p in positions if p.instrument.symbol == symbol])
-                    )
-                    for symbol in symbols
-                },
-            }
+        """Per account: every figure now, exactly, overall and per underlying symbol; `net`
+        keeps format 1's account-level sums for readers of rows stored before issue #8."""
+        result = self._truth(portal=False)
+        for account, figures in result.items():
+            figures["net"] = asdict(self._net(self.positions(account)))
         return result
+
+    def portal_truth(self) -> dict[str, dict[str, Any]]:
+        """The same figures from the values as the Portal writes them: what a Portal client can
+        at best reach (equal to `truth()` unless the scenario's Portal rounds)."""
+        return self._truth(portal=self.scenario.portal_values == "as_gateway")
+
+    def _truth(self, *, portal: bool) -> dict[str, dict[str, Any]]:
+        def seen(value: float | None, write: Any) -> float | None:
+            return value if value is None or not portal else rounding.as_read(write(value))
+
+        result: dict[str, dict[str, Any]] = {}
+        benchmark = self._benchmark_spec()
+        for account in self.accounts():
+            benchmark_price = None
+            if benchmark is not None:
+                rate = self.exchange_rate(account, benchmark.currency)
+                mark = seen(self.quote(benchmark.conid).mark, rounding.price)
+                benchmark_price = None if rate is None or mark is None else mark * rate
+            exposures = [self._exposure(position, seen) for position in self.positions(account)]
+            money = self.ledger(account).base
+            result[account] = account_truth(
+                exposures, benchmark_price, currency=self.base_currency(account),
+                net_liquidation=cents(money.net_liquidation),
+                unrealized_pnl=cents(money.unrealized_pnl), daily_pnl=cents(money.daily_pnl),
+            )  # fmt: skip
+        return result
+
+    def _exposure(self, position: Position, seen: Any) -> Exposure:
+        item = position.instrument
+        quote = self.quote(item.conid)
+        if item.underlying_conid is None:
+            price = seen(quote.mark, rounding.price)
+            greeks: list[float | None] = [None] * 4
+        else:
+            price = seen(self.quote(item.underlying_conid).mark, rounding.price)
+            greeks = [
+                seen(value, rounding.greek)
+                for value in (quote.delta, quote.gamma, quote.theta, quote.vega)
+            ]
+        delta, gamma, theta, vega = greeks
+        return Exposure(
+            item.symbol, item.sec_type, position.quantity, item.multiplier,
+            item.price_magnifier, self.exchange_rate(position.account, item.currency), price,
+            delta, gamma, theta, vega, beta=self.beta(item.symbol),
+        )  # fmt: skip
 
     def _net(self, positions: list[Position]) -> NetGreeks:
         sums: dict[str, float | None] = dict.fromkeys(
@@ -276,7 +546,9 @@ class Market:
             item, size = position.instrument, position.quantity * position.instrument.multiplier
             if item.underlying_conid is None:
                 add("delta", size)
-                add("dollar_delta", size * self.quote(item.conid).last)  # type: ignore[operator]
+                last = self.quote(item.conid).last
+                if last is not None:
+                    add("dollar_delta", size * last)
                 continue
             options += 1
             quote = self.quote(item.conid)

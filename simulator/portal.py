@@ -13,6 +13,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from enum import Enum
 from http import HTTPStatus
 from typing import Any
@@ -20,8 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from simulator import portal_format as fmt
+from simulator import rounding
 from simulator.faults import FaultEvent
-from simulator.model import Instrument, Market, Position
+from simulator.model import CurrencyLedger, Instrument, Market, Position, cents
 from simulator.portal_pacing import Pacing
 from simulator.portal_session import PortalSession, SessionState
 
@@ -43,6 +45,11 @@ _SESSION_PATHS = frozenset(
     {"/tickle", "/iserver/auth/status", "/iserver/auth/ssodh/init", "/iserver/reauthenticate",
      "/logout", "/sso/validate"}
 )  # fmt: skip
+# as_gateway: the answer (counting from the first with data) each Greek first appears in.
+_GREEKS_ARRIVE_AT = {"7308": 2, "7633": 2, "7309": 3, "7310": 3, "7311": 3}
+_HISTORY_MAX_IN_FLIGHT = 5
+_HISTORY_MAX_POINTS = 1000
+_PERIOD_UNITS_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
 _SHUTDOWN_S = 1.0  # a stopped gateway does not wait for replies held back by a fault
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,8 +98,9 @@ class PortalGateway:
     ssodh/init). A session idle for `idle_expiry_s` expires (401) until ssodh/init; a daily
     reset answers 500/503 while it lasts and leaves the brokerage session closed; /logout needs
     a new login, which here is the control endpoint setting `portal_authenticated: true`. Past
-    the pacing limits every request is a 429 for `penalty_s`. `clock` (epoch seconds) times
-    idling, pacing and `faults.reset_until`.
+    the pacing limits every request is a 429 for `penalty_s`; a sixth history request while
+    five are under way (each takes `history_latency_s`) is a 429 on its own. `clock` (epoch
+    seconds) times idling, pacing and `faults.reset_until`.
     """
 
     def __init__(
@@ -103,9 +111,12 @@ class PortalGateway:
         penalty_s: float = 600.0,
         idle_expiry_s: float = 360.0,
         open_brokerage_on_login: bool = True,
+        history_latency_s: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.market = market
+        self.history_latency_s = history_latency_s  # how long a history request takes
+        self.history_in_flight = 0
         self.pacing = Pacing(penalty_s) if pacing else None
         self.idle_expiry_s = idle_expiry_s
         self._clock = clock
@@ -137,8 +148,14 @@ class PortalGateway:
             ("GET", "/iserver/marketdata/unsubscribeall", self.unsubscribe_all, Needs.BRIDGE),
             ("POST", "/iserver/marketdata/unsubscribe", self.unsubscribe, Needs.BRIDGE),
             ("GET", "/iserver/contract/{conid}/info", self.contract_info, Needs.BRIDGE),
+            ("GET", "/iserver/contract/{conid}/info-and-rules", self.info_and_rules,
+             Needs.BRIDGE),
             ("GET", "/trsrv/secdef", self.secdef, Needs.LOGIN),
-        ]
+            ("GET", "/portfolio/{account}/summary", self.summary, Needs.LOGIN),
+            ("GET", "/portfolio/{account}/ledger", self.ledger, Needs.LOGIN),
+            ("GET", "/iserver/account/pnl/partitioned", self.pnl_partitioned, Needs.BRIDGE),
+            ("GET", "/iserver/marketdata/history", self.history, Needs.BRIDGE),
+        ]  # fmt: skip
         for methods, path, handler, needs in routes:
             for method in methods.split():
                 app.router.add_route(method, BASE + path, self._guarded(handler, needs))
@@ -351,7 +368,8 @@ class PortalGateway:
                 {"id": account, "PrepaidCrypto-Z": False, "PrepaidCrypto-P": False,
                  "brokerageAccess": True, "accountId": account, "accountVan": account,
                  "accountTitle": "Simulated", "displayName": account, "accountAlias": None,
-                 "accountStatus": 1_644_814_800_000, "currency": "USD", "type": "DEMO",
+                 "accountStatus": 1_644_814_800_000,
+                 "currency": self.market.base_currency(account), "type": "DEMO",
                  "tradingType": "STKNOPT", "businessType": "IB_PROSERVE",
                  "ibEntity": "IBLLC-US", "faclient": False, "clearingStatus": "O",
                  "covestor": False, "noClientTrading": False,
@@ -378,21 +396,19 @@ class PortalGateway:
 
     def _position(self, position: Position) -> dict[str, Any]:
         item = position.instrument
-        quote = self.market.quote(item.conid)
-        price = quote.mark if quote.mark is not None else 0.0  # per unit, not per contract
-        market_value = position.quantity * price * item.multiplier
+        value = self.market.valuation(position)  # per unit in quoted units, not per contract
         return {
             "acctId": position.account,
             "conid": item.conid,
             "contractDesc": fmt.contract_description(item),
             "position": position.quantity,
-            "mktPrice": price,
-            "mktValue": market_value,
+            "mktPrice": value.market_price,
+            "mktValue": value.market_value,
             "currency": item.currency,
             "avgCost": position.avg_cost,
-            "avgPrice": position.avg_cost / item.multiplier,
+            "avgPrice": position.avg_cost / item.multiplier * item.price_magnifier,
             "realizedPnl": 0.0,
-            "unrealizedPnl": market_value - position.quantity * position.avg_cost,
+            "unrealizedPnl": value.unrealized_pnl,
             "exchs": None,
             "expiry": item.expiry,
             "putOrCall": item.right,
@@ -409,8 +425,8 @@ class PortalGateway:
             "ticker": item.symbol,
             "undSym": item.symbol,
             "listingExchange": item.primary_exchange,
-            "countryCode": "US",
-            "isUS": True,
+            "countryCode": "US" if item.currency == "USD" else "",
+            "isUS": item.currency == "USD",
             "hasOptions": item.underlying_conid is None,
             "pageSize": PAGE_SIZE,
         }
@@ -438,20 +454,28 @@ class PortalGateway:
     def _quote(self, item: Instrument, fields: frozenset[str]) -> dict[str, Any]:
         quote = self.market.quote(item.conid)
         iv = quote.implied_vol
+        as_gateway = self.market.scenario.portal_values == "as_gateway"
+        price = fmt.rounded_price if as_gateway else fmt.price
+        greek = fmt.rounded_greek if as_gateway else fmt.price
+        last = price(quote.last)
+        if as_gateway and last is not None and item.portal_last_prefix == "C":
+            last = "C" + rounding.price(self.market.prior_close(item.conid))  # yesterday's close
+        elif as_gateway and last is not None:
+            last = item.portal_last_prefix + last  # "H": halted at its last price
         values: dict[str, Any] = {
-            "31": fmt.price(quote.last),
-            "84": fmt.price(quote.bid),
-            "86": fmt.price(quote.ask),
-            "7635": fmt.price(quote.mark),
+            "31": last,
+            "84": price(quote.bid),
+            "86": price(quote.ask),
+            "7635": price(quote.mark),
             "88": fmt.size(quote.bid_size),
             "85": fmt.size(quote.ask_size),
             "7059": fmt.size(quote.last_size),
             "87": fmt.volume(quote.volume),
             "87_raw": quote.volume,
-            "7308": fmt.price(quote.delta),
-            "7309": fmt.price(quote.gamma),
-            "7310": fmt.price(quote.theta),
-            "7311": fmt.price(quote.vega),
+            "7308": greek(quote.delta),
+            "7309": greek(quote.gamma),
+            "7310": greek(quote.theta),
+            "7311": greek(quote.vega),
             "7633": None if iv is None else f"{iv * 100:.2f}%",
             "55": item.symbol,
             "6070": item.sec_type,
@@ -460,6 +484,12 @@ class PortalGateway:
             "6457": item.underlying_conid,
         }
         served = fields | {"87_raw"} if "87" in fields else fields  # the raw twin of volume
+        if as_gateway:
+            # Model Greeks are computed on an interval: they arrive answers after the prices.
+            answers = self.session.answers.get(item.conid, 0)
+            served = served - {
+                key for key, arrives in _GREEKS_ARRIVE_AT.items() if answers < arrives
+            }
         return {
             "conid": item.conid,
             "conidEx": str(item.conid),
@@ -472,6 +502,7 @@ class PortalGateway:
 
     async def unsubscribe_all(self, request: web.Request) -> web.Response:
         self.session.streams.clear()
+        self.session.answers.clear()
         return _json({"unsubscribed": True})
 
     async def unsubscribe(self, request: web.Request) -> web.Response:
@@ -490,28 +521,43 @@ class PortalGateway:
         item = self.market.instrument(conids[0]) if conids and len(conids) == 1 else None
         if item is None:
             return _bad_request(f"conid is not valid: {request.match_info['conid']}")
-        multiplier = fmt.position_multiplier(item)
-        return _json(
-            {
-                "con_id": item.conid,
-                "symbol": item.symbol,
-                "company_name": item.symbol,
-                "instrument_type": item.sec_type,
-                "multiplier": None if multiplier is None else str(multiplier),
-                "strike": None if item.strike is None else fmt.strike(item.strike),
-                "right": {"C": "CALL", "P": "PUT"}.get(item.right or ""),
-                "maturity_date": item.expiry,
-                "expiry_full": item.expiry,
-                "contract_month": item.expiry[:6] if item.expiry else None,
-                "underlying_con_id": item.underlying_conid or 0,
-                "local_symbol": item.local_symbol,
-                "trading_class": item.trading_class,
-                "currency": item.currency,
-                "exchange": item.exchange,
-                "valid_exchanges": item.exchange,
-                "text": fmt.contract_text(item),
-            }
-        )
+        return _json(self._contract_info(item))
+
+    def _contract_info(self, item: Instrument) -> dict[str, Any]:
+        multiplier = fmt.contract_multiplier(item)
+        return {
+            "con_id": item.conid,
+            "symbol": item.symbol,
+            "company_name": item.symbol,
+            "instrument_type": item.sec_type,
+            "multiplier": None if multiplier is None else str(multiplier),
+            "strike": None if item.strike is None else fmt.strike(item.strike),
+            "right": {"C": "CALL", "P": "PUT"}.get(item.right or ""),
+            "maturity_date": item.expiry,
+            "expiry_full": item.expiry,
+            "contract_month": item.expiry[:6] if item.expiry else None,
+            "underlying_con_id": item.underlying_conid or 0,
+            "local_symbol": item.local_symbol,
+            "trading_class": item.trading_class,
+            "currency": item.currency,
+            "exchange": item.exchange,
+            "valid_exchanges": item.exchange,
+            "text": fmt.contract_text(item),
+        }
+
+    async def info_and_rules(self, request: web.Request) -> web.Response:
+        """Contract info with its trading rules; `priceMagnifier` is null unless the contract
+        is quoted in fractions of its currency (100: cents)."""
+        conids = _conids(request.match_info["conid"])
+        item = self.market.instrument(conids[0]) if conids and len(conids) == 1 else None
+        if item is None:
+            return _bad_request(f"conid is not valid: {request.match_info['conid']}")
+        magnifier = item.price_magnifier if item.price_magnifier != 1 else None
+        rules = {
+            "priceMagnifier": magnifier, "negativeCapable": False, "incrementType": 1,
+            "increment": 0.01, "incrementDigits": 2, "cashCcy": item.currency,
+        }  # fmt: skip
+        return _json({**self._contract_info(item), "rules": rules})
 
     async def secdef(self, request: web.Request) -> web.Response:
         conids = _conids(request.query.get("conids", ""))
@@ -525,10 +571,146 @@ class PortalGateway:
                      "ticker": item.symbol, "name": item.symbol, "expiry": item.expiry,
                      "lastTradingDay": item.expiry, "putOrCall": item.right,
                      "strike": fmt.strike(item.strike), "undConid": item.underlying_conid or 0,
-                     "multiplier": fmt.position_multiplier(item) or 0,
+                     "multiplier": fmt.contract_multiplier(item) or 0,
                      "type": item.sec_type, "hasOptions": item.underlying_conid is None,
-                     "isUS": True, "listingExchange": item.primary_exchange}
+                     "isUS": item.currency == "USD", "listingExchange": item.primary_exchange}
                     for item in found
                 ]
+            }
+        )  # fmt: skip
+
+    # Account money and history ---------------------------------------------------------------
+
+    def _account(self, request: web.Request) -> str | None:
+        account = request.match_info["account"]
+        return account if account in self.market.accounts() else None
+
+    async def summary(self, request: web.Request) -> web.Response:
+        """Lower-case keys, each {amount, currency, isNull, timestamp, value, severity}."""
+        account = self._account(request)
+        if account is None:
+            return _json({"error": f"accountId is not valid: {request.match_info['account']}"}, 500)
+        ledger = self.market.ledger(account)
+        base, code, now_ms = ledger.base, ledger.base_currency, int(self._clock() * 1000)
+
+        def amount(value: float) -> dict[str, Any]:
+            return {"amount": cents(value), "currency": code, "isNull": False,
+                    "timestamp": now_ms, "value": None, "severity": 0}  # fmt: skip
+
+        def text(value: str) -> dict[str, Any]:
+            return {"amount": 0.0, "currency": None, "isNull": False, "timestamp": now_ms,
+                    "value": value, "severity": 0}  # fmt: skip
+
+        gross = abs(base.stock_value) + abs(base.option_value) + abs(base.future_option_value)
+        return _json(
+            {
+                "accountcode": text(account),
+                "accountready": text("true"),
+                "accounttype": text("INDIVIDUAL"),
+                "netliquidation": amount(base.net_liquidation),
+                "equitywithloanvalue": amount(base.net_liquidation),
+                "totalcashvalue": amount(base.cash),
+                "grosspositionvalue": amount(gross),
+                "unrealizedpnl": amount(base.unrealized_pnl),
+                "realizedpnl": amount(0.0),
+            }
+        )
+
+    async def ledger(self, request: web.Request) -> web.Response:
+        """Per currency and BASE; `exchangerate` is one unit of the currency in the base."""
+        account = self._account(request)
+        if account is None:
+            return _json({"error": f"accountId is not valid: {request.match_info['account']}"}, 500)
+        ledger = self.market.ledger(account)
+        now_s = int(self._clock())
+        codes = list(ledger.currencies)
+        return _json(
+            {
+                code: self._ledger_line(account, code, line, now_s, last=code == codes[-1])
+                for code, line in ledger.currencies.items()
+            }
+        )
+
+    @staticmethod
+    def _ledger_line(
+        account: str, code: str, line: CurrencyLedger, now_s: int, *, last: bool
+    ) -> dict[str, Any]:
+        return {
+            "commoditymarketvalue": 0.0, "futuremarketvalue": 0.0,
+            "settledcash": cents(line.cash), "exchangerate": line.exchange_rate,
+            "sessionid": 1, "cashbalance": cents(line.cash),
+            "corporatebondsmarketvalue": 0.0, "warrantsmarketvalue": 0.0,
+            "netliquidationvalue": cents(line.net_liquidation), "interest": 0.0,
+            "unrealizedpnl": cents(line.unrealized_pnl),
+            "stockmarketvalue": cents(line.stock_value),
+            "moneyfunds": 0.0, "currency": code, "realizedpnl": 0.0, "funds": 0.0,
+            "acctcode": account, "issueroptionsmarketvalue": 0.0, "key": "LedgerList",
+            "timestamp": now_s, "severity": 0,
+            "stockoptionmarketvalue": cents(line.option_value),
+            "futureoptionmarketvalue": cents(line.future_option_value),
+            "dividends": 0.0, "secondkey": code, "endofbundle": 1 if last else 0,
+        }  # fmt: skip
+
+    async def pnl_partitioned(self, request: web.Request) -> web.Response:
+        """{"upnl": {"<account>.Core": {rowType, dpl, nl, upl, el, mv}}}: daily P&L, net
+        liquidation, unrealized P&L, excess liquidity and margin value, in the base currency."""
+        if not self.session.accounts_queried:
+            return _bad_request("Please query /accounts first")
+        rows: dict[str, Any] = {}
+        for account in self.market.accounts():
+            base = self.market.ledger(account).base
+            rows[f"{account}.Core"] = {
+                "rowType": 1, "dpl": cents(base.daily_pnl), "nl": cents(base.net_liquidation),
+                "upl": cents(base.unrealized_pnl), "el": cents(base.cash),
+                "mv": cents(base.stock_value + base.option_value + base.future_option_value),
+            }  # fmt: skip
+        return _json({"upnl": rows})
+
+    async def history(self, request: web.Request) -> web.Response:
+        """Daily bars (`bar=1d`) over `period` (`1y`, `6m`, `30d`...), at most 1,000 points;
+        five requests at a time, the sixth is a 429."""
+        query = request.query
+        conids = _conids(query.get("conid", ""))
+        item = self.market.instrument(conids[0]) if conids and len(conids) == 1 else None
+        period = query.get("period", "1w").strip().lower()
+        digits = period.rstrip("dwmy")
+        if item is None:
+            return _bad_request(f"conid is not valid: {query.get('conid', '')}")
+        if query.get("bar", "1d") != "1d" or not digits.isdigit() or digits == period:
+            return _bad_request("the simulator serves bar=1d over period=<n>d|w|m|y")
+        if self.history_in_flight >= _HISTORY_MAX_IN_FLIGHT:
+            return _json({"error": "Too many requests"}, 429)
+        self.history_in_flight += 1
+        try:
+            if self.history_latency_s:
+                await asyncio.sleep(self.history_latency_s)
+            return self._history(item, int(digits) * _PERIOD_UNITS_DAYS[period[-1]])
+        finally:
+            self.history_in_flight -= 1
+
+    def _history(self, item: Instrument, days: int) -> web.Response:
+        bars = self.market.bars(item.conid)
+        if not bars:
+            return _json({"error": "Chart data unavailable"}, 500)
+        since = self.market.today().toordinal() - days
+        served = [bar for bar in bars if bar.day.toordinal() > since][-_HISTORY_MAX_POINTS:]
+        data = [
+            {"o": bar.open, "c": bar.close, "h": bar.high, "l": bar.low,
+             "v": bar.volume / 100,  # the gateway's volume is in hundreds of shares
+             "t": int(datetime.combine(bar.day, datetime.min.time(), UTC).timestamp() * 1000)}
+            for bar in served
+        ]  # fmt: skip
+        high = max(served, key=lambda bar: bar.high)
+        low = min(served, key=lambda bar: bar.low)
+        return _json(
+            {
+                "serverId": "20477", "symbol": item.symbol, "text": item.symbol,
+                "priceFactor": 100, "startTime": f"{served[0].day:%Y%m%d}-00:00:00",
+                "high": f"{round(high.high * 100)}/{high.volume / 100}/0",
+                "low": f"{round(low.low * 100)}/{low.volume / 100}/0",
+                "timePeriod": f"{days}d", "barLength": 86400, "mdAvailability": "S",
+                "mktDataDelay": 0, "outsideRth": False, "volumeFactor": 1,
+                "priceDisplayRule": 1, "priceDisplayValue": "2", "negativeCapable": False,
+                "messageVersion": 2, "data": data, "points": len(data), "travelTime": 48,
             }
         )  # fmt: skip

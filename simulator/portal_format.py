@@ -1,11 +1,15 @@
 """How the Client Portal gateway writes values: numbers as strings, sizes with thousands
 separators ("1,300"), volumes with a K/M suffix ("10.2K"), strikes without a needless ".0",
-contract descriptions like "SPY    JAN2025 440 C [SPY   250117C00440000 100]"."""
+contract descriptions like "SPY    JAN2025 440 C [SPY   250117C00440000 100]".
+
+Prices and Greeks come two ways: `exact` (every digit, so sums can be compared with /truth to
+1e-9) or `as_gateway` (rounded as recorded, with the last price's "C"/"H" prefixes)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from simulator import rounding
 from simulator.model import Instrument
 
 _DERIVATIVES = ("OPT", "FOP")
@@ -16,6 +20,16 @@ def price(value: float | None) -> str | None:
     """A price or a Greek as a string. The real gateway rounds ("168.42", "0.271"); repr keeps
     every digit of the model's float, so a client's sums can equal the model's truth to 1e-9."""
     return None if value is None else repr(float(value))
+
+
+def rounded_price(value: float | None) -> str | None:
+    """A price as the gateway writes it: to the cent, in the quoted units ("168.42")."""
+    return None if value is None else rounding.price(value)
+
+
+def rounded_greek(value: float | None) -> str | None:
+    """A Greek as the gateway writes it: three decimals ("0.271", "-2.000", "0.000")."""
+    return None if value is None else rounding.greek(value)
 
 
 def size(value: float | None) -> str | None:
@@ -45,9 +59,16 @@ def multiplier(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def position_multiplier(item: Instrument) -> int | float | None:
-    """The multiplier positions carry: none for stock, the contract's for anything else."""
+def contract_multiplier(item: Instrument) -> int | float | None:
+    """The contract's multiplier (contract info, secdef): none for stock."""
     return None if item.sec_type == "STK" else multiplier(item.multiplier)
+
+
+def position_multiplier(item: Instrument) -> int | float | None:
+    """The multiplier positions carry: the contract's, except none for stock and for the
+    contracts whose positions the scenario serves without one (as the real gateway sometimes
+    does: the client must look it up in secdef or contract info)."""
+    return contract_multiplier(item) if item.portal_multiplier else None
 
 
 def _expiry(item: Instrument) -> datetime | None:

@@ -1,7 +1,8 @@
 """The Client Portal gateway's pacing rules, as arithmetic on request times (no clock inside).
 
 Documented limits: 10 requests a second overall; per endpoint, the market data snapshot 10 a
-second, /portfolio/accounts one per 5 s, /tickle one a second, /sso/validate one a minute. A
+second, /portfolio/accounts and /iserver/account/pnl/partitioned one per 5 s, /tickle one a
+second, /sso/validate one a minute (history's limit, 5 at once, is the gateway's own). A
 client past a limit gets 429 and sits in a penalty box (10-15 minutes on the real gateway).
 """
 
@@ -14,6 +15,7 @@ GLOBAL_LIMIT = (10, 1.0)  # requests, per seconds
 ENDPOINT_LIMITS: dict[str, tuple[int, float]] = {
     "/iserver/marketdata/snapshot": (10, 1.0),
     "/portfolio/accounts": (1, 5.0),
+    "/iserver/account/pnl/partitioned": (1, 5.0),
     "/tickle": (1, 1.0),
     "/sso/validate": (1, 60.0),
 }

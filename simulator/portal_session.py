@@ -30,6 +30,7 @@ class PortalSession:
     state: SessionState = SessionState.LOGGED_OUT
     accounts_queried: bool = False  # /iserver/accounts since the brokerage session opened
     streams: dict[int, set[str]] = field(default_factory=dict)  # conid -> subscribed field ids
+    answers: dict[int, int] = field(default_factory=dict)  # conid -> answers with data so far
     _login_lost: bool = False
 
     def __post_init__(self) -> None:
@@ -87,13 +88,18 @@ class PortalSession:
     def _close_bridge(self) -> None:
         self.accounts_queried = False
         self.streams.clear()
+        self.answers.clear()
 
     def snapshot_fields(self, conid: int, fields: set[str]) -> frozenset[str] | None:
         """The field ids served for `conid` now: None for the first request (it opens the
         stream), else those subscribed by earlier requests; `fields` are added for next time."""
         subscribed = self.streams.get(conid)
         self.streams[conid] = (subscribed or set()) | fields
-        return None if subscribed is None else frozenset(subscribed)
+        if subscribed is None:
+            return None
+        self.answers[conid] = self.answers.get(conid, 0) + 1
+        return frozenset(subscribed)
 
     def unsubscribe(self, conid: int) -> bool:
+        self.answers.pop(conid, None)
         return self.streams.pop(conid, None) is not None

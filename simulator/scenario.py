@@ -1,9 +1,11 @@
 """Scenarios: the portfolio the simulator serves, read from TOML or JSON and validated.
 
-A scenario names accounts, underlyings (with a starting price and a volatility), options on them
-and each account's positions; `seed` makes every price and Greek deterministic, `frozen` starts
-the market frozen. `simulator/scenarios/default.toml` is the built-in one and documents the
-format by example.
+A scenario names accounts (with a base currency, cash and exchange rates), underlyings (with a
+starting price, a volatility, a currency and how their daily history follows the benchmark),
+options on them and each account's positions; `seed` makes every price, Greek and daily bar
+deterministic, `frozen` starts the market frozen. Two are built in: `default` (the reference,
+documenting the format by example) and `trader` (currencies, magnifiers, CFDs, warrants, the
+Portal's rounding); `--scenario trader` selects it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -19,18 +21,34 @@ from typing import Any
 
 from simulator.errors import ScenarioError
 
+BUILT_IN = ("default", "trader")
+SEC_TYPES = ("STK", "ETF", "IND", "FUT", "CFD", "WAR", "BOND", "CASH", "CRYPTO")
+PORTAL_VALUES = ("exact", "as_gateway")
+
 
 @dataclass(frozen=True)
 class Underlying:
+    """Anything with its own price path: stocks, indices, futures, CFDs, warrants."""
+
     conid: int
     symbol: str
-    sec_type: str  # STK, IND or FUT
+    sec_type: str  # one of SEC_TYPES
     exchange: str
     primary_exchange: str
-    spot: float
+    spot: float  # the path's centre, and yesterday's close
     vol: float
     multiplier: float = 1.0
     expiry_days: int | None = None  # futures only
+    currency: str = "USD"
+    price_magnifier: int = 1  # 100 for cents-quoted contracts (ZC, ZS, ZW)
+    beta: float = 1.0  # how its daily returns follow the benchmark's (what the bars are made of)
+    idiosyncratic_vol: float = 0.10  # annualised; the rest of its daily returns
+    history: bool = True  # False: the gateway serves no daily bars for it
+    quotes: bool = True  # False: the gateway sends no price for it
+    portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
+    portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
+    volume: float = 10_000.0  # the day's volume so far
+    quote_size: float = 100.0  # bid and ask sizes
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,10 @@ class OptionSpec:
     sec_type: str = "OPT"
     trading_class: str | None = None
     has_greeks: bool = True
+    exchange: str | None = None  # default: SMART for stock and index options, else the future's
+    # Greeks the gateway reports whatever the price (delta, gamma, theta, vega): a fixture for
+    # values a client must parse exactly, such as a theta that the Portal writes "-2.000".
+    fixed_greeks: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +76,21 @@ class Scenario:
     underlyings: tuple[Underlying, ...]
     options: tuple[OptionSpec, ...]
     positions: Mapping[str, Mapping[int, float]]  # account -> conid -> signed quantity
+    # account -> conid -> average price paid, in the instrument's quoted units (absent: the
+    # price when the simulator started)
+    costs: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    base_currency: Mapping[str, str] = field(default_factory=dict)  # account -> "USD" (default)
+    cash: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # account, ccy: amount
+    # base currency -> currency -> value of one unit of it in the base currency
+    exchange_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    benchmark: str = "SPY"
+    portal_values: str = "exact"  # or "as_gateway": rounded strings, fields a snapshot apart
 
     def expiry(self, days: int, start: date) -> str:
         return (start + timedelta(days=days)).strftime("%Y%m%d")
+
+    def currency_of(self, account: str) -> str:
+        return self.base_currency.get(account, "USD")
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
@@ -78,18 +112,34 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
         )
         accounts = tuple(str(account) for account in raw["accounts"])
         positions: dict[str, dict[int, float]] = {account: {} for account in accounts}
+        costs: dict[str, dict[int, float]] = {account: {} for account in accounts}
         for entry in raw.get("positions", []):
             account = entry["account"]
             if account not in positions:
                 raise ScenarioError(f"{source}: positions name unknown account {account!r}")
             for holding in entry["holdings"]:
                 positions[account][int(holding["conid"])] = float(holding["quantity"])
+                if "cost" in holding:
+                    costs[account][int(holding["conid"])] = float(holding["cost"])
+        scenario = Scenario(
+            int(raw.get("seed", 0)), bool(raw.get("frozen", False)), accounts, underlyings,
+            options, positions, costs,
+            base_currency={str(k): str(v) for k, v in raw.get("base_currency", {}).items()},
+            cash={
+                str(account): {str(ccy): float(amount) for ccy, amount in amounts.items()}
+                for account, amounts in raw.get("cash", {}).items()
+            },
+            exchange_rates={
+                str(base): {str(ccy): float(rate) for ccy, rate in rates.items()}
+                for base, rates in raw.get("exchange_rates", {}).items()
+            },
+            benchmark=str(raw.get("benchmark", "SPY")),
+            portal_values=str(raw.get("portal_values", "exact")),
+        )  # fmt: skip
     except KeyError as exc:
         raise ScenarioError(f"{source}: missing {exc}") from None
-    scenario = Scenario(
-        int(raw.get("seed", 0)), bool(raw.get("frozen", False)), accounts, underlyings, options,
-        positions,
-    )  # fmt: skip
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
     _check(scenario, source)
     return scenario
 
@@ -104,9 +154,7 @@ def _check(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: option {option.conid} has no underlying")
         if option.right not in ("C", "P") or option.strike <= 0 or option.multiplier <= 0:
             raise ScenarioError(f"{source}: option {option.conid} needs C/P, strike, multiplier")
-    for item in scenario.underlyings:
-        if item.spot <= 0 or item.vol <= 0:
-            raise ScenarioError(f"{source}: underlying {item.symbol} needs spot and vol > 0")
+    _check_underlyings(scenario, source)
     holdable = set(conids)
     for account, holdings in scenario.positions.items():
         for conid in holdings:
@@ -114,11 +162,35 @@ def _check(scenario: Scenario, source: str) -> None:
                 raise ScenarioError(f"{source}: {account} holds unknown conid {conid}")
 
 
+def _check_underlyings(scenario: Scenario, source: str) -> None:
+    for item in scenario.underlyings:
+        if item.spot <= 0 or item.vol <= 0:
+            raise ScenarioError(f"{source}: underlying {item.symbol} needs spot and vol > 0")
+        if item.sec_type not in SEC_TYPES:
+            raise ScenarioError(f"{source}: {item.symbol}: sec_type is one of {SEC_TYPES}")
+        if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
+            raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
+    if scenario.portal_values not in PORTAL_VALUES:
+        raise ScenarioError(f"{source}: portal_values is one of {PORTAL_VALUES}")
+    for account in scenario.accounts:
+        base = scenario.currency_of(account)
+        currencies = {item.currency for item in scenario.underlyings}
+        currencies |= set(scenario.cash.get(account, {}))
+        missing = currencies - {base} - set(scenario.exchange_rates.get(base, {}))
+        if missing:
+            raise ScenarioError(
+                f"{source}: {account} (base {base}) needs exchange_rates.{base} for "
+                + ", ".join(sorted(missing))
+            )
+
+
 def load(path: Path | None) -> Scenario:
-    """The scenario in `path` (.toml or .json), or the built-in default."""
-    if path is None:
-        text = resources.files("simulator.scenarios").joinpath("default.toml").read_text()
-        return from_mapping(tomllib.loads(text), source="default.toml")
+    """The scenario in `path` (.toml or .json), a built-in one by name, or the default."""
+    name = "default" if path is None else str(path)
+    if name in BUILT_IN:
+        text = resources.files("simulator.scenarios").joinpath(f"{name}.toml").read_text()
+        return from_mapping(tomllib.loads(text), source=f"{name}.toml")
+    assert path is not None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -1,68 +1,55 @@
-"""What TWS reports about an account, derived from the model's positions and quotes.
+"""What TWS reports about an account, from the model's ledger: the keys of updateAccountValue
+and accountSummary, in TWS's spelling.
 
-Pure arithmetic: a position's market price and value, and the account values (the keys of
-updateAccountValue and accountSummary). The simulated accounts hold no cash and never trade.
+Money is written to the cent; keys that exist per currency come once per currency and once as
+BASE (everything converted at the account's exchange rates); NetLiquidation and the other
+account-wide keys carry the base currency's code, which is how a client learns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from simulator.model import Position, Quote
+from simulator.model import Ledger
 
 # accountSummary tags that name every value of a currency group rather than one value.
 _GROUP_TAGS = ("$LEDGER", "$LEDGER:ALL", "$LEDGER:USD")
 
 
-@dataclass(frozen=True)
-class Valuation:
-    market_price: float
-    market_value: float
-    unrealized_pnl: float
+def _money(amount: float) -> str:
+    return f"{amount:.2f}"
 
 
-def valuation(item: Position, quote: Quote) -> Valuation:
-    """Mark, else last, else mid; with none of them the position is worth its cost."""
-    multiplier = item.instrument.multiplier
-    price = quote.mark if quote.mark is not None else quote.last
-    if price is None and quote.bid is not None and quote.ask is not None:
-        price = (quote.bid + quote.ask) / 2
-    if price is None:
-        price = item.avg_cost / multiplier
-    market_value = item.quantity * multiplier * price
-    return Valuation(price, market_value, market_value - item.quantity * item.avg_cost)
-
-
-def account_values(
-    account: str, positions: list[Position], quote: Callable[[int], Quote]
-) -> list[tuple[str, str, str]]:
-    """(key, value, currency) as updateAccountValue sends them, in TWS's spelling."""
-    values = [valuation(item, quote(item.instrument.conid)) for item in positions]
-    by_type: dict[str, float] = {}
-    for item, value in zip(positions, values, strict=True):
-        by_type[item.instrument.sec_type] = by_type.get(item.instrument.sec_type, 0.0) + (
-            value.market_value
-        )
-    net = sum(value.market_value for value in values)
-    unrealized = sum(value.unrealized_pnl for value in values)
-    gross = sum(abs(value.market_value) for value in values)
-    money = {
-        "NetLiquidation": net,
-        "TotalCashValue": 0.0,
-        "GrossPositionValue": gross,
-        "StockMarketValue": by_type.get("STK", 0.0),
-        "OptionMarketValue": by_type.get("OPT", 0.0),
-        "FutureOptionValue": by_type.get("FOP", 0.0),
-        "UnrealizedPnL": unrealized,
-        "RealizedPnL": 0.0,
-    }
-    return [
+def account_values(account: str, ledger: Ledger) -> list[tuple[str, str, str]]:
+    """(key, value, currency) as updateAccountValue sends them."""
+    base = ledger.base
+    base_code = ledger.base_currency
+    values = [
         ("AccountCode", account, ""),
         ("AccountType", "INDIVIDUAL", ""),
-        ("Currency", "USD", "USD"),
-        *((key, f"{amount:.2f}", "USD") for key, amount in money.items()),
     ]
+    whole = {
+        "NetLiquidation": base.net_liquidation,
+        "TotalCashValue": base.cash,
+        "GrossPositionValue": abs(base.stock_value) + abs(base.option_value)
+        + abs(base.future_option_value),
+        "StockMarketValue": base.stock_value,
+        "OptionMarketValue": base.option_value,
+        "FutureOptionValue": base.future_option_value,
+        "UnrealizedPnL": base.unrealized_pnl,
+        "RealizedPnL": 0.0,
+    }  # fmt: skip
+    values += [(key, _money(amount), base_code) for key, amount in whole.items()]
+    for code, line in ledger.currencies.items():
+        values += [
+            ("Currency", code, code),
+            ("CashBalance", _money(line.cash), code),
+            ("TotalCashBalance", _money(line.cash), code),
+            ("NetLiquidationByCurrency", _money(line.net_liquidation), code),
+            ("UnrealizedPnL", _money(line.unrealized_pnl), code),
+            ("RealizedPnL", "0.00", code),
+            # One unit of the currency in the base currency; BASE and the base itself are 1.
+            ("ExchangeRate", repr(line.exchange_rate), code),
+        ]
+    return values
 
 
 def summary_tags(requested: tuple[str, ...]) -> set[str] | None:

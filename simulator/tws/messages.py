@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from simulator.history import Bar
 from simulator.model import Instrument, Position
 from simulator.tws.ids import (
     ADVANCED_ORDER_REJECT,
@@ -25,6 +26,15 @@ _TICK_VERSION = 6
 
 # Error and notice texts as TWS writes them on the wire (sources in tws-protocol.md, ibkr-ops.md).
 MAX_TICKERS = (101, "Max number of tickers has been reached.")
+HISTORICAL_DATA_ERROR = (
+    162,
+    "Historical Market Data Service error message:HMDS query returned no data: "
+    "{local_symbol}@{exchange} {what}",
+)
+INVALID_HISTORICAL_REQUEST = (
+    321,
+    "Error validating request.-'bX' : cause - {cause}",
+)
 NO_SECURITY_DEFINITION = (200, "No security definition has been found for the request")
 UNKNOWN_TICKER_ID = (300, "Can't find EId with tickerId:{ticker_id}")
 CLIENT_ID_IN_USE = (
@@ -67,7 +77,7 @@ FARMS_BROKEN = (
 )
 
 _MIN_TICK = {"FUT": 0.25, "FOP": 0.05}
-_TIME_ZONE = {"CME": "US/Central"}
+_TIME_ZONE = {"CME": "US/Central", "CBOT": "US/Central", "EUREX": "MET", "FWB": "MET"}
 
 
 @dataclass(frozen=True)
@@ -259,7 +269,7 @@ def contract_data(
         _multiplier(instrument),
         "ACTIVETIM,AD,ADJUST,ALERT,ALLOC,DAY,GTC,LMT,MKT,STP,STPLMT",  # orderTypes
         instrument.exchange,  # validExchanges
-        1,  # priceMagnifier
+        instrument.price_magnifier,  # 100: quoted in cents (ZC, ZS, ZW and their options)
         instrument.underlying_conid or 0,
         instrument.symbol,  # longName
         instrument.primary_exchange,
@@ -284,6 +294,18 @@ def contract_data(
         fields.append("")  # version 163 only: sizeMinTick
     if not old_layout:
         fields += [1, 1, 1]  # minSize, sizeIncrement, suggestedSizeIncrement
+    return fields
+
+
+def historical_data(req_id: int, start: str, end: str, bars: Sequence[Bar]) -> list[Field]:
+    """historicalData below version 196: the bars and, in the same message, their end."""
+    fields: list[Field] = [ServerMessage.HISTORICAL_DATA, req_id, start, end, len(bars)]
+    for bar in bars:
+        wap = round((bar.high + bar.low + bar.close) / 3, 4)
+        fields += [
+            bar.day.strftime("%Y%m%d"), bar.open, bar.high, bar.low, bar.close, bar.volume,
+            wap, int(bar.volume // 100),
+        ]  # fmt: skip
     return fields
 
 

@@ -63,6 +63,24 @@ class ReqContractDetails:
 
 
 @dataclass(frozen=True)
+class ReqHistoricalData:
+    req_id: int
+    contract: ContractSpec
+    end_date_time: str
+    bar_size: str
+    duration: str
+    use_rth: bool
+    what_to_show: str
+    format_date: int
+    keep_up_to_date: bool
+
+
+@dataclass(frozen=True)
+class CancelHistoricalData:
+    req_id: int
+
+
+@dataclass(frozen=True)
 class ReqPositions:
     pass
 
@@ -194,6 +212,8 @@ Request = (
     | ReqMktData
     | CancelMktData
     | ReqContractDetails
+    | ReqHistoricalData
+    | CancelHistoricalData
     | ReqPositions
     | CancelPositions
     | ReqAccountUpdates
@@ -308,6 +328,25 @@ def _req_contract_details(cursor: _Cursor, server_version: int) -> ReqContractDe
     return ReqContractDetails(req_id, contract, include_expired)
 
 
+def _req_historical_data(cursor: _Cursor, _server_version: int) -> ReqHistoricalData:
+    """No version field from server version 124 on; ib_async and ibapi write the same."""
+    req_id = cursor.integer()
+    contract = cursor.contract()
+    cursor.flag()  # includeExpired
+    end_date_time, bar_size, duration = cursor.text(), cursor.text(), cursor.text()
+    use_rth = cursor.flag()
+    what_to_show = cursor.text()
+    format_date = cursor.integer()
+    if contract.sec_type == "BAG":
+        cursor.skip(4 * cursor.integer())  # combo legs: conid, ratio, action, exchange
+    keep_up_to_date = cursor.flag()
+    cursor.optional_text()  # chartOptions
+    return ReqHistoricalData(
+        req_id, contract, end_date_time, bar_size, duration, use_rth, what_to_show,
+        format_date, keep_up_to_date,
+    )  # fmt: skip
+
+
 def _versioned(build: Callable[[_Cursor], Request]) -> Callable[[_Cursor, int], Request]:
     """A request whose first field after the id is a version the simulator does not need."""
 
@@ -330,6 +369,8 @@ _PARSERS: dict[int, Callable[[_Cursor, int], Request]] = {
     ClientMessage.REQ_EXECUTIONS: _versioned(lambda c: ReqExecutions(c.integer())),
     ClientMessage.REQ_IDS: _versioned(lambda c: ReqIds(c.integer())),
     ClientMessage.REQ_CONTRACT_DATA: _req_contract_details,
+    ClientMessage.REQ_HISTORICAL_DATA: _req_historical_data,
+    ClientMessage.CANCEL_HISTORICAL_DATA: _versioned(lambda c: CancelHistoricalData(c.integer())),
     ClientMessage.REQ_AUTO_OPEN_ORDERS: _versioned(lambda c: ReqAutoOpenOrders(c.flag())),
     ClientMessage.REQ_ALL_OPEN_ORDERS: _versioned(lambda c: ReqAllOpenOrders()),
     ClientMessage.REQ_MANAGED_ACCTS: _versioned(lambda c: ReqManagedAccts()),

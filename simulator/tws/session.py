@@ -12,15 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from simulator.model import Instrument, Market, Position
+from simulator.model import Instrument, Market, Position, cents
 from simulator.tws import messages
-from simulator.tws.accounts import account_values, summary_tags, valuation
+from simulator.tws.accounts import account_values, summary_tags
 from simulator.tws.contracts import match_instruments
 from simulator.tws.ids import MarketDataType, TickType
 from simulator.tws.messages import OptionComputation
 from simulator.tws.requests import (
     CancelAccountSummary,
     CancelAccountUpdatesMulti,
+    CancelHistoricalData,
     CancelMktData,
     CancelPnL,
     CancelPnLSingle,
@@ -34,6 +35,7 @@ from simulator.tws.requests import (
     ReqContractDetails,
     ReqCurrentTime,
     ReqExecutions,
+    ReqHistoricalData,
     ReqIds,
     ReqManagedAccts,
     ReqMarketDataType,
@@ -100,6 +102,17 @@ class _PnL:
     sent: list[Field] | None = None
 
 
+_BARS_PER_UNIT = {"D": 1, "W": 5, "M": 21, "Y": 252}
+
+
+def _duration_bars(duration: str) -> int | None:
+    """How many daily bars a duration string ("1 Y", "6 M", "30 D") spans; None if malformed."""
+    parts = duration.split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in _BARS_PER_UNIT:
+        return None
+    return max(1, int(parts[0]) * _BARS_PER_UNIT[parts[1]])
+
+
 def farm_notices(*, ok: bool, server_version: int) -> Outgoing:
     notices = messages.FARMS_OK if ok else messages.FARMS_BROKEN
     return [messages.error(-1, code, text, server_version=server_version) for code, text in notices]
@@ -162,6 +175,8 @@ class Session:
             ReqMktData: self._req_mkt_data,
             CancelMktData: self._cancel_mkt_data,
             ReqContractDetails: self._req_contract_details,
+            ReqHistoricalData: self._req_historical_data,
+            CancelHistoricalData: lambda request, now: [],  # answered at once: nothing to stop
             ReqPnL: self._req_pnl,
             ReqPnLSingle: self._req_pnl,
             CancelPnL: self._cancel_pnl,
@@ -215,7 +230,7 @@ class Session:
             out += self._account_value_messages(account)
             for item in changes:
                 if item.account == account:
-                    value = valuation(item, self.market.quote(item.instrument.conid))
+                    value = self.market.valuation(item)
                     out.append(
                         messages.portfolio_value(
                             item, value.market_price, value.market_value, value.unrealized_pnl
@@ -279,7 +294,7 @@ class Session:
         return []
 
     def _account_value_messages(self, account: str) -> Outgoing:
-        values = account_values(account, self.market.positions(account), self.market.quote)
+        values = account_values(account, self.market.ledger(account))
         return [
             messages.account_value(key, value, currency, account) for key, value, currency in values
         ]
@@ -295,7 +310,7 @@ class Session:
         self._account_updates = account
         out = self._account_value_messages(account)
         for item in self.market.positions(account):
-            value = valuation(item, self.market.quote(item.instrument.conid))
+            value = self.market.valuation(item)
             out.append(
                 messages.portfolio_value(
                     item, value.market_price, value.market_value, value.unrealized_pnl
@@ -306,7 +321,7 @@ class Session:
         return out
 
     def _account_multi_messages(self, req_id: int, account: str) -> Outgoing:
-        values = account_values(account, self.market.positions(account), self.market.quote)
+        values = account_values(account, self.market.ledger(account))
         return [
             messages.account_update_multi(
                 req_id, account, "", key=key, value=value, currency=currency
@@ -331,7 +346,7 @@ class Session:
         wanted = summary_tags(request.tags)
         out: Outgoing = []
         for account in self.market.accounts():
-            values = account_values(account, self.market.positions(account), self.market.quote)
+            values = account_values(account, self.market.ledger(account))
             out += [
                 messages.account_summary(request.req_id, account, key, value, currency)
                 for key, value, currency in values
@@ -356,6 +371,34 @@ class Session:
                 )
             )
         return [*out, messages.contract_data_end(request.req_id)]
+
+    def _req_historical_data(self, request: ReqHistoricalData, now: float) -> Outgoing:
+        """Daily bars of the model's year, the last `duration` of them up to `end_date_time`
+        (empty: now); completed days only, so a beta from them holds all day."""
+        matches = match_instruments(self.market, request.contract)
+        if len(matches) != 1:
+            return [self._error(request.req_id, messages.NO_SECURITY_DEFINITION)]
+        instrument = matches[0]
+        count = _duration_bars(request.duration)
+        if request.bar_size.strip() != "1 day" or count is None:
+            cause = f"the simulator serves '1 day' bars over 'N D|W|M|Y', not {request!r}"
+            return [self._error(request.req_id, messages.INVALID_HISTORICAL_REQUEST, cause=cause)]
+        bars = self.market.bars(instrument.conid)
+        end_day = request.end_date_time.strip()[:8]
+        if bars is not None and end_day.isdigit():
+            bars = [bar for bar in bars if bar.day.strftime("%Y%m%d") <= end_day]
+        if not bars:
+            return [
+                self._error(
+                    request.req_id, messages.HISTORICAL_DATA_ERROR,
+                    local_symbol=instrument.local_symbol, exchange=instrument.exchange,
+                    what=request.what_to_show.title(),
+                )
+            ]  # fmt: skip
+        served = bars[-count:]
+        start = served[0].day.strftime("%Y%m%d 00:00:00")
+        end = time.strftime("%Y%m%d %H:%M:%S", time.gmtime(now))
+        return [messages.historical_data(request.req_id, start, end, served)]
 
     def _req_mkt_data(self, request: ReqMktData, now: float) -> Outgoing:
         matches = match_instruments(self.market, request.contract)
@@ -482,27 +525,33 @@ class Session:
         return []
 
     def _pnl_update(self, subscription: _PnL) -> Outgoing:
-        positions = [
-            item
-            for item in self.market.positions(subscription.account)
-            if subscription.conid is None or item.instrument.conid == subscription.conid
-        ]
-        values = [valuation(item, self.market.quote(item.instrument.conid)) for item in positions]
-        unrealized = sum(value.unrealized_pnl for value in values)
-        # The model keeps no prior close, so daily PnL is unknown: TWS then sends "unset".
+        """reqPnL: the account's daily and unrealized P&L in its base currency, to the cent, as
+        its account values state them; reqPnLSingle: one position's, in its own currency."""
         if subscription.conid is None:
-            message = messages.pnl(subscription.req_id, None, unrealized, 0.0)
-        elif positions:
-            message = messages.pnl_single(
-                subscription.req_id,
-                positions[0].quantity,
-                daily=None,
-                unrealized=unrealized,
-                realized=0.0,
-                value=values[0].market_value,
+            money = self.market.ledger(subscription.account).base
+            message = messages.pnl(
+                subscription.req_id, cents(money.daily_pnl), cents(money.unrealized_pnl), 0.0
             )
         else:
-            return []
+            position = next(
+                (
+                    item
+                    for item in self.market.positions(subscription.account)
+                    if item.instrument.conid == subscription.conid
+                ),
+                None,
+            )
+            if position is None:
+                return []
+            value = self.market.valuation(position)
+            message = messages.pnl_single(
+                subscription.req_id,
+                position.quantity,
+                daily=cents(value.daily_pnl),
+                unrealized=cents(value.unrealized_pnl),
+                realized=0.0,
+                value=cents(value.market_value),
+            )
         if message == subscription.sent:
             return []
         subscription.sent = message

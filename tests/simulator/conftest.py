@@ -1,6 +1,7 @@
-"""The socket gateway on an ephemeral loopback port, over a fresh model, and a connected client.
+"""The socket gateway on an ephemeral loopback port, over a fresh model, and a connected client;
+the Portal gateway and its HTTPS client (tests/simulator/portal_client.py).
 
-Small on purpose: tests/fixtures/simulator.py will serve the whole simulator.
+Small on purpose: tests/fixtures/simulator.py serves the whole simulator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from ib_async import IB
 
 from simulator.model import Market
 from simulator.tws import SocketGateway
+from tests.simulator.portal_client import (  # noqa: F401  # fixtures, registered by import
+    certificate_authority,
+    client_tls,
+    clock,
+    portal,
+    prepared,
+    server_tls,
+    start_portal,
+)
 
 
 @pytest.fixture

@@ -158,6 +158,12 @@ class IbapiApp(EWrapper, EClient):  # type: ignore[misc]
     def tickPrice(self, *args: object) -> None:  # noqa: N802  # ibapi's names
         self._record("tickPrice", *args)
 
+    def historicalData(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("historicalData", *args)
+
+    def historicalDataEnd(self, *args: object) -> None:  # noqa: N802  # ibapi's names
+        self._record("historicalDataEnd", *args)
+
 
 _RECORDED = (
     "updateAccountValue",
@@ -171,4 +177,6 @@ _RECORDED = (
     "marketDataType",
     "tickReqParams",
     "tickPrice",
+    "historicalData",
+    "historicalDataEnd",
 )

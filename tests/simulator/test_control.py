@@ -35,9 +35,25 @@ async def test_truth_freeze_and_thaw(control: Any, simulator: Simulator) -> None
     _, body = await control("GET", "/truth")
     assert body["frozen"] is True
     assert body["accounts"] == simulator.market.truth()
+    # The default scenario's Portal writes every digit: a Portal client can reach it all.
+    exact = {
+        account: {key: value for key, value in figures.items() if key != "net"}
+        for account, figures in body["accounts"].items()
+    }
+    assert body["portal"] == simulator.market.portal_truth() == exact
     assert await control("POST", "/thaw") == (200, {"frozen": False})
     assert not simulator.market.frozen
     assert await control("POST", "/freeze") == (200, {"frozen": True})
+
+
+async def test_betas_are_the_regression_over_the_served_bars(control: Any) -> None:
+    """/betas: per symbol, the OLS beta on the benchmark over 251 daily returns ending
+    yesterday; the benchmark's own is 1."""
+    status, body = await control("GET", "/betas")
+    assert (status, body["benchmark"]) == (200, "SPY")
+    spy = body["betas"]["SPY"]
+    assert (spy["beta"], spy["sample_size"]) == (pytest.approx(1.0), 251)
+    assert set(body["betas"]) == {"SPY", "SPX", "ES"}
 
 
 async def test_faults_are_set_shown_and_cleared(control: Any, simulator: Simulator) -> None:

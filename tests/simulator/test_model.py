@@ -121,6 +121,20 @@ def test_positions_change_at_runtime_and_listeners_hear_it() -> None:
             },
             "unknown account 'B'",
         ),
+        (
+            {"accounts": ["A"], "underlyings": [
+                {"conid": 1, "symbol": "X", "sec_type": "OPT", "exchange": "SMART",
+                 "primary_exchange": "NYSE", "spot": 10.0, "vol": 0.2}]},
+            "X: sec_type is one of",
+        ),
+        (
+            {"accounts": ["A"], "portal_values": "pretty", "underlyings": []},
+            "portal_values is one of",
+        ),
+        (
+            {"accounts": ["A"], "cash": {"A": {"EUR": "lots"}}, "underlyings": []},
+            "could not convert",
+        ),
     ],
 )  # fmt: skip
 def test_bad_scenarios_are_refused_with_the_reason(raw: dict[str, object], message: str) -> None:

@@ -131,16 +131,18 @@ async def test_snapshot_ends_with_tick_snapshot_end(
 
 
 async def test_pnl_for_an_account(ib: IB, market: Market) -> None:
-    """reqPnL streams the account's unrealized PnL; daily PnL is IB's "unset"."""
+    """reqPnL streams the account's unrealized PnL (the portfolio's sum, to the cent) and its
+    daily PnL since yesterday's close, both as /truth states them."""
     market.freeze()
     account = market.accounts()[0]
     pnl = ib.reqPnL(account)
     await until(ib, lambda: not math.isnan(pnl.unrealizedPnL))
     await ib.reqAccountUpdatesAsync(account)
     expected = sum(item.unrealizedPNL for item in ib.portfolio(account))
-    assert pnl.unrealizedPnL == pytest.approx(expected)
+    assert pnl.unrealizedPnL == pytest.approx(expected, abs=0.005)
     assert pnl.realizedPnL == 0
-    assert pnl.dailyPnL == pytest.approx(1.7976931348623157e308)
+    truth = market.truth()[account]
+    assert (pnl.dailyPnL, pnl.unrealizedPnL) == (truth["daily_pnl"], truth["unrealized_pnl"])
 
 
 async def test_pnl_single_for_a_position(ib: IB, market: Market) -> None:

@@ -16,6 +16,7 @@ from simulator.tws.requests import (
     ReqContractDetails,
     ReqCurrentTime,
     ReqExecutions,
+    ReqHistoricalData,
     ReqMarketDataType,
     ReqMktData,
     ReqPnL,
@@ -207,7 +208,29 @@ _SPY_CALL = ContractSpec(
             ),
         ),
         ("3|45|1|", Unsupported(3)),
-        ("20|1|", Unsupported(20)),
+        (
+            "20|7|756733|SPY|STK||0.0|||SMART||USD|SPY|SPY|0||1 day|1 Y|1|TRADES|1|0||",
+            ReqHistoricalData(
+                7,
+                ContractSpec(
+                    conid=756733,
+                    symbol="SPY",
+                    sec_type="STK",
+                    exchange="SMART",
+                    currency="USD",
+                    local_symbol="SPY",
+                    trading_class="SPY",
+                ),
+                "",
+                "1 day",
+                "1 Y",
+                True,
+                "TRADES",
+                1,
+                False,
+            ),
+        ),
+        ("19|1|", Unsupported(19)),
     ],
 )
 def test_parse_request(wire: str, request_: Request) -> None:
