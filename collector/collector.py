@@ -23,6 +23,7 @@ from collector.backoff import ReconnectBackoff
 from collector.errors import (
     ClientIdInUse,
     CollectorError,
+    GatewayPacing,
     GatewayStalled,
     GatewayUnavailable,
     SessionRequired,
@@ -30,7 +31,7 @@ from collector.errors import (
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import aggregate, snapshot
 from collector.reset_window import ResetWindow, active_window
-from collector.schedule import Schedule
+from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import GreeksSource
 from shared import logs, records, status
@@ -81,6 +82,7 @@ class Collector:
         self.backoff = ReconnectBackoff(settings.reconnect_delays_s)
         self._was_connected = False
         self._window: ResetWindow | None = None
+        self._clock_behind = False
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -208,6 +210,8 @@ class Collector:
         except GatewayUnavailable as exc:
             self.events.emit("warning", "read_failed", str(exc), expected_in_reset=True)
             return TickReport(index, 0, spooled=True)
+        except GatewayPacing:  # the source reports a penalty once; its ticks become a gap
+            return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
         for account, account_holdings in sorted(holdings.items()):
@@ -251,6 +255,34 @@ class Collector:
             details=details,
         )
 
+    def next_tick(self, candidate: int) -> int:
+        """The tick to produce next: `candidate`, or the one after the last tick produced (kept
+        across restarts) when the clock stepped back, so no tick, and no snapshot id, is
+        produced twice; the step is reported once."""
+        plan = next_tick(
+            self.schedule,
+            candidate=candidate,
+            last_produced=self.last_produced,
+            now=self._clock(),
+        )
+        if plan.clock_behind_s > 0 and not self._clock_behind:
+            assert self.last_produced is not None  # only then can the clock be behind it
+            last, resume = self.schedule.at(self.last_produced), self.schedule.at(plan.index)
+            self.events.emit(
+                "warning",
+                "clock_stepped_back",
+                f"the clock reads {plan.clock_behind_s:.3f} s before the last tick produced "
+                f"({last:%Y-%m-%d %H:%M:%S} UTC): no snapshot until {resume:%H:%M:%S} UTC, "
+                "so no tick is produced twice",
+                details={
+                    "last_tick": last.isoformat(),
+                    "next_tick": resume.isoformat(),
+                    "behind_s": plan.clock_behind_s,
+                },
+            )
+        self._clock_behind = plan.clock_behind_s > 0
+        return plan.index
+
     def _report_gap(self, index: int) -> None:
         missed = self.schedule.missed(self.last_produced, index)
         if not missed:
@@ -263,6 +295,8 @@ class Collector:
             f"{last:%H:%M:%S} UTC (not invented)",
             expected_in_reset=True,
             details={"from": first.isoformat(), "to": last.isoformat(), "ticks": len(missed)},
+            # Re-emitted after a crash, the same gap must be stored once: derive its id.
+            derived_id=records.event_id("gap", first.isoformat(), last.isoformat()),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -270,7 +304,7 @@ class Collector:
         self.open()
         self._settings_event()
         keeper = asyncio.create_task(self._keep_connected(stop))
-        index = self.schedule.next_index(self._clock())
+        index = self.next_tick(self.schedule.next_index(self._clock()))
         try:
             while not stop.is_set():
                 delay_s = (self.schedule.at(index) - self._clock()).total_seconds()
@@ -282,7 +316,7 @@ class Collector:
                 index = max(index, self.schedule.index_at_or_before(self._clock()))
                 await self.tick_once(index)
                 self._publish_status("running")
-                index += 1
+                index = self.next_tick(index + 1)
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,6 +15,7 @@ import collections
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,9 +133,11 @@ class EventLog:
         code: int | None = None,
         expected_in_reset: bool = False,
         details: Mapping[str, Any] | None = None,
+        derived_id: uuid.UUID | None = None,
     ) -> None:
         """Record one event; with `expected_in_reset`, warnings and errors inside a reset
-        window are recorded at info (the window's name goes in the details)."""
+        window are recorded at info (the window's name goes in the details). `derived_id`:
+        for an event that reports a fact, its id derived from it (`records.event_id`)."""
         now = self._clock()
         body = dict(details or {})
         if expected_in_reset and level in ("warning", "error") and self._in_reset_window(now):
@@ -142,7 +145,7 @@ class EventLog:
             body["in_reset_window"] = True
         record = records.new_api_log(
             ts=now, mode=self.mode, level=level, event=event, message=message, code=code,
-            details=body,
+            details=body, derived_id=derived_id,
         )  # fmt: skip
         if code is not None and level in ("warning", "error", "critical"):
             self.last_error = {"code": code, "message": message, "at": now.isoformat()}

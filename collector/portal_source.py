@@ -29,7 +29,13 @@ from collector.errors import (
 )
 from collector.events import EventLog
 from collector.greeks import Holding, OptionGreeks, parse_multiplier
-from collector.portal_values import SNAPSHOT_FIELDS, PortalQuote, parse_number, parse_snapshot_item
+from collector.portal_values import (
+    SNAPSHOT_FIELDS,
+    PortalQuote,
+    parse_conid,
+    parse_number,
+    parse_snapshot_item,
+)
 from collector.settings import CollectorSettings
 from shared.records import Mode
 
@@ -39,9 +45,8 @@ PAGE_SIZE: Final = 100
 SNAPSHOT_BATCH: Final = 100  # conids per snapshot request (documented maximum)
 # Stay under the gateway's 10 requests a second with a margin for other clients' tickles.
 _REQUEST_SPACING_S: Final = 0.125
-# The gateway's penalty box lasts 10-15 minutes; without a Retry-After, wait a full minute first.
-_DEFAULT_PENALTY_S: Final = 60.0
 _OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
+_NO_UNDERLYING: Final = (None, 0, "", "0")  # how a position says it has no underlying
 _ACCOUNTS_EVERY_S: Final = 5.5
 
 
@@ -67,6 +72,7 @@ class PortalSource:
         self._last_request_at = float("-inf")
         self._last_tickle_at = float("-inf")
         self._paced_until = float("-inf")
+        self._pacing = False  # inside a penalty episode: reported once, at its start
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
         self._auth: dict[str, Any] = {}
@@ -80,7 +86,10 @@ class PortalSource:
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request, paced; the reply's JSON, or a collector error (the one translation)."""
         if self._monotonic() < self._paced_until:
-            raise GatewayPacing("inside the gateway's penalty period", retry_after_s=0)
+            raise GatewayPacing(
+                "inside the gateway's penalty period",
+                retry_after_s=self._paced_until - self._monotonic(),
+            )
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.settings.connect_timeout_s),
@@ -110,7 +119,8 @@ class PortalSource:
                 f"{method} {path}: 401 {body.strip()[:200] or 'not authenticated'}"
             )
         if status == 429:
-            penalty_s = parse_number(retry_after) or _DEFAULT_PENALTY_S
+            # The penalty box lasts 10-15 minutes and the gateway does not say how long is left.
+            penalty_s = parse_number(retry_after) or self.settings.portal_pacing_pause_s
             self._paced_until = self._monotonic() + penalty_s
             raise GatewayPacing(f"{method} {path}: 429 too many requests", retry_after_s=penalty_s)
         try:
@@ -180,11 +190,17 @@ class PortalSource:
             await session.close()
 
     async def probe(self) -> None:
-        """Tickle when due (about every minute), then check the session's state."""
-        if self._monotonic() - self._last_tickle_at >= self.settings.tickle_interval_s:
-            await self._request("POST", "/tickle", json={})
-            self._last_tickle_at = self._monotonic()
-        status = await self._auth_status()
+        """Tickle when due (about every minute), then check the session's state. Not during a
+        penalty: a 429 says nothing about the session, which is kept, not reconnected."""
+        if self._monotonic() < self._paced_until:
+            return
+        try:
+            if self._monotonic() - self._last_tickle_at >= self.settings.tickle_interval_s:
+                await self._request("POST", "/tickle", json={})
+                self._last_tickle_at = self._monotonic()
+            status = await self._auth_status()
+        except GatewayPacing:
+            return  # the penalty starts with this probe; the next read reports it
         if not status.get("authenticated") or status.get("competing"):
             self._ready = False
             raise SessionRequired(f"session lost: {self._auth}")
@@ -195,15 +211,21 @@ class PortalSource:
         if not self._ready:
             raise GatewayUnavailable("no Client Portal session")
         try:
-            return await self._read(now)
+            holdings = await self._read(now)
         except GatewayPacing as exc:
-            self.events.emit(
-                "warning", "pacing_backoff", f"{exc}: pausing {exc.retry_after_s:.0f} s",
-                details={"retry_after_s": exc.retry_after_s},
-            )  # fmt: skip
-            raise GatewayUnavailable(str(exc)) from exc
+            if not self._pacing:  # one event per penalty, however many ticks it lasts
+                self._pacing = True
+                self.events.emit(
+                    "warning", "pacing_backoff", f"{exc}: pausing {exc.retry_after_s:.0f} s",
+                    details={"retry_after_s": exc.retry_after_s},
+                )  # fmt: skip
+            raise
         except (SessionRequired, GatewayReplyError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
+        if self._pacing:
+            self._pacing = False
+            self.events.emit("info", "pacing_resumed", "the gateway answers again after a 429")
+        return holdings
 
     async def _read(self, now: datetime) -> dict[str, list[Holding]]:
         positions = {account: await self._positions(account) for account in self._accounts}
@@ -228,11 +250,16 @@ class PortalSource:
             if not isinstance(batch, list):
                 raise GatewayReplyError(f"positions of {account} page {page} is not a list")
             for item in batch:
-                if isinstance(item, dict) and isinstance(item.get("conid"), int | str):
-                    items.append(item)
+                conid = parse_conid(item.get("conid")) if isinstance(item, dict) else None
+                underlying = item.get("undConid") if isinstance(item, dict) else None
+                und_conid = parse_conid(underlying)
+                if conid is not None and (und_conid is not None or underlying in _NO_UNDERLYING):
+                    # Ids as numbers from here on, whatever the gateway sent ("265598" too).
+                    items.append({**item, "conid": conid, "undConid": und_conid})
                 else:
                     self.events.emit(
-                        "warning", "bad_position", "a position without a conid was ignored",
+                        "warning", "bad_position",
+                        "a position whose conid or undConid is not a contract id was ignored",
                         details={"account": account, "item": str(item)[:200]},
                     )  # fmt: skip
             if len(batch) < PAGE_SIZE:

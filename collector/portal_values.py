@@ -31,6 +31,18 @@ _SUFFIX: Final = {"K": 1e3, "M": 1e6, "B": 1e9}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
+def parse_conid(raw: Any) -> int | None:
+    """A contract id as the gateway may send it: 265598, "265598" or 265598.0 -> 265598; None
+    for anything else ("", "n/a", "12a", 0, -5, true): an unreadable id is never guessed."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw.strip())
+    return raw if isinstance(raw, int) and raw > 0 else None
+
+
 def parse_number(raw: Any) -> float | None:
     """'C168.42' -> 168.42, '1,300' -> 1300.0, '10.2K' -> 10200.0, '45%' -> 45.0, 'N/A' -> None."""
     if isinstance(raw, bool) or raw is None:
@@ -81,9 +93,8 @@ class PortalQuote:
 
 def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
     """One element of the snapshot array; None when it does not even name a conid."""
-    try:
-        conid = int(item["conid"])
-    except (KeyError, TypeError, ValueError):
+    conid = parse_conid(item.get("conid"))
+    if conid is None:
         return None
     updated = item.get("_updated")
     return PortalQuote(

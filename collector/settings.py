@@ -52,6 +52,7 @@ class CollectorSettings:
     portal_url: str
     portal_verify_tls: bool
     tickle_interval_s: float
+    portal_pacing_pause_s: float
     market_data_type: MarketDataType
     market_data_fallback: bool
     market_data_lines: int
@@ -114,6 +115,9 @@ class CollectorSettings:
             portal_verify_tls=verify == "TRUE"
             or (verify == "AUTO" and not _is_loopback(portal_url)),
             tickle_interval_s=env.seconds("IB_TICKLE_INTERVAL_S", 60, minimum=5, maximum=290),
+            portal_pacing_pause_s=env.seconds(
+                "IB_PORTAL_PACING_PAUSE_S", 60, minimum=0.1, maximum=3600
+            ),
             market_data_type=market_data_type,  # type: ignore[arg-type]  # checked above
             market_data_fallback=env.flag("IB_MARKET_DATA_FALLBACK", default=True),
             market_data_lines=env.integer("IB_MARKET_DATA_LINES", 100, minimum=1, maximum=10_000),

@@ -1,26 +1,40 @@
 """The idempotent insert path: JSON lines in, rows of `portfolio_greeks` and `api_logs` out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
-and moved into the tables by `INSERT … SELECT … ON CONFLICT (id) DO NOTHING`, all in one
-transaction. PostgreSQL parses the JSON, so a bulk replay costs Python
-almost nothing per row, and a record delivered twice is stored once.
+and moved into the tables by `INSERT … SELECT … ON CONFLICT DO NOTHING` (on the id, and for a
+snapshot on its natural key, account and tick, too), all in one transaction. PostgreSQL parses
+the JSON, so a bulk replay costs Python almost nothing per row, and a record delivered twice is
+stored once.
 
-If the server refuses a batch because of one record's data, the batch is split in halves until
-the offending lines are isolated: they come back as rejected, with the server's reason, and
-every other line is stored. Connection-level failures are raised as `DatabaseUnavailable` for
-the caller's circuit breaker.
+If the server refuses a batch because of one record (a bad value, a program limit such as an
+index row too big), the batch is split in halves until the offending lines are isolated: they
+come back as rejected, with the server's reason, and every other line is stored. A batch the
+server gives up on for its size (statement timeout, out of memory) is split the same way; a
+single record that still fails is that record's fault. A race lost past its retries is split
+too, and a single line that still loses comes back unstored, for the caller to keep. Only
+connection-level failures are raised, as `DatabaseUnavailable`, for the caller's breaker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from database.errors import DatabaseError, RecordRejected, TransientConflict, translate
+from database.errors import (
+    BatchTooLarge,
+    DatabaseError,
+    RecordRejected,
+    TransientConflict,
+    translate,
+)
 from database.schema import bootstrap
 
 Connection = psycopg.AsyncConnection[TupleRow]
@@ -45,7 +59,7 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     coalesce(line->'underlyings', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'snapshot'
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 _INSERT_API_LOGS = """
@@ -62,6 +76,10 @@ _COPY_TRAILER = struct.pack("!h", -1)
 _JSONB_VERSION = b"\x01"
 # A serialization failure or deadlock is a race, not an outage: retry this many times.
 _CONFLICT_RETRIES = 3
+# After a hang-up, psycopg's pending read ends at once; this only bounds the unexpected.
+_HANG_UP_GRACE_S = 5.0
+
+_T = TypeVar("_T")
 
 
 def copy_payload(lines: Sequence[bytes]) -> bytes:
@@ -81,13 +99,30 @@ class StoreResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
+    # Lines the server failed while answering, through no fault of theirs (conflicts past their
+    # retries): not stored now, for the caller to keep and retry later.
+    unstored: list[tuple[bytes, str]] = field(default_factory=list)
+    splits: int = 0  # batches split in halves because the server refused them whole
 
 
 class RecordSink:
-    """Stores lines over one connection, opened lazily and dropped when it breaks."""
+    """Stores lines over one connection, opened lazily and dropped when it breaks.
 
-    def __init__(self, connect: Callable[[], Awaitable[Connection]]) -> None:
+    A server can accept a connection and then never answer (hung, or a network path that
+    drops replies): psycopg would wait for ever. So each statement must be answered within
+    `reply_timeout_s` (the server's own statement timeout answers first, with an error, when
+    the server is alive); past it the connection is hung up and the call fails at once as an
+    outage.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        *,
+        reply_timeout_s: float | None = None,
+    ) -> None:
         self._connect = connect
+        self._reply_timeout_s = reply_timeout_s
         self._conn: Connection | None = None
 
     async def store(self, lines: Sequence[bytes]) -> StoreResult:
@@ -100,10 +135,15 @@ class RecordSink:
     async def _store_or_split(self, lines: list[bytes], result: StoreResult) -> None:
         try:
             stored = await self._store_batch(lines)
-        except RecordRejected as rejected:
+        except (RecordRejected, BatchTooLarge, TransientConflict) as refused:
             if len(lines) == 1:
-                result.rejected.append((lines[0], f"{rejected.sqlstate}: {rejected}"))
+                reason = f"{refused.sqlstate}: {refused}"
+                if isinstance(refused, TransientConflict):  # a race, not the record's fault
+                    result.unstored.append((lines[0], reason))
+                else:
+                    result.rejected.append((lines[0], reason))
                 return
+            result.splits += 1
             middle = len(lines) // 2
             await self._store_or_split(lines[:middle], result)
             await self._store_or_split(lines[middle:], result)
@@ -123,14 +163,19 @@ class RecordSink:
     async def _transaction(self, lines: list[bytes]) -> int:
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                async with conn.cursor().copy(
-                    "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    await copy.write(copy_payload(lines))
-                snapshots = await conn.execute(_INSERT_SNAPSHOTS)
-                api_logs = await conn.execute(_INSERT_API_LOGS)
-                return snapshots.rowcount + api_logs.rowcount
+            # Statement by statement (the connection is in autocommit), so that each one is
+            # bounded by the reply timeout, the commit included.
+            await self._answered(conn, conn.execute("BEGIN"))
+            try:
+                await self._answered(conn, _copy(conn, lines))
+                snapshots = await self._answered(conn, conn.execute(_INSERT_SNAPSHOTS))
+                api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
+                await self._answered(conn, conn.execute("COMMIT"))
+            except psycopg.Error:
+                if not (conn.broken or conn.closed):
+                    await self._answered(conn, conn.execute("ROLLBACK"))
+                raise
+            return snapshots.rowcount + api_logs.rowcount
         except psycopg.Error as exc:
             error = translate(exc)
             if conn.broken or conn.closed:
@@ -156,9 +201,7 @@ class RecordSink:
         except (psycopg.Error, OSError) as exc:
             raise translate(exc) from exc
         try:
-            await bootstrap(conn)
-            await conn.execute(_STAGING)
-            await conn.commit()
+            await self._answered(conn, _prepare(conn))
         except (psycopg.Error, OSError) as exc:
             # Opened but unusable: release the server's backend now, not at garbage collection.
             await _close_quietly(conn)
@@ -173,6 +216,51 @@ class RecordSink:
         conn, self._conn = self._conn, None
         if conn is not None:
             await _close_quietly(conn)
+
+    async def _answered(self, conn: Connection, step: Awaitable[_T]) -> _T:
+        """`step`'s result, or TimeoutError (an outage) once the server has been silent for
+        `reply_timeout_s`: the connection is then hung up, so nothing waits on it any more."""
+        if self._reply_timeout_s is None:
+            return await step
+        task = asyncio.ensure_future(step)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self._reply_timeout_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            return task.result()
+        _hang_up(conn)  # the pending read ends at once with "server closed the connection"
+        done, _ = await asyncio.wait({task}, timeout=_HANG_UP_GRACE_S)
+        if not done:
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()  # retrieved: its "connection closed" is this timeout's consequence
+        raise TimeoutError(f"no answer from the server within {self._reply_timeout_s:g} s")
+
+
+async def _prepare(conn: Connection) -> None:
+    await bootstrap(conn)
+    await conn.execute(_STAGING)
+    await conn.commit()
+
+
+async def _copy(conn: Connection, lines: list[bytes]) -> None:
+    async with conn.cursor().copy("COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
+        await copy.write(copy_payload(lines))
+
+
+def _hang_up(conn: Connection) -> None:
+    """Shut the connection's socket down under psycopg, which is still waiting on it."""
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.OperationalError:
+        return  # already closed
+    with socket.socket(fileno=os.dup(fd)) as duplicate:
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already disconnected
 
 
 async def _close_quietly(conn: Connection) -> None:

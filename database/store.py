@@ -2,10 +2,10 @@
 
 It owns the idempotent sinks (one per connection), the breaker, the schema bootstrap and the last
 error, so both processes follow the same rules: an outage (`DatabaseUnavailable`) counts against
-the breaker and nothing is stored; a race lost past its retries (`TransientConflict`) is "not
-stored now" without touching the breaker (the server answered); rejected records come back in
-the result for the caller's dead letters; a `SchemaError` is raised, loudly. `view` is the
-read-only state the heartbeats publish.
+the breaker and nothing is stored (`NotStored`); otherwise the result says what was stored, which
+records were rejected (for the caller's dead letters) and which lines lost a race past their
+retries (`unstored`, for the caller to keep), and the breaker is closed: the server answered.
+A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats publish.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
-from database.errors import DatabaseError, DatabaseUnavailable, TransientConflict
+from database.errors import DatabaseError, DatabaseUnavailable
 from database.settings import DatabaseSettings
 from database.sink import Connection, RecordSink, StoreResult
 from shared import logs
@@ -35,14 +35,9 @@ class StoreView:
 
 @dataclass(frozen=True)
 class NotStored:
-    """Nothing of the batch was stored; keep it for later.
-
-    `outage` is True when the database is unavailable (or the breaker is open): nothing else
-    would be stored now either. False when the server answered but the batch still failed.
-    """
+    """The database is unavailable (or the breaker is open): nothing was stored, keep it all."""
 
     reason: str
-    outage: bool
 
 
 class DatabaseStore:
@@ -57,7 +52,12 @@ class DatabaseStore:
         connect: Callable[[], Awaitable[Connection]] | None = None,
     ) -> None:
         opener = connect or (lambda: settings.connect(application_name))
-        self._sinks = [RecordSink(opener) for _ in range(connections)]
+        # The longest a live server takes to answer a statement: its own statement timeout
+        # answers with an error first; the connect timeout is the margin for the way back.
+        reply_timeout_s = settings.statement_timeout_s + settings.connect_timeout_s
+        self._sinks = [
+            RecordSink(opener, reply_timeout_s=reply_timeout_s) for _ in range(connections)
+        ]
         self._monotonic = monotonic
         self._last_error: str | None = None
         self.name = name
@@ -104,7 +104,7 @@ class DatabaseStore:
     ) -> StoreResult | NotStored:
         """Store `lines` over connection number `connection`, or say why nothing was stored."""
         if not self.allows():
-            return NotStored(f"breaker open: {self._last_error or 'connection failures'}", True)
+            return NotStored(f"breaker open: {self._last_error or 'connection failures'}")
         try:
             result = await self._sinks[connection].store(lines)
         except DatabaseUnavailable as exc:
@@ -113,16 +113,16 @@ class DatabaseStore:
                 "database unavailable: batch not stored",
                 extra=logs.fields(process=self.name, lines=len(lines), reason=self._last_error),
             )
-            return NotStored(str(exc), True)
-        except TransientConflict as exc:
-            # The server answered: not an outage, so the breaker is left alone.
-            self._last_error = _describe(exc)
-            log.warning(
-                "conflicts past their retries: batch not stored",
-                extra=logs.fields(process=self.name, lines=len(lines), reason=self._last_error),
-            )
-            return NotStored(self._last_error, False)
+            return NotStored(self._last_error or str(exc))
         self._succeeded()
+        if result.unstored:
+            self._last_error = result.unstored[0][1]
+            log.warning(
+                "lines lost a race past their retries: not stored now",
+                extra=logs.fields(
+                    process=self.name, lines=len(result.unstored), reason=self._last_error
+                ),
+            )
         return result
 
     async def close(self) -> None:

@@ -4,13 +4,9 @@
 chunk through the idempotent sink and its own circuit breaker, checkpoints the offset after each
 chunk, and removes the file once everything in it is stored. Lines the server rejects go to the
 dead-letter file. When PostgreSQL is down the claim stays for the next period: nothing is lost,
-and whatever was already stored is not stored twice.
-
-A full disk is never fatal: an offset that cannot be saved is reported and saved at the next
-chunk (a crash meanwhile redoes those chunks, which the sink absorbs), and the claimed file is
-deleted as soon as all of it is stored, freeing its space. A torn or corrupt offset is reported
-and the file is stored again from its start. The heartbeat is published every
-`BRIDGE_STATUS_INTERVAL_S`, drain or not. One replayer per buffer: a second one is refused.
+and whatever was already stored is not stored twice. A chunk that fails while the server is up
+(conflicts past their retries) is put back at the end of the buffer, so it never pins the claim:
+the lines behind it, and later outages' records, are stored meanwhile.
 """
 
 from __future__ import annotations
@@ -43,7 +39,9 @@ class ReplayReport:
     stored: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    splits: int = 0  # chunks split because the server refused them whole (size or one record)
     files_finished: int = 0
+    requeued: int = 0  # lines put back at the end of the buffer: the server failed them, up
     interrupted: bool = False  # PostgreSQL went away (or the breaker is open): retry next period
 
 
@@ -81,6 +79,8 @@ class Replayer:
                 break
             self.buffer.finish_drain()
             report.files_finished += 1
+            if report.requeued:
+                break  # what was put back is retried next period, not in a loop now
         return self._finish(report)
 
     async def _drain_file(self, path: Path, report: ReplayReport) -> bool:
@@ -91,7 +91,12 @@ class Replayer:
         and the idempotent sink absorbs what was already stored. True when all of it is stored.
         """
         chunks = enumerate(
-            read_lines(path, self._start_offset(), max_lines=self.settings.chunk_records)
+            read_lines(
+                path,
+                self._start_offset(),
+                max_lines=self.settings.chunk_records,
+                max_bytes=self.settings.chunk_max_bytes,
+            )
         )
         ends: dict[int, int] = {}
         next_index = 0
@@ -113,6 +118,17 @@ class Replayer:
                     failed = True
                     log.info("replay postponed", extra=logs.fields(reason=result.reason))
                     return
+                if result.unstored:
+                    # The server is up but failed these lines: retrying them first for ever
+                    # would pin the claim, so they go back at the end of the buffer, durably,
+                    # before the offset moves past them.
+                    try:
+                        self.buffer.append([line for line, _ in result.unstored])
+                    except OSError as exc:  # cannot put them back: keep the claim instead
+                        failed = True
+                        log.error("lines kept in the claim", extra=logs.fields(reason=exc))
+                        return
+                    report.requeued += len(result.unstored)
                 self._account(result, report)
                 ends[index] = end
                 contiguous_end = None
@@ -157,6 +173,7 @@ class Replayer:
     def _account(self, result: StoreResult, report: ReplayReport) -> None:
         report.stored += result.stored
         report.duplicates += result.duplicates
+        report.splits += result.splits
         if result.rejected:
             letters = [
                 DeadLetter(line, str(self.buffer.draining_path), f"rejected by PostgreSQL: {why}")
@@ -177,13 +194,14 @@ class Replayer:
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
-        if report.stored or report.duplicates or report.dead_lettered:
+        if report.stored or report.duplicates or report.dead_lettered or report.requeued:
             log.info(
                 "replayed buffer",
                 extra=logs.fields(
                     stored=report.stored,
                     duplicates=report.duplicates,
                     dead_lettered=report.dead_lettered,
+                    requeued=report.requeued,
                     files=report.files_finished,
                     interrupted=report.interrupted,
                 ),

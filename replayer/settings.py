@@ -15,6 +15,7 @@ class ReplayerSettings:
     database: DatabaseSettings
     replay_interval_s: float
     chunk_records: int
+    chunk_max_bytes: int
     connections: int
     status_interval_s: float
     log_level: str
@@ -33,6 +34,11 @@ class ReplayerSettings:
             # one chunk, and a chunk is large enough that the COPY dominates.
             chunk_records=env.integer(
                 "BRIDGE_REPLAY_CHUNK_RECORDS", 20_000, minimum=1, maximum=1_000_000
+            ),
+            # Bytes bound a chunk too: a few huge records must not make one statement that runs
+            # past the statement timeout or the server's memory.
+            chunk_max_bytes=env.integer(
+                "BRIDGE_REPLAY_CHUNK_MAX_BYTES", 16 << 20, minimum=4096, maximum=1 << 30
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
             status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),

@@ -95,8 +95,11 @@ class Buffer:
         return BufferStats(pending, self.draining_path.exists())
 
 
-def read_lines(path: Path, offset: int, *, max_lines: int) -> Iterator[tuple[list[bytes], int]]:
-    """Yield (complete lines, offset after them) in chunks of at most `max_lines` lines.
+def read_lines(
+    path: Path, offset: int, *, max_lines: int, max_bytes: int
+) -> Iterator[tuple[list[bytes], int]]:
+    """Yield (complete lines, offset after them) in chunks of at most `max_lines` lines and at
+    most `max_bytes` bytes (a single longer line makes a chunk of its own).
 
     A final line without a newline (a writer killed mid-append before its fsync returned, so
     never acknowledged) is yielded too: the writer re-delivers it anyway, and the idempotent
@@ -105,11 +108,16 @@ def read_lines(path: Path, offset: int, *, max_lines: int) -> Iterator[tuple[lis
     with path.open("rb") as file:
         file.seek(offset)
         chunk: list[bytes] = []
+        size = 0
         for line in file:
+            if chunk and size + len(line) > max_bytes:
+                yield chunk, offset
+                chunk, size = [], 0
             chunk.append(line)
+            size += len(line)
             offset += len(line)
             if len(chunk) >= max_lines:
                 yield chunk, offset
-                chunk = []
+                chunk, size = [], 0
         if chunk:
             yield chunk, offset

@@ -30,6 +30,9 @@ LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 # uuid5 namespace for snapshot ids: the same account and tick always give the same id, so one
 # tick can never become two rows, whoever delivers it and however often.
 SNAPSHOT_NAMESPACE: Final = uuid.UUID("6f1c3a52-8f0e-4c0e-9a59-2a1d7c5f0b10")
+# uuid5 namespace for events that report a fact (a gap: its first and last missing tick): the
+# same fact re-emitted, by a collector restarted after a crash, is stored once.
+EVENT_NAMESPACE: Final = uuid.UUID("57a9049e-a5e6-4ad8-8426-017dcf61da76")
 
 Mode = Literal["SOCKET", "PORTAL"]
 Level = Literal["debug", "info", "warning", "error", "critical"]
@@ -40,6 +43,11 @@ GREEK_FIELDS: Final = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_d
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:
     """The id of an account's snapshot at one tick: derived, never random."""
     return uuid.uuid5(SNAPSHOT_NAMESPACE, f"{account}|{_iso(tick_ts)}")
+
+
+def event_id(event: str, *facts: str) -> uuid.UUID:
+    """The id of an event derived from what it reports, for events that report a fact."""
+    return uuid.uuid5(EVENT_NAMESPACE, "|".join((event, *facts)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +100,13 @@ def new_api_log(
     message: str,
     code: int | None = None,
     details: Mapping[str, Any] | None = None,
+    derived_id: uuid.UUID | None = None,
 ) -> ApiLog:
-    """An api_log record with a fresh random id (events, unlike ticks, have no natural key)."""
-    return ApiLog(uuid.uuid4(), ts, mode, level, event, code, message, dict(details or {}))
+    """An api_log record with a fresh random id (most events, unlike ticks, have no natural
+    key), or `derived_id` (see `event_id`) for one that reports a fact."""
+    return ApiLog(
+        derived_id or uuid.uuid4(), ts, mode, level, event, code, message, dict(details or {})
+    )
 
 
 def _iso(ts: datetime) -> str:

@@ -32,6 +32,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "portal_competing": (bool,),
     "portal_rate_limit_storm": (bool,),
     "portal_server_error": (int, type(None)),
+    "portal_string_conids": (bool,),
+    "portal_garbled_conid": (int, type(None)),
 }
 _ACTIONS = ("drop_connections", "reset_s", "farm")
 

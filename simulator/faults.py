@@ -29,6 +29,8 @@ class Faults:
     portal_competing: bool = False
     portal_rate_limit_storm: bool = False  # every Portal request answers 429
     portal_server_error: int | None = None  # 500 or 503 on every Portal request
+    portal_string_conids: bool = False  # positions' conid and undConid as decimal strings
+    portal_garbled_conid: int | None = None  # this position's conid served as "n/a"
     _listeners: list[Callable[[FaultEvent], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[FaultEvent], None]) -> None:

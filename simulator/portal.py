@@ -22,7 +22,7 @@ from aiohttp import web
 
 from simulator import portal_format as fmt
 from simulator import rounding
-from simulator.faults import FaultEvent
+from simulator.faults import FaultEvent, Faults
 from simulator.model import CurrencyLedger, Instrument, Market, Position, cents
 from simulator.portal_pacing import Pacing
 from simulator.portal_session import PortalSession, SessionState
@@ -392,7 +392,8 @@ class PortalGateway:
         if page < 0:
             return _bad_request(f"pageId is not valid: {page}")
         items = self.market.positions(account)[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-        return _json([self._position(position) for position in items])
+        faults = self.market.faults
+        return _json([_served_ids(self._position(position), faults) for position in items])
 
     def _position(self, position: Position) -> dict[str, Any]:
         item = position.instrument
@@ -714,3 +715,16 @@ class PortalGateway:
                 "messageVersion": 2, "data": data, "points": len(data), "travelTime": 48,
             }
         )  # fmt: skip
+
+
+def _served_ids(position: dict[str, Any], faults: Faults) -> dict[str, Any]:
+    """A position's ids as the staged faults write them: decimal strings, or an unreadable id
+    for one conid (`portal_string_conids`, `portal_garbled_conid`)."""
+    if faults.portal_string_conids:
+        position = {**position, "conid": str(position["conid"])}
+        position["undConid"] = str(position["undConid"])
+    if faults.portal_garbled_conid is not None and int(position["conid"]) == (
+        faults.portal_garbled_conid
+    ):
+        position = {**position, "conid": "n/a"}
+    return position

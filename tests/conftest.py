@@ -3,6 +3,7 @@
 pytest_plugins = (
     "tests.fixtures.environment",
     "tests.fixtures.postgres",
+    "tests.fixtures.proxy",
     "tests.fixtures.pipeline",
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",

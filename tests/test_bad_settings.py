@@ -15,6 +15,7 @@ import pytest
         ("writer", "BRIDGE_WRITER_BATCH_MAX", "0", "0 is outside 1..100000"),
         ("writer", "DATABASE_URL", "mysql://root:hunter2@db/x", "'mysql://root:***@db/x' is not"),
         ("replayer", "BRIDGE_REPLAY_INTERVAL_S", "-5", "-5 is outside"),
+        ("replayer", "BRIDGE_REPLAY_CHUNK_MAX_BYTES", "100", "100 is outside"),
         ("replayer", "BRIDGE_BREAKER_FAIL_MAX", "many", "'many' is not a whole number"),
         ("collector", "IB_API_MODE", "FIX", "'FIX' is not one of SOCKET, PORTAL"),
         ("collector", "IB_CLIENT_ID", "0", "0 is the trader's own session"),

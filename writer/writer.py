@@ -206,15 +206,19 @@ class Writer:
     async def _deliver(self, lines: list[bytes], report: DrainReport) -> list[DeadLetter]:
         """Store or buffer `lines`; returns the ones the server rejected, as dead letters."""
         result = await self.store.store(lines)
+        letters: list[DeadLetter] = []
         if not isinstance(result, NotStored):
             report.stored, report.duplicates = result.stored, result.duplicates
-            return [
+            letters = [
                 DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
                 for line, reason in result.rejected
             ]
-        self._append_to_buffer(lines)
-        report.buffered = len(lines)
-        return []
+            # Lines that lost a race past their retries: the replayer tries them again later.
+            lines = [line for line, _ in result.unstored]
+        if lines:
+            self._append_to_buffer(lines)
+            report.buffered = len(lines)
+        return letters
 
     def _append_to_buffer(self, lines: list[bytes]) -> None:
         limits = self.settings.buffer_limits

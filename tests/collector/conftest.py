@@ -1,9 +1,10 @@
-"""A frozen simulator's socket side and a collector pointed at it, for the collector's tests."""
+"""Simulators and collectors pointed at them, for the collector's tests: a frozen socket side,
+and the whole simulator for PORTAL mode."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ import pytest
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from shared.spool import list_segments
+from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
+from tests.fixtures.simulator import StartSimulator
 
 
 @pytest.fixture
@@ -65,3 +68,36 @@ def spooled(var_dir: Path) -> list[dict[str, Any]]:
 
 def events(var_dir: Path) -> list[dict[str, Any]]:
     return [record for record in spooled(var_dir) if record["kind"] == "api_log"]
+
+
+@pytest.fixture
+async def portal_simulator(start_simulator: StartSimulator) -> Simulator:
+    """Pacing on, with a short penalty: the collector must stay inside the documented limits."""
+    return await start_simulator(IBKR_SIM_PENALTY_S="2")
+
+
+@pytest.fixture
+def portal_environ(tmp_path: Path, portal_simulator: Simulator) -> dict[str, str]:
+    return {
+        "IB_API_MODE": "PORTAL",
+        "IB_PORTAL_URL": portal_simulator.portal_url,
+        "IB_CONNECT_TIMEOUT_S": "3",
+        "IB_RECONNECT_DELAYS_S": "0.2,0.4,0.8",
+        "IB_RESET_WINDOWS": "",
+        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+@pytest.fixture
+async def make_collector(portal_environ: dict[str, str]) -> AsyncIterator[Callable[..., Collector]]:
+    made: list[Collector] = []
+
+    def make(**overrides: str) -> Collector:
+        collector = Collector(CollectorSettings.from_environ({**portal_environ, **overrides}))
+        collector.open()
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        await collector.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,44 +14,9 @@ import pytest
 from aiohttp import web
 
 from collector.collector import Collector
-from collector.settings import CollectorSettings
 from simulator.app import Simulator
 from tests.collector.conftest import events, spooled
-from tests.fixtures.simulator import StartSimulator
 from tests.waiting import wait_until_async
-
-
-@pytest.fixture
-async def portal_simulator(start_simulator: StartSimulator) -> Simulator:
-    """Pacing on, with a short penalty: the collector must stay inside the documented limits."""
-    return await start_simulator(IBKR_SIM_PENALTY_S="2")
-
-
-@pytest.fixture
-def portal_environ(tmp_path: Path, portal_simulator: Simulator) -> dict[str, str]:
-    return {
-        "IB_API_MODE": "PORTAL",
-        "IB_PORTAL_URL": portal_simulator.portal_url,
-        "IB_CONNECT_TIMEOUT_S": "3",
-        "IB_RECONNECT_DELAYS_S": "0.2,0.4,0.8",
-        "IB_RESET_WINDOWS": "",
-        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-    }
-
-
-@pytest.fixture
-async def make_collector(portal_environ: dict[str, str]) -> AsyncIterator[Callable[..., Collector]]:
-    made: list[Collector] = []
-
-    def make(**overrides: str) -> Collector:
-        collector = Collector(CollectorSettings.from_environ({**portal_environ, **overrides}))
-        collector.open()
-        made.append(collector)
-        return collector
-
-    yield make
-    for collector in made:
-        await collector.close()
 
 
 def _names(collector: Collector) -> list[str]:

@@ -24,7 +24,13 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
         tables = [row[0] for row in await cursor.fetchall()]
         versions = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
     assert applied == [migration.version for migration in migrations()]
-    assert tables == ["api_logs", "portfolio_greeks", "schema_migrations"]
+    assert tables == [
+        "api_logs",
+        "betas",
+        "portfolio_greeks",
+        "schema_migrations",
+        "underlying_greeks",
+    ]
     assert [row[0] for row in versions] == applied
 
 

@@ -115,3 +115,62 @@ async def test_database_down_is_an_outage_then_recovers(
     result = await sink.store(builders.snapshots(4)[2:])
     assert result.stored == 2
     assert await _count(database_url, "portfolio_greeks") == 4
+
+
+def _stage_out_of_memory_above(database_url: str, rows: int) -> None:
+    """The server answers 53200 (out of memory) to any insert of more than `rows` rows."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE FUNCTION staged_oom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " IF (SELECT count(*) FROM new_rows) > {} THEN"
+                "  RAISE EXCEPTION 'out of memory' USING ERRCODE = '53200'; END IF;"
+                " RETURN NULL; END $$"
+            ).format(sql.Literal(rows))
+        )
+        conn.execute(
+            "CREATE TRIGGER staged_oom AFTER INSERT ON portfolio_greeks"
+            " REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION staged_oom()"
+        )
+
+
+@pytest.mark.parametrize(
+    ("limit", "stored", "rejected"),
+    [
+        # 10 lines over a limit of 4: split 10 -> 5+5 -> (2+3)+(2+3): 3 splits, all stored.
+        pytest.param(4, 10, 0, id="split-until-it-fits"),
+        # Even one row is too many: split down to single lines, each then the record's fault.
+        pytest.param(0, 0, 10, id="one-record-still-fails"),
+    ],
+)
+async def test_a_batch_the_server_has_no_memory_for_is_split(
+    sink: RecordSink, database_url: str, limit: int, stored: int, rejected: int
+) -> None:
+    """Out of memory is the batch's size, not an outage: halves until it passes; a single
+    record that still fails is that record's fault and comes back rejected."""
+    await sink.connect()
+    _stage_out_of_memory_above(database_url, limit)
+    result = await sink.store(builders.snapshots(10))
+    assert (result.stored, len(result.rejected)) == (stored, rejected)
+    assert result.splits >= 1
+    assert all(reason.startswith("53200") for _, reason in result.rejected)
+    assert await _count(database_url, "portfolio_greeks") == stored
+
+
+async def test_a_second_snapshot_of_the_same_account_and_tick_is_absorbed(
+    sink: RecordSink, database_url: str
+) -> None:
+    """The natural key (account, ts): a snapshot with another id for a tick already stored is
+    a duplicate, absorbed like one, never an error and never a second row."""
+    original = builders.snapshot("DU0001", 7)
+    other_id = _with(original, id="00000000-0000-4000-8000-000000000007", net_vega=1.0)
+    first = await sink.store([original])
+    again = await sink.store([other_id, builders.snapshot("DU0001", 8)])
+    assert (first.stored, again.stored, again.duplicates, again.rejected) == (1, 1, 1, [])
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT id::text, net_vega FROM portfolio_greeks WHERE account = 'DU0001' ORDER BY ts"
+        )
+        rows = await cursor.fetchall()
+    assert rows[0] == (json.loads(original)["id"], None)
+    assert len(rows) == 2
