@@ -17,8 +17,6 @@ PROCESSES = ("collector", "writer", "replayer")
 _HEARTBEAT_GRACE = 3
 _HEARTBEAT_SLACK_S = 5.0
 SPOOL_LAG_LIMIT_S = 30.0
-# About one snapshot line: a buffer with less room than this cannot take another batch.
-_LINE_BYTES = 512
 # A snapshot older than this many poll intervals means the account has stopped updating.
 _SNAPSHOT_GRACE = 3
 
@@ -155,7 +153,9 @@ def _buffer_cap(facts: Facts) -> list[Finding]:
     cap, warn = facts.buffer_max_bytes, facts.buffer_warn_bytes
     if cap is None or warn is None:
         return []
-    if facts.buffer_bytes >= cap or facts.buffer_bytes + _LINE_BYTES > cap:
+    # The writer knows best: it says so when the next record would not fit.
+    refused = bool((facts.heartbeats.get("writer") or {}).get("buffer_full"))
+    if refused or facts.buffer_bytes >= cap:
         return [
             Finding(
                 "unhealthy",

@@ -185,7 +185,7 @@ class SpoolBatch:
 def read_spool(
     directory: Path, start: SpoolPosition, *, max_lines: int, max_bytes: int
 ) -> SpoolBatch:
-    """Read complete lines from `start` on, at most `max_lines` and about `max_bytes` of lines
+    """Read complete lines from `start` on, at most `max_lines` and `max_bytes` of lines
     (always at least one line when there is one, however long)."""
     batch = SpoolBatch(end=start)
     segments = list_segments(directory)
@@ -246,8 +246,8 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
     start = 0
     while (
         len(batch.lines) < max_lines
-        and (start == 0 or start < max_bytes)
         and (newline := chunk.find(b"\n", start)) >= 0
+        and (newline < max_bytes or not batch.lines)  # within the budget, or the first line
     ):
         batch.lines.append(
             SpoolLine(chunk[start : newline + 1], f"{segment.name}:{offset + start}")

@@ -86,6 +86,7 @@ class Writer:
         # api_log records the writer reports itself, kept until they are stored or buffered.
         self._own_events: list[bytes] = []
         self._buffer_warned = False
+        self._buffer_full = False  # the last batch did not fit under the buffer's cap
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
 
@@ -223,7 +224,8 @@ class Writer:
     def _append_to_buffer(self, lines: list[bytes]) -> None:
         limits = self.settings.buffer_limits
         after = self._buffer.stats().pending_bytes + sum(map(len, lines))
-        if after > limits.max_bytes:
+        self._buffer_full = after > limits.max_bytes
+        if self._buffer_full:
             raise BufferFull(
                 f"the buffer is at its cap of {limits.max_bytes} bytes (BRIDGE_BUFFER_MAX_BYTES)"
             )
@@ -317,6 +319,7 @@ class Writer:
                     "buffer_bytes": buffer.pending_bytes,
                     "buffer_max_bytes": limits.max_bytes,
                     "buffer_warn_bytes": limits.warn_bytes,
+                    "buffer_full": self._buffer_full,
                     "troubles": self.troubles.current,
                     "totals": {
                         item.name: getattr(self.totals, item.name) for item in fields(DrainReport)

@@ -89,8 +89,8 @@ def test_answers_without_any_process_or_database(tmp_path: Path) -> None:
 
 def test_shows_the_buffer_against_its_cap_and_warning(tmp_path: Path) -> None:
     """The buffer's size beside BRIDGE_BUFFER_MAX_BYTES and its warning threshold (80 % of
-    4,096 = 3,276): 3,000 bytes is under it, no finding; 3,900 leaves less than one record's
-    room (512 B), so the buffer is full and the bridge unhealthy."""
+    4,096 = 3,276): 3,000 bytes is under it, no finding; 3,900 is past it, a warning; 4,096 is
+    the cap: full, unhealthy."""
     var_dir = tmp_path / "var"
     environ = {
         "BRIDGE_VAR_DIR": str(var_dir),
@@ -105,4 +105,7 @@ def test_shows_the_buffer_against_its_cap_and_warning(tmp_path: Path) -> None:
     (var_dir / "buffer.jsonl").write_bytes(b"x" * 3900)
     second = _status(environ)
     assert "buffer         3900 bytes of 4096 (warning at 3276)" in second.stdout
-    assert "UNHEALTHY buffer: full: 3900 of 4096 bytes" in second.stdout
+    assert "WARNING   buffer: 3900 of 4096 bytes, past the warning threshold" in second.stdout
+    (var_dir / "buffer.jsonl").write_bytes(b"x" * 4096)
+    third = _status(environ)
+    assert "UNHEALTHY buffer: full: 4096 of 4096 bytes" in third.stdout

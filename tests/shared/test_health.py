@@ -114,14 +114,19 @@ def _facts(**changes: Any) -> Facts:
             id="dead-letters",
         ),
         pytest.param(
-            # 3,500 >= the 3,000 warning threshold; 3,500 + a 512-B line still fits 8,192.
+            # 3,500 >= the 3,000 warning threshold, and under the 8,192 cap.
             _facts(buffer_bytes=3500, buffer_max_bytes=8192, buffer_warn_bytes=3000),
             [("warning", "buffer", "3500 of 8192 bytes, past the warning threshold of 3000")],
             id="buffer-past-warning",
         ),
         pytest.param(
-            # 3,700 + a 512-B line = 4,212 > 4,096: no room for another record.
-            _facts(buffer_bytes=3700, buffer_max_bytes=4096, buffer_warn_bytes=3276),
+            # 3,700 of 4,096, but the writer found no room for its next record.
+            _facts(
+                buffer_bytes=3700,
+                buffer_max_bytes=4096,
+                buffer_warn_bytes=3276,
+                heartbeats={"writer": _beat(0.5, breaker="half_open", buffer_full=True)},
+            ),
             [
                 (
                     "unhealthy",
@@ -131,6 +136,11 @@ def _facts(**changes: Any) -> Facts:
                 )
             ],
             id="buffer-full",
+        ),
+        pytest.param(
+            _facts(buffer_bytes=4096, buffer_max_bytes=4096, buffer_warn_bytes=3276),
+            [("unhealthy", "buffer", "full: 4096 of 4096 bytes")],
+            id="buffer-at-cap-writer-down",
         ),
         pytest.param(
             _facts(buffer_bytes=100, buffer_max_bytes=4096, buffer_warn_bytes=3276),
