@@ -35,9 +35,29 @@ run: $(STAMP)
 	@echo "Health on one screen:            $(BIN)/bridge-status"
 	@echo "Stop everything:                 make stop"
 
-## stop: stop every program and supervisord itself
+## stop: stop every program and supervisord itself, and return once all of them have exited
+# supervisorctl's shutdown returns as soon as supervisord accepts it, while the programs are still
+# stopping (each may take its stopwaitsecs): waiting on supervisord's pid is what makes
+# `make stop && make run` safe. Bounded by STOP_TIMEOUT_S (the sum of the stopwaitsecs, rounded up).
+STOP_TIMEOUT_S ?= 150
+SUPERVISORD_PID := var/run/supervisord.pid
 stop: $(STAMP)
-	@$(BIN)/supervisorctl -c supervisord.conf shutdown || true
+	@pid=$$(cat $(SUPERVISORD_PID) 2>/dev/null || true); \
+	if [ -z "$$pid" ] || ! ps -o command= -p "$$pid" 2>/dev/null | grep -q supervisord; then \
+		echo "supervisord is not running"; exit 0; \
+	fi; \
+	$(BIN)/supervisorctl -c supervisord.conf shutdown; \
+	echo "Waiting for every program and supervisord (pid $$pid) to exit, at most $(STOP_TIMEOUT_S) s"; \
+	tenths=0; \
+	while kill -0 "$$pid" 2>/dev/null; do \
+		if [ "$$tenths" -ge $$(( $(STOP_TIMEOUT_S) * 10 )) ]; then \
+			echo "make stop: supervisord (pid $$pid) is still running after $(STOP_TIMEOUT_S) s;" \
+				"see var/log/supervisord.log and $(BIN)/supervisorctl status" >&2; \
+			exit 1; \
+		fi; \
+		sleep 0.1; tenths=$$((tenths + 1)); \
+	done; \
+	echo "Stopped: every program and supervisord have exited."
 
 status: $(STAMP)
 	@$(BIN)/supervisorctl -c supervisord.conf status

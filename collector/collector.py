@@ -17,9 +17,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal
 
 from collector.backoff import ReconnectBackoff
+from collector.betas import Bar, BetaBook, beta_of
 from collector.errors import (
     ClientIdInUse,
     CollectorError,
@@ -29,11 +31,11 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import Dropped, EventLog, SpoolWriter
-from collector.greeks import aggregate, snapshot
+from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
 from collector.reset_window import ResetWindow, active_window
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
-from collector.source import GreeksSource
+from collector.source import AccountView, GreeksSource
 from shared import logs, records, status
 from shared.durable import atomic_replace
 from shared.spool import SpoolAppender
@@ -41,6 +43,10 @@ from shared.spool import SpoolAppender
 log = logging.getLogger("collector")
 
 STATE_NAME = "collector.state"
+# After a failed history request, betas are asked for again this much later.
+_BETA_RETRY: Final = timedelta(minutes=5)
+# While the benchmark's contract is being looked up, betas are tried again this much later.
+_BENCHMARK_WAIT: Final = timedelta(seconds=30)
 # The keeper looks at the connection this often; a stall probe runs every stall_probe_s.
 _WATCH_S = 1.0
 
@@ -83,6 +89,12 @@ class Collector:
         self._was_connected = False
         self._window: ResetWindow | None = None
         self._clock_behind = False
+        self.betas = BetaBook(settings.beta_benchmark, settings.beta_overrides)
+        self._beta_refresh: asyncio.Task[None] | None = None
+        self._overrides_recorded: date | None = None
+        self._beta_retry_at: datetime | None = None
+        self._benchmark_unknown_said: date | None = None
+        self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -99,6 +111,10 @@ class Collector:
             self.last_produced = None
 
     async def close(self) -> None:
+        if self._beta_refresh is not None:
+            self._beta_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beta_refresh
         await self.source.disconnect()
         self._spool.close()
 
@@ -214,12 +230,16 @@ class Collector:
             return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
-        for account, account_holdings in sorted(holdings.items()):
+        betas = self.betas.betas()
+        for account, view in sorted(holdings.items()):
+            context = _context(view, betas)
             record = snapshot(
-                account, tick_ts, self.settings.mode, aggregate(account_holdings, now)
-            )
+                account, tick_ts, self.settings.mode, context,
+                aggregate(view.holdings, context, now),
+            )  # fmt: skip
             lines.append(records.encode(record))
             self.last_snapshot_at[account] = tick_ts.isoformat()
+        lines += self._beta_records(holdings, now)
         spooled = self.writer.write(lines)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
@@ -282,6 +302,114 @@ class Collector:
             )
         self._clock_behind = plan.clock_behind_s > 0
         return plan.index
+
+    def _beta_records(self, views: dict[str, AccountView], now: datetime) -> list[bytes]:
+        """Start the day's regressions when due (in the background: a year of bars per
+        underlying takes longer than a tick), and spool the overrides once a day."""
+        today = now.astimezone(UTC).date()
+        lines = []
+        if self.betas.overrides and self._overrides_recorded != today:
+            self._overrides_recorded = today
+            lines = [
+                records.encode(
+                    _beta_record(
+                        symbol,
+                        self.betas.benchmark,
+                        beta=beta,
+                        sample_size=None,
+                        source="file",
+                        now=now,
+                    )
+                )
+                for symbol, beta in sorted(self.betas.overrides.items())
+            ]
+        symbols = {
+            holding.symbol
+            for view in views.values()
+            for holding in view.holdings
+            if holding.quantity != 0 and holding.sec_type in OPTION_TYPES | LINEAR_TYPES
+        }
+        due = self.betas.due(symbols, today)
+        idle = self._beta_refresh is None or self._beta_refresh.done()
+        if due and idle and (self._beta_retry_at is None or now >= self._beta_retry_at):
+            self._beta_refresh = asyncio.create_task(self.refresh_betas(due, now))
+        return lines
+
+    async def refresh_betas(self, symbols: list[str], now: datetime) -> None:
+        """Regress each symbol on the benchmark over the gateway's daily bars; spool each beta
+        found as a `beta` record. A symbol without bars is missing for the day (never 1.0)."""
+        today = now.astimezone(UTC).date()
+        benchmark = self.betas.benchmark
+        cached = self._benchmark_bars
+        try:
+            if cached is None or cached[0] != today:
+                answer = await self.source.history([benchmark])
+                if answer.get(benchmark) is None:
+                    self._no_benchmark_bars(benchmark in answer, symbols, today, now)
+                    return
+                cached = self._benchmark_bars = (today, answer[benchmark] or [])
+            bars = await self.source.history(symbols)
+        except CollectorError as exc:
+            self._beta_retry_at = now + _BETA_RETRY
+            self.events.emit(
+                "warning", "betas_deferred",
+                f"betas not refreshed: {exc}; next try in {_BETA_RETRY.total_seconds():.0f} s",
+            )  # fmt: skip
+            return
+        benchmark_bars = cached[1]
+        lines = []
+        without = []
+        for symbol in symbols:
+            if symbol not in bars:
+                continue  # the source does not know its contract yet: next tick
+            own = bars[symbol]
+            estimate = beta_of(own, benchmark_bars) if own is not None else None
+            self.betas.record(symbol, today, estimate)
+            if estimate is None:
+                without.append(symbol)
+                continue
+            lines.append(
+                records.encode(
+                    _beta_record(
+                        symbol,
+                        benchmark,
+                        beta=estimate.beta,
+                        sample_size=estimate.sample_size,
+                        source="history",
+                        now=now,
+                    )
+                )
+            )
+        if without:
+            self.events.emit(
+                "info", "betas_missing",
+                f"no beta for {', '.join(without)}: left out of net_beta_delta",
+                details={"symbols": without},
+            )  # fmt: skip
+        if lines:
+            self.writer.write(lines)
+
+    def _no_benchmark_bars(
+        self, answered: bool, symbols: list[str], today: date, now: datetime
+    ) -> None:
+        """Without the benchmark's bars no beta can be regressed: if the gateway answered
+        without bars, none today; if it does not know the contract yet, try again later."""
+        benchmark = self.betas.benchmark
+        if answered:
+            for symbol in symbols:
+                self.betas.record(symbol, today, None)
+            self.events.emit(
+                "warning", "betas_unavailable",
+                f"the gateway serves no daily bars of the benchmark {benchmark}: no betas today",
+            )  # fmt: skip
+        else:  # looked up by the source meanwhile; said once a day
+            self._beta_retry_at = now + _BENCHMARK_WAIT
+            if self._benchmark_unknown_said != today:
+                self._benchmark_unknown_said = today
+                self.events.emit(
+                    "warning", "betas_deferred",
+                    f"the benchmark {benchmark}'s contract is not known yet: betas wait for it",
+                )  # fmt: skip
 
     def _report_gap(self, index: int) -> None:
         missed = self.schedule.missed(self.last_produced, index)
@@ -373,6 +501,42 @@ class Collector:
             now=now,
             interval_s=self.settings.poll_interval_s,
         )
+
+
+def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:
+    money = view.money
+    return AccountContext(
+        base_currency=money.base_currency,
+        fx_rates=money.fx_rates,
+        betas=betas,
+        benchmark_price=view.benchmark_price,
+        benchmark_currency=view.benchmark_currency,
+        net_liquidation=money.net_liquidation,
+        unrealized_pnl=money.unrealized_pnl,
+        daily_pnl=money.daily_pnl,
+    )
+
+
+def _beta_record(
+    symbol: str,
+    benchmark: str,
+    *,
+    beta: float,
+    sample_size: int | None,
+    source: Literal["history", "file"],
+    now: datetime,
+) -> records.Beta:
+    as_of = now.astimezone(UTC).date()
+    return records.Beta(
+        id=records.beta_id(symbol, benchmark, as_of),
+        ts=now,
+        underlying=symbol,
+        benchmark=benchmark,
+        beta=beta,
+        as_of=as_of,
+        sample_size=sample_size,
+        source=source,
+    )
 
 
 def _make_source(

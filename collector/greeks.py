@@ -1,37 +1,59 @@
-"""Net Greeks of one account from its holdings: pure arithmetic, `now` passed in.
+"""An account's figures from its holdings: pure arithmetic, `now` passed in.
 
-Conventions (what a trader reads in `portfolio_greeks`):
-- net_delta is in share-equivalents: sum of quantity x multiplier x delta over options, plus
-  quantity x multiplier for stocks and futures (their delta is exactly 1 per unit).
-- net_gamma, net_theta, net_vega use the same footing: quantity x multiplier x Greek, so theta is
-  the account's dollars per day and vega its dollars per vol point.
-- net_dollar_delta is share-equivalent delta x the underlying's price.
-- Unknown is null, never 0. An option without Greeks (or without a known multiplier) contributes
-  nothing and is counted out of `option_count`. A net value is null when no holding contributed a
-  known value to it. Stock and futures deltas are known, so an account of stock only has a
-  net_delta and null gamma, theta and vega: "no option reported a gamma", not "gamma is 0".
-- The gateways' sentinels are unknowns: NaN, infinities, IB's unset double (1.797e308) and the
-  -1/-2 "not computed" markers of the socket API (ib_async 2.1.0 passes theta and vega of -2
-  through as numbers: `vega if vega != -2 else vega` in `wrapper.tickOptionComputation`).
+What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sources):
+- All money is in the account's base currency: a position in another currency is converted at
+  the gateway's own exchange rate (`fx`, base units per unit of the position's currency).
+- `net_dollar_delta` = Σ delta x qty x multiplier x (underlying price / magnifier) x fx; delta is
+  1 for stocks, ETFs, futures and CFDs, priced at their own price.
+- `net_dollar_gamma` = Σ gamma x qty x multiplier x (underlying price / magnifier)² x magnifier
+  x 0.01 x fx: the change of dollar delta for a 1 % move. A cents-quoted option's gamma is per
+  cent of underlying move, hence the extra x magnifier.
+- `net_theta`, `net_vega` = Σ Greek x qty x multiplier / magnifier x fx (per day, per vol point).
+- `net_beta_delta` = Σ dollar delta x beta / (benchmark price x fx of the benchmark's currency):
+  exposure in shares of the benchmark. An underlying without a beta is left out and counted.
+- Inside each underlying only: `net_delta` and `net_gamma` in share-equivalents (Σ Greek x qty x
+  multiplier; a stock's delta is its share count). Across underlyings they add unlike units, so
+  the account level has none.
+- Completeness per figure: every position with a quantity either contributes or is missing with
+  a reason (the first that applies, in the order of `REASONS`; for beta delta a benchmark price
+  unknown in the base currency is `no_price`); linear instruments are not counted at all for
+  gamma, theta and vega. A sum nothing contributed to is null, never 0.
+- Warrants, bonds, FX, crypto and any other type: missing with `unsupported_type`, never dropped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from shared import records
 
 OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
-LINEAR_TYPES: Final = frozenset({"STK", "FUT", "ETF"})
+# Delta 1, valued at their own price. A CFD is priced and margined like its underlying share.
+LINEAR_TYPES: Final = frozenset({"STK", "ETF", "FUT", "CFD", "IND"})
+FIGURES: Final = records.FIGURES
+# The order in which a position's missing inputs are looked for; the first found is its reason.
+REASONS: Final = (
+    "unsupported_type",
+    "no_multiplier",
+    "no_fx_rate",
+    "no_greek",
+    "no_price",
+    "no_beta",
+)
+# A figure of one position: its value, the reason it is missing, or None (not applicable).
+Part = float | str | None
+
 # Any magnitude this large is a sentinel (IB's UNSET_DOUBLE is sys.float_info.max), not a price.
 _UNSET_ABOVE: Final = 1e300
 # The socket API's "not computed" markers: -2 for delta, gamma, vega, theta; -1 for IV and prices.
 _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
+# Dollar gamma is the change of dollar delta for a 1 % move of the underlying.
+_ONE_PERCENT: Final = 0.01
 
 
 def known(value: float | None) -> float | None:
@@ -44,7 +66,10 @@ def known(value: float | None) -> float | None:
     return number
 
 
-def known_greek(value: float | None) -> float | None:
+def known_socket_greek(value: float | None) -> float | None:
+    """A Greek from the socket API: its -2 means "not computed" (ib_async 2.1.0 passes theta and
+    vega of -2 through as numbers). Client Portal values have no such marker: a real theta of
+    -2.000 is a theta, so Portal values go through `known` only."""
     number = known(value)
     return None if number == _NOT_COMPUTED_GREEK else number
 
@@ -68,34 +93,38 @@ def parse_multiplier(raw: str | float | None) -> float | None:
 
 @dataclass(frozen=True)
 class OptionGreeks:
-    """The latest model Greeks of one option, per unit of underlying, as received."""
+    """The latest model Greeks of one option, per unit of quoted underlying, and when they last
+    changed (not when the last tick of the instrument arrived)."""
 
     delta: float | None
     gamma: float | None
     theta: float | None
     vega: float | None
     underlying_price: float | None
-    received_at: datetime
+    changed_at: datetime
 
-    @classmethod
-    def cleaned(
-        cls,
-        *,
-        delta: float | None,
-        gamma: float | None,
-        theta: float | None,
-        vega: float | None,
-        underlying_price: float | None,
-        received_at: datetime,
-    ) -> OptionGreeks:
-        return cls(
-            known_greek(delta),
-            known_greek(gamma),
-            known_greek(theta),
-            known_greek(vega),
-            known_price(underlying_price),
-            received_at,
-        )
+    @property
+    def values(self) -> tuple[float | None, ...]:
+        return (self.delta, self.gamma, self.theta, self.vega)
+
+
+class ChangeClock:
+    """When each option's Greeks last changed: a new time only when the values differ, so a
+    tick that repeats the same Greeks does not make them look fresh. No clock of its own."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[tuple[float | None, ...], datetime]] = {}
+
+    def observe(self, conid: int, values: tuple[float | None, ...], at: datetime) -> datetime:
+        """Record `values` seen at `at`; the time they last changed."""
+        previous = self._seen.get(conid)
+        if previous is not None and previous[0] == values:
+            return previous[1]
+        self._seen[conid] = (values, at)
+        return at
+
+    def forget(self, conid: int) -> None:
+        self._seen.pop(conid, None)
 
 
 @dataclass(frozen=True)
@@ -107,7 +136,9 @@ class Holding:
     sec_type: str
     quantity: float
     multiplier: float | None
-    price: float | None = None  # the instrument's own price (stocks and futures)
+    currency: str | None
+    magnifier: float = 1.0  # ContractDetails.priceMagnifier: 100 for contracts quoted in cents
+    price: float | None = None  # the instrument's own price (linear instruments)
     greeks: OptionGreeks | None = None
 
     @property
@@ -115,22 +146,163 @@ class Holding:
         return self.sec_type in OPTION_TYPES
 
 
-class _Sums:
-    """Running sums where None means "nothing known yet" and stays None until a value arrives."""
+@dataclass(frozen=True)
+class AccountContext:
+    """What the figures of one account need beyond its holdings, as the gateway reports it."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, float | None] = dict.fromkeys(records.GREEK_FIELDS)
+    base_currency: str | None
+    fx_rates: Mapping[str, float] = field(default_factory=dict)  # currency -> base per unit
+    betas: Mapping[str, float] = field(default_factory=dict)  # underlying symbol -> beta
+    benchmark_price: float | None = None
+    benchmark_currency: str = "USD"
+    net_liquidation: float | None = None
+    unrealized_pnl: float | None = None
+    daily_pnl: float | None = None
+
+    def fx(self, currency: str | None) -> float | None:
+        """Base-currency units per unit of `currency`; exactly 1 for the base itself."""
+        if self.base_currency is None or not currency:
+            return None
+        if currency == self.base_currency:
+            return 1.0
+        rate = known(self.fx_rates.get(currency))
+        return rate if rate is not None and rate > 0 else None
+
+
+def position_figures(holding: Holding, context: AccountContext) -> dict[str, Part]:
+    """Each figure of one position: a number, the reason it is missing, or None (n/a)."""
+    if holding.sec_type in OPTION_TYPES:
+        parts = _option_parts(holding, context)
+    elif holding.sec_type in LINEAR_TYPES:
+        parts = _linear_parts(holding, context)
+    else:
+        return dict.fromkeys(FIGURES, "unsupported_type")
+    parts["net_beta_delta"] = _beta_part(parts["net_dollar_delta"], holding.symbol, context)
+    return parts
+
+
+def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+    greeks = holding.greeks
+    if holding.multiplier is None:
+        return dict.fromkeys(FIGURES[:4], "no_multiplier")
+    # Quoted prices, theta and vega of a cents-quoted contract are in cents: / magnifier. Its
+    # gamma is per cent of move, so gamma x size x und² already equals gamma x qty x mult x und²
+    # / magnifier, the contract's dollar gamma (docs/ibkr-conventions.md, "Magnifiers").
+    size = holding.quantity * holding.multiplier / holding.magnifier
+    fx = context.fx(holding.currency)
+    und = greeks.underlying_price if greeks is not None else None
+
+    def part(greek: float | None, *, priced: bool, value: float | None) -> Part:
+        if fx is None:
+            return "no_fx_rate"
+        if greeks is None or greek is None:
+            return "no_greek"
+        if priced and und is None:
+            return "no_price"
+        return value
+
+    delta = greeks.delta if greeks else None
+    gamma = greeks.gamma if greeks else None
+    theta = greeks.theta if greeks else None
+    vega = greeks.vega if greeks else None
+    return {
+        "net_dollar_delta": part(delta, priced=True, value=_product(delta, size, und, fx)),
+        "net_dollar_gamma": part(
+            gamma,
+            priced=True,
+            value=_product(gamma, size, und, und, _ONE_PERCENT, fx),
+        ),
+        "net_theta": part(theta, priced=False, value=_product(theta, size, fx)),
+        "net_vega": part(vega, priced=False, value=_product(vega, size, fx)),
+    }
+
+
+def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+    parts: dict[str, Part] = dict.fromkeys(FIGURES[1:4])
+    price = known_price(holding.price)
+    fx = context.fx(holding.currency)
+    if holding.multiplier is None:
+        parts["net_dollar_delta"] = "no_multiplier"
+    elif fx is None:
+        parts["net_dollar_delta"] = "no_fx_rate"
+    elif price is None:
+        parts["net_dollar_delta"] = "no_price"
+    else:
+        parts["net_dollar_delta"] = (
+            holding.quantity * holding.multiplier * price / holding.magnifier * fx
+        )
+    return parts
+
+
+def _beta_part(dollar_delta: Part, symbol: str, context: AccountContext) -> Part:
+    if not isinstance(dollar_delta, float):
+        return dollar_delta
+    benchmark = known_price(context.benchmark_price)
+    fx = context.fx(context.benchmark_currency)
+    if benchmark is None or fx is None:
+        return "no_price"  # the benchmark's price in the base currency is unknown
+    beta = known(context.betas.get(symbol))
+    if beta is None:
+        return "no_beta"
+    return dollar_delta * beta / (benchmark * fx)
+
+
+def _product(*factors: float | None) -> float | None:
+    result = 1.0
+    for factor in factors:
+        if factor is None:
+            return None
+        result *= factor
+    return result
+
+
+class _Sums:
+    """Running sums of one scope (an account or an underlying) with their completeness."""
+
+    def __init__(self, *, share_equivalents: bool) -> None:
+        self.figures: dict[str, float | None] = dict.fromkeys(FIGURES)
+        self.share_equivalents: dict[str, float | None] | None = (
+            {"net_delta": None, "net_gamma": None} if share_equivalents else None
+        )
+        self.completeness: dict[str, dict[str, Any]] = {
+            name: {"contributing": 0, "missing": 0, "reasons": {}} for name in FIGURES
+        }
+        self.position_count = 0
         self.option_count = 0
         self.options_with_greeks = 0
-        self.position_count = 0
 
-    def add(self, field_name: str, value: float | None) -> None:
-        if value is not None:
-            self.values[field_name] = (self.values[field_name] or 0.0) + value
+    def add(self, holding: Holding, parts: Mapping[str, Part]) -> None:
+        self.position_count += 1
+        self.option_count += holding.is_option
+        greeks = holding.greeks
+        if holding.is_option and greeks is not None and None not in greeks.values:
+            self.options_with_greeks += 1  # all four Greeks known
+        for name, part in parts.items():
+            counts = self.completeness[name]
+            if isinstance(part, float):
+                self.figures[name] = (self.figures[name] or 0.0) + part
+                counts["contributing"] += 1
+            elif isinstance(part, str):
+                counts["missing"] += 1
+                counts["reasons"][part] = counts["reasons"].get(part, 0) + 1
+        if self.share_equivalents is not None and holding.multiplier is not None:
+            size = holding.quantity * holding.multiplier
+            if holding.sec_type in LINEAR_TYPES:
+                self._add_share_equivalent("net_delta", size)
+            elif holding.is_option and greeks is not None:
+                for name, greek in (("net_delta", greeks.delta), ("net_gamma", greeks.gamma)):
+                    if greek is not None:
+                        self._add_share_equivalent(name, size * greek)
+
+    def _add_share_equivalent(self, name: str, value: float) -> None:
+        assert self.share_equivalents is not None
+        self.share_equivalents[name] = (self.share_equivalents[name] or 0.0) + value
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            **self.values,
+            **self.figures,
+            **(self.share_equivalents or {}),
+            "completeness": self.completeness,
             "position_count": self.position_count,
             "option_count": self.option_count,
             "options_with_greeks": self.options_with_greeks,
@@ -138,81 +310,66 @@ class _Sums:
 
 
 @dataclass(frozen=True)
-class AccountGreeks:
-    net: Mapping[str, Any]
+class AccountFigures:
+    net: Mapping[str, Any]  # the five figures, completeness and counts
     underlyings: Mapping[str, Mapping[str, Any]]
     stalest_greek_age_s: float | None
 
 
-def aggregate(holdings: Iterable[Holding], now: datetime) -> AccountGreeks:
-    total = _Sums()
+def aggregate(
+    holdings: Iterable[Holding], context: AccountContext, now: datetime
+) -> AccountFigures:
+    total = _Sums(share_equivalents=False)
     per_underlying: dict[str, _Sums] = {}
     oldest: datetime | None = None
     for holding in holdings:
-        sums = per_underlying.setdefault(holding.symbol, _Sums())
-        contributed = _contribute(holding, (total, sums))
-        if contributed and holding.greeks is not None:
-            received = holding.greeks.received_at
-            oldest = received if oldest is None or received < oldest else oldest
+        if holding.quantity == 0:
+            continue  # a closed position, still listed by the gateway until the next day
+        parts = position_figures(holding, context)
+        total.add(holding, parts)
+        per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(holding, parts)
+        used = any(isinstance(part, float) for part in parts.values())
+        if holding.is_option and used and holding.greeks is not None:
+            changed = holding.greeks.changed_at
+            oldest = changed if oldest is None or changed < oldest else oldest
     stalest = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
-    return AccountGreeks(
+    return AccountFigures(
         total.as_dict(),
         {symbol: sums.as_dict() for symbol, sums in sorted(per_underlying.items())},
         stalest,
     )
 
 
-def _contribute(holding: Holding, targets: Sequence[_Sums]) -> bool:
-    """Add one holding to every target; True when it contributed Greeks of an option."""
-    if holding.quantity == 0:
-        return False  # a closed position, still listed by the gateway until the next day
-    for sums in targets:
-        sums.position_count += 1
-        sums.option_count += holding.is_option
-    if holding.multiplier is None:
-        return False
-    size = holding.quantity * holding.multiplier
-    if holding.sec_type in LINEAR_TYPES:
-        for sums in targets:
-            sums.add("net_delta", size)
-            price = known_price(holding.price)
-            sums.add("net_dollar_delta", size * price if price is not None else None)
-        return False
-    greeks = holding.greeks
-    if not holding.is_option or greeks is None or greeks.delta is None:
-        return False
-    for sums in targets:
-        sums.options_with_greeks += 1
-        sums.add("net_delta", size * greeks.delta)
-        for name, value in (
-            ("net_gamma", greeks.gamma),
-            ("net_theta", greeks.theta),
-            ("net_vega", greeks.vega),
-        ):
-            sums.add(name, size * value if value is not None else None)
-        if greeks.underlying_price is not None:
-            sums.add("net_dollar_delta", size * greeks.delta * greeks.underlying_price)
-    return True
-
-
 def snapshot(
-    account: str, tick_ts: datetime, mode: records.Mode, greeks: AccountGreeks
+    account: str,
+    tick_ts: datetime,
+    mode: records.Mode,
+    context: AccountContext,
+    figures: AccountFigures,
 ) -> records.Snapshot:
-    """The spool record of one account at one tick."""
-    net = greeks.net
+    """The spool record (format 2) of one account at one tick."""
+    net = figures.net
     return records.Snapshot(
         id=records.snapshot_id(account, tick_ts),
         ts=tick_ts,
         account=account,
         mode=mode,
-        net_delta=net["net_delta"],
-        net_gamma=net["net_gamma"],
+        net_delta=None,
+        net_gamma=None,
         net_theta=net["net_theta"],
         net_vega=net["net_vega"],
         net_dollar_delta=net["net_dollar_delta"],
         position_count=net["position_count"],
         option_count=net["option_count"],
         options_with_greeks=net["options_with_greeks"],
-        stalest_greek_age_s=greeks.stalest_greek_age_s,
-        underlyings=greeks.underlyings,
+        stalest_greek_age_s=figures.stalest_greek_age_s,
+        underlyings=figures.underlyings,
+        version=2,
+        currency=context.base_currency,
+        net_dollar_gamma=net["net_dollar_gamma"],
+        net_beta_delta=net["net_beta_delta"],
+        completeness=net["completeness"],
+        net_liquidation=known(context.net_liquidation),
+        unrealized_pnl=known(context.unrealized_pnl),
+        daily_pnl=known(context.daily_pnl),
     )

@@ -7,6 +7,11 @@ a time, and snapshots options and underlyings together. The first snapshot of a 
 values (the gateway opens the stream): its Greeks arrive on the next tick. Requests are spaced
 to stay under the gateway's 10 requests a second; a 429 backs off for the penalty period. TLS
 is verified unless the gateway is on loopback (self-signed) or verification is turned off.
+Each tick also reads every account's ledger (exchange rates, once a minute) and summary (net
+liquidation, unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other
+tick. Null multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info;
+magnifiers of futures and their options from the position's displayRule, else info-and-rules.
+Betas' bars come from /iserver/marketdata/history (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import aiohttp
 
+from collector.account_values import from_portal, portal_bars, portal_daily_pnl
+from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
     GatewayReplyError,
@@ -28,7 +35,13 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import EventLog
-from collector.greeks import Holding, OptionGreeks, parse_multiplier
+from collector.greeks import (
+    LINEAR_TYPES,
+    ChangeClock,
+    Holding,
+    OptionGreeks,
+    parse_multiplier,
+)
 from collector.portal_values import (
     SNAPSHOT_FIELDS,
     PortalQuote,
@@ -37,6 +50,7 @@ from collector.portal_values import (
     parse_snapshot_item,
 )
 from collector.settings import CollectorSettings
+from collector.source import AccountView
 from shared.records import Mode
 
 log = logging.getLogger("collector.portal")
@@ -48,6 +62,14 @@ _REQUEST_SPACING_S: Final = 0.125
 _OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 _NO_UNDERLYING: Final = (None, 0, "", "0")  # how a position says it has no underlying
 _ACCOUNTS_EVERY_S: Final = 5.5
+# /iserver/account/pnl/partitioned is allowed once per 5 s, like /portfolio/accounts.
+_PNL_EVERY_S: Final = 5.5
+# Exchange rates move slowly; the ledger is read once a minute per account.
+_LEDGER_EVERY_S: Final = 60.0
+# Types whose position multiplier of null or 0 means 1 (one share, one CFD on one share).
+_ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
+# Types that can be quoted in fractions of their currency (cents: ZC, ZS, ZW and options).
+_MAGNIFIED_TYPES: Final = frozenset({"FUT", "FOP"})
 
 
 class PortalSource:
@@ -70,12 +92,23 @@ class PortalSource:
         self._accounts: list[str] = []
         self._accounts_at = float("-inf")
         self._last_request_at = float("-inf")
+        self._spacing = asyncio.Lock()
         self._last_tickle_at = float("-inf")
         self._paced_until = float("-inf")
         self._pacing = False  # inside a penalty episode: reported once, at its start
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
+        self._magnifiers: dict[int, float] = {}
         self._auth: dict[str, Any] = {}
+        self._account_currency: dict[str, str] = {}
+        self._daily_pnl: dict[str, float] = {}
+        self._ledgers: dict[str, tuple[float, Any]] = {}
+        self._pnl_at = float("-inf")
+        self._changes = ChangeClock()
+        self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
+        self._benchmark_conid: int | None = None
+        self._benchmark_searched = False
+        self._refused: set[str] = set()  # optional replies refused this session, said once
 
     @property
     def connected(self) -> bool:
@@ -83,8 +116,11 @@ class PortalSource:
 
     # HTTP ------------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request, paced; the reply's JSON, or a collector error (the one translation)."""
+    async def _request(
+        self, method: str, path: str, *, server_error_is_none: bool = False, **kwargs: Any
+    ) -> Any:
+        """One request, paced; the reply's JSON, or a collector error (the one translation).
+        `server_error_is_none`: a 500 with a JSON error means "nothing to serve" (history)."""
         if self._monotonic() < self._paced_until:
             raise GatewayPacing(
                 "inside the gateway's penalty period",
@@ -96,10 +132,12 @@ class PortalSource:
                 connector=aiohttp.TCPConnector(ssl=self.settings.portal_verify_tls),
                 headers={"User-Agent": "ibkr-greeks-bridge", "Accept": "*/*"},
             )
-        wait_s = self._last_request_at + _REQUEST_SPACING_S - self._monotonic()
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        self._last_request_at = self._monotonic()
+        # The tick and the betas' refresh share the session: one spacing for both.
+        async with self._spacing:
+            wait_s = self._last_request_at + _REQUEST_SPACING_S - self._monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            self._last_request_at = self._monotonic()
         url = f"{self.settings.portal_url}{path}"
         try:
             async with self._session.request(method, url, **kwargs) as response:
@@ -108,6 +146,8 @@ class PortalSource:
                 retry_after = response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise GatewayUnavailable(f"{method} {path}: {exc or type(exc).__name__}") from exc
+        if server_error_is_none and status == 500 and body.strip().startswith("{"):
+            return None
         return self._interpret(method, path, status, body, retry_after)
 
     def _interpret(
@@ -171,15 +211,23 @@ class PortalSource:
         if not self._accounts or self._monotonic() - self._accounts_at > _ACCOUNTS_EVERY_S:
             accounts = await self._request("GET", "/portfolio/accounts")
             self._accounts_at = self._monotonic()
-            self._accounts = [
-                str(item.get("accountId") or item.get("id"))
+            listed = [
+                item
                 for item in accounts or []
                 if isinstance(item, dict) and (item.get("accountId") or item.get("id"))
             ]
+            self._accounts = [str(item.get("accountId") or item.get("id")) for item in listed]
+            self._account_currency = {
+                str(item.get("accountId") or item.get("id")): item["currency"]
+                for item in listed
+                if isinstance(item.get("currency"), str) and item["currency"]
+            }
             if self.settings.accounts:
                 self._accounts = [a for a in self._accounts if a in self.settings.accounts]
         await self._request("GET", "/iserver/accounts")  # required before snapshots
         self._streaming.clear()
+        self._benchmark_searched = False
+        self._refused.clear()
         self._last_tickle_at = self._monotonic()
         self._ready = True
 
@@ -207,7 +255,7 @@ class PortalSource:
 
     # Data ------------------------------------------------------------------------------------
 
-    async def read(self, now: datetime) -> dict[str, list[Holding]]:
+    async def read(self, now: datetime) -> dict[str, AccountView]:
         if not self._ready:
             raise GatewayUnavailable("no Client Portal session")
         try:
@@ -227,8 +275,36 @@ class PortalSource:
             self.events.emit("info", "pacing_resumed", "the gateway answers again after a 429")
         return holdings
 
-    async def _read(self, now: datetime) -> dict[str, list[Holding]]:
-        positions = {account: await self._positions(account) for account in self._accounts}
+    async def _read(self, now: datetime) -> dict[str, AccountView]:
+        # The account's money does not depend on the quotes: the chains run at once (one
+        # request spacing for all), so a slow gateway costs one chain's latency, not the sum.
+        market, money, daily_pnl = await _all(
+            self._positions_and_quotes(),
+            _all(*(self._money(account) for account in self._accounts)),
+            self._daily_pnl_by_account(),
+        )
+        positions, quotes, benchmark = market
+        bench_quote = quotes.get(benchmark) if benchmark else None
+        return {
+            account: AccountView(
+                [self._holding(item, quotes, now) for item in items],
+                from_portal(
+                    account_currency=self._account_currency.get(account),
+                    ledger=ledger,
+                    summary=summary,
+                    daily_pnl=daily_pnl.get(account),
+                ),
+                bench_quote.price if bench_quote is not None else None,
+                "USD",
+            )
+            for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
+        }
+
+    async def _positions_and_quotes(
+        self,
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, PortalQuote], int | None]:
+        pages = await _all(*(self._positions(account) for account in self._accounts))
+        positions = dict(zip(self._accounts, pages, strict=True))
         conids = {int(p["conid"]) for items in positions.values() for p in items}
         underlyings = {
             int(p["undConid"])
@@ -236,12 +312,129 @@ class PortalSource:
             for p in items
             if p.get("assetClass") in _OPTION_TYPES and p.get("undConid")
         }
-        quotes = await self._snapshots(sorted(conids | underlyings))
-        await self._fill_multipliers(positions)
-        return {
-            account: [self._holding(item, quotes, now) for item in items]
-            for account, items in positions.items()
-        }
+        benchmark = await self._benchmark(positions)
+        wanted = conids | underlyings | ({benchmark} if benchmark else set())
+        quotes, _, _ = await _all(
+            self._snapshots(sorted(wanted)),
+            self._fill_multipliers(positions),
+            self._fill_magnifiers(positions),
+        )
+        return positions, quotes, benchmark
+
+    async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
+        """Futures and their options may be quoted in cents: the magnifier of each, once, from
+        the position's displayRule, else /iserver/contract/{conid}/info-and-rules."""
+        unknown = {}
+        for item in (item for items in positions.values() for item in items):
+            conid = int(item["conid"])
+            if item.get("assetClass") in _MAGNIFIED_TYPES and conid not in self._magnifiers:
+                unknown[conid] = _magnification(item)
+        await _all(
+            *(self._look_up_magnifier(conid) for conid, found in unknown.items() if found is None)
+        )
+        for conid, found in unknown.items():
+            if found is not None:
+                self._magnifiers[conid] = found
+
+    async def _look_up_magnifier(self, conid: int) -> None:
+        try:
+            reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
+        except GatewayReplyError:
+            reply = None
+        rules = reply.get("rules") if isinstance(reply, dict) else None
+        raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
+        magnifier = parse_number(raw) if raw is not None else None
+        self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
+
+    async def _money(self, account: str) -> tuple[Any, Any]:
+        """The ledger (exchange rates, refreshed every minute) and the summary (net
+        liquidation, unrealized P&L) of one account."""
+        ledger_at, ledger = self._ledgers.get(account, (float("-inf"), None))
+        refresh = self._monotonic() - ledger_at >= _LEDGER_EVERY_S or ledger is None
+        ledger, summary = await _all(
+            self._optional(f"/portfolio/{account}/ledger", "ledger") if refresh else _value(ledger),
+            self._optional(f"/portfolio/{account}/summary", "summary"),
+        )
+        if refresh:
+            self._ledgers[account] = (self._monotonic(), ledger)
+        return ledger, summary
+
+    async def _daily_pnl_by_account(self) -> dict[str, float]:
+        """Every account's daily P&L, asked every other tick (one call per 5 s is allowed)."""
+        if self._monotonic() - self._pnl_at >= _PNL_EVERY_S:
+            self._pnl_at = self._monotonic()
+            self._daily_pnl = portal_daily_pnl(
+                await self._optional("/iserver/account/pnl/partitioned", "partitioned P&L")
+            )
+        return self._daily_pnl
+
+    async def _optional(self, path: str, what: str) -> Any:
+        """A reply the figures can do without: refused (4xx, not JSON), it is unknown, said
+        once per session; the tick goes on (rates unknown: positions in other currencies are
+        missing with no_fx_rate)."""
+        try:
+            return await self._request("GET", path)
+        except GatewayReplyError as exc:
+            if what not in self._refused:
+                self._refused.add(what)
+                self.events.emit(
+                    "warning", "account_data_unavailable",
+                    f"{exc}: the account's {what} is unknown",
+                )  # fmt: skip
+            return None
+
+    async def _benchmark(self, positions: dict[str, list[dict[str, Any]]]) -> int | None:
+        """The benchmark's conid: held as a stock, the underlying of a held option, or found
+        once per session with /iserver/secdef/search."""
+        symbol = self.settings.beta_benchmark
+        for item in (item for items in positions.values() for item in items):
+            if item.get("assetClass") in ("STK", "ETF") and item.get("ticker") == symbol:
+                self._benchmark_conid = int(item["conid"])
+            elif item.get("undSym") == symbol and item.get("undConid"):
+                self._benchmark_conid = self._benchmark_conid or int(item["undConid"])
+        if self._benchmark_conid is None and not self._benchmark_searched:
+            self._benchmark_searched = True
+            try:
+                found = await self._request(
+                    "GET", "/iserver/secdef/search", params={"symbol": symbol}
+                )
+            except GatewayReplyError as exc:
+                self.events.emit(
+                    "warning", "benchmark_unknown",
+                    f"cannot find the benchmark {symbol}: {exc}; beta delta is left out",
+                )  # fmt: skip
+                return None
+            for item in found if isinstance(found, list) else []:
+                if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
+                    self._benchmark_conid = int(item["conid"])
+                    break
+        if self._benchmark_conid is not None:
+            self._history_conids[symbol] = self._benchmark_conid
+        return self._benchmark_conid
+
+    async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
+        """A year of daily bars of each symbol whose conid is known, one request at a time
+        (the endpoint allows 5 concurrent)."""
+        if not self._ready:
+            raise GatewayUnavailable("no Client Portal session")
+        found: dict[str, list[Bar] | None] = {}
+        for symbol in symbols:
+            conid = self._history_conids.get(symbol)
+            if conid is None:
+                continue
+            try:
+                reply = await self._request(
+                    "GET",
+                    "/iserver/marketdata/history",
+                    server_error_is_none=True,  # 500 "Chart data unavailable": no bars
+                    params={"conid": str(conid), "period": "1y", "bar": "1d"},
+                )
+            except GatewayReplyError:
+                reply = None  # a 4xx for this contract: the gateway has no bars for it
+            except (GatewayPacing, SessionRequired) as exc:
+                raise GatewayUnavailable(str(exc)) from exc
+            found[symbol] = portal_bars(reply)
+        return found
 
     async def _positions(self, account: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -284,13 +477,14 @@ class PortalSource:
         return quotes
 
     async def _fill_multipliers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
-        """Options whose position lacks a multiplier get it from /trsrv/secdef, once."""
+        """Options and futures whose position lacks a multiplier get it from /trsrv/secdef,
+        else from /iserver/contract/{conid}/info, once."""
         missing = sorted(
             {
                 int(item["conid"])
                 for items in positions.values()
                 for item in items
-                if item.get("assetClass") in _OPTION_TYPES
+                if item.get("assetClass") not in _ONE_PER_UNIT
                 and parse_multiplier(item.get("multiplier")) is None
                 and int(item["conid"]) not in self._multipliers
             }
@@ -301,10 +495,17 @@ class PortalSource:
             "GET", "/trsrv/secdef", params={"conids": ",".join(map(str, missing))}
         )
         for item in (reply or {}).get("secdef", []) if isinstance(reply, dict) else []:
-            if isinstance(item, dict) and "conid" in item:
-                self._multipliers[int(item["conid"])] = parse_multiplier(item.get("multiplier"))
+            if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
+                conid = int(item["conid"])
+                self._multipliers[conid] = parse_multiplier(item.get("multiplier"))
         for conid in missing:
-            self._multipliers.setdefault(conid, None)
+            if self._multipliers.get(conid) is None:
+                try:
+                    info = await self._request("GET", f"/iserver/contract/{conid}/info")
+                except GatewayReplyError:
+                    info = None
+                raw = info.get("multiplier") if isinstance(info, dict) else None
+                self._multipliers[conid] = parse_multiplier(raw)
 
     def _holding(
         self, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
@@ -313,30 +514,66 @@ class PortalSource:
         sec_type = str(item.get("assetClass") or "")
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
-            multiplier = 1.0 if sec_type == "STK" else self._multipliers.get(conid)
+            multiplier = 1.0 if sec_type in _ONE_PER_UNIT else self._multipliers.get(conid)
+        magnifier = self._magnifiers.get(conid) or _magnification(item) or 1.0
         quote = quotes.get(conid)
         greeks = None
-        if sec_type in _OPTION_TYPES and quote is not None and quote.delta is not None:
-            underlying = quotes.get(int(item.get("undConid") or 0))
-            received = (
-                datetime.fromtimestamp(quote.updated_ms / 1000, UTC) if quote.updated_ms else now
-            )
-            greeks = OptionGreeks.cleaned(
-                delta=quote.delta,
-                gamma=quote.gamma,
-                theta=quote.theta,
-                vega=quote.vega,
-                underlying_price=underlying.price if underlying is not None else None,
-                received_at=min(received, now),
-            )
-        price = quote.price if quote is not None else parse_number(item.get("mktPrice"))
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
+        underlying_conid = int(item.get("undConid") or 0)
+        if sec_type in _OPTION_TYPES and underlying_conid:
+            self._history_conids.setdefault(symbol, underlying_conid)
+        elif sec_type in LINEAR_TYPES:
+            self._history_conids[symbol] = conid
+        if sec_type in _OPTION_TYPES and quote is not None:
+            values = (quote.delta, quote.gamma, quote.theta, quote.vega)
+            if any(value is not None for value in values):
+                underlying = quotes.get(underlying_conid)
+                received = (
+                    datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
+                    if quote.updated_ms
+                    else now
+                )
+                greeks = OptionGreeks(
+                    *values,
+                    underlying.price if underlying is not None else None,
+                    self._changes.observe(conid, values, min(received, now)),
+                )
+        # Not the position's mktPrice: without a quote the gateway values it at cost.
+        price = quote.price if quote is not None else None
+        currency = item.get("currency")
         return Holding(
             conid=conid,
             symbol=symbol,
             sec_type=sec_type,
             quantity=parse_number(item.get("position")) or 0.0,
             multiplier=multiplier,
+            currency=currency if isinstance(currency, str) and currency else None,
+            magnifier=magnifier,
             price=price,
             greeks=greeks,
         )
+
+
+async def _all(*steps: Awaitable[Any]) -> list[Any]:
+    """Run steps at once; the first failure is raised as itself, the others are cancelled."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(step)) for step in steps]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(step: Awaitable[Any]) -> Any:
+    return await step
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+def _magnification(item: dict[str, Any]) -> float | None:
+    """displayRule.magnification ("magnifier applied to pricing"), when above 1."""
+    rule = item.get("displayRule")
+    value = parse_number(rule.get("magnification")) if isinstance(rule, dict) else None
+    return value if value is not None and value > 1 else None

@@ -3,7 +3,8 @@
 The snapshot endpoint returns nearly every field as a string, sometimes with a prefix ("C" for
 yesterday's close, "H" for halted), thousands separators ("1,300"), a K/M/B suffix ("10.2K") or a
 percent sign; the first answer for a conid has no fields at all. Garbage becomes None (unknown),
-never 0.
+never 0. Greeks are rounded strings ("-2.000"): the socket API's -2 "not computed" marker does
+not exist here, so a theta of -2.000 is a theta (docs/protocol.md, "Client Portal values").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from collector.greeks import known, known_greek, known_price
+from collector.greeks import known, known_price
 
 # Field ids of /iserver/marketdata/snapshot (IBKR "Market Data Fields").
 LAST: Final = "31"
@@ -104,10 +105,10 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         bid=known_price(parse_number(item.get(BID))),
         ask=known_price(parse_number(item.get(ASK))),
         mark=known_price(parse_number(item.get(MARK))),
-        delta=known_greek(parse_number(item.get(DELTA))),
-        gamma=known_greek(parse_number(item.get(GAMMA))),
-        theta=known_greek(parse_number(item.get(THETA))),
-        vega=known_greek(parse_number(item.get(VEGA))),
+        delta=parse_number(item.get(DELTA)),
+        gamma=parse_number(item.get(GAMMA)),
+        theta=parse_number(item.get(THETA)),
+        vega=parse_number(item.get(VEGA)),
         implied_vol=parse_number(item.get(IMPLIED_VOL)),
         updated_ms=updated if isinstance(updated, int) and not isinstance(updated, bool) else None,
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import urlsplit
 
+from collector.betas import BetasFileError, parse_betas_file
 from collector.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 from shared.errors import SettingsError
 from shared.records import Mode
@@ -64,6 +66,8 @@ class CollectorSettings:
     segment_max_bytes: int
     held_max_records: int
     log_level: str
+    beta_benchmark: str = "SPY"
+    beta_overrides: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
@@ -100,6 +104,10 @@ class CollectorSettings:
             raise SettingsError("IB_RECONNECT_DELAYS_S", "expected seconds like 5,10,20") from None
         if not all(0 < delay <= 3600 for delay in delays):
             raise SettingsError("IB_RECONNECT_DELAYS_S", "each delay must be in 0..3600 seconds")
+        benchmark = env.text("BRIDGE_BETA_BENCHMARK", "SPY").strip().upper()
+        if not benchmark or not benchmark.replace(".", "").replace(" ", "").isalnum():
+            raise SettingsError("BRIDGE_BETA_BENCHMARK", f"{benchmark!r} is not a symbol")
+        betas_file = env.optional_text("BRIDGE_BETAS_FILE")
         return cls(
             mode=mode,  # type: ignore[arg-type]  # validated by choice()
             paths=PipelinePaths.from_environ(environ),
@@ -135,4 +143,16 @@ class CollectorSettings:
                 "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            beta_benchmark=benchmark,
+            beta_overrides=_read_betas_file(betas_file) if betas_file else {},
         )
+
+
+def _read_betas_file(path: str) -> dict[str, float]:
+    """The overrides, read once at start: a bad file stops the collector naming the variable."""
+    try:
+        return parse_betas_file(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise SettingsError("BRIDGE_BETAS_FILE", f"cannot read {path}: {exc.strerror}") from None
+    except (BetasFileError, UnicodeDecodeError) as exc:
+        raise SettingsError("BRIDGE_BETAS_FILE", f"{path}: {exc}") from None

@@ -1,7 +1,10 @@
 """SOCKET mode: IB Gateway or TWS through ib_async, read-only, on client id 10 by default.
 
-One streaming market data line per option position (and per stock or future, for its price),
-kept in step with the positions. ib_async forgets every subscription when the socket closes and
+One streaming market data line per option position (and per stock, future or CFD, for its price,
+and the beta benchmark's), kept in step with the positions. Account values (base currency,
+`ExchangeRate` per currency, NetLiquidation, UnrealizedPnL) come from reqAccountUpdatesMulti,
+daily P&L from reqPnL, magnifiers from the contract details, betas' bars from
+reqHistoricalData (docs/protocol.md). ib_async forgets every subscription when the socket closes and
 does not re-subscribe after 1101, so this source rebuilds them itself on every (re)connect, on
 1101 and on 1102. When the portfolio needs more lines than the budget, the lines past it are
 shared in rotation: each of those instruments is refreshed at least every
@@ -17,17 +20,30 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ib_async import IB, Contract, StartupFetch, Ticker
+from ib_async import IB, Contract, ContractDetails, StartupFetch, Stock, Ticker
 
+from collector.account_values import from_socket_values, socket_bar_day
+from collector.betas import Bar
 from collector.errors import ClientIdInUse, GatewayStalled, GatewayUnavailable
 from collector.events import EventLog
-from collector.greeks import Holding, OptionGreeks, known_price, parse_multiplier
+from collector.greeks import (
+    LINEAR_TYPES,
+    OPTION_TYPES,
+    ChangeClock,
+    Holding,
+    OptionGreeks,
+    known,
+    known_price,
+    known_socket_greek,
+    parse_multiplier,
+)
 from collector.settings import MARKET_DATA_TYPES, CollectorSettings
+from collector.source import AccountView
 from shared.records import Mode
 
 log = logging.getLogger("collector.socket")
 
-_SUBSCRIBED_TYPES = frozenset({"OPT", "FOP", "STK", "FUT"})
+_SUBSCRIBED_TYPES = OPTION_TYPES | LINEAR_TYPES
 # IB codes and how they are reported: (event, level); levels inside reset windows soften.
 _NOTICES: dict[int, tuple[str, str]] = {
     1100: ("connectivity_lost", "warning"),
@@ -44,6 +60,8 @@ _NOTICES: dict[int, tuple[str, str]] = {
     2110: ("connectivity_lost", "warning"),
     101: ("market_data_lines_exhausted", "warning"),
     354: ("market_data_not_subscribed", "warning"),
+    # No bars for a contract (a CFD, say): its beta is missing, reported by the collector.
+    162: ("historical_data_unavailable", "warning"),
     10090: ("market_data_partly_subscribed", "warning"),
     10167: ("market_data_delayed", "info"),
     10168: ("market_data_not_subscribed", "warning"),
@@ -74,7 +92,12 @@ class SocketSource:
         self._tickers: dict[int, Ticker] = {}
         self._contracts: dict[int, Contract] = {}
         self._greeks: dict[int, OptionGreeks] = {}
+        self._changes = ChangeClock()
         self._prices: dict[int, float] = {}
+        self._details: dict[int, ContractDetails] = {}
+        self._history_conids: dict[str, int] = {}  # underlying symbol -> the conid of its bars
+        self._benchmark: Contract | None = None
+        self._lookup: asyncio.Task[None] | None = None
         self._rotation = 0
         self._codes_seen: list[int] = []
         self._market_data_type = MARKET_DATA_TYPES[settings.market_data_type]
@@ -100,7 +123,8 @@ class SocketSource:
                 clientId=settings.client_id,
                 timeout=settings.connect_timeout_s,
                 readonly=True,
-                fetchFields=StartupFetch.POSITIONS,
+                # Account values of every account (reqAccountUpdatesMulti), not one account's.
+                fetchFields=StartupFetch.POSITIONS | StartupFetch.SUB_ACCOUNT_UPDATES,
             )
         except (OSError, TimeoutError, ConnectionError) as exc:
             if 326 in self._codes_seen:
@@ -113,6 +137,12 @@ class SocketSource:
         self.ib.reqMarketDataType(self._market_data_type)
         self._tickers.clear()
         self._contracts.clear()
+        self._benchmark = None
+        subscribed = {pnl.account for pnl in self.ib.pnl()}
+        for account in self.ib.managedAccounts():
+            wanted = not self.settings.accounts or account in self.settings.accounts
+            if wanted and account not in subscribed:
+                self.ib.reqPnL(account)
 
     async def disconnect(self) -> None:
         if self._subscriber is not None:
@@ -167,15 +197,18 @@ class SocketSource:
         for ticker in tickers:
             conid = ticker.contract.conId if ticker.contract else 0
             greeks = ticker.modelGreeks
-            if greeks is not None and greeks.delta is not None:
-                self._greeks[conid] = OptionGreeks.cleaned(
-                    delta=greeks.delta,
-                    gamma=greeks.gamma,
-                    theta=greeks.theta,
-                    vega=greeks.vega,
-                    underlying_price=greeks.undPrice,
-                    received_at=now,
+            if greeks is not None:
+                values = tuple(
+                    known_socket_greek(value)
+                    for value in (greeks.delta, greeks.gamma, greeks.theta, greeks.vega)
                 )
+                if any(value is not None for value in values):
+                    delta, gamma, theta, vega = values
+                    self._greeks[conid] = OptionGreeks(
+                        delta, gamma, theta, vega,
+                        known_price(greeks.undPrice),
+                        self._changes.observe(conid, values, now),
+                    )  # fmt: skip
             price = known_price(ticker.marketPrice())
             if price is not None:
                 self._prices[conid] = price
@@ -188,7 +221,7 @@ class SocketSource:
         except ConnectionError as exc:
             raise GatewayUnavailable(f"connection lost: {exc}") from exc
 
-    async def read(self, now: datetime) -> dict[str, list[Holding]]:
+    async def read(self, now: datetime) -> dict[str, AccountView]:
         if not self.ib.isConnected():
             raise GatewayUnavailable("not connected")
         positions = [
@@ -196,28 +229,134 @@ class SocketSource:
             for position in self.ib.positions()
             if not self.settings.accounts or position.account in self.settings.accounts
         ]
-        self._sync_subscriptions([p.contract for p in positions if p.position != 0])
+        held = [p.contract for p in positions if p.position != 0]
+        benchmark = self._benchmark_contract(held)
+        self._sync_subscriptions(held + ([benchmark] if benchmark is not None else []))
         holdings: dict[str, list[Holding]] = {}
         for position in positions:
-            contract = position.contract
-            multiplier = parse_multiplier(contract.multiplier)
-            if multiplier is None and contract.secType == "STK":
-                multiplier = 1.0  # a share is one share; IB leaves the field empty
             holdings.setdefault(position.account, []).append(
-                Holding(
-                    conid=contract.conId,
-                    symbol=contract.symbol,
-                    sec_type=contract.secType,
-                    quantity=float(position.position),
-                    multiplier=multiplier,
-                    price=self._prices.get(contract.conId),
-                    greeks=self._greeks.get(contract.conId),
-                )
+                self._holding(position.contract, position.position)
             )
-        for account in self.ib.managedAccounts():
-            if not self.settings.accounts or account in self.settings.accounts:
-                holdings.setdefault(account, [])
-        return holdings
+        accounts = [
+            account
+            for account in self.ib.managedAccounts()
+            if not self.settings.accounts or account in self.settings.accounts
+        ]
+        for account in accounts:
+            holdings.setdefault(account, [])
+        bench_price = self._prices.get(benchmark.conId) if benchmark is not None else None
+        if bench_price is None:  # held only through options: their model's underlying price
+            bench_price = next(
+                (
+                    greeks.underlying_price
+                    for account_holdings in holdings.values()
+                    for item in account_holdings
+                    if item.symbol == self.settings.beta_benchmark and item.is_option
+                    for greeks in [item.greeks]
+                    if greeks is not None and greeks.underlying_price is not None
+                ),
+                None,
+            )
+        bench_currency = (
+            benchmark.currency if benchmark is not None and benchmark.currency else "USD"
+        )
+        return {
+            account: AccountView(
+                items,
+                from_socket_values(
+                    ((v.tag, v.value, v.currency) for v in self.ib.accountValues(account)),
+                    next((pnl.dailyPnL for pnl in self.ib.pnl(account)), None),
+                ),
+                bench_price,
+                bench_currency,
+            )
+            for account, items in holdings.items()
+        }
+
+    def _holding(self, contract: Contract, quantity: float) -> Holding:
+        conid = contract.conId
+        multiplier = parse_multiplier(contract.multiplier)
+        if multiplier is None and contract.secType in ("STK", "ETF", "CFD"):
+            multiplier = 1.0  # a share is one share; IB leaves the field empty
+        details = self._details.get(conid)
+        magnifier = float(details.priceMagnifier) if details and details.priceMagnifier > 0 else 1.0
+        if contract.secType in OPTION_TYPES and details is not None and details.underConId:
+            self._history_conids.setdefault(contract.symbol, details.underConId)
+        elif contract.secType in LINEAR_TYPES:
+            self._history_conids[contract.symbol] = conid
+        return Holding(
+            conid=conid,
+            symbol=contract.symbol,
+            sec_type=contract.secType,
+            quantity=float(quantity),
+            multiplier=multiplier,
+            currency=contract.currency or None,
+            magnifier=magnifier,
+            price=self._prices.get(conid),
+            greeks=self._greeks.get(conid),
+        )
+
+    def _benchmark_contract(self, held: list[Contract]) -> Contract | None:
+        """The benchmark's contract: a holding of it, else looked up once per connection."""
+        symbol = self.settings.beta_benchmark
+        for contract in held:
+            if contract.symbol == symbol and contract.secType in ("STK", "ETF"):
+                self._benchmark = contract
+                return contract
+        if self._benchmark is None:
+            self._benchmark = Stock(symbol, "SMART", "USD")
+            self._lookup = asyncio.create_task(self._look_up_benchmark(self._benchmark))
+        return self._benchmark if self._benchmark.conId else None
+
+    async def _look_up_benchmark(self, contract: Contract) -> None:
+        try:
+            found = await asyncio.wait_for(
+                self.ib.reqContractDetailsAsync(contract), self.settings.connect_timeout_s
+            )
+        except (TimeoutError, ConnectionError):
+            self._benchmark = None  # asked again at the next tick
+            return
+        if len(found) == 1 and found[0].contract is not None:
+            self._benchmark = found[0].contract
+            self._contracts[self._benchmark.conId] = self._benchmark
+            self._history_conids[self.settings.beta_benchmark] = self._benchmark.conId
+        else:  # kept as asked (no conid): not asked again on this connection
+            self.events.emit(
+                "warning", "benchmark_unknown",
+                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in USD:"
+                " beta delta is left out (no_price)",
+            )  # fmt: skip
+
+    async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
+        """A year of daily TRADES bars for each symbol whose contract is known; None for a
+        symbol the gateway has no bars for."""
+        found: dict[str, list[Bar] | None] = {}
+        for symbol in symbols:
+            conid = self._history_conids.get(symbol)
+            if conid is None:
+                continue
+            if not self.ib.isConnected():
+                raise GatewayUnavailable("not connected")
+            contract = self._contracts.get(conid) or await self._details_of(conid)
+            if contract is None:
+                found[symbol] = None
+                continue
+            bars = await self.ib.reqHistoricalDataAsync(
+                contract, "", "1 Y", "1 day", "TRADES", useRTH=True,
+                timeout=self.settings.connect_timeout_s * 3,
+            )  # fmt: skip
+            days = [
+                Bar(day, close)
+                for bar in bars
+                for day, close in [(socket_bar_day(bar.date), known(bar.close))]
+                if day is not None and close is not None
+            ]
+            found[symbol] = days or None
+        return found
+
+    async def _details_of(self, conid: int) -> Contract | None:
+        await self._qualify([conid])
+        return self._contracts.get(conid)
 
     def _sync_subscriptions(self, contracts: list[Contract]) -> None:
         """Plan what streams now (options first, overflow in rotation), cancel what no longer
@@ -233,6 +372,7 @@ class SocketSource:
         for conid in [conid for conid in self._tickers if conid not in wanted]:
             self._greeks.pop(conid, None)
             self._prices.pop(conid, None)
+            self._changes.forget(conid)
         # Options first: their Greeks are the point; stocks and futures only give a price.
         ordered = sorted(
             (conid for conid in wanted if conid not in self._unqualifiable),
@@ -287,17 +427,30 @@ class SocketSource:
                 await asyncio.sleep(1.0)  # TWS drops a client past 50 messages a second
 
     async def _qualify(self, conids: list[int]) -> None:
+        """Contract details of each conid: the contract to subscribe with, its magnifier and
+        its underlying's conid (one reqContractDetails each, as qualifyContracts does)."""
         try:
             found = await asyncio.wait_for(
-                self.ib.qualifyContractsAsync(*(Contract(conId=c) for c in conids)),
+                # return_exceptions: a request ib_async cancels on a disconnect is one
+                # missing answer, not a failure left unretrieved in the gathering future.
+                asyncio.gather(
+                    *(self.ib.reqContractDetailsAsync(Contract(conId=c)) for c in conids),
+                    return_exceptions=True,
+                ),
                 self.settings.connect_timeout_s,
             )
         except (TimeoutError, ConnectionError):
             return  # the next tick tries again
-        for contract in found:
-            if isinstance(contract, Contract) and contract.conId:
-                self._contracts[contract.conId] = contract
-        self._give_up_on([conid for conid in conids if conid not in self._contracts])
+        unknown = []
+        for conid, details_list in zip(conids, found, strict=True):
+            if isinstance(details_list, BaseException):
+                continue  # no answer (a disconnect): asked again later
+            if len(details_list) == 1 and details_list[0].contract is not None:
+                self._details[conid] = details_list[0]
+                self._contracts[conid] = details_list[0].contract
+            else:
+                unknown.append(conid)
+        self._give_up_on(unknown)
 
     async def _subscribe_planned(self) -> None:
         """Qualify and subscribe the planned instruments, a paced batch at a time: TWS drops a

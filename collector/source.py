@@ -8,11 +8,25 @@ Foreign exceptions never cross this seam: sources raise `collector.errors` only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from collector.account_values import AccountMoney
+from collector.betas import Bar
 from collector.greeks import Holding
 from shared.records import Mode
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """One account as the gateway shows it now: holdings, its money, and the benchmark's price
+    (the collector adds the betas)."""
+
+    holdings: list[Holding]
+    money: AccountMoney
+    benchmark_price: float | None
+    benchmark_currency: str
 
 
 class GreeksSource(Protocol):
@@ -26,8 +40,14 @@ class GreeksSource(Protocol):
 
     async def disconnect(self) -> None: ...
 
-    async def read(self, now: datetime) -> dict[str, list[Holding]]:
-        """Every account's holdings with the latest Greeks; raises GatewayUnavailable."""
+    async def read(self, now: datetime) -> dict[str, AccountView]:
+        """Every account's holdings with the latest Greeks, and its money; raises
+        GatewayUnavailable."""
+        ...
+
+    async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
+        """A year of daily bars of each symbol the source has seen (absent: unknown to it;
+        None: the gateway has none); raises GatewayUnavailable."""
         ...
 
     async def probe(self) -> None:

@@ -1,4 +1,5 @@
-"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks` and `api_logs` out.
+"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs` and `betas`
+out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT DO NOTHING` (on the id, and for a
@@ -41,19 +42,28 @@ Connection = psycopg.AsyncConnection[TupleRow]
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
-    line jsonb NOT NULL CHECK (line->>'v' = '1' AND line->>'kind' IN ('snapshot', 'api_log'))
+    line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2')
+        AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
 ) ON COMMIT DELETE ROWS
 """
 
 # Fields are extracted one by one rather than with jsonb_populate_record: measured ~10 % faster
-# on a backlog, and every cast names its column in the server's error message.
+# on a backlog, and every cast names its column in the server's error message. A format-1 line
+# has none of format 2's keys (they are stored NULL) and format 2 has no account-level net_delta
+# or net_gamma, so one statement stores both.
 _INSERT_SNAPSHOTS = """
 INSERT INTO portfolio_greeks (
-    id, ts, account, mode, net_delta, net_gamma, net_theta, net_vega, net_dollar_delta,
-    position_count, option_count, options_with_greeks, stalest_greek_age_s, underlyings)
+    id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
+    net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
+    unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
+    stalest_greek_age_s, underlyings)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
+    (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
     (line->>'net_vega')::float8, (line->>'net_dollar_delta')::float8,
+    (line->>'net_dollar_gamma')::float8, (line->>'net_beta_delta')::float8,
+    line->'completeness', (line->>'net_liquidation')::float8,
+    (line->>'unrealized_pnl')::float8, (line->>'daily_pnl')::float8,
     (line->>'position_count')::integer, (line->>'option_count')::integer,
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
     coalesce(line->'underlyings', '{}')
@@ -68,6 +78,16 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'mode', line->>'l
     line->>'event', (line->>'code')::integer, line->>'message', coalesce(line->'details', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'api_log'
+ON CONFLICT (id) DO NOTHING
+"""
+
+_INSERT_BETAS = """
+INSERT INTO betas (id, ts, underlying, benchmark, beta, as_of, sample_size, source)
+SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'underlying', line->>'benchmark',
+    (line->>'beta')::float8, (line->>'as_of')::date, (line->>'sample_size')::integer,
+    line->>'source'
+FROM bridge_staging
+WHERE line->>'kind' = 'beta'
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -170,12 +190,13 @@ class RecordSink:
                 await self._answered(conn, _copy(conn, lines))
                 snapshots = await self._answered(conn, conn.execute(_INSERT_SNAPSHOTS))
                 api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
+                betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
                 await self._answered(conn, conn.execute("COMMIT"))
             except psycopg.Error:
                 if not (conn.broken or conn.closed):
                     await self._answered(conn, conn.execute("ROLLBACK"))
                 raise
-            return snapshots.rowcount + api_logs.rowcount
+            return snapshots.rowcount + api_logs.rowcount + betas.rowcount
         except psycopg.Error as exc:
             error = translate(exc)
             if conn.broken or conn.closed:

@@ -76,10 +76,6 @@ class DatabaseStore:
     def connections(self) -> int:
         return len(self._sinks)
 
-    @property
-    def breaker_reset_s(self) -> float:
-        return self._breaker.reset_timeout_s
-
     def allows(self) -> bool:
         """May the database be tried now? False while the breaker is open."""
         return self._breaker.allows(self._monotonic())

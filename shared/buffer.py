@@ -9,8 +9,8 @@ Files, all beside `path` (default `~/.portfolio_bridge_buffer.jsonl`):
 - `<path>.replayer.lock` held by the one replayer that runs (a second one is refused).
 
 Renaming alone is not a safe hand-off (a writer that opened the old inode keeps appending to a
-file the replayer has already read: measured in the research brief), so the writer holds the
-lock from open to close and the replayer holds it around the rename. A replayer killed
+file the replayer has already read: rename moves a name, not open descriptors), so the writer
+holds the lock from open to close and the replayer holds it around the rename. A replayer killed
 mid-drain finds `.draining` and `.offset` on its next start and finishes them first.
 """
 

@@ -1,11 +1,18 @@
-"""The two record kinds that travel through the spool, and their one-line JSON form.
+"""The three record kinds that travel through the spool, and their one-line JSON form.
 
 A record is one JSON object per line. Its keys are exactly the columns of its table (plus
 `v`, the format version, and `kind`), so PostgreSQL reads the line itself and the replayer never
 re-parses JSON in Python.
 
-- `snapshot` -> table `portfolio_greeks`: the net Greeks of one account at one 5-s tick.
+- `snapshot` -> table `portfolio_greeks`: the figures of one account at one 5-s tick.
 - `api_log`  -> table `api_logs`: one event of the IBKR connection.
+- `beta`     -> table `betas`: one underlying's beta against the benchmark, once a day.
+
+Format 2 (written since migration 002) carries money in the account's base currency
+(`currency`), dollar gamma, beta-weighted delta, completeness per figure and the account's
+value; its account level has no `net_delta`/`net_gamma` (share-equivalents of unlike underlyings
+do not add up; they stay inside `underlyings`). Format 1 lines (older spools and buffers) are
+still read and stored as they are; docs/ibkr-conventions.md says what their figures meant.
 
 Unknown is null, never 0: a Greek that no option reported is `None` here and NULL there.
 Validation is pure (no I/O, no clock) so the writer can quarantine a bad line and go on.
@@ -18,12 +25,13 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Final, Literal
 
 from shared.errors import RecordError
 
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
 MODES: Final = ("SOCKET", "PORTAL")
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
@@ -38,6 +46,18 @@ Mode = Literal["SOCKET", "PORTAL"]
 Level = Literal["debug", "info", "warning", "error", "critical"]
 
 GREEK_FIELDS: Final = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta")
+# Format 2's figures, at account level and inside every underlying.
+FIGURES: Final = (
+    "net_dollar_delta",
+    "net_dollar_gamma",
+    "net_theta",
+    "net_vega",
+    "net_beta_delta",
+)
+ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
+BETA_SOURCES: Final = ("history", "file")
+# uuid5 namespace for beta ids: one row per underlying, benchmark and day.
+BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
 
 
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:
@@ -52,7 +72,11 @@ def event_id(event: str, *facts: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Net Greeks of one account at one tick (`ts`, UTC), as stored in `portfolio_greeks`."""
+    """The figures of one account at one tick (`ts`, UTC), as stored in `portfolio_greeks`.
+
+    `version` 1 records (read from old spools) have no currency, dollar gamma, beta delta,
+    completeness or account values; version 2 records have no account-level net_delta or
+    net_gamma (always None)."""
 
     id: uuid.UUID
     ts: datetime
@@ -68,8 +92,40 @@ class Snapshot:
     options_with_greeks: int
     stalest_greek_age_s: float | None
     underlyings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    version: int = FORMAT_VERSION
+    currency: str | None = None
+    net_dollar_gamma: float | None = None
+    net_beta_delta: float | None = None
+    completeness: Mapping[str, Any] | None = None
+    net_liquidation: float | None = None
+    unrealized_pnl: float | None = None
+    daily_pnl: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
+
+
+@dataclass(frozen=True, slots=True)
+class Beta:
+    """One underlying's beta against the benchmark as of a day, as stored in `betas`.
+
+    `source` "history": the OLS slope over `sample_size` daily returns served by the gateway;
+    "file": set by BRIDGE_BETAS_FILE (no sample)."""
+
+    id: uuid.UUID
+    ts: datetime  # when it was computed
+    underlying: str
+    benchmark: str
+    beta: float
+    as_of: date
+    sample_size: int | None
+    source: Literal["history", "file"]
+
+    kind: ClassVar[Literal["beta"]] = "beta"
+
+
+def beta_id(underlying: str, benchmark: str, as_of: date) -> uuid.UUID:
+    """One beta per underlying, benchmark and day, however often it is recomputed."""
+    return uuid.uuid5(BETA_NAMESPACE, f"{underlying}|{benchmark}|{as_of.isoformat()}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +144,7 @@ class ApiLog:
     kind: ClassVar[Literal["api_log"]] = "api_log"
 
 
-Record = Snapshot | ApiLog
+Record = Snapshot | ApiLog | Beta
 
 
 def new_api_log(
@@ -117,22 +173,19 @@ def _iso(ts: datetime) -> str:
 
 def encode(record: Record) -> bytes:
     """One JSON line, newline included. Raises RecordError for values JSON cannot carry."""
-    body: dict[str, Any] = {"v": FORMAT_VERSION, "kind": record.kind, "id": str(record.id)}
+    version = record.version if isinstance(record, Snapshot) else FORMAT_VERSION
+    body: dict[str, Any] = {"v": version, "kind": record.kind, "id": str(record.id)}
     body["ts"] = _iso(record.ts)
     if isinstance(record, Snapshot):
+        body.update(_snapshot_body(record))
+    elif isinstance(record, Beta):
         body.update(
-            account=record.account,
-            mode=record.mode,
-            net_delta=record.net_delta,
-            net_gamma=record.net_gamma,
-            net_theta=record.net_theta,
-            net_vega=record.net_vega,
-            net_dollar_delta=record.net_dollar_delta,
-            position_count=record.position_count,
-            option_count=record.option_count,
-            options_with_greeks=record.options_with_greeks,
-            stalest_greek_age_s=record.stalest_greek_age_s,
-            underlyings=record.underlyings,
+            underlying=record.underlying,
+            benchmark=record.benchmark,
+            beta=record.beta,
+            as_of=record.as_of.isoformat(),
+            sample_size=record.sample_size,
+            source=record.source,
         )
     else:
         body.update(
@@ -149,6 +202,38 @@ def encode(record: Record) -> bytes:
         raise RecordError(f"not encodable as JSON: {exc}") from None
     _check_text(text)
     return text.encode("utf-8") + b"\n"
+
+
+def _snapshot_body(record: Snapshot) -> dict[str, Any]:
+    if record.version not in READABLE_VERSIONS:
+        raise RecordError(f"unsupported format version {record.version!r}")
+    body: dict[str, Any] = {"account": record.account, "mode": record.mode}
+    if record.version == 1:
+        body.update(net_delta=record.net_delta, net_gamma=record.net_gamma)
+    else:
+        body["currency"] = record.currency
+    body.update(
+        net_theta=record.net_theta,
+        net_vega=record.net_vega,
+        net_dollar_delta=record.net_dollar_delta,
+    )
+    if record.version == 2:
+        body.update(
+            net_dollar_gamma=record.net_dollar_gamma,
+            net_beta_delta=record.net_beta_delta,
+            completeness=record.completeness or {},
+            net_liquidation=record.net_liquidation,
+            unrealized_pnl=record.unrealized_pnl,
+            daily_pnl=record.daily_pnl,
+        )
+    body.update(
+        position_count=record.position_count,
+        option_count=record.option_count,
+        options_with_greeks=record.options_with_greeks,
+        stalest_greek_age_s=record.stalest_greek_age_s,
+        underlyings=record.underlyings,
+    )
+    return body
 
 
 def decode(line: bytes) -> Record:
@@ -172,16 +257,18 @@ def decode(line: bytes) -> Record:
     if not isinstance(body, dict):
         raise RecordError("not a JSON object")
     version = body.get("v")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise RecordError(f"unsupported format version {version!r}")
     _check_text(text)
     if "\\ud" in text.lower():
         _check_surrogates(body)
     kind = body.get("kind")
     if kind == "snapshot":
-        return _decode_snapshot(body)
+        return _decode_snapshot(body, version)
     if kind == "api_log":
         return _decode_api_log(body)
+    if kind == "beta" and version >= 2:
+        return _decode_beta(body)
     raise RecordError(f"unknown kind {kind!r}")
 
 
@@ -200,8 +287,25 @@ def _check_surrogates(body: dict[str, Any]) -> None:
         raise RecordError("contains a lone surrogate escape") from None
 
 
-def _decode_snapshot(body: dict[str, Any]) -> Snapshot:
-    greeks = [_optional_float(body, name) for name in GREEK_FIELDS]
+def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
+    greeks: list[float | None]
+    if version == 1:
+        greeks = [_optional_float(body, name) for name in GREEK_FIELDS]
+        extra: dict[str, Any] = {}
+    else:
+        greeks = [None, None, *(_optional_float(body, name) for name in GREEK_FIELDS[2:])]
+        completeness = body.get("completeness", {})
+        if not isinstance(completeness, dict):
+            raise RecordError("completeness is not an object")
+        currency = body.get("currency")
+        if currency is not None and (not isinstance(currency, str) or not currency):
+            raise RecordError("currency is not a currency code or null")
+        extra = {
+            "currency": currency,
+            "completeness": completeness,
+            **{name: _optional_float(body, name) for name in FIGURES if name not in GREEK_FIELDS},
+            **{name: _optional_float(body, name) for name in ACCOUNT_VALUES},
+        }
     underlyings = body.get("underlyings", {})
     if not isinstance(underlyings, dict):
         raise RecordError("underlyings is not an object")
@@ -224,6 +328,37 @@ def _decode_snapshot(body: dict[str, Any]) -> Snapshot:
         options_with_greeks=options_with_greeks,
         stalest_greek_age_s=_optional_float(body, "stalest_greek_age_s"),
         underlyings=underlyings,
+        version=version,
+        **extra,
+    )
+
+
+def _decode_beta(body: dict[str, Any]) -> Beta:
+    beta = _optional_float(body, "beta")
+    if beta is None:
+        raise RecordError("beta is missing")
+    raw_date = body.get("as_of")
+    try:
+        as_of = date.fromisoformat(raw_date) if isinstance(raw_date, str) else None
+    except ValueError:
+        as_of = None
+    if as_of is None:
+        raise RecordError("as_of is missing or not a date")
+    sample_size = body.get("sample_size")
+    if sample_size is not None:
+        sample_size = _count(body, "sample_size")
+    source = body.get("source")
+    if source not in BETA_SOURCES:
+        raise RecordError(f"source {source!r} is not one of {', '.join(BETA_SOURCES)}")
+    return Beta(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        underlying=_text(body, "underlying"),
+        benchmark=_text(body, "benchmark"),
+        beta=beta,
+        as_of=as_of,
+        sample_size=sample_size,
+        source=source,
     )
 
 

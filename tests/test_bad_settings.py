@@ -23,6 +23,8 @@ import pytest
         ("collector", "IB_RESET_WINDOWS", "nightly", "'nightly' is not like"),
         ("collector", "IB_MARKET_DATA_TYPE", "realtime", "'realtime' is not one of"),
         ("collector", "IB_PORTAL_URL", "ftp://gw", "'ftp://gw' is not an http(s) URL"),
+        ("collector", "BRIDGE_BETAS_FILE", "/nonexistent/betas.toml", "cannot read"),
+        ("collector", "BRIDGE_BETA_BENCHMARK", "S&P", "'S&P' is not a symbol"),
     ],
 )
 def test_bad_setting_is_one_clear_line_and_a_non_zero_exit(

@@ -1,4 +1,4 @@
-"""Net Greeks from holdings: hand-computed tables, sentinels, and unknown-is-null."""
+"""An account's figures from holdings: tables worked by hand, one line of arithmetic each."""
 
 from __future__ import annotations
 
@@ -8,115 +8,243 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collector.greeks import (
+    AccountContext,
+    ChangeClock,
     Holding,
     OptionGreeks,
+    Part,
     aggregate,
-    known_greek,
     known_price,
+    known_socket_greek,
     parse_multiplier,
+    position_figures,
     snapshot,
 )
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
+BETAS = {"SPY": 1.0, "AAPL": 1.2, "ES": 1.0, "ZC": 0.1, "ESTX50": 0.9}
+USD = AccountContext("USD", {"EUR": 1.08}, BETAS, benchmark_price=500.0)
+EUR = AccountContext("EUR", {"USD": 0.925}, BETAS, benchmark_price=500.0)
 
 
 def _greeks(
-    delta: float, gamma: float, theta: float, vega: float, *, und: float = 500.0, age_s: float = 1.0
+    delta: float | None,
+    gamma: float | None,
+    theta: float | None,
+    vega: float | None,
+    und: float | None,
+    *,
+    age_s: float = 1.0,
 ) -> OptionGreeks:
-    return OptionGreeks.cleaned(
-        delta=delta,
-        gamma=gamma,
-        theta=theta,
-        vega=vega,
-        underlying_price=und,
-        received_at=NOW - timedelta(seconds=age_s),
-    )
+    return OptionGreeks(delta, gamma, theta, vega, und, NOW - timedelta(seconds=age_s))
 
 
-SPY_CALL = Holding(1, "SPY", "OPT", 2, 100.0, greeks=_greeks(0.5, 0.02, -0.1, 0.3))
-SPY_PUT_SHORT = Holding(2, "SPY", "OPT", -3, 100.0, greeks=_greeks(-0.4, 0.01, -0.05, 0.2, age_s=4))
-SPY_STOCK = Holding(3, "SPY", "STK", 150, 1.0, price=500.0)
-ES_FUTURE = Holding(4, "ES", "FUT", -1, 50.0, price=6000.0)
-ES_FOP = Holding(5, "ES", "FOP", 1, 50.0, greeks=_greeks(0.3, 0.001, -2.5, 10.0, und=6000.0))
-NO_GREEKS = Holding(6, "XYZ", "OPT", 5, 100.0, greeks=None)
+AAPL_STOCK = Holding(1, "AAPL", "STK", 100, 1.0, "USD", price=200.0)
+AAPL_SHORT_CALL = Holding(
+    2, "AAPL", "OPT", -1, 100.0, "USD", greeks=_greeks(0.4, 0.02, -0.05, 0.2, 200.0, age_s=7)
+)
+ES_SHORT_FUTURE = Holding(3, "ES", "FUT", -2, 50.0, "USD", price=6000.0)
+# Corn options quote in cents (priceMagnifier 100): underlying 450 cents = $4.50, 5000 bushels.
+ZC_CALL = Holding(
+    4, "ZC", "FOP", 3, 5000.0, "USD", magnifier=100.0, greeks=_greeks(0.5, 0.01, -0.25, 0.8, 450.0)
+)
+ESTX50_PUT = Holding(
+    5, "ESTX50", "OPT", 10, 10.0, "EUR", greeks=_greeks(-0.3, 0.001, -1.5, 4, 5000)
+)
+SPY_STOCK = Holding(6, "SPY", "STK", 10, 1.0, "USD", price=500.0)
+CFD = Holding(7, "AAPL", "CFD", 100, 1.0, "USD", price=200.0)
+WARRANT = Holding(8, "DAI", "WAR", 1000, 1.0, "EUR", price=0.5)
+ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
 
 
 @pytest.mark.parametrize(
-    ("holdings", "expected"),
+    ("holding", "context", "expected"),
     [
+        pytest.param(AAPL_STOCK, USD, {
+            "net_dollar_delta": 20_000.0,  # 100 x 1 x 200
+            "net_dollar_gamma": None, "net_theta": None, "net_vega": None,  # not applicable
+            "net_beta_delta": 48.0,  # 20000 x 1.2 / 500
+        }, id="covered-call-stock"),
+        pytest.param(AAPL_SHORT_CALL, USD, {
+            "net_dollar_delta": -8_000.0,  # 0.4 x -1 x 100 x 200
+            "net_dollar_gamma": -800.0,  # 0.02 x -1 x 100 x 200² x 0.01
+            "net_theta": 5.0,  # -0.05 x -1 x 100
+            "net_vega": -20.0,  # 0.2 x -1 x 100
+            "net_beta_delta": -19.2,  # -8000 x 1.2 / 500
+        }, id="covered-call-short-call"),
+        pytest.param(ES_SHORT_FUTURE, USD, {
+            "net_dollar_delta": -600_000.0,  # -2 x 50 x 6000
+            "net_dollar_gamma": None, "net_theta": None, "net_vega": None,
+            "net_beta_delta": -1_200.0,  # -600000 x 1.0 / 500
+        }, id="short-future"),
+        pytest.param(ZC_CALL, USD, {
+            "net_dollar_delta": 33_750.0,  # 0.5 x 3 x 5000 x 450 / 100
+            "net_dollar_gamma": 3_037.5,  # 0.01 x 3 x 5000 x 450² / 100 x 0.01
+            "net_theta": -37.5,  # -0.25 x 3 x 5000 / 100
+            "net_vega": 120.0,  # 0.8 x 3 x 5000 / 100
+            "net_beta_delta": 6.75,  # 33750 x 0.1 / 500
+        }, id="cents-quoted-option"),
+        pytest.param(ESTX50_PUT, USD, {
+            "net_dollar_delta": -162_000.0,  # -0.3 x 10 x 10 x 5000 x 1.08
+            "net_dollar_gamma": 27_000.0,  # 0.001 x 100 x 5000² x 0.01 x 1.08
+            "net_theta": -162.0,  # -1.5 x 100 x 1.08
+            "net_vega": 432.0,  # 4 x 100 x 1.08
+            "net_beta_delta": -291.6,  # -162000 x 0.9 / 500
+        }, id="eur-position-in-usd-account"),
+        pytest.param(SPY_STOCK, EUR, {
+            "net_dollar_delta": 4_625.0,  # 10 x 500 x 0.925
+            "net_dollar_gamma": None, "net_theta": None, "net_vega": None,
+            "net_beta_delta": 10.0,  # 4625 x 1.0 / (500 x 0.925): 10 shares of SPY
+        }, id="usd-position-in-eur-account"),
+        pytest.param(CFD, USD, {
+            "net_dollar_delta": 20_000.0,  # 100 x 1 x 200: a CFD is linear
+            "net_dollar_gamma": None, "net_theta": None, "net_vega": None,
+            "net_beta_delta": 48.0,  # 20000 x 1.2 / 500
+        }, id="cfd-is-linear"),
         pytest.param(
-            [SPY_CALL],
-            # 2 x 100 x 0.5 = 100; gamma 2 x 100 x 0.02 = 4; theta -20; vega 60; $delta 100 x 500
-            {"net_delta": 100.0, "net_gamma": 4.0, "net_theta": -20.0, "net_vega": 60.0,
-             "net_dollar_delta": 50_000.0, "option_count": 1, "options_with_greeks": 1},
-            id="one-long-call",
+            Holding(9, "AAPL", "STK", 100, 1.0, "USD", price=None), USD,
+            {"net_dollar_delta": "no_price", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_price"},
+            id="missing-stock-price",
         ),
         pytest.param(
-            [SPY_CALL, SPY_PUT_SHORT, SPY_STOCK],
-            # delta 100 + (-3 x 100 x -0.4 = 120) + 150 = 370; gamma 4 + (-3) = 1
-            # theta -20 + 15 = -5; vega 60 - 60 = 0 (a known zero); $delta 370 x 500
-            {"net_delta": 370.0, "net_gamma": 1.0, "net_theta": -5.0, "net_vega": 0.0,
-             "net_dollar_delta": 185_000.0, "option_count": 2, "options_with_greeks": 2},
-            id="long-call-short-put-stock",
+            Holding(10, "AAPL", "OPT", 1, 100.0, "USD", greeks=_greeks(0.5, 0.02, -0.1, 0.3, None)),
+            USD,
+            {"net_dollar_delta": "no_price", "net_dollar_gamma": "no_price",
+             "net_theta": -10.0,  # -0.1 x 1 x 100: theta needs no price
+             "net_vega": 30.0,  # 0.3 x 100
+             "net_beta_delta": "no_price"},
+            id="missing-underlying-price",
         ),
         pytest.param(
-            [ES_FUTURE, ES_FOP],
-            # delta -50 + 15 = -35; gamma 0.05; theta -125; vega 500
-            # $delta -50 x 6000 + 15 x 6000 = -210000
-            {"net_delta": -35.0, "net_gamma": 0.05, "net_theta": -125.0, "net_vega": 500.0,
-             "net_dollar_delta": -210_000.0, "option_count": 1, "options_with_greeks": 1},
-            id="future-and-futures-option-multiplier-50",
+            Holding(11, "XYZ", "STK", 10, 1.0, "USD", price=30.0), USD,
+            {"net_dollar_delta": 300.0,  # 10 x 30
+             "net_dollar_gamma": None, "net_theta": None, "net_vega": None,
+             "net_beta_delta": "no_beta"},
+            id="missing-beta",
+        ),
+        pytest.param(WARRANT, USD, ALL_UNSUPPORTED, id="warrant-unsupported"),
+        pytest.param(
+            Holding(12, "US-T", "BOND", 10, 1.0, "USD", price=99.0), USD, ALL_UNSUPPORTED,
+            id="bond-unsupported",
         ),
         pytest.param(
-            [NO_GREEKS],
-            {"net_delta": None, "net_gamma": None, "net_theta": None, "net_vega": None,
-             "net_dollar_delta": None, "option_count": 1, "options_with_greeks": 0},
-            id="nothing-known-is-null-never-zero",
+            Holding(13, "EUR", "CASH", 1000, 1.0, "USD", price=1.08), USD, ALL_UNSUPPORTED,
+            id="fx-unsupported",
         ),
         pytest.param(
-            [SPY_STOCK],
-            {"net_delta": 150.0, "net_gamma": None, "net_theta": None, "net_vega": None,
-             "net_dollar_delta": 75_000.0, "option_count": 0, "options_with_greeks": 0},
-            id="stock-only-has-no-option-greeks",
+            Holding(14, "BTC", "CRYPTO", 1, 1.0, "USD", price=90_000.0), USD, ALL_UNSUPPORTED,
+            id="crypto-unsupported",
         ),
         pytest.param(
-            [SPY_CALL, NO_GREEKS],
-            {"net_delta": 100.0, "net_gamma": 4.0, "net_theta": -20.0, "net_vega": 60.0,
-             "net_dollar_delta": 50_000.0, "option_count": 2, "options_with_greeks": 1},
-            id="option-without-greeks-is-counted-not-summed",
+            Holding(15, "VOD", "STK", 100, 1.0, "GBP", price=0.7), USD,
+            {"net_dollar_delta": "no_fx_rate", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_fx_rate"},
+            id="missing-fx-rate",
         ),
         pytest.param(
-            [Holding(7, "QQQ", "OPT", 1, None, greeks=_greeks(0.5, 0.1, -0.1, 0.1))],
-            {"net_delta": None, "net_gamma": None, "net_theta": None, "net_vega": None,
-             "net_dollar_delta": None, "option_count": 1, "options_with_greeks": 0},
-            id="unknown-multiplier-contributes-nothing",
+            Holding(19, "VOD", "OPT", 1, 100.0, "GBP", greeks=None), USD,
+            dict.fromkeys(FIGURES, "no_fx_rate"),  # two inputs missing: the first in order
+            id="first-reason-in-order",
         ),
         pytest.param(
-            [Holding(8, "SPY", "OPT", 0, 100.0, greeks=_greeks(0.5, 0.1, -0.1, 0.1))],
-            {"net_delta": None, "net_gamma": None, "net_theta": None, "net_vega": None,
-             "net_dollar_delta": None, "option_count": 0, "options_with_greeks": 0},
-            id="closed-position-is-ignored",
+            Holding(16, "ES", "FUT", 1, None, "USD", price=6000.0), USD,
+            {"net_dollar_delta": "no_multiplier", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_multiplier"},
+            id="future-without-multiplier",
+        ),
+        pytest.param(
+            Holding(17, "SPY", "OPT", 1, 100.0, "USD", greeks=None), USD,
+            dict.fromkeys(FIGURES, "no_greek"),
+            id="option-without-greeks",
+        ),
+        pytest.param(
+            Holding(18, "SPY", "OPT", 2, 100.0, "USD", greeks=_greeks(0.5, None, None, 0.3, 500)),
+            USD,
+            {"net_dollar_delta": 50_000.0,  # 0.5 x 2 x 100 x 500
+             "net_dollar_gamma": "no_greek", "net_theta": "no_greek",
+             "net_vega": 60.0,  # 0.3 x 200
+             "net_beta_delta": 100.0},  # 50000 x 1.0 / 500
+            id="greeks-arriving-on-separate-snapshots",
+        ),
+        pytest.param(
+            SPY_STOCK, AccountContext("USD", {}, BETAS, benchmark_price=None),
+            {"net_dollar_delta": 5_000.0,  # 10 x 500
+             "net_dollar_gamma": None, "net_theta": None, "net_vega": None,
+             "net_beta_delta": "no_price"},  # the benchmark's price is unknown
+            id="missing-benchmark-price",
+        ),
+        pytest.param(
+            SPY_STOCK, AccountContext(None, {}, BETAS, benchmark_price=500.0),
+            {"net_dollar_delta": "no_fx_rate", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_fx_rate"},
+            id="unknown-base-currency",
         ),
     ],
 )  # fmt: skip
-def test_net_greeks(holdings: list[Holding], expected: dict[str, object]) -> None:
-    """Each portfolio sums to the hand-computed net values and counts."""
-    net = aggregate(holdings, NOW).net
+def test_position_figures(
+    holding: Holding, context: AccountContext, expected: dict[str, Part]
+) -> None:
+    parts = position_figures(holding, context)
+    assert set(parts) == set(FIGURES)
     for name, value in expected.items():
         if isinstance(value, float):
-            assert net[name] == pytest.approx(value, rel=1e-12), name
+            assert parts[name] == pytest.approx(value, rel=1e-12), name
         else:
-            assert net[name] == value, name
+            assert parts[name] == value, name
 
 
-def test_per_underlying_breakdown_and_stalest_greek() -> None:
-    """Each underlying gets its own sums; the stalest Greek's age is reported."""
-    result = aggregate([SPY_CALL, SPY_PUT_SHORT, ES_FOP, NO_GREEKS], NOW)
-    assert set(result.underlyings) == {"ES", "SPY", "XYZ"}
-    assert result.underlyings["SPY"]["net_delta"] == pytest.approx(220.0)
-    assert result.underlyings["ES"]["net_vega"] == pytest.approx(500.0)
-    assert result.underlyings["XYZ"]["net_delta"] is None
-    assert result.stalest_greek_age_s == pytest.approx(4.0)
+def test_covered_call_account_totals_and_completeness() -> None:
+    """Stock plus short call: dollar figures add; share-equivalents stay per underlying."""
+    result = aggregate([AAPL_STOCK, AAPL_SHORT_CALL, WARRANT], USD, NOW)
+    net = result.net
+    assert net["net_dollar_delta"] == pytest.approx(12_000.0)  # 20000 - 8000
+    assert net["net_beta_delta"] == pytest.approx(28.8)  # 48 - 19.2
+    assert net["net_dollar_gamma"] == pytest.approx(-800.0)  # the call's alone
+    assert net["net_theta"] == pytest.approx(5.0)
+    assert "net_delta" not in net  # no account-level share-equivalents
+    aapl = result.underlyings["AAPL"]
+    assert aapl["net_delta"] == pytest.approx(60.0)  # 100 shares - 0.4 x 100
+    assert aapl["net_gamma"] == pytest.approx(-2.0)  # 0.02 x -1 x 100
+    assert net["completeness"]["net_dollar_delta"] == {
+        "contributing": 2, "missing": 1, "reasons": {"unsupported_type": 1}
+    }  # fmt: skip
+    # The stock is not counted for theta (n/a), the warrant is counted as unsupported.
+    assert net["completeness"]["net_theta"] == {
+        "contributing": 1, "missing": 1, "reasons": {"unsupported_type": 1}
+    }  # fmt: skip
+    assert result.underlyings["DAI"]["net_dollar_delta"] is None
+    assert (net["position_count"], net["option_count"], net["options_with_greeks"]) == (3, 1, 1)
+    assert result.stalest_greek_age_s == pytest.approx(7.0)
+
+
+def test_nothing_contributed_is_null_never_zero() -> None:
+    result = aggregate([Holding(1, "XYZ", "OPT", 5, 100.0, "USD"), WARRANT], USD, NOW)
+    assert [result.net[name] for name in FIGURES] == [None] * 5
+    assert result.net["completeness"]["net_vega"]["reasons"] == {
+        "no_greek": 1, "unsupported_type": 1
+    }  # fmt: skip
+    assert result.stalest_greek_age_s is None
+
+
+def test_closed_positions_are_skipped_entirely() -> None:
+    result = aggregate([Holding(1, "SPY", "STK", 0, 1.0, "USD", price=500.0)], USD, NOW)
+    assert result.net["position_count"] == 0
+    assert result.underlyings == {}
+
+
+def test_change_clock_keeps_the_time_greeks_last_changed() -> None:
+    """Repeating the same Greeks does not refresh them; a new value does."""
+    clock = ChangeClock()
+    first = clock.observe(1, (0.5, 0.1, -0.2, 0.3), NOW)
+    repeated = clock.observe(1, (0.5, 0.1, -0.2, 0.3), NOW + timedelta(seconds=30))
+    changed = clock.observe(1, (0.51, 0.1, -0.2, 0.3), NOW + timedelta(seconds=40))
+    assert (first, repeated, changed) == (NOW, NOW, NOW + timedelta(seconds=40))
+    clock.forget(1)
+    assert clock.observe(1, (0.51, 0.1, -0.2, 0.3), NOW + timedelta(seconds=50)) == NOW + timedelta(
+        seconds=50
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,9 +260,8 @@ def test_per_underlying_breakdown_and_stalest_greek() -> None:
         (0.0, 0.0),  # a true zero stays a zero
     ],
 )
-def test_sentinel_greeks_are_unknown(raw: float | None, expected: float | None) -> None:
-    """Sentinels of either gateway never become numbers."""
-    assert known_greek(raw) == expected
+def test_socket_sentinel_greeks_are_unknown(raw: float | None, expected: float | None) -> None:
+    assert known_socket_greek(raw) == expected
 
 
 @pytest.mark.parametrize(
@@ -155,11 +282,21 @@ def test_multiplier_parsing(raw: str | float | None, expected: float | None) -> 
     assert parse_multiplier(raw) == expected
 
 
-def test_snapshot_record_carries_the_tick_and_a_derived_id() -> None:
-    """The record's id comes from account and tick, so a repeated tick is one row."""
+def test_snapshot_record_is_format_2_with_the_account_values() -> None:
+    """The id comes from account and tick; money figures and account values are carried."""
     tick = datetime(2026, 3, 2, 15, 0, 5, tzinfo=UTC)
-    first = snapshot("DU1", tick, "SOCKET", aggregate([SPY_CALL], NOW))
-    again = snapshot("DU1", tick, "SOCKET", aggregate([SPY_CALL, NO_GREEKS], NOW))
+    context = AccountContext(
+        "USD", {}, BETAS, 500.0, net_liquidation=1e6, unrealized_pnl=-5.0, daily_pnl=math.nan
+    )
+    first = snapshot("DU1", tick, "SOCKET", context, aggregate([SPY_STOCK], context, NOW))
+    again = snapshot("DU1", tick, "SOCKET", context, aggregate([], context, NOW))
     assert first.id == again.id
-    assert first.ts == tick
-    assert (first.option_count, again.option_count) == (1, 2)
+    assert (first.version, first.currency, first.net_delta, first.net_gamma) == (
+        2,
+        "USD",
+        None,
+        None,
+    )
+    assert (first.net_dollar_delta, first.net_beta_delta) == (5_000.0, 10.0)
+    assert (first.net_liquidation, first.unrealized_pnl, first.daily_pnl) == (1e6, -5.0, None)
+    assert again.net_dollar_delta is None

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -41,13 +42,13 @@ async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
     assert await collector.connect_once()
     await collector.tick_once(10)
     first = _snapshots(collector, 10)["DU1234567"]
-    assert (first["options_with_greeks"], first["net_gamma"]) == (0, None)
+    assert (first["options_with_greeks"], first["net_dollar_gamma"]) == (0, None)
     await collector.tick_once(11)
     truth = portal_simulator.market.truth()
     for account, record in _snapshots(collector, 11).items():
-        for name in ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta"):
-            assert record[name] == pytest.approx(truth[account]["net"][name], rel=1e-9), name
-        assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
+        for name in ("net_theta", "net_vega", "net_dollar_delta"):
+            assert record[name] == pytest.approx(truth[account][name], rel=1e-9), name
+        assert record["options_with_greeks"] == truth[account]["options_with_greeks"]
     assert "pacing_backoff" not in _names(collector)
 
 
@@ -153,3 +154,52 @@ async def test_schedule_holds_under_a_slow_gateway(
         for t in ticks()
     ]
     assert set(per_tick) == {2}
+
+
+async def test_refused_account_data_is_unknown_and_said_once(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """A gateway that refuses the ledger, summary and partitioned P&L (404): the ticks go on,
+    the account's values are NULL, and each refusal is reported once per session."""
+    refused = ("/ledger", "/summary", "/pnl/partitioned")
+
+    async def forward(request: web.Request) -> web.Response:
+        if request.path.endswith(refused):
+            return web.Response(status=404, text="Not Found")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method,
+                portal_simulator.portal_url.removesuffix("/v1/api") + request.path_qs,
+                data=await request.read(),
+                headers={"Content-Type": request.headers.get("Content-Type", "")},
+                ssl=False,
+            ) as response,
+        ):
+            body = await response.read()
+            return web.Response(status=response.status, body=body,
+                                content_type=response.content_type)  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        collector = make_collector(IB_PORTAL_URL=f"http://127.0.0.1:{port}/v1/api")
+        assert await collector.connect_once()
+        await collector.tick_once(20)
+        await collector.tick_once(21)
+        record = _snapshots(collector, 21)["DU1234567"]
+        assert (record["net_liquidation"], record["unrealized_pnl"], record["daily_pnl"]) == (
+            None, None, None,
+        )  # fmt: skip
+        assert record["currency"] == "USD"  # from /portfolio/accounts
+        assert record["net_dollar_delta"] is not None
+        said = [e for e in events(collector.settings.paths.var_dir)
+                if e["event"] == "account_data_unavailable"]  # fmt: skip
+        assert len(said) == 3
+    finally:
+        await runner.cleanup()

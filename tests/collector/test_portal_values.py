@@ -47,7 +47,8 @@ def test_first_snapshot_has_no_values() -> None:
 
 
 def test_option_snapshot_parses_greeks_and_price() -> None:
-    """A real option capture (from the research brief) yields its Greeks and price."""
+    """A real option capture (docs/protocol.md, "Client Portal values") yields its Greeks
+    and price."""
     quote = parse_snapshot_item(
         {"conid": 470728476, "_updated": 1616548969282, "31": "2.61", "84": "2.60",
          "86": "2.67", "7308": "0.271", "7309": "0.022", "7310": "-0.282", "7311": "0.143",
@@ -63,3 +64,23 @@ def test_option_snapshot_parses_greeks_and_price() -> None:
 def test_item_without_a_conid_is_refused(item: dict[str, object]) -> None:
     """An element that names no conid cannot be attributed to a position."""
     assert parse_snapshot_item(item) is None
+
+
+def test_a_real_theta_of_minus_2_is_a_theta_on_the_portal() -> None:
+    """The socket API's -2 "not computed" marker does not exist in Portal values: a rounded
+    "-2.000" theta (and a "0.000" gamma) are values."""
+    quote = parse_snapshot_item(
+        {"conid": 710003, "7308": "0.432", "7309": "0.000", "7310": "-2.000", "7311": "7.123",
+         "31": "H230.00"}
+    )  # fmt: skip
+    assert quote is not None
+    assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.432, 0.0, -2.0, 7.123)
+    assert quote.price == 230.0  # "H": halted at its last price
+
+
+def test_greeks_arriving_a_snapshot_apart_are_unknown_until_they_come() -> None:
+    """Prices first, Greeks on a later answer: missing fields are None, never 0."""
+    quote = parse_snapshot_item({"conid": 710001, "31": "C8.50", "7308": "0.412"})
+    assert quote is not None
+    assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.412, None, None, None)
+    assert quote.price == 8.5

@@ -252,7 +252,7 @@ async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
         await collector.tick_once(400 + index)
     assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
     await collector.tick_once(400 + rounds + 1)
-    truth = market.truth()["DU7654321"]["net"]
+    truth = market.truth()["DU7654321"]
     record = next(
         r
         for r in spooled(collector.settings.paths.var_dir)
@@ -260,4 +260,4 @@ async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
         and r["account"] == "DU7654321"
         and r["ts"] == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
     )
-    assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)

@@ -58,22 +58,24 @@ def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
 
 
 async def test_net_greeks_equal_the_simulators_truth(collector: Collector, market: Market) -> None:
-    """One snapshot per account; every net Greek equals the simulator's truth to 1e-9."""
+    """One snapshot per account; every figure but beta delta (betas come in the background:
+    tests/collector/test_trader_figures.py) equals the simulator's truth to 1e-9."""
     assert await collector.connect_once()
     await _tick_with_all_greeks(collector, 1000)
     snapshots = _snapshots(collector, 1001)
     truth = market.truth()
     assert set(snapshots) == set(truth)
     for account, record in snapshots.items():
-        expected = truth[account]["net"]
-        for name in ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta"):
+        expected = truth[account]
+        assert record["currency"] == expected["currency"]
+        for name in ("net_dollar_gamma", "net_theta", "net_vega", "net_dollar_delta"):
             assert record[name] == pytest.approx(expected[name], rel=1e-9), (account, name)
+            assert record["completeness"][name] == expected["completeness"][name], name
         counts = ("position_count", "option_count", "options_with_greeks")
         assert [record[name] for name in counts] == [expected[name] for name in counts]
         for symbol, values in truth[account]["underlyings"].items():
-            assert record["underlyings"][symbol]["net_delta"] == pytest.approx(
-                values["net_delta"], rel=1e-9
-            )
+            for name in ("net_delta", "net_gamma", "net_dollar_delta"):
+                assert record["underlyings"][symbol][name] == pytest.approx(values[name], rel=1e-9)
 
 
 async def test_option_without_greeks_is_counted_and_contributes_nothing(
@@ -106,9 +108,9 @@ async def test_positions_opened_and_closed_mid_run(collector: Collector, market:
     await _until(source, lambda: 700002 in source._greeks)
     await collector.tick_once(3003)
     record = _snapshots(collector, 3003)["DU7654321"]
-    truth = market.truth()["DU7654321"]["net"]
+    truth = market.truth()["DU7654321"]
     assert record["position_count"] == truth["position_count"]
-    assert record["net_delta"] == pytest.approx(truth["net_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
     assert 700004 not in source._tickers
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+from psycopg import sql
 
 from database.schema import bootstrap, migrations
 
@@ -51,3 +52,32 @@ async def test_concurrent_bootstraps_apply_each_migration_once(database_url: str
             await conn.close()
     applied = sorted(version for result in results for version in result)
     assert applied == [migration.version for migration in migrations()]
+
+
+async def test_rows_stored_before_migration_2_stay_as_they_were(database_url: str) -> None:
+    """A database at migration 1 with a row: after 002 the row reads the same, as format 1."""
+    first = migrations()[0]
+    async with await _connect(database_url) as conn:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute(sql.SQL(first.sql))  # a file shipped with the package
+        await conn.execute("INSERT INTO schema_migrations VALUES (1, %s)", (first.name,))
+        await conn.execute(
+            "INSERT INTO portfolio_greeks (id, ts, account, mode, net_delta, net_dollar_delta,"
+            " position_count, option_count, options_with_greeks, underlyings)"
+            " VALUES (gen_random_uuid(), now(), 'DU1', 'SOCKET', 374.4, 148000, 3, 2, 2,"
+            """ '{"SPY": {"net_delta": 388.6}}')"""
+        )
+        assert 2 in await bootstrap(conn)
+        cursor = await conn.execute(
+            "SELECT format_version, net_delta, net_dollar_delta, currency, completeness"
+            " FROM portfolio_greeks"
+        )
+        row = await cursor.fetchone()
+        view = await (
+            await conn.execute("SELECT underlying, net_delta FROM underlying_greeks")
+        ).fetchall()
+    assert row == (1, 374.4, 148000.0, None, None)
+    assert view == [("SPY", 388.6)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,6 +13,7 @@ from psycopg import sql
 
 from database.errors import DatabaseUnavailable
 from database.sink import RecordSink
+from shared import records
 from tests import builders
 from tests.fixtures.postgres import PostgresServer
 
@@ -174,3 +177,81 @@ async def test_a_second_snapshot_of_the_same_account_and_tick_is_absorbed(
         rows = await cursor.fetchall()
     assert rows[0] == (json.loads(original)["id"], None)
     assert len(rows) == 2
+
+
+async def test_format_2_snapshots_fill_their_columns(sink: RecordSink, database_url: str) -> None:
+    """Every format-2 key lands in its column; account-level share-equivalents stay NULL."""
+    result = await sink.store([builders.snapshot_v2("DU9"), builders.snapshot("DU8")])
+    assert (result.stored, result.rejected) == (2, [])
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT account, format_version, currency, net_delta, net_gamma, net_dollar_delta,"
+            " net_dollar_gamma, net_theta, net_vega, net_beta_delta, completeness,"
+            " net_liquidation, unrealized_pnl, daily_pnl FROM portfolio_greeks ORDER BY account"
+        )
+        rows = await cursor.fetchall()
+        view = await (
+            await conn.execute(
+                "SELECT account, underlying, net_delta, net_dollar_delta FROM underlying_greeks"
+                " ORDER BY account"
+            )
+        ).fetchall()
+    counts = {"contributing": 2, "missing": 1, "reasons": {"no_beta": 1}}
+    assert rows == [
+        ("DU8", 1, None, 12.5, 0.25, None, None, -3.5, None, None, None, None, None, None),
+        ("DU9", 2, "EUR", None, None, 150_000.0, 1_250.0, -35.5, 120.25, 280.5,
+         {"net_beta_delta": counts}, 1_000_000.0, -2_500.0, 310.0),
+    ]  # fmt: skip
+    assert view == [("DU8", "SPY", 12.5, None), ("DU9", "SPY", 300.0, 150_000.0)]
+
+
+async def test_a_format_2_row_with_account_share_equivalents_is_refused(
+    sink: RecordSink, database_url: str
+) -> None:
+    """The table itself refuses an account-level net_delta in format 2; neighbours are stored."""
+    bad = _with(builders.snapshot_v2("DU1"), net_delta=374.4)
+    result = await sink.store([bad, builders.snapshot_v2("DU2")])
+    assert result.stored == 1
+    assert [reason[:5] for _, reason in result.rejected] == ["23514"]  # check_violation
+
+
+async def test_betas_are_stored_once_per_underlying_and_day(
+    sink: RecordSink, database_url: str
+) -> None:
+    lines = [builders.beta("AAPL", value=1.2), builders.beta("QQQ", value=1.1)]
+    first = await sink.store(lines)
+    again = await sink.store([builders.beta("AAPL", value=1.2)])
+    assert (first.stored, again.stored, again.duplicates) == (2, 0, 1)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT underlying, benchmark, beta, as_of, sample_size, source FROM betas"
+            " ORDER BY underlying"
+        )
+        rows = await cursor.fetchall()
+    day = builders.EPOCH.date()
+    assert rows == [
+        ("AAPL", "SPY", 1.2, day, 250, "history"),
+        ("QQQ", "SPY", 1.1, day, 250, "history"),
+    ]
+
+
+async def test_the_readmes_queries_run_on_stored_rows(sink: RecordSink, database_url: str) -> None:
+    """Every query of README.md's "Querying" section runs against rows of both formats, and
+    the beta-weighted one returns the stored figures."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## Querying", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    queries = [q.strip() for q in block.split(";") if q.strip()]
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = [
+        builders.snapshot_v2("DU1234567", ts=now, id=records.snapshot_id("DU1234567", now)),
+        builders.snapshot("DU7654321"),
+        builders.beta("AAPL", as_of=now.date()),
+    ]
+    assert (await sink.store(lines)).rejected == []
+    results = []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for query in queries:
+            results.append(await (await conn.execute(query)).fetchall())
+    assert len(queries) >= 6
+    beta_weighted = results[0]  # "Beta-weighted delta and theta of every account ..."
+    assert beta_weighted == [("DU1234567", now, "EUR", 280.5, -35.5, 1)]

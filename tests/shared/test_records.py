@@ -62,7 +62,9 @@ def _without(name: str) -> bytes:
         (b"{not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b"\xff\xfe", "not JSON"),
-        (_changed(v=2), "unsupported format version 2"),
+        (_changed(v=3), "unsupported format version 3"),
+        (_changed(v=True), "unsupported format version True"),
+        (_changed(kind="beta"), "unknown kind 'beta'"),  # betas exist from format 2 on
         (_changed(kind="order"), "unknown kind 'order'"),
         (_changed(id="42"), "id is missing or not a UUID"),
         (_without("ts"), "ts is missing or not a string"),
@@ -115,3 +117,98 @@ def test_api_log_ids_are_unique() -> None:
     )
     assert first.id != second.id
     assert isinstance(first.id, uuid.UUID)
+
+
+def test_format_2_snapshot_round_trips_with_its_new_fields() -> None:
+    """Base currency, dollar gamma, beta delta, completeness and account values survive."""
+    line = builders.snapshot_v2("DU42", tick=1, daily_pnl=None)
+    decoded = records.decode(line)
+    assert isinstance(decoded, records.Snapshot)
+    assert (decoded.version, decoded.currency, decoded.net_beta_delta) == (2, "EUR", 280.5)
+    assert decoded.completeness == {
+        "net_beta_delta": {"contributing": 2, "missing": 1, "reasons": {"no_beta": 1}}
+    }
+    assert (decoded.net_liquidation, decoded.daily_pnl) == (1_000_000.0, None)
+    assert records.encode(decoded) == line
+
+
+def test_format_2_has_no_account_level_share_equivalents() -> None:
+    """net_delta and net_gamma are not written at account level in format 2, and not read."""
+    body = json.loads(builders.snapshot_v2())
+    assert "net_delta" not in body
+    assert "net_gamma" not in body
+    body["net_delta"] = 374.4
+    decoded = records.decode(json.dumps(body).encode())
+    assert isinstance(decoded, records.Snapshot)
+    assert decoded.net_delta is None
+
+
+def test_format_1_lines_still_decode_as_format_1() -> None:
+    """A line from an old spool or buffer keeps its meaning: version 1, its net_delta kept."""
+    decoded = records.decode(builders.snapshot(net_delta=7.0))
+    assert isinstance(decoded, records.Snapshot)
+    assert (decoded.version, decoded.net_delta, decoded.currency) == (1, 7.0, None)
+
+
+def _changed_v2(**changes: object) -> bytes:
+    body = json.loads(builders.snapshot_v2())
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_changed_v2(currency=5), "currency is not a currency code or null"),
+        (_changed_v2(currency=""), "currency is not a currency code or null"),
+        (_changed_v2(completeness=[]), "completeness is not an object"),
+        (_changed_v2(net_beta_delta="1"), "net_beta_delta is not a number or null"),
+        (_changed_v2(net_dollar_gamma=True), "net_dollar_gamma is not a number or null"),
+        (_changed_v2(daily_pnl="12"), "daily_pnl is not a number or null"),
+    ],
+)
+def test_invalid_format_2_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        records.decode(line)
+    assert raised.value.reason.startswith(reason)
+
+
+def test_beta_round_trips_and_its_id_is_one_per_underlying_benchmark_and_day() -> None:
+    line = builders.beta("AAPL", value=1.25)
+    decoded = records.decode(line)
+    assert isinstance(decoded, records.Beta)
+    assert (decoded.underlying, decoded.benchmark, decoded.beta) == ("AAPL", "SPY", 1.25)
+    assert (decoded.as_of, decoded.sample_size, decoded.source) == (
+        builders.EPOCH.date(),
+        250,
+        "history",
+    )
+    assert records.encode(decoded) == line
+    day = builders.EPOCH.date()
+    assert records.beta_id("AAPL", "SPY", day) == records.beta_id("AAPL", "SPY", day)
+    assert records.beta_id("AAPL", "SPY", day) != records.beta_id("AAPL", "QQQ", day)
+    assert records.beta_id("AAPL", "SPY", day) != records.beta_id(
+        "AAPL", "SPY", day + timedelta(days=1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"beta": None}, "beta is missing"),
+        ({"beta": "1.1"}, "beta is not a number or null"),
+        ({"as_of": "someday"}, "as_of is missing or not a date"),
+        ({"as_of": None}, "as_of is missing or not a date"),
+        ({"sample_size": -3}, "sample_size is missing or not a count"),
+        ({"source": "guess"}, "source 'guess' is not one of history, file"),
+        ({"underlying": ""}, "underlying is missing or not a string"),
+    ],
+)
+def test_invalid_beta_lines_are_refused_with_a_reason(
+    changes: dict[str, object], reason: str
+) -> None:
+    body = json.loads(builders.beta())
+    body.update(changes)
+    with pytest.raises(RecordError) as raised:
+        records.decode(json.dumps(body).encode())
+    assert raised.value.reason.startswith(reason)

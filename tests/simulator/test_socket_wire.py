@@ -158,7 +158,7 @@ _SPY_CALL = ContractSpec(
 @pytest.mark.parametrize(
     ("wire", "request_"),
     [
-        # Observed from ib_async 2.1.0 and ibapi 10.51.1 (docs in shared/research/tws-protocol.md).
+        # Observed from ib_async 2.1.0 and ibapi 10.51.1 (their client.py, in site-packages).
         ("71|2|7||", StartApi(7, "")),
         ("71|2|9|", StartApi(9, "")),
         ("61|1|", ReqPositions()),

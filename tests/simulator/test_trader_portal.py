@@ -242,6 +242,8 @@ async def test_a_portal_client_reaches_what_the_truth_says_it_can(
         sums = await _portal_figures(prepared, account)
         for short, name in names.items():
             assert sums[short] == pytest.approx(portal_truth[account][name], rel=1e-9), name
-    gap = exact[USD_ACCOUNT]["net_dollar_gamma"] - portal_truth[USD_ACCOUNT]["net_dollar_gamma"]
-    # 0.00042 x 1 x 100 x SPX^2 x 0.01, at SPX about 6000: about 15,000 of dollar gamma.
-    assert 13_000 < gap < 17_500
+    # The SPX call (the only SPX option) has a gamma of 0.00042, served as "0.000": through the
+    # Portal its dollar gamma (0.00042 x 100 x SPX^2 x 0.01, about 15,000) is lost entirely.
+    exact_spx = exact[USD_ACCOUNT]["underlyings"]["SPX"]["net_dollar_gamma"]
+    assert portal_truth[USD_ACCOUNT]["underlyings"]["SPX"]["net_dollar_gamma"] == 0.0
+    assert exact_spx > 10_000

@@ -21,6 +21,7 @@ from ibapi.contract import Contract as IbapiContract  # type: ignore[import-unty
 
 from simulator.model import Market
 from simulator.scenario import load
+from tests.collector.trader import stored_rows_of_a_collector
 from tests.fixtures.simulator import StartSimulator
 from tests.simulator.ib_clients import IbapiApp, qualify, wait_event
 
@@ -195,14 +196,15 @@ async def _control_truth(control_port: int) -> dict[str, Any]:
         return body
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 async def test_a_client_alone_computes_the_accounts_figures_equal_to_the_truth(
-    start_simulator: StartSimulator,
+    start_simulator: StartSimulator, tmp_path: Path, database_url: str
 ) -> None:
     """ib_async only (no collector, no simulator internals): positions, contract details
     (multiplier, magnifier, currency), model Greeks, prices, exchange rates and a year of bars;
     dollar delta, theta and beta delta computed by hand equal /truth to 1e-9 in each account,
-    one of them EUR-based, with cents-quoted, EUR and Greek-less positions among them."""
+    one of them EUR-based, with cents-quoted, EUR and Greek-less positions among them. The row
+    the collector stores (through the writer's sink) equals the same hand-made sums."""
     simulator = await start_simulator(Path("trader"))
     ib = IB()
     await ib.connectAsync("127.0.0.1", simulator.socket_port, clientId=7, timeout=5)
@@ -211,6 +213,9 @@ async def test_a_client_alone_computes_the_accounts_figures_equal_to_the_truth(
         spy_bars = await ib.reqHistoricalDataAsync(spy, "", "1 Y", "1 day", "TRADES", True)
         [spy_ticker] = await ib.reqTickersAsync(spy)
         truth = (await _control_truth(simulator.control_port))["accounts"]
+        rows = await stored_rows_of_a_collector(
+            simulator.socket_port, tmp_path / "var", database_url, simulator.market.truth
+        )
         checked = 0
         for account in ib.managedAccounts():
             values = ib.accountValues(account)
@@ -229,6 +234,10 @@ async def test_a_client_alone_computes_the_accounts_figures_equal_to_the_truth(
             assert sums["dollar_delta"] == pytest.approx(expected["net_dollar_delta"], rel=1e-9)
             assert sums["theta"] == pytest.approx(expected["net_theta"], rel=1e-9)
             assert sums["beta_delta"] == pytest.approx(expected["net_beta_delta"], rel=1e-9)
+            stored = rows[account]
+            assert stored["net_dollar_delta"] == pytest.approx(sums["dollar_delta"], rel=1e-9)
+            assert stored["net_theta"] == pytest.approx(sums["theta"], rel=1e-9)
+            assert stored["net_beta_delta"] == pytest.approx(sums["beta_delta"], rel=1e-9)
             checked += 1
         assert checked == 2
     finally:

@@ -1,0 +1,128 @@
+"""Betas against the benchmark: the regression, the overrides file, and when to refresh. Pure.
+
+beta = cov(r_u, r_b) / var(r_b), the OLS slope of the underlying's daily simple close-to-close
+returns on the benchmark's. Bars are first aligned by date (only dates both series have), then
+returns are taken between consecutive common dates, so both returns of a pair span the same
+days. The benchmark's own beta is exactly 1. An underlying with fewer than two aligned returns,
+or a benchmark that never moved, has no beta: it is missing, never 1.0.
+`BRIDGE_BETAS_FILE` (TOML, `[betas] SYMBOL = 1.23`) overrides any computed beta.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+MIN_RETURNS: Final = 2
+
+
+class BetasFileError(ValueError):
+    """The overrides file is not `[betas] SYMBOL = number`."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    close: float
+
+
+@dataclass(frozen=True)
+class BetaEstimate:
+    beta: float
+    sample_size: int  # aligned daily returns used
+
+
+def aligned_returns(
+    underlying: Iterable[Bar], benchmark: Iterable[Bar]
+) -> list[tuple[float, float]]:
+    """(underlying return, benchmark return) per common date after the first, oldest first."""
+    closes_u = {bar.day: bar.close for bar in underlying if _usable(bar.close)}
+    closes_b = {bar.day: bar.close for bar in benchmark if _usable(bar.close)}
+    days = sorted(closes_u.keys() & closes_b.keys())
+    return [
+        (closes_u[day] / closes_u[prev] - 1.0, closes_b[day] / closes_b[prev] - 1.0)
+        for prev, day in itertools.pairwise(days)
+    ]
+
+
+def ols_beta(pairs: list[tuple[float, float]]) -> BetaEstimate | None:
+    """The slope of y on x (cov / var); None with too few points or no variance in x."""
+    n = len(pairs)
+    if n < MIN_RETURNS:
+        return None
+    mean_y = math.fsum(y for y, _ in pairs) / n
+    mean_x = math.fsum(x for _, x in pairs) / n
+    covariance = math.fsum((y - mean_y) * (x - mean_x) for y, x in pairs)
+    variance = math.fsum((x - mean_x) ** 2 for _, x in pairs)
+    if variance == 0:
+        return None
+    return BetaEstimate(covariance / variance, n)
+
+
+def beta_of(underlying: Iterable[Bar], benchmark: Iterable[Bar]) -> BetaEstimate | None:
+    return ols_beta(aligned_returns(underlying, benchmark))
+
+
+def parse_betas_file(text: str) -> dict[str, float]:
+    """`[betas]` with `SYMBOL = number` lines; anything else is a BetasFileError."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BetasFileError(f"not TOML: {exc}") from None
+    unknown = sorted(set(document) - {"betas"})
+    if unknown:
+        raise BetasFileError(f"unknown table or key {unknown[0]!r} (only [betas] is read)")
+    table = document.get("betas", {})
+    if not isinstance(table, dict):
+        raise BetasFileError("betas must be a table: [betas] SYMBOL = 1.23")
+    betas: dict[str, float] = {}
+    for symbol, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BetasFileError(f"the beta of {symbol} is not a number")
+        if not math.isfinite(value):
+            raise BetasFileError(f"the beta of {symbol} is not finite")
+        betas[symbol] = float(value)
+    return betas
+
+
+def _usable(close: float) -> bool:
+    return math.isfinite(close) and close > 0
+
+
+class BetaBook:
+    """The betas in force: overrides first, then the day's regressions; which are due."""
+
+    def __init__(self, benchmark: str, overrides: Mapping[str, float]) -> None:
+        self.benchmark = benchmark
+        self.overrides = dict(overrides)
+        self._computed: dict[str, tuple[date, BetaEstimate | None]] = {}
+
+    def due(self, symbols: Iterable[str], today: date) -> list[str]:
+        """Symbols to regress now: not overridden, not the benchmark, not done today."""
+        return sorted(
+            symbol
+            for symbol in set(symbols)
+            if symbol not in self.overrides
+            and symbol != self.benchmark
+            and self._computed.get(symbol, (None, None))[0] != today
+        )
+
+    def record(self, symbol: str, today: date, estimate: BetaEstimate | None) -> None:
+        """The day's result for `symbol` (None: the gateway's history gave no beta)."""
+        self._computed[symbol] = (today, estimate)
+
+    def betas(self) -> dict[str, float]:
+        """symbol -> beta; the benchmark is 1 by the formula, overrides win."""
+        found = {
+            symbol: estimate.beta
+            for symbol, (_, estimate) in self._computed.items()
+            if estimate is not None
+        }
+        found[self.benchmark] = 1.0
+        found.update(self.overrides)
+        return found

@@ -1,0 +1,252 @@
+"""The trader's scenario end to end: the collector against the simulator in both modes, frozen,
+and the rows PostgreSQL stores, against the simulator's own truth.
+
+SOCKET: every stored figure equals /truth to 1e-9. PORTAL: every figure equals the truth of the
+values as the Portal writes them (`portal_truth`: prices to the cent, Greeks to 3 decimals) to
+1e-9, and the exact truth within the rounding docs/ibkr-conventions.md documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from collector.collector import Collector
+from collector.settings import CollectorSettings
+from collector.socket_source import SocketSource
+from simulator.app import Simulator
+from simulator.model import Market
+from simulator.scenario import load
+from simulator.tws import SocketGateway
+from tests.collector.conftest import events, spooled
+from tests.collector.trader import (
+    FIGURES,
+    MONEY,
+    assert_figures_equal,
+    settle,
+    snapshots_at,
+    spooled_lines,
+    store,
+)
+from tests.fixtures.simulator import StartSimulator
+
+
+async def _next_update(collector: Collector) -> None:
+    """The next message ib_async processes, or a second's quiet."""
+    source = collector.source
+    assert isinstance(source, SocketSource)
+
+    async def update() -> None:
+        await source.ib.updateEvent
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(update(), 1.0)
+
+
+@pytest.fixture
+def market() -> Market:
+    """The trader's scenario, frozen (overrides the default scenario of conftest.py)."""
+    market = Market(load(Path("trader")))
+    market.freeze()
+    return market
+
+
+async def test_socket_every_stored_figure_equals_the_truth(
+    collector: Collector, market: Market, gateway: SocketGateway, database_url: str
+) -> None:
+    """SOCKET, frozen: the spooled record and the stored row equal /truth to 1e-9."""
+    assert await collector.connect_once()
+    last = await settle(collector, market.truth, 100)
+    truth = market.truth()
+    records = snapshots_at(collector, last)
+    assert set(records) == set(truth)
+    for account, record in records.items():
+        assert record["v"] == 2
+        assert "net_delta" not in record
+        assert_figures_equal(record, truth[account], rel=1e-9)
+    rows = await store(spooled_lines(collector), database_url)
+    for account, row in rows.items():
+        assert row["net_delta"] is None  # no account-level share-equivalents in format 2
+        assert_figures_equal(row, truth[account], rel=1e-9)
+
+
+async def test_socket_betas_travel_the_spool_into_the_betas_table(
+    collector: Collector, market: Market, database_url: str
+) -> None:
+    """Each beta the gateway's bars give is spooled once for the day and stored with its
+    sample; an underlying without bars has none (never 1.0)."""
+    assert await collector.connect_once()
+    await settle(collector, market.truth, 200)
+    await store(spooled_lines(collector), database_url)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT underlying, benchmark, beta, sample_size, source FROM betas ORDER BY 1"
+        )
+        rows = await cursor.fetchall()
+    stored = {row[0]: row for row in rows}
+    assert "SAP" not in stored  # the gateway serves no bars for the CFD
+    assert "SPY" not in stored  # the benchmark's beta is 1 by the formula, not stored
+    for symbol, (_, benchmark, beta, sample, source) in stored.items():
+        assert (benchmark, source) == ("SPY", "history")
+        assert beta == pytest.approx(market.beta(symbol), rel=1e-12), symbol
+        assert sample == 251  # 252 bars a year: 251 returns
+    assert {"ES", "ESTX50", "NQ", "SPX", "ZC"} <= set(stored)
+
+
+async def test_socket_a_betas_file_overrides_the_regression(
+    tmp_path: Path, collector_environ: dict[str, str], market: Market
+) -> None:
+    """BRIDGE_BETAS_FILE: its betas are used and spooled as source "file"."""
+    path = tmp_path / "betas.toml"
+    path.write_text("[betas]\nES = 2.0\n")
+    collector = Collector(
+        CollectorSettings.from_environ({**collector_environ, "BRIDGE_BETAS_FILE": str(path)})
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        last = await settle(collector, market.truth, 300)
+        record = snapshots_at(collector, last)["U1111111"]
+        es = record["underlyings"]["ES"]
+        benchmark_price = market.quote(756733).mark
+        assert benchmark_price is not None
+        # ES beta delta = ES dollar delta x 2.0 / SPY's price
+        assert es["net_beta_delta"] == pytest.approx(
+            es["net_dollar_delta"] * 2.0 / benchmark_price, rel=1e-12
+        )
+        betas = [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "beta"]
+        assert [
+            (b["underlying"], b["beta"], b["source"]) for b in betas if b["underlying"] == "ES"
+        ] == [("ES", 2.0, "file")]
+    finally:
+        await collector.close()
+
+
+# The Portal writes prices to the cent and Greeks to 3 decimals (docs/ibkr-conventions.md).
+_HALF_CENT = 0.005
+_HALF_GREEK = 0.0005
+
+
+def _rounding_bounds(market: Market, account: str) -> dict[str, float]:
+    """How far each figure read from rounded Portal values can be from the exact one: per
+    position, half a Greek's last digit times its size, plus the price's half cent through
+    the figure's price dependence (first order, with the Greeks' own values)."""
+    bound = dict.fromkeys(FIGURES, 0.0)
+    spy_price, spy_fx = market.quote(756733).mark, market.exchange_rate(account, "USD")
+    assert spy_price is not None
+    assert spy_fx is not None
+    spy = spy_price * spy_fx  # the benchmark's price in the base currency
+    for position in market.positions(account):
+        item = position.instrument
+        fx = market.exchange_rate(account, item.currency)
+        if fx is None or item.sec_type not in ("STK", "ETF", "FUT", "CFD", "OPT", "FOP"):
+            continue
+        size = abs(position.quantity * item.multiplier / item.price_magnifier * fx)
+        quote = market.quote(item.conid)
+        price = market.quote(item.underlying_conid or item.conid).mark
+        if price is None:
+            continue
+        beta = abs(market.beta(item.symbol) or 0.0)
+        if item.underlying_conid is None:
+            delta_error = size * _HALF_CENT
+        else:
+            delta, gamma = abs(quote.delta or 0.0), abs(quote.gamma or 0.0)
+            delta_error = size * (_HALF_GREEK * price + delta * _HALF_CENT)
+            bound["net_dollar_gamma"] += (
+                size * 0.01 * (_HALF_GREEK * price**2 + gamma * 2 * price * _HALF_CENT)
+            )
+            bound["net_theta"] += size * _HALF_GREEK
+            bound["net_vega"] += size * _HALF_GREEK
+        bound["net_dollar_delta"] += delta_error
+        # beta delta: the dollar delta's error, and SPY's price to the cent in the divisor
+        dollar_delta = (
+            size * price * (1.0 if item.underlying_conid is None else abs(quote.delta or 0))
+        )
+        bound["net_beta_delta"] += beta * (delta_error + dollar_delta * _HALF_CENT / spy) / spy
+    return {name: value * 1.0001 + 1e-9 for name, value in bound.items()}
+
+
+@pytest.fixture
+async def trader_portal(start_simulator: StartSimulator) -> Simulator:
+    return await start_simulator(IBKR_SIM_SCENARIO="trader", IBKR_SIM_PENALTY_S="2")
+
+
+@pytest.fixture
+async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {
+                "IB_API_MODE": "PORTAL",
+                "IB_PORTAL_URL": trader_portal.portal_url,
+                "IB_CONNECT_TIMEOUT_S": "3",
+                "IB_RESET_WINDOWS": "",
+                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            }
+        )
+    )
+    collector.open()
+    yield collector
+    await collector.close()
+
+
+@pytest.mark.timeout(90)
+async def test_portal_figures_equal_the_truth_within_the_portals_rounding(
+    portal_collector: Collector, trader_portal: Simulator, database_url: str
+) -> None:
+    """PORTAL, frozen: equal to the truth of the values as written (1e-9), and to the exact
+    truth within the documented rounding; stored as spooled."""
+    market = trader_portal.market
+    assert await portal_collector.connect_once()
+    last = await settle(portal_collector, market.portal_truth, 100)
+    records = snapshots_at(portal_collector, last)
+    as_written, exact = market.portal_truth(), market.truth()
+    for account, record in records.items():
+        assert_figures_equal(record, as_written[account], rel=1e-9)
+        bounds = _rounding_bounds(market, account)
+        for name in FIGURES:
+            if exact[account][name] is not None:
+                assert abs(record[name] - exact[account][name]) <= bounds[name], name
+        for name in MONEY:
+            assert record[name] == pytest.approx(exact[account][name], abs=0.005), name
+    rows = await store(spooled_lines(portal_collector), database_url)
+    for account, row in rows.items():
+        assert_figures_equal(row, as_written[account], rel=1e-9)
+
+
+async def test_socket_a_benchmark_the_gateway_does_not_know_leaves_beta_delta_out(
+    collector_environ: dict[str, str], market: Market
+) -> None:
+    """BRIDGE_BETA_BENCHMARK=QQQ, unknown to the gateway: said once; every position with a
+    dollar delta is counted out of beta delta with no_price (the benchmark's), never summed."""
+    collector = Collector(
+        CollectorSettings.from_environ({**collector_environ, "BRIDGE_BETA_BENCHMARK": "QQQ"})
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+
+        async def said() -> None:
+            index = 500
+            while not [e for e in events(collector.settings.paths.var_dir)
+                       if e["event"] == "benchmark_unknown"]:  # fmt: skip
+                index += 1
+                await collector.tick_once(index)
+                await _next_update(collector)
+
+        await asyncio.wait_for(said(), 20)
+        last = await settle(collector, market.truth, 600, betas=False)
+        record = snapshots_at(collector, last)["U1111111"]
+        counts = record["completeness"]
+        assert record["net_beta_delta"] is None
+        assert counts["net_beta_delta"]["contributing"] == 0
+        assert counts["net_beta_delta"]["reasons"]["no_price"] == (
+            counts["net_dollar_delta"]["contributing"]
+            + counts["net_dollar_delta"]["reasons"].get("no_price", 0)
+        )
+    finally:
+        await collector.close()
