@@ -32,12 +32,12 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
-from collector.reset_window import ResetWindow, active_window
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
 from shared import logs, records, status
 from shared.durable import atomic_replace
+from shared.reset_window import ResetWindow, active_window
 from shared.spool import SpoolAppender
 
 log = logging.getLogger("collector")

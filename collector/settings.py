@@ -15,9 +15,9 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from collector.betas import BetasFileError, parse_betas_file
-from collector.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 from shared.errors import SettingsError
 from shared.records import Mode
+from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 from shared.settings import EnvReader, PipelinePaths, is_local_profile
 
 MarketDataType = Literal["live", "frozen", "delayed", "delayed-frozen"]

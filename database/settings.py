@@ -1,4 +1,4 @@
-"""Database settings shared by the writer and the replayer, and how they connect.
+"""Database settings shared by the writer, the replayer and the alerter, and how they connect.
 
 `DATABASE_URL` names an external server. When it is unset (the local profile), the URL is read
 at connect time from the file the embedded PostgreSQL program writes (`var/database_url`), so a
@@ -65,13 +65,20 @@ class DatabaseSettings:
             return mask_url(self.url.reveal())
         return f"the URL in {self.url_file}"
 
-    async def connect(self, application_name: str) -> psycopg.AsyncConnection[TupleRow]:
+    async def connect(
+        self, application_name: str, *, read_only: bool = False
+    ) -> psycopg.AsyncConnection[TupleRow]:
+        """A connection; `read_only` makes the server refuse every write in the session (for
+        processes that only watch, like the alerter)."""
         url = self.resolve_url()
         logs.hide_url_password(url)  # the local profile's URL comes from a file, not the settings
+        options = f"-c statement_timeout={int(self.statement_timeout_s * 1000)}"
+        if read_only:
+            options += " -c default_transaction_read_only=on"
         return await psycopg.AsyncConnection.connect(
             url,
             autocommit=True,
             connect_timeout=max(1, round(self.connect_timeout_s)),
             application_name=application_name,
-            options=f"-c statement_timeout={int(self.statement_timeout_s * 1000)}",
+            options=options,
         )

@@ -2,7 +2,8 @@
 
 Reads each process's heartbeat file, the spool, the buffer and the dead-letter file directly, so
 it answers when every process is down; asks PostgreSQL (with a short timeout) how many rows it
-stored in the last hour, and says so when it cannot. Exit 0 when healthy (warnings allowed),
+stored in the last hour, and says so when it cannot. The alerts firing come from the alerter's
+heartbeat. Exit 0 when healthy (warnings allowed),
 1 when unhealthy, with the reasons; `--json` prints the same for machines.
 """
 
@@ -138,6 +139,8 @@ def _process_line(name: str, beat: dict[str, Any]) -> str:
         last = f", last IB error {error.get('code')}: {error.get('message')}" if error else ""
         state = "connected" if gateway.get("connected") else "disconnected"
         return f", {beat.get('mode', '?')} gateway {state}{last}"
+    if name == "alerter":
+        return f", {len(beat.get('firing') or [])} alerts firing"
     return f", breaker {beat.get('breaker', '?')}"
 
 

@@ -3,7 +3,8 @@
 Pure: the facts and `now` are arguments, so every rule is tested with plain values. A finding is
 `unhealthy` when an operator must act (a process is silent, the database is unreachable, data
 stopped arriving outside a reset window), `warning` when something needs a look but nothing is
-being lost (dead letters, a backlog waiting for its replay period).
+being lost (dead letters, a backlog waiting for its replay period). The alerts the alerter has
+firing (from its heartbeat) are warnings: the bridge works, the portfolio or the feed needs a look.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-PROCESSES = ("collector", "writer", "replayer")
+PROCESSES = ("collector", "writer", "replayer", "alerter")
 # A heartbeat may be this many refresh intervals late (plus slack) before the process is silent.
 _HEARTBEAT_GRACE = 3
 _HEARTBEAT_SLACK_S = 5.0
@@ -61,6 +62,7 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
     for process in PROCESSES:
         findings += _process(process, facts.heartbeats.get(process), now)
     findings += _collector(facts.heartbeats.get("collector"), now)
+    findings += _alerts(facts.heartbeats.get("alerter"))
     for process in ("writer", "replayer"):
         beat = facts.heartbeats.get(process) or {}
         if beat.get("breaker") == "open":
@@ -173,6 +175,27 @@ def _buffer_cap(facts: Facts) -> list[Finding]:
             )
         ]
     return []
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, int | float) else "unknown"
+
+
+def _alerts(beat: dict[str, Any] | None) -> list[Finding]:
+    """One warning per alert firing, as the alerter published it."""
+    findings = []
+    for alert in (beat or {}).get("firing") or []:
+        account = alert.get("account")
+        what = f"{alert.get('figure')} of {account}" if account else str(alert.get("figure"))
+        findings.append(
+            Finding(
+                "warning",
+                f"alert {alert.get('rule')} ({alert.get('subject') or account})",
+                f"{what} is {_number(alert.get('value'))}, limit {_number(alert.get('limit'))},"
+                f" since {alert.get('since')}",
+            )
+        )
+    return findings
 
 
 def worst(findings: list[Finding]) -> Level:

@@ -59,11 +59,18 @@ def list_segments(directory: Path) -> list[Segment]:
 
 
 class SpoolAppender:
-    """The collector's side: appends whole lines to the newest segment, one process at a time."""
+    """A producer's side: appends whole lines to the newest segment, one process at a time.
 
-    def __init__(self, directory: Path, *, segment_max_bytes: int) -> None:
+    Each producer has its own spool directory and lock (`collector.lock`, `alerter.lock`), so
+    segments of one directory are only ever written in order by one process.
+    """
+
+    def __init__(
+        self, directory: Path, *, segment_max_bytes: int, lock_name: str = LOCK_NAME
+    ) -> None:
         self.directory = directory
         self.segment_max_bytes = segment_max_bytes
+        self.lock_name = lock_name
         self._held = contextlib.ExitStack()
         self._is_open = False
         self._fd: int | None = None
@@ -71,9 +78,10 @@ class SpoolAppender:
         self.segment: Segment | None = None
 
     def open(self, *, now_us: int) -> None:
-        """Take the collector lock and start a fresh segment (never append after a crash's tail)."""
+        """Take the producer's lock and start a fresh segment (never after a crash's tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._held.enter_context(single_instance(self.directory / LOCK_NAME, "collector"))
+        producer = self.lock_name.removesuffix(".lock")
+        self._held.enter_context(single_instance(self.directory / self.lock_name, producer))
         self._is_open = True
         self._start_segment(now_us=now_us)
 

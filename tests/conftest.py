@@ -8,4 +8,5 @@ pytest_plugins = (
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
     "tests.fixtures.simulator",
+    "tests.fixtures.receiver",
 )

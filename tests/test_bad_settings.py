@@ -25,8 +25,12 @@ import pytest
         ("collector", "IB_PORTAL_URL", "ftp://gw", "'ftp://gw' is not an http(s) URL"),
         ("collector", "BRIDGE_BETAS_FILE", "/nonexistent/betas.toml", "cannot read"),
         ("collector", "BRIDGE_BETA_BENCHMARK", "S&P", "'S&P' is not a symbol"),
+        ("alerter", "BRIDGE_ALERT_URLS", "json://127.0.0.1:9/a bogus://u:hunter2@host/x",
+         "target 2 (bogus) is not a URL Apprise can use"),
+        ("alerter", "BRIDGE_ALERTS_FILE", "/nonexistent/alerts.toml", "/nonexistent/alerts.toml"),
+        ("alerter", "BRIDGE_ALERT_RETRY_DELAYS_S", "soon", "expected seconds like"),
     ],
-)
+)  # fmt: skip
 def test_bad_setting_is_one_clear_line_and_a_non_zero_exit(
     module: str, variable: str, value: str, message: str
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("collector", "writer", "replayer", "shared", "database")
+PACKAGES = ("collector", "writer", "replayer", "alerter", "shared", "database")
 _VARIABLE = re.compile(r"\"((?:BRIDGE|IB)_[A-Z0-9_]+|DATABASE_URL)\"")
 
 

@@ -1,6 +1,8 @@
-"""The writer: tails the spool into PostgreSQL, behind the circuit breaker, buffering when it must.
+"""The writer: tails the spools into PostgreSQL, behind the circuit breaker, buffering when it must.
 
-One step (`drain_once`) reads the complete lines after the checkpoint, validates each one
+Two producers spool records: the collector and the alerter, each in its own directory with its
+own checkpoint (`writer.checkpoint` in that directory). One step (`drain_once`) takes each spool
+in turn: it reads the complete lines after that spool's checkpoint, validates each one
 (a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
 or appends them to the buffer file when the breaker is open or the store fails, and only then
 deletes the spool segments that are fully consumed and moves the checkpoint (atomically). A
@@ -18,8 +20,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 
 from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
@@ -61,6 +64,18 @@ class DrainReport:
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
 
+@dataclass
+class _Spool:
+    """What the writer keeps per spool it tails."""
+
+    directory: Path
+    position: SpoolPosition
+    checkpoint_saved: bool = True
+    # Segments listed at or after the checkpoint and not consumed yet: one that disappears
+    # was deleted or renamed by someone else, and its records are lost.
+    unconsumed: set[int] = field(default_factory=set)
+
+
 class Writer:
     def __init__(
         self,
@@ -70,7 +85,10 @@ class Writer:
     ) -> None:
         self.settings = settings
         paths = settings.paths
-        paths.spool_dir.mkdir(parents=True, exist_ok=True)
+        # The collector's spool first: it carries the snapshots.
+        self.spools = (paths.spool_dir, paths.alerter_spool_dir)
+        for directory in self.spools:
+            directory.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
         self.store = DatabaseStore(
             "writer", settings.database, application_name="bridge-writer", monotonic=monotonic
@@ -78,11 +96,10 @@ class Writer:
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
         self.troubles = Troubles(log)
-        self.position = self._load_checkpoint()
-        self._checkpoint_saved = True
-        # Segments listed at or after the checkpoint and not consumed yet: one that disappears
-        # was deleted or renamed by someone else, and its records are lost.
-        self._unconsumed: set[int] = set()
+        self._spools = {
+            directory: _Spool(directory, self._load_checkpoint(directory))
+            for directory in self.spools
+        }
         # api_log records the writer reports itself, kept until they are stored or buffered.
         self._own_events: list[bytes] = []
         self._buffer_warned = False
@@ -90,31 +107,49 @@ class Writer:
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
 
-    def _load_checkpoint(self) -> SpoolPosition:
+    @property
+    def positions(self) -> dict[Path, SpoolPosition]:
+        """How far each spool is consumed."""
+        return {directory: spool.position for directory, spool in self._spools.items()}
+
+    @property
+    def position(self) -> SpoolPosition:
+        """How far the collector's spool is consumed."""
+        return self._spools[self.settings.paths.spool_dir].position
+
+    def _load_checkpoint(self, directory: Path) -> SpoolPosition:
         try:
-            return load_checkpoint(self.settings.paths.spool_dir)
+            return load_checkpoint(directory)
         except CheckpointCorrupt as exc:
             # Safe: consumed segments are deleted and every insert is idempotent, so starting
             # from the oldest segment still here re-delivers, at worst, what is already stored.
             self.troubles.report(
-                "checkpoint",
+                f"checkpoint {directory.name}",
                 "spool checkpoint unreadable: starting over from the oldest segment",
                 exc,
             )
             return SpoolPosition(0, 0)
 
     async def drain_once(self) -> DrainReport:
-        """Move the next batch of spool lines to PostgreSQL or the buffer; checkpoint after."""
+        """Move the next batch of each spool's lines to PostgreSQL or the buffer; checkpoint
+        each spool after its batch."""
+        report = DrainReport()
+        for spool in self._spools.values():
+            report.add(await self._drain_spool(spool))
+        self._publish_status()
+        return report
+
+    async def _drain_spool(self, spool: _Spool) -> DrainReport:
         batch = read_spool(
-            self.settings.paths.spool_dir,
-            self.position,
+            spool.directory,
+            spool.position,
             max_lines=self.settings.batch_max_records,
             max_bytes=self._read_budget_bytes(),
         )
         report = DrainReport(read=len(batch.lines))
         for problem in batch.truncated:
             log.error("spool segment shrank under the checkpoint", extra=logs.fields(at=problem))
-        self._report_vanished(batch)
+        self._report_vanished(spool, batch)
         valid, letters = self._validate(batch)
         valid += self._own_events
         if valid:
@@ -127,10 +162,9 @@ class Writer:
         # space before the checkpoint is saved, which may itself need the space.
         for segment in batch.finished:
             segment.path.unlink(missing_ok=True)
-        self._unconsumed = {s.seq for s in batch.listed} - {s.seq for s in batch.finished}
-        self._checkpoint(batch.end)
+        spool.unconsumed = {s.seq for s in batch.listed} - {s.seq for s in batch.finished}
+        self._checkpoint(spool, batch.end)
         self.totals.add(report)
-        self._publish_status()
         return report
 
     def _read_budget_bytes(self) -> int:
@@ -141,9 +175,9 @@ class Writer:
         room = self.settings.buffer_limits.max_bytes - self._buffer.stats().pending_bytes
         return max(1, min(_READ_MAX_BYTES, room))
 
-    def _report_vanished(self, batch: SpoolBatch) -> None:
+    def _report_vanished(self, spool: _Spool, batch: SpoolBatch) -> None:
         listed = {segment.seq for segment in batch.listed}
-        gone = {seq for seq in self._unconsumed if seq not in listed}
+        gone = {seq for seq in spool.unconsumed if seq not in listed}
         gone |= {segment.seq for segment in batch.vanished}
         for seq in sorted(gone):
             name = segment_name(seq)
@@ -155,10 +189,10 @@ class Writer:
                 level="error",
                 event="spool_segment_missing",
                 message=f"{message}: records in it may be lost",
-                details={"segment": name, "spool": str(self.settings.paths.spool_dir)},
+                details={"segment": name, "spool": str(spool.directory)},
             )
             self._own_events.append(records.encode(event))
-        self._unconsumed -= gone
+        spool.unconsumed -= gone
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         try:
@@ -173,24 +207,25 @@ class Writer:
                 extra=logs.fields(source=letter.source, reason=letter.reason),
             )
 
-    def _checkpoint(self, end: SpoolPosition) -> None:
+    def _checkpoint(self, spool: _Spool, end: SpoolPosition) -> None:
         """Move the checkpoint to `end`; when it cannot be saved, keep it in memory and retry.
 
         Retrying is safe: a crash before it is saved re-delivers from the last saved one.
         """
-        if end == self.position and self._checkpoint_saved:
+        if end == spool.position and spool.checkpoint_saved:
             return
-        self.position = end
+        spool.position = end
+        subject = f"checkpoint {spool.directory.name}"
         try:
-            save_checkpoint(self.settings.paths.spool_dir, end)
+            save_checkpoint(spool.directory, end)
         except OSError as exc:
-            self._checkpoint_saved = False
+            spool.checkpoint_saved = False
             self.troubles.report(
-                "checkpoint", "cannot save the spool checkpoint; retrying", exc.strerror or exc
+                subject, "cannot save the spool checkpoint; retrying", exc.strerror or exc
             )
         else:
-            self._checkpoint_saved = True
-            self.troubles.clear("checkpoint")
+            spool.checkpoint_saved = True
+            self.troubles.clear(subject)
 
     def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
         valid: list[bytes] = []
@@ -246,7 +281,7 @@ class Writer:
         await self.store.close()
 
     async def run_until_caught_up(self) -> DrainReport:
-        """Drain until a step finds less than a full batch: the spool is consumed."""
+        """Drain until a step finds less than a full batch: the spools are consumed."""
         total = DrainReport()
         while True:
             report = await self.drain_once()
@@ -266,7 +301,7 @@ class Writer:
         log.info(
             "writer started",
             extra=logs.fields(
-                spool=self.settings.paths.spool_dir,
+                spools=",".join(str(directory) for directory in self.spools),
                 database=self.settings.database.describe(),
                 buffer=self.settings.paths.buffer_path,
             ),

@@ -28,9 +28,13 @@ def _status(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[
     )
 
 
-def _collector_heartbeat(run_dir: Path) -> None:
-    """The collector's heartbeat file, as the collector publishes it (the file is the contract)."""
+def _collector_heartbeat(run_dir: Path, *, firing: list[dict[str, object]] | None = None) -> None:
+    """The collector's and the alerter's heartbeat files, as they publish them (the files are
+    the contract)."""
     now = datetime.now(UTC)
+    status.publish(
+        run_dir, "alerter", {"state": "running", "firing": firing or []}, now=now, interval_s=5
+    )
     status.publish(
         run_dir,
         "collector",
@@ -81,7 +85,7 @@ def test_answers_without_any_process_or_database(tmp_path: Path) -> None:
     environ = {"BRIDGE_VAR_DIR": str(tmp_path / "var")}
     result = _status(environ)
     assert result.returncode == 1
-    for process in ("collector", "writer", "replayer"):
+    for process in ("collector", "writer", "replayer", "alerter"):
         assert f"UNHEALTHY {process}: no heartbeat file" in result.stdout
     assert "rows last hour unknown" in result.stdout
     assert "database: not queried: DATABASE_URL is unset" in result.stdout

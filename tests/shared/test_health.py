@@ -41,6 +41,7 @@ def _facts(**changes: Any) -> Facts:
             "collector": _collector(),
             "writer": _beat(0.5, breaker="closed"),
             "replayer": _beat(30, 60, breaker="closed"),
+            "alerter": _beat(1, 5, firing=[]),
         },
         "spool_lag_records": 0,
         "spool_lag_s": None,
@@ -107,6 +108,40 @@ def _facts(**changes: Any) -> Facts:
             _facts(buffer_bytes=900, oldest_buffered_ts=NOW - timedelta(seconds=40)),
             [("warning", "buffer", "900 bytes buffered, oldest record 40 s old")],
             id="backlog-waits-for-replay",
+        ),
+        pytest.param(
+            _facts(
+                heartbeats={
+                    "alerter": _beat(
+                        1,
+                        5,
+                        firing=[
+                            {
+                                "rule": "theta floor",
+                                "account": "DU1",
+                                "subject": "DU1",
+                                "figure": "net_theta",
+                                "value": -2450.5,
+                                "limit": -2000.0,
+                                "since": "2026-11-24T14:55:00+00:00",
+                            }
+                        ],
+                    )
+                }
+            ),
+            [
+                (
+                    "warning",
+                    "alert theta floor (DU1)",
+                    "net_theta of DU1 is -2450.5, limit -2000, since 2026-11-24T14:55:00+00:00",
+                )
+            ],
+            id="alert-firing",
+        ),
+        pytest.param(
+            _facts(heartbeats={"alerter": None}),
+            [("unhealthy", "alerter", "no heartbeat file")],
+            id="alerter-missing",
         ),
         pytest.param(
             _facts(dead_letters=2),

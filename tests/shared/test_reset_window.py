@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.reset_window import DEFAULT_RESET_WINDOWS, active_window, parse_reset_windows
+from shared.reset_window import DEFAULT_RESET_WINDOWS, active_window, parse_reset_windows
 
 DEFAULTS = parse_reset_windows(DEFAULT_RESET_WINDOWS)
 

@@ -1,0 +1,463 @@
+"""The alerter: watches the stored snapshots, the heartbeats and the pipeline's files, and notifies.
+
+One step (`step`) observes, reads every rule, moves each alert's episode, and for each firing
+or resolution: records an `alert_fired` / `alert_resolved` event in the alerter's own spool
+(which the writer stores in `api_logs` like every other event), saves the state, and queues one
+notification per target. Deliveries run beside the steps, each retried on its own, so a target
+that is down delays nothing else. The state file makes all of it survive a restart.
+
+Order within a step, for crashes: the event is spooled (fsynced) before the state is saved; an
+event's id is derived from its alert, episode number and change, so an alerter killed between
+the two records the same event again and PostgreSQL keeps it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from alerter import state as saved
+from alerter.checks import (
+    WATCHED_PROCESSES,
+    Check,
+    FeedFacts,
+    health_checks,
+    limit_checks,
+    watch_dead_letters,
+)
+from alerter.delivery import Notification, Outbox
+from alerter.episodes import Change, step
+from alerter.errors import AlerterError
+from alerter.settings import AlerterSettings
+from database.errors import DatabaseError, translate
+from shared import logs, records, status
+from shared.buffer import Buffer
+from shared.deadletter import DeadLetters
+from shared.reset_window import active_window
+from shared.spool import SpoolAppender
+
+log = logging.getLogger("alerter")
+
+ALERT_NAMESPACE: Final = uuid.UUID("3b0f4d1e-7a43-4c59-9a53-5d7a2e0c9b61")
+SPOOL_LOCK: Final = "alerter.lock"
+_SEGMENT_MAX_BYTES: Final = 1 << 20
+# At a stop, deliveries in flight get this long to finish (well inside supervisord's 15 s); the
+# rest stay in the outbox and are sent after the next start.
+_CLOSE_GRACE_S: Final = 5.0
+# Accounts whose newest snapshot is older than this are no longer watched (closed, filtered out).
+_ACCOUNT_HORIZON: Final = "7 days"
+
+# The newest snapshot of each account, by a loose index scan over (account, ts DESC): one index
+# probe per account, however long the table.
+_LATEST = """
+WITH RECURSIVE accounts(account) AS (
+    SELECT min(account) FROM portfolio_greeks
+  UNION ALL
+    SELECT (SELECT min(account) FROM portfolio_greeks p WHERE p.account > a.account)
+    FROM accounts a WHERE a.account IS NOT NULL
+)
+SELECT latest.account, latest.ts{figures}
+FROM accounts a CROSS JOIN LATERAL (
+    SELECT * FROM portfolio_greeks p WHERE p.account = a.account ORDER BY p.ts DESC LIMIT 1
+) latest
+WHERE latest.ts > now() - interval '{horizon}'
+"""
+# A login prompt newer than the last connection means an operator must log in.
+_LOGIN = """
+SELECT EXISTS (
+    SELECT 1 FROM api_logs WHERE event = 'session_required' AND ts > coalesce(
+        (SELECT max(ts) FROM api_logs WHERE event = 'connected'), '-infinity')
+)
+"""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change made by one step: the alert after it, which change, and when its episode began
+    (past the limit since) and fired."""
+
+    alert: saved.Alert
+    change: Change
+    since: datetime | None
+    fired_at: datetime | None
+
+    def details(self) -> dict[str, Any]:
+        """The api_logs row's details."""
+        alert = self.alert
+        return {
+            "rule": alert.rule,
+            "account": alert.account,
+            "subject": alert.subject,
+            "figure": alert.figure,
+            "value": alert.episode.value,
+            "limit": alert.episode.limit,
+            "since": self.since.isoformat() if self.since else None,
+            "fired_at": self.fired_at.isoformat() if self.fired_at else None,
+            "episode": alert.episode.number,
+        }
+
+    def describe(self) -> str:
+        """One line for the notification, the log and the api_logs row."""
+        alert, episode = self.alert, self.alert.episode
+        what = alert.figure if alert.account is None else f"{alert.figure} of {alert.account}"
+        since = f"{self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "an unknown time"
+        value, limit = _number(episode.value), _number(episode.limit)
+        if self.change == "fired":
+            return f"{alert.rule}: {what} is {value}, limit {limit}, past it since {since}"
+        return f"{alert.rule}: {what} is back at {value}, limit {limit}, past it since {since}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the database said in one step; None where it did not answer."""
+
+    latest: dict[str, dict[str, Any]] | None
+    login_required: bool | None
+
+
+class Alerter:
+    def __init__(
+        self, settings: AlerterSettings, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        paths = settings.paths
+        self._state_path = paths.run_dir / saved.STATE_NAME
+        self._spool = SpoolAppender(
+            paths.alerter_spool_dir, segment_max_bytes=_SEGMENT_MAX_BYTES, lock_name=SPOOL_LOCK
+        )
+        self._buffer = Buffer(paths.buffer_path)
+        self._dead_letters = DeadLetters(paths.dead_letter_path)
+        self._unspooled: list[bytes] = []
+        self._db: psycopg.AsyncConnection[TupleRow] | None = None
+        self._db_error: str | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self.started_at = clock()
+        self.state = saved.AlerterState()
+        self.outbox = Outbox()
+        for target in settings.targets:
+            logs.hide(target.url.reveal())
+            logs.hide_url_password(target.url.reveal())
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take the alerter's spool and recall the state saved before a restart."""
+        self._spool.open(now_us=time.time_ns() // 1000)
+        try:
+            loaded = saved.load(self._state_path)
+        except AlerterError as exc:
+            log.error("alerter state unreadable: starting afresh", extra=logs.fields(reason=exc))
+            loaded = None
+        if loaded is not None:
+            names = self.settings.rules.names()
+            for key, alert in list(loaded.alerts.items()):
+                if alert.rule not in names:
+                    log.info(
+                        "rule no longer in the file (or off): alert forgotten",
+                        extra=logs.fields(rule=alert.rule, subject=alert.subject),
+                    )
+                    del loaded.alerts[key]
+            self.state = loaded
+            self.outbox = Outbox(loaded.outbox)
+
+    async def close(self) -> None:
+        """Let deliveries in flight finish (briefly), keep the others for the next start."""
+        in_flight = list(self._in_flight.values())
+        if in_flight:
+            _, unfinished = await asyncio.wait(in_flight, timeout=_CLOSE_GRACE_S)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        self._save()
+        if self._db is not None:
+            await self._db.close()
+        self._spool.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Step every `interval_s` until `stop` is set."""
+        self.open()
+        rules = self.settings.rules
+        log.info(
+            "alerter started",
+            extra=logs.fields(
+                limits=len(rules.limits),
+                targets=len(self.settings.targets),
+                rules_file=self.settings.rules_file,
+                firing=sum(alert.episode.firing for alert in self.state.alerts.values()),
+                undelivered=len(self.outbox.pending),
+            ),
+        )
+        if not self.settings.targets:
+            log.warning("BRIDGE_ALERT_URLS is empty: alerts are recorded, not sent")
+        try:
+            while not stop.is_set():
+                await self.step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.interval_s)
+        finally:
+            self._publish("stopped")
+            await self.close()
+            log.info("alerter stopped")
+
+    # One step --------------------------------------------------------------------------------
+
+    async def step(self) -> list[Transition]:
+        """Observe, read every rule, record and queue what changed; returns the changes."""
+        now = self._clock()
+        stored = await self._query_database()
+        checks = self._checks(now, stored)
+        transitions: list[Transition] = []
+        dirty = False
+        for check in checks:
+            alert = self.state.alerts.get(check.key) or saved.Alert(
+                check.rule, check.subject, check.figure, check.account
+            )
+            episode, change = step(alert.episode, check.reading, now=now, for_s=check.for_s)
+            dirty = dirty or replace(episode, value=None) != replace(alert.episode, value=None)
+            self.state.alerts[check.key] = replace(alert, episode=episode)
+            if change is not None:
+                previous = alert.episode if change == "resolved" else episode
+                transitions.append(Transition(
+                    replace(alert, episode=episode), change, previous.past_since, previous.fired_at
+                ))  # fmt: skip
+        if transitions:
+            self._record(transitions, now)
+            for transition in transitions:
+                self._queue(transition, now)
+        # The events reach the disk before the state that says they happened.
+        self._flush_spool(now)
+        if dirty or transitions:
+            self._save()
+        self._dispatch()
+        self._publish("running")
+        return transitions
+
+    def _checks(self, now: datetime, stored: Stored) -> list[Check]:
+        rules = self.settings.rules
+        heartbeats = {
+            name: status.read(self.settings.paths.run_dir, name) for name in WATCHED_PROCESSES
+        }
+        last_snapshot: dict[str, datetime] = {}
+        for account, row in (stored.latest or {}).items():
+            last_snapshot[account] = row["ts"]
+        collector = heartbeats.get("collector") or {}
+        for account, info in (collector.get("accounts") or {}).items():
+            stamp = (info or {}).get("last_snapshot_ts")
+            if isinstance(stamp, str):
+                produced = datetime.fromisoformat(stamp)
+                last_snapshot[account] = max(produced, last_snapshot.get(account, produced))
+        facts = FeedFacts(
+            heartbeats=heartbeats,
+            last_snapshot=last_snapshot,
+            login_required=stored.login_required,
+            buffer_bytes=self._buffer.stats().pending_bytes,
+            in_reset_window=active_window(self.settings.reset_windows, now) is not None,
+            started_at=self.started_at,
+        )
+        letters = self.state.dead_letters
+        if rules.health.dead_letter_quiet_s is not None:
+            letters, letters_reading = watch_dead_letters(
+                letters, self._dead_letters.count(), now=now,
+                quiet_s=rules.health.dead_letter_quiet_s,
+            )  # fmt: skip
+            self.state.dead_letters = letters
+        else:
+            letters_reading = None
+        checks = health_checks(rules.health, facts, now=now, dead_letters=letters_reading)
+        if stored.latest is not None:
+            checks += limit_checks(rules.limits, stored.latest)
+        return checks
+
+    # The database (read-only) ----------------------------------------------------------------
+
+    async def _query_database(self) -> Stored:
+        rules = self.settings.rules
+        wants_login = rules.health.login_required_s is not None
+        try:
+            if self._db is None or self._db.closed:
+                self._db = await self.settings.database.connect("bridge-alerter", read_only=True)
+            latest = await self._latest(self._db, rules.figures)
+            login = await self._login_required(self._db) if wants_login else False
+        except (psycopg.Error, OSError) as exc:
+            await self._database_failed(translate(exc))
+            return Stored(None, None)
+        except DatabaseError as exc:
+            await self._database_failed(exc)
+            return Stored(None, None)
+        if self._db_error is not None:
+            log.info("database answering again: limits read")
+            self._db_error = None
+        return Stored(latest, login)
+
+    async def _latest(
+        self, conn: psycopg.AsyncConnection[TupleRow], figures: tuple[str, ...]
+    ) -> dict[str, dict[str, Any]]:
+        columns = sql.SQL("").join(
+            sql.SQL(", latest.{}").format(sql.Identifier(figure)) for figure in figures
+        )
+        query = sql.SQL(_LATEST).format(figures=columns, horizon=sql.SQL(_ACCOUNT_HORIZON))
+        rows = await (await conn.execute(query)).fetchall()
+        return {row[0]: {"ts": row[1], **dict(zip(figures, row[2:], strict=True))} for row in rows}
+
+    async def _login_required(self, conn: psycopg.AsyncConnection[TupleRow]) -> bool:
+        row = await (await conn.execute(_LOGIN)).fetchone()
+        return bool(row and row[0])
+
+    async def _database_failed(self, exc: DatabaseError) -> None:
+        message = str(exc)
+        if message != self._db_error:
+            log.warning(
+                "database not answering: limits and login prompts not read",
+                extra=logs.fields(reason=message),
+            )
+        self._db_error = message
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.close()
+
+    # Recording -------------------------------------------------------------------------------
+
+    def _record(self, transitions: list[Transition], now: datetime) -> None:
+        for transition in transitions:
+            alert, change = transition.alert, transition.change
+            text = transition.describe()
+            level: records.Level = "warning" if change == "fired" else "info"
+            log.log(
+                logging.WARNING if change == "fired" else logging.INFO,
+                text,
+                extra=logs.fields(event=f"alert_{change}", rule=alert.rule, subject=alert.subject),
+            )
+            record = records.ApiLog(
+                id=uuid.uuid5(
+                    ALERT_NAMESPACE,
+                    f"{alert.rule}|{alert.subject}|{alert.episode.number}|{change}",
+                ),
+                ts=now,
+                mode=self.settings.mode,
+                level=level,
+                event=f"alert_{change}",
+                code=None,
+                message=text,
+                details=transition.details(),
+            )
+            self._unspooled.append(records.encode(record))
+
+    def _flush_spool(self, now: datetime) -> None:
+        if not self._unspooled:
+            return
+        try:
+            self._spool.append(self._unspooled, now_us=int(now.timestamp() * 1_000_000))
+        except OSError as exc:
+            log.error(
+                "cannot append to the alerter's spool: events held in memory",
+                extra=logs.fields(reason=exc.strerror or exc, held=len(self._unspooled)),
+            )
+            return
+        self._unspooled.clear()
+
+    def _save(self) -> None:
+        self.state.outbox = list(self.outbox.pending)
+        try:
+            saved.save(self._state_path, self.state)
+        except OSError as exc:
+            log.error("cannot save the alerter's state", extra=logs.fields(reason=exc.strerror))
+
+    # Delivery --------------------------------------------------------------------------------
+
+    def _queue(self, transition: Transition, now: datetime) -> None:
+        alert, change = transition.alert, transition.change
+        title = f"{'FIRING' if change == 'fired' else 'RESOLVED'}: {alert.rule} ({alert.subject})"
+        for index in range(len(self.settings.targets)):
+            self.outbox.add(
+                Notification(
+                    id=str(uuid.uuid4()),
+                    key=f"{alert.rule}|{alert.subject}",
+                    target=index,
+                    change=change,
+                    title=title,
+                    body=transition.describe(),
+                    due_at=now,
+                )
+            )
+
+    def _dispatch(self) -> None:
+        now = self._clock()
+        for notification in self.outbox.due(now, busy=self._in_flight):
+            self._in_flight[notification.id] = asyncio.get_running_loop().create_task(
+                self._deliver(notification)
+            )
+
+    async def _deliver(self, notification: Notification) -> None:
+        target = self.settings.targets[notification.target]
+        try:
+            try:
+                accepted = await target.send(
+                    notification.title, notification.body, notification.change
+                )
+                reason = "refused or unreachable"
+            except Exception as exc:  # any plugin failure is one failed attempt
+                accepted, reason = False, type(exc).__name__
+            now = self._clock()
+            if accepted:
+                self.outbox.delivered(notification.id)
+                key = notification.key
+                if key in self.state.alerts:
+                    alert = self.state.alerts[key]
+                    self.state.alerts[key] = replace(
+                        alert, episode=replace(alert.episode, last_notified=now)
+                    )
+                log.info("notification delivered", extra=logs.fields(
+                    target=target.label, title=notification.title,
+                    attempts=notification.attempts + 1))  # fmt: skip
+            else:
+                retry = self.outbox.failed(notification.id, now, self.settings.retry_delays_s)
+                log.warning("notification not delivered: will retry", extra=logs.fields(
+                    target=target.label, title=notification.title, reason=reason,
+                    attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
+            self._save()
+        finally:
+            self._in_flight.pop(notification.id, None)
+
+    # The heartbeat ---------------------------------------------------------------------------
+
+    def firing(self) -> list[dict[str, Any]]:
+        """The alerts firing now, as published in the heartbeat."""
+        return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
+
+    def _publish(self, state: str) -> None:
+        try:
+            status.publish(
+                self.settings.paths.run_dir,
+                "alerter",
+                {
+                    "state": state,
+                    "firing": self.firing(),
+                    "undelivered": len(self.outbox.pending),
+                    "targets": len(self.settings.targets),
+                    "last_db_error": self._db_error,
+                },
+                now=self._clock(),
+                interval_s=self.settings.interval_s,
+            )
+        except OSError as exc:
+            log.warning("cannot write the heartbeat", extra=logs.fields(reason=exc.strerror))
+
+
+def _number(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.6g}"

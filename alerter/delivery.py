@@ -1,0 +1,131 @@
+"""Notifications through Apprise: one target per URL, each notification retried on its own.
+
+The URLs (`BRIDGE_ALERT_URLS`) are secrets: a target is named by its position and scheme only
+("target 2 (json)"), its URL is kept in a `Secret`, and Apprise's own log lines, which may quote
+a URL, are not passed on. A failed delivery is retried after the delays of
+`BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds; notifications of one alert
+reach one target in order (a resolution never arrives before its firing), and nothing waits for
+another alert's or another target's notifications.
+
+The outbox is bookkeeping only (pure: `now` is an argument); the alerter keeps it in its state
+file, so a notification not yet delivered is still sent after a restart, and one delivered is
+not sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+import apprise
+
+from alerter.episodes import Change
+from alerter.errors import TargetError
+from shared.settings import Secret
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,30})://")
+_NOTIFY_TYPES: Final = {"fired": apprise.NotifyType.WARNING, "resolved": apprise.NotifyType.SUCCESS}
+
+
+def _silence_apprise() -> None:
+    # Apprise logs through its own logger, sometimes with the URL it failed on; our lines say
+    # what failed without it.
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = False
+    if not apprise_log.handlers:
+        apprise_log.addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where notifications go: one Apprise URL, never shown."""
+
+    label: str
+    url: Secret
+
+    async def send(self, title: str, body: str, change: Change) -> bool:
+        """One delivery attempt; True when the service accepted it."""
+        _silence_apprise()
+        notifier = apprise.Apprise()
+        notifier.add(self.url.reveal())
+        result = await notifier.async_notify(
+            body=body, title=title, notify_type=_NOTIFY_TYPES[change]
+        )
+        return bool(result)
+
+
+def parse_targets(text: str | None) -> tuple[Target, ...]:
+    """The targets of `BRIDGE_ALERT_URLS` (URLs separated by spaces); TargetError names a bad
+    one by its position and scheme, never by its URL."""
+    _silence_apprise()
+    targets = []
+    for number, url in enumerate((text or "").split(), start=1):
+        match = _SCHEME.match(url)
+        label = f"target {number} ({match.group(1).lower() if match else 'no scheme'})"
+        if match is None or apprise.Apprise.instantiate(url) is None:
+            raise TargetError(f"{label} is not a URL Apprise can use")
+        targets.append(Target(label, Secret(url)))
+    return tuple(targets)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message for one target, waiting to be delivered."""
+
+    id: str
+    key: str  # the alert it belongs to: one alert's messages reach a target in order
+    target: int  # position in the targets
+    change: Change
+    title: str
+    body: str
+    due_at: datetime
+    attempts: int = 0
+
+
+def retry_at(attempts: int, now: datetime, delays_s: Sequence[float]) -> datetime:
+    """When to try again after `attempts` failed attempts: the delays in turn, the last one
+    repeating."""
+    return now + timedelta(seconds=delays_s[min(attempts, len(delays_s)) - 1])
+
+
+class Outbox:
+    """The notifications not delivered yet, oldest first."""
+
+    def __init__(self, pending: Iterable[Notification] = ()) -> None:
+        self._pending = list(pending)
+
+    @property
+    def pending(self) -> tuple[Notification, ...]:
+        return tuple(self._pending)
+
+    def add(self, notification: Notification) -> None:
+        self._pending.append(notification)
+
+    def due(self, now: datetime, busy: Iterable[str] = ()) -> list[Notification]:
+        """The first notification of each alert and target, when it is due and not in flight."""
+        in_flight = set(busy)
+        heads: dict[tuple[int, str], Notification] = {}
+        for notification in self._pending:
+            heads.setdefault((notification.target, notification.key), notification)
+        return [n for n in heads.values() if n.due_at <= now and n.id not in in_flight]
+
+    def delivered(self, notification_id: str) -> None:
+        self._pending = [n for n in self._pending if n.id != notification_id]
+
+    def failed(
+        self, notification_id: str, now: datetime, delays_s: Sequence[float]
+    ) -> Notification:
+        """Count the failed attempt and schedule the next one; returns the updated notification."""
+        for index, notification in enumerate(self._pending):
+            if notification.id == notification_id:
+                attempts = notification.attempts + 1
+                updated = replace(
+                    notification, attempts=attempts, due_at=retry_at(attempts, now, delays_s)
+                )
+                self._pending[index] = updated
+                return updated
+        raise KeyError(notification_id)

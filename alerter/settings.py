@@ -1,0 +1,90 @@
+"""The alerter's settings, read once from the environment at start, rules file included.
+
+A bad rules file or a bad notification URL stops the alerter at start with one line naming the
+variable, the rule (or the URL's position and scheme: never the URL) and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from alerter.delivery import Target, parse_targets
+from alerter.errors import RulesError, TargetError
+from alerter.rules import Rules, parse_rules, snapshot_figures
+from database.settings import DatabaseSettings
+from shared.errors import SettingsError
+from shared.records import MODES, Mode
+from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
+from shared.settings import EnvReader, PipelinePaths
+
+DEFAULT_RULES_FILE = Path("alerts.toml")
+
+
+@dataclass(frozen=True)
+class AlerterSettings:
+    paths: PipelinePaths
+    database: DatabaseSettings
+    rules_file: Path
+    rules: Rules
+    targets: tuple[Target, ...]
+    interval_s: float
+    retry_delays_s: tuple[float, ...]
+    reset_windows: tuple[ResetWindow, ...]
+    mode: Mode
+    log_level: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AlerterSettings:
+        env = EnvReader(environ)
+        paths = PipelinePaths.from_environ(environ)
+        rules_file = env.path("BRIDGE_ALERTS_FILE", DEFAULT_RULES_FILE)
+        try:
+            targets = parse_targets(env.optional_text("BRIDGE_ALERT_URLS"))
+        except TargetError as exc:
+            raise SettingsError("BRIDGE_ALERT_URLS", str(exc)) from None
+        try:
+            windows = parse_reset_windows(env.text("IB_RESET_WINDOWS", DEFAULT_RESET_WINDOWS))
+        except ValueError as exc:
+            raise SettingsError("IB_RESET_WINDOWS", str(exc)) from None
+        return cls(
+            paths=paths,
+            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            rules_file=rules_file,
+            rules=_rules(rules_file, required=env.is_set("BRIDGE_ALERTS_FILE")),
+            targets=targets,
+            interval_s=env.seconds("BRIDGE_ALERT_INTERVAL_S", 5.0, minimum=0.2, maximum=300),
+            retry_delays_s=_delays(env),
+            reset_windows=windows,
+            mode=env.choice("IB_API_MODE", MODES, "SOCKET"),  # type: ignore[arg-type]  # a member of MODES
+            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        )
+
+
+def _rules(path: Path, *, required: bool) -> Rules:
+    """The rules of `path`; without the file, the feed-health defaults (an error if it was
+    named explicitly)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise SettingsError("BRIDGE_ALERTS_FILE", f"{path} does not exist") from None
+        return Rules()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError("BRIDGE_ALERTS_FILE", f"{path}: cannot read it: {exc}") from None
+    try:
+        return parse_rules(text, figures=snapshot_figures())
+    except RulesError as exc:
+        raise SettingsError("BRIDGE_ALERTS_FILE", f"{path}: {exc}") from None
+
+
+def _delays(env: EnvReader) -> tuple[float, ...]:
+    name = "BRIDGE_ALERT_RETRY_DELAYS_S"
+    try:
+        delays = tuple(float(part) for part in env.text(name, "5,30,120,600").split(","))
+    except ValueError:
+        raise SettingsError(name, "expected seconds like 5,30,120,600") from None
+    if not all(0 < delay <= 86400 for delay in delays):
+        raise SettingsError(name, "each delay must be in 0..86400 seconds")
+    return delays

@@ -1,0 +1,116 @@
+"""The alerter's memory across restarts: every alert's episode, the dead letters seen, the outbox.
+
+Kept in `run/alerter.state` as JSON, replaced atomically (temp + fsync + rename + fsync of the
+directory), so a crash leaves the old or the new state, never half of one. A restarted alerter
+therefore knows which alerts are firing since when and which notifications were delivered: it
+does not notify an episode again, and it sends what was still waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from alerter.checks import DeadLetterWatch
+from alerter.delivery import Notification
+from alerter.episodes import Episode
+from alerter.errors import AlerterError
+from shared.durable import atomic_replace
+
+STATE_NAME: Final = "alerter.state"
+_VERSION: Final = 1
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule for one subject (an account or a process) and its episode."""
+
+    rule: str
+    subject: str
+    figure: str
+    account: str | None
+    episode: Episode = field(default_factory=Episode)
+
+    def view(self) -> dict[str, Any]:
+        """How a firing alert is published (heartbeat, bridge-status, the web page)."""
+        return {
+            "rule": self.rule,
+            "account": self.account,
+            "subject": self.subject,
+            "figure": self.figure,
+            "value": self.episode.value,
+            "limit": self.episode.limit,
+            "since": _stamp(self.episode.past_since),
+            "fired_at": _stamp(self.episode.fired_at),
+        }
+
+
+@dataclass
+class AlerterState:
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    dead_letters: DeadLetterWatch = field(default_factory=DeadLetterWatch)
+    outbox: list[Notification] = field(default_factory=list)
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def encode(state: AlerterState) -> bytes:
+    body = {
+        "v": _VERSION,
+        "alerts": {
+            key: {**asdict(alert), "episode": _times_out(asdict(alert.episode))}
+            for key, alert in state.alerts.items()
+        },
+        "dead_letters": _times_out(asdict(state.dead_letters)),
+        "outbox": [_times_out(asdict(notification)) for notification in state.outbox],
+    }
+    return json.dumps(body, sort_keys=True, indent=1).encode()
+
+
+def _times_out(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: _stamp(v) if isinstance(v, datetime) else v for key, v in body.items()}
+
+
+def decode(data: bytes) -> AlerterState:
+    try:
+        body = json.loads(data)
+        if body.get("v") != _VERSION:
+            raise AlerterError(f"unknown state version {body.get('v')!r}")
+        alerts = {}
+        for key, raw in body["alerts"].items():
+            episode = raw.pop("episode")
+            for name in ("past_since", "fired_at", "last_notified"):
+                episode[name] = _time(episode.get(name))
+            alerts[key] = Alert(**raw, episode=Episode(**episode))
+        letters = body["dead_letters"]
+        letters["grew_at"] = _time(letters.get("grew_at"))
+        outbox = []
+        for raw in body["outbox"]:
+            raw["due_at"] = _time(raw["due_at"])
+            outbox.append(Notification(**raw))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AlerterError(f"unreadable alerter state: {exc}") from None
+    return AlerterState(alerts, DeadLetterWatch(**letters), outbox)
+
+
+def load(path: Path) -> AlerterState | None:
+    """The saved state, or None when there is none yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return decode(data)
+
+
+def save(path: Path, state: AlerterState) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_replace(path, encode(state))

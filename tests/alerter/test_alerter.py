@@ -1,0 +1,286 @@
+"""The alerter's step against a real PostgreSQL, a real spool and a real webhook receiver.
+
+Snapshots reach the table through the real writer, and so do the alerter's events: the test
+plays the collector (it appends snapshot lines to the spool) and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from alerter.alerter import Alerter
+from alerter.settings import AlerterSettings
+from shared import records
+from shared.spool import SpoolAppender
+from tests.fixtures.pipeline import append
+from tests.fixtures.receiver import Receiver
+from tests.fixtures.supervisor import free_port
+from tests.waiting import wait_until_async
+from writer.settings import WriterSettings
+from writer.writer import Writer
+
+RULES = """
+[[limit]]
+name = "delta cap"
+figure = "net_dollar_delta"
+account = "DU0001"
+above = 100
+margin = 10
+
+[health]
+stale_snapshot_s = false
+gateway_disconnected_s = false
+login_required_s = false
+breaker_open_s = false
+buffer_above_mb = false
+dead_letter_quiet_s = false
+heartbeat_silent_s = false
+"""
+SENTINEL = "s3ntinel-hunter2"
+
+
+@pytest.fixture
+def alerter_environ(
+    pipeline_environ: dict[str, str], receiver: Receiver, tmp_path: Path
+) -> dict[str, str]:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES)
+    url = receiver.url(f"hook/{SENTINEL}").replace("json://", f"json://user:{SENTINEL}@")
+    return {
+        **pipeline_environ,
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "BRIDGE_ALERT_URLS": url,
+        "BRIDGE_ALERT_RETRY_DELAYS_S": "0.2",
+    }
+
+
+@pytest.fixture
+async def writer(pipeline_environ: dict[str, str]) -> AsyncIterator[Writer]:
+    writer = Writer(WriterSettings.from_environ(pipeline_environ))
+    yield writer
+    await writer.close()
+
+
+class Feed:
+    """Plays the collector: one snapshot of DU0001 per call, 5 s after the previous one, or
+    one connection event."""
+
+    def __init__(self, spool: SpoolAppender, writer: Writer) -> None:
+        self.spool, self.writer = spool, writer
+        self.tick = datetime.now(UTC).replace(microsecond=0)
+
+    async def dollar_delta(self, value: float) -> None:
+        self.tick += timedelta(seconds=5)
+        snapshot = records.Snapshot(
+            id=records.snapshot_id("DU0001", self.tick), ts=self.tick, account="DU0001",
+            mode="SOCKET", net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=value, position_count=1, option_count=0, options_with_greeks=0,
+            stalest_greek_age_s=None,
+        )  # fmt: skip
+        append(self.spool, [records.encode(snapshot)])
+        await self.writer.run_until_caught_up()
+
+    async def event(self, name: str) -> None:
+        """One connection event, as the collector records it, a little after the last one."""
+        self.tick += timedelta(seconds=1)
+        event = records.new_api_log(
+            ts=self.tick, mode="PORTAL", level="info", event=name, message=name
+        )
+        append(self.spool, [records.encode(event)])
+        await self.writer.run_until_caught_up()
+
+
+@pytest.fixture
+def feed(spool: SpoolAppender, writer: Writer) -> Feed:
+    return Feed(spool, writer)
+
+
+async def _start(environ: dict[str, str]) -> Alerter:
+    alerter = Alerter(AlerterSettings.from_environ(environ))
+    alerter.open()
+    return alerter
+
+
+def _alert_rows(url: str) -> list[tuple[str, dict[str, Any]]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT event, details FROM api_logs WHERE event LIKE 'alert_%' ORDER BY ts"
+        ).fetchall()
+    return [(event, details) for event, details in rows]
+
+
+async def test_a_limit_fires_once_survives_a_restart_and_resolves_once_with_hysteresis(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, database_url: str
+) -> None:
+    """150 > 100 fires (one notification, one alert_fired row); a restarted alerter does not
+    notify it again; 95 (inside, but not by the margin of 10) keeps it; 85 resolves it."""
+    await feed.dollar_delta(150.0)
+    alerter = await _start(alerter_environ)
+    fired = await alerter.step()
+    assert [(t.alert.rule, t.alert.subject, t.change) for t in fired] == [
+        ("delta cap", "DU0001", "fired")
+    ]
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the notification")
+    assert receiver.received[0]["title"] == "FIRING: delta cap (DU0001)"
+    assert "net_dollar_delta of DU0001 is 150, limit 100" in receiver.received[0]["message"]
+    assert await alerter.step() == []
+    (firing,) = alerter.firing()
+    assert (firing["rule"], firing["account"], firing["value"], firing["limit"]) == (
+        "delta cap", "DU0001", 150.0, 100.0,
+    )  # fmt: skip
+    await alerter.close()
+
+    restarted = await _start(alerter_environ)
+    assert await restarted.step() == []
+    assert restarted.firing() == [firing]
+
+    await feed.dollar_delta(95.0)  # 95 > 100 - 10
+    assert await restarted.step() == []
+    await feed.dollar_delta(85.0)
+    resolved = await restarted.step()
+    assert [t.change for t in resolved] == ["resolved"]
+    await wait_until_async(lambda: len(receiver.received) == 2, what="the resolution")
+    assert receiver.received[1]["title"] == "RESOLVED: delta cap (DU0001)"
+    assert restarted.firing() == []
+    await restarted.close()
+
+    await feed.writer.run_until_caught_up()  # the alerter's events travel the spool too
+    rows = _alert_rows(database_url)
+    assert [event for event, _ in rows] == ["alert_fired", "alert_resolved"]
+    assert {k: rows[0][1][k] for k in ("rule", "account", "value", "limit")} == {
+        "rule": "delta cap", "account": "DU0001", "value": 150.0, "limit": 100.0,
+    }  # fmt: skip
+    assert (rows[1][1]["value"], rows[1][1]["since"]) == (85.0, rows[0][1]["since"])
+    assert len(receiver.received) == 2
+
+
+async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
+) -> None:
+    """Inside at the last step before the stop; past the limit at the next start: it fires."""
+    await feed.dollar_delta(50.0)
+    alerter = await _start(alerter_environ)
+    assert await alerter.step() == []
+    await alerter.close()
+    await feed.dollar_delta(130.0)
+    restarted = await _start(alerter_environ)
+    assert [t.change for t in await restarted.step()] == ["fired"]
+    await restarted.close()
+
+
+async def test_a_receiver_that_is_down_gets_it_later_and_nothing_waits(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+    database_url: str,
+) -> None:
+    """Delivery fails while the receiver is down: logged and retried while the alerter goes on
+    (its event is stored meanwhile); delivered once the receiver is back; the URL's secrets in
+    no log line."""
+    caplog.set_level(logging.INFO)
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    alerter = Alerter(
+        AlerterSettings.from_environ({**alerter_environ, "BRIDGE_ALERT_INTERVAL_S": "0.2"})
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(alerter.run(stop))
+    await wait_until_async(
+        lambda: "notification not delivered: will retry" in caplog.text, what="a failed attempt"
+    )
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+    receiver.up()
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the retried delivery")
+    stop.set()
+    await running
+    assert receiver.received[0]["title"] == "FIRING: delta cap (DU0001)"
+    assert receiver.paths == [f"/hook/{SENTINEL}"]
+    assert SENTINEL not in caplog.text
+    state = json.loads((Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state").read_text())
+    assert state["outbox"] == []
+
+
+async def test_without_a_database_the_feed_is_still_watched(
+    alerter_environ: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL unreachable: said once in the log (without its password) and in the
+    heartbeat; the limit neither fires nor resolves; the buffer rule still fires."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("buffer_above_mb = false", "buffer_above_mb = 0.0001"))
+    environ = {
+        **alerter_environ,
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "DATABASE_URL": f"postgresql://bridge:{SENTINEL}@127.0.0.1:{port}/bridge",
+        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
+    }
+    buffer = Path(environ["BRIDGE_BUFFER_PATH"])
+    buffer.parent.mkdir(parents=True, exist_ok=True)
+    buffer.write_bytes(b"x" * 200)  # 0.0002 MB > 0.0001 MB
+    alerter = await _start(environ)
+    (fired,) = await alerter.step()
+    assert (fired.alert.rule, fired.change, fired.alert.episode.value) == (
+        "buffer_large", "fired", 0.0002,
+    )  # fmt: skip
+    assert await alerter.step() == []
+    await alerter.close()
+    beat = json.loads((Path(environ["BRIDGE_VAR_DIR"]) / "run/alerter.json").read_text())
+    assert beat["last_db_error"]
+    assert [f["rule"] for f in beat["firing"]] == ["buffer_large"]
+    assert caplog.text.count("database not answering") == 1
+    assert SENTINEL not in caplog.text
+
+
+async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """session_required after connected: fires (outside any window); connected again: resolves."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("login_required_s = false", "login_required_s = 0"))
+    far = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=12)  # no window now
+    environ = {
+        **alerter_environ,
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "IB_RESET_WINDOWS": f"{far:%a} {far:%H}:00-{far:%H}:30",
+    }
+    await feed.event("connected")
+    alerter = await _start(environ)
+    assert await alerter.step() == []
+    await feed.event("session_required")
+    assert [(t.alert.rule, t.change) for t in await alerter.step()] == [("login_required", "fired")]
+    await feed.event("connected")
+    assert [(t.alert.rule, t.change) for t in await alerter.step()] == [
+        ("login_required", "resolved")
+    ]
+    await alerter.close()
+
+
+async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
+    alerter_environ: dict[str, str], feed: Feed, database_url: str
+) -> None:
+    """No state file yet, as before the firing (its save never happened): the restarted alerter
+    fires the same episode again, with the same event id, and the table keeps one row."""
+    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    await feed.dollar_delta(150.0)
+    alerter = await _start(alerter_environ)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()
+    state_file.unlink()
+    restarted = await _start(alerter_environ)
+    assert [t.change for t in await restarted.step()] == ["fired"]
+    await restarted.close()
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]

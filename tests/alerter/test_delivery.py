@@ -1,0 +1,56 @@
+"""Retry schedule and outbox order (pure), and URLs that are never echoed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerter.delivery import Notification, Outbox, parse_targets, retry_at
+from alerter.errors import TargetError
+
+T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "after_s"),
+    [(1, 5), (2, 30), (3, 120), (4, 120), (10, 120)],  # the last delay repeats
+)
+def test_retry_schedule(attempts: int, after_s: float) -> None:
+    assert retry_at(attempts, T0, (5, 30, 120)) == T0 + timedelta(seconds=after_s)
+
+
+def _note(id_: str, key: str, target: int = 0, due_s: float = 0) -> Notification:
+    return Notification(id_, key, target, "fired", "t", "b", T0 + timedelta(seconds=due_s))
+
+
+def test_one_alerts_notifications_keep_their_order_and_others_do_not_wait() -> None:
+    """a1 (fired) failing holds a2 (its resolution) back, not b1, nor a1 to another target."""
+    outbox = Outbox([_note("a1", "a"), _note("a2", "a"), _note("b1", "b"), _note("a1'", "a", 1)])
+    assert [n.id for n in outbox.due(T0)] == ["a1", "b1", "a1'"]
+    retried = outbox.failed("a1", T0, (5,))
+    assert retried.attempts == 1
+    assert [n.id for n in outbox.due(T0)] == ["b1", "a1'"]  # a1 is due at +5 s, a2 behind it
+    assert [n.id for n in outbox.due(T0, busy={"b1"})] == ["a1'"]
+    outbox.delivered("a1")
+    assert [n.id for n in outbox.due(T0)] == ["a2", "b1", "a1'"]
+
+
+@pytest.mark.parametrize(
+    ("urls", "message"),
+    [
+        ("json://127.0.0.1:9/hook nope://user:hunter2@host/x", "target 2 (nope) is not a URL"),
+        ("hunter2-no-scheme", "target 1 (no scheme) is not a URL"),
+    ],
+)
+def test_a_bad_url_is_named_without_its_secret(urls: str, message: str) -> None:
+    with pytest.raises(TargetError) as caught:
+        parse_targets(urls)
+    assert str(caught.value).startswith(message)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_good_urls_are_kept_secret() -> None:
+    (first, second) = parse_targets("json://user:hunter2@127.0.0.1:9/a  ntfy://topic-hunter2")
+    assert (first.label, second.label) == ("target 1 (json)", "target 2 (ntfy)")
+    assert "hunter2" not in repr(first) + str(first) + repr(second)

@@ -1,0 +1,115 @@
+"""The alerts file: the form other tools write, the example, and one clear line per bad rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerter.errors import RulesError
+from alerter.rules import HealthRules, LimitRule, parse_rules, snapshot_figures
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = snapshot_figures()
+
+
+def test_the_figures_are_the_numeric_columns_of_portfolio_greeks() -> None:
+    assert {
+        "net_theta", "net_vega", "net_dollar_delta", "net_dollar_gamma", "net_beta_delta",
+        "net_liquidation", "unrealized_pnl", "daily_pnl", "option_count", "stalest_greek_age_s",
+    } <= set(FIGURES)  # fmt: skip
+    assert not {"account", "ts", "mode", "underlyings", "id", "currency", "completeness"} & set(
+        FIGURES
+    )
+    assert "version" not in FIGURES  # the record's format, stored as format_version
+
+
+def test_the_form_other_tools_write() -> None:
+    rules = parse_rules(
+        """
+        [[limit]]
+        figure = "net_theta"   # any stored figure
+        account = "*"          # or one account id
+        below = -2000          # and/or above = ...
+        for_s = 30
+        """,
+        figures=FIGURES,
+    )
+    # The default margin is 5 % of the limit: 2000 * 0.05 = 100.
+    assert rules.limits == (
+        LimitRule("net_theta below -2000", "net_theta", "*", -2000.0, None, 30.0, 100.0, 0.0),
+    )
+    assert rules.health == HealthRules()
+
+
+def test_a_figure_added_to_the_table_can_be_limited() -> None:
+    """`net_beta_delta` is accepted as soon as it is one of the table's numbers."""
+    text = '[[limit]]\nfigure = "net_beta_delta"\nbelow = -500\nabove = 500\n'
+    with pytest.raises(RulesError, match="net_beta_delta"):
+        parse_rules(text, figures=("net_delta",))
+    (rule,) = parse_rules(text, figures=("net_delta", "net_beta_delta")).limits
+    assert (rule.name, rule.margin_below, rule.margin_above) == (
+        "net_beta_delta outside -500..500", 25.0, 25.0,  # 500 * 0.05 = 25
+    )  # fmt: skip
+
+
+def test_the_example_file_is_valid() -> None:
+    rules = parse_rules((ROOT / "alerts.example.toml").read_text(), figures=FIGURES)
+    assert [rule.name for rule in rules.limits] == [
+        "theta floor", "net_vega above 50000", "net_beta_delta outside -500..500 (DU1234567)",
+    ]  # fmt: skip
+    assert rules.health == HealthRules()
+
+
+def test_health_rules_change_or_turn_off() -> None:
+    rules = parse_rules("[health]\nbuffer_above_mb = 50\nlogin_required_s = false\n", figures=())
+    assert (rules.health.buffer_above_mb, rules.health.login_required_s) == (50.0, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[limit]]\nfigure = "net_thta"\nbelow = 1\n',
+         "[[limit]] #1 (net_thta): figure 'net_thta' is not a number stored in portfolio_greeks"),
+        ('[[limit]]\nfigure = "net_delta"\nbelow = 1\n[[limit]]\nname = "x"\nfigure = "account"\n'
+         "above = 1\n",
+         "[[limit]] #2 (x): figure 'account' is not a number"),
+        ('[[limit]]\nfigure = "net_delta"\n',
+         "[[limit]] #1 (net_delta): give below, above or both"),
+        ('[[limit]]\nfigure = "net_delta"\nbelow = 5\nabove = 1\n',
+         "[[limit]] #1 (net_delta): below (5) must be less than above (1)"),
+        ('[[limit]]\nfigure = "net_delta"\nbelow = -10\nabove = 10\nmargin = 15\n',
+         "[[limit]] #1 (net_delta): the margins overlap"),
+        ('[[limit]]\nfigure = "net_delta"\nbelow = "low"\n',
+         "[[limit]] #1 (net_delta): below must be a number, not 'low'"),
+        ('[[limit]]\nfigure = "net_delta"\nabove = 1\nfor_s = -1\n',
+         "[[limit]] #1 (net_delta): for_s must be at least 0"),
+        ('[[limit]]\nfigure = "net_delta"\nabove = 1\nwhen = 3\n',
+         "[[limit]] #1 (net_delta): unknown key 'when'"),
+        ('[[limit]]\nfigure = "net_delta"\nabove = 1\n[[limit]]\nfigure = "net_delta"\nabove = 1\n',
+         "[[limit]] #2 (net_delta): a second rule named 'net_delta above 1'"),
+        ("[health]\nbreaker_s = 5\n", "[health] breaker_s: unknown rule"),
+        ("[health]\nbuffer_above_mb = true\n", "[health] buffer_above_mb: must be a number"),
+        ("[limits]\n", "the file: unknown table 'limits'"),
+        ("[[limit]\n", "the file: not valid TOML"),
+    ],
+)  # fmt: skip
+def test_a_bad_rule_is_named_with_its_problem(text: str, message: str) -> None:
+    with pytest.raises(RulesError) as caught:
+        parse_rules(text, figures=FIGURES)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_alerts_a_file_can_raise() -> None:
+    """A limit's name and the health rules that are on: an alert saved under any other name
+    (a rule deleted, renamed or turned off) is forgotten at the next start."""
+    rules = parse_rules(
+        '[[limit]]\nname = "cap"\nfigure = "net_delta"\nabove = 1\n'
+        "[health]\nbuffer_above_mb = false\ndead_letter_quiet_s = false\n",
+        figures=FIGURES,
+    )
+    assert rules.names() == {
+        "cap", "heartbeat_silent", "gateway_disconnected", "login_required", "stale_snapshot",
+        "breaker_open",
+    }  # fmt: skip
