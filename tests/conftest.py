@@ -7,6 +7,7 @@ pytest_plugins = (
     "tests.fixtures.pipeline",
     "tests.fixtures.processes",
     "tests.fixtures.supervisor",
+    "tests.fixtures.replication",
     "tests.fixtures.simulator",
     "tests.fixtures.receiver",
 )

@@ -17,6 +17,9 @@ import pytest
         ("replayer", "BRIDGE_REPLAY_INTERVAL_S", "-5", "-5 is outside"),
         ("replayer", "BRIDGE_REPLAY_CHUNK_MAX_BYTES", "100", "100 is outside"),
         ("replayer", "BRIDGE_BREAKER_FAIL_MAX", "many", "'many' is not a whole number"),
+        ("replayer", "BRIDGE_RETENTION_RAW_DAYS", "always", "'always' is not a whole number"),
+        # 1-minute rollups kept 30 days while raw rows are kept 90 (the default)
+        ("replayer", "BRIDGE_RETENTION_1M_DAYS", "30", "must keep at least as long as the finer"),
         ("collector", "IB_API_MODE", "FIX", "'FIX' is not one of SOCKET, PORTAL"),
         ("collector", "IB_CLIENT_ID", "0", "0 is the trader's own session"),
         ("collector", "IB_PORT", "http", "'http' is not a whole number"),

@@ -328,7 +328,10 @@ class Writer:
                 await _wait(stop, 1.0)
             else:
                 self.troubles.clear("spool")
-            if report.read < self.settings.batch_max_records:
+            # Sleep only when the spool had nothing new: after a batch that found work, rows
+            # have piled up meanwhile, and a pause would make every next batch later and
+            # bigger (docs/scaling.md: p99 120 ms instead of 40-60 at 16,000 rows/s).
+            if report.read == 0:
                 await _wait(stop, self.settings.poll_interval_s)
         self._publish_status(force=True, state="stopped")
         await self.close()

@@ -18,9 +18,9 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
     """A new database gets both tables and every migration recorded once."""
     async with await _connect(database_url) as conn:
         applied = await bootstrap(conn)
-        cursor = await conn.execute(
-            "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = 'public' ORDER BY table_name"
+        cursor = await conn.execute(  # tables and views; partitions are their tables' own
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+            " AND relkind IN ('r', 'p', 'v') AND NOT relispartition ORDER BY relname"
         )
         tables = [row[0] for row in await cursor.fetchall()]
         versions = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
@@ -29,8 +29,13 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
         "api_logs",
         "betas",
         "portfolio_greeks",
+        "portfolio_greeks_1h",
+        "portfolio_greeks_1m",
+        "rollup_pending",
         "schema_migrations",
         "underlying_greeks",
+        "underlying_greeks_1h",
+        "underlying_greeks_1m",
     ]
     assert [row[0] for row in versions] == applied
 

@@ -1,0 +1,352 @@
+"""The writer's capacity curve: append-to-visible latency at fixed rates, one real writer process.
+
+A load generator appends real-shaped snapshots (format 2, two underlyings, about 2 kB) to the
+spool of a running `python -m writer` at a fixed rate, in appends every `_APPEND_EVERY_S`. The
+last line of every append is a probe row (account `PROBE`, its tick numbering the append).
+Another session (its own connection, autocommit) polls the newest visible probe; an append
+counts as visible when its probe is, so the latency of its rows is measured from the instant the
+append began to the instant another session could read them, commit included. `stored_at` is
+never used.
+
+One process holds the generator and the observer (one monotonic clock); the writer and
+PostgreSQL are separate processes, as in production. Between rates the writer is let catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from bench import history as history_bench
+from bench.harness import fresh_database, percentile, scratch_postgres
+from database import history
+from shared import records
+from shared.spool import SpoolAppender
+
+_APPEND_EVERY_S = 0.01
+_OBSERVER_PAUSE_S = 0.002
+_GOAL_P99_MS = 100.0
+_BASE = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+_PROBE = "PROBE"
+
+
+@dataclass
+class RatePoint:
+    rows_s: int
+    achieved_rows_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    appends: int
+
+    @property
+    def accounts(self) -> int:
+        """Accounts this rate serves at one snapshot per account every 5 s."""
+        return self.rows_s * 5
+
+    @property
+    def holds(self) -> bool:
+        return self.p99_ms <= _GOAL_P99_MS
+
+
+@dataclass
+class CapacityFigures:
+    points: list[RatePoint]
+    seconds_per_rate: float
+    load_average: tuple[float, float, float]
+    writer_environ: dict[str, str]
+
+    @property
+    def best(self) -> RatePoint | None:
+        holding = [point for point in self.points if point.holds]
+        return max(holding, key=lambda point: point.rows_s) if holding else None
+
+
+def _completeness(contributing: int) -> dict[str, dict[str, object]]:
+    return {
+        name: {"contributing": contributing, "missing": 0, "reasons": {}}
+        for name in records.FIGURES
+    }
+
+
+def real_shaped(account: str, tick: int) -> bytes:
+    """A format-2 snapshot as the collector writes it for an account holding options on two
+    underlyings: full-precision figures, completeness per figure, account values."""
+    ts = _BASE + timedelta(seconds=5 * tick)
+
+    def underlying(delta: float) -> dict[str, object]:
+        return {
+            "net_dollar_delta": delta * 512.3456,
+            "net_dollar_gamma": 1234.56789012,
+            "net_theta": -12.3456789,
+            "net_vega": 45.6789012,
+            "net_beta_delta": delta * 1.0987654321,
+            "net_delta": delta,
+            "net_gamma": 0.0123456789,
+            "completeness": _completeness(3),
+            "position_count": 4,
+            "option_count": 3,
+            "options_with_greeks": 3,
+        }
+
+    return records.encode(
+        records.Snapshot(
+            id=records.snapshot_id(account, ts),
+            ts=ts,
+            account=account,
+            mode="SOCKET",
+            net_delta=None,
+            net_gamma=None,
+            net_theta=-24.6913578,
+            net_vega=91.3578024,
+            net_dollar_delta=63251.3456789,
+            position_count=8,
+            option_count=6,
+            options_with_greeks=6,
+            stalest_greek_age_s=1.234567,
+            underlyings={"SPY": underlying(61.728394506), "QQQ": underlying(61.728394506)},
+            currency="USD",
+            net_dollar_gamma=2469.13578024,
+            net_beta_delta=135.802468012,
+            completeness=_completeness(6),
+            net_liquidation=1234567.89,
+            unrealized_pnl=-2345.678901,
+            daily_pnl=345.6789012,
+        )
+    )
+
+
+def _lines(rate: int, seconds: float, first_tick: int) -> list[bytes]:
+    """`rate * seconds` distinct rows: `rate * 5` accounts, one row each per 5-s tick."""
+    accounts = rate * 5
+    template = real_shaped("DU00000000", 0)
+    old_id = str(records.snapshot_id("DU00000000", _BASE)).encode()
+    old_ts = _BASE.isoformat(timespec="microseconds").encode()
+    lines = []
+    for index in range(int(rate * seconds)):
+        account = f"DU{index % accounts:08d}"
+        ts = _BASE + timedelta(seconds=5 * (first_tick + index // accounts))
+        lines.append(
+            template.replace(old_id, str(records.snapshot_id(account, ts)).encode())
+            .replace(old_ts, ts.isoformat(timespec="microseconds").encode())
+            .replace(b"DU00000000", account.encode())
+        )
+    return lines
+
+
+class _Observer(threading.Thread):
+    """Another session: polls the newest visible probe tick and when it was first seen."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self._url = url
+        self.seen_at: dict[int, float] = {}
+        self._newest = -1
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            while not self._halt.is_set():
+                row = conn.execute(
+                    "SELECT max(ts) FROM portfolio_greeks WHERE account = %s", (_PROBE,)
+                ).fetchone()
+                now = time.monotonic()
+                if row is not None and row[0] is not None:
+                    newest = round((row[0] - _BASE).total_seconds())
+                    for tick in range(self._newest + 1, newest + 1):
+                        self.seen_at[tick] = now
+                    self._newest = max(self._newest, newest)
+                time.sleep(_OBSERVER_PAUSE_S)
+
+    @property
+    def newest(self) -> int:
+        return self._newest
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+def _probe(tick: int) -> bytes:
+    # One-second ticks keep probe ids distinct; the probe's tick numbers the append.
+    ts = _BASE + timedelta(seconds=tick)
+    return (
+        real_shaped(_PROBE, 0)
+        .replace(
+            str(records.snapshot_id(_PROBE, _BASE)).encode(),
+            str(uuid.uuid5(records.SNAPSHOT_NAMESPACE, f"{_PROBE}|{tick}")).encode(),
+        )
+        .replace(
+            _BASE.isoformat(timespec="microseconds").encode(),
+            ts.isoformat(timespec="microseconds").encode(),
+        )
+    )
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _run_rate(  # noqa: PLR0917  # one call site
+    spool: SpoolAppender,
+    observer: _Observer,
+    rate: int,
+    seconds: float,
+    first_probe: int,
+    tick: int,
+) -> tuple[RatePoint, int]:
+    lines = _lines(rate, seconds, tick)
+    appended_at: dict[int, float] = {}
+    sent = 0
+    probe = first_probe
+    started = time.monotonic()
+    step = 0
+    while sent < len(lines):
+        step += 1
+        time.sleep(max(0.0, started + step * _APPEND_EVERY_S - time.monotonic()))
+        due = min(len(lines), int((time.monotonic() - started) * rate))
+        if due > sent:
+            at = time.monotonic()
+            spool.append([*lines[sent:due], _probe(probe)], now_us=0)
+            appended_at[probe] = at
+            probe += 1
+            sent = due
+    elapsed = time.monotonic() - started
+    last = probe - 1
+    caught_up = _wait(lambda: observer.newest >= last, timeout_s=max(60.0, seconds * 10))
+    delays = [
+        (observer.seen_at.get(tick_, float("inf")) - at) * 1000 for tick_, at in appended_at.items()
+    ]
+    if not caught_up:
+        delays = [value for value in delays if value != float("inf")] or [float("inf")]
+    point = RatePoint(
+        rows_s=rate,
+        achieved_rows_s=len(lines) / elapsed,
+        p50_ms=percentile(delays, 0.5),
+        p99_ms=percentile(delays, 0.99) if caught_up else float("inf"),
+        max_ms=max(delays),
+        appends=len(appended_at),
+    )
+    return point, probe
+
+
+def capacity(
+    rates: list[int],
+    seconds_per_rate: float,
+    writer_environ: Mapping[str, str] | None = None,
+    *,
+    profile_to: Path | None = None,
+) -> CapacityFigures:
+    """Run one writer process and measure each rate in turn, lowest first.
+
+    With `profile_to`, py-spy (installed by hand, not a dependency) samples the writer during
+    the measured rates and writes a collapsed-stack profile there.
+    """
+    extra = dict(writer_environ or {})
+    points = []
+    with scratch_postgres() as server:
+        url = fresh_database(server, "bench_capacity")
+        asyncio.run(_prepare(url))
+        var_dir = Path(server.var_dir) / "capacity"
+        environ = {
+            "DATABASE_URL": url,
+            "BRIDGE_VAR_DIR": str(var_dir),
+            "PATH": "/usr/bin:/bin",
+            **extra,
+        }
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "writer"], env=environ, stderr=subprocess.DEVNULL
+        )
+        spool = SpoolAppender(var_dir / "spool", segment_max_bytes=64 << 20)
+        spool.open(now_us=time.time_ns() // 1000)
+        observer: _Observer | None = None
+        try:
+            spool.append([_probe(0)], now_us=0)  # the writer's start is not measured
+            if not _wait(lambda: _probe_visible(url), timeout_s=60):
+                raise TimeoutError("the writer stored nothing within 60 s")
+            observer = _Observer(url)
+            observer.start()
+            if not _wait(lambda: observer is not None and observer.newest >= 0, timeout_s=30):
+                raise TimeoutError("the observer saw nothing")
+            profiler = None
+            if profile_to is not None:
+                profiler = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(writer.pid), "--format", "raw", "--output", str(profile_to),
+                     "--rate", "250", "--nonblocking", "--idle"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            probe, tick = 1, 0
+            for rate in rates:
+                point, probe = _run_rate(spool, observer, rate, seconds_per_rate, probe, tick)
+                tick += int(seconds_per_rate / 5) + 2
+                points.append(point)
+                failing = [p for p in points[-2:] if not p.holds]
+                stop_early = len(failing) == 2  # two misses in a row: past it
+                print(
+                    f"capacity: {rate:,} rows/s: p50 {point.p50_ms:.1f} ms,"
+                    f" p99 {point.p99_ms:.1f} ms, achieved {point.achieved_rows_s:,.0f}",
+                    file=sys.stderr,
+                )
+                if stop_early:
+                    break
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
+        finally:
+            if observer is not None:
+                observer.stop()
+            spool.close()
+            writer.terminate()
+            writer.wait(timeout=60)
+    return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra)
+
+
+async def _prepare(url: str) -> None:
+    """The schema as the bridge runs it, with the partitions of the rows' days (March 2026)."""
+    await history_bench.partitioned_schema(url)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await history.apply_partition_plan(conn, history.Retention(), _BASE)
+
+
+def _probe_visible(url: str) -> bool:
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM portfolio_greeks WHERE account = %s", (_PROBE,)
+            ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return False
+    return row is not None and row[0] > 0
+
+
+if __name__ == "__main__":
+    # `python -m bench.capacity [--profile FILE] RATE...`: a curve without touching the docs;
+    # BRIDGE_WRITER_* variables in the environment are passed to the writer.
+    arguments = sys.argv[1:]
+    profile = None
+    if arguments[:1] == ["--profile"]:
+        profile, arguments = Path(arguments[1]), arguments[2:]
+    tuning = {key: value for key, value in os.environ.items() if key.startswith("BRIDGE_WRITER_")}
+    figures = capacity(
+        [int(arg) for arg in arguments] or [2000, 8000, 16000], 5.0, tuning, profile_to=profile
+    )
+    for result in figures.points:
+        print(result)

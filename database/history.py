@@ -1,0 +1,480 @@
+"""History maintenance: time partitions kept ahead and dropped past retention, rollups kept fresh.
+
+One idempotent step (`maintain`), run by the replayer every period:
+
+- partitions: the rules of `database.partitions` applied to what the catalog holds; creating is
+  `CREATE TABLE … PARTITION OF`, dropping past retention is `DROP TABLE` of a whole partition
+  (no DELETE, no bloat);
+- rollups: the minutes marked in `rollup_pending` (a trigger marks every minute that gains raw
+  rows, in the transaction that stores them, replays hours late included) are recomputed from
+  the raw rows, and their hours from the minutes, then upserted. Recomputing rather than adding
+  makes a replay, or a second run, change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from database.errors import DatabaseError, translate
+from database.partitions import Partition, Policy, Width, from_catalog, partition_at, plan
+
+Connection = psycopg.AsyncConnection[TupleRow]
+
+RAW_TABLES = ("portfolio_greeks", "api_logs")
+ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
+ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
+# The snapshot's figures at account level (net_delta and net_gamma: format-1 rows only) and in
+# each underlying (records.FIGURES of format 2, and the share-equivalents).
+ACCOUNT_FIGURES = (
+    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
+    "net_beta_delta", "net_liquidation", "unrealized_pnl", "daily_pnl",
+)  # fmt: skip
+# Format 2's figures, each with its completeness (shared/records.py FIGURES).
+COMPLETENESS_FIGURES = (
+    "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta",
+)  # fmt: skip
+UNDERLYING_FIGURES = (
+    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
+    "net_beta_delta",
+)  # fmt: skip
+# Partitions made ahead: a week of raw days, so a replayer down for days never leaves the writer
+# without a partition for the current day; the next month of rollups.
+RAW_AHEAD_DAYS = 7
+# A format-2 snapshot is about 1.4 kB, mostly jsonb whose keys repeat (completeness): compressed
+# inline past 128 B it takes 18 % less room for 13 % more insert time on the server (measured,
+# docs/scaling.md). Charts of the numeric columns never decompress it.
+RAW_STORAGE = "toast_tuple_target=128"
+ROLLUP_AHEAD_MONTHS = 1
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each table and resolution is kept; None: forever."""
+
+    raw: timedelta | None = timedelta(days=90)
+    api_logs: timedelta | None = timedelta(days=90)
+    rollup_1m: timedelta | None = timedelta(days=730)
+    rollup_1h: timedelta | None = None
+
+    def policies(self) -> list[Policy]:
+        return [
+            Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw, RAW_STORAGE),
+            Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
+            *(
+                Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m, column="bucket")
+                for t in ROLLUPS_1M
+            ),
+            *(
+                Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h, column="bucket")
+                for t in ROLLUPS_1H
+            ),
+        ]
+
+
+@dataclass
+class MaintenanceReport:
+    created: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    minutes_rolled_up: int = 0
+
+
+async def partitions(conn: Connection, tables: list[str]) -> list[Partition]:
+    """The range partitions of `tables`, with their bounds, as the catalog holds them."""
+    cursor = await conn.execute(
+        "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
+        " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
+        " JOIN pg_class child ON child.oid = inhrelid"
+        " WHERE parent.relname = ANY(%s) AND parent.relkind = 'p'"
+        " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'",
+        (tables,),
+    )
+    found = []
+    for parent, _child, bound in await cursor.fetchall():
+        found.append(from_catalog(parent, bound))
+    return found
+
+
+async def _names(conn: Connection) -> dict[Partition, str]:
+    cursor = await conn.execute(
+        "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
+        " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
+        " JOIN pg_class child ON child.oid = inhrelid WHERE parent.relkind = 'p'"
+        " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'"
+    )
+    return {from_catalog(p, b): child for p, child, b in await cursor.fetchall()}
+
+
+async def _strays(conn: Connection, policy: Policy) -> list[datetime]:
+    """The periods of the rows waiting in the table's default partition (none, normally)."""
+    cursor = await conn.execute(
+        sql.SQL("SELECT DISTINCT date_trunc({}, {}, 'UTC') FROM {}").format(
+            sql.Literal(policy.width.value),
+            sql.Identifier(policy.column),
+            sql.Identifier(f"{policy.table}_default"),
+        )
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def _create(conn: Connection, policy: Policy, partition: Partition, stray: bool) -> None:
+    """A new partition; rows of its range waiting in the default partition are moved into it
+    first (PostgreSQL refuses a partition whose rows the default partition still holds)."""
+    name, table = sql.Identifier(partition.name), sql.Identifier(partition.table)
+    bounds = (sql.Literal(partition.start), sql.Literal(partition.end))
+    storage = sql.SQL(f" WITH ({policy.storage})" if policy.storage else "")  # a constant
+    if not stray:
+        await conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({}){}").format(
+                name, table, *bounds, storage
+            )
+        )
+        return
+    default, column = sql.Identifier(f"{partition.table}_default"), sql.Identifier(policy.column)
+    await conn.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){}").format(
+            name, table, storage
+        )
+    )
+    await conn.execute(
+        sql.SQL(
+            "WITH moved AS (DELETE FROM {} WHERE {} >= {} AND {} < {} RETURNING *)"
+            " INSERT INTO {} SELECT * FROM moved"
+        ).format(default, column, bounds[0], column, bounds[1], name)
+    )
+    await conn.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+            table, name, *bounds
+        )
+    )
+
+
+async def apply_partition_plan(
+    conn: Connection, retention: Retention, now: datetime
+) -> MaintenanceReport:
+    """Create the partitions due and drop those past retention, in one transaction."""
+    report = MaintenanceReport()
+    policies = retention.policies()
+    async with conn.transaction():
+        await conn.execute("SET LOCAL TimeZone = 'UTC'")
+        existing = await partitions(conn, [policy.table for policy in policies])
+        names = await _names(conn)
+        for policy in policies:
+            strays = await _strays(conn, policy)
+            due = plan(policy, existing, now, strays)
+            for partition in due.drop:
+                name = names.get(partition, partition.name)
+                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                report.dropped.append(name)
+            stray_starts = {partition_at(policy.table, ts, policy.width).start for ts in strays}
+            for partition in due.create:
+                await _create(conn, policy, partition, partition.start in stray_starts)
+                report.created.append(partition.name)
+    return report
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a rollup: how a minute computes it from raw rows and an hour from minutes.
+
+    `figure`: last value, `_min` and `_max`; `last`: the last value only; `min`/`max`: the
+    extreme of `source` (the raw column it summarises) over the bucket.
+    """
+
+    name: str
+    kind: str  # "figure", "last", "min" or "max"
+    source: str = ""
+    sql_type: str = "float8"
+    missing_of: str = ""  # a completeness count: positions left out of this figure
+
+    def raw(self, row: str, completeness: str) -> str:
+        """The raw expression this column summarises: `row` renders a raw field by name,
+        `completeness` is the expression of the row's completeness object."""
+        if self.missing_of:
+            return f"({completeness}->'{self.missing_of}'->>'missing')::integer"
+        return row.format(name=self.raw_name, type=self.sql_type)
+
+    def columns(self) -> list[str]:
+        if self.kind == "figure":
+            return [self.name, f"{self.name}_min", f"{self.name}_max"]
+        return [self.name]
+
+    @property
+    def raw_name(self) -> str:
+        return self.source or self.name
+
+    def from_raw(self, raw: str) -> list[str]:
+        """Aggregates over raw rows, `raw` being the expression of the column it summarises."""
+        last = f"(array_agg({raw} ORDER BY g.ts DESC))[1]"
+        if self.kind == "figure":
+            return [last, f"min({raw})", f"max({raw})"]
+        if self.kind == "last":
+            return [last]
+        return [f"{self.kind}({raw})"]
+
+    def from_minutes(self) -> list[str]:
+        last = f"(array_agg(m.{self.name} ORDER BY m.bucket DESC))[1]"
+        if self.kind == "figure":
+            return [last, f"min(m.{self.name}_min)", f"max(m.{self.name}_max)"]
+        if self.kind == "last":
+            return [last]
+        return [f"{self.kind}(m.{self.name})"]
+
+
+def _figures(names: tuple[str, ...]) -> list[Column]:
+    return [Column(name, "figure") for name in names]
+
+
+def _missing(names: tuple[str, ...]) -> list[Column]:
+    """Completeness counts, kept as numbers (the jsonb would triple a rollup row): positions
+    left out of each format-2 figure in the bucket's last snapshot, and at most."""
+    columns = []
+    for name in names:
+        columns.append(Column(f"{name}_missing", "last", sql_type="integer", missing_of=name))
+        columns.append(Column(f"{name}_missing_max", "max", sql_type="integer", missing_of=name))
+    return columns
+
+
+# The rollups' columns, named as the snapshot's (migration 004 creates them in this order).
+ACCOUNT_ROLLUP: tuple[Column, ...] = (
+    *_figures(ACCOUNT_FIGURES),
+    Column("format_version", "last", sql_type="smallint"),
+    Column("currency", "last", sql_type="text"),
+    *_missing(COMPLETENESS_FIGURES),
+    Column("position_count", "last", sql_type="integer"),
+    Column("option_count", "last", sql_type="integer"),
+    Column("options_with_greeks", "last", sql_type="integer"),
+    Column("options_with_greeks_min", "min", "options_with_greeks", "integer"),
+    Column("stalest_greek_age_s", "last"),
+    Column("stalest_greek_age_s_max", "max", "stalest_greek_age_s"),
+)
+UNDERLYING_ROLLUP: tuple[Column, ...] = (
+    *_figures(UNDERLYING_FIGURES),
+    *_missing(COMPLETENESS_FIGURES),
+    Column("position_count", "last", sql_type="integer"),
+    Column("option_count", "last", sql_type="integer"),
+    Column("options_with_greeks", "last", sql_type="integer"),
+    Column("options_with_greeks_min", "min", "options_with_greeks", "integer"),
+)
+
+
+def _upsert(table: str, key: str, columns: tuple[Column, ...], select: str) -> str:
+    names = [name for column in columns for name in column.columns()]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in ["snapshots", "last_ts", *names])
+    return (
+        f"INSERT INTO {table} ({key}, snapshots, last_ts, {', '.join(names)})\n{select}\n"
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+def _list(items: list[str]) -> str:
+    return ",\n    ".join(items)
+
+
+_TAKE = """
+CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
+WITH taken AS (
+    DELETE FROM rollup_pending
+    WHERE (account, bucket) IN (
+        SELECT account, bucket FROM rollup_pending ORDER BY bucket LIMIT %(limit)s)
+    RETURNING account, bucket)
+SELECT account, bucket FROM taken
+"""
+
+# The raw rows of the taken minutes, fetched minute by minute through the primary key (OFFSET 0
+# keeps the subquery a per-minute lookup: joined as a whole, the planner merges on the account
+# alone and filters millions of rows by time).
+_ROWS = """
+CREATE TEMP TABLE rollup_rows ON COMMIT DROP AS
+SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
+    SELECT * FROM portfolio_greeks g
+    WHERE g.account = b.account AND g.ts >= b.bucket AND g.ts < b.bucket + interval '1 minute'
+    OFFSET 0) g
+"""
+
+_ACCOUNT_VALUES = [
+    item
+    for column in ACCOUNT_ROLLUP
+    for item in column.from_raw(column.raw("g.{name}", "g.completeness"))
+]
+_ACCOUNT_1M = _upsert(
+    "portfolio_greeks_1m",
+    "account, bucket",
+    ACCOUNT_ROLLUP,
+    f"""SELECT g.account, g.bucket, count(*), max(g.ts),
+    {_list(_ACCOUNT_VALUES)}
+FROM rollup_rows g
+GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
+)
+
+
+def _in_underlying(column: Column) -> str:
+    return column.raw("(u.value->>'{name}')::{type}", "(u.value->'completeness')")
+
+
+_UNDERLYING_VALUES = [
+    item for column in UNDERLYING_ROLLUP for item in column.from_raw(_in_underlying(column))
+]
+_UNDERLYING_1M = _upsert(
+    "underlying_greeks_1m",
+    "account, underlying, bucket",
+    UNDERLYING_ROLLUP,
+    f"""SELECT g.account, u.key, g.bucket, count(*), max(g.ts),
+    {_list(_UNDERLYING_VALUES)}
+FROM rollup_rows g CROSS JOIN LATERAL jsonb_each(g.underlyings) u
+GROUP BY g.account, u.key, g.bucket""",  # noqa: S608  # names from this module only
+)
+
+_HOURS = """
+CREATE TEMP TABLE rollup_hours ON COMMIT DROP AS
+SELECT DISTINCT account, date_trunc('hour', bucket, 'UTC') AS bucket FROM rollup_batch
+"""
+
+_ACCOUNT_1H = _upsert(
+    "portfolio_greeks_1h",
+    "account, bucket",
+    ACCOUNT_ROLLUP,
+    f"""SELECT h.account, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_list([item for column in ACCOUNT_ROLLUP for item in column.from_minutes()])}
+FROM rollup_hours h JOIN portfolio_greeks_1m m
+    ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+GROUP BY h.account, h.bucket""",  # noqa: S608  # names from this module only
+)
+
+_UNDERLYING_1H = _upsert(
+    "underlying_greeks_1h",
+    "account, underlying, bucket",
+    UNDERLYING_ROLLUP,
+    f"""SELECT h.account, m.underlying, h.bucket, sum(m.snapshots), max(m.last_ts),
+    {_list([item for column in UNDERLYING_ROLLUP for item in column.from_minutes()])}
+FROM rollup_hours h JOIN underlying_greeks_1m m
+    ON m.account = h.account AND m.bucket >= h.bucket AND m.bucket < h.bucket + interval '1 hour'
+GROUP BY h.account, m.underlying, h.bucket""",  # noqa: S608  # names from this module only
+)
+
+
+async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int:
+    """Recompute up to `max_minutes` pending (account, minute) buckets and their hours; returns
+    how many were taken. One transaction: on failure the marks stay for the next run."""
+    async with conn.transaction():
+        cursor = await conn.execute(_TAKE, {"limit": max_minutes})
+        taken = cursor.rowcount
+        if taken:
+            await conn.execute("ANALYZE rollup_batch")
+            await conn.execute(_ROWS)
+            await conn.execute(_ACCOUNT_1M)
+            await conn.execute(_UNDERLYING_1M)
+            await conn.execute(_HOURS)
+            await conn.execute(_ACCOUNT_1H)
+            await conn.execute(_UNDERLYING_1H)
+        else:
+            await conn.execute("DROP TABLE rollup_batch")
+    return max(taken, 0)
+
+
+async def maintain(
+    conn: Connection, retention: Retention, now: datetime, *, max_minutes: int = 20_000
+) -> MaintenanceReport:
+    """Partitions first (a replayed backlog may need the days it covers), then every pending
+    minute, batch after batch."""
+    report = await apply_partition_plan(conn, retention, now)
+    while (taken := await refresh_rollups(conn, max_minutes=max_minutes)) > 0:
+        report.minutes_rolled_up += taken
+        if taken < max_minutes:
+            break
+    return report
+
+
+@dataclass(frozen=True)
+class HistoryFacts:
+    """What bridge-status shows about history: size, oldest raw row, next partition to drop."""
+
+    database_bytes: int
+    oldest_raw_ts: datetime | None
+    next_drop: str | None
+    next_drop_at: datetime | None
+    pending_minutes: int
+
+
+async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
+    cursor = await conn.execute(
+        "SELECT pg_database_size(current_database()), (SELECT min(ts) FROM portfolio_greeks),"
+        " (SELECT count(*) FROM rollup_pending)"
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    size, oldest, pending = row
+    next_drop: tuple[datetime, str] | None = None
+    names = await _names(conn)
+    for policy in retention.policies():
+        if policy.retention is None:
+            continue
+        for partition, name in names.items():
+            if partition.table == policy.table:
+                due = partition.end + policy.retention
+                if next_drop is None or due < next_drop[0]:
+                    next_drop = (due, name)
+    return HistoryFacts(
+        database_bytes=int(size),
+        oldest_raw_ts=oldest.astimezone(UTC) if oldest is not None else None,
+        next_drop=next_drop[1] if next_drop else None,
+        next_drop_at=next_drop[0] if next_drop else None,
+        pending_minutes=int(pending),
+    )
+
+
+class HistoryKeeper:
+    """The maintenance step of a supervised process (the replayer runs it every period).
+
+    Its own connection, opened when needed and dropped when it breaks, so a maintenance
+    statement never waits behind a replay chunk. Each step does a bounded amount of rollup work
+    (`max_minutes`), so a first run over years of migrated rows never holds up the replay: the
+    backlog of minutes is worked off period after period. psycopg's errors come out translated.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        retention: Retention,
+        *,
+        max_minutes: int = 20_000,
+    ) -> None:
+        self._connect = connect
+        self.retention = retention
+        self._max_minutes = max_minutes
+        self._conn: Connection | None = None
+        self.last_facts: HistoryFacts | None = None
+
+    async def step(self, now: datetime) -> MaintenanceReport:
+        """Partitions due at `now`, one batch of rollups, then the facts for the heartbeat."""
+        try:
+            conn = await self._connection()
+            report = await apply_partition_plan(conn, self.retention, now)
+            report.minutes_rolled_up = await refresh_rollups(conn, max_minutes=self._max_minutes)
+            self.last_facts = await facts(conn, self.retention)
+        except (psycopg.Error, OSError) as exc:
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                await self.close()
+            raise translate(exc) from exc
+        return report
+
+    async def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await self._connect()
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (psycopg.Error, OSError):
+                pass  # already broken: nothing left to release
+
+
+__all__ = ["DatabaseError", "HistoryKeeper", "Retention", "maintain"]
