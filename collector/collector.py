@@ -30,7 +30,7 @@ from collector.errors import (
     GatewayUnavailable,
     SessionRequired,
 )
-from collector.events import EventLog, SpoolWriter
+from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
@@ -76,10 +76,11 @@ class Collector:
         self._spool = SpoolAppender(
             settings.paths.spool_dir, segment_max_bytes=settings.segment_max_bytes
         )
-        self.writer = SpoolWriter(self._spool)
+        self.writer = SpoolWriter(self._spool, max_held_records=settings.held_max_records)
         self.events = EventLog(
             settings.mode, self.writer, clock=clock, in_reset_window=self.in_reset_window
         )
+        self.writer.on_dropped = self._report_dropped
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
@@ -245,12 +246,34 @@ class Collector:
         log.debug(
             "tick", extra=logs.fields(index=index, snapshots=len(lines), lag_ms=f"{lag_ms:.1f}")
         )
-        try:
-            atomic_replace(self._state_path, json.dumps({"last_tick": index}).encode())
-        except OSError as exc:
-            # Only the gap report after a restart depends on it; the snapshots are spooled.
-            log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
+        if spooled:
+            # Only a tick on disk counts: held in memory, it is lost if the process dies, and
+            # the gap reported after the restart must cover it.
+            try:
+                atomic_replace(self._state_path, json.dumps({"last_tick": index}).encode())
+            except OSError as exc:
+                # Only the gap report after a restart depends on it; the snapshots are spooled.
+                log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
         return TickReport(index, len(lines), spooled)
+
+    def _report_dropped(self, dropped: Dropped) -> None:
+        """Records the full disk made us drop from memory: one `gap` event, with their ticks."""
+        details: dict[str, object] = {
+            "reason": "spool_unwritable",
+            "dropped_snapshots": dropped.snapshots,
+            "dropped_events": dropped.events,
+        }
+        span = ""
+        if dropped.first_tick is not None and dropped.last_tick is not None:
+            details.update({"from": dropped.first_tick, "to": dropped.last_tick})
+            span = f", ticks {dropped.first_tick} to {dropped.last_tick}"
+        self.events.emit(
+            "error",
+            "gap",
+            f"{dropped.snapshots} snapshots and {dropped.events} events dropped while the spool "
+            f"could not be written (memory bound reached){span}",
+            details=details,
+        )
 
     def next_tick(self, candidate: int) -> int:
         """The tick to produce next: `candidate`, or the one after the last tick produced (kept
@@ -470,6 +493,7 @@ class Collector:
                 },
                 "spool": {
                     "pending_in_memory": self.writer.pending,
+                    "held_max_records": self.settings.held_max_records,
                     "dropped": self.writer.dropped,
                     "error": self.writer.last_error,
                 },

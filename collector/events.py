@@ -5,16 +5,19 @@ reset window the connection's expected troubles are logged at `info`, so a quiet
 no errors; outside one they keep their level, so a real outage is impossible to miss.
 
 Appends that fail (a full disk) keep their records in memory, bounded, and retry on the next
-one; records dropped past the bound are counted and reported, never silently lost.
+one. Past the bound the oldest are dropped, counted, and reported as a `gap` event (the ticks
+they covered, from and to) as soon as the spool takes records again: never silently lost.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -24,9 +27,6 @@ from shared.spool import SpoolAppender
 
 log = logging.getLogger("collector")
 
-# Records kept in memory while the spool cannot be written: about 2 hours of 5-s snapshots
-# for 60 accounts. Past it the oldest are dropped and the count is reported.
-MAX_PENDING_RECORDS: Final = 100_000
 _LOG_LEVELS: Final = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -36,14 +36,41 @@ _LOG_LEVELS: Final = {
 }
 
 
-class SpoolWriter:
-    """Appends records to the spool; holds them in memory while the disk refuses them."""
+@dataclass
+class Dropped:
+    """Records dropped from memory since the last report: what the gap event says."""
 
-    def __init__(self, spool: SpoolAppender) -> None:
+    snapshots: int = 0
+    events: int = 0
+    first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
+    last_tick: str | None = None
+
+    def add(self, line: bytes) -> None:
+        body = json.loads(line)  # our own line, encoded a moment ago
+        if body.get("kind") != "snapshot":
+            self.events += 1
+            return
+        self.snapshots += 1
+        self.first_tick = min(self.first_tick or body["ts"], body["ts"])
+        self.last_tick = max(self.last_tick or body["ts"], body["ts"])
+
+
+class SpoolWriter:
+    """Appends records to the spool; holds them in memory while the disk refuses them.
+
+    At most `max_held_records` are held (100,000: about 2 hours of 5-s snapshots for 60
+    accounts); past it the oldest are dropped and, once the spool takes records again,
+    `on_dropped` is called with what was lost so it is reported as a gap.
+    """
+
+    def __init__(self, spool: SpoolAppender, *, max_held_records: int = 100_000) -> None:
         self._spool = spool
+        self._max_held = max_held_records
         self._pending: collections.deque[bytes] = collections.deque()
+        self._unreported = Dropped()
         self.dropped = 0
         self.last_error: str | None = None
+        self.on_dropped: Callable[[Dropped], None] = lambda _dropped: None
 
     @property
     def pending(self) -> int:
@@ -52,8 +79,8 @@ class SpoolWriter:
     def write(self, lines: list[bytes]) -> bool:
         """Append `lines` after anything still pending; False (and kept) when the disk refused."""
         self._pending.extend(lines)
-        while len(self._pending) > MAX_PENDING_RECORDS:
-            self._pending.popleft()
+        while len(self._pending) > self._max_held:
+            self._unreported.add(self._pending.popleft())
             self.dropped += 1
         if not self._pending:
             return True
@@ -74,6 +101,9 @@ class SpoolWriter:
                 "spool writable again", extra=logs.fields(flushed=len(batch), dropped=self.dropped)
             )
             self.last_error = None
+        if self._unreported.snapshots or self._unreported.events:
+            dropped, self._unreported = self._unreported, Dropped()
+            self.on_dropped(dropped)
         return True
 
 

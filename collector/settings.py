@@ -64,6 +64,7 @@ class CollectorSettings:
     stall_probe_s: float
     reconnect_delays_s: tuple[float, ...]
     segment_max_bytes: int
+    held_max_records: int
     log_level: str
     beta_benchmark: str = "SPY"
     beta_overrides: Mapping[str, float] = field(default_factory=dict)
@@ -137,6 +138,9 @@ class CollectorSettings:
             reconnect_delays_s=delays,
             segment_max_bytes=env.integer(
                 "BRIDGE_SPOOL_SEGMENT_MAX_BYTES", 1 << 20, minimum=4096, maximum=1 << 30
+            ),
+            held_max_records=env.integer(
+                "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             beta_benchmark=benchmark,

@@ -1,7 +1,9 @@
 """The exception tree of the replayer.
 
 ReplayerError (BridgeError)
-└── BufferCorrupt   the claimed buffer file cannot be read as lines (I/O error)
+├── BufferCorrupt           the claimed buffer file cannot be read as lines (I/O error)
+└── DeadLettersUnavailable  lines PostgreSQL refused cannot be dead-lettered (disk full): the
+                            offset stays before them, the next period retries
 """
 
 from __future__ import annotations
@@ -15,3 +17,7 @@ class ReplayerError(BridgeError):
 
 class BufferCorrupt(ReplayerError):
     """The claimed buffer file cannot be read."""
+
+
+class DeadLettersUnavailable(ReplayerError):
+    """Lines the server refused cannot be written to the dead-letter file."""

@@ -12,6 +12,7 @@ the lines behind it, and later outages' records, are stored meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,11 +24,14 @@ from database.errors import DatabaseError, DatabaseUnavailable
 from database.history import HistoryKeeper, MaintenanceReport
 from database.sink import StoreResult
 from database.store import DatabaseStore, NotStored
-from replayer.errors import BufferCorrupt
+from replayer.errors import BufferCorrupt, DeadLettersUnavailable, ReplayerError
 from replayer.settings import ReplayerSettings
 from shared import logs, status
 from shared.buffer import Buffer, read_lines
 from shared.deadletter import DeadLetter, DeadLetters
+from shared.durable import single_instance
+from shared.errors import CheckpointCorrupt
+from shared.troubles import Troubles
 
 log = logging.getLogger("replayer")
 
@@ -69,16 +73,14 @@ class Replayer:
         self.buffer = Buffer(settings.paths.buffer_path)
         self._dead_letters = DeadLetters(settings.paths.dead_letter_path)
         self.last_report = ReplayReport()
+        self.troubles = Troubles(log)
         self._stop = asyncio.Event()
 
     async def drain_once(self) -> ReplayReport:
         """Store everything buffered so far, or as much as PostgreSQL takes before it fails."""
         report = ReplayReport()
         while (path := self.buffer.claim()) is not None:
-            try:
-                finished = await self._drain_file(path, report)
-            except OSError as exc:
-                raise BufferCorrupt(f"cannot read {path}: {exc}") from exc
+            finished = await self._drain_file(path, report)
             if not finished:
                 report.interrupted = True
                 break
@@ -98,7 +100,7 @@ class Replayer:
         chunks = enumerate(
             read_lines(
                 path,
-                self.buffer.drained_offset(),
+                self._start_offset(),
                 max_lines=self.settings.chunk_records,
                 max_bytes=self.settings.chunk_max_bytes,
             )
@@ -141,12 +143,39 @@ class Replayer:
                     contiguous_end = ends.pop(next_index)
                     next_index += 1
                 if contiguous_end is not None:
-                    self.buffer.save_drained_offset(contiguous_end)
+                    self._save_offset(contiguous_end)
 
-        async with asyncio.TaskGroup() as workers:  # a bug in one cancels the others
-            for connection in range(self.store.connections):
-                workers.create_task(work(connection))
+        # The one boundary where the workers' errors, which the TaskGroup wraps in an
+        # ExceptionGroup, become the replayer's own.
+        try:
+            async with asyncio.TaskGroup() as workers:  # a bug in one cancels the others
+                for connection in range(self.store.connections):
+                    workers.create_task(work(connection))
+        except* OSError as group:
+            raise BufferCorrupt(f"cannot read {path}: {group.exceptions[0]}") from None
+        except* ReplayerError as group:
+            raise group.exceptions[0] from None
         return not failed and not self._stop.is_set()
+
+    def _start_offset(self) -> int:
+        try:
+            return self.buffer.drained_offset()
+        except CheckpointCorrupt as exc:
+            # Safe: every insert is idempotent, so storing the file again from its start only
+            # costs time.
+            self.troubles.report("offset", "replay offset unreadable: storing the file again", exc)
+            return 0
+
+    def _save_offset(self, offset: int) -> None:
+        try:
+            self.buffer.save_drained_offset(offset)
+        except OSError as exc:
+            # Only progress is lost: a crash before the next save redoes these chunks.
+            self.troubles.report(
+                "offset", "cannot save the replay offset; retrying", exc.strerror or exc
+            )
+        else:
+            self.troubles.clear("offset")
 
     def _account(self, result: StoreResult, report: ReplayReport) -> None:
         report.stored += result.stored
@@ -157,7 +186,13 @@ class Replayer:
                 DeadLetter(line, str(self.buffer.draining_path), f"rejected by PostgreSQL: {why}")
                 for line, why in result.rejected
             ]
-            self._dead_letters.add(letters, now=datetime.now(UTC))
+            try:
+                self._dead_letters.add(letters, now=datetime.now(UTC))
+            except OSError as exc:
+                # The offset stays before these lines: the next period stores them again.
+                raise DeadLettersUnavailable(
+                    f"cannot append to {self._dead_letters.path}: {exc}"
+                ) from exc
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
@@ -203,23 +238,49 @@ class Replayer:
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
         view = self.store.view
-        status.publish(
-            self.settings.paths.run_dir,
-            "replayer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
-                "buffer_bytes": buffer.pending_bytes,
-                "last_replay": vars(self.last_report),
-                "history": vars(self.history.last_facts) if self.history.last_facts else None,
-            },
-            now=datetime.now(UTC),
-            interval_s=self.settings.replay_interval_s,
-        )
+        try:
+            status.publish(
+                self.settings.paths.run_dir,
+                "replayer",
+                {
+                    "state": state,
+                    "breaker": str(view.breaker),
+                    "last_db_error": view.last_error,
+                    "buffer_bytes": buffer.pending_bytes,
+                    "last_replay": vars(self.last_report),
+                    "replay_interval_s": self.settings.replay_interval_s,
+                    "history": vars(self.history.last_facts) if self.history.last_facts else None,
+                    "troubles": self.troubles.current,
+                },
+                now=datetime.now(UTC),
+                interval_s=self.settings.status_interval_s,
+            )
+        except OSError as exc:
+            self.troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
+        else:
+            self.troubles.clear("heartbeat")
+
+    async def _beat(self, stop: asyncio.Event) -> None:
+        """The heartbeat, whether a drain runs, waits for its period, or is stuck."""
+        while not stop.is_set():
+            self._publish_status("running")
+            await _wait(stop, self.settings.status_interval_s)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain at start (finishing a killed run), then every replay period until `stop`."""
+        """Drain at start (finishing a killed run), then every replay period until `stop`.
+
+        Raises AlreadyRunning when another replayer holds this buffer.
+        """
+        with single_instance(self.buffer.replayer_lock_path, "replayer"):
+            beat = asyncio.create_task(self._beat(stop))
+            try:
+                await self._run(stop)
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+
+    async def _run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         period_s = self.settings.replay_interval_s
         log.info(
@@ -238,15 +299,18 @@ class Replayer:
                 await self.maintain_history()
             try:
                 await self.drain_once()
-            except BufferCorrupt as exc:
-                log.error("buffer unreadable; will retry", extra=logs.fields(reason=exc))
+            except ReplayerError as exc:
+                self.troubles.report("drain", "replay stopped; will retry next period", exc)
+            else:
+                self.troubles.clear("drain")
             # Fixed cadence: the period counts from the previous start, not from the end.
             next_run += period_s
-            delay_s = max(0.0, next_run - self._monotonic())
-            try:
-                await asyncio.wait_for(stop.wait(), delay_s)
-            except TimeoutError:
-                pass
+            await _wait(stop, max(0.0, next_run - self._monotonic()))
         self._publish_status("stopped")
         await self.close()
         log.info("replayer stopped")
+
+
+async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)

@@ -21,6 +21,7 @@ class ReplayerSettings:
     chunk_records: int
     chunk_max_bytes: int
     connections: int
+    status_interval_s: float
     retention: Retention
     log_level: str
 
@@ -45,6 +46,7 @@ class ReplayerSettings:
                 "BRIDGE_REPLAY_CHUNK_MAX_BYTES", 16 << 20, minimum=4096, maximum=1 << 30
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
+            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
             retention=_retention(env),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

@@ -22,11 +22,11 @@ import psycopg
 from database.settings import DatabaseSettings
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
-from shared.errors import BridgeError, SettingsError
+from shared.errors import BridgeError, CheckpointCorrupt, SettingsError
 from shared.health import PROCESSES, Facts, Finding, assess, worst
 from shared.logs import redact
-from shared.settings import PipelinePaths, with_dotenv
-from shared.spool import backlog, load_checkpoint
+from shared.settings import BufferLimits, PipelinePaths, with_dotenv
+from shared.spool import SpoolPosition, backlog, load_checkpoint
 from shared.status import read
 
 
@@ -72,9 +72,12 @@ def _rows_last_hour(database: DatabaseSettings) -> tuple[int | None, str | None]
     return (int(row[0]) if row else 0), None
 
 
-def gather_files(paths: PipelinePaths, now: datetime) -> Facts:
+def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> Facts:
     """Everything but the database: heartbeats, spool, buffer, dead letters (only read)."""
-    position = load_checkpoint(paths.spool_dir) if paths.spool_dir.exists() else None
+    try:
+        position = load_checkpoint(paths.spool_dir) if paths.spool_dir.exists() else None
+    except CheckpointCorrupt:
+        position = SpoolPosition(0, 0)  # what the writer does too
     pending = backlog(paths.spool_dir, position) if position is not None else None
     first_pending_ts = _record_ts(pending.first_line) if pending else None
     buffer = Buffer(paths.buffer_path)
@@ -85,12 +88,16 @@ def gather_files(paths: PipelinePaths, now: datetime) -> Facts:
         buffer_bytes=buffer.stats().pending_bytes,
         oldest_buffered_ts=_oldest_buffered(buffer),
         dead_letters=DeadLetters(paths.dead_letter_path).count(),
+        buffer_max_bytes=limits.max_bytes,
+        buffer_warn_bytes=limits.warn_bytes,
     )
 
 
-def gather(paths: PipelinePaths, database: DatabaseSettings, now: datetime) -> Facts:
+def gather(
+    paths: PipelinePaths, database: DatabaseSettings, limits: BufferLimits, now: datetime
+) -> Facts:
     rows, error = _rows_last_hour(database)
-    return replace(gather_files(paths, now), rows_last_hour=rows, database_error=error)
+    return replace(gather_files(paths, limits, now), rows_last_hour=rows, database_error=error)
 
 
 def summary(facts: Facts, findings: list[Finding]) -> dict[str, Any]:
@@ -131,6 +138,11 @@ def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
         "",
         f"  spool lag      {facts.spool_lag_records} records, {lag}",
         f"  buffer         {facts.buffer_bytes} bytes"
+        + (
+            f" of {facts.buffer_max_bytes} (warning at {facts.buffer_warn_bytes})"
+            if facts.buffer_max_bytes is not None
+            else ""
+        )
         + (f", oldest {facts.oldest_buffered_ts:%H:%M:%S}" if facts.oldest_buffered_ts else ""),
         f"  dead letters   {facts.dead_letters}",
         "  rows last hour "
@@ -181,10 +193,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         paths = PipelinePaths.from_environ(environ)
         database = DatabaseSettings.from_environ(environ, var_dir=paths.var_dir)
+        limits = BufferLimits.from_environ(environ)
     except SettingsError as exc:
         sys.exit(f"bridge-status: {exc}")
     now = datetime.now(UTC)
-    facts = gather(paths, database, now)
+    facts = gather(paths, database, limits, now)
     findings = assess(facts, now)
     if args.json:
         print(json.dumps(summary(facts, findings), default=str, indent=2))

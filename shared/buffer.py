@@ -5,7 +5,8 @@ Files, all beside `path` (default `~/.portfolio_bridge_buffer.jsonl`):
 - `<path>`            the writer appends batches here (fsynced before its spool checkpoint moves);
 - `<path>.lock`       a lock file that is never renamed: both processes hold it to touch `<path>`;
 - `<path>.draining`   the replayer's claimed batch, renamed from `<path>` under the lock;
-- `<path>.offset`     how far into `.draining` the replayer has stored (atomic checkpoint).
+- `<path>.offset`     how far into `.draining` the replayer has stored (atomic checkpoint);
+- `<path>.replayer.lock` held by the one replayer that runs (a second one is refused).
 
 Renaming alone is not a safe hand-off (a writer that opened the old inode keeps appending to a
 file the replayer has already read: rename moves a name, not open descriptors), so the writer
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.durable import append_durably, atomic_replace, fsync_directory, locked
+from shared.errors import CheckpointCorrupt
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,11 @@ class Buffer:
         self.lock_path = path.with_name(path.name + ".lock")
         self.draining_path = path.with_name(path.name + ".draining")
         self.offset_path = path.with_name(path.name + ".offset")
+        self.replayer_lock_path = path.with_name(path.name + ".replayer.lock")
 
     def append(self, lines: Sequence[bytes]) -> None:
-        """Append whole lines durably (fsynced before returning)."""
+        """Append whole lines durably (fsynced before returning); a failed append leaves the
+        file as it was and raises the OSError."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with locked(self.lock_path):
             append_durably(self.path, b"".join(lines))
@@ -59,10 +63,18 @@ class Buffer:
         return self.draining_path
 
     def drained_offset(self) -> int:
+        """How far `.draining` is stored; raises CheckpointCorrupt when the file is not one."""
         try:
-            return int(json.loads(self.offset_path.read_bytes())["offset"])
+            data = self.offset_path.read_bytes()
         except FileNotFoundError:
             return 0
+        try:
+            offset = json.loads(data)["offset"]
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise CheckpointCorrupt(f"{self.offset_path} is not an offset ({exc!r})") from None
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise CheckpointCorrupt(f"{self.offset_path} is not an offset: {data[:100]!r}")
+        return offset
 
     def save_drained_offset(self, offset: int) -> None:
         atomic_replace(self.offset_path, json.dumps({"offset": offset}).encode())

@@ -3,7 +3,9 @@
     BridgeError                 base of every error the bridge raises on purpose
     ├── SettingsError           a setting is missing or malformed (names the variable)
     ├── RecordError             a spool or buffer line is not a valid record (names the reason)
-    └── SpoolError              the spool or buffer files cannot be used as they are
+    ├── SpoolError              the spool or buffer files cannot be used as they are
+    │   ├── AlreadyRunning      another copy of this process holds its single-instance lock
+    │   └── CheckpointCorrupt   a checkpoint or offset file cannot be read as one
 
 Each process package extends `BridgeError` in its own `errors.py`.
 """
@@ -34,3 +36,11 @@ class RecordError(BridgeError):
 
 class SpoolError(BridgeError):
     """The spool, buffer or dead-letter files cannot be used (lock held, unreadable, full)."""
+
+
+class AlreadyRunning(SpoolError):
+    """Another copy of this process is running on the same files (it holds the lock)."""
+
+
+class CheckpointCorrupt(SpoolError):
+    """A checkpoint or offset file is torn or not what we write: start over, and say so."""

@@ -43,6 +43,8 @@ class Facts:
     dead_letters: int
     rows_last_hour: int | None = None
     database_error: str | None = None
+    buffer_max_bytes: int | None = None  # BRIDGE_BUFFER_MAX_BYTES, and its warning threshold
+    buffer_warn_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -66,6 +68,11 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
         if beat.get("breaker") == "open":
             reason = beat.get("last_db_error") or "connection failures"
             findings.append(Finding("unhealthy", process, f"database breaker open: {reason}"))
+        # Retried troubles (a full disk, a corrupt checkpoint): nothing lost yet, but an
+        # operator must make room or look.
+        for _subject, trouble in sorted((beat.get("troubles") or {}).items()):
+            findings.append(Finding("unhealthy", process, str(trouble)))
+    findings += _buffer_cap(facts)
     if facts.spool_lag_s is not None and facts.spool_lag_s > SPOOL_LAG_LIMIT_S:
         findings.append(
             Finding(
@@ -111,6 +118,25 @@ def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
     gateway = beat.get("gateway") or {}
     in_reset = bool(gateway.get("in_reset_window"))
     findings = []
+    spool = beat.get("spool") or {}
+    if spool.get("error"):
+        findings.append(
+            Finding(
+                "unhealthy",
+                "collector",
+                f"cannot append to the spool ({spool['error']}): "
+                f"{spool.get('pending_in_memory', 0)} records held in memory",
+            )
+        )
+    if spool.get("dropped"):
+        findings.append(
+            Finding(
+                "warning",
+                "collector",
+                f"{spool['dropped']} records dropped while the spool could not be written "
+                "(reported as gap events)",
+            )
+        )
     if not gateway.get("connected", False):
         level: Level = "warning" if in_reset else "unhealthy"
         why = " (inside a daily reset window: expected)" if in_reset else ""
@@ -123,6 +149,32 @@ def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
                 Finding("unhealthy", f"account {account}", f"last snapshot {age:.0f} s ago")
             )
     return findings
+
+
+def _buffer_cap(facts: Facts) -> list[Finding]:
+    cap, warn = facts.buffer_max_bytes, facts.buffer_warn_bytes
+    if cap is None or warn is None:
+        return []
+    # The writer knows best: it says so when the next record would not fit.
+    refused = bool((facts.heartbeats.get("writer") or {}).get("buffer_full"))
+    if refused or facts.buffer_bytes >= cap:
+        return [
+            Finding(
+                "unhealthy",
+                "buffer",
+                f"full: {facts.buffer_bytes} of {cap} bytes (BRIDGE_BUFFER_MAX_BYTES); "
+                "while PostgreSQL is down new records wait in the spool",
+            )
+        ]
+    if facts.buffer_bytes >= warn:
+        return [
+            Finding(
+                "warning",
+                "buffer",
+                f"{facts.buffer_bytes} of {cap} bytes, past the warning threshold of {warn}",
+            )
+        ]
+    return []
 
 
 def _number(value: Any) -> str:

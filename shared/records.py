@@ -237,17 +237,31 @@ def _snapshot_body(record: Snapshot) -> dict[str, Any]:
 
 
 def decode(line: bytes) -> Record:
-    """Parse and validate one spool line (with or without its newline)."""
+    """Parse and validate one spool line (with or without its newline).
+
+    Any bytes at all either give a record or raise RecordError: the writer relies on it to
+    dead-letter one line and go on, whatever a disk or a hand-edit put in the spool.
+    """
     try:
-        body = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Strict UTF-8 first: json.loads(bytes) would also guess UTF-16/32 and let encoded
+        # surrogates (ED A0 80) through, which PostgreSQL then refuses.
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"not JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        body = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, and integers past the digit limit
         raise RecordError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise RecordError("not JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise RecordError("not a JSON object")
     version = body.get("v")
     if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise RecordError(f"unsupported format version {version!r}")
-    _check_text(line.decode("utf-8"))
+    _check_text(text)
+    if "\\ud" in text.lower():
+        _check_surrogates(body)
     kind = body.get("kind")
     if kind == "snapshot":
         return _decode_snapshot(body, version)
@@ -263,6 +277,14 @@ def _check_text(text: str) -> None:
     # instead of failing a whole batch at the server.
     if "\x00" in text or "\\u0000" in text:
         raise RecordError("contains a NUL character")
+
+
+def _check_surrogates(body: dict[str, Any]) -> None:
+    # A `\ud800` escape decodes to a lone surrogate, which no UTF-8 text (nor jsonb) holds.
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError("contains a lone surrogate escape") from None
 
 
 def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
@@ -409,6 +431,10 @@ def _optional_float(body: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordError(f"{name} is not a number or null")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a double
+        raise RecordError(f"{name} is out of range") from None
+    if not math.isfinite(number):
         raise RecordError(f"{name} is not finite")
-    return float(value)
+    return number

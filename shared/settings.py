@@ -201,3 +201,23 @@ class PipelinePaths:
             dead_letter_path=env.path("BRIDGE_DEAD_LETTER_PATH", var_dir / "deadletter.jsonl"),
             run_dir=env.path("BRIDGE_RUN_DIR", var_dir / "run"),
         )
+
+
+@dataclass(frozen=True)
+class BufferLimits:
+    """How large the buffer may grow (bytes on disk, claimed file included), and when to warn.
+
+    At the cap the writer stops taking records from the spool while PostgreSQL is down: they
+    wait there, on disk, until the database or the replayer makes room (nothing is dropped).
+    """
+
+    max_bytes: int
+    warn_bytes: int
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> BufferLimits:
+        env = EnvReader(environ)
+        # 1 GiB: about 40 hours of 5-s snapshots for 60 accounts (600 B a line).
+        max_bytes = env.integer("BRIDGE_BUFFER_MAX_BYTES", 1 << 30, minimum=4096, maximum=1 << 50)
+        warn_percent = env.integer("BRIDGE_BUFFER_WARN_PERCENT", 80, minimum=1, maximum=100)
+        return cls(max_bytes=max_bytes, warn_bytes=max_bytes * warn_percent // 100)

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.durable import atomic_replace, fsync_directory, locked, write_all
-from shared.errors import SpoolError
+from shared.durable import atomic_replace, fsync_directory, single_instance, write_all
+from shared.errors import CheckpointCorrupt, SpoolError
 
 _SEGMENT = re.compile(r"^segment-(\d{20})\.jsonl$")
 LOCK_NAME = "collector.lock"
@@ -80,10 +80,8 @@ class SpoolAppender:
     def open(self, *, now_us: int) -> None:
         """Take the producer's lock and start a fresh segment (never after a crash's tail)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not self._held.enter_context(locked(self.directory / self.lock_name, blocking=False)):
-            self._held.close()
-            producer = self.lock_name.removesuffix(".lock")
-            raise SpoolError(f"another {producer} is appending to {self.directory}")
+        producer = self.lock_name.removesuffix(".lock")
+        self._held.enter_context(single_instance(self.directory / self.lock_name, producer))
         self._is_open = True
         self._start_segment(now_us=now_us)
 
@@ -151,12 +149,23 @@ CHECKPOINT_NAME = "writer.checkpoint"
 
 
 def load_checkpoint(directory: Path) -> SpoolPosition:
-    """Where the writer has consumed up to (the start when it never checkpointed)."""
+    """Where the writer has consumed up to (the start when it never checkpointed).
+
+    Raises CheckpointCorrupt when the file is not a checkpoint (torn, or written by hand).
+    """
+    path = directory / CHECKPOINT_NAME
     try:
-        body = json.loads((directory / CHECKPOINT_NAME).read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         return SpoolPosition(0, 0)
-    return SpoolPosition(int(body["seq"]), int(body["offset"]))
+    try:
+        body = json.loads(data)
+        seq, offset = body["seq"], body["offset"]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise CheckpointCorrupt(f"{path} is not a checkpoint ({exc!r}): {data[:100]!r}") from None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (seq, offset)):
+        raise CheckpointCorrupt(f"{path} is not a checkpoint: {data[:100]!r}")
+    return SpoolPosition(seq, offset)
 
 
 def save_checkpoint(directory: Path, position: SpoolPosition) -> None:
@@ -177,14 +186,18 @@ class SpoolBatch:
     truncated: list[str] = field(default_factory=list)
     end: SpoolPosition = SpoolPosition(0, 0)
     finished: list[Segment] = field(default_factory=list)
+    listed: list[Segment] = field(default_factory=list)  # every segment at or after `start`
+    vanished: list[Segment] = field(default_factory=list)  # listed, then gone before read
 
 
 def read_spool(
     directory: Path, start: SpoolPosition, *, max_lines: int, max_bytes: int
 ) -> SpoolBatch:
-    """Read complete lines from `start` on, at most `max_lines` and about `max_bytes`."""
+    """Read complete lines from `start` on, at most `max_lines` and `max_bytes` of lines
+    (always at least one line when there is one, however long)."""
     batch = SpoolBatch(end=start)
     segments = list_segments(directory)
+    batch.listed = [segment for segment in segments if segment.seq >= start.seq]
     position = start
     for index, segment in enumerate(segments):
         if segment.seq < position.seq:
@@ -193,9 +206,11 @@ def read_spool(
         if segment.seq > position.seq:
             position = SpoolPosition(segment.seq, 0)
         sealed = index + 1 < len(segments)
-        complete = _read_segment(segment, position, sealed, batch, max_lines, max_bytes)
+        budget = max_bytes - sum(len(line.data) for line in batch.lines)
+        complete = _read_segment(segment, position, sealed, batch, max_lines, max(1, budget))
         position = batch.end
-        if not complete or len(batch.lines) >= max_lines:
+        taken = sum(len(line.data) for line in batch.lines)
+        if not complete or len(batch.lines) >= max_lines or taken >= max_bytes:
             break
         batch.finished.append(segment)
     return batch
@@ -223,10 +238,12 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
             while (
                 b"\n" not in chunk
                 and len(chunk) < MAX_LINE_BYTES
-                and (more := file.read(max_bytes))
+                and (more := file.read(max(max_bytes, 65536)))
             ):
                 chunk += more
     except FileNotFoundError:
+        # Nobody but the writer deletes a segment it has not consumed: say so.
+        batch.vanished.append(segment)
         batch.end = SpoolPosition(segment.seq, offset)
         return True
     if b"\n" not in chunk and len(chunk) >= MAX_LINE_BYTES:
@@ -235,7 +252,11 @@ def _read_segment(  # noqa: PLR0917  # private helper, called from one place
         batch.end = SpoolPosition(segment.seq, offset + len(chunk))
         return False
     start = 0
-    while len(batch.lines) < max_lines and (newline := chunk.find(b"\n", start)) >= 0:
+    while (
+        len(batch.lines) < max_lines
+        and (newline := chunk.find(b"\n", start)) >= 0
+        and (newline < max_bytes or not batch.lines)  # within the budget, or the first line
+    ):
         batch.lines.append(
             SpoolLine(chunk[start : newline + 1], f"{segment.name}:{offset + start}")
         )

@@ -87,7 +87,9 @@ class WebServer:
     async def step(self) -> Facts:
         """Read the files once (as bridge-status does) and note breaker transitions."""
         now = self._clock()
-        facts = await asyncio.to_thread(gather_files, self.settings.paths, now)
+        facts = await asyncio.to_thread(
+            gather_files, self.settings.paths, self.settings.buffer_limits, now
+        )
         states = {
             process: (facts.heartbeats.get(process) or {}).get("breaker")
             for process in ("writer", "replayer")

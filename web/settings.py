@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.settings import EnvReader, PipelinePaths, Secret
+from shared.settings import BufferLimits, EnvReader, PipelinePaths, Secret
 
 _MIN_TOKEN_CHARS = 16
 
@@ -32,6 +32,7 @@ def is_loopback(host: str) -> bool:
 class WebSettings:
     paths: PipelinePaths
     database: DatabaseSettings
+    buffer_limits: BufferLimits
     host: str
     port: int
     token: Secret | None
@@ -59,6 +60,7 @@ class WebSettings:
         return cls(
             paths=paths,
             database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            buffer_limits=BufferLimits.from_environ(environ),
             host=host,
             port=env.integer("BRIDGE_WEB_PORT", 8765, minimum=0, maximum=65535),
             token=token,

@@ -1,8 +1,11 @@
 """The exception tree of the writer.
 
 WriterError (BridgeError)
-└── BufferUnavailable   records could neither be stored nor buffered (disk full, I/O error):
-                        the checkpoint does not move, the spool keeps them, we retry
+├── BufferUnavailable   records could neither be stored nor buffered (disk full, I/O error):
+│   │                   the checkpoint does not move, the spool keeps them, we retry
+│   └── BufferFull      ... because the buffer reached BRIDGE_BUFFER_MAX_BYTES
+└── DeadLettersUnavailable  a bad line could not be written to the dead-letter file: the
+                        checkpoint does not move, the spool keeps it, we retry
 """
 
 from __future__ import annotations
@@ -16,3 +19,11 @@ class WriterError(BridgeError):
 
 class BufferUnavailable(WriterError):
     """PostgreSQL is down and the buffer file cannot be appended to either."""
+
+
+class BufferFull(BufferUnavailable):
+    """PostgreSQL is down and the buffer has reached its configured cap."""
+
+
+class DeadLettersUnavailable(WriterError):
+    """A line that cannot be stored cannot be dead-lettered either (disk full, I/O error)."""

@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from database.settings import DatabaseSettings
-from shared.settings import EnvReader, PipelinePaths
+from shared.records import MODES, Mode
+from shared.settings import BufferLimits, EnvReader, PipelinePaths
 
 
 @dataclass(frozen=True)
 class WriterSettings:
     paths: PipelinePaths
     database: DatabaseSettings
+    buffer_limits: BufferLimits
+    mode: Mode  # the collector's, for the events the writer itself reports
     poll_interval_s: float
     batch_max_records: int
     status_interval_s: float
@@ -26,6 +29,8 @@ class WriterSettings:
         return cls(
             paths=paths,
             database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            buffer_limits=BufferLimits.from_environ(environ),
+            mode="PORTAL" if env.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET",
             # The pause when the spool had nothing new (after a batch that found work there is
             # none): 20 ms keeps spool-to-database latency far under 100 ms at p99 for the
             # price of 50 reads a second when idle.

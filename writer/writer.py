@@ -5,8 +5,13 @@ own checkpoint (`writer.checkpoint` in that directory). One step (`drain_once`) 
 in turn: it reads the complete lines after that spool's checkpoint, validates each one
 (a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
 or appends them to the buffer file when the breaker is open or the store fails, and only then
-moves the checkpoint (atomically) and deletes spool segments that are fully consumed. A crash
-anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+deletes the spool segments that are fully consumed and moves the checkpoint (atomically). A
+crash anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+
+A full disk is retried, never fatal: records that can be neither stored nor buffered (the
+buffer is full or cannot be written) stay in the spool; a checkpoint that cannot be saved is
+kept in memory and saved later. Each such trouble is logged once and shown in the heartbeat.
+One writer per spool: a second one is refused.
 """
 
 from __future__ import annotations
@@ -15,22 +20,33 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
-from shared.errors import RecordError
-from shared.spool import SpoolBatch, SpoolPosition, load_checkpoint, read_spool, save_checkpoint
-from writer.errors import BufferUnavailable
+from shared.durable import single_instance
+from shared.errors import CheckpointCorrupt, RecordError
+from shared.spool import (
+    SpoolBatch,
+    SpoolPosition,
+    load_checkpoint,
+    read_spool,
+    save_checkpoint,
+    segment_name,
+)
+from shared.troubles import Troubles
+from writer.errors import BufferFull, BufferUnavailable, DeadLettersUnavailable
 from writer.settings import WriterSettings
 
 log = logging.getLogger("writer")
 
 _READ_MAX_BYTES = 4 * 1024 * 1024
+LOCK_NAME = "writer.lock"
 
 
 @dataclass
@@ -46,6 +62,18 @@ class DrainReport:
     def add(self, other: DrainReport) -> None:
         for item in fields(self):
             setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+@dataclass
+class _Spool:
+    """What the writer keeps per spool it tails."""
+
+    directory: Path
+    position: SpoolPosition
+    checkpoint_saved: bool = True
+    # Segments listed at or after the checkpoint and not consumed yet: one that disappears
+    # was deleted or renamed by someone else, and its records are lost.
+    unconsumed: set[int] = field(default_factory=set)
 
 
 class Writer:
@@ -67,53 +95,137 @@ class Writer:
         )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self.positions = {directory: load_checkpoint(directory) for directory in self.spools}
+        self.troubles = Troubles(log)
+        self._spools = {
+            directory: _Spool(directory, self._load_checkpoint(directory))
+            for directory in self.spools
+        }
+        # api_log records the writer reports itself, kept until they are stored or buffered.
+        self._own_events: list[bytes] = []
+        self._buffer_warned = False
+        self._buffer_full = False  # the last batch did not fit under the buffer's cap
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
 
     @property
+    def positions(self) -> dict[Path, SpoolPosition]:
+        """How far each spool is consumed."""
+        return {directory: spool.position for directory, spool in self._spools.items()}
+
+    @property
     def position(self) -> SpoolPosition:
         """How far the collector's spool is consumed."""
-        return self.positions[self.settings.paths.spool_dir]
+        return self._spools[self.settings.paths.spool_dir].position
+
+    def _load_checkpoint(self, directory: Path) -> SpoolPosition:
+        try:
+            return load_checkpoint(directory)
+        except CheckpointCorrupt as exc:
+            # Safe: consumed segments are deleted and every insert is idempotent, so starting
+            # from the oldest segment still here re-delivers, at worst, what is already stored.
+            self.troubles.report(
+                f"checkpoint {directory.name}",
+                "spool checkpoint unreadable: starting over from the oldest segment",
+                exc,
+            )
+            return SpoolPosition(0, 0)
 
     async def drain_once(self) -> DrainReport:
         """Move the next batch of each spool's lines to PostgreSQL or the buffer; checkpoint
         each spool after its batch."""
         report = DrainReport()
-        for directory in self.spools:
-            report.add(await self._drain_spool(directory))
+        for spool in self._spools.values():
+            report.add(await self._drain_spool(spool))
         self._publish_status()
         return report
 
-    async def _drain_spool(self, directory: Path) -> DrainReport:
-        position = self.positions[directory]
+    async def _drain_spool(self, spool: _Spool) -> DrainReport:
         batch = read_spool(
-            directory,
-            position,
+            spool.directory,
+            spool.position,
             max_lines=self.settings.batch_max_records,
-            max_bytes=_READ_MAX_BYTES,
+            max_bytes=self._read_budget_bytes(),
         )
         report = DrainReport(read=len(batch.lines))
         for problem in batch.truncated:
             log.error("spool segment shrank under the checkpoint", extra=logs.fields(at=problem))
+        self._report_vanished(spool, batch)
         valid, letters = self._validate(batch)
+        valid += self._own_events
         if valid:
             letters += await self._deliver(valid, report)
+            self._own_events = []
         if letters:
-            self._dead_letters.add(letters, now=datetime.now(UTC))
+            self._dead_letter(letters)
             report.dead_lettered = len(letters)
-            for letter in letters:
-                log.error(
-                    "dead-lettered a line",
-                    extra=logs.fields(source=letter.source, reason=letter.reason),
-                )
-        if batch.end != position:
-            save_checkpoint(directory, batch.end)
-            self.positions[directory] = batch.end
+        # Every line of a finished segment is now stored, buffered or dead-lettered: free its
+        # space before the checkpoint is saved, which may itself need the space.
         for segment in batch.finished:
             segment.path.unlink(missing_ok=True)
+        spool.unconsumed = {s.seq for s in batch.listed} - {s.seq for s in batch.finished}
+        self._checkpoint(spool, batch.end)
         self.totals.add(report)
         return report
+
+    def _read_budget_bytes(self) -> int:
+        """While the breaker is open the batch goes to the buffer: take only what fits under
+        its cap, so the buffer fills up to it rather than refusing one large batch early."""
+        if self.store.view.breaker is BreakerState.CLOSED:
+            return _READ_MAX_BYTES
+        room = self.settings.buffer_limits.max_bytes - self._buffer.stats().pending_bytes
+        return max(1, min(_READ_MAX_BYTES, room))
+
+    def _report_vanished(self, spool: _Spool, batch: SpoolBatch) -> None:
+        listed = {segment.seq for segment in batch.listed}
+        gone = {seq for seq in spool.unconsumed if seq not in listed}
+        gone |= {segment.seq for segment in batch.vanished}
+        for seq in sorted(gone):
+            name = segment_name(seq)
+            message = f"spool segment {name} disappeared before it was consumed"
+            log.error(message, extra=logs.fields(segment=name))
+            event = records.new_api_log(
+                ts=datetime.now(UTC),
+                mode=self.settings.mode,
+                level="error",
+                event="spool_segment_missing",
+                message=f"{message}: records in it may be lost",
+                details={"segment": name, "spool": str(spool.directory)},
+            )
+            self._own_events.append(records.encode(event))
+        spool.unconsumed -= gone
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        try:
+            self._dead_letters.add(letters, now=datetime.now(UTC))
+        except OSError as exc:
+            raise DeadLettersUnavailable(
+                f"cannot append to {self._dead_letters.path}: {exc}"
+            ) from exc
+        for letter in letters:
+            log.error(
+                "dead-lettered a line",
+                extra=logs.fields(source=letter.source, reason=letter.reason),
+            )
+
+    def _checkpoint(self, spool: _Spool, end: SpoolPosition) -> None:
+        """Move the checkpoint to `end`; when it cannot be saved, keep it in memory and retry.
+
+        Retrying is safe: a crash before it is saved re-delivers from the last saved one.
+        """
+        if end == spool.position and spool.checkpoint_saved:
+            return
+        spool.position = end
+        subject = f"checkpoint {spool.directory.name}"
+        try:
+            save_checkpoint(spool.directory, end)
+        except OSError as exc:
+            spool.checkpoint_saved = False
+            self.troubles.report(
+                subject, "cannot save the spool checkpoint; retrying", exc.strerror or exc
+            )
+        else:
+            spool.checkpoint_saved = True
+            self.troubles.clear(subject)
 
     def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
         valid: list[bytes] = []
@@ -140,12 +252,30 @@ class Writer:
             # Lines that lost a race past their retries: the replayer tries them again later.
             lines = [line for line, _ in result.unstored]
         if lines:
-            try:
-                self._buffer.append(lines)
-            except OSError as exc:
-                raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
+            self._append_to_buffer(lines)
             report.buffered = len(lines)
         return letters
+
+    def _append_to_buffer(self, lines: list[bytes]) -> None:
+        limits = self.settings.buffer_limits
+        after = self._buffer.stats().pending_bytes + sum(map(len, lines))
+        self._buffer_full = after > limits.max_bytes
+        if self._buffer_full:
+            raise BufferFull(
+                f"the buffer is at its cap of {limits.max_bytes} bytes (BRIDGE_BUFFER_MAX_BYTES)"
+            )
+        try:
+            self._buffer.append(lines)
+        except OSError as exc:
+            raise BufferUnavailable(f"cannot append to {self._buffer.path}: {exc}") from exc
+        if after >= limits.warn_bytes and not self._buffer_warned:
+            log.warning(
+                "the buffer is filling up",
+                extra=logs.fields(
+                    bytes=after, warn_bytes=limits.warn_bytes, max_bytes=limits.max_bytes
+                ),
+            )
+        self._buffer_warned = after >= limits.warn_bytes
 
     async def close(self) -> None:
         await self.store.close()
@@ -160,7 +290,14 @@ class Writer:
                 return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until `stop` is set; the batch in progress is finished and checkpointed first."""
+        """Drain until `stop` is set; the batch in progress is finished and checkpointed first.
+
+        Raises AlreadyRunning when another writer holds this spool.
+        """
+        with single_instance(self.settings.paths.spool_dir / LOCK_NAME, "writer"):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         log.info(
             "writer started",
             extra=logs.fields(
@@ -178,15 +315,19 @@ class Writer:
                 # The database is still starting (the local profile starts it beside us): the
                 # spool keeps the records durably meanwhile, so they are stored directly once
                 # it answers instead of waiting in the buffer for the replay period.
+                self._publish_status(state="starting")
                 await _wait(stop, self.settings.poll_interval_s)
                 continue
             try:
                 report = await self.drain_once()
-            except BufferUnavailable as exc:
+            except (BufferUnavailable, DeadLettersUnavailable) as exc:
                 # Nothing was lost: the checkpoint did not move. Retry after a pause.
-                log.error("records held in the spool", extra=logs.fields(reason=exc))
+                self.troubles.report("spool", "records held in the spool; retrying", exc)
+                self._publish_status()
                 report = DrainReport()
                 await _wait(stop, 1.0)
+            else:
+                self.troubles.clear("spool")
             # Sleep only when the spool had nothing new: after a batch that found work, rows
             # have piled up meanwhile, and a pause would make every next batch later and
             # bigger (docs/scaling.md: p99 120 ms instead of 40-60 at 16,000 rows/s).
@@ -202,23 +343,33 @@ class Writer:
             return
         self._last_status_at = now
         buffer = self._buffer.stats()
+        limits = self.settings.buffer_limits
         view = self.store.view
-        status.publish(
-            self.settings.paths.run_dir,
-            "writer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
-                "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
-                "buffer_bytes": buffer.pending_bytes,
-                "totals": {
-                    item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
+        try:
+            status.publish(
+                self.settings.paths.run_dir,
+                "writer",
+                {
+                    "state": state,
+                    "breaker": str(view.breaker),
+                    "last_db_error": view.last_error,
+                    "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
+                    "buffer_bytes": buffer.pending_bytes,
+                    "buffer_max_bytes": limits.max_bytes,
+                    "buffer_warn_bytes": limits.warn_bytes,
+                    "buffer_full": self._buffer_full,
+                    "troubles": self.troubles.current,
+                    "totals": {
+                        item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
+                    },
                 },
-            },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
-        )
+                now=datetime.now(UTC),
+                interval_s=self.settings.status_interval_s,
+            )
+        except OSError as exc:
+            self.troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
+        else:
+            self.troubles.clear("heartbeat")
 
 
 async def _wait(stop: asyncio.Event, timeout_s: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import resource
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +70,60 @@ async def test_spool_out_of_space_holds_records_and_recovers(
     assert stamps == [stamps[0] + offset for offset in range(len(stamps))]
     snapshot_ids = [r["id"] for r in spooled(var_dir) if r["kind"] == "snapshot"]
     assert len(snapshot_ids) == len(set(snapshot_ids)) == 2 * len(stamps)
+
+
+async def test_records_past_the_memory_bound_are_reported_as_a_gap(
+    collector_environ: dict[str, str], processes: Processes
+) -> None:
+    """With the spool refusing writes for longer than the memory bound covers, the oldest held
+    records are dropped; when space returns one `gap` event names how many and which ticks, so
+    every tick of every account is either in the spool or inside a reported gap."""
+    environ = {
+        **collector_environ,
+        "BRIDGE_POLL_INTERVAL_S": "1",
+        "BRIDGE_COLLECTOR_HELD_MAX_RECORDS": "3",
+    }
+    var_dir = Path(environ["BRIDGE_VAR_DIR"])
+    process = processes.start("collector", environ)
+
+    def snapshots() -> list[dict[str, Any]]:
+        return [r for r in spooled(var_dir) if r["kind"] == "snapshot"]
+
+    await wait_until_async(lambda: len(snapshots()) >= 4, what="two ticks", timeout_s=30)
+    accounts = {r["account"] for r in snapshots()}
+    segment = list_segments(var_dir / "spool")[-1]
+    cap = segment.path.stat().st_size + 10
+    resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (cap, resource.RLIM_INFINITY))
+    await wait_until_async(
+        lambda: _spool_state(var_dir).get("dropped", 0) >= 6,
+        what="records dropped past the bound",
+        timeout_s=60,
+    )
+    resource.prlimit(process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    await wait_until_async(
+        lambda: any(r.get("event") == "gap" for r in spooled(var_dir)),
+        what="the gap event",
+        timeout_s=30,
+    )
+    await wait_until_async(lambda: len(snapshots()) >= 10, what="ticks after", timeout_s=30)
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+
+    (gap,) = [r for r in spooled(var_dir) if r.get("event") == "gap"]
+    assert gap["level"] == "error"
+    details = gap["details"]
+    assert details["reason"] == "spool_unwritable"
+    assert details["dropped_snapshots"] + details["dropped_events"] >= 6
+    assert _spool_state(var_dir)["dropped"] >= 6
+    stored = {(r["account"], datetime.fromisoformat(r["ts"])) for r in snapshots()}
+    ticks = sorted({ts for _, ts in stored})
+    first, last = ticks[0], ticks[-1]
+    low, high = (datetime.fromisoformat(details[key]) for key in ("from", "to"))
+    missing = []
+    for step in range(int((last - first).total_seconds()) + 1):
+        tick = first + timedelta(seconds=step)
+        for account in accounts:
+            if (account, tick) not in stored and not low <= tick <= high:
+                missing.append((account, tick))
+    assert missing == []
+    assert len(stored) == len(snapshots())  # and nothing twice

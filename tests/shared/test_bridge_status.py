@@ -89,3 +89,27 @@ def test_answers_without_any_process_or_database(tmp_path: Path) -> None:
         assert f"UNHEALTHY {process}: no heartbeat file" in result.stdout
     assert "rows last hour unknown" in result.stdout
     assert "database: not queried: DATABASE_URL is unset" in result.stdout
+
+
+def test_shows_the_buffer_against_its_cap_and_warning(tmp_path: Path) -> None:
+    """The buffer's size beside BRIDGE_BUFFER_MAX_BYTES and its warning threshold (80 % of
+    4,096 = 3,276): 3,000 bytes is under it, no finding; 3,900 is past it, a warning; 4,096 is
+    the cap: full, unhealthy."""
+    var_dir = tmp_path / "var"
+    environ = {
+        "BRIDGE_VAR_DIR": str(var_dir),
+        "BRIDGE_BUFFER_PATH": str(var_dir / "buffer.jsonl"),
+        "BRIDGE_BUFFER_MAX_BYTES": "4096",
+    }
+    var_dir.mkdir()
+    (var_dir / "buffer.jsonl").write_bytes(b"x" * 3000)
+    first = _status(environ)
+    assert "buffer         3000 bytes of 4096 (warning at 3276)" in first.stdout
+    assert "buffer:" not in first.stdout
+    (var_dir / "buffer.jsonl").write_bytes(b"x" * 3900)
+    second = _status(environ)
+    assert "buffer         3900 bytes of 4096 (warning at 3276)" in second.stdout
+    assert "WARNING   buffer: 3900 of 4096 bytes, past the warning threshold" in second.stdout
+    (var_dir / "buffer.jsonl").write_bytes(b"x" * 4096)
+    third = _status(environ)
+    assert "UNHEALTHY buffer: full: 4096 of 4096 bytes" in third.stdout

@@ -148,6 +148,77 @@ def _facts(**changes: Any) -> Facts:
             [("warning", "dead letters", "2 lines need an operator")],
             id="dead-letters",
         ),
+        pytest.param(
+            # 3,500 >= the 3,000 warning threshold, and under the 8,192 cap.
+            _facts(buffer_bytes=3500, buffer_max_bytes=8192, buffer_warn_bytes=3000),
+            [("warning", "buffer", "3500 of 8192 bytes, past the warning threshold of 3000")],
+            id="buffer-past-warning",
+        ),
+        pytest.param(
+            # 3,700 of 4,096, but the writer found no room for its next record.
+            _facts(
+                buffer_bytes=3700,
+                buffer_max_bytes=4096,
+                buffer_warn_bytes=3276,
+                heartbeats={"writer": _beat(0.5, breaker="half_open", buffer_full=True)},
+            ),
+            [
+                (
+                    "unhealthy",
+                    "buffer",
+                    "full: 3700 of 4096 bytes (BRIDGE_BUFFER_MAX_BYTES); "
+                    "while PostgreSQL is down new records wait in the spool",
+                )
+            ],
+            id="buffer-full",
+        ),
+        pytest.param(
+            _facts(buffer_bytes=4096, buffer_max_bytes=4096, buffer_warn_bytes=3276),
+            [("unhealthy", "buffer", "full: 4096 of 4096 bytes")],
+            id="buffer-at-cap-writer-down",
+        ),
+        pytest.param(
+            _facts(buffer_bytes=100, buffer_max_bytes=4096, buffer_warn_bytes=3276),
+            [],
+            id="buffer-under-warning",
+        ),
+        pytest.param(
+            _facts(
+                heartbeats={
+                    "writer": _beat(
+                        0.5,
+                        breaker="closed",
+                        troubles={"checkpoint": "cannot save the spool checkpoint: ENOSPC"},
+                    )
+                }
+            ),
+            [("unhealthy", "writer", "cannot save the spool checkpoint: ENOSPC")],
+            id="writer-trouble",
+        ),
+        pytest.param(
+            _facts(
+                heartbeats={
+                    "collector": {
+                        **_collector(),
+                        "spool": {"pending_in_memory": 4, "dropped": 0, "error": "No space"},
+                    }
+                }
+            ),
+            [("unhealthy", "collector", "cannot append to the spool (No space): 4 records held")],
+            id="collector-holds-records",
+        ),
+        pytest.param(
+            _facts(
+                heartbeats={
+                    "collector": {
+                        **_collector(),
+                        "spool": {"pending_in_memory": 0, "dropped": 7, "error": None},
+                    }
+                }
+            ),
+            [("warning", "collector", "7 records dropped while the spool could not be written")],
+            id="collector-dropped",
+        ),
     ],
 )
 def test_findings(facts: Facts, expected: list[tuple[str, str, str]]) -> None:

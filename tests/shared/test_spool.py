@@ -136,3 +136,21 @@ def test_a_failed_append_is_cut_back_so_nothing_is_glued(tmp_path: Path) -> None
     (segment,) = list_segments(tmp_path)
     assert segment.path.read_bytes() == b"x" * 99 + b"\n" + b"z\n"
     assert os.stat(segment.path).st_mode & 0o777 == 0o600
+
+
+def test_byte_budget_spans_segments_and_always_takes_a_line(tmp_path: Path) -> None:
+    """Lines of 10 B, 35 B asked: whole lines up to 35 B, across a sealed segment (2 lines,
+    20 B) into the next (1 more line: 30 B; a fourth would make 40 B); with 1 B asked, still
+    one whole line."""
+    first = _open(tmp_path, now_us=1)
+    first.append([b"123456789\n"] * 2, now_us=1)
+    first.close()
+    second = _open(tmp_path, now_us=2)
+    second.append([b"abcdefghi\n"] * 3, now_us=2)
+    batch = read_spool(tmp_path, _START, max_lines=100, max_bytes=35)
+    assert [line.data for line in batch.lines] == [b"123456789\n"] * 2 + [b"abcdefghi\n"]
+    assert second.segment is not None
+    assert batch.end == SpoolPosition(second.segment.seq, 10)
+    one = read_spool(tmp_path, batch.end, max_lines=100, max_bytes=1)
+    assert [line.data for line in one.lines] == [b"abcdefghi\n"]
+    second.close()
