@@ -46,8 +46,7 @@ def _start(supervisor: Supervisor, rules: str, **environ: str) -> str:
     supervisor.environ.update(environ)
     supervisor.start()
     supervisor.wait_running(*EVERYTHING)
-    wait_until((supervisor.root / "var/database_url").exists, what="the database URL")
-    return supervisor.database_url
+    return supervisor.wait_database_url()
 
 
 def _alert_rows(url: str, event: str, rule: str) -> list[dict[str, Any]]:

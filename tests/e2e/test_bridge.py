@@ -36,8 +36,7 @@ def _start(supervisor: Supervisor, **environ: str) -> str:
     supervisor.environ.update(environ)
     supervisor.start()
     supervisor.wait_running(*EVERYTHING)
-    wait_until((supervisor.root / "var/database_url").exists, what="the database URL")
-    return supervisor.database_url
+    return supervisor.wait_database_url()
 
 
 def _complete_ticks(url: str) -> int:

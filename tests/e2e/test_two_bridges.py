@@ -113,6 +113,8 @@ def test_two_bridges_share_one_table_and_survive_the_loss_of_one(
 
         wait_until(both_storing, what="both writers storing", timeout_s=120)
         # Both bridges run through a few common ticks before the loss.
+        # A writer's first stored records may be connection events: wait for a snapshot.
+        wait_until(lambda: _newest(database_url) is not None, what="a first snapshot", timeout_s=60)
         first_common = _newest(database_url)
         assert first_common is not None
         wait_until(

@@ -40,8 +40,7 @@ SCREENSHOT_TO = "DASHBOARD_SCREENSHOT"
 def _start(supervisor: Supervisor) -> str:
     supervisor.start()
     supervisor.wait_running(*EVERYTHING)
-    wait_until((supervisor.root / "var/database_url").exists, what="the database URL")
-    url = supervisor.database_url
+    url = supervisor.wait_database_url()
     wait_until(lambda: _ticks(url) >= 2, what="2 complete ticks", timeout_s=60)
     return url
 
