@@ -6,8 +6,9 @@ the schema not there yet) the last answer is given back with the error beside it
 keeps showing what it knew, saying since when. Outages go through the same circuit breaker as
 the writer's, so a database that is down is tried once per breaker period, not per request.
 
-The columns of `portfolio_greeks` are read from information_schema at each connection and every
-minute, and every query is built from them (see `web/figures.py`).
+The columns of `portfolio_greeks` and of its rollups are read from information_schema at each
+connection and every minute, and every query is built from them (see `web/figures.py`); long
+charts read the rollups, with raw rows for what is not rolled up yet (`series_query`).
 """
 
 from __future__ import annotations
