@@ -201,11 +201,12 @@ def _capacity_table(figures: capacity.CapacityFigures) -> str:
         verdict,
         "",
         "One real writer process tails a spool that a load generator appends to at a fixed rate"
-        " (an append every 10 ms; real-shaped rows with two underlyings, about 850 B). The last"
-        " line of each append is a probe; another session polls for it every 2 ms, so the"
-        " latency runs from the start of the append to the moment another connection can read"
-        " the rows (commit included; `stored_at` is not used). The generator, the observer,"
-        " the writer and PostgreSQL share the machine's cores; the table grows through the run."
+        " (an append every 10 ms; real-shaped format-2 rows with two underlyings, about 2 kB a "
+        "line). The last line of each append is a probe; another session polls for it every 2 "
+        "ms, so the latency runs from the start of the append to the moment another connection "
+        "can read the rows (commit included; `stored_at` is not used). The generator, the "
+        "observer, the writer and PostgreSQL share the machine's cores; the table grows through"
+        " the run."
         f" Load average at the end: {load}.",
     ]
     return "\n".join(lines)
