@@ -11,8 +11,8 @@ with `now` as an argument.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -52,9 +52,11 @@ _NUMERIC_TYPES = {"double precision", "real", "numeric", "integer", "bigint", "s
 
 @dataclass(frozen=True)
 class Columns:
-    """The columns of `portfolio_greeks` as information_schema lists them: name -> data type."""
+    """The columns of `portfolio_greeks` as information_schema lists them: name -> data type;
+    `rollups`: the account rollup tables there are (migration 004), each with its columns."""
 
     types: dict[str, str]
+    rollups: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def has(self, name: str) -> bool:
         return name in self.types
@@ -127,6 +129,51 @@ def window(name: str, now: datetime) -> Window:
     else:
         raise ValueError(f"unknown window {name!r}: one of {', '.join(WINDOWS)}")
     return Window(name, start, now, step_for((now - start).total_seconds()))
+
+
+# ---- where a chart reads its rows ----------------------------------------------------------
+
+# The account rollups (migration 004), widest first: a bucket of at least an hour reads hours.
+ROLLUPS: tuple[tuple[str, int], ...] = (("portfolio_greeks_1h", 3600), ("portfolio_greeks_1m", 60))
+# date_bin's origin in the chart query: a multiple of every rollup width, so a chart bucket
+# holds whole rollup buckets.
+ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a chart's rows come from: `rollup` (a table) for its whole buckets in
+    [`covered_start`, `covered_end`), raw rows for the rest of the window; `rollup` None: raw
+    rows only. Which of the covered buckets are not rolled up yet is the database's to say."""
+
+    rollup: str | None
+    width_s: int = 0
+    covered_start: datetime | None = None
+    covered_end: datetime | None = None
+
+
+def rollup_usable(columns: Columns, table: str, names: list[str]) -> bool:
+    """Does `table` exist with the last, `_min` and `_max` of every charted figure?"""
+    held = columns.rollups.get(table)
+    if held is None:
+        return False
+    return all({name, f"{name}_min", f"{name}_max"} <= held for name in names)
+
+
+def source(span: Window, usable: set[str]) -> Source:
+    """The widest rollup in `usable` whose width divides the chart's bucket width, over the
+    rollup buckets that lie wholly inside the window; raw rows when none fits (a bucket under a
+    minute, a window holding no whole rollup bucket). The window's partial first and last
+    rollup buckets are read raw, so the rollups change no figure."""
+    for table, width_s in ROLLUPS:
+        if table not in usable or span.step_s < width_s or span.step_s % width_s:
+            continue
+        width = timedelta(seconds=width_s)
+        first = ORIGIN - ((ORIGIN - span.start) // width) * width  # start, rounded up
+        last = ORIGIN + ((span.end - ORIGIN) // width) * width  # end, rounded down
+        if first < last:
+            return Source(table, width_s, first, last)
+    return Source(None)
 
 
 # ---- the event axis ------------------------------------------------------------------------

@@ -6,8 +6,9 @@ the schema not there yet) the last answer is given back with the error beside it
 keeps showing what it knew, saying since when. Outages go through the same circuit breaker as
 the writer's, so a database that is down is tried once per breaker period, not per request.
 
-The columns of `portfolio_greeks` are read from information_schema at each connection and every
-minute, and every query is built from them (see `web/figures.py`).
+The columns of `portfolio_greeks` and of its rollups are read from information_schema at each
+connection and every minute, and every query is built from them (see `web/figures.py`); long
+charts read the rollups, with raw rows for what is not rolled up yet (`series_query`).
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ from database.settings import DatabaseSettings
 from shared.bridge_status import ROWS_LAST_HOUR_SQL
 from shared.logs import redact
 from web.errors import NoAnswer, NoSchema
-from web.figures import Columns, Window, charted
+from web.figures import ORIGIN, ROLLUPS, Columns, Window, charted, rollup_usable, source
 
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[TupleRow]
 Row = dict[str, Any]
 
 _COLUMNS_SQL = """
-SELECT column_name, data_type FROM information_schema.columns
-WHERE table_schema = current_schema() AND table_name = 'portfolio_greeks'
-ORDER BY ordinal_position
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = current_schema()
+  AND table_name IN ('portfolio_greeks', 'rollup_pending', {rollups})
+ORDER BY table_name, ordinal_position
 """
 _COLUMNS_MAX_AGE_S = 60.0
 _REMEMBERED = 256
@@ -61,24 +63,61 @@ CROSS JOIN LATERAL (
 WHERE a.account IS NOT NULL
 ORDER BY a.account
 """
-# A chart: min and max of each figure per bucket over every row, and the bucket's last row
-# (its figures and its underlyings), so a 5-day view ships a few hundred points, not 86,400.
+# A chart: min and max of each figure per bucket, and its last value, so a 5-day view ships a
+# few hundred points, not 86,400. The rows are `parts`: raw rows, or for a long bucket (see
+# figures.source) rollup rows for the whole rollup buckets of the window, each a part with its
+# own count, last, min and max. A rollup bucket with a minute still in rollup_pending (rows
+# stored since the replayer last rolled it up: the newest minutes, a late replay) is read from
+# the raw rows instead, so the chart shows what the raw table has. The marks are written in the
+# transaction that stores the rows and cleared in the one that rolls them up, so this one
+# statement sees each rollup bucket either current or marked. The bucket's last row gives the
+# underlyings (the rollups do not keep the jsonb).
 _SERIES_SQL = """
-WITH buckets AS (
-    SELECT date_bin(make_interval(secs => %(step)s), ts, TIMESTAMPTZ '2000-01-01 00:00+00')
-               AS bucket,
-           count(*) AS rows, max(ts) AS last_ts{aggregates}
-    FROM portfolio_greeks
-    WHERE account = %(account)s AND ts >= %(start)s AND ts <= %(end)s
+WITH {dirty}raw_spans(lo, hi) AS (
+    {raw_spans}
+),
+parts AS (
+    {rollup_part}SELECT p.ts AS at, 1 AS rows, p.ts AS last_ts{raw_figures}
+    FROM raw_spans s CROSS JOIN LATERAL (
+        SELECT * FROM portfolio_greeks p
+        WHERE p.account = %(account)s AND p.ts >= s.lo AND p.ts < s.hi
+        OFFSET 0) p
+),
+buckets AS (
+    SELECT date_bin(make_interval(secs => %(step)s), at, %(origin)s) AS bucket,
+           sum(rows) AS rows, max(last_ts) AS last_ts{aggregates}
+    FROM parts
     GROUP BY 1
 )
-SELECT b.*{last}, last.underlyings
+SELECT b.*, last.underlyings
 FROM buckets b
-CROSS JOIN LATERAL (
-    SELECT * FROM portfolio_greeks p WHERE p.account = %(account)s AND p.ts = b.last_ts LIMIT 1
-) last
+LEFT JOIN LATERAL (
+    SELECT underlyings FROM portfolio_greeks p
+    WHERE p.account = %(account)s AND p.ts = b.last_ts LIMIT 1
+) last ON true
 ORDER BY b.bucket
 """
+# The rollup buckets of the covered span that have a minute marked pending.
+_DIRTY_SQL = """dirty AS (
+    SELECT DISTINCT date_bin(make_interval(secs => %(width)s), bucket, %(origin)s) AS bucket
+    FROM rollup_pending
+    WHERE account = %(account)s AND bucket >= %(covered_start)s AND bucket < %(covered_end)s
+),
+"""
+# Raw rows before and after the covered span (the end is inclusive: timestamptz counts
+# microseconds), and in each dirty rollup bucket.
+_RAW_AROUND_SQL = """VALUES (%(start)s::timestamptz, %(covered_start)s::timestamptz),
+           (%(covered_end)s::timestamptz, %(end)s::timestamptz + interval '1 microsecond')
+    UNION ALL
+    SELECT bucket, bucket + make_interval(secs => %(width)s) FROM dirty"""
+_RAW_ONLY_SQL = "VALUES (%(start)s::timestamptz, %(end)s::timestamptz + interval '1 microsecond')"
+_ROLLUP_PART_SQL = """SELECT r.bucket AS at, r.snapshots AS rows, r.last_ts{rollup_figures}
+    FROM {rollup} r
+    WHERE r.account = %(account)s
+      AND r.bucket >= %(covered_start)s AND r.bucket < %(covered_end)s
+      AND NOT EXISTS (SELECT FROM dirty d WHERE d.bucket = r.bucket)
+    UNION ALL
+    """
 _EVENTS_SQL = """
 SELECT ts, level, event, code, message, details FROM api_logs
 WHERE ts >= %(start)s AND ts <= %(end)s
@@ -152,23 +191,7 @@ class Reader:
 
     async def series(self, account: str, span: Window) -> Answer[list[Row]]:
         async def work(conn: Connection, columns: Columns) -> list[Row]:
-            names = charted(columns)
-            aggregates = sql.SQL("").join(
-                sql.SQL(", min({c}) AS {lo}, max({c}) AS {hi}").format(
-                    c=sql.Identifier(name),
-                    lo=sql.Identifier(f"{name}__min"),
-                    hi=sql.Identifier(f"{name}__max"),
-                )
-                for name in names
-            )
-            last = sql.SQL("").join(
-                sql.SQL(", last.{c} AS {alias}").format(
-                    c=sql.Identifier(name), alias=sql.Identifier(f"{name}__last")
-                )
-                for name in names
-            )
-            query = sql.SQL(_SERIES_SQL).format(aggregates=aggregates, last=last)
-            params = {"account": account, "start": span.start, "end": span.end, "step": span.step_s}
+            query, params = series_query(columns, account, span)
             return await _rows(conn, query, params)
 
         return await self._ask(("series", account, span.name), work)
@@ -269,12 +292,80 @@ class Reader:
     async def _current_columns(self, conn: Connection) -> Columns:
         now = self._monotonic()
         if self._columns is None or now - self._columns_at > _COLUMNS_MAX_AGE_S:
-            rows = await _rows(conn, sql.SQL(_COLUMNS_SQL), {})
-            found = Columns({row["column_name"]: row["data_type"] for row in rows})
+            query = sql.SQL(_COLUMNS_SQL).format(
+                rollups=sql.SQL(", ").join(sql.Literal(table) for table, _width in ROLLUPS)
+            )
+            rows = await _rows(conn, query, {})
+            tables: dict[str, dict[str, str]] = {}
+            for row in rows:
+                tables.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+            # A rollup is read only with its marks of what is not rolled up yet.
+            marked = "rollup_pending" in tables
+            rollups = {
+                table: frozenset(tables[table])
+                for table, _width in ROLLUPS
+                if marked and table in tables
+            }
+            found = Columns(tables.get("portfolio_greeks", {}), rollups)
             if not found.types:
                 raise NoSchema("portfolio_greeks does not exist yet")
             self._columns, self._columns_at = found, now
         return self._columns
+
+
+def series_query(
+    columns: Columns, account: str, span: Window
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The one chart query, from raw rows or a rollup (figures.source decides which)."""
+    names = charted(columns)
+    usable = {table for table, _width in ROLLUPS if rollup_usable(columns, table, names)}
+    chosen = source(span, usable)
+    params: dict[str, Any] = {
+        "account": account,
+        "start": span.start,
+        "end": span.end,
+        "step": span.step_s,
+        "origin": ORIGIN,
+        "width": chosen.width_s,
+        "covered_start": chosen.covered_start,
+        "covered_end": chosen.covered_end,
+    }
+
+    def each(template: str, **parts: str) -> sql.Composed:
+        return sql.SQL("").join(
+            sql.SQL(template).format(
+                **{key: sql.Identifier(value.format(name=name)) for key, value in parts.items()}
+            )
+            for name in names
+        )
+
+    figure = {"last": "{name}__last", "lo": "{name}__min", "hi": "{name}__max"}
+    raw_figures = each(", p.{c} AS {last}, p.{c} AS {lo}, p.{c} AS {hi}", c="{name}", **figure)
+    aggregates = each(
+        ", min({lo}) AS {lo}, max({hi}) AS {hi},"
+        " (array_agg({last} ORDER BY last_ts DESC))[1] AS {last}",
+        **figure,
+    )
+    rollup_part: sql.Composable = sql.SQL("")
+    if chosen.rollup is None:
+        dirty, raw_spans = sql.SQL(""), sql.SQL(_RAW_ONLY_SQL)
+    else:
+        dirty, raw_spans = sql.SQL(_DIRTY_SQL), sql.SQL(_RAW_AROUND_SQL)
+        rollup_part = sql.SQL(_ROLLUP_PART_SQL).format(
+            rollup=sql.Identifier(chosen.rollup),
+            rollup_figures=each(
+                ", r.{c} AS {last}, r.{cmin} AS {lo}, r.{cmax} AS {hi}",
+                c="{name}", cmin="{name}_min", cmax="{name}_max", **figure,
+            ),
+        )  # fmt: skip
+    query = sql.SQL(_SERIES_SQL).format(
+        dirty=dirty,
+        raw_spans=raw_spans,
+        rollup_part=rollup_part,
+        raw_figures=raw_figures,
+        aggregates=aggregates,
+    )
+    return query, params
 
 
 async def _constant(value: T) -> T:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from web.figures import Columns, breaker_events, charted, figures, lane, panels, step_for, window
+from web.figures import (
+    Columns,
+    Source,
+    Window,
+    breaker_events,
+    charted,
+    figures,
+    lane,
+    panels,
+    rollup_usable,
+    source,
+    step_for,
+    window,
+)
 
 # The columns of migration 001, as information_schema lists them.
 BEFORE = {
@@ -105,6 +118,52 @@ def test_windows_end_now_and_today_starts_at_midnight_in_new_york() -> None:
     assert today.step_s == 60  # 10 h = 36000 s / 720 = 50 s -> the next readable width, 60
     with pytest.raises(ValueError, match="unknown window"):
         window("1y", now)
+
+
+T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # on the hour
+BOTH = {"portfolio_greeks_1m", "portfolio_greeks_1h"}
+MINUTES = {"portfolio_greeks_1m"}
+
+
+def _at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("start_s", "end_s", "step_s", "usable", "expected"),
+    [
+        # 5-s buckets: raw rows only, whatever rollups there are.
+        (0, 3600, 5, BOTH, Source(None)),
+        # 600-s buckets from 14:59:30 to 16:00:10: the minutes 15:00 to 16:00 rolled up, the
+        # first 30 s and last 10 s raw (start rounded up, end rounded down to the minute).
+        (-30, 3610, 600, BOTH, Source("portfolio_greeks_1m", 60, _at(0), _at(3600))),
+        # 2-h buckets: hours; start 14:59:30 rounds up to 15:00, end 18:30 down to 18:00.
+        (-30, 12_600, 7200, BOTH, Source("portfolio_greeks_1h", 3600, _at(0), _at(10_800))),
+        # the same without the hourly table: its minutes (18:30 is on a minute).
+        (-30, 12_600, 7200, MINUTES, Source("portfolio_greeks_1m", 60, _at(0), _at(12_600))),
+        # 90-s buckets are not whole minutes: raw.
+        (0, 3600, 90, BOTH, Source(None)),
+        # 60-s buckets over 15:00:10 to 15:00:50: no whole minute inside, raw.
+        (10, 50, 60, BOTH, Source(None)),
+        # no rollup tables (before migration 004): raw.
+        (0, 86_400, 600, set(), Source(None)),
+    ],
+)  # fmt: skip
+def test_long_buckets_read_the_widest_rollup_over_its_whole_buckets(
+    start_s: int, end_s: int, step_s: int, usable: set[str], expected: Source
+) -> None:
+    assert source(Window("w", _at(start_s), _at(end_s), step_s), usable) == expected
+
+
+def test_a_rollup_is_usable_only_with_last_min_and_max_of_every_charted_figure() -> None:
+    full = frozenset({"net_theta", "net_theta_min", "net_theta_max"})
+    columns = Columns(
+        BEFORE, {"portfolio_greeks_1m": full, "portfolio_greeks_1h": full - {"net_theta_max"}}
+    )
+    assert rollup_usable(columns, "portfolio_greeks_1m", ["net_theta"])
+    assert not rollup_usable(columns, "portfolio_greeks_1h", ["net_theta"])  # no max
+    assert not rollup_usable(columns, "portfolio_greeks_1m", ["net_theta", "net_vega"])
+    assert not rollup_usable(Columns(BEFORE), "portfolio_greeks_1m", ["net_theta"])  # no table
 
 
 @pytest.mark.parametrize(
