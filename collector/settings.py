@@ -7,7 +7,6 @@ gateway (5000) on this machine. Changing the environment alone switches between 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from collector.betas import BetasFileError, parse_betas_file
 from shared.errors import SettingsError
 from shared.records import Mode
 from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
-from shared.settings import EnvReader, PipelinePaths, is_local_profile
+from shared.settings import EnvReader, PipelinePaths, is_local_profile, is_loopback
 
 MarketDataType = Literal["live", "frozen", "delayed", "delayed-frozen"]
 # reqMarketDataType's codes, by the names IB's documentation gives them.
@@ -30,16 +29,6 @@ MARKET_DATA_TYPES: Final[dict[str, int]] = {
 }
 SIMULATOR_SOCKET_PORT: Final = 14001
 SIMULATOR_PORTAL_URL: Final = "https://127.0.0.1:15000/v1/api"
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -121,7 +110,7 @@ class CollectorSettings:
             portal_url=portal_url,
             # The gateway's certificate is self-signed: verifying it on loopback proves nothing.
             portal_verify_tls=verify == "TRUE"
-            or (verify == "AUTO" and not _is_loopback(portal_url)),
+            or (verify == "AUTO" and not is_loopback(urlsplit(portal_url).hostname or "")),
             tickle_interval_s=env.seconds("IB_TICKLE_INTERVAL_S", 60, minimum=5, maximum=290),
             portal_pacing_pause_s=env.seconds(
                 "IB_PORTAL_PACING_PAUSE_S", 60, minimum=0.1, maximum=3600

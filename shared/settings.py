@@ -8,6 +8,7 @@ variable, shows the value (masked when secret) and says what was expected. Nothi
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -156,6 +157,16 @@ class EnvReader:
         if scheme not in ("postgresql", "postgres"):
             raise SettingsError(name, f"{mask_url(value)!r} is not a postgresql:// URL")
         return Secret(value)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`; any other name or address serves a network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 LOCAL_PROFILE = "local"

@@ -7,25 +7,14 @@ refused with one line naming `BRIDGE_WEB_TOKEN`.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.settings import BufferLimits, EnvReader, PipelinePaths, Secret
+from shared.settings import BufferLimits, EnvReader, PipelinePaths, Secret, is_loopback
 
 _MIN_TOKEN_CHARS = 16
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and `localhost`; any other name or address serves a network."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
