@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from ib_async import IB, Contract, ContractDetails, StartupFetch, Stock, Ticker
@@ -112,6 +113,11 @@ class SocketSource:
     @property
     def connected(self) -> bool:
         return self.ib.isConnected()
+
+    @property
+    def prices(self) -> Mapping[int, float]:
+        """The latest known price of each instrument by conid (read-only)."""
+        return MappingProxyType(self._prices)
 
     async def connect(self) -> None:
         self._codes_seen.clear()
