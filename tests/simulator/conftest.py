@@ -6,6 +6,8 @@ Small on purpose: tests/fixtures/simulator.py serves the whole simulator.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +15,7 @@ from ib_async import IB
 
 from simulator.model import Market
 from simulator.tws import SocketGateway
+from tests.simulator.ib_clients import IbapiApp, wait_event
 from tests.simulator.portal_client import (  # noqa: F401  # fixtures, registered by import
     certificate_authority,
     client_tls,
@@ -48,6 +51,19 @@ async def ib(gateway_port: int) -> AsyncIterator[IB]:
     await ib.connectAsync("127.0.0.1", gateway_port, clientId=1, timeout=2)
     yield ib
     ib.disconnect()
+
+
+@pytest.fixture
+async def app(gateway_port: int) -> AsyncIterator[IbapiApp]:
+    """IB's own client (ibapi), connected, its reader thread running."""
+    app = IbapiApp()
+    await asyncio.to_thread(app.connect, "127.0.0.1", gateway_port, 21)
+    reader = threading.Thread(target=app.run, name="ibapi-run", daemon=True)
+    reader.start()
+    await wait_event(app.ready)
+    yield app
+    app.disconnect()
+    await asyncio.to_thread(reader.join, 3)
 
 
 @pytest.fixture

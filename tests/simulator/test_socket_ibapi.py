@@ -5,25 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
 
 import pytest
 from ibapi.contract import Contract  # type: ignore[import-untyped]
 
 from simulator.model import Market
 from tests.simulator.ib_clients import IbapiApp, wait_event
-
-
-@pytest.fixture
-async def app(gateway_port: int) -> AsyncIterator[IbapiApp]:
-    app = IbapiApp()
-    await asyncio.to_thread(app.connect, "127.0.0.1", gateway_port, 21)
-    reader = threading.Thread(target=app.run, name="ibapi-run", daemon=True)
-    reader.start()
-    await wait_event(app.ready)
-    yield app
-    app.disconnect()
-    await asyncio.to_thread(reader.join, 3)
 
 
 async def test_ibapi_connects_and_syncs_positions(

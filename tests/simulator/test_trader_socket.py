@@ -9,8 +9,6 @@ import contextlib
 import itertools
 import logging
 import math
-import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +117,6 @@ async def test_cfd_and_warrant_positions_keep_their_security_type(ib: IB) -> Non
     kinds = {(p.contract.symbol, p.contract.secType, p.contract.currency)
              for p in ib.positions(USD_ACCOUNT)}  # fmt: skip
     assert {("SAP", "CFD", "EUR"), ("BMW", "WAR", "EUR")} <= kinds
-
-
-@pytest.fixture
-async def app(gateway_port: int) -> AsyncIterator[IbapiApp]:
-    app = IbapiApp()
-    await asyncio.to_thread(app.connect, "127.0.0.1", gateway_port, 22)
-    reader = threading.Thread(target=app.run, name="ibapi-run", daemon=True)
-    reader.start()
-    await wait_event(app.ready)
-    yield app
-    app.disconnect()
-    await asyncio.to_thread(reader.join, 3)
 
 
 async def test_ibapi_reads_history_magnifier_rates_and_pnl(
