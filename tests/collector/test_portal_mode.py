@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,23 +111,14 @@ async def test_a_garbage_reply_is_reported_and_nothing_is_invented(
     async def garbage(request: web.Request) -> web.Response:
         return web.Response(text="<html>maintenance</html>", content_type="text/html")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", garbage)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        collector = make_collector(IB_PORTAL_URL=f"http://127.0.0.1:{port}/v1/api")
+    async with _stub_gateway(garbage) as portal_url:
+        collector = make_collector(IB_PORTAL_URL=portal_url)
         assert not await collector.connect_once()
         failed = next(
             e for e in events(collector.settings.paths.var_dir) if e["event"] == "connect_failed"
         )
         assert "reply is not JSON" in failed["message"]
         assert not [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "snapshot"]
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.slow
@@ -180,15 +172,8 @@ async def test_refused_account_data_is_unknown_and_said_once(
             return web.Response(status=response.status, body=body,
                                 content_type=response.content_type)  # fmt: skip
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        collector = make_collector(IB_PORTAL_URL=f"http://127.0.0.1:{port}/v1/api")
+    async with _stub_gateway(forward) as portal_url:
+        collector = make_collector(IB_PORTAL_URL=portal_url)
         assert await collector.connect_once()
         await collector.tick_once(20)
         await collector.tick_once(21)
@@ -201,5 +186,20 @@ async def test_refused_account_data_is_unknown_and_said_once(
         said = [e for e in events(collector.settings.paths.var_dir)
                 if e["event"] == "account_data_unavailable"]  # fmt: skip
         assert len(said) == 3
+
+
+@asynccontextmanager
+async def _stub_gateway(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A Portal API URL on loopback whose every path is answered by `handler`."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/v1/api"
     finally:
         await runner.cleanup()
