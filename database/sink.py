@@ -41,11 +41,15 @@ from database.schema import bootstrap
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
+# A format-2 line is about 3 kB as jsonb, past the 2 kB at which PostgreSQL would compress it
+# on the way in and decompress it again for every field the INSERT reads (twenty-odd times a
+# row). The largest toast target keeps lines up to a page whole: 76 -> 47 us of server time per
+# real-shaped row (docs/scaling.md). A larger line is still stored, compressed.
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2')
         AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
-) ON COMMIT DELETE ROWS
+) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
 # Fields are extracted one by one rather than with jsonb_populate_record: measured ~10 % faster

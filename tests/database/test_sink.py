@@ -255,3 +255,22 @@ async def test_the_readmes_queries_run_on_stored_rows(sink: RecordSink, database
     assert len(queries) >= 6
     beta_weighted = results[0]  # "Beta-weighted delta and theta of every account ..."
     assert beta_weighted == [("DU1234567", now, "EUR", 280.5, -35.5, 1)]
+
+
+@pytest.mark.parametrize("underlyings", [2, 400])
+async def test_lines_small_and_larger_than_a_page_store_whole(
+    sink: RecordSink, database_url: str, underlyings: int
+) -> None:
+    """Staging keeps lines up to a page uncompressed; a line past it (400 underlyings, about
+    60 kB) is still stored, and both come back exactly as sent."""
+    figures = {"net_delta": 1.0000000000000002, "net_dollar_delta": -1234.5678901234567}
+    held = {f"U{index:04d}": dict(figures, position_count=index) for index in range(underlyings)}
+    line = builders.snapshot_v2(underlyings=held)
+    assert (len(line) > 8192) == (underlyings == 400)
+    result = await sink.store([line])
+    assert (result.stored, result.rejected) == (1, [])
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute("SELECT underlyings FROM portfolio_greeks")
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == held
