@@ -10,6 +10,7 @@ A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -120,6 +121,38 @@ class DatabaseStore:
                 ),
             )
         return result
+
+    async def store_spread(self, groups: Sequence[Sequence[bytes]]) -> StoreResult | NotStored:
+        """Store each group over its own connection, all at once (at most `connections`).
+
+        PostgreSQL parses and stores the lines: two backends use two cores while this process
+        waits. The caller chooses groups that never share a key, so the transactions never
+        wait for each other. A group that could not be stored comes back in `unstored`, to be
+        kept; NotStored when none was.
+        """
+        if len(groups) > len(self._sinks):
+            raise ValueError(f"{len(groups)} groups for {len(self._sinks)} connections")
+        async with asyncio.TaskGroup() as tasks:
+            started = [
+                tasks.create_task(self.store(group, connection=number))
+                for number, group in enumerate(groups)
+            ]
+        merged = StoreResult()
+        reasons = []
+        for group, task in zip(groups, started, strict=True):
+            result = task.result()
+            if isinstance(result, NotStored):
+                reasons.append(result.reason)
+                merged.unstored.extend((line, result.reason) for line in group)
+                continue
+            merged.stored += result.stored
+            merged.duplicates += result.duplicates
+            merged.rejected += result.rejected
+            merged.unstored += result.unstored
+            merged.splits += result.splits
+        if len(reasons) == len(groups):
+            return NotStored(reasons[0])
+        return merged
 
     async def close(self) -> None:
         for sink in self._sinks:

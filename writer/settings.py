@@ -18,6 +18,7 @@ class WriterSettings:
     mode: Mode  # the collector's, for the events the writer itself reports
     poll_interval_s: float
     batch_max_records: int
+    connections: int
     status_interval_s: float
     startup_grace_s: float
     log_level: str
@@ -38,6 +39,8 @@ class WriterSettings:
             batch_max_records=env.integer(
                 "BRIDGE_WRITER_BATCH_MAX", 1000, minimum=1, maximum=100_000
             ),
+            # A large batch is spread over this many connections (writer/writer.py says how).
+            connections=env.integer("BRIDGE_WRITER_CONNECTIONS", 2, minimum=1, maximum=8),
             status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
             startup_grace_s=env.seconds(
                 "BRIDGE_WRITER_STARTUP_GRACE_S", 30.0, minimum=0, maximum=3600

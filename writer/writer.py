@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
@@ -76,6 +78,34 @@ class _Spool:
     unconsumed: set[int] = field(default_factory=set)
 
 
+class ValidLine(NamedTuple):
+    """A line that decoded to a record, with the account of a snapshot."""
+
+    data: bytes
+    account: str | None
+
+
+# Below this many lines a batch goes over one connection: a second transaction costs a commit
+# and a round trip, more than it saves on a small batch.
+SPREAD_MIN_LINES = 100
+
+
+def spread(lines: Sequence[ValidLine], ways: int) -> list[list[bytes]]:
+    """Split a batch into at most `ways` groups, one per connection, by account.
+
+    An account's snapshots always travel together, so two groups never insert the same key
+    (account, ts) nor mark the same (account, minute) for rollup: their transactions never wait
+    for each other or deadlock. Events and betas, few, go with the first group.
+    """
+    if ways == 1 or len(lines) < SPREAD_MIN_LINES:
+        return [[line.data for line in lines]]
+    groups: list[list[bytes]] = [[] for _ in range(ways)]
+    for line in lines:
+        which = 0 if line.account is None else zlib.crc32(line.account.encode()) % ways
+        groups[which].append(line.data)
+    return [group for group in groups if group]
+
+
 class Writer:
     def __init__(
         self,
@@ -91,7 +121,11 @@ class Writer:
             directory.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
         self.store = DatabaseStore(
-            "writer", settings.database, application_name="bridge-writer", monotonic=monotonic
+            "writer",
+            settings.database,
+            application_name="bridge-writer",
+            connections=settings.connections,
+            monotonic=monotonic,
         )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
@@ -151,7 +185,7 @@ class Writer:
             log.error("spool segment shrank under the checkpoint", extra=logs.fields(at=problem))
         self._report_vanished(spool, batch)
         valid, letters = self._validate(batch)
-        valid += self._own_events
+        valid += [ValidLine(line, None) for line in self._own_events]
         if valid:
             letters += await self._deliver(valid, report)
             self._own_events = []
@@ -227,21 +261,22 @@ class Writer:
             spool.checkpoint_saved = True
             self.troubles.clear(subject)
 
-    def _validate(self, batch: SpoolBatch) -> tuple[list[bytes], list[DeadLetter]]:
-        valid: list[bytes] = []
+    def _validate(self, batch: SpoolBatch) -> tuple[list[ValidLine], list[DeadLetter]]:
+        valid: list[ValidLine] = []
         letters = [DeadLetter(torn.data, torn.source, "torn line") for torn in batch.torn]
         for line in batch.lines:
             try:
-                records.decode(line.data)
+                record = records.decode(line.data)
             except RecordError as exc:
                 letters.append(DeadLetter(line.data, line.source, exc.reason))
             else:
-                valid.append(line.data)
+                account = record.account if isinstance(record, records.Snapshot) else None
+                valid.append(ValidLine(line.data, account))
         return valid, letters
 
-    async def _deliver(self, lines: list[bytes], report: DrainReport) -> list[DeadLetter]:
+    async def _deliver(self, lines: list[ValidLine], report: DrainReport) -> list[DeadLetter]:
         """Store or buffer `lines`; returns the ones the server rejected, as dead letters."""
-        result = await self.store.store(lines)
+        result = await self.store.store_spread(spread(lines, self.store.connections))
         letters: list[DeadLetter] = []
         if not isinstance(result, NotStored):
             report.stored, report.duplicates = result.stored, result.duplicates
@@ -249,11 +284,14 @@ class Writer:
                 DeadLetter(line, "writer", f"rejected by PostgreSQL: {reason}")
                 for line, reason in result.rejected
             ]
-            # Lines that lost a race past their retries: the replayer tries them again later.
-            lines = [line for line, _ in result.unstored]
-        if lines:
-            self._append_to_buffer(lines)
-            report.buffered = len(lines)
+            # Lines that lost a race past their retries, or whose connection failed while the
+            # other one stored its share: the replayer tries them again later.
+            unstored = [line for line, _ in result.unstored]
+        else:
+            unstored = [line.data for line in lines]
+        if unstored:
+            self._append_to_buffer(unstored)
+            report.buffered = len(unstored)
         return letters
 
     def _append_to_buffer(self, lines: list[bytes]) -> None:

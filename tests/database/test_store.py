@@ -126,3 +126,75 @@ async def test_an_outage_opens_the_breaker_and_a_success_heals_the_view(
     healed = store.view
     assert (healed.breaker, healed.last_error) == (BreakerState.CLOSED, None)
     assert len(stored_ids(database_url)) == 3
+
+
+async def test_groups_spread_over_two_connections_are_all_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two groups, two connections at once: every line stored once, both backends used."""
+    store = DatabaseStore(
+        "test", _settings(database_url, tmp_path), application_name="spread", connections=2
+    )
+    lines = builders.snapshots(12, accounts=4)
+    try:
+        result = await store.store_spread([lines[:6], lines[6:]])
+        assert not isinstance(result, NotStored)
+        assert (result.stored, result.duplicates, result.unstored) == (12, 0, [])
+        assert _backends(database_url, "spread") == 2
+        again = await store.store_spread([lines[6:], lines[:6]])
+        assert not isinstance(again, NotStored)
+        assert (again.stored, again.duplicates) == (0, 12)
+    finally:
+        await store.close()
+    assert len(stored_ids(database_url)) == 12
+
+
+async def test_a_group_whose_connection_fails_comes_back_unstored(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The second connection cannot be opened (nothing listens on its port): the first group
+    is stored, the second comes back in `unstored` with the reason, for the caller to keep;
+    with both failing, nothing is stored at all."""
+    opened = 0
+
+    async def second_fails() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        nonlocal opened
+        opened += 1
+        url = database_url if opened == 1 else "postgresql://x@127.0.0.1:1/none"
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=2)
+
+    store = DatabaseStore(
+        "test",
+        _settings(database_url, tmp_path),
+        application_name="unused",
+        connections=2,
+        connect=second_fails,
+    )
+    lines = builders.snapshots(6)
+    try:
+        await store.ensure_schema()  # connection 0 is the working one
+        result = await store.store_spread([lines[:2], lines[2:]])
+    finally:
+        await store.close()
+    assert not isinstance(result, NotStored)
+    assert result.stored == 2
+    assert [line for line, _ in result.unstored] == lines[2:]
+    assert all(reason for _, reason in result.unstored)
+    assert len(stored_ids(database_url)) == 2
+
+    opened = 1  # every connection now fails
+    down = DatabaseStore(
+        "test",
+        _settings(database_url, tmp_path),
+        application_name="unused",
+        connections=2,
+        connect=second_fails,
+    )
+    nothing = await down.store_spread([lines[:2], lines[2:]])
+    await down.close()
+    assert isinstance(nothing, NotStored)
+
+
+async def test_more_groups_than_connections_is_a_bug(store: DatabaseStore) -> None:
+    with pytest.raises(ValueError, match="2 groups for 1 connections"):
+        await store.store_spread([[builders.snapshot()], [builders.snapshot("DU0002")]])

@@ -52,6 +52,32 @@ async def test_new_lines_are_stored_and_checkpointed(
     assert (await writer.drain_once()).read == 0
 
 
+async def test_a_large_batch_is_stored_over_two_connections(
+    writer: Writer, spool: SpoolAppender, database_url: str
+) -> None:
+    """A batch of many accounts is spread over the writer's two connections (both backends
+    seen by the server) and every line is stored once; a small one uses the first only."""
+    lines = builders.snapshots(240, accounts=12)
+    append(spool, lines[:5])
+    assert (await writer.drain_once()).stored == 5
+    assert _backends(database_url, "bridge-writer") == 1
+    append(spool, lines[5:])
+    report = await writer.drain_once()
+    assert (report.read, report.stored, report.buffered) == (235, 235, 0)
+    assert _backends(database_url, "bridge-writer") == 2
+    assert sorted(stored_ids(database_url)) == sorted(_ids(lines))
+
+
+def _backends(database_url: str, application_name: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 async def test_restarted_writer_resumes_after_its_checkpoint(
     writer: Writer, spool: SpoolAppender, pipeline_environ: dict[str, str], database_url: str
 ) -> None:
