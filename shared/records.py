@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Final, Literal
 
+import orjson
+
 from shared.errors import RecordError
 
 FORMAT_VERSION: Final = 2
@@ -243,25 +245,24 @@ def decode(line: bytes) -> Record:
     dead-letter one line and go on, whatever a disk or a hand-edit put in the spool.
     """
     try:
-        # Strict UTF-8 first: json.loads(bytes) would also guess UTF-16/32 and let encoded
-        # surrogates (ED A0 80) through, which PostgreSQL then refuses.
+        # Strict UTF-8 first, for a reason naming the byte (orjson's only says "not valid").
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"not JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        body = json.loads(text)
-    except ValueError as exc:  # JSONDecodeError, and integers past the digit limit
+        # orjson, for speed: the writer decodes every line (4 us for a 2-kB snapshot, 11 with
+        # the standard library). It refuses what PostgreSQL's jsonb refuses too: NaN,
+        # Infinity, lone surrogate escapes; and nesting past 1,024 levels, where the standard
+        # library overflows the stack. An integer past 64 bits is read as a float.
+        body = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
         raise RecordError(f"not JSON: {exc}") from None
-    except RecursionError:
-        raise RecordError("not JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise RecordError("not a JSON object")
     version = body.get("v")
     if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise RecordError(f"unsupported format version {version!r}")
     _check_text(text)
-    if "\\ud" in text.lower():
-        _check_surrogates(body)
     kind = body.get("kind")
     if kind == "snapshot":
         return _decode_snapshot(body, version)
@@ -277,14 +278,6 @@ def _check_text(text: str) -> None:
     # instead of failing a whole batch at the server.
     if "\x00" in text or "\\u0000" in text:
         raise RecordError("contains a NUL character")
-
-
-def _check_surrogates(body: dict[str, Any]) -> None:
-    # A `\ud800` escape decodes to a lone surrogate, which no UTF-8 text (nor jsonb) holds.
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise RecordError("contains a lone surrogate escape") from None
 
 
 def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
