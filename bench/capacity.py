@@ -70,8 +70,14 @@ class CapacityFigures:
 
     @property
     def best(self) -> RatePoint | None:
-        holding = [point for point in self.points if point.holds]
-        return max(holding, key=lambda point: point.rows_s) if holding else None
+        """The highest rate up to which every rate held the goal (a lucky rate past one that
+        missed does not count)."""
+        best = None
+        for point in self.points:  # lowest first
+            if not point.holds:
+                break
+            best = point
+        return best
 
 
 def _completeness(contributing: int) -> dict[str, dict[str, object]]:

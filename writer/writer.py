@@ -3,8 +3,10 @@
 Two producers spool records: the collector and the alerter, each in its own directory with its
 own checkpoint (`writer.checkpoint` in that directory). One step (`drain_once`) takes each spool
 in turn: it reads the complete lines after that spool's checkpoint, validates each one
-(a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently,
-or appends them to the buffer file when the breaker is open or the store fails, and only then
+(a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently
+(a large batch spread by account over `BRIDGE_WRITER_CONNECTIONS` connections, so PostgreSQL
+stores it on as many cores), or appends them to the buffer file when the breaker is open or
+the store fails, and only then
 deletes the spool segments that are fully consumed and moves the checkpoint (atomically). A
 crash anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
 
