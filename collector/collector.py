@@ -161,7 +161,7 @@ class Collector:
         self.events.emit("info", "connected", f"connected in {self.settings.mode} mode")
         return True
 
-    async def _keep_connected(self, stop: asyncio.Event) -> None:
+    async def keep_connected(self, stop: asyncio.Event) -> None:
         next_probe = time.monotonic() + self.settings.stall_probe_s
         connected_before = False
         while not stop.is_set():
@@ -431,7 +431,7 @@ class Collector:
         """Tick until `stop`; the tick in progress finishes first."""
         self.open()
         self._settings_event()
-        keeper = asyncio.create_task(self._keep_connected(stop))
+        keeper = asyncio.create_task(self.keep_connected(stop))
         index = self.next_tick(self.schedule.next_index(self._clock()))
         try:
             while not stop.is_set():

@@ -119,6 +119,36 @@ class SocketSource:
         """The latest known price of each instrument by conid (read-only)."""
         return MappingProxyType(self._prices)
 
+    @property
+    def greeks(self) -> Mapping[int, OptionGreeks]:
+        """The latest Greeks of each option by conid, each update a new object (read-only)."""
+        return MappingProxyType(self._greeks)
+
+    @property
+    def subscribed(self) -> frozenset[int]:
+        """The conids with a market data line open now."""
+        return frozenset(self._tickers)
+
+    @property
+    def planned(self) -> frozenset[int]:
+        """The conids the current plan streams (all of them, or this rotation's share)."""
+        return frozenset(self._plan)
+
+    @property
+    def codes_seen(self) -> tuple[int, ...]:
+        """The gateway's message codes since the last connect, in order."""
+        return tuple(self._codes_seen)
+
+    @property
+    def market_data_type(self) -> int:
+        """The market data type asked for now: 1 live, 2 frozen, 3 delayed, 4 delayed frozen."""
+        return self._market_data_type
+
+    async def requests_sent(self) -> None:
+        """Wait until the subscriptions (or snapshot requests) in progress are all sent."""
+        if self._subscriber is not None:
+            await self._subscriber
+
     async def connect(self) -> None:
         self._codes_seen.clear()
         settings = self.settings

@@ -110,7 +110,7 @@ async def test_a_429_penalty_is_one_event_no_reconnect_and_resumes_after_it(
     faults = portal_simulator.market.faults
     collector = make_collector(IB_STALL_PROBE_S="0.2", IB_PORTAL_PACING_PAUSE_S="1")
     stop = asyncio.Event()
-    keeper = asyncio.create_task(collector._keep_connected(stop))
+    keeper = asyncio.create_task(collector.keep_connected(stop))
     try:
         await wait_until_async(lambda: "connected" in _names(collector), what="connected")
         assert (await collector.tick_once(99)).snapshots == 2

@@ -74,7 +74,7 @@ async def test_reset_drops_the_session_and_the_keeper_reopens_it(
     sees it (probe), re-opens it (ssodh/init) and snapshots resume."""
     collector = make_collector(IB_STALL_PROBE_S="0.3")
     stop = asyncio.Event()
-    keeper = asyncio.create_task(collector._keep_connected(stop))
+    keeper = asyncio.create_task(collector.keep_connected(stop))
     try:
         await wait_until_async(lambda: "connected" in _names(collector), what="connected")
         faults = portal_simulator.market.faults

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from collector.collector import Collector
+from collector.greeks import OptionGreeks
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from simulator.model import Market
@@ -47,7 +48,7 @@ async def running(
     def start(**overrides: str) -> Collector:
         collector = Collector(CollectorSettings.from_environ({**collector_environ, **overrides}))
         collector.open()
-        started.append((collector, asyncio.create_task(collector._keep_connected(stop))))
+        started.append((collector, asyncio.create_task(collector.keep_connected(stop))))
         return collector
 
     yield start
@@ -172,7 +173,7 @@ async def test_not_subscribed_market_data_falls_back_to_delayed(
     source = collector.source
     assert isinstance(source, SocketSource)
     await wait_until_async(lambda: "market_data_fallback" in _names(collector), what="the fallback")
-    assert source._market_data_type == 3
+    assert source.market_data_type == 3
     assert "market_data_not_subscribed" in _names(collector)
 
 
@@ -186,21 +187,29 @@ async def test_line_budget_rotates_and_every_option_gets_greeks(
     budget = next(e for e in _events(collector) if e["event"] == "market_data_budget")
     assert (budget["details"]["needed"], budget["details"]["budget"]) == (8, 4)
     for index in range(1, budget["details"]["refresh_every_ticks"] + 1):
-        assert len(source._tickers) <= 4
+        assert len(source.subscribed) <= 4
         await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
         await collector.tick_once(200 + index)
-    assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
+    assert set(source.greeks) == {700001, 700002, 700004, 700005, 700006}
 
 
-async def _subscribed_options_have_greeks(source: SocketSource, market: Market) -> None:
+async def _subscribed_options_have_greeks(
+    source: SocketSource, market: Market, newer_than: Mapping[int, OptionGreeks] | None = None
+) -> None:
+    """Until every subscribed option with Greeks has them (received after `newer_than`'s)."""
+    older = newer_than or {}
+
     def done() -> bool:
-        if any(conid not in source._tickers for conid in source._plan):
+        if any(conid not in source.subscribed for conid in source.planned):
             return False  # the paced subscriber has not subscribed the plan yet
-        for conid in source._tickers:
+        for conid in source.subscribed:
             instrument = market.instrument(conid)
             assert instrument is not None
             is_option = instrument.sec_type in ("OPT", "FOP")
-            if instrument.has_greeks and is_option and conid not in source._greeks:
+            if not (instrument.has_greeks and is_option):
+                continue
+            greeks = source.greeks.get(conid)
+            if greeks is None or greeks is older.get(conid):
                 return False
         return True
 
@@ -218,16 +227,16 @@ async def test_data_lost_after_a_reset_rebuilds_every_subscription(
     assert isinstance(source, SocketSource)
     await collector.tick_once(300)
     await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
-    before = dict(source._tickers)
+    before = source.subscribed
     market.faults.reset_data_lost = True
     market.faults.reset_until = time.time() + 0.2
     market.faults.emit("reset_started")
-    await wait_until_async(lambda: 1101 in source._codes_seen, what="1101")
+    await wait_until_async(lambda: 1101 in source.codes_seen, what="1101")
     assert gateway.state.market_data_lines == 0  # the gateway forgot them, as IB's does
-    source._greeks.clear()
+    received = dict(source.greeks)
     await collector.tick_once(301)
-    await asyncio.wait_for(_subscribed_options_have_greeks(source, market), 5)
-    assert set(source._tickers) == set(before)
+    await asyncio.wait_for(_subscribed_options_have_greeks(source, market, received), 5)
+    assert set(source.subscribed) == set(before)
     assert gateway.state.market_data_lines == len(before)  # ...and the collector rebuilt them
     restored = next(e for e in _events(collector) if e["code"] == 1101)
     assert restored["event"] == "connectivity_restored_data_lost"
@@ -246,11 +255,10 @@ async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
     rounds = plan["details"]["refresh_every_ticks"]
     assert (plan["details"]["instruments"], plan["details"]["per_tick"], rounds) == (8, 3, 3)
     for index in range(1, rounds + 1):
-        assert source._subscriber is not None
-        await asyncio.wait_for(source._subscriber, 5)
+        await asyncio.wait_for(source.requests_sent(), 5)
         assert gateway.state.market_data_lines == 0
         await collector.tick_once(400 + index)
-    assert set(source._greeks) == {700001, 700002, 700004, 700005, 700006}
+    assert set(source.greeks) == {700001, 700002, 700004, 700005, 700006}
     # The last round's snapshots were asked for; their answers may still be on the wire.
     linear = {
         p.instrument.conid

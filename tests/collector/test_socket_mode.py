@@ -44,7 +44,7 @@ async def _tick_with_all_greeks(collector: Collector, index: int) -> None:
     source = collector.source
     assert isinstance(source, SocketSource)
     await collector.tick_once(index)  # subscribes every option
-    await _until(source, lambda: len(source._greeks) >= sum(OPTIONS_WITH_GREEKS.values()) - 1)
+    await _until(source, lambda: len(source.greeks) >= sum(OPTIONS_WITH_GREEKS.values()) - 1)
     await collector.tick_once(index + 1)
 
 
@@ -105,13 +105,13 @@ async def test_positions_opened_and_closed_mid_run(collector: Collector, market:
         ),
     )
     await collector.tick_once(3002)
-    await _until(source, lambda: 700002 in source._greeks)
+    await _until(source, lambda: 700002 in source.greeks)
     await collector.tick_once(3003)
     record = _snapshots(collector, 3003)["DU7654321"]
     truth = market.truth()["DU7654321"]
     assert record["position_count"] == truth["position_count"]
     assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
-    assert 700004 not in source._tickers
+    assert 700004 not in source.subscribed
 
 
 async def test_a_tick_while_disconnected_is_not_invented_and_the_gap_is_reported(
