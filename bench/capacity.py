@@ -24,21 +24,19 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
-from bench import history as history_bench
+from bench import shapes
 from bench.harness import fresh_database, percentile, scratch_postgres
-from database import history
 from shared import records
 from shared.spool import SpoolAppender
 
 _APPEND_EVERY_S = 0.01
 _OBSERVER_PAUSE_S = 0.002
 _GOAL_P99_MS = 100.0
-_BASE = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 _PROBE = "PROBE"
 
 
@@ -80,78 +78,6 @@ class CapacityFigures:
         return best
 
 
-def _completeness(contributing: int) -> dict[str, dict[str, object]]:
-    return {
-        name: {"contributing": contributing, "missing": 0, "reasons": {}}
-        for name in records.FIGURES
-    }
-
-
-def real_shaped(account: str, tick: int) -> bytes:
-    """A format-2 snapshot as the collector writes it for an account holding options on two
-    underlyings: full-precision figures, completeness per figure, account values."""
-    ts = _BASE + timedelta(seconds=5 * tick)
-
-    def underlying(delta: float) -> dict[str, object]:
-        return {
-            "net_dollar_delta": delta * 512.3456,
-            "net_dollar_gamma": 1234.56789012,
-            "net_theta": -12.3456789,
-            "net_vega": 45.6789012,
-            "net_beta_delta": delta * 1.0987654321,
-            "net_delta": delta,
-            "net_gamma": 0.0123456789,
-            "completeness": _completeness(3),
-            "position_count": 4,
-            "option_count": 3,
-            "options_with_greeks": 3,
-        }
-
-    return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
-            net_delta=None,
-            net_gamma=None,
-            net_theta=-24.6913578,
-            net_vega=91.3578024,
-            net_dollar_delta=63251.3456789,
-            position_count=8,
-            option_count=6,
-            options_with_greeks=6,
-            stalest_greek_age_s=1.234567,
-            underlyings={"SPY": underlying(61.728394506), "QQQ": underlying(61.728394506)},
-            currency="USD",
-            net_dollar_gamma=2469.13578024,
-            net_beta_delta=135.802468012,
-            completeness=_completeness(6),
-            net_liquidation=1234567.89,
-            unrealized_pnl=-2345.678901,
-            daily_pnl=345.6789012,
-        )
-    )
-
-
-def _lines(rate: int, seconds: float, first_tick: int) -> list[bytes]:
-    """`rate * seconds` distinct rows: `rate * 5` accounts, one row each per 5-s tick."""
-    accounts = rate * 5
-    template = real_shaped("DU00000000", 0)
-    old_id = str(records.snapshot_id("DU00000000", _BASE)).encode()
-    old_ts = _BASE.isoformat(timespec="microseconds").encode()
-    lines = []
-    for index in range(int(rate * seconds)):
-        account = f"DU{index % accounts:08d}"
-        ts = _BASE + timedelta(seconds=5 * (first_tick + index // accounts))
-        lines.append(
-            template.replace(old_id, str(records.snapshot_id(account, ts)).encode())
-            .replace(old_ts, ts.isoformat(timespec="microseconds").encode())
-            .replace(b"DU00000000", account.encode())
-        )
-    return lines
-
-
 class _Observer(threading.Thread):
     """Another session: polls the newest visible probe tick and when it was first seen."""
 
@@ -170,7 +96,7 @@ class _Observer(threading.Thread):
                 ).fetchone()
                 now = time.monotonic()
                 if row is not None and row[0] is not None:
-                    newest = round((row[0] - _BASE).total_seconds())
+                    newest = round((row[0] - shapes.BASE).total_seconds())
                     for tick in range(self._newest + 1, newest + 1):
                         self.seen_at[tick] = now
                     self._newest = max(self._newest, newest)
@@ -187,15 +113,15 @@ class _Observer(threading.Thread):
 
 def _probe(tick: int) -> bytes:
     # One-second ticks keep probe ids distinct; the probe's tick numbers the append.
-    ts = _BASE + timedelta(seconds=tick)
+    ts = shapes.BASE + timedelta(seconds=tick)
     return (
-        real_shaped(_PROBE, 0)
+        shapes.snapshot(_PROBE, 0)
         .replace(
-            str(records.snapshot_id(_PROBE, _BASE)).encode(),
+            str(records.snapshot_id(_PROBE, shapes.BASE)).encode(),
             str(uuid.uuid5(records.SNAPSHOT_NAMESPACE, f"{_PROBE}|{tick}")).encode(),
         )
         .replace(
-            _BASE.isoformat(timespec="microseconds").encode(),
+            shapes.BASE.isoformat(timespec="microseconds").encode(),
             ts.isoformat(timespec="microseconds").encode(),
         )
     )
@@ -218,7 +144,7 @@ def _run_rate(  # noqa: PLR0917  # one call site
     first_probe: int,
     tick: int,
 ) -> tuple[RatePoint, int]:
-    lines = _lines(rate, seconds, tick)
+    lines = shapes.snapshots(int(rate * seconds), rate * 5, tick)
     appended_at: dict[int, float] = {}
     sent = 0
     probe = first_probe
@@ -269,7 +195,7 @@ def capacity(
     points = []
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_capacity")
-        asyncio.run(_prepare(url))
+        asyncio.run(shapes.prepare(url))
         var_dir = Path(server.var_dir) / "capacity"
         environ = {
             "DATABASE_URL": url,
@@ -323,13 +249,6 @@ def capacity(
             writer.terminate()
             writer.wait(timeout=60)
     return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra)
-
-
-async def _prepare(url: str) -> None:
-    """The schema as the bridge runs it, with the partitions of the rows' days (March 2026)."""
-    await history_bench.partitioned_schema(url)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await history.apply_partition_plan(conn, history.Retention(), _BASE)
 
 
 def _probe_visible(url: str) -> bool:
