@@ -1,31 +1,22 @@
-"""`bridge-status`: the bridge's health on one screen, for operators and health checks.
-
-Reads each process's heartbeat file, the spool, the buffer and the dead-letter file directly, so
-it answers when every process is down; asks PostgreSQL (with a short timeout) how many rows it
-stored in the last hour, and says so when it cannot. The alerts firing come from the alerter's
-heartbeat. Exit 0 when healthy (warnings allowed),
-1 when unhealthy, with the reasons; `--json` prints the same for machines.
+"""The files' side of `bridge-status` (the command is `database/status.py`), shared with the web
+program's `/healthz`: each process's heartbeat file, the spool, the buffer and the dead-letter
+file, read directly so it answers when every process is down; the report's text and its JSON.
+The alerts firing come from the alerter's heartbeat.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
-from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from database.settings import DatabaseSettings
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
-from shared.errors import BridgeError, CheckpointCorrupt, SettingsError
-from shared.health import PROCESSES, Facts, Finding, assess, worst
-from shared.logs import redact
-from shared.settings import BufferLimits, PipelinePaths, with_dotenv
+from shared.errors import CheckpointCorrupt
+from shared.health import PROCESSES, Facts, Finding, worst
+from shared.settings import BufferLimits, PipelinePaths
 from shared.spool import SpoolPosition, backlog, load_checkpoint
 from shared.status import read
 
@@ -57,21 +48,6 @@ def _oldest_buffered(buffer: Buffer) -> datetime | None:
 
 
 # Also asked by the web program over its own read-only session.
-ROWS_LAST_HOUR_SQL = (
-    "SELECT count(*) FROM portfolio_greeks WHERE stored_at > now() - interval '1 hour'"
-)
-
-
-def _rows_last_hour(database: DatabaseSettings) -> tuple[int | None, str | None]:
-    try:
-        url = database.resolve_url()
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute(ROWS_LAST_HOUR_SQL).fetchone()
-    except (psycopg.Error, OSError, BridgeError) as exc:
-        return None, redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-    return (int(row[0]) if row else 0), None
-
-
 def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> Facts:
     """Everything but the database: heartbeats, spool, buffer, dead letters (only read)."""
     try:
@@ -80,9 +56,17 @@ def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> F
         position = SpoolPosition(0, 0)  # what the writer does too
     pending = backlog(paths.spool_dir, position) if position is not None else None
     first_pending_ts = _record_ts(pending.first_line) if pending else None
-    buffer = Buffer(paths.buffer_path)
+    heartbeats = {name: read(paths.run_dir, name) for name in PROCESSES}
+    # The running writer's buffer and cap, which an operator's shell may not have in its
+    # environment (the local profile's var/buffer.jsonl, say); this environment's otherwise.
+    writer = heartbeats.get("writer") or {}
+    buffer = Buffer(Path(writer.get("buffer_path") or paths.buffer_path))
+    limits = BufferLimits(
+        max_bytes=writer.get("buffer_max_bytes") or limits.max_bytes,
+        warn_bytes=writer.get("buffer_warn_bytes") or limits.warn_bytes,
+    )
     return Facts(
-        heartbeats={name: read(paths.run_dir, name) for name in PROCESSES},
+        heartbeats=heartbeats,
         spool_lag_records=pending.records if pending else 0,
         spool_lag_s=(now - first_pending_ts).total_seconds() if first_pending_ts else None,
         buffer_bytes=buffer.stats().pending_bytes,
@@ -91,13 +75,6 @@ def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> F
         buffer_max_bytes=limits.max_bytes,
         buffer_warn_bytes=limits.warn_bytes,
     )
-
-
-def gather(
-    paths: PipelinePaths, database: DatabaseSettings, limits: BufferLimits, now: datetime
-) -> Facts:
-    rows, error = _rows_last_hour(database)
-    return replace(gather_files(paths, limits, now), rows_last_hour=rows, database_error=error)
 
 
 def summary(facts: Facts, findings: list[Finding]) -> dict[str, Any]:
@@ -183,28 +160,3 @@ def _process_line(name: str, beat: dict[str, Any]) -> str:
     if name == "alerter":
         return f", {len(beat.get('firing') or [])} alerts firing"
     return f", breaker {beat.get('breaker', '?')}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="bridge-status", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
-    environ = with_dotenv(os.environ)
-    try:
-        paths = PipelinePaths.from_environ(environ)
-        database = DatabaseSettings.from_environ(environ, var_dir=paths.var_dir)
-        limits = BufferLimits.from_environ(environ)
-    except SettingsError as exc:
-        sys.exit(f"bridge-status: {exc}")
-    now = datetime.now(UTC)
-    facts = gather(paths, database, limits, now)
-    findings = assess(facts, now)
-    if args.json:
-        print(json.dumps(summary(facts, findings), default=str, indent=2))
-    else:
-        print(render(facts, findings, now))
-    sys.exit(1 if unhealthy(findings) else 0)
-
-
-if __name__ == "__main__":
-    main()

@@ -29,7 +29,7 @@ from psycopg.rows import TupleRow, dict_row
 from database.circuit_breaker import DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable, translate
 from database.settings import DatabaseSettings
-from shared.bridge_status import ROWS_LAST_HOUR_SQL
+from database.status import ROWS_LAST_HOUR_SQL
 from shared.logs import redact
 from web.errors import NoAnswer, NoSchema
 from web.figures import ORIGIN, ROLLUPS, Columns, Window, charted, rollup_usable, source

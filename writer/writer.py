@@ -394,6 +394,9 @@ class Writer:
                     "breaker": str(view.breaker),
                     "last_db_error": view.last_error,
                     "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
+                    # Where and how large: bridge-status reads the running writer's own
+                    # settings, whatever the environment of the shell it is run from.
+                    "buffer_path": str(self.settings.paths.buffer_path),
                     "buffer_bytes": buffer.pending_bytes,
                     "buffer_max_bytes": limits.max_bytes,
                     "buffer_warn_bytes": limits.warn_bytes,

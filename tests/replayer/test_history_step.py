@@ -103,7 +103,7 @@ def test_rollups_follow_the_spool_and_bridge_status_shows_history(
     assert str(facts["next_drop"]).startswith(("portfolio_greeks_p", "api_logs_p"))
 
     result = subprocess.run(
-        [sys.executable, "-m", "shared.bridge_status"],
+        [sys.executable, "-m", "database.status"],
         env={"PATH": "/usr/bin:/bin", **environ},
         capture_output=True,
         text=True,

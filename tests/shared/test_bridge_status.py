@@ -19,7 +19,7 @@ from tests.waiting import wait_until
 
 def _status(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.bridge_status", *args],
+        [sys.executable, "-m", "database.status", *args],
         env={"PATH": "/usr/bin:/bin", **environ},
         capture_output=True,
         text=True,
@@ -113,3 +113,26 @@ def test_shows_the_buffer_against_its_cap_and_warning(tmp_path: Path) -> None:
     (var_dir / "buffer.jsonl").write_bytes(b"x" * 4096)
     third = _status(environ)
     assert "UNHEALTHY buffer: full: 4096 of 4096 bytes" in third.stdout
+
+
+def test_reads_the_running_writers_buffer_whatever_the_shells_environment(
+    pipeline_environ: dict[str, str], processes: Processes, tmp_path: Path
+) -> None:
+    """The writer runs with its buffer in an unusual place and a 4,096-byte cap (as the local
+    profile puts it under var/); an operator's shell knows neither: bridge-status still reports
+    that buffer against that cap, from the writer's heartbeat."""
+    buffer_path = tmp_path / "elsewhere" / "buffer.jsonl"
+    buffer_path.parent.mkdir()
+    buffer_path.write_bytes(b"x" * 3900)
+    writer_environ = {
+        **pipeline_environ,
+        "BRIDGE_BUFFER_PATH": str(buffer_path),
+        "BRIDGE_BUFFER_MAX_BYTES": "4096",
+    }
+    processes.start("writer", writer_environ)
+    run_dir = Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "run"
+    wait_until((run_dir / "writer.json").exists, what="the writer's heartbeat")
+    shell = {"BRIDGE_VAR_DIR": pipeline_environ["BRIDGE_VAR_DIR"], "HOME": str(tmp_path)}
+    result = _status(shell)
+    assert "buffer         3900 bytes of 4096 (warning at 3276)" in result.stdout
+    assert "WARNING   buffer: 3900 of 4096 bytes, past the warning threshold" in result.stdout

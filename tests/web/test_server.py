@@ -190,7 +190,7 @@ async def test_keeps_answering_with_what_it_knows_while_postgres_is_down(
 
 def _bridge_status(environ: dict[str, str]) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.bridge_status", "--json"],
+        [sys.executable, "-m", "database.status", "--json"],
         env={"PATH": "/usr/bin:/bin", **environ},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
