@@ -13,7 +13,7 @@ from database.errors import SchemaError
 from database.settings import DatabaseSettings
 from database.store import DatabaseStore, NotStored
 from tests import builders
-from tests.fixtures.pipeline import stored_ids
+from tests.fixtures.pipeline import backends, stored_ids
 from tests.fixtures.postgres import PostgresServer
 from tests.waiting import wait_until
 
@@ -29,16 +29,6 @@ async def store(database_url: str, tmp_path: Path) -> AsyncIterator[DatabaseStor
     store = DatabaseStore("test", _settings(database_url, tmp_path), application_name="test")
     yield store
     await store.close()
-
-
-def _backends(database_url: str, application_name: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (application_name,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _stage_error_on_insert(database_url: str, sqlstate: str) -> None:
@@ -78,7 +68,7 @@ async def test_a_connection_whose_bootstrap_fails_is_closed(
         failures.append(failure)  # keeps each traceback (and whatever it holds) alive
     assert all(f.value.sqlstate == "25006" for f in failures)
     wait_until(
-        lambda: _backends(database_url, "read-only-bootstrap") == 0,
+        lambda: backends(database_url, "read-only-bootstrap") == 0,
         what="the refused connections to be closed",
     )
     await store.close()
@@ -140,7 +130,7 @@ async def test_groups_spread_over_two_connections_are_all_stored(
         result = await store.store_spread([lines[:6], lines[6:]])
         assert not isinstance(result, NotStored)
         assert (result.stored, result.duplicates, result.unstored) == (12, 0, [])
-        assert _backends(database_url, "spread") == 2
+        assert backends(database_url, "spread") == 2
         again = await store.store_spread([lines[6:], lines[:6]])
         assert not isinstance(again, NotStored)
         assert (again.stored, again.duplicates) == (0, 12)
@@ -163,13 +153,13 @@ async def test_a_group_whose_connection_fails_comes_back_unstored(
         url = database_url if opened == 1 else "postgresql://x@127.0.0.1:1/none"
         return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=2)
 
-    store = DatabaseStore(
-        "test",
-        _settings(database_url, tmp_path),
-        application_name="unused",
-        connections=2,
-        connect=second_fails,
-    )
+    def two_connections() -> DatabaseStore:
+        settings = _settings(database_url, tmp_path)
+        return DatabaseStore(
+            "test", settings, application_name="unused", connections=2, connect=second_fails
+        )
+
+    store = two_connections()
     lines = builders.snapshots(6)
     try:
         await store.ensure_schema()  # connection 0 is the working one
@@ -183,13 +173,7 @@ async def test_a_group_whose_connection_fails_comes_back_unstored(
     assert len(stored_ids(database_url)) == 2
 
     opened = 1  # every connection now fails
-    down = DatabaseStore(
-        "test",
-        _settings(database_url, tmp_path),
-        application_name="unused",
-        connections=2,
-        connect=second_fails,
-    )
+    down = two_connections()
     nothing = await down.store_spread([lines[:2], lines[2:]])
     await down.close()
     assert isinstance(nothing, NotStored)

@@ -14,7 +14,7 @@ from database.circuit_breaker import BreakerState
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender, list_segments
 from tests import builders
-from tests.fixtures.pipeline import append, stored_ids
+from tests.fixtures.pipeline import append, backends, stored_ids
 from tests.fixtures.postgres import PostgresServer
 from writer.settings import WriterSettings
 from writer.writer import Writer
@@ -60,22 +60,12 @@ async def test_a_large_batch_is_stored_over_two_connections(
     lines = builders.snapshots(240, accounts=12)
     append(spool, lines[:5])
     assert (await writer.drain_once()).stored == 5
-    assert _backends(database_url, "bridge-writer") == 1
+    assert backends(database_url, "bridge-writer") == 1
     append(spool, lines[5:])
     report = await writer.drain_once()
     assert (report.read, report.stored, report.buffered) == (235, 235, 0)
-    assert _backends(database_url, "bridge-writer") == 2
+    assert backends(database_url, "bridge-writer") == 2
     assert sorted(stored_ids(database_url)) == sorted(_ids(lines))
-
-
-def _backends(database_url: str, application_name: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (application_name,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 async def test_restarted_writer_resumes_after_its_checkpoint(
