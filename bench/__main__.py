@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import capacity, collector, history, pipeline, web
+from bench import capacity, collector, history, pipeline, server_time, web
 from bench.harness import machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -71,7 +71,11 @@ def _capacity_sections(quick: bool) -> list[str]:
     seconds = 3.0 if quick else 10.0
     ours = capacity.capacity(rates, seconds)
     one_connection = capacity.capacity(rates, seconds, {"BRIDGE_WRITER_CONNECTIONS": "1"})
-    return [_capacity_table(ours, one_connection)]
+    lines = 8_000 if quick else 32_000
+    return [
+        server_time.table(server_time.server_time(lines), lines),
+        _capacity_table(ours, one_connection),
+    ]
 
 
 def _history_sections(quick: bool) -> list[str]:

@@ -45,7 +45,7 @@ Connection = psycopg.AsyncConnection[TupleRow]
 # on the way in and decompress it again for every field the INSERT reads (twenty-odd times a
 # row). The largest toast target keeps lines up to a page whole: 76 -> 47 us of server time per
 # real-shaped row (docs/scaling.md). A larger line is still stored, compressed.
-_STAGING = """
+STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2')
         AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
@@ -56,7 +56,7 @@ CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
 # on a backlog, and every cast names its column in the server's error message. A format-1 line
 # has none of format 2's keys (they are stored NULL) and format 2 has no account-level net_delta
 # or net_gamma, so one statement stores both.
-_INSERT_SNAPSHOTS = """
+INSERT_SNAPSHOTS = """
 INSERT INTO portfolio_greeks (
     id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
@@ -198,7 +198,7 @@ class RecordSink:
             await self._answered(conn, conn.execute("BEGIN"))
             try:
                 await self._answered(conn, _copy(conn, lines))
-                snapshots = await self._answered(conn, conn.execute(_INSERT_SNAPSHOTS))
+                snapshots = await self._answered(conn, conn.execute(INSERT_SNAPSHOTS))
                 api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
                 betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
                 await self._answered(conn, conn.execute("COMMIT"))
@@ -272,7 +272,7 @@ class RecordSink:
 
 async def _prepare(conn: Connection) -> None:
     await bootstrap(conn)
-    await conn.execute(_STAGING)
+    await conn.execute(STAGING)
     await conn.commit()
 
 
