@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -57,6 +57,9 @@ _SEGMENT_MAX_BYTES: Final = 1 << 20
 _CLOSE_GRACE_S: Final = 5.0
 # Accounts whose newest snapshot is older than this are no longer watched (closed, filtered out).
 _ACCOUNT_HORIZON: Final = "7 days"
+# How far back a restarted alerter replays the snapshots stored while it was not running.
+CATCH_UP_MAX: Final = timedelta(days=1)
+WATCH_SAVE_EVERY: Final = timedelta(minutes=1)
 
 # The newest snapshot of each account, by a loose index scan over (account, ts DESC): one index
 # probe per account, however long the table.
@@ -73,6 +76,12 @@ FROM accounts a CROSS JOIN LATERAL (
 ) latest
 WHERE latest.ts > now() - interval '{horizon}'
 """
+# Every snapshot stored in a time range, in time order (the range prunes the day partitions).
+_MISSED = """
+SELECT account, ts{figures} FROM portfolio_greeks
+WHERE ts > %(since)s AND ts <= %(until)s
+ORDER BY ts, account
+"""
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
 SELECT EXISTS (
@@ -88,13 +97,16 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class Transition:
-    """A change made by one step: the alert after it, which change, and when its episode began
-    (past the limit since) and fired."""
+    """A change made by one step: the alert after it, which change, when its episode began
+    (past the limit since) and fired, and when it happened; `late` when it happened while the
+    alerter was not running (found by replaying the snapshots stored meanwhile)."""
 
     alert: saved.Alert
     change: Change
     since: datetime | None
     fired_at: datetime | None
+    at: datetime
+    late: bool = False
 
     def details(self) -> dict[str, Any]:
         """The api_logs row's details."""
@@ -109,6 +121,7 @@ class Transition:
             "since": self.since.isoformat() if self.since else None,
             "fired_at": self.fired_at.isoformat() if self.fired_at else None,
             "episode": alert.episode.number,
+            "late": self.late,
         }
 
     def describe(self) -> str:
@@ -117,9 +130,16 @@ class Transition:
         what = alert.figure if alert.account is None else f"{alert.figure} of {alert.account}"
         since = f"{self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "an unknown time"
         value, limit = _number(episode.value), _number(episode.limit)
+        late = (
+            f" (at {self.at:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)"
+            if self.late
+            else ""
+        )
         if self.change == "fired":
-            return f"{alert.rule}: {what} is {value}, limit {limit}, past it since {since}"
-        return f"{alert.rule}: {what} is back at {value}, limit {limit}, past it since {since}"
+            return f"{alert.rule}: {what} is {value}, limit {limit}, past it since {since}{late}"
+        return (
+            f"{alert.rule}: {what} is back at {value}, limit {limit}, past it since {since}{late}"
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,9 @@ class Alerter:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.started_at = clock()
         self.state = saved.AlerterState()
+        # Set after a restart until the snapshots stored meanwhile are replayed.
+        self._watched_until: datetime | None = None
+        self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
         for target in settings.targets:
             logs.hide(target.url.reveal())
@@ -175,6 +198,7 @@ class Alerter:
                     del loaded.alerts[key]
             self.state = loaded
             self.outbox = Outbox(loaded.outbox)
+            self._watched_until = self._saved_watch = loaded.watched_until
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
@@ -218,10 +242,46 @@ class Alerter:
     # One step --------------------------------------------------------------------------------
 
     async def step(self) -> list[Transition]:
-        """Observe, read every rule, record and queue what changed; returns the changes."""
+        """Observe, read every rule, record and queue what changed; returns the changes.
+
+        The first step that reaches the database after a restart first replays the limits over
+        the snapshots stored since the last step before it (at most `CATCH_UP_MAX`), so an
+        episode that began and ended while the alerter was not running is still reported, late.
+        """
         now = self._clock()
         stored = await self._query_database()
-        checks = self._checks(now, stored)
+        transitions: list[Transition] = []
+        dirty = False
+        if stored.latest is not None and self._watched_until is not None:
+            missed = await self._replay_missed(self._watched_until, now)
+            if missed is not None:
+                transitions, dirty = missed
+                self._watched_until = None  # caught up
+        changes, changed = self._apply(self._checks(now, stored), now)
+        transitions += changes
+        dirty = dirty or changed
+        if stored.latest is not None and self._watched_until is None:
+            self.state.watched_until = now
+            # Saved with any change, at a stop, and at least every WATCH_SAVE_EVERY, so that a
+            # restart replays from close to where this run stopped watching.
+            on_disk = self._saved_watch
+            dirty = dirty or on_disk is None or now - on_disk >= WATCH_SAVE_EVERY
+        if transitions:
+            self._record(transitions)
+            for transition in transitions:
+                self._queue(transition, now)
+        # The events reach the disk before the state that says they happened.
+        self._flush_spool(now)
+        if dirty or transitions:
+            self._save()
+        self._dispatch()
+        self._publish("running")
+        return transitions
+
+    def _apply(
+        self, checks: list[Check], now: datetime, *, late: bool = False
+    ) -> tuple[list[Transition], bool]:
+        """Move each check's episode to `now`: the changes, and whether any state changed."""
         transitions: list[Transition] = []
         dirty = False
         for check in checks:
@@ -234,19 +294,10 @@ class Alerter:
             if change is not None:
                 previous = alert.episode if change == "resolved" else episode
                 transitions.append(Transition(
-                    replace(alert, episode=episode), change, previous.past_since, previous.fired_at
+                    replace(alert, episode=episode), change, previous.past_since,
+                    previous.fired_at, now, late,
                 ))  # fmt: skip
-        if transitions:
-            self._record(transitions, now)
-            for transition in transitions:
-                self._queue(transition, now)
-        # The events reach the disk before the state that says they happened.
-        self._flush_spool(now)
-        if dirty or transitions:
-            self._save()
-        self._dispatch()
-        self._publish("running")
-        return transitions
+        return transitions, dirty
 
     def _checks(self, now: datetime, stored: Stored) -> list[Check]:
         rules = self.settings.rules
@@ -283,6 +334,50 @@ class Alerter:
         if stored.latest is not None:
             checks += limit_checks(rules.limits, stored.latest)
         return checks
+
+    # While it was not running ----------------------------------------------------------------
+
+    async def _replay_missed(
+        self, since: datetime, until: datetime
+    ) -> tuple[list[Transition], bool] | None:
+        """Step the limits through every snapshot stored in (since, until], in time order, as
+        if the alerter had watched each one: the changes (late), and whether any state changed.
+        None when the database does not answer (tried again at the next step)."""
+        rules = self.settings.rules
+        if not rules.limits or self._db is None:
+            return [], False
+        start = max(since, until - CATCH_UP_MAX)
+        if start > since:
+            log.warning(
+                "the alerter was not running for longer than it replays: older snapshots skipped",
+                extra=logs.fields(since=since.isoformat(), replayed_from=start.isoformat()),
+            )
+        columns = sql.SQL("").join(
+            sql.SQL(", {}").format(sql.Identifier(figure)) for figure in rules.figures
+        )
+        try:
+            cursor = await self._db.execute(
+                sql.SQL(_MISSED).format(figures=columns), {"since": start, "until": until}
+            )
+            rows = await cursor.fetchall()
+        except (psycopg.Error, OSError) as exc:
+            await self._database_failed(translate(exc))
+            return None
+        transitions: list[Transition] = []
+        dirty = False
+        for account, ts, *values in rows:
+            latest = {account: dict(zip(rules.figures, values, strict=True))}
+            changes, changed = self._apply(limit_checks(rules.limits, latest), ts, late=True)
+            transitions += changes
+            dirty = dirty or changed
+        if rows:
+            log.info(
+                "replayed the snapshots stored while the alerter was not running",
+                extra=logs.fields(
+                    since=start.isoformat(), snapshots=len(rows), changes=len(transitions)
+                ),
+            )
+        return transitions, dirty
 
     # The database (read-only) ----------------------------------------------------------------
 
@@ -333,7 +428,7 @@ class Alerter:
 
     # Recording -------------------------------------------------------------------------------
 
-    def _record(self, transitions: list[Transition], now: datetime) -> None:
+    def _record(self, transitions: list[Transition]) -> None:
         for transition in transitions:
             alert, change = transition.alert, transition.change
             text = transition.describe()
@@ -348,7 +443,7 @@ class Alerter:
                     ALERT_NAMESPACE,
                     f"{alert.rule}|{alert.subject}|{alert.episode.number}|{change}",
                 ),
-                ts=now,
+                ts=transition.at,
                 mode=self.settings.mode,
                 level=level,
                 event=f"alert_{change}",
@@ -377,6 +472,8 @@ class Alerter:
             saved.save(self._state_path, self.state)
         except OSError as exc:
             log.error("cannot save the alerter's state", extra=logs.fields(reason=exc.strerror))
+        else:
+            self._saved_watch = self.state.watched_until
 
     # Delivery --------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Kept in `run/alerter.state` as JSON, replaced atomically (temp + fsync + rename + fsync of the
 directory), so a crash leaves the old or the new state, never half of one. A restarted alerter
 therefore knows which alerts are firing since when and which notifications were delivered: it
-does not notify an episode again, and it sends what was still waiting.
+does not notify an episode again, and it sends what was still waiting; and up to when it watched
+the snapshots, so it can replay those stored while it was not running.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class AlerterState:
     alerts: dict[str, Alert] = field(default_factory=dict)
     dead_letters: DeadLetterWatch = field(default_factory=DeadLetterWatch)
     outbox: list[Notification] = field(default_factory=list)
+    # The last step whose snapshots the alerts have seen: a restarted alerter replays the
+    # stored snapshots after it (None: never ran, nothing to replay).
+    watched_until: datetime | None = None
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -72,6 +76,7 @@ def encode(state: AlerterState) -> bytes:
         },
         "dead_letters": _times_out(asdict(state.dead_letters)),
         "outbox": [_times_out(asdict(notification)) for notification in state.outbox],
+        "watched_until": _stamp(state.watched_until),
     }
     return json.dumps(body, sort_keys=True, indent=1).encode()
 
@@ -97,9 +102,10 @@ def decode(data: bytes) -> AlerterState:
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
             outbox.append(Notification(**raw))
+        watched_until = _time(body.get("watched_until"))  # absent from older state files
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AlerterError(f"unreadable alerter state: {exc}") from None
-    return AlerterState(alerts, DeadLetterWatch(**letters), outbox)
+    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until)
 
 
 def load(path: Path) -> AlerterState | None:

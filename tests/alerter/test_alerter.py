@@ -178,6 +178,74 @@ async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(
     await restarted.close()
 
 
+def _alerter_at(environ: dict[str, str], feed: Feed) -> Alerter:
+    """An alerter whose clock stands just after the feed's last snapshot."""
+    alerter = Alerter(
+        AlerterSettings.from_environ(environ), clock=lambda: feed.tick + timedelta(seconds=1)
+    )
+    alerter.open()
+    return alerter
+
+
+async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, database_url: str
+) -> None:
+    """Inside at its last step; while it was not running, 130 and 140 (past 100), then 85
+    (clear by the margin) and 60: the restarted alerter replays the snapshots stored meanwhile
+    and reports both changes, late, at the times they happened; once, however often it starts
+    again."""
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+    await alerter.close()
+    ticks = []
+    for value in (130.0, 140.0, 85.0, 60.0):
+        await feed.dollar_delta(value)
+        ticks.append(feed.tick)
+
+    restarted = _alerter_at(alerter_environ, feed)
+    changes = await restarted.step()
+    assert [(t.change, t.at, t.late) for t in changes] == [
+        ("fired", ticks[0], True),
+        ("resolved", ticks[2], True),
+    ]
+    # One notification of an alert in flight at a time: the resolution goes at the next step.
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the firing")
+    assert await restarted.step() == []
+    await wait_until_async(lambda: len(receiver.received) == 2, what="the resolution")
+    fired, resolved = (message["message"] for message in receiver.received)
+    assert "net_dollar_delta of DU0001 is 130, limit 100" in fired
+    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)" in fired
+    assert "is back at 85" in resolved
+    assert f"(at {ticks[2]:%Y-%m-%d %H:%M:%S} UTC, while the alerter" in resolved
+    assert restarted.firing() == []
+    await restarted.close()
+
+    again = _alerter_at(alerter_environ, feed)
+    assert await again.step() == []
+    await again.close()
+    await feed.writer.run_until_caught_up()
+    rows = _alert_rows(database_url)
+    assert [(event, details["late"], details["value"]) for event, details in rows] == [
+        ("alert_fired", True, 130.0),
+        ("alert_resolved", True, 85.0),
+    ]
+    assert len(receiver.received) == 2
+
+
+async def test_a_first_start_reports_no_history(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
+) -> None:
+    """An alerter that never ran before has nothing to catch up on: an episode over before its
+    first step is history, not news."""
+    for value in (130.0, 85.0):
+        await feed.dollar_delta(value)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+    await alerter.close()
+    assert receiver.received == []
+
+
 async def test_a_receiver_that_is_down_gets_it_later_and_nothing_waits(
     alerter_environ: dict[str, str],
     feed: Feed,
