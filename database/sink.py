@@ -43,7 +43,7 @@ Connection = psycopg.AsyncConnection[TupleRow]
 
 # A format-2 line is about 3 kB as jsonb, past the 2 kB at which PostgreSQL would compress it
 # on the way in and decompress it again for every field the INSERT reads (twenty-odd times a
-# row). The largest toast target keeps lines up to a page whole: 76 -> 47 us of server time per
+# row). The largest toast target keeps lines up to a page whole: 71 -> 42 us of server time per
 # real-shaped row (docs/scaling.md). A larger line is still stored, compressed.
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
