@@ -14,7 +14,6 @@ the two records the same event again and PostgreSQL keeps it once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -45,7 +44,9 @@ from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
 from shared.reset_window import active_window
+from shared.service import pause
 from shared.spool import SpoolAppender
+from shared.troubles import Troubles
 
 log = logging.getLogger("alerter")
 
@@ -173,6 +174,7 @@ class Alerter:
         self._watched_until: datetime | None = None
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
+        self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
         for target in settings.targets:
             logs.hide(target.url.reveal())
             logs.hide_url_password(target.url.reveal())
@@ -232,8 +234,7 @@ class Alerter:
         try:
             while not stop.is_set():
                 await self.step()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.interval_s)
+                await pause(stop, self.settings.interval_s)
         finally:
             self._publish("stopped")
             await self.close()
@@ -538,22 +539,20 @@ class Alerter:
         return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
 
     def _publish(self, state: str) -> None:
-        try:
-            status.publish(
-                self.settings.paths.run_dir,
-                "alerter",
-                {
-                    "state": state,
-                    "firing": self.firing(),
-                    "undelivered": len(self.outbox.pending),
-                    "targets": len(self.settings.targets),
-                    "last_db_error": self._db_error,
-                },
-                now=self._clock(),
-                interval_s=self.settings.interval_s,
-            )
-        except OSError as exc:
-            log.warning("cannot write the heartbeat", extra=logs.fields(reason=exc.strerror))
+        status.publish_reporting(
+            self.troubles,
+            self.settings.paths.run_dir,
+            "alerter",
+            {
+                "state": state,
+                "firing": self.firing(),
+                "undelivered": len(self.outbox.pending),
+                "targets": len(self.settings.targets),
+                "last_db_error": self._db_error,
+            },
+            now=self._clock(),
+            interval_s=self.settings.interval_s,
+        )
 
 
 def _number(value: float | None) -> str:

@@ -38,7 +38,9 @@ from collector.source import AccountView, GreeksSource
 from shared import logs, records, status
 from shared.durable import atomic_replace
 from shared.reset_window import ResetWindow, active_window
+from shared.service import pause
 from shared.spool import SpoolAppender
+from shared.troubles import Troubles
 
 log = logging.getLogger("collector")
 
@@ -95,6 +97,7 @@ class Collector:
         self._beta_retry_at: datetime | None = None
         self._benchmark_unknown_said: date | None = None
         self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
+        self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -174,7 +177,7 @@ class Collector:
                     )  # fmt: skip
                 connected_before = False
                 if not await self.connect_once():
-                    await _wait(stop, self.backoff.next_delay_s())
+                    await pause(stop, self.backoff.next_delay_s())
                     continue
                 connected_before = True
                 next_probe = time.monotonic() + self.settings.stall_probe_s
@@ -182,7 +185,7 @@ class Collector:
                 next_probe = time.monotonic() + self.settings.stall_probe_s
                 await self._probe()
                 connected_before = self.source.connected
-            await _wait(stop, _WATCH_S)
+            await pause(stop, _WATCH_S)
 
     async def _probe(self) -> None:
         try:
@@ -436,7 +439,7 @@ class Collector:
         try:
             while not stop.is_set():
                 delay_s = (self.schedule.at(index) - self._clock()).total_seconds()
-                await _wait(stop, max(0.0, delay_s))
+                await pause(stop, max(0.0, delay_s))
                 if stop.is_set():
                     break
                 # A slow tick never shifts the schedule: skip to the current tick; the ticks
@@ -468,14 +471,9 @@ class Collector:
         )
 
     def _publish_status(self, state: str) -> None:
-        try:
-            self._write_status(state)
-        except OSError as exc:
-            log.warning("cannot write the heartbeat", extra=logs.fields(reason=exc.strerror))
-
-    def _write_status(self, state: str) -> None:
         now = self._clock()
-        status.publish(
+        status.publish_reporting(
+            self.troubles,
             self.settings.paths.run_dir,
             "collector",
             {
@@ -549,8 +547,3 @@ def _make_source(
     from collector.portal_source import PortalSource  # noqa: PLC0415
 
     return PortalSource(settings, events, clock)
-
-
-async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout_s)

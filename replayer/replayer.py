@@ -31,6 +31,7 @@ from shared.buffer import Buffer, read_lines
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
 from shared.errors import CheckpointCorrupt
+from shared.service import pause
 from shared.troubles import Troubles
 
 log = logging.getLogger("replayer")
@@ -238,33 +239,29 @@ class Replayer:
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
         view = self.store.view
-        try:
-            status.publish(
-                self.settings.paths.run_dir,
-                "replayer",
-                {
-                    "state": state,
-                    "breaker": str(view.breaker),
-                    "last_db_error": view.last_error,
-                    "buffer_bytes": buffer.pending_bytes,
-                    "last_replay": vars(self.last_report),
-                    "replay_interval_s": self.settings.replay_interval_s,
-                    "history": vars(self.history.last_facts) if self.history.last_facts else None,
-                    "troubles": self.troubles.current,
-                },
-                now=datetime.now(UTC),
-                interval_s=self.settings.status_interval_s,
-            )
-        except OSError as exc:
-            self.troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
-        else:
-            self.troubles.clear("heartbeat")
+        status.publish_reporting(
+            self.troubles,
+            self.settings.paths.run_dir,
+            "replayer",
+            {
+                "state": state,
+                "breaker": str(view.breaker),
+                "last_db_error": view.last_error,
+                "buffer_bytes": buffer.pending_bytes,
+                "last_replay": vars(self.last_report),
+                "replay_interval_s": self.settings.replay_interval_s,
+                "history": vars(self.history.last_facts) if self.history.last_facts else None,
+                "troubles": self.troubles.current,
+            },
+            now=datetime.now(UTC),
+            interval_s=self.settings.status_interval_s,
+        )
 
     async def _beat(self, stop: asyncio.Event) -> None:
         """The heartbeat, whether a drain runs, waits for its period, or is stuck."""
         while not stop.is_set():
             self._publish_status("running")
-            await _wait(stop, self.settings.status_interval_s)
+            await pause(stop, self.settings.status_interval_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain at start (finishing a killed run), then every replay period until `stop`.
@@ -305,12 +302,7 @@ class Replayer:
                 self.troubles.clear("drain")
             # Fixed cadence: the period counts from the previous start, not from the end.
             next_run += period_s
-            await _wait(stop, max(0.0, next_run - self._monotonic()))
+            await pause(stop, max(0.0, next_run - self._monotonic()))
         self._publish_status("stopped")
         await self.close()
         log.info("replayer stopped")
-
-
-async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout_s)

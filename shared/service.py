@@ -8,6 +8,7 @@ so the batch in progress finishes before the exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -29,6 +30,12 @@ class HasLogLevel(Protocol):
 
 
 SettingsT = TypeVar("SettingsT", bound=HasLogLevel)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def _run_until_signalled(worker: Worker) -> None:

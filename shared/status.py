@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.troubles import Troubles
+
 _PAGE_BYTES = 4096
 
 
@@ -47,6 +49,25 @@ def publish(
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         _rewrite_in_place(path, data, exc)
+
+
+def publish_reporting(
+    troubles: Troubles,
+    run_dir: Path,
+    process: str,
+    state: Mapping[str, Any],
+    *,
+    now: datetime,
+    interval_s: float,
+) -> None:
+    """`publish`, a failure reported through `troubles`: once when it starts, once when it ends,
+    not at every heartbeat of a full disk."""
+    try:
+        publish(run_dir, process, state, now=now, interval_s=interval_s)
+    except OSError as exc:
+        troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
+    else:
+        troubles.clear("heartbeat")
 
 
 def _rewrite_in_place(path: Path, data: bytes, refused: OSError) -> None:

@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import logs, status
 from shared.bridge_status import gather_files, summary, unhealthy
 from shared.health import Facts, assess
+from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
 from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
@@ -272,10 +273,7 @@ class WebServer:
         try:
             while not stop.is_set():
                 await self.step()
-                try:
-                    await asyncio.wait_for(stop.wait(), min(1.0, self.settings.refresh_s))
-                except TimeoutError:
-                    pass
+                await pause(stop, min(1.0, self.settings.refresh_s))
         finally:
             await runner.cleanup()
             await self.reader.close()

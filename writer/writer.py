@@ -35,6 +35,7 @@ from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
 from shared.errors import CheckpointCorrupt, RecordError
+from shared.service import pause
 from shared.spool import (
     SpoolBatch,
     SpoolPosition,
@@ -357,7 +358,7 @@ class Writer:
                 # spool keeps the records durably meanwhile, so they are stored directly once
                 # it answers instead of waiting in the buffer for the replay period.
                 self._publish_status(state="starting")
-                await _wait(stop, self.settings.poll_interval_s)
+                await pause(stop, self.settings.poll_interval_s)
                 continue
             try:
                 report = await self.drain_once()
@@ -366,14 +367,14 @@ class Writer:
                 self.troubles.report("spool", "records held in the spool; retrying", exc)
                 self._publish_status()
                 report = DrainReport()
-                await _wait(stop, 1.0)
+                await pause(stop, 1.0)
             else:
                 self.troubles.clear("spool")
             # Sleep only when the spool had nothing new: after a batch that found work, rows
             # have piled up meanwhile, and a pause would make every next batch later and
             # bigger (docs/scaling.md: p99 120 ms instead of 40-60 at 16,000 rows/s).
             if report.read == 0:
-                await _wait(stop, self.settings.poll_interval_s)
+                await pause(stop, self.settings.poll_interval_s)
         self._publish_status(force=True, state="stopped")
         await self.close()
         log.info("writer stopped", extra=logs.fields(checkpoint=self.position))
@@ -386,38 +387,27 @@ class Writer:
         buffer = self._buffer.stats()
         limits = self.settings.buffer_limits
         view = self.store.view
-        try:
-            status.publish(
-                self.settings.paths.run_dir,
-                "writer",
-                {
-                    "state": state,
-                    "breaker": str(view.breaker),
-                    "last_db_error": view.last_error,
-                    "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
-                    # Where and how large: bridge-status reads the running writer's own
-                    # settings, whatever the environment of the shell it is run from.
-                    "buffer_path": str(self.settings.paths.buffer_path),
-                    "buffer_bytes": buffer.pending_bytes,
-                    "buffer_max_bytes": limits.max_bytes,
-                    "buffer_warn_bytes": limits.warn_bytes,
-                    "buffer_full": self._buffer_full,
-                    "troubles": self.troubles.current,
-                    "totals": {
-                        item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
-                    },
+        status.publish_reporting(
+            self.troubles,
+            self.settings.paths.run_dir,
+            "writer",
+            {
+                "state": state,
+                "breaker": str(view.breaker),
+                "last_db_error": view.last_error,
+                "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
+                # Where and how large: bridge-status reads the running writer's own settings,
+                # whatever the environment of the shell it is run from.
+                "buffer_path": str(self.settings.paths.buffer_path),
+                "buffer_bytes": buffer.pending_bytes,
+                "buffer_max_bytes": limits.max_bytes,
+                "buffer_warn_bytes": limits.warn_bytes,
+                "buffer_full": self._buffer_full,
+                "troubles": self.troubles.current,
+                "totals": {
+                    item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
                 },
-                now=datetime.now(UTC),
-                interval_s=self.settings.status_interval_s,
-            )
-        except OSError as exc:
-            self.troubles.report("heartbeat", "cannot write the heartbeat", exc.strerror or exc)
-        else:
-            self.troubles.clear("heartbeat")
-
-
-async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout_s)
-    except TimeoutError:
-        pass
+            },
+            now=datetime.now(UTC),
+            interval_s=self.settings.status_interval_s,
+        )
