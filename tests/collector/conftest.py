@@ -70,6 +70,21 @@ def events(var_dir: Path) -> list[dict[str, Any]]:
     return [record for record in spooled(var_dir) if record["kind"] == "api_log"]
 
 
+def event_names(collector: Collector) -> list[str]:
+    """The names of the events `collector` spooled, oldest first."""
+    return [event["event"] for event in events(collector.settings.paths.var_dir)]
+
+
+def snapshots_at(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
+    """The snapshots `collector` spooled for tick number `index`, by account."""
+    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
+    return {
+        record["account"]: record
+        for record in spooled(collector.settings.paths.var_dir)
+        if record["kind"] == "snapshot" and record["ts"] == tick
+    }
+
+
 @pytest.fixture
 async def portal_simulator(start_simulator: StartSimulator) -> Simulator:
     """Pacing on, with a short penalty: the collector must stay inside the documented limits."""

@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from collector.collector import Collector
 from collector.portal_values import parse_conid
 from simulator.app import Simulator
-from tests.collector.conftest import events, spooled
+from tests.collector.conftest import event_names, events, snapshots_at
 from tests.waiting import wait_until_async
-
-
-def _names(collector: Collector) -> list[str]:
-    return [event["event"] for event in events(collector.settings.paths.var_dir)]
-
-
-def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
-    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
-    return {
-        r["account"]: r
-        for r in spooled(collector.settings.paths.var_dir)
-        if r["kind"] == "snapshot" and r["ts"] == tick
-    }
 
 
 @pytest.mark.parametrize(
@@ -64,12 +50,12 @@ async def test_conids_sent_as_strings_are_read_as_numbers(
     await collector.tick_once(10)
     await collector.tick_once(11)
     truth = portal_simulator.market.truth()
-    snapshots = _snapshots(collector, 11)
+    snapshots = snapshots_at(collector, 11)
     assert set(snapshots) == set(truth)
     for account, record in snapshots.items():
         assert record["net_vega"] == pytest.approx(truth[account]["net"]["net_vega"], rel=1e-9)
         assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
-    assert "bad_position" not in _names(collector)
+    assert "bad_position" not in event_names(collector)
 
 
 async def test_a_garbage_conid_is_reported_and_loses_nothing_else(
@@ -89,7 +75,7 @@ async def test_a_garbage_conid_is_reported_and_loses_nothing_else(
     collector = make_collector()
     assert await collector.connect_once()
     assert (await collector.tick_once(10)).snapshots == len(market.accounts())
-    snapshots = _snapshots(collector, 10)
+    snapshots = snapshots_at(collector, 10)
     assert snapshots[account]["position_count"] == len(held) - 1
     for other in set(market.accounts()) - {account}:
         assert snapshots[other]["position_count"] == len(market.positions(other))
@@ -112,7 +98,7 @@ async def test_a_429_penalty_is_one_event_no_reconnect_and_resumes_after_it(
     stop = asyncio.Event()
     keeper = asyncio.create_task(collector.keep_connected(stop))
     try:
-        await wait_until_async(lambda: "connected" in _names(collector), what="connected")
+        await wait_until_async(lambda: "connected" in event_names(collector), what="connected")
         assert (await collector.tick_once(99)).snapshots == 2
         faults.portal_rate_limit_storm = True
         index = 100
@@ -131,11 +117,11 @@ async def test_a_429_penalty_is_one_event_no_reconnect_and_resumes_after_it(
     finally:
         stop.set()
         await keeper
-    names = _names(collector)
+    names = event_names(collector)
     assert names.count("pacing_backoff") == 1
     assert names.count("pacing_resumed") == 1
     assert names.count("connected") == 1
     assert "probe_failed" not in names
     assert "read_failed" not in names
     assert names.count("gap") == 1
-    assert len(_snapshots(collector, index)) == 2
+    assert len(snapshots_at(collector, index)) == 2

@@ -17,21 +17,8 @@ from aiohttp import web
 
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import events, spooled
+from tests.collector.conftest import event_names, events, snapshots_at, spooled
 from tests.waiting import wait_until_async
-
-
-def _names(collector: Collector) -> list[str]:
-    return [event["event"] for event in events(collector.settings.paths.var_dir)]
-
-
-def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
-    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
-    return {
-        r["account"]: r
-        for r in spooled(collector.settings.paths.var_dir)
-        if r["kind"] == "snapshot" and r["ts"] == tick
-    }
 
 
 async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
@@ -42,15 +29,15 @@ async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
     collector = make_collector()
     assert await collector.connect_once()
     await collector.tick_once(10)
-    first = _snapshots(collector, 10)["DU1234567"]
+    first = snapshots_at(collector, 10)["DU1234567"]
     assert (first["options_with_greeks"], first["net_dollar_gamma"]) == (0, None)
     await collector.tick_once(11)
     truth = portal_simulator.market.truth()
-    for account, record in _snapshots(collector, 11).items():
+    for account, record in snapshots_at(collector, 11).items():
         for name in ("net_theta", "net_vega", "net_dollar_delta"):
             assert record[name] == pytest.approx(truth[account][name], rel=1e-9), name
         assert record["options_with_greeks"] == truth[account]["options_with_greeks"]
-    assert "pacing_backoff" not in _names(collector)
+    assert "pacing_backoff" not in event_names(collector)
 
 
 async def test_no_session_means_an_operator_must_log_in(
@@ -76,19 +63,19 @@ async def test_reset_drops_the_session_and_the_keeper_reopens_it(
     stop = asyncio.Event()
     keeper = asyncio.create_task(collector.keep_connected(stop))
     try:
-        await wait_until_async(lambda: "connected" in _names(collector), what="connected")
+        await wait_until_async(lambda: "connected" in event_names(collector), what="connected")
         faults = portal_simulator.market.faults
         faults.reset_until = time.time() + 1.0
         faults.emit("reset_started")
         await wait_until_async(
-            lambda: _names(collector).count("connected") >= 2, what="reconnected", timeout_s=20
+            lambda: event_names(collector).count("connected") >= 2, what="reconnected", timeout_s=20
         )
         report = await collector.tick_once(50)
         assert report.snapshots == 2
     finally:
         stop.set()
         await keeper
-    names = _names(collector)
+    names = event_names(collector)
     assert names.index("probe_failed") < len(names) - 1 - names[::-1].index("connected")
 
 
@@ -100,7 +87,7 @@ async def test_a_429_backs_off_and_is_reported(
     assert await collector.connect_once()
     portal_simulator.market.faults.portal_rate_limit_storm = True
     assert (await collector.tick_once(60)).snapshots == 0
-    assert "pacing_backoff" in _names(collector)
+    assert "pacing_backoff" in event_names(collector)
 
 
 async def test_a_garbage_reply_is_reported_and_nothing_is_invented(
@@ -177,7 +164,7 @@ async def test_refused_account_data_is_unknown_and_said_once(
         assert await collector.connect_once()
         await collector.tick_once(20)
         await collector.tick_once(21)
-        record = _snapshots(collector, 21)["DU1234567"]
+        record = snapshots_at(collector, 21)["DU1234567"]
         assert (record["net_liquidation"], record["unrealized_pnl"], record["daily_pnl"]) == (
             None, None, None,
         )  # fmt: skip

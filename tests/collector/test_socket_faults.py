@@ -17,7 +17,7 @@ from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from simulator.model import Market
 from simulator.tws import SocketGateway
-from tests.collector.conftest import events, spooled
+from tests.collector.conftest import event_names, events, spooled
 from tests.waiting import wait_until_async
 
 
@@ -25,15 +25,13 @@ def _events(collector: Collector) -> list[dict[str, Any]]:
     return events(collector.settings.paths.var_dir)
 
 
-def _names(collector: Collector) -> list[str]:
-    return [event["event"] for event in _events(collector)]
-
-
 async def _until_event(
     collector: Collector, name: str, count: int = 1, timeout_s: float = 15
 ) -> None:
     await wait_until_async(
-        lambda: _names(collector).count(name) >= count, what=f"event {name}", timeout_s=timeout_s
+        lambda: event_names(collector).count(name) >= count,
+        what=f"event {name}",
+        timeout_s=timeout_s,
     )
 
 
@@ -88,7 +86,7 @@ async def test_dropped_connection_reconnects_on_the_backoff_schedule(
     market.faults.emit("drop_connections")
     await _until_event(collector, "connected", 2)
     sequence = [
-        e for e in _names(collector) if e in ("disconnected", "reconnect_attempt", "connected")
+        e for e in event_names(collector) if e in ("disconnected", "reconnect_attempt", "connected")
     ]
     assert sequence[-3:] == ["disconnected", "reconnect_attempt", "connected"]
     levels = {e["event"]: e["level"] for e in _events(collector)}
@@ -130,7 +128,7 @@ async def test_daily_reset_is_quiet_inside_a_reset_window(
     lost = next(e for e in _events(collector) if e["code"] == 1100)
     assert lost["level"] == "info"
     assert lost["details"]["in_reset_window"] is True
-    assert "reset_window_entered" in _names(collector)
+    assert "reset_window_entered" in event_names(collector)
     assert not [e for e in _events(collector) if e["level"] in ("error", "critical")]
 
 
@@ -172,9 +170,11 @@ async def test_not_subscribed_market_data_falls_back_to_delayed(
     await collector.tick_once(100)
     source = collector.source
     assert isinstance(source, SocketSource)
-    await wait_until_async(lambda: "market_data_fallback" in _names(collector), what="the fallback")
+    await wait_until_async(
+        lambda: "market_data_fallback" in event_names(collector), what="the fallback"
+    )
     assert source.market_data_type == 3
-    assert "market_data_not_subscribed" in _names(collector)
+    assert "market_data_not_subscribed" in event_names(collector)
 
 
 async def test_line_budget_rotates_and_every_option_gets_greeks(

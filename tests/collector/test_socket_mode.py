@@ -12,7 +12,7 @@ import pytest
 from collector.collector import Collector
 from collector.socket_source import SocketSource
 from simulator.model import Market
-from tests.collector.conftest import events, spooled
+from tests.collector.conftest import events, snapshots_at
 
 OPTIONS_WITH_GREEKS = {"DU1234567": 3, "DU7654321": 3}
 
@@ -48,21 +48,12 @@ async def _tick_with_all_greeks(collector: Collector, index: int) -> None:
     await collector.tick_once(index + 1)
 
 
-def _snapshots(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
-    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
-    return {
-        record["account"]: record
-        for record in spooled(collector.settings.paths.var_dir)
-        if record["kind"] == "snapshot" and record["ts"] == tick
-    }
-
-
 async def test_net_greeks_equal_the_simulators_truth(collector: Collector, market: Market) -> None:
     """One snapshot per account; every figure but beta delta (betas come in the background:
     tests/collector/test_trader_figures.py) equals the simulator's truth to 1e-9."""
     assert await collector.connect_once()
     await _tick_with_all_greeks(collector, 1000)
-    snapshots = _snapshots(collector, 1001)
+    snapshots = snapshots_at(collector, 1001)
     truth = market.truth()
     assert set(snapshots) == set(truth)
     for account, record in snapshots.items():
@@ -84,7 +75,7 @@ async def test_option_without_greeks_is_counted_and_contributes_nothing(
     """The Greek-less option is in option_count but not in options_with_greeks."""
     assert await collector.connect_once()
     await _tick_with_all_greeks(collector, 2000)
-    record = _snapshots(collector, 2001)["DU1234567"]
+    record = snapshots_at(collector, 2001)["DU1234567"]
     assert (record["option_count"], record["options_with_greeks"]) == (4, 3)
     assert record["stalest_greek_age_s"] is not None
 
@@ -107,7 +98,7 @@ async def test_positions_opened_and_closed_mid_run(collector: Collector, market:
     await collector.tick_once(3002)
     await _until(source, lambda: 700002 in source.greeks)
     await collector.tick_once(3003)
-    record = _snapshots(collector, 3003)["DU7654321"]
+    record = snapshots_at(collector, 3003)["DU7654321"]
     truth = market.truth()["DU7654321"]
     assert record["position_count"] == truth["position_count"]
     assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
