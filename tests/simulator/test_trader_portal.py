@@ -6,7 +6,6 @@ multipliers, the accounts' money, daily history; and a Portal client's figures e
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from simulator.model import Market
 from simulator.scenario import load
+from tests.simulator import regression
 from tests.simulator.portal_client import Portal, StartPortal
 
 USD_ACCOUNT, EUR_ACCOUNT = "U1111111", "U2222222"
@@ -165,21 +165,6 @@ async def test_a_sixth_history_request_at_once_is_a_429(start_portal: StartPorta
 # A Portal client's figures -------------------------------------------------------------------
 
 
-def _beta(points: list[dict[str, Any]], benchmark: list[dict[str, Any]]) -> float | None:
-    def returns(series: list[dict[str, Any]]) -> dict[int, float]:
-        return {b["t"]: b["c"] / a["c"] - 1 for a, b in itertools.pairwise(series)}
-
-    mine, theirs = returns(points), returns(benchmark)
-    days = sorted(set(mine) & set(theirs))
-    if len(days) < 2:
-        return None
-    xs, ys = [theirs[d] for d in days], [mine[d] for d in days]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
-
-
 async def _history(portal: Portal, conid: int) -> list[dict[str, Any]]:
     code, body = await portal.call(
         "GET", HISTORY, params={"conid": str(conid), "period": "1y", "bar": "1d"}
@@ -223,7 +208,12 @@ async def _portal_figures(portal: Portal, account: str) -> dict[str, float]:
         sums["gamma"] += gamma * size * price**2 * 0.01 * fx
         sums["theta"] += theta * size * fx
         sums["vega"] += vega * size * fx
-        beta = _beta(await _history(portal, item["undConid"] or item["conid"]), benchmark)
+        beta = regression.beta(
+            await _history(portal, item["undConid"] or item["conid"]),
+            benchmark,
+            day=lambda bar: bar["t"],
+            close=lambda bar: bar["c"],
+        )
         sums["beta"] += 0.0 if beta is None else dollar_delta * beta / spy_price
     return sums
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import math
 from pathlib import Path
@@ -21,6 +20,7 @@ from simulator.model import Market
 from simulator.scenario import load
 from tests.collector.trader import stored_rows_of_a_collector
 from tests.fixtures.simulator import StartSimulator
+from tests.simulator import regression
 from tests.simulator.ib_clients import IbapiApp, qualify, wait_event
 
 USD_ACCOUNT, EUR_ACCOUNT = "U1111111", "U2222222"
@@ -157,23 +157,6 @@ async def _until(ib: IB, condition: Any, timeout_s: float = 5.0) -> None:
 # The key proof --------------------------------------------------------------------------------
 
 
-def _beta(bars: list[BarData], benchmark: list[BarData]) -> float | None:
-    """OLS slope of daily close returns on the benchmark's, aligned by date: the test's own."""
-
-    def returns(series: list[BarData]) -> dict[Any, float]:
-        return {b.date: b.close / a.close - 1 for a, b in itertools.pairwise(series)}
-
-    mine, theirs = returns(bars), returns(benchmark)
-    days = sorted(set(mine) & set(theirs))
-    if len(days) < 2:
-        return None
-    xs, ys = [theirs[d] for d in days], [mine[d] for d in days]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
-        (x - mx) ** 2 for x in xs
-    )
-
-
 async def _control_truth(control_port: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{control_port}/truth"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
@@ -256,4 +239,8 @@ async def _figures(
         dollar_delta, theta = size * ticker.last * fx, 0.0
         underlying = contract
     bars = await ib.reqHistoricalDataAsync(underlying, "", "1 Y", "1 day", "TRADES", True)
-    return dollar_delta, theta, _beta(bars, benchmark)
+    return (
+        dollar_delta,
+        theta,
+        regression.beta(bars, benchmark, day=lambda bar: bar.date, close=lambda bar: bar.close),
+    )
