@@ -73,10 +73,7 @@ def test_a_second_replayer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
     first = processes.start("replayer", pipeline_environ)
-    assert first.stdout is not None
-    for raw in first.stdout:
-        if b"replayer started" in raw:
-            break
+    processes.read_until(first, b"replayer started")
     second = processes.start("replayer", pipeline_environ)
     output = second.communicate(timeout=60)[0].decode()
     assert second.returncode != 0

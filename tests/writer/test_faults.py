@@ -210,10 +210,7 @@ def test_a_second_writer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
     first = processes.start("writer", pipeline_environ)
-    assert first.stdout is not None
-    for raw in first.stdout:
-        if b"writer started" in raw:
-            break
+    processes.read_until(first, b"writer started")
     second = processes.start("writer", pipeline_environ)
     output = second.communicate(timeout=60)[0].decode()
     assert second.returncode != 0

@@ -22,10 +22,7 @@ def test_sigterm_finishes_checkpoints_and_exits_zero(
     lines = builders.snapshots(50)
     append(spool, lines)
     writer = processes.start("writer", pipeline_environ)
-    assert writer.stdout is not None
-    for raw in writer.stdout:  # the heartbeat after the first stored batch
-        if b"writer started" in raw:
-            break
+    processes.read_until(writer, b"writer started")
     wait_until(lambda: len(stored_ids(database_url)) == len(lines), what="50 rows stored")
     writer.send_signal(signal.SIGTERM)
     output = writer.communicate(timeout=10)[0].decode()
