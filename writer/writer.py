@@ -6,9 +6,9 @@ in turn: it reads the complete lines after that spool's checkpoint, validates ea
 (a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently
 (a large batch spread by account over `BRIDGE_WRITER_CONNECTIONS` connections, so PostgreSQL
 stores it on as many cores), or appends them to the buffer file when the breaker is open or
-the store fails, and only then
-deletes the spool segments that are fully consumed and moves the checkpoint (atomically). A
-crash anywhere in between re-delivers at most one batch, which the idempotent sink absorbs.
+the store fails, and only then deletes the spool segments that are fully consumed and moves the
+checkpoint (atomically). A crash anywhere in between re-delivers at most one batch, which the
+idempotent sink absorbs.
 
 A full disk is retried, never fatal: records that can be neither stored nor buffered (the
 buffer is full or cannot be written) stay in the spool; a checkpoint that cannot be saved is
