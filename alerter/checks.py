@@ -16,9 +16,9 @@ from typing import Any, Final
 
 from alerter.episodes import Reading, condition, threshold
 from alerter.rules import HealthRules, LimitRule
+from shared.health import BREAKER_PROCESSES, age_s
 
 WATCHED_PROCESSES: Final = ("collector", "writer", "replayer")
-_BREAKER_PROCESSES: Final = ("writer", "replayer")
 _MB: Final = 1_000_000
 
 
@@ -91,17 +91,8 @@ def watch_dead_letters(
     return watch, Reading(past=recent, clear=not recent, value=float(count), limit=watch.before)
 
 
-def _age_s(stamp: Any, now: datetime) -> float | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return (now - datetime.fromisoformat(stamp)).total_seconds()
-    except ValueError:
-        return None
-
-
 def _fresh(beat: Mapping[str, Any] | None, now: datetime, silent_s: float) -> bool:
-    age = _age_s((beat or {}).get("heartbeat"), now)
+    age = age_s((beat or {}).get("heartbeat"), now)
     return age is not None and age <= silent_s and (beat or {}).get("state") != "stopped"
 
 
@@ -114,7 +105,7 @@ def health_checks(
     silent_s = rules.heartbeat_silent_s if rules.heartbeat_silent_s is not None else 30.0
     if rules.heartbeat_silent_s is not None:
         for process in WATCHED_PROCESSES:
-            age = _age_s((facts.heartbeats.get(process) or {}).get("heartbeat"), now)
+            age = age_s((facts.heartbeats.get(process) or {}).get("heartbeat"), now)
             if age is None and facts.started_at is not None:
                 age = (now - facts.started_at).total_seconds()
             reading = threshold(age, below=None, above=rules.heartbeat_silent_s)
@@ -141,7 +132,7 @@ def health_checks(
                 reading = Reading(past=False, clear=False, value=age, limit=rules.stale_snapshot_s)
             checks.append(Check("stale_snapshot", account, "snapshot_age_s", reading, 0.0, account))
     if rules.breaker_open_s is not None:
-        for process in _BREAKER_PROCESSES:
+        for process in BREAKER_PROCESSES:
             beat = facts.heartbeats.get(process)
             state = (beat or {}).get("breaker") if _fresh(beat, now, silent_s) else None
             reading = condition(None if state is None else state != "closed")

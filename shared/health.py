@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 PROCESSES = ("collector", "writer", "replayer", "alerter")
+BREAKER_PROCESSES = ("writer", "replayer")  # those that store through a database breaker
 # A heartbeat may be this many refresh intervals late (plus slack) before the process is silent.
 _HEARTBEAT_GRACE = 3
 _HEARTBEAT_SLACK_S = 5.0
@@ -48,12 +49,15 @@ class Facts:
     notes: list[str] = field(default_factory=list)
 
 
-def _age_s(stamp: str | None, now: datetime) -> float | None:
-    if not stamp:
+def age_s(stamp: object, now: datetime) -> float | None:
+    """Seconds from `stamp` (a datetime or an ISO 8601 string) to `now`; None when unreadable."""
+    if isinstance(stamp, datetime):
+        return (now - stamp).total_seconds()
+    if not isinstance(stamp, str):
         return None
     try:
         return (now - datetime.fromisoformat(stamp)).total_seconds()
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 
@@ -63,7 +67,7 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
         findings += _process(process, facts.heartbeats.get(process), now)
     findings += _collector(facts.heartbeats.get("collector"), now)
     findings += _alerts(facts.heartbeats.get("alerter"))
-    for process in ("writer", "replayer"):
+    for process in BREAKER_PROCESSES:
         beat = facts.heartbeats.get(process) or {}
         if beat.get("breaker") == "open":
             reason = beat.get("last_db_error") or "connection failures"
@@ -104,7 +108,7 @@ def _process(name: str, beat: dict[str, Any] | None, now: datetime) -> list[Find
         return [Finding("unhealthy", name, "no heartbeat file: never started here?")]
     if beat.get("state") == "stopped":
         return [Finding("unhealthy", name, "stopped")]
-    age = _age_s(beat.get("heartbeat"), now)
+    age = age_s(beat.get("heartbeat"), now)
     interval = float(beat.get("interval_s") or 1.0)
     if age is None or age > _HEARTBEAT_GRACE * interval + _HEARTBEAT_SLACK_S:
         silent = "unknown" if age is None else f"{age:.0f} s"
@@ -143,7 +147,7 @@ def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
         findings.append(Finding(level, "gateway", f"not connected{why}"))
     poll_s = float(beat.get("poll_interval_s") or 5.0)
     for account, info in sorted((beat.get("accounts") or {}).items()):
-        age = _age_s((info or {}).get("last_snapshot_ts"), now)
+        age = age_s((info or {}).get("last_snapshot_ts"), now)
         if age is not None and age > _SNAPSHOT_GRACE * poll_s and not in_reset:
             findings.append(
                 Finding("unhealthy", f"account {account}", f"last snapshot {age:.0f} s ago")

@@ -111,9 +111,9 @@ class Window:
     step_s: int
 
 
-def step_for(span_s: float, *, max_points: int = MAX_POINTS) -> int:
-    """The smallest readable bucket width that draws at most `max_points` buckets."""
-    wanted = math.ceil(span_s / max_points)
+def step_for(span_s: float) -> int:
+    """The smallest readable bucket width that draws at most MAX_POINTS buckets."""
+    wanted = math.ceil(span_s / MAX_POINTS)
     return next((step for step in STEPS_S if step >= wanted), STEPS_S[-1])
 
 
@@ -198,7 +198,6 @@ _LANES: dict[str, Lane] = {
     "alert_fired": "alert",
     "alert_resolved": "alert",
 }
-LANES: tuple[Lane, ...] = ("gap", "connection", "reset window", "breaker", "alert", "other")
 
 
 def lane(event: str, level: str) -> Lane | None:

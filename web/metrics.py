@@ -19,11 +19,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from database.circuit_breaker import BreakerState
-from shared.health import Facts, Finding, worst
+from shared.health import BREAKER_PROCESSES, Facts, Finding, age_s, worst
 from web.figures import Columns
 
 PREFIX = "ibkr_bridge_"
-_BREAKER_PROCESSES = ("writer", "replayer")
 
 
 @dataclass(frozen=True)
@@ -36,19 +35,6 @@ class Observation:
     columns: Columns | None
     latest: list[dict[str, Any]]
     event_counts: dict[str, int] | None
-    alerter: dict[str, Any] | None
-    database_error: str | None
-
-
-def _age_s(stamp: Any, now: datetime) -> float | None:
-    if isinstance(stamp, datetime):
-        return (now - stamp).total_seconds()
-    if isinstance(stamp, str):
-        try:
-            return (now - datetime.fromisoformat(stamp)).total_seconds()
-        except ValueError:
-            return None
-    return None
 
 
 class BridgeCollector(Collector):
@@ -80,7 +66,7 @@ class BridgeCollector(Collector):
             labels=["account"],
         )
         for row in seen.latest:
-            seconds = _age_s(row.get("ts"), seen.now)
+            seconds = age_s(row.get("ts"), seen.now)
             if seconds is not None:
                 age.add_metric([row["account"]], seconds)
         yield age
@@ -122,10 +108,10 @@ class BridgeCollector(Collector):
         for process, beat in sorted(facts.heartbeats.items()):
             if beat is None:
                 continue
-            seconds = _age_s(beat.get("heartbeat"), seen.now)
+            seconds = age_s(beat.get("heartbeat"), seen.now)
             if seconds is not None:
                 beats.add_metric([process], seconds)
-            if process in _BREAKER_PROCESSES and beat.get("breaker") in set(BreakerState):
+            if process in BREAKER_PROCESSES and beat.get("breaker") in set(BreakerState):
                 for state in BreakerState:
                     breaker.add_metric([process, str(state)], float(beat["breaker"] == state))
         yield breaker
@@ -153,7 +139,7 @@ class BridgeCollector(Collector):
         yield GaugeMetricFamily(
             PREFIX + "database_up",
             "1 when the web program's last read of PostgreSQL succeeded",
-            value=float(seen.database_error is None),
+            value=float(seen.facts.database_error is None),
         )
 
     def _counters(self) -> Iterator[Metric]:
@@ -179,7 +165,7 @@ class BridgeCollector(Collector):
         yield events
 
     def _alerts(self) -> Iterator[Metric]:
-        alerter = self.observation.alerter
+        alerter = self.observation.facts.heartbeats.get("alerter")
         if alerter is None:
             return
         firing = [item for item in alerter.get("firing") or [] if isinstance(item, dict)]

@@ -143,12 +143,8 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
             item["details"] = details
         found.append(item)
     found += [dict(item) for item in observed]
-    found.sort(key=lambda item: _instant(item["ts"]))
+    found.sort(key=lambda item: item["ts"])
     return found
-
-
-def _instant(stamp: datetime | str) -> datetime:
-    return stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
 
 
 def firing(alerter: Row | None) -> list[Row] | None:

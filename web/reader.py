@@ -136,10 +136,6 @@ class Answer(Generic[T]):
     as_of: datetime
     error: str | None = None
 
-    @property
-    def stale(self) -> bool:
-        return self.error is not None
-
 
 class Reader:
     def __init__(

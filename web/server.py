@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import logs, status
 from shared.bridge_status import gather_files, summary, unhealthy
-from shared.health import Facts, assess
+from shared.health import BREAKER_PROCESSES, Facts, assess
 from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
@@ -80,26 +80,33 @@ class WebServer:
 
     # ---- what it knows -------------------------------------------------------------------
 
-    @property
-    def observed_events(self) -> list[dict[str, Any]]:
-        """Breaker transitions this program saw in the heartbeats, oldest first."""
-        return list(self._observed)
-
     async def step(self) -> Facts:
         """Read the files once (as bridge-status does) and note breaker transitions."""
         now = self._clock()
         facts = await asyncio.to_thread(
             gather_files, self.settings.paths, self.settings.buffer_limits, now
         )
+        self._note_breakers(facts.heartbeats, now)
+        return facts
+
+    def watch_breakers(self) -> None:
+        """Note breaker transitions from the two heartbeats that carry them (what the
+        background loop does between requests, without reading the spool or the buffer)."""
+        run_dir = self.settings.paths.run_dir
+        heartbeats = {process: status.read(run_dir, process) for process in BREAKER_PROCESSES}
+        self._note_breakers(heartbeats, self._clock())
+
+    def _note_breakers(
+        self, heartbeats: Mapping[str, Mapping[str, Any] | None], now: datetime
+    ) -> None:
         states = {
-            process: (facts.heartbeats.get(process) or {}).get("breaker")
-            for process in ("writer", "replayer")
+            process: (heartbeats.get(process) or {}).get("breaker") for process in BREAKER_PROCESSES
         }
         for process, event in breaker_events(self._breakers, states):
             verb = "opened" if event == "breaker_opened" else "closed"
             self._observed.append(
                 {
-                    "ts": now.isoformat(),
+                    "ts": now,
                     "lane": "breaker",
                     "event": event,
                     "level": "warning" if verb == "opened" else "info",
@@ -107,7 +114,6 @@ class WebServer:
                 }
             )
         self._breakers.update(states)
-        return facts
 
     async def observe(self, *, latest: bool = True, counts: bool = False) -> Observation:
         """Files, database and alerter as of now; what the database cannot say is kept as known.
@@ -143,8 +149,6 @@ class WebServer:
             columns=self.reader.columns,
             latest=rows,
             event_counts=events,
-            alerter=status.read(self.settings.paths.run_dir, "alerter"),
-            database_error=error,
         )
 
     async def _rows_last_hour_answer(self, now: datetime) -> Answer[int]:
@@ -216,8 +220,8 @@ class WebServer:
             "layout": payload.layout(seen.columns) if seen.columns is not None else None,
             "accounts": [payload.account(row, seen.now) for row in seen.latest],
             "health": summary(seen.facts, seen.findings),
-            "alerts": payload.firing(seen.alerter),
-            "database": {"error": seen.database_error},
+            "alerts": payload.firing(seen.facts.heartbeats.get("alerter")),
+            "database": {"error": seen.facts.database_error},
         }
         return _json(body)
 
@@ -245,7 +249,7 @@ class WebServer:
         return _json(body)
 
     def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
-        return [item for item in self._observed if datetime.fromisoformat(item["ts"]) >= start]
+        return [item for item in self._observed if item["ts"] >= start]
 
     async def _healthz(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(latest=False)
@@ -266,13 +270,13 @@ class WebServer:
         log.info(
             "serving",
             extra=logs.fields(
-                url=f"http://{self.settings.host}:{self.port}/",
+                url=self.settings.url(self.port),
                 token="required" if self.settings.token else "none (loopback)",
             ),
         )
         try:
             while not stop.is_set():
-                await self.step()
+                self.watch_breakers()
                 await pause(stop, min(1.0, self.settings.refresh_s))
         finally:
             await runner.cleanup()

@@ -28,10 +28,10 @@ class WebSettings:
     refresh_s: float
     log_level: str
 
-    @property
-    def url(self) -> str:
+    def url(self, port: int) -> str:
+        """Where it serves, on `port` (the one the OS chose when the setting is 0)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return f"http://{host}:{port}/"
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WebSettings:

@@ -42,7 +42,7 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
         {"ts": T0 - timedelta(seconds=30), "level": "warning", "event": "alert_fired",
          "message": "theta", "details": {"rule": "theta floor"}},
     ]  # fmt: skip
-    seen = [{"ts": (T0 - timedelta(seconds=20)).isoformat(), "lane": "breaker",
+    seen = [{"ts": T0 - timedelta(seconds=20), "lane": "breaker",
              "event": "breaker_opened", "level": "warning", "message": "writer"}]  # fmt: skip
     found = events(rows, seen)
     assert [e["event"] for e in found] == ["alert_fired", "breaker_opened", "gap"]
