@@ -281,7 +281,8 @@ class HistoryFigures:
     notes: list[str] = field(default_factory=list)
 
 
-async def _maintain(url: str, now: datetime) -> history.MaintenanceReport:
+async def maintain(url: str, now: datetime) -> history.MaintenanceReport:
+    """The replayer's maintenance step, once, as of `now`."""
     async with await _connect(url) as conn:
         return await history.maintain(conn, history.Retention(), now)
 
@@ -322,7 +323,7 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
             await old_schema(url)
         else:
             await partitioned_schema(url)
-            await _maintain(url, START)
+            await maintain(url, START)
             if layout == "uncompressed":
                 # The partitions as PostgreSQL makes them by default: jsonb compressed only
                 # in rows over 2 kB.
@@ -346,7 +347,7 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
         url = f"{base}/bench_{width}"
         await partitioned_schema(url)
         if width == "day":
-            await _maintain(url, START)
+            await maintain(url, START)
             await _empty_partitions(url, "portfolio_greeks", 90, timedelta(days=1))
         else:
             await _week_partitions(url, int(days // 7) + 2)
@@ -370,7 +371,7 @@ async def _measure(root: Path, server_url: str, accounts: int, days: float) -> H
         )
         if width == "day":
             started = time.perf_counter()
-            report = await _maintain(url, until)
+            report = await maintain(url, until)
             figures.rollup_refresh = (report.minutes_rolled_up, time.perf_counter() - started)
     figures.partition_counts = {"day": 365, "week": 53}
 
