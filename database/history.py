@@ -23,6 +23,7 @@ from psycopg.rows import TupleRow
 
 from database.errors import DatabaseError, translate
 from database.partitions import Partition, Policy, Width, from_catalog, partition_at, plan
+from database.sink import answered, close_quietly
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -443,9 +444,11 @@ class HistoryKeeper:
         retention: Retention,
         *,
         max_minutes: int = 20_000,
+        reply_timeout_s: float | None = None,
     ) -> None:
         self._connect = connect
         self.retention = retention
+        self._reply_timeout_s = reply_timeout_s
         self._max_minutes = max_minutes
         self._conn: Connection | None = None
         self.last_facts: HistoryFacts | None = None
@@ -454,13 +457,21 @@ class HistoryKeeper:
         """Partitions due at `now`, one batch of rollups, then the facts for the heartbeat."""
         try:
             conn = await self._connection()
-            report = await apply_partition_plan(conn, self.retention, now)
-            report.minutes_rolled_up = await refresh_rollups(conn, max_minutes=self._max_minutes)
-            self.last_facts = await facts(conn, self.retention)
-        except (psycopg.Error, OSError) as exc:
-            if self._conn is not None and (self._conn.broken or self._conn.closed):
+            # A server that stops answering mid-step is hung up on, not waited for: the
+            # replayer's drain comes after this step.
+            report = await answered(conn, self._reply_timeout_s, self._maintain(conn, now))
+        except (psycopg.Error, OSError) as exc:  # TimeoutError included
+            if self._conn is not None and (
+                self._conn.broken or self._conn.closed or isinstance(exc, TimeoutError)
+            ):
                 await self.close()
             raise translate(exc) from exc
+        return report
+
+    async def _maintain(self, conn: Connection, now: datetime) -> MaintenanceReport:
+        report = await apply_partition_plan(conn, self.retention, now)
+        report.minutes_rolled_up = await refresh_rollups(conn, max_minutes=self._max_minutes)
+        self.last_facts = await facts(conn, self.retention)
         return report
 
     async def _connection(self) -> Connection:
@@ -471,10 +482,7 @@ class HistoryKeeper:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                await conn.close()
-            except (psycopg.Error, OSError):
-                pass  # already broken: nothing left to release
+            await close_quietly(conn)
 
 
 __all__ = ["DatabaseError", "HistoryKeeper", "Retention", "maintain"]

@@ -28,6 +28,13 @@ class DatabaseSettings:
     breaker_fail_max: int
     breaker_reset_s: float
 
+    @property
+    def reply_timeout_s(self) -> float:
+        """The longest a live server takes to answer a statement: its own statement timeout
+        answers with an error first; the connect timeout is the margin for the way back.
+        Silent past it, the server is taken for gone (database/sink.py `answered`)."""
+        return self.statement_timeout_s + self.connect_timeout_s
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], *, var_dir: Path) -> DatabaseSettings:
         env = EnvReader(environ)

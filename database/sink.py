@@ -235,10 +235,10 @@ class RecordSink:
             await self._answered(conn, _prepare(conn))
         except (psycopg.Error, OSError) as exc:
             # Opened but unusable: release the server's backend now, not at garbage collection.
-            await _close_quietly(conn)
+            await close_quietly(conn)
             raise translate(exc) from exc
         except BaseException:
-            await _close_quietly(conn)
+            await close_quietly(conn)
             raise
         self._conn = conn
         return conn
@@ -246,28 +246,10 @@ class RecordSink:
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            await _close_quietly(conn)
+            await close_quietly(conn)
 
-    async def _answered(self, conn: Connection, step: Awaitable[_T]) -> _T:
-        """`step`'s result, or TimeoutError (an outage) once the server has been silent for
-        `reply_timeout_s`: the connection is then hung up, so nothing waits on it any more."""
-        if self._reply_timeout_s is None:
-            return await step
-        task = asyncio.ensure_future(step)
-        try:
-            done, _ = await asyncio.wait({task}, timeout=self._reply_timeout_s)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if done:
-            return task.result()
-        _hang_up(conn)  # the pending read ends at once with "server closed the connection"
-        done, _ = await asyncio.wait({task}, timeout=_HANG_UP_GRACE_S)
-        if not done:
-            task.cancel()
-        elif not task.cancelled():
-            task.exception()  # retrieved: its "connection closed" is this timeout's consequence
-        raise TimeoutError(f"no answer from the server within {self._reply_timeout_s:g} s")
+    def _answered(self, conn: Connection, step: Awaitable[_T]) -> Awaitable[_T]:
+        return answered(conn, self._reply_timeout_s, step)
 
 
 async def _prepare(conn: Connection) -> None:
@@ -279,6 +261,28 @@ async def _prepare(conn: Connection) -> None:
 async def _copy(conn: Connection, lines: list[bytes]) -> None:
     async with conn.cursor().copy("COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
         await copy.write(copy_payload(lines))
+
+
+async def answered(conn: Connection, timeout_s: float | None, step: Awaitable[_T]) -> _T:
+    """`step`'s result, or TimeoutError (an outage) once the server has been silent for
+    `timeout_s`: the connection is then hung up, so nothing waits on it any more."""
+    if timeout_s is None:
+        return await step
+    task = asyncio.ensure_future(step)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if done:
+        return task.result()
+    _hang_up(conn)  # the pending read ends at once with "server closed the connection"
+    done, _ = await asyncio.wait({task}, timeout=_HANG_UP_GRACE_S)
+    if not done:
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()  # retrieved: its "connection closed" is this timeout's consequence
+    raise TimeoutError(f"no answer from the server within {timeout_s:g} s")
 
 
 def _hang_up(conn: Connection) -> None:
@@ -294,11 +298,14 @@ def _hang_up(conn: Connection) -> None:
             pass  # already disconnected
 
 
-async def _close_quietly(conn: Connection) -> None:
+async def close_quietly(conn: Connection) -> None:
+    """Close `conn`, which may be broken already."""
     try:
         await conn.close()
     except (psycopg.Error, OSError):
         pass  # already broken: nothing left to release
 
 
-__all__ = ["DatabaseError", "RecordSink", "StoreResult", "copy_payload"]
+__all__ = [
+    "DatabaseError", "RecordSink", "StoreResult", "answered", "close_quietly", "copy_payload",
+]  # fmt: skip

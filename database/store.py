@@ -53,11 +53,8 @@ class DatabaseStore:
         connect: Callable[[], Awaitable[Connection]] | None = None,
     ) -> None:
         opener = connect or (lambda: settings.connect(application_name))
-        # The longest a live server takes to answer a statement: its own statement timeout
-        # answers with an error first; the connect timeout is the margin for the way back.
-        reply_timeout_s = settings.statement_timeout_s + settings.connect_timeout_s
         self._sinks = [
-            RecordSink(opener, reply_timeout_s=reply_timeout_s) for _ in range(connections)
+            RecordSink(opener, reply_timeout_s=settings.reply_timeout_s) for _ in range(connections)
         ]
         self._monotonic = monotonic
         self._last_error: str | None = None

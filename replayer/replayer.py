@@ -60,7 +60,9 @@ class Replayer:
         self._monotonic = monotonic
         self._clock = clock
         self.history = HistoryKeeper(
-            lambda: settings.database.connect("bridge-replayer"), settings.retention
+            lambda: settings.database.connect("bridge-replayer"),
+            settings.retention,
+            reply_timeout_s=settings.database.reply_timeout_s,
         )
         # Two connections: PostgreSQL parses the JSON, so a second backend doubles the CPU
         # that works on a backlog (measured in bench/pipeline.py).

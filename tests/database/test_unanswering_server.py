@@ -140,3 +140,25 @@ async def test_a_slow_server_is_waited_for_only_within_the_bound(
     assert isinstance(result, NotStored) is not stored
     assert elapsed_s < _BOUND_S
     assert len(stored_ids(database_url)) == (3 if stored else 0)
+
+
+@pytest.mark.timeout(60)
+async def test_the_history_maintenance_gives_up_on_a_server_gone_deaf(
+    db_proxy: TcpProxy, pipeline_environ: dict[str, str], database_url: str
+) -> None:
+    """The replayer's maintenance step runs before each drain: connected, then the server stops
+    answering, the step is given up within the bound (it never holds up the replay for good),
+    and the next one, once the server answers, works on a new connection."""
+    environ = pipeline_environ | _TIMEOUTS | {"DATABASE_URL": proxy_url(database_url, db_proxy)}
+    replayer = Replayer(ReplayerSettings.from_environ(environ))
+    try:
+        await replayer.store.ensure_schema()  # as its run() does first
+        assert await replayer.maintain_history() is not None
+        db_proxy.deaf()
+        started = time.monotonic()
+        assert await asyncio.wait_for(replayer.maintain_history(), _BOUND_S) is None
+        assert time.monotonic() - started < _BOUND_S
+        db_proxy.healthy()
+        assert await replayer.maintain_history() is not None
+    finally:
+        await replayer.close()
