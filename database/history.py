@@ -24,26 +24,19 @@ from psycopg.rows import TupleRow
 from database.errors import DatabaseError, translate
 from database.partitions import Partition, Policy, Width, from_catalog, partition_at, plan
 from database.sink import answered, close_quietly
+from shared import records
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
 RAW_TABLES = ("portfolio_greeks", "api_logs")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
-# The snapshot's figures at account level (net_delta and net_gamma: format-1 rows only) and in
-# each underlying (records.FIGURES of format 2, and the share-equivalents).
-ACCOUNT_FIGURES = (
-    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
-    "net_beta_delta", "net_liquidation", "unrealized_pnl", "daily_pnl",
-)  # fmt: skip
-# Format 2's figures, each with its completeness (shared/records.py FIGURES).
-COMPLETENESS_FIGURES = (
-    "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta",
-)  # fmt: skip
-UNDERLYING_FIGURES = (
-    "net_delta", "net_gamma", "net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega",
-    "net_beta_delta",
-)  # fmt: skip
+# Format 2's figures, each with its completeness; in each underlying also the
+# share-equivalents; at account level also the account's values (and net_delta and net_gamma,
+# of format-1 rows only). Migration 004's rollup columns follow these lists.
+COMPLETENESS_FIGURES = records.FIGURES
+UNDERLYING_FIGURES = ("net_delta", "net_gamma", *records.FIGURES)
+ACCOUNT_FIGURES = (*UNDERLYING_FIGURES, *records.ACCOUNT_VALUES)
 # Partitions made ahead: a week of raw days, so a replayer down for days never leaves the writer
 # without a partition for the current day; the next month of rollups.
 RAW_AHEAD_DAYS = 7
@@ -85,8 +78,10 @@ class MaintenanceReport:
     minutes_rolled_up: int = 0
 
 
-async def partitions(conn: Connection, tables: list[str]) -> list[Partition]:
-    """The range partitions of `tables`, with their bounds, as the catalog holds them."""
+async def partitions(conn: Connection, tables: list[str]) -> dict[Partition, str]:
+    """The range partitions of `tables`, with their bounds, as the catalog holds them, and
+    each one's table name (not always the name the plan would give: migration 004 turned the
+    old table into the first partition)."""
     cursor = await conn.execute(
         "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
         " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
@@ -95,20 +90,7 @@ async def partitions(conn: Connection, tables: list[str]) -> list[Partition]:
         " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'",
         (tables,),
     )
-    found = []
-    for parent, _child, bound in await cursor.fetchall():
-        found.append(from_catalog(parent, bound))
-    return found
-
-
-async def _names(conn: Connection) -> dict[Partition, str]:
-    cursor = await conn.execute(
-        "SELECT parent.relname, child.relname, pg_get_expr(child.relpartbound, child.oid)"
-        " FROM pg_inherits JOIN pg_class parent ON parent.oid = inhparent"
-        " JOIN pg_class child ON child.oid = inhrelid WHERE parent.relkind = 'p'"
-        " AND pg_get_expr(child.relpartbound, child.oid) <> 'DEFAULT'"
-    )
-    return {from_catalog(p, b): child for p, child, b in await cursor.fetchall()}
+    return {from_catalog(parent, bound): child for parent, child, bound in await cursor.fetchall()}
 
 
 async def _strays(conn: Connection, policy: Policy) -> list[datetime]:
@@ -163,13 +145,12 @@ async def apply_partition_plan(
     policies = retention.policies()
     async with conn.transaction():
         await conn.execute("SET LOCAL TimeZone = 'UTC'")
-        existing = await partitions(conn, [policy.table for policy in policies])
-        names = await _names(conn)
+        names = await partitions(conn, [policy.table for policy in policies])
         for policy in policies:
             strays = await _strays(conn, policy)
-            due = plan(policy, existing, now, strays)
+            due = plan(policy, list(names), now, strays)
             for partition in due.drop:
-                name = names.get(partition, partition.name)
+                name = names[partition]
                 await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 report.dropped.append(name)
             stray_starts = {partition_at(policy.table, ts, policy.width).start for ts in strays}
@@ -411,8 +392,9 @@ async def facts(conn: Connection, retention: Retention) -> HistoryFacts:
     assert row is not None
     size, oldest, pending = row
     next_drop: tuple[datetime, str] | None = None
-    names = await _names(conn)
-    for policy in retention.policies():
+    policies = retention.policies()
+    names = await partitions(conn, [policy.table for policy in policies])
+    for policy in policies:
         if policy.retention is None:
             continue
         for partition, name in names.items():
