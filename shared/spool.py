@@ -199,6 +199,7 @@ def read_spool(
     segments = list_segments(directory)
     batch.listed = [segment for segment in segments if segment.seq >= start.seq]
     position = start
+    budget = max_bytes
     for index, segment in enumerate(segments):
         if segment.seq < position.seq:
             batch.finished.append(segment)  # consumed before a crash, not yet deleted
@@ -206,10 +207,10 @@ def read_spool(
         if segment.seq > position.seq:
             position = SpoolPosition(segment.seq, 0)
         sealed = index + 1 < len(segments)
-        budget = max_bytes - sum(len(line.data) for line in batch.lines)
         complete = _read_segment(segment, position, sealed, batch, max_lines, max(1, budget))
         position = batch.end
         taken = sum(len(line.data) for line in batch.lines)
+        budget = max_bytes - taken
         if not complete or len(batch.lines) >= max_lines or taken >= max_bytes:
             break
         batch.finished.append(segment)
