@@ -50,7 +50,6 @@ from shared.troubles import Troubles
 
 log = logging.getLogger("alerter")
 
-ALERT_NAMESPACE: Final = uuid.UUID("3b0f4d1e-7a43-4c59-9a53-5d7a2e0c9b61")
 SPOOL_LOCK: Final = "alerter.lock"
 _SEGMENT_MAX_BYTES: Final = 1 << 20
 # At a stop, deliveries in flight get this long to finish (well inside supervisord's 15 s); the
@@ -170,8 +169,8 @@ class Alerter:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.started_at = clock()
         self.state = saved.AlerterState()
-        # Set after a restart until the snapshots stored meanwhile are replayed.
-        self._watched_until: datetime | None = None
+        # After a restart, until the snapshots stored since state.watched_until are replayed.
+        self._replay_pending = False
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
@@ -200,7 +199,8 @@ class Alerter:
                     del loaded.alerts[key]
             self.state = loaded
             self.outbox = Outbox(loaded.outbox)
-            self._watched_until = self._saved_watch = loaded.watched_until
+            self._saved_watch = loaded.watched_until
+            self._replay_pending = loaded.watched_until is not None
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
@@ -253,15 +253,16 @@ class Alerter:
         stored = await self._query_database()
         transitions: list[Transition] = []
         dirty = False
-        if stored.latest is not None and self._watched_until is not None:
-            missed = await self._replay_missed(self._watched_until, now)
+        since = self.state.watched_until if self._replay_pending else None
+        if stored.latest is not None and since is not None:
+            missed = await self._replay_missed(since, now)
             if missed is not None:
                 transitions, dirty = missed
-                self._watched_until = None  # caught up
+                self._replay_pending = False
         changes, changed = self._apply(self._checks(now, stored), now)
         transitions += changes
         dirty = dirty or changed
-        if stored.latest is not None and self._watched_until is None:
+        if stored.latest is not None and not self._replay_pending:
             self.state.watched_until = now
             # Saved with any change, at a stop, and at least every WATCH_SAVE_EVERY, so that a
             # restart replays from close to where this run stopped watching.
@@ -439,18 +440,18 @@ class Alerter:
                 text,
                 extra=logs.fields(event=f"alert_{change}", rule=alert.rule, subject=alert.subject),
             )
-            record = records.ApiLog(
-                id=uuid.uuid5(
-                    ALERT_NAMESPACE,
-                    f"{alert.rule}|{alert.subject}|{alert.episode.number}|{change}",
-                ),
+            event = f"alert_{change}"
+            record = records.new_api_log(
                 ts=transition.at,
                 mode=self.settings.mode,
                 level=level,
-                event=f"alert_{change}",
-                code=None,
+                event=event,
                 message=text,
                 details=transition.details(),
+                # The same change of the same episode, recorded again after a crash, is one row.
+                derived_id=records.event_id(
+                    event, alert.rule, alert.subject, str(alert.episode.number)
+                ),
             )
             self._unspooled.append(records.encode(record))
 
