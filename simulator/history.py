@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from simulator.rounding import PRICE_DECIMALS  # bars, like quotes, to the cent
+
 TRADING_DAYS_PER_YEAR = 252
-PRICE_DECIMALS = 2  # bars are written in the price's quoted units, to the cent or the tick
 
 
 @dataclass(frozen=True)
