@@ -16,7 +16,7 @@ from alerter.rules import Rules, parse_rules, snapshot_figures
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
 from shared.records import MODES, Mode
-from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
+from shared.reset_window import ResetWindow
 from shared.settings import EnvReader, PipelinePaths
 
 DEFAULT_RULES_FILE = Path("alerts.toml")
@@ -44,10 +44,6 @@ class AlerterSettings:
             targets = parse_targets(env.optional_text("BRIDGE_ALERT_URLS"))
         except TargetError as exc:
             raise SettingsError("BRIDGE_ALERT_URLS", str(exc)) from None
-        try:
-            windows = parse_reset_windows(env.text("IB_RESET_WINDOWS", DEFAULT_RESET_WINDOWS))
-        except ValueError as exc:
-            raise SettingsError("IB_RESET_WINDOWS", str(exc)) from None
         return cls(
             paths=paths,
             database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
@@ -55,8 +51,8 @@ class AlerterSettings:
             rules=_rules(rules_file, required=env.is_set("BRIDGE_ALERTS_FILE")),
             targets=targets,
             interval_s=env.seconds("BRIDGE_ALERT_INTERVAL_S", 5.0, minimum=0.2, maximum=300),
-            retry_delays_s=_delays(env),
-            reset_windows=windows,
+            retry_delays_s=env.delays("BRIDGE_ALERT_RETRY_DELAYS_S", "5,30,120,600", maximum=86400),
+            reset_windows=env.reset_windows(),
             mode=env.choice("IB_API_MODE", MODES, "SOCKET"),  # type: ignore[arg-type]  # a member of MODES
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
@@ -77,14 +73,3 @@ def _rules(path: Path, *, required: bool) -> Rules:
         return parse_rules(text, figures=snapshot_figures())
     except RulesError as exc:
         raise SettingsError("BRIDGE_ALERTS_FILE", f"{path}: {exc}") from None
-
-
-def _delays(env: EnvReader) -> tuple[float, ...]:
-    name = "BRIDGE_ALERT_RETRY_DELAYS_S"
-    try:
-        delays = tuple(float(part) for part in env.text(name, "5,30,120,600").split(","))
-    except ValueError:
-        raise SettingsError(name, "expected seconds like 5,30,120,600") from None
-    if not all(0 < delay <= 86400 for delay in delays):
-        raise SettingsError(name, "each delay must be in 0..86400 seconds")
-    return delays

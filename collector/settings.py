@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from collector.betas import BetasFileError, parse_betas_file
 from shared.errors import SettingsError
 from shared.records import Mode
-from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
+from shared.reset_window import ResetWindow
 from shared.settings import EnvReader, PipelinePaths, is_local_profile, is_loopback
 
 MarketDataType = Literal["live", "frozen", "delayed", "delayed-frozen"]
@@ -74,10 +74,6 @@ class CollectorSettings:
             raise SettingsError(
                 "IB_CLIENT_ID", "0 is the trader's own session (TWS master id); use another id"
             )
-        try:
-            windows = parse_reset_windows(env.text("IB_RESET_WINDOWS", DEFAULT_RESET_WINDOWS))
-        except ValueError as exc:
-            raise SettingsError("IB_RESET_WINDOWS", str(exc)) from None
         market_data_type = env.text("IB_MARKET_DATA_TYPE", "live").lower()
         if market_data_type not in MARKET_DATA_TYPES:
             raise SettingsError(
@@ -85,14 +81,6 @@ class CollectorSettings:
                 f"{market_data_type!r} is not one of {', '.join(MARKET_DATA_TYPES)}",
             )
         accounts = env.text("IB_ACCOUNTS", "")
-        try:
-            delays = tuple(
-                float(part) for part in env.text("IB_RECONNECT_DELAYS_S", "5,10,20").split(",")
-            )
-        except ValueError:
-            raise SettingsError("IB_RECONNECT_DELAYS_S", "expected seconds like 5,10,20") from None
-        if not all(0 < delay <= 3600 for delay in delays):
-            raise SettingsError("IB_RECONNECT_DELAYS_S", "each delay must be in 0..3600 seconds")
         benchmark = env.text("BRIDGE_BETA_BENCHMARK", "SPY").strip().upper()
         if not benchmark or not benchmark.replace(".", "").replace(" ", "").isalnum():
             raise SettingsError("BRIDGE_BETA_BENCHMARK", f"{benchmark!r} is not a symbol")
@@ -122,9 +110,9 @@ class CollectorSettings:
                 "IB_MARKET_DATA_MODE", ("STREAM", "SNAPSHOT"), "STREAM"
             ).lower(),
             accounts=tuple(name.strip() for name in accounts.split(",") if name.strip()),
-            reset_windows=windows,
+            reset_windows=env.reset_windows(),
             stall_probe_s=env.seconds("IB_STALL_PROBE_S", 30, minimum=0.1, maximum=600),
-            reconnect_delays_s=delays,
+            reconnect_delays_s=env.delays("IB_RECONNECT_DELAYS_S", "5,10,20", maximum=3600),
             segment_max_bytes=env.integer(
                 "BRIDGE_SPOOL_SEGMENT_MAX_BYTES", 1 << 20, minimum=4096, maximum=1 << 30
             ),

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import SettingsError
+from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -129,6 +130,23 @@ class EnvReader:
         if not math.isfinite(number) or not minimum <= number <= maximum:
             raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} seconds")
         return number
+
+    def delays(self, name: str, default: str, *, maximum: float) -> tuple[float, ...]:
+        """Comma-separated seconds (retry or reconnect delays), each in 0 (exclusive)..maximum."""
+        try:
+            delays = tuple(float(part) for part in self.text(name, default).split(","))
+        except ValueError:
+            raise SettingsError(name, f"expected seconds like {default}") from None
+        if not all(0 < delay <= maximum for delay in delays):
+            raise SettingsError(name, f"each delay must be in 0..{maximum:g} seconds")
+        return delays
+
+    def reset_windows(self) -> tuple[ResetWindow, ...]:
+        """IB_RESET_WINDOWS: the gateway's daily restart windows (shared/reset_window.py)."""
+        try:
+            return parse_reset_windows(self.text("IB_RESET_WINDOWS", DEFAULT_RESET_WINDOWS))
+        except ValueError as exc:
+            raise SettingsError("IB_RESET_WINDOWS", str(exc)) from None
 
     def flag(self, name: str, default: bool) -> bool:
         value = self._raw(name)
