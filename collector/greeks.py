@@ -34,6 +34,8 @@ from shared import records
 OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 # Delta 1, valued at their own price. A CFD is priced and margined like its underlying share.
 LINEAR_TYPES: Final = frozenset({"STK", "ETF", "FUT", "CFD", "IND"})
+# Types whose missing (null or 0) multiplier means 1: one share, one CFD on one share.
+ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
 FIGURES: Final = records.FIGURES
 # The order in which a position's missing inputs are looked for; the first found is its reason.
 REASONS: Final = (
@@ -54,6 +56,17 @@ _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
 # Dollar gamma is the change of dollar delta for a 1 % move of the underlying.
 _ONE_PERCENT: Final = 0.01
+
+
+def note_bars_source(
+    sources: dict[str, int], symbol: str, sec_type: str, conid: int, underlying_conid: int
+) -> None:
+    """Which conid's daily bars give `symbol`'s beta: the instrument's own for a linear one,
+    else (an option) its underlying's, unless a linear holding named it already."""
+    if sec_type in OPTION_TYPES and underlying_conid:
+        sources.setdefault(symbol, underlying_conid)
+    elif sec_type in LINEAR_TYPES:
+        sources[symbol] = conid
 
 
 def known(value: float | None) -> float | None:

@@ -36,10 +36,12 @@ from collector.errors import (
 )
 from collector.events import EventLog
 from collector.greeks import (
-    LINEAR_TYPES,
+    ONE_PER_UNIT,
+    OPTION_TYPES,
     ChangeClock,
     Holding,
     OptionGreeks,
+    note_bars_source,
     parse_multiplier,
 )
 from collector.portal_values import (
@@ -59,15 +61,12 @@ PAGE_SIZE: Final = 100
 SNAPSHOT_BATCH: Final = 100  # conids per snapshot request (documented maximum)
 # Stay under the gateway's 10 requests a second with a margin for other clients' tickles.
 _REQUEST_SPACING_S: Final = 0.125
-_OPTION_TYPES: Final = frozenset({"OPT", "FOP"})
 _NO_UNDERLYING: Final = (None, 0, "", "0")  # how a position says it has no underlying
 _ACCOUNTS_EVERY_S: Final = 5.5
 # /iserver/account/pnl/partitioned is allowed once per 5 s, like /portfolio/accounts.
 _PNL_EVERY_S: Final = 5.5
 # Exchange rates move slowly; the ledger is read once a minute per account.
 _LEDGER_EVERY_S: Final = 60.0
-# Types whose position multiplier of null or 0 means 1 (one share, one CFD on one share).
-_ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
 # Types that can be quoted in fractions of their currency (cents: ZC, ZS, ZW and options).
 _MAGNIFIED_TYPES: Final = frozenset({"FUT", "FOP"})
 
@@ -310,7 +309,7 @@ class PortalSource:
             int(p["undConid"])
             for items in positions.values()
             for p in items
-            if p.get("assetClass") in _OPTION_TYPES and p.get("undConid")
+            if p.get("assetClass") in OPTION_TYPES and p.get("undConid")
         }
         benchmark = await self._benchmark(positions)
         wanted = conids | underlyings | ({benchmark} if benchmark else set())
@@ -484,7 +483,7 @@ class PortalSource:
                 int(item["conid"])
                 for items in positions.values()
                 for item in items
-                if item.get("assetClass") not in _ONE_PER_UNIT
+                if item.get("assetClass") not in ONE_PER_UNIT
                 and parse_multiplier(item.get("multiplier")) is None
                 and int(item["conid"]) not in self._multipliers
             }
@@ -514,17 +513,14 @@ class PortalSource:
         sec_type = str(item.get("assetClass") or "")
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
-            multiplier = 1.0 if sec_type in _ONE_PER_UNIT else self._multipliers.get(conid)
+            multiplier = 1.0 if sec_type in ONE_PER_UNIT else self._multipliers.get(conid)
         magnifier = self._magnifiers.get(conid) or _magnification(item) or 1.0
         quote = quotes.get(conid)
         greeks = None
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
         underlying_conid = int(item.get("undConid") or 0)
-        if sec_type in _OPTION_TYPES and underlying_conid:
-            self._history_conids.setdefault(symbol, underlying_conid)
-        elif sec_type in LINEAR_TYPES:
-            self._history_conids[symbol] = conid
-        if sec_type in _OPTION_TYPES and quote is not None:
+        note_bars_source(self._history_conids, symbol, sec_type, conid, underlying_conid)
+        if sec_type in OPTION_TYPES and quote is not None:
             values = (quote.delta, quote.gamma, quote.theta, quote.vega)
             if any(value is not None for value in values):
                 underlying = quotes.get(underlying_conid)

@@ -29,6 +29,7 @@ from collector.errors import ClientIdInUse, GatewayStalled, GatewayUnavailable
 from collector.events import EventLog
 from collector.greeks import (
     LINEAR_TYPES,
+    ONE_PER_UNIT,
     OPTION_TYPES,
     ChangeClock,
     Holding,
@@ -36,6 +37,7 @@ from collector.greeks import (
     known,
     known_price,
     known_socket_greek,
+    note_bars_source,
     parse_multiplier,
 )
 from collector.settings import MARKET_DATA_TYPES, CollectorSettings
@@ -312,14 +314,14 @@ class SocketSource:
     def _holding(self, contract: Contract, quantity: float) -> Holding:
         conid = contract.conId
         multiplier = parse_multiplier(contract.multiplier)
-        if multiplier is None and contract.secType in ("STK", "ETF", "CFD"):
+        if multiplier is None and contract.secType in ONE_PER_UNIT:
             multiplier = 1.0  # a share is one share; IB leaves the field empty
         details = self._details.get(conid)
         magnifier = float(details.priceMagnifier) if details and details.priceMagnifier > 0 else 1.0
-        if contract.secType in OPTION_TYPES and details is not None and details.underConId:
-            self._history_conids.setdefault(contract.symbol, details.underConId)
-        elif contract.secType in LINEAR_TYPES:
-            self._history_conids[contract.symbol] = conid
+        underlying_conid = details.underConId if details is not None else 0
+        note_bars_source(
+            self._history_conids, contract.symbol, contract.secType, conid, underlying_conid
+        )
         return Holding(
             conid=conid,
             symbol=contract.symbol,

@@ -16,6 +16,7 @@ from collector.greeks import (
     aggregate,
     known_price,
     known_socket_greek,
+    note_bars_source,
     parse_multiplier,
     position_figures,
     snapshot,
@@ -300,3 +301,25 @@ def test_snapshot_record_is_format_2_with_the_account_values() -> None:
     assert (first.net_dollar_delta, first.net_beta_delta) == (5_000.0, 10.0)
     assert (first.net_liquidation, first.unrealized_pnl, first.daily_pnl) == (1e6, -5.0, None)
     assert again.net_dollar_delta is None
+
+
+@pytest.mark.parametrize(
+    ("holdings", "expected"),
+    [
+        # An option names its underlying's bars; the share itself, held later, keeps them.
+        ([("AAPL", "OPT", 701, 265598), ("AAPL", "STK", 265598, 0)], {"AAPL": 265598}),
+        # A future held after its option: the future's own bars win over the option's guess.
+        ([("ES", "FOP", 801, 495512557), ("ES", "FUT", 495512552, 0)], {"ES": 495512552}),
+        # The option after the linear holding does not replace it.
+        ([("ES", "FUT", 495512552, 0), ("ES", "FOP", 801, 495512557)], {"ES": 495512552}),
+        # An option whose underlying is unknown, and a type with no bars of its own: nothing.
+        ([("XYZ", "OPT", 901, 0), ("BMW", "WAR", 530000002, 0)], {}),
+    ],
+)
+def test_which_conids_bars_give_a_symbols_beta(
+    holdings: list[tuple[str, str, int, int]], expected: dict[str, int]
+) -> None:
+    sources: dict[str, int] = {}
+    for symbol, sec_type, conid, underlying in holdings:
+        note_bars_source(sources, symbol, sec_type, conid, underlying)
+    assert sources == expected
