@@ -23,13 +23,12 @@ from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
-from tests.collector.conftest import events, spooled
+from tests.collector.conftest import events, snapshots_at, spooled
 from tests.collector.trader import (
     FIGURES,
     MONEY,
     assert_figures_equal,
     settle,
-    snapshots_at,
     spooled_lines,
     store,
 )

@@ -17,7 +17,7 @@ from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from database.sink import RecordSink
-from tests.collector.conftest import spooled
+from tests.collector.conftest import snapshots_at, spooled
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
@@ -55,15 +55,6 @@ def assert_figures_equal(
             _close(actual[name], expected[name], rel=rel, abs_=abs_, where=f"{symbol} {name}")
         assert [actual[name] for name in COUNTS] == [expected[name] for name in COUNTS], symbol
         assert completeness_of(actual["completeness"]) == completeness_of(expected["completeness"])
-
-
-def snapshots_at(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
-    tick = collector.schedule.at(index).isoformat(timespec="microseconds")
-    return {
-        record["account"]: record
-        for record in spooled(collector.settings.paths.var_dir)
-        if record["kind"] == "snapshot" and record["ts"] == tick
-    }
 
 
 async def _gateway_news(collector: Collector) -> None:
