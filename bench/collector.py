@@ -97,7 +97,7 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
                 # 100-line budget, which is also how many are asked for a tick.
                 "IB_MARKET_DATA_LINES": str(options + 10) if mode == "stream" else "100",
                 "IB_MARKET_DATA_MODE": mode,
-                "IB_RESET_WINDOWS": "",
+                "IB_RESET_WINDOWS": "none",
                 "BRIDGE_LOG_LEVEL": "DEBUG",
             }
             log_path = Path(root) / "collector.log"

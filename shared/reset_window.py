@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 NEW_YORK: Final = ZoneInfo("America/New_York")
 DEFAULT_RESET_WINDOWS: Final = "Sat-Thu 23:45-01:45; Fri 23:00-03:00"
+NO_WINDOWS: Final = "none"
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _WINDOW = re.compile(r"^\s*([A-Za-z,\-]+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -74,7 +75,13 @@ def _parse_time(hours: str, minutes: str, text: str) -> time:
 
 
 def parse_reset_windows(text: str) -> tuple[ResetWindow, ...]:
-    """Parse `DAYS HH:MM-HH:MM; ...`; an empty text means no windows at all."""
+    """Parse `DAYS HH:MM-HH:MM; ...`; `none` means no windows at all.
+
+    An empty setting means the default (blank is unset for every setting), so turning the
+    windows off takes the explicit word: a gateway that never restarts is a choice to spell out.
+    """
+    if text.strip().lower() == NO_WINDOWS:
+        return ()
     windows = []
     for entry in filter(str.strip, text.split(";")):
         match = _WINDOW.match(entry)

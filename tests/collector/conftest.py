@@ -43,7 +43,7 @@ def collector_environ(tmp_path: Path, gateway: SocketGateway) -> dict[str, str]:
         "IB_PORT": str(gateway.port),
         "IB_CONNECT_TIMEOUT_S": "2",
         "IB_RECONNECT_DELAYS_S": "0.1,0.2,0.4",
-        "IB_RESET_WINDOWS": "",
+        "IB_RESET_WINDOWS": "none",
         "BRIDGE_VAR_DIR": str(tmp_path / "var"),
     }
 
@@ -98,7 +98,7 @@ def portal_environ(tmp_path: Path, portal_simulator: Simulator) -> dict[str, str
         "IB_PORTAL_URL": portal_simulator.portal_url,
         "IB_CONNECT_TIMEOUT_S": "3",
         "IB_RECONNECT_DELAYS_S": "0.2,0.4,0.8",
-        "IB_RESET_WINDOWS": "",
+        "IB_RESET_WINDOWS": "none",
         "BRIDGE_VAR_DIR": str(tmp_path / "var"),
     }
 

@@ -183,7 +183,7 @@ async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIte
                 "IB_API_MODE": "PORTAL",
                 "IB_PORTAL_URL": trader_portal.portal_url,
                 "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "",
+                "IB_RESET_WINDOWS": "none",
                 "BRIDGE_VAR_DIR": str(tmp_path / "var"),
             }
         )

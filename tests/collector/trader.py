@@ -148,7 +148,7 @@ async def stored_rows_of_a_collector(
     collector = Collector(
         CollectorSettings.from_environ(
             {"IB_API_MODE": "SOCKET", "IB_HOST": "127.0.0.1", "IB_PORT": str(socket_port),
-             "IB_CONNECT_TIMEOUT_S": "3", "IB_RESET_WINDOWS": "",
+             "IB_CONNECT_TIMEOUT_S": "3", "IB_RESET_WINDOWS": "none",
              "BRIDGE_VAR_DIR": str(var_dir)}
         )
     )  # fmt: skip

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.reset_window import DEFAULT_RESET_WINDOWS, active_window, parse_reset_windows
+from shared.settings import EnvReader
 
 DEFAULTS = parse_reset_windows(DEFAULT_RESET_WINDOWS)
 
@@ -66,6 +67,8 @@ def test_default_windows(instant_utc: str, inside: bool) -> None:
         ("Fri-Mon 01:00-02:00", ["Mon,Fri,Sat,Sun 01:00-02:00 ET"]),
         ("sun 1:00-1:15 ; Fri 23:00-03:00", ["Sun 01:00-01:15 ET", "Fri 23:00-03:00 ET"]),
         ("", []),
+        ("none", []),
+        (" None ", []),
     ],
 )
 def test_parse(text: str, expected: list[str]) -> None:
@@ -86,3 +89,18 @@ def test_parse_errors_say_what_is_wrong(text: str, message: str) -> None:
     """A malformed window is refused with the reason (the settings add the variable's name)."""
     with pytest.raises(ValueError, match=message):
         parse_reset_windows(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, DEFAULTS),
+        ("", DEFAULTS),  # blank is unset, as for every setting
+        ("none", ()),
+        ("Mon 10:00-11:00", parse_reset_windows("Mon 10:00-11:00")),
+    ],
+)
+def test_the_setting(value: str | None, expected: tuple[object, ...]) -> None:
+    """IB_RESET_WINDOWS: unset or blank keeps IBKR's windows; only `none` turns them off."""
+    environ = {} if value is None else {"IB_RESET_WINDOWS": value}
+    assert EnvReader(environ).reset_windows() == expected
