@@ -57,8 +57,11 @@ _SEGMENT_MAX_BYTES: Final = 1 << 20
 _CLOSE_GRACE_S: Final = 5.0
 # Accounts whose newest snapshot is older than this are no longer watched (closed, filtered out).
 _ACCOUNT_HORIZON: Final = "7 days"
-# How far back a restarted alerter replays the snapshots stored while it was not running.
+# How far back the limits replay the snapshots they did not see (a restart, an outage).
 CATCH_UP_MAX: Final = timedelta(days=1)
+# How long the limits wait for the writer's buffer to be stored (the replayer drains it every
+# BRIDGE_REPLAY_INTERVAL_S, 60 s by default); past it they go on without those snapshots.
+LIMITS_WAIT_MAX: Final = timedelta(minutes=5)
 WATCH_SAVE_EVERY: Final = timedelta(minutes=1)
 
 # The newest snapshot of each account, by a loose index scan over (account, ts DESC): one index
@@ -76,11 +79,16 @@ FROM accounts a CROSS JOIN LATERAL (
 ) latest
 WHERE latest.ts > now() - interval '{horizon}'
 """
-# Every snapshot stored in a time range, in time order (the range prunes the day partitions).
-_MISSED = """
-SELECT account, ts{figures} FROM portfolio_greeks
-WHERE ts > %(since)s AND ts <= %(until)s
-ORDER BY ts, account
+# Each account's snapshots in its own range (since, until), in time order; the floor (the
+# earliest since) prunes the day partitions before the plan is made.
+_UNSEEN = """
+SELECT p.account, p.ts{figures}
+FROM unnest(%(accounts)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
+    AS unseen(account, since, until)
+JOIN portfolio_greeks p
+    ON p.account = unseen.account AND p.ts > unseen.since AND p.ts < unseen.until
+WHERE p.ts > %(floor)s
+ORDER BY p.ts, p.account
 """
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
@@ -118,8 +126,8 @@ class Transition:
             "figure": alert.figure,
             "value": alert.episode.value,
             "limit": alert.episode.limit,
-            "since": self.since.isoformat() if self.since else None,
-            "fired_at": self.fired_at.isoformat() if self.fired_at else None,
+            "since": saved.stamp(self.since),
+            "fired_at": saved.stamp(self.fired_at),
             "episode": alert.episode.number,
             "late": self.late,
         }
@@ -169,8 +177,11 @@ class Alerter:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self.started_at = clock()
         self.state = saved.AlerterState()
-        # After a restart, until the snapshots stored since state.watched_until are replayed.
-        self._replay_pending = False
+        # Set when the limits could not see every snapshot (a restart, an outage, a buffer):
+        # the snapshots they then step through are reported late.
+        self._catching_up = False
+        self._waiting_since: datetime | None = None  # the limits, for the buffered snapshots
+        self._wait_given_up = False
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
@@ -200,7 +211,7 @@ class Alerter:
             self.state = loaded
             self.outbox = Outbox(loaded.outbox)
             self._saved_watch = loaded.watched_until
-            self._replay_pending = loaded.watched_until is not None
+            self._catching_up = loaded.watched_until is not None
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
@@ -245,24 +256,40 @@ class Alerter:
     async def step(self) -> list[Transition]:
         """Observe, read every rule, record and queue what changed; returns the changes.
 
-        The first step that reaches the database after a restart first replays the limits over
-        the snapshots stored since the last step before it (at most `CATCH_UP_MAX`), so an
-        episode that began and ended while the alerter was not running is still reported, late.
+        The limits see every stored snapshot once, in time order: first each account's
+        snapshots after the newest one they saw before (a restart, an outage, or two snapshots
+        in one interval), each at its own time, then the newest one at `now`. While the
+        writer's buffer holds snapshots, which the replayer stores later than newer ones, the
+        limits wait for them (at most `LIMITS_WAIT_MAX`), so that they too are seen in order.
         """
         now = self._clock()
         stored = await self._query_database()
+        buffered_bytes = self._buffer.stats().pending_bytes
         transitions: list[Transition] = []
         dirty = False
-        since = self.state.watched_until if self._replay_pending else None
-        if stored.latest is not None and since is not None:
-            missed = await self._replay_missed(since, now)
-            if missed is not None:
-                transitions, dirty = missed
-                self._replay_pending = False
-        changes, changed = self._apply(self._checks(now, stored), now)
+        latest = stored.latest
+        if latest is not None and self._limits_wait(now, buffered_bytes):
+            latest = None
+        if latest is not None:
+            unseen = await self._unseen(latest, now)
+            if unseen is None:
+                latest = None
+            else:
+                transitions, dirty = unseen
+        if latest is None:
+            # Snapshots this step could not see are stepped through, late, once it can.
+            self._catching_up = self._catching_up or self.state.watched_until is not None
+        changes, changed = self._apply(self._checks(now, stored, latest, buffered_bytes), now)
         transitions += changes
         dirty = dirty or changed
-        if stored.latest is not None and not self._replay_pending:
+        if latest is not None:
+            self._catching_up = False
+            # Accounts past the horizon (closed, filtered out) leave `latest`, and their marks.
+            seen = self.state.seen
+            self.state.seen = {
+                account: max(row["ts"], seen.get(account, row["ts"]))
+                for account, row in latest.items()
+            }
             self.state.watched_until = now
             # Saved with any change, at a stop, and at least every WATCH_SAVE_EVERY, so that a
             # restart replays from close to where this run stopped watching.
@@ -279,6 +306,36 @@ class Alerter:
         self._dispatch()
         self._publish("running")
         return transitions
+
+    def _limits_wait(self, now: datetime, buffered_bytes: int) -> bool:
+        """Whether the limits wait this step for the snapshots in the writer's buffer."""
+        if buffered_bytes == 0:
+            if self._waiting_since is not None:
+                log.info(
+                    "the buffered snapshots are stored: limits watched again",
+                    extra=logs.fields(waited_s=(now - self._waiting_since).total_seconds()),
+                )
+            self._waiting_since = None
+            self._wait_given_up = False
+            return False
+        if self._waiting_since is None:
+            self._waiting_since = now
+            log.info(
+                "snapshots wait in the writer's buffer: the limits wait until they are stored",
+                extra=logs.fields(buffered_bytes=buffered_bytes),
+            )
+        if now - self._waiting_since < LIMITS_WAIT_MAX:
+            return True
+        if not self._wait_given_up:
+            self._wait_given_up = True
+            log.warning(
+                "the writer's buffer has not drained: limits watched without its snapshots",
+                extra=logs.fields(
+                    buffered_bytes=buffered_bytes,
+                    waited_s=(now - self._waiting_since).total_seconds(),
+                ),
+            )
+        return False
 
     def _apply(
         self, checks: list[Check], now: datetime, *, late: bool = False
@@ -301,7 +358,14 @@ class Alerter:
                 ))  # fmt: skip
         return transitions, dirty
 
-    def _checks(self, now: datetime, stored: Stored) -> list[Check]:
+    def _checks(
+        self,
+        now: datetime,
+        stored: Stored,
+        latest: dict[str, dict[str, Any]] | None,
+        buffered_bytes: int,
+    ) -> list[Check]:
+        """The feed's health from `stored` and the files; the limits on `latest` unless None."""
         rules = self.settings.rules
         heartbeats = {
             name: status.read(self.settings.paths.run_dir, name) for name in WATCHED_PROCESSES
@@ -319,7 +383,7 @@ class Alerter:
             heartbeats=heartbeats,
             last_snapshot=last_snapshot,
             login_required=stored.login_required,
-            buffer_bytes=self._buffer.stats().pending_bytes,
+            buffer_bytes=buffered_bytes,
             in_reset_window=active_window(self.settings.reset_windows, now) is not None,
             started_at=self.started_at,
         )
@@ -333,50 +397,64 @@ class Alerter:
         else:
             letters_reading = None
         checks = health_checks(rules.health, facts, now=now, dead_letters=letters_reading)
-        if stored.latest is not None:
-            checks += limit_checks(rules.limits, stored.latest)
+        if latest is not None:
+            checks += limit_checks(rules.limits, latest)
         return checks
 
-    # While it was not running ----------------------------------------------------------------
+    # Snapshots the limits have not seen ------------------------------------------------------
 
-    async def _replay_missed(
-        self, since: datetime, until: datetime
+    async def _unseen(
+        self, latest: dict[str, dict[str, Any]], now: datetime
     ) -> tuple[list[Transition], bool] | None:
-        """Step the limits through every snapshot stored in (since, until], in time order, as
-        if the alerter had watched each one: the changes (late), and whether any state changed.
-        None when the database does not answer (tried again at the next step)."""
+        """Step the limits through each account's snapshots after the newest one they saw and
+        before its newest (stepped at `now` by the caller), in time order, each at its own time:
+        the changes, and whether any state changed. None when the database does not answer
+        (tried again at the next step)."""
         rules = self.settings.rules
-        if not rules.limits or self._db is None:
+        floor = now - CATCH_UP_MAX
+        accounts, since, until = [], [], []
+        skipped = False
+        for account, row in latest.items():
+            mark = self.state.seen.get(account, self.state.watched_until)
+            if mark is None or row["ts"] <= mark:
+                continue  # a first start: what came before it is history, not news
+            if mark < floor:
+                mark, skipped = floor, True
+            accounts.append(account)
+            since.append(mark)
+            until.append(row["ts"])
+        if not rules.limits or not accounts or self._db is None:
             return [], False
-        start = max(since, until - CATCH_UP_MAX)
-        if start > since:
+        if skipped:
             log.warning(
-                "the alerter was not running for longer than it replays: older snapshots skipped",
-                extra=logs.fields(since=since.isoformat(), replayed_from=start.isoformat()),
+                "the limits missed more than they replay: older snapshots skipped",
+                extra=logs.fields(replayed_from=floor.isoformat()),
             )
         columns = sql.SQL("").join(
-            sql.SQL(", {}").format(sql.Identifier(figure)) for figure in rules.figures
+            sql.SQL(", p.{}").format(sql.Identifier(figure)) for figure in rules.figures
         )
         try:
             cursor = await self._db.execute(
-                sql.SQL(_MISSED).format(figures=columns), {"since": start, "until": until}
+                sql.SQL(_UNSEEN).format(figures=columns),
+                {"accounts": accounts, "since": since, "until": until, "floor": min(since)},
             )
             rows = await cursor.fetchall()
         except (psycopg.Error, OSError) as exc:
             await self._database_failed(translate(exc))
             return None
+        late = self._catching_up
         transitions: list[Transition] = []
         dirty = False
         for account, ts, *values in rows:
-            latest = {account: dict(zip(rules.figures, values, strict=True))}
-            changes, changed = self._apply(limit_checks(rules.limits, latest), ts, late=True)
+            snapshot = {account: dict(zip(rules.figures, values, strict=True))}
+            changes, changed = self._apply(limit_checks(rules.limits, snapshot), ts, late=late)
             transitions += changes
             dirty = dirty or changed
-        if rows:
+        if late and rows:
             log.info(
-                "replayed the snapshots stored while the alerter was not running",
+                "replayed the snapshots the limits had not seen",
                 extra=logs.fields(
-                    since=start.isoformat(), snapshots=len(rows), changes=len(transitions)
+                    since=min(since).isoformat(), snapshots=len(rows), changes=len(transitions)
                 ),
             )
         return transitions, dirty
@@ -535,6 +613,11 @@ class Alerter:
 
     # The heartbeat ---------------------------------------------------------------------------
 
+    @property
+    def limits_waiting_since(self) -> datetime | None:
+        """Since when the limits wait for the snapshots in the writer's buffer; None: they don't."""
+        return self._waiting_since
+
     def firing(self) -> list[dict[str, Any]]:
         """The alerts firing now, as published in the heartbeat."""
         return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
@@ -550,6 +633,7 @@ class Alerter:
                 "undelivered": len(self.outbox.pending),
                 "targets": len(self.settings.targets),
                 "last_db_error": self._db_error,
+                "limits_waiting_since": saved.stamp(self._waiting_since),
             },
             now=self._clock(),
             interval_s=self.settings.interval_s,

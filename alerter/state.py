@@ -44,8 +44,8 @@ class Alert:
             "figure": self.figure,
             "value": self.episode.value,
             "limit": self.episode.limit,
-            "since": _stamp(self.episode.past_since),
-            "fired_at": _stamp(self.episode.fired_at),
+            "since": stamp(self.episode.past_since),
+            "fired_at": stamp(self.episode.fired_at),
         }
 
 
@@ -54,12 +54,16 @@ class AlerterState:
     alerts: dict[str, Alert] = field(default_factory=dict)
     dead_letters: DeadLetterWatch = field(default_factory=DeadLetterWatch)
     outbox: list[Notification] = field(default_factory=list)
-    # The last step whose snapshots the alerts have seen: a restarted alerter replays the
+    # The last step whose snapshots the limits have seen: a restarted alerter replays the
     # stored snapshots after it (None: never ran, nothing to replay).
     watched_until: datetime | None = None
+    # Per account, the newest snapshot the limits have seen; after it, the ones they have not
+    # (an account not here yet: those after watched_until).
+    seen: dict[str, datetime] = field(default_factory=dict)
 
 
-def _stamp(value: datetime | None) -> str | None:
+def stamp(value: datetime | None) -> str | None:
+    """A time as saved and published: ISO 8601, or None."""
     return value.isoformat() if value is not None else None
 
 
@@ -76,13 +80,14 @@ def encode(state: AlerterState) -> bytes:
         },
         "dead_letters": _times_out(asdict(state.dead_letters)),
         "outbox": [_times_out(asdict(notification)) for notification in state.outbox],
-        "watched_until": _stamp(state.watched_until),
+        "watched_until": stamp(state.watched_until),
+        "seen": {account: ts.isoformat() for account, ts in state.seen.items()},
     }
     return json.dumps(body, sort_keys=True, indent=1).encode()
 
 
 def _times_out(body: dict[str, Any]) -> dict[str, Any]:
-    return {key: _stamp(v) if isinstance(v, datetime) else v for key, v in body.items()}
+    return {key: stamp(v) if isinstance(v, datetime) else v for key, v in body.items()}
 
 
 def decode(data: bytes) -> AlerterState:
@@ -102,10 +107,12 @@ def decode(data: bytes) -> AlerterState:
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
             outbox.append(Notification(**raw))
-        watched_until = _time(body.get("watched_until"))  # absent from older state files
+        # Both absent from older state files.
+        watched_until = _time(body.get("watched_until"))
+        seen = {account: datetime.fromisoformat(ts) for account, ts in body.get("seen", {}).items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AlerterError(f"unreadable alerter state: {exc}") from None
-    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until)
+    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until, seen)
 
 
 def load(path: Path) -> AlerterState | None:

@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from alerter.alerter import Alerter
+from alerter.alerter import LIMITS_WAIT_MAX, Alerter
 from alerter.settings import AlerterSettings
+from replayer.replayer import Replayer
+from replayer.settings import ReplayerSettings
 from shared import records
+from shared.buffer import Buffer
 from shared.spool import SpoolAppender
 from tests.fixtures.pipeline import append
 from tests.fixtures.receiver import Receiver
@@ -231,6 +234,95 @@ async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
         ("alert_resolved", True, 85.0),
     ]
     assert len(receiver.received) == 2
+
+
+async def test_two_snapshots_in_one_interval_are_both_seen(
+    alerter_environ: dict[str, str], feed: Feed
+) -> None:
+    """130 then 85 stored between two steps: the 130 fires at its own time (not late: the
+    alerter was watching), and the 85 resolves it; not only the newest snapshot is read."""
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+    await feed.dollar_delta(130.0)
+    past = feed.tick
+    await feed.dollar_delta(85.0)
+    changes = await alerter.step()
+    assert [(t.change, t.at, t.late) for t in changes] == [
+        ("fired", past, False),
+        ("resolved", feed.tick + timedelta(seconds=1), False),
+    ]
+    await alerter.close()
+
+
+async def test_snapshots_the_writer_buffered_are_waited_for_and_seen_in_order(
+    alerter_environ: dict[str, str],
+    pipeline_environ: dict[str, str],
+    feed: Feed,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The writer's database fails for 130 and 85 (past, then clear): they go to its buffer,
+    and the next snapshot, 60, is stored before them. The limits wait while the buffer holds
+    them (said in the log and the heartbeat), then step through them in order once the
+    replayer has stored them: fired and resolved, late, at their own times."""
+    caplog.set_level(logging.INFO)
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+
+    refused = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
+    feed.writer = Writer(WriterSettings.from_environ({**pipeline_environ, "DATABASE_URL": refused}))
+    ticks = []
+    for value in (130.0, 85.0):
+        await feed.dollar_delta(value)
+        ticks.append(feed.tick)
+    await feed.writer.close()
+    assert Buffer(Path(pipeline_environ["BRIDGE_BUFFER_PATH"])).stats().pending_bytes > 0
+    feed.writer = Writer(WriterSettings.from_environ(pipeline_environ))
+    await feed.dollar_delta(60.0)
+
+    assert await alerter.step() == []
+    run_dir = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run"
+    beat = json.loads((run_dir / "alerter.json").read_text())
+    assert beat["limits_waiting_since"] == (feed.tick + timedelta(seconds=1)).isoformat()
+    assert "the limits wait until they are stored" in caplog.text
+
+    replayer = Replayer(ReplayerSettings.from_environ(pipeline_environ))
+    assert (await replayer.drain_once()).stored == 2
+    await replayer.close()
+    changes = await alerter.step()
+    assert [(t.change, t.at, t.late) for t in changes] == [
+        ("fired", ticks[0], True),
+        ("resolved", ticks[1], True),
+    ]
+    assert "limits watched again" in caplog.text
+    assert await alerter.step() == []
+    await alerter.close()
+    await feed.writer.close()
+    beat = json.loads((run_dir / "alerter.json").read_text())
+    assert beat["limits_waiting_since"] is None
+
+
+async def test_a_buffer_that_does_not_drain_holds_the_limits_five_minutes_at_most(
+    alerter_environ: dict[str, str], feed: Feed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A buffer nobody drains (the replayer down, say): the limits wait LIMITS_WAIT_MAX for it,
+    then go on without its snapshots, said once in the log."""
+    caplog.set_level(logging.INFO)
+    await feed.dollar_delta(130.0)
+    buffer = Path(alerter_environ["BRIDGE_BUFFER_PATH"])
+    buffer.write_bytes(b"x" * 200)
+    clock = feed.tick + timedelta(seconds=1)
+    alerter = Alerter(AlerterSettings.from_environ(alerter_environ), clock=lambda: clock)
+    alerter.open()
+    assert await alerter.step() == []
+    clock += LIMITS_WAIT_MAX - timedelta(seconds=1)
+    assert await alerter.step() == []
+    clock += timedelta(seconds=1)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    assert await alerter.step() == []
+    assert caplog.text.count("the writer's buffer has not drained") == 1
+    await alerter.close()
 
 
 async def test_a_first_start_reports_no_history(
