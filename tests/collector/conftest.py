@@ -57,12 +57,15 @@ async def collector(collector_environ: dict[str, str]) -> AsyncIterator[Collecto
 
 
 def spooled(var_dir: Path) -> list[dict[str, Any]]:
-    """Every record in the spool, oldest first."""
+    """Every record in the spool, oldest first: whole lines only, as the writer reads them, since
+    a running collector may be in the middle of appending the last one."""
     found: list[dict[str, Any]] = []
     if not (var_dir / "spool").exists():
         return found
     for segment in list_segments(var_dir / "spool"):
-        found += [json.loads(line) for line in segment.path.read_bytes().splitlines()]
+        data = segment.path.read_bytes()
+        whole = data[: data.rfind(b"\n") + 1]
+        found += [json.loads(line) for line in whole.splitlines()]
     return found
 
 
