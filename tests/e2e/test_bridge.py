@@ -192,7 +192,10 @@ def test_malformed_spool_line_is_quarantined_and_the_rest_flows(supervisor: Supe
     with segments[-1].open("ab") as segment:
         segment.write(b'{"v":1,"kind":"snapshot","account":"DU1","net_delta":"lots"}\n')
     letters = supervisor.root / "var/deadletter.jsonl"
-    wait_until(letters.exists, what="the dead letter")
+    # The file is created before its line is written: wait for the whole line.
+    wait_until(
+        lambda: letters.exists() and letters.read_bytes().endswith(b"\n"), what="the dead letter"
+    )
     (letter,) = [json.loads(line) for line in letters.read_text().splitlines()]
     assert letter["reason"] == "net_delta is not a number or null"
     before = _complete_ticks(url)
