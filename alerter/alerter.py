@@ -63,6 +63,10 @@ CATCH_UP_MAX: Final = timedelta(days=1)
 # BRIDGE_REPLAY_INTERVAL_S, 60 s by default); past it they go on without those snapshots.
 LIMITS_WAIT_MAX: Final = timedelta(minutes=5)
 WATCH_SAVE_EVERY: Final = timedelta(minutes=1)
+# Why the limits see snapshots late, as a late notification says it.
+NOT_RUNNING: Final = "while the alerter was not running"
+NOT_ANSWERING: Final = "while the database was not answering"
+IN_THE_BUFFER: Final = "while the snapshots waited in the writer's buffer"
 
 # The newest snapshot of each account, by a loose index scan over (account, ts DESC): one index
 # probe per account, however long the table.
@@ -106,15 +110,20 @@ def _utc_now() -> datetime:
 @dataclass(frozen=True)
 class Transition:
     """A change made by one step: the alert after it, which change, when its episode began
-    (past the limit since) and fired, and when it happened; `late` when it happened while the
-    alerter was not running (found by replaying the snapshots stored meanwhile)."""
+    (past the limit since) and fired, and when it happened; `late_because` says why it is
+    reported after the fact (found by stepping through snapshots the limits could not see then:
+    the alerter was not running, the database not answering, the snapshots in the buffer)."""
 
     alert: saved.Alert
     change: Change
     since: datetime | None
     fired_at: datetime | None
     at: datetime
-    late: bool = False
+    late_because: str | None = None
+
+    @property
+    def late(self) -> bool:
+        return self.late_because is not None
 
     def details(self) -> dict[str, Any]:
         """The api_logs row's details."""
@@ -139,8 +148,8 @@ class Transition:
         since = f"{self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else "an unknown time"
         value, limit = _number(episode.value), _number(episode.limit)
         late = (
-            f" (at {self.at:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)"
-            if self.late
+            f" (at {self.at:%Y-%m-%d %H:%M:%S} UTC, {self.late_because})"
+            if self.late_because
             else ""
         )
         if self.change == "fired":
@@ -179,7 +188,7 @@ class Alerter:
         self.state = saved.AlerterState()
         # Set when the limits could not see every snapshot (a restart, an outage, a buffer):
         # the snapshots they then step through are reported late.
-        self._catching_up = False
+        self._late_because: str | None = None
         self._waiting_since: datetime | None = None  # the limits, for the buffered snapshots
         self._wait_given_up = False
         self._saved_watch: datetime | None = None  # watched_until as last saved
@@ -211,7 +220,8 @@ class Alerter:
             self.state = loaded
             self.outbox = Outbox(loaded.outbox)
             self._saved_watch = loaded.watched_until
-            self._catching_up = loaded.watched_until is not None
+            if loaded.watched_until is not None:
+                self._late_because = NOT_RUNNING
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
@@ -267,23 +277,23 @@ class Alerter:
         buffered_bytes = self._buffer.stats().pending_bytes
         transitions: list[Transition] = []
         dirty = False
-        latest = stored.latest
+        latest, unseeing = stored.latest, NOT_ANSWERING
         if latest is not None and self._limits_wait(now, buffered_bytes):
-            latest = None
+            latest, unseeing = None, IN_THE_BUFFER
         if latest is not None:
             unseen = await self._unseen(latest, now)
             if unseen is None:
                 latest = None
             else:
                 transitions, dirty = unseen
-        if latest is None:
+        if latest is None and self.state.watched_until is not None:
             # Snapshots this step could not see are stepped through, late, once it can.
-            self._catching_up = self._catching_up or self.state.watched_until is not None
+            self._late_because = self._late_because or unseeing
         changes, changed = self._apply(self._checks(now, stored, latest, buffered_bytes), now)
         transitions += changes
         dirty = dirty or changed
         if latest is not None:
-            self._catching_up = False
+            self._late_because = None
             # Accounts past the horizon (closed, filtered out) leave `latest`, and their marks.
             seen = self.state.seen
             self.state.seen = {
@@ -338,7 +348,7 @@ class Alerter:
         return False
 
     def _apply(
-        self, checks: list[Check], now: datetime, *, late: bool = False
+        self, checks: list[Check], now: datetime, *, late_because: str | None = None
     ) -> tuple[list[Transition], bool]:
         """Move each check's episode to `now`: the changes, and whether any state changed."""
         transitions: list[Transition] = []
@@ -354,7 +364,7 @@ class Alerter:
                 previous = alert.episode if change == "resolved" else episode
                 transitions.append(Transition(
                     replace(alert, episode=episode), change, previous.past_since,
-                    previous.fired_at, now, late,
+                    previous.fired_at, now, late_because,
                 ))  # fmt: skip
         return transitions, dirty
 
@@ -442,21 +452,24 @@ class Alerter:
         except (psycopg.Error, OSError) as exc:
             await self._database_failed(translate(exc))
             return None
-        late = self._catching_up
+        late_because = self._late_because
         transitions: list[Transition] = []
         dirty = False
         for account, ts, *values in rows:
             snapshot = {account: dict(zip(rules.figures, values, strict=True))}
-            changes, changed = self._apply(limit_checks(rules.limits, snapshot), ts, late=late)
+            changes, changed = self._apply(
+                limit_checks(rules.limits, snapshot), ts, late_because=late_because
+            )
             transitions += changes
             dirty = dirty or changed
-        if late and rows:
+        if late_because and rows:
             log.info(
                 "replayed the snapshots the limits had not seen",
                 extra=logs.fields(
-                    since=min(since).isoformat(), snapshots=len(rows), changes=len(transitions)
+                    since=min(since).isoformat(), snapshots=len(rows), changes=len(transitions),
+                    why=late_because,
                 ),
-            )
+            )  # fmt: skip
         return transitions, dirty
 
     # The database (read-only) ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from alerter.alerter import LIMITS_WAIT_MAX, Alerter
+from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, Alerter
 from alerter.settings import AlerterSettings
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
@@ -291,10 +291,11 @@ async def test_snapshots_the_writer_buffered_are_waited_for_and_seen_in_order(
     assert (await replayer.drain_once()).stored == 2
     await replayer.close()
     changes = await alerter.step()
-    assert [(t.change, t.at, t.late) for t in changes] == [
-        ("fired", ticks[0], True),
-        ("resolved", ticks[1], True),
+    assert [(t.change, t.at, t.late_because) for t in changes] == [
+        ("fired", ticks[0], IN_THE_BUFFER),
+        ("resolved", ticks[1], IN_THE_BUFFER),
     ]
+    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, {IN_THE_BUFFER})" in changes[0].describe()
     assert "limits watched again" in caplog.text
     assert await alerter.step() == []
     await alerter.close()
