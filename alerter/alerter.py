@@ -40,6 +40,7 @@ from alerter.episodes import Change, step
 from alerter.errors import AlerterError
 from alerter.settings import AlerterSettings
 from database.errors import DatabaseError, translate
+from database.sink import answered
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
@@ -443,13 +444,15 @@ class Alerter:
         columns = sql.SQL("").join(
             sql.SQL(", p.{}").format(sql.Identifier(figure)) for figure in rules.figures
         )
+        params = {"accounts": accounts, "since": since, "until": until, "floor": min(since)}
+
+        async def read(conn: psycopg.AsyncConnection[TupleRow]) -> list[TupleRow]:
+            cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
+            return await cursor.fetchall()
+
         try:
-            cursor = await self._db.execute(
-                sql.SQL(_UNSEEN).format(figures=columns),
-                {"accounts": accounts, "since": since, "until": until, "floor": min(since)},
-            )
-            rows = await cursor.fetchall()
-        except (psycopg.Error, OSError) as exc:
+            rows = await answered(self._db, self.settings.database.reply_timeout_s, read(self._db))
+        except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
             await self._database_failed(translate(exc))
             return None
         late_because = self._late_because
@@ -480,9 +483,16 @@ class Alerter:
         try:
             if self._db is None or self._db.closed:
                 self._db = await self.settings.database.connect("bridge-alerter", read_only=True)
-            latest = await self._latest(self._db, rules.figures)
-            login = await self._login_required(self._db) if wants_login else False
-        except (psycopg.Error, OSError) as exc:
+            # A server that stops answering must not stop the steps: the feed's health is
+            # watched without it.
+            reply_s = self.settings.database.reply_timeout_s
+            latest = await answered(self._db, reply_s, self._latest(self._db, rules.figures))
+            login = (
+                await answered(self._db, reply_s, self._login_required(self._db))
+                if wants_login
+                else False
+            )
+        except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
             await self._database_failed(translate(exc))
             return Stored(None, None)
         except DatabaseError as exc:

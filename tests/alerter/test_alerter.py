@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, Alerter
+from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, Alerter
 from alerter.settings import AlerterSettings
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
@@ -26,6 +26,7 @@ from shared import records
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender
 from tests.fixtures.pipeline import append
+from tests.fixtures.proxy import TcpProxy, proxy_url
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import free_port
 from tests.waiting import wait_until_async
@@ -50,6 +51,8 @@ dead_letter_quiet_s = false
 heartbeat_silent_s = false
 """
 SENTINEL = "s3ntinel-hunter2"
+# A reply timeout of 2 s (1 s statement + 1 s connect) and slack for a loaded machine.
+_SILENT_BOUND_S = 10.0
 
 
 @pytest.fixture
@@ -323,6 +326,41 @@ async def test_a_buffer_that_does_not_drain_holds_the_limits_five_minutes_at_mos
     assert [t.change for t in await alerter.step()] == ["fired"]
     assert await alerter.step() == []
     assert caplog.text.count("the writer's buffer has not drained") == 1
+    await alerter.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_database_gone_silent_stops_no_step_and_what_it_missed_is_seen_late(
+    alerter_environ: dict[str, str], feed: Feed, db_proxy: TcpProxy, database_url: str
+) -> None:
+    """The alerter's server stops answering (a link that drops packets) while the writer's
+    still stores 130, 85 and 60: the step gives up within the reply timeout (the feed is still
+    watched, the heartbeat says why); once it answers again the limits step through what was
+    stored meanwhile: fired and resolved, late."""
+    environ = {
+        **alerter_environ,
+        "DATABASE_URL": proxy_url(database_url, db_proxy),
+        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
+        "BRIDGE_DB_STATEMENT_TIMEOUT_S": "1",
+    }
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(environ, feed)
+    assert await alerter.step() == []
+    db_proxy.deaf()
+    ticks = []
+    for value in (130.0, 85.0, 60.0):
+        await feed.dollar_delta(value)
+        ticks.append(feed.tick)
+    assert await asyncio.wait_for(alerter.step(), _SILENT_BOUND_S) == []
+    beat = json.loads((Path(environ["BRIDGE_VAR_DIR"]) / "run/alerter.json").read_text())
+    assert "no answer from the server" in beat["last_db_error"]
+
+    db_proxy.healthy()
+    changes = await alerter.step()
+    assert [(t.change, t.at, t.late_because) for t in changes] == [
+        ("fired", ticks[0], NOT_ANSWERING),
+        ("resolved", ticks[1], NOT_ANSWERING),
+    ]
     await alerter.close()
 
 
