@@ -29,6 +29,7 @@ from psycopg.rows import TupleRow, dict_row
 from database.circuit_breaker import DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable, translate
 from database.settings import DatabaseSettings
+from database.sink import answered
 from database.status import ROWS_LAST_HOUR_SQL
 from shared.logs import redact
 from web.errors import NoAnswer, NoSchema
@@ -244,8 +245,13 @@ class Reader:
             try:
                 async with self._lock:
                     conn = await self._connection()
-                    columns = await self._current_columns(conn)
-                    value = await work(conn, columns)
+                    # A server that stops answering must not hold every request (and /healthz)
+                    # behind the lock: silent past the reply timeout, it is an outage.
+                    reply_s = self._database.reply_timeout_s
+                    columns = await answered(conn, reply_s, self._current_columns(conn))
+                    value = await answered(conn, reply_s, work(conn, columns))
+            except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
+                self._failed(translate(exc))
             except (DatabaseError, NoSchema) as exc:
                 self._failed(exc)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared import status
 from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.proxy import TcpProxy, proxy_url
 from tests.fixtures.web import (
     insert_events,
     insert_snapshots,
@@ -186,6 +188,37 @@ async def test_keeps_answering_with_what_it_knows_while_postgres_is_down(
     assert chart_during["database"]["error"]
     assert health_code == 503
     assert any(f["subject"] == "database" for f in health["findings"])
+
+
+@pytest.mark.timeout(60)
+async def test_a_database_gone_silent_holds_no_request(
+    web_environ: dict[str, str], database_url: str, db_proxy: TcpProxy
+) -> None:
+    """The server stops answering (a link that drops packets): each request gives up within
+    the reply timeout and answers with what it knows, /healthz says 503; once the server
+    answers again, so does the page."""
+    await prepare_schema(database_url)
+    insert_snapshots(database_url, [snapshot_row("DU1", NOW, net_dollar_delta=7.25)])
+    environ = {
+        **web_environ,
+        "DATABASE_URL": proxy_url(database_url, db_proxy),
+        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
+        "BRIDGE_DB_STATEMENT_TIMEOUT_S": "1",
+    }
+    async with serving(environ, clock=_now) as (_server, base):
+        _code, known = await _get(f"{base}/api/overview")
+        db_proxy.deaf()
+        # A 2-s reply timeout (1 s statement + 1 s connect) and slack for a loaded machine.
+        code, during = await asyncio.wait_for(_get(f"{base}/api/overview"), 10)
+        health_code, health = await asyncio.wait_for(_get(f"{base}/healthz"), 10)
+        db_proxy.healthy()
+        _code, after = await _get(f"{base}/api/overview")
+    assert code == 200
+    assert during["accounts"] == known["accounts"]
+    assert "no answer from the server" in during["database"]["error"]
+    assert health_code == 503
+    assert any(f["subject"] == "database" for f in health["findings"])
+    assert after["database"]["error"] is None
 
 
 def _bridge_status(environ: dict[str, str]) -> dict[str, Any]:
