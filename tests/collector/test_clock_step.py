@@ -56,7 +56,8 @@ async def test_a_collector_restarted_behind_its_last_tick_waits_and_reports_the_
     environ = {**collector_environ, "BRIDGE_POLL_INTERVAL_S": "1"}
     settings = CollectorSettings.from_environ(environ)
     schedule = Schedule(1.0)
-    last = schedule.index_at_or_before(datetime.now(UTC))
+    started = datetime.now(UTC)
+    last = schedule.index_at_or_before(started)
     state = settings.paths.run_dir / STATE_NAME
     state.parent.mkdir(parents=True)
     state.write_text(json.dumps({"last_tick": last}))
@@ -74,9 +75,14 @@ async def test_a_collector_restarted_behind_its_last_tick_waits_and_reports_the_
     finally:
         stop.set()
         await running
+    ended = datetime.now(UTC)
     ticks = sorted({record["ts"] for record in spooled(var_dir) if record["kind"] == "snapshot"})
     assert datetime.fromisoformat(ticks[0]) > schedule.at(last)
     (step,) = [event for event in events(var_dir) if event["event"] == "clock_stepped_back"]
     assert step["level"] == "warning"
     assert datetime.fromisoformat(step["details"]["next_tick"]) == schedule.at(last + 1)
-    assert 2.0 < step["details"]["behind_s"] <= 3.0
+    # It looked at its clock (3 s behind) some time between `started` and `ended`.
+    behind = [
+        (schedule.at(last) - (at - timedelta(seconds=3))).total_seconds() for at in (ended, started)
+    ]
+    assert behind[0] <= step["details"]["behind_s"] <= behind[1] <= 3.0
