@@ -16,7 +16,7 @@ from tests.simulator.ib_clients import qualify, until
 async def test_connect_completes_fast_without_errors(
     gateway_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """IB.connectAsync() syncs everything it asks for in well under a second, with no timeouts."""
+    """IB.connectAsync() syncs everything it asks for without waiting out any timeout."""
     ib = IB()
     caplog.set_level(logging.INFO, logger="ib_async")
     started = time.monotonic()
@@ -24,7 +24,9 @@ async def test_connect_completes_fast_without_errors(
     elapsed_s = time.monotonic() - started
     try:
         assert ib.isConnected()
-        assert elapsed_s < 0.5
+        # A request the simulator left unanswered would cost its 2-s timeout; a loaded
+        # machine's own slowness stays well below it.
+        assert elapsed_s < 1.5
         problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert problems == []
         assert "Synchronization complete" in caplog.text
