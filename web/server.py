@@ -36,7 +36,7 @@ from web import payload
 from web.errors import NoAnswer
 from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
 from web.metrics import Observation, exposition_registry
-from web.reader import Answer, Reader
+from web.reader import Reader
 from web.settings import WebSettings
 
 log = logging.getLogger("web")
@@ -45,9 +45,6 @@ STATIC = Path(__file__).with_name("static")
 _COOKIE = "bridge_web_session"
 _OPEN_PATHS = ("/healthz", "/login")
 _OBSERVED_MAX = 500
-# bridge-status's count of rows stored in the last hour reads the whole table (stored_at has no
-# index): asked at most this often, between which the last count is shown.
-_ROWS_LAST_HOUR_EVERY_S = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -68,7 +65,6 @@ class WebServer:
         self.reader = Reader(settings.database, clock=clock)
         self._breakers: dict[str, str | None] = {}
         self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
-        self._rows_last_hour: Answer[int] | None = None
         self._session: str | None = None
         if settings.token is not None:
             logs.hide(settings.token.reveal())
@@ -127,7 +123,7 @@ class WebServer:
         rows: list[dict[str, Any]] = []
         events: dict[str, int] | None = None
         try:
-            stored = await self._rows_last_hour_answer(now)
+            stored = await self.reader.rows_last_hour()
             facts = replace(facts, rows_last_hour=stored.value)
             error = stored.error
             # Whether the database answers now: the newest rows tell, or else a ping.
@@ -150,12 +146,6 @@ class WebServer:
             latest=rows,
             event_counts=events,
         )
-
-    async def _rows_last_hour_answer(self, now: datetime) -> Answer[int]:
-        known = self._rows_last_hour
-        if known is None or (now - known.as_of).total_seconds() >= _ROWS_LAST_HOUR_EVERY_S:
-            known = self._rows_last_hour = await self.reader.rows_last_hour()
-        return known
 
     # ---- serving -------------------------------------------------------------------------
 

@@ -6,10 +6,10 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared import status
+from shared import records, status
 from shared.spool import SpoolAppender
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
@@ -56,11 +56,16 @@ def test_healthy_pipeline_exits_zero_and_reports_rows(
     processes: Processes,
     database_url: str,
 ) -> None:
-    """With every process beating and rows stored, the check passes and says how many rows."""
+    """With every process beating and rows stored, the check passes and says how many
+    snapshots the last hour has (4 of the last minute; 2 of March, stored now, are not)."""
     writer = processes.start("writer", pipeline_environ)
     replayer = processes.start("replayer", pipeline_environ)
-    append(spool, builders.snapshots(4))
-    wait_until(lambda: len(stored_ids(database_url)) == 4, what="4 rows")
+    ticks = [datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5 * n) for n in range(4)]
+    recent = [
+        builders.snapshot_v2("DU0001", ts=ts, id=records.snapshot_id("DU0001", ts)) for ts in ticks
+    ]
+    append(spool, [*recent, *builders.snapshots(2)])
+    wait_until(lambda: len(stored_ids(database_url)) == 6, what="6 rows")
     run_dir = Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "run"
     wait_until((run_dir / "replayer.json").exists, what="the replayer's heartbeat")
     _collector_heartbeat(run_dir)
