@@ -250,6 +250,7 @@ class Reader:
                     reply_s = self._database.reply_timeout_s
                     columns = await answered(conn, reply_s, self._current_columns(conn))
                     value = await answered(conn, reply_s, work(conn, columns))
+            # psycopg's and the OS's errors are translated here, once, for every question.
             except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
                 self._failed(translate(exc))
             except (DatabaseError, NoSchema) as exc:
@@ -285,10 +286,7 @@ class Reader:
             return self._conn
         self._conn = None
         self._columns_at = -math.inf  # a new connection may be to a migrated schema
-        try:
-            self._conn = await self._database.connect("bridge-web", read_only=True)
-        except (psycopg.Error, OSError) as exc:
-            raise translate(exc) from exc
+        self._conn = await self._database.connect("bridge-web", read_only=True)
         return self._conn
 
     async def _current_columns(self, conn: Connection) -> Columns:
@@ -377,9 +375,6 @@ async def _constant(value: T) -> T:
 async def _rows(
     conn: Connection, query: sql.SQL | sql.Composed, params: dict[str, Any]
 ) -> list[Row]:
-    try:
-        async with conn.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(query, params)
-            return await cursor.fetchall()
-    except (psycopg.Error, OSError) as exc:
-        raise translate(exc) from exc
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
