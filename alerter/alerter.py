@@ -422,6 +422,8 @@ class Alerter:
         the changes, and whether any state changed. None when the database does not answer
         (tried again at the next step)."""
         rules = self.settings.rules
+        if not rules.limits or self._db is None:
+            return [], False
         floor = now - CATCH_UP_MAX
         accounts, since, until = [], [], []
         skipped = False
@@ -434,7 +436,7 @@ class Alerter:
             accounts.append(account)
             since.append(mark)
             until.append(row["ts"])
-        if not rules.limits or not accounts or self._db is None:
+        if not accounts:
             return [], False
         if skipped:
             log.warning(
