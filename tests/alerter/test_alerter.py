@@ -26,7 +26,7 @@ from shared import records
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender
 from tests.fixtures.pipeline import append
-from tests.fixtures.proxy import TcpProxy, proxy_url
+from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import free_port
 from tests.waiting import wait_until_async
@@ -51,8 +51,6 @@ dead_letter_quiet_s = false
 heartbeat_silent_s = false
 """
 SENTINEL = "s3ntinel-hunter2"
-# A reply timeout of 2 s (1 s statement + 1 s connect) and slack for a loaded machine.
-_SILENT_BOUND_S = 10.0
 
 
 @pytest.fixture
@@ -339,9 +337,8 @@ async def test_a_database_gone_silent_stops_no_step_and_what_it_missed_is_seen_l
     stored meanwhile: fired and resolved, late."""
     environ = {
         **alerter_environ,
+        **QUICK_TIMEOUTS,
         "DATABASE_URL": proxy_url(database_url, db_proxy),
-        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
-        "BRIDGE_DB_STATEMENT_TIMEOUT_S": "1",
     }
     await feed.dollar_delta(50.0)
     alerter = _alerter_at(environ, feed)
@@ -351,7 +348,7 @@ async def test_a_database_gone_silent_stops_no_step_and_what_it_missed_is_seen_l
     for value in (130.0, 85.0, 60.0):
         await feed.dollar_delta(value)
         ticks.append(feed.tick)
-    assert await asyncio.wait_for(alerter.step(), _SILENT_BOUND_S) == []
+    assert await asyncio.wait_for(alerter.step(), SILENT_BOUND_S) == []
     beat = json.loads((Path(environ["BRIDGE_VAR_DIR"]) / "run/alerter.json").read_text())
     assert "no answer from the server" in beat["last_db_error"]
 

@@ -18,15 +18,9 @@ from replayer.settings import ReplayerSettings
 from shared.spool import SpoolAppender
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
-from tests.fixtures.proxy import TcpProxy, proxy_url
+from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from writer.settings import WriterSettings
 from writer.writer import Writer
-
-# 1 s each: a statement unanswered for 2 s means the server is not answering.
-_TIMEOUTS = {"BRIDGE_DB_CONNECT_TIMEOUT_S": "1", "BRIDGE_DB_STATEMENT_TIMEOUT_S": "1"}
-# libpq waits at least 2 s for a connection whatever connect_timeout says; the rest is slack
-# for a loaded machine. An unbounded wait would run into the test's own timeout instead.
-_BOUND_S = 10.0
 
 
 def _ids(lines: list[bytes]) -> list[str]:
@@ -42,13 +36,13 @@ async def test_connecting_to_a_deaf_server_fails_within_the_connect_timeout(
     db_proxy.deaf()
     settings = DatabaseSettings.from_environ(
         {"DATABASE_URL": proxy_url(database_url, db_proxy), "BRIDGE_BREAKER_FAIL_MAX": "1"}
-        | _TIMEOUTS,
+        | QUICK_TIMEOUTS,
         var_dir=tmp_path,
     )
     store = DatabaseStore("test", settings, application_name="test")
     started = time.monotonic()
-    await asyncio.wait_for(store.ensure_schema(), _BOUND_S)
-    assert time.monotonic() - started < _BOUND_S
+    await asyncio.wait_for(store.ensure_schema(), SILENT_BOUND_S)
+    assert time.monotonic() - started < SILENT_BOUND_S
     assert db_proxy.accepted >= 1
     assert store.view.breaker is BreakerState.OPEN
     assert "timeout" in (store.view.last_error or "")
@@ -68,7 +62,7 @@ async def test_a_server_gone_deaf_mid_stream_opens_the_breaker_and_loses_nothing
     clock = [0.0]
     environ = (
         pipeline_environ
-        | _TIMEOUTS
+        | QUICK_TIMEOUTS
         | {
             "DATABASE_URL": proxy_url(database_url, db_proxy),
             "BRIDGE_BREAKER_FAIL_MAX": "1",
@@ -83,8 +77,8 @@ async def test_a_server_gone_deaf_mid_stream_opens_the_breaker_and_loses_nothing
         db_proxy.deaf()
         append(spool, lines[5:10])
         started = time.monotonic()
-        report = await asyncio.wait_for(writer.drain_once(), _BOUND_S)
-        assert time.monotonic() - started < _BOUND_S
+        report = await asyncio.wait_for(writer.drain_once(), SILENT_BOUND_S)
+        assert time.monotonic() - started < SILENT_BOUND_S
         assert (report.stored, report.buffered) == (0, 5)
         deaf_view = writer.store.view
         assert deaf_view.breaker is BreakerState.OPEN
@@ -98,7 +92,7 @@ async def test_a_server_gone_deaf_mid_stream_opens_the_breaker_and_loses_nothing
         db_proxy.healthy()
         clock[0] += 10.0  # past the breaker's reset timeout
         append(spool, lines[15:])
-        assert (await asyncio.wait_for(writer.drain_once(), _BOUND_S)).stored == 5
+        assert (await asyncio.wait_for(writer.drain_once(), SILENT_BOUND_S)).stored == 5
         assert writer.store.view.breaker is BreakerState.CLOSED
     finally:
         await writer.close()
@@ -126,19 +120,19 @@ async def test_a_slow_server_is_waited_for_only_within_the_bound(
     db_proxy: TcpProxy, database_url: str, tmp_path: Path, delay_s: float, stored: bool
 ) -> None:
     settings = DatabaseSettings.from_environ(
-        {"DATABASE_URL": proxy_url(database_url, db_proxy)} | _TIMEOUTS, var_dir=tmp_path
+        {"DATABASE_URL": proxy_url(database_url, db_proxy)} | QUICK_TIMEOUTS, var_dir=tmp_path
     )
     store = DatabaseStore("test", settings, application_name="test")
     try:
         await store.ensure_schema()
         db_proxy.slow(delay_s)
         started = time.monotonic()
-        result = await asyncio.wait_for(store.store(builders.snapshots(3)), _BOUND_S)
+        result = await asyncio.wait_for(store.store(builders.snapshots(3)), SILENT_BOUND_S)
         elapsed_s = time.monotonic() - started
     finally:
         await store.close()
     assert isinstance(result, NotStored) is not stored
-    assert elapsed_s < _BOUND_S
+    assert elapsed_s < SILENT_BOUND_S
     assert len(stored_ids(database_url)) == (3 if stored else 0)
 
 
@@ -149,15 +143,17 @@ async def test_the_history_maintenance_gives_up_on_a_server_gone_deaf(
     """The replayer's maintenance step runs before each drain: connected, then the server stops
     answering, the step is given up within the bound (it never holds up the replay for good),
     and the next one, once the server answers, works on a new connection."""
-    environ = pipeline_environ | _TIMEOUTS | {"DATABASE_URL": proxy_url(database_url, db_proxy)}
+    environ = (
+        pipeline_environ | QUICK_TIMEOUTS | {"DATABASE_URL": proxy_url(database_url, db_proxy)}
+    )
     replayer = Replayer(ReplayerSettings.from_environ(environ))
     try:
         await replayer.store.ensure_schema()  # as its run() does first
         assert await replayer.maintain_history() is not None
         db_proxy.deaf()
         started = time.monotonic()
-        assert await asyncio.wait_for(replayer.maintain_history(), _BOUND_S) is None
-        assert time.monotonic() - started < _BOUND_S
+        assert await asyncio.wait_for(replayer.maintain_history(), SILENT_BOUND_S) is None
+        assert time.monotonic() - started < SILENT_BOUND_S
         db_proxy.healthy()
         assert await replayer.maintain_history() is not None
     finally:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared import status
 from tests.fixtures.postgres import PostgresServer
-from tests.fixtures.proxy import TcpProxy, proxy_url
+from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
     insert_events,
     insert_snapshots,
@@ -200,18 +200,12 @@ async def test_a_database_gone_silent_holds_no_request(
     answers again, so does the page."""
     await prepare_schema(database_url)
     insert_snapshots(database_url, [snapshot_row("DU1", NOW, net_dollar_delta=7.25)])
-    environ = {
-        **web_environ,
-        "DATABASE_URL": proxy_url(database_url, db_proxy),
-        "BRIDGE_DB_CONNECT_TIMEOUT_S": "1",
-        "BRIDGE_DB_STATEMENT_TIMEOUT_S": "1",
-    }
+    environ = {**web_environ, **QUICK_TIMEOUTS, "DATABASE_URL": proxy_url(database_url, db_proxy)}
     async with serving(environ, clock=_now) as (_server, base):
         _code, known = await _get(f"{base}/api/overview")
         db_proxy.deaf()
-        # A 2-s reply timeout (1 s statement + 1 s connect) and slack for a loaded machine.
-        code, during = await asyncio.wait_for(_get(f"{base}/api/overview"), 10)
-        health_code, health = await asyncio.wait_for(_get(f"{base}/healthz"), 10)
+        code, during = await asyncio.wait_for(_get(f"{base}/api/overview"), SILENT_BOUND_S)
+        health_code, health = await asyncio.wait_for(_get(f"{base}/healthz"), SILENT_BOUND_S)
         db_proxy.healthy()
         # Answers again once the reader's breaker lets a request through (0.2 s here).
         deadline = time.monotonic() + 10
