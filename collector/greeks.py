@@ -360,7 +360,7 @@ def snapshot(
     context: AccountContext,
     figures: AccountFigures,
 ) -> records.Snapshot:
-    """The spool record (format 2) of one account at one tick."""
+    """The spool record (the current format) of one account at one tick."""
     net = figures.net
     return records.Snapshot(
         id=records.snapshot_id(account, tick_ts),
@@ -377,7 +377,7 @@ def snapshot(
         options_with_greeks=net["options_with_greeks"],
         stalest_greek_age_s=figures.stalest_greek_age_s,
         underlyings=figures.underlyings,
-        version=2,
+        version=records.FORMAT_VERSION,
         currency=context.base_currency,
         net_dollar_gamma=net["net_dollar_gamma"],
         net_beta_delta=net["net_beta_delta"],

@@ -42,7 +42,8 @@ ACCOUNT_FIGURES = (*UNDERLYING_FIGURES, *records.ACCOUNT_VALUES)
 RAW_AHEAD_DAYS = 7
 # A format-2 snapshot is about 1.4 kB, mostly jsonb whose keys repeat (completeness): compressed
 # inline past 128 B it takes 18 % less room for 13 % more insert time on the server (measured,
-# docs/scaling.md). Charts of the numeric columns never decompress it.
+# docs/scaling.md). Charts of the numeric columns never decompress it. A format-3 row is below
+# the 2-kB threshold at which PostgreSQL tries to compress at all up to about 15 underlyings.
 RAW_STORAGE = "toast_tuple_target=128"
 ROLLUP_AHEAD_MONTHS = 1
 
@@ -174,12 +175,23 @@ class Column:
     sql_type: str = "float8"
     missing_of: str = ""  # a completeness count: positions left out of this figure
 
-    def raw(self, row: str, completeness: str) -> str:
-        """The raw expression this column summarises: `row` renders a raw field by name,
-        `completeness` is the expression of the row's completeness object."""
+    def in_account(self) -> str:
+        """The raw expression over `portfolio_greeks g`. A format-3 row's completeness names only
+        the figures that are not complete (migration 005): one it does not name left out no
+        position."""
         if self.missing_of:
-            return f"({completeness}->'{self.missing_of}'->>'missing')::integer"
-        return row.format(name=self.raw_name, type=self.sql_type)
+            figure = f"'{self.missing_of}'"
+            return (
+                f"CASE WHEN g.format_version < 3 OR g.completeness ? {figure}"
+                f" THEN (g.completeness->{figure}->>'missing')::integer ELSE 0 END"
+            )
+        return f"g.{self.raw_name}"
+
+    def in_underlying(self) -> str:
+        """The raw expression over `snapshot_underlyings() u`, whose completeness is in full."""
+        if self.missing_of:
+            return f"(u.completeness->'{self.missing_of}'->>'missing')::integer"
+        return f"u.{self.raw_name}"
 
     def columns(self) -> list[str]:
         if self.kind == "figure":
@@ -280,9 +292,7 @@ SELECT g.*, b.bucket FROM rollup_batch b CROSS JOIN LATERAL (
 """
 
 _ACCOUNT_VALUES = [
-    item
-    for column in ACCOUNT_ROLLUP
-    for item in column.from_raw(column.raw("g.{name}", "g.completeness"))
+    item for column in ACCOUNT_ROLLUP for item in column.from_raw(column.in_account())
 ]
 _ACCOUNT_1M = _upsert(
     "portfolio_greeks_1m",
@@ -295,21 +305,18 @@ GROUP BY g.account, g.bucket""",  # noqa: S608  # names from this module only
 )
 
 
-def _in_underlying(column: Column) -> str:
-    return column.raw("(u.value->>'{name}')::{type}", "(u.value->'completeness')")
-
-
 _UNDERLYING_VALUES = [
-    item for column in UNDERLYING_ROLLUP for item in column.from_raw(_in_underlying(column))
+    item for column in UNDERLYING_ROLLUP for item in column.from_raw(column.in_underlying())
 ]
 _UNDERLYING_1M = _upsert(
     "underlying_greeks_1m",
     "account, underlying, bucket",
     UNDERLYING_ROLLUP,
-    f"""SELECT g.account, u.key, g.bucket, count(*), max(g.ts),
+    f"""SELECT g.account, u.underlying, g.bucket, count(*), max(g.ts),
     {_list(_UNDERLYING_VALUES)}
-FROM rollup_rows g CROSS JOIN LATERAL jsonb_each(g.underlyings) u
-GROUP BY g.account, u.key, g.bucket""",  # noqa: S608  # names from this module only
+FROM rollup_rows g CROSS JOIN LATERAL snapshot_underlyings(g.underlyings, g.underlying_symbols,
+    g.underlying_figures, g.underlying_counts, g.underlying_completeness) u
+GROUP BY g.account, u.underlying, g.bucket""",  # noqa: S608  # names from this module only
 )
 
 _HOURS = """

@@ -47,21 +47,25 @@ Connection = psycopg.AsyncConnection[TupleRow]
 # real-shaped row (docs/scaling.md). A larger line is still stored, compressed.
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
-    line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2')
+    line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2', '3')
         AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
 # Fields are extracted one by one rather than with jsonb_populate_record: measured ~10 % faster
-# on a backlog, and every cast names its column in the server's error message. A format-1 line
-# has none of format 2's keys (they are stored NULL) and format 2 has no account-level net_delta
-# or net_gamma, so one statement stores both.
+# on a backlog, and every cast names its column in the server's error message. Format 3's
+# underlying arrays are the exception: jsonb_to_record turns a JSON array of arrays into a
+# PostgreSQL array in one call (a line of another format has none of them: NULL). A format-1
+# line has none of format 2's keys (they are stored NULL) and format 2 has no account-level
+# net_delta or net_gamma; format 3 leaves out what is unknown (NULL) and writes completeness only
+# where it is not complete (migration 005). So one statement stores all three.
 INSERT_SNAPSHOTS = """
 INSERT INTO portfolio_greeks (
     id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
-    stalest_greek_age_s, underlyings)
+    stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
+    underlying_completeness)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -71,8 +75,11 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     (line->>'unrealized_pnl')::float8, (line->>'daily_pnl')::float8,
     (line->>'position_count')::integer, (line->>'option_count')::integer,
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
-    coalesce(line->'underlyings', '{}')
-FROM bridge_staging
+    CASE WHEN line->>'v' IN ('1', '2') THEN coalesce(line->'underlyings', '{}') END,
+    arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_counts,
+    line->'underlying_completeness'
+FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
+    underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
 ON CONFLICT (account, ts) DO NOTHING
 """

@@ -11,8 +11,15 @@ re-parses JSON in Python.
 Format 2 (written since migration 002) carries money in the account's base currency
 (`currency`), dollar gamma, beta-weighted delta, completeness per figure and the account's
 value; its account level has no `net_delta`/`net_gamma` (share-equivalents of unlike underlyings
-do not add up; they stay inside `underlyings`). Format 1 lines (older spools and buffers) are
-still read and stored as they are; docs/ibkr-conventions.md says what their figures meant.
+do not add up; they stay inside `underlyings`). Format 3 (migration 005) says the same in a line
+whose cost stays flat per underlying: a figure's completeness is written only when it is not the
+complete one (`complete_counts`), an unknown account figure is left out rather than written
+null, and the underlyings travel as three parallel arrays (`underlying_symbols`,
+`underlying_figures` in `UNDERLYING_FIGURES` order, `underlying_counts` in `UNDERLYING_COUNTS`
+order) that PostgreSQL stores as arrays, plus `underlying_completeness` for the incomplete ones.
+In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
+and 2 lines (older spools and buffers) are still read and stored as they are;
+docs/ibkr-conventions.md says what format 1's figures meant.
 
 Unknown is null, never 0: a Greek that no option reported is `None` here and NULL there.
 Validation is pure (no I/O, no clock) so the writer can quarantine a bad line and go on.
@@ -32,8 +39,8 @@ import orjson
 
 from shared.errors import RecordError
 
-FORMAT_VERSION: Final = 2
-READABLE_VERSIONS: Final = (1, 2)
+FORMAT_VERSION: Final = 3
+READABLE_VERSIONS: Final = (1, 2, 3)
 MODES: Final = ("SOCKET", "PORTAL")
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
@@ -46,6 +53,8 @@ EVENT_NAMESPACE: Final = uuid.UUID("57a9049e-a5e6-4ad8-8426-017dcf61da76")
 
 Mode = Literal["SOCKET", "PORTAL"]
 Level = Literal["debug", "info", "warning", "error", "critical"]
+# One figure's completeness: {"contributing": n, "missing": n, "reasons": {reason: n}}.
+Counts = dict[str, Any]
 
 GREEK_FIELDS: Final = ("net_delta", "net_gamma", "net_theta", "net_vega", "net_dollar_delta")
 # Format 2's figures, at account level and inside every underlying.
@@ -57,6 +66,12 @@ FIGURES: Final = (
     "net_beta_delta",
 )
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
+# Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
+UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
+UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
+# The figures every position counts in (a linear one included); the other three count options
+# (and positions of unsupported types, which are missing from all five).
+_COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta"})
 BETA_SOURCES: Final = ("history", "file")
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
@@ -206,9 +221,25 @@ def encode(record: Record) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
+def expanded(record: Snapshot) -> dict[str, Any]:
+    """A snapshot as one JSON-ready mapping, its completeness and underlyings written out in
+    full whatever its format (as format 2 wrote them): for those who read a record rather than
+    store it."""
+    body: dict[str, Any] = {"v": record.version, "kind": record.kind, "id": str(record.id)}
+    body["ts"] = _iso(record.ts)
+    body.update(_full_body(record))
+    return body
+
+
 def _snapshot_body(record: Snapshot) -> dict[str, Any]:
     if record.version not in READABLE_VERSIONS:
         raise RecordError(f"unsupported format version {record.version!r}")
+    if record.version == 3:
+        return _compact_body(record)
+    return _full_body(record)
+
+
+def _full_body(record: Snapshot) -> dict[str, Any]:
     body: dict[str, Any] = {"account": record.account, "mode": record.mode}
     if record.version == 1:
         body.update(net_delta=record.net_delta, net_gamma=record.net_gamma)
@@ -219,7 +250,7 @@ def _snapshot_body(record: Snapshot) -> dict[str, Any]:
         net_vega=record.net_vega,
         net_dollar_delta=record.net_dollar_delta,
     )
-    if record.version == 2:
+    if record.version >= 2:
         body.update(
             net_dollar_gamma=record.net_dollar_gamma,
             net_beta_delta=record.net_beta_delta,
@@ -235,6 +266,87 @@ def _snapshot_body(record: Snapshot) -> dict[str, Any]:
         stalest_greek_age_s=record.stalest_greek_age_s,
         underlyings=record.underlyings,
     )
+    return body
+
+
+def complete_counts(figure: str, position_count: int | None, option_count: int | None) -> Counts:
+    """The completeness of a figure nothing is missing from: every position it counts
+    contributes (every position for dollar and beta delta, every option for the other three).
+    Format 3 writes a figure's completeness only where it differs from this."""
+    contributing = position_count if figure in _COUNTED_BY_POSITION else option_count
+    return {"contributing": contributing, "missing": 0, "reasons": {}}
+
+
+def _partial_completeness(
+    completeness: Mapping[str, Any] | None, position_count: int | None, option_count: int | None
+) -> dict[str, Any]:
+    """The figures whose completeness is not the complete one; null for a figure the record
+    does not state at all (so that reading it back does not invent a 'complete')."""
+    stated = completeness or {}
+    unknown = set(stated) - set(FIGURES)
+    if unknown:
+        raise RecordError(f"completeness of unknown figures: {', '.join(sorted(unknown))}")
+    partial: dict[str, Any] = {}
+    for name in FIGURES:
+        counts = stated.get(name)
+        if counts is None:
+            partial[name] = None
+        elif counts != complete_counts(name, position_count, option_count):
+            partial[name] = counts
+    return partial
+
+
+def _full_completeness(
+    partial: Mapping[str, Any], position_count: int | None, option_count: int | None
+) -> dict[str, Any]:
+    full: dict[str, Any] = {}
+    for name in FIGURES:
+        if name not in partial:
+            full[name] = complete_counts(name, position_count, option_count)
+        elif partial[name] is not None:
+            full[name] = partial[name]
+    return full
+
+
+def _compact_body(record: Snapshot) -> dict[str, Any]:
+    body: dict[str, Any] = {"account": record.account, "mode": record.mode}
+    if record.currency is not None:
+        body["currency"] = record.currency
+    for name in (*FIGURES, *ACCOUNT_VALUES):
+        value = getattr(record, name)
+        if value is not None:  # unknown: left out, read back as None
+            body[name] = value
+    partial = _partial_completeness(record.completeness, record.position_count, record.option_count)
+    if partial:
+        body["completeness"] = partial
+    body.update(
+        position_count=record.position_count,
+        option_count=record.option_count,
+        options_with_greeks=record.options_with_greeks,
+    )
+    if record.stalest_greek_age_s is not None:
+        body["stalest_greek_age_s"] = record.stalest_greek_age_s
+    symbols: list[str] = []
+    figures: list[list[float | None]] = []
+    counts: list[list[int | None]] = []
+    incomplete: dict[str, Any] = {}
+    for symbol, values in record.underlyings.items():
+        unknown = set(values) - {*UNDERLYING_FIGURES, *UNDERLYING_COUNTS, "completeness"}
+        if unknown:
+            raise RecordError(
+                f"underlying {symbol!r} has unknown keys: {', '.join(sorted(unknown))}"
+            )
+        symbols.append(symbol)
+        figures.append([values.get(name) for name in UNDERLYING_FIGURES])
+        counts.append([values.get(name) for name in UNDERLYING_COUNTS])
+        partial = _partial_completeness(
+            values.get("completeness"), values.get("position_count"), values.get("option_count")
+        )
+        if partial:
+            incomplete[symbol] = partial
+    body.update(underlying_symbols=symbols, underlying_figures=figures, underlying_counts=counts)
+    if incomplete:
+        body["underlying_completeness"] = incomplete
     return body
 
 
@@ -287,9 +399,7 @@ def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
         extra: dict[str, Any] = {}
     else:
         greeks = [None, None, *(_optional_float(body, name) for name in GREEK_FIELDS[2:])]
-        completeness = body.get("completeness", {})
-        if not isinstance(completeness, dict):
-            raise RecordError("completeness is not an object")
+        completeness = _object(body, "completeness")
         currency = body.get("currency")
         if currency is not None and (not isinstance(currency, str) or not currency):
             raise RecordError("currency is not a currency code or null")
@@ -299,13 +409,18 @@ def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
             **{name: _optional_float(body, name) for name in FIGURES if name not in GREEK_FIELDS},
             **{name: _optional_float(body, name) for name in ACCOUNT_VALUES},
         }
-    underlyings = body.get("underlyings", {})
-    if not isinstance(underlyings, dict):
-        raise RecordError("underlyings is not an object")
+    position_count = _count(body, "position_count")
     option_count = _count(body, "option_count")
     options_with_greeks = _count(body, "options_with_greeks")
     if options_with_greeks > option_count:
         raise RecordError("options_with_greeks exceeds option_count")
+    if version == 3:
+        extra["completeness"] = _full_completeness(
+            _partial(extra["completeness"], "completeness"), position_count, option_count
+        )
+        underlyings = _underlyings_from_arrays(body)
+    else:
+        underlyings = _object(body, "underlyings")
     return Snapshot(
         id=_uuid(body),
         ts=_timestamp(body),
@@ -316,7 +431,7 @@ def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
         net_theta=greeks[2],
         net_vega=greeks[3],
         net_dollar_delta=greeks[4],
-        position_count=_count(body, "position_count"),
+        position_count=position_count,
         option_count=option_count,
         options_with_greeks=options_with_greeks,
         stalest_greek_age_s=_optional_float(body, "stalest_greek_age_s"),
@@ -324,6 +439,64 @@ def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
         version=version,
         **extra,
     )
+
+
+def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name, {})
+    if not isinstance(value, dict):
+        raise RecordError(f"{name} is not an object")
+    return value
+
+
+def _partial(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A format-3 completeness: figures of FIGURES only, each counts or null."""
+    for name, counts in value.items():
+        if name not in FIGURES:
+            raise RecordError(f"{where} names an unknown figure {name!r}")
+        if counts is not None and not isinstance(counts, dict):
+            raise RecordError(f"{where} of {name} is not an object or null")
+    return dict(value)
+
+
+def _underlyings_from_arrays(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Format 3's parallel arrays back into {symbol: figures, counts and completeness}."""
+    symbols = body.get("underlying_symbols", [])
+    figures = body.get("underlying_figures", [])
+    counts = body.get("underlying_counts", [])
+    if not all(isinstance(array, list) for array in (symbols, figures, counts)):
+        raise RecordError("underlying_symbols, _figures and _counts must be arrays")
+    if not len(symbols) == len(figures) == len(counts):
+        raise RecordError("underlying_symbols, _figures and _counts differ in length")
+    if not all(isinstance(symbol, str) and symbol for symbol in symbols):
+        raise RecordError("underlying_symbols holds a value that is not a symbol")
+    if len(set(symbols)) != len(symbols):
+        raise RecordError("underlying_symbols names a symbol twice")
+    incomplete = _object(body, "underlying_completeness")
+    if not set(incomplete) <= set(symbols):
+        raise RecordError("underlying_completeness names a symbol that is not held")
+    underlyings: dict[str, dict[str, Any]] = {}
+    for symbol, row, count_row in zip(symbols, figures, counts, strict=True):
+        if not isinstance(row, list) or len(row) != len(UNDERLYING_FIGURES):
+            raise RecordError(
+                f"underlying_figures of {symbol} is not {len(UNDERLYING_FIGURES)} numbers"
+            )
+        if not isinstance(count_row, list) or len(count_row) != len(UNDERLYING_COUNTS):
+            raise RecordError(
+                f"underlying_counts of {symbol} is not {len(UNDERLYING_COUNTS)} counts"
+            )
+        named = dict(zip(UNDERLYING_FIGURES, row, strict=True))
+        values: dict[str, Any] = {
+            name: _optional_float(named, name, where=f"{symbol} ") for name in UNDERLYING_FIGURES
+        }
+        counted = dict(zip(UNDERLYING_COUNTS, count_row, strict=True))
+        for name in UNDERLYING_COUNTS:
+            values[name] = None if counted[name] is None else _count(counted, name)
+        partial = _partial(_object(incomplete, symbol), f"completeness of {symbol}")
+        values["completeness"] = _full_completeness(
+            partial, values["position_count"], values["option_count"]
+        )
+        underlyings[symbol] = values
+    return underlyings
 
 
 def _decode_beta(body: dict[str, Any]) -> Beta:
@@ -411,23 +584,23 @@ def _mode(body: dict[str, Any]) -> Mode:
     return mode  # type: ignore[no-any-return]  # narrowed by the membership test above
 
 
-def _count(body: dict[str, Any], name: str) -> int:
+def _count(body: Mapping[str, Any], name: str) -> int:
     value = body.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise RecordError(f"{name} is missing or not a count")
     return value
 
 
-def _optional_float(body: dict[str, Any], name: str) -> float | None:
+def _optional_float(body: Mapping[str, Any], name: str, *, where: str = "") -> float | None:
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordError(f"{name} is not a number or null")
+        raise RecordError(f"{where}{name} is not a number or null")
     try:
         number = float(value)
     except OverflowError:  # an integer too large for a double
-        raise RecordError(f"{name} is out of range") from None
+        raise RecordError(f"{where}{name} is out of range") from None
     if not math.isfinite(number):
-        raise RecordError(f"{name} is not finite")
+        raise RecordError(f"{where}{name} is not finite")
     return number

@@ -12,6 +12,7 @@ import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
+from shared import records
 from shared.spool import list_segments
 from simulator.app import Simulator
 from simulator.model import Market
@@ -58,15 +59,25 @@ async def collector(collector_environ: dict[str, str]) -> AsyncIterator[Collecto
 
 def spooled(var_dir: Path) -> list[dict[str, Any]]:
     """Every record in the spool, oldest first: whole lines only, as the writer reads them, since
-    a running collector may be in the middle of appending the last one."""
+    a running collector may be in the middle of appending the last one. A snapshot is read in
+    full (`records.expanded`), whatever its format."""
     found: list[dict[str, Any]] = []
     if not (var_dir / "spool").exists():
         return found
     for segment in list_segments(var_dir / "spool"):
         data = segment.path.read_bytes()
         whole = data[: data.rfind(b"\n") + 1]
-        found += [json.loads(line) for line in whole.splitlines()]
+        found += [_readable(line) for line in whole.splitlines()]
     return found
+
+
+def _readable(line: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(line)
+    if body.get("kind") != "snapshot":
+        return body
+    snapshot = records.decode(line)
+    assert isinstance(snapshot, records.Snapshot)
+    return records.expanded(snapshot)
 
 
 def events(var_dir: Path) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ async def test_socket_every_stored_figure_equals_the_truth(
     records = snapshots_at(collector, last)
     assert set(records) == set(truth)
     for account, record in records.items():
-        assert record["v"] == 2
+        assert record["v"] == 3
         assert "net_delta" not in record
         assert_figures_equal(record, truth[account], rel=1e-9)
     rows = await store(spooled_lines(collector), database_url)

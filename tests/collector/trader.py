@@ -126,7 +126,7 @@ async def store(lines: list[bytes], database_url: str) -> dict[str, dict[str, An
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(
             f"SELECT DISTINCT ON (account) account, {', '.join(COLUMNS)}"  # noqa: S608  # fixed names
-            " FROM portfolio_greeks ORDER BY account, ts DESC"
+            " FROM snapshots ORDER BY account, ts DESC"
         )
         rows = await cursor.fetchall()
     return {row[0]: dict(zip(COLUMNS, row[1:], strict=True)) for row in rows}
