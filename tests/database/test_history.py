@@ -51,7 +51,7 @@ async def _old_layout(url: str) -> None:
 async def _migrate(url: str) -> None:
     """What the writer or the replayer does on connecting: migrate to the shipped schema."""
     async with await _connect(url) as conn:
-        assert await bootstrap(conn) == [4]
+        assert await bootstrap(conn) == [4, 5]
 
 
 def _varying(tick: int, seed: int) -> float | None:
@@ -259,8 +259,18 @@ def _ticks(accounts: Sequence[str], ticks: Iterable[int]) -> list[records.Snapsh
 
 
 async def _all_rows(url: str, table: str) -> list[tuple[Any, ...]]:
+    """Every row of `table`, by id, in the columns the old layout had (later migrations add
+    columns, NULL in the rows stored before them)."""
     async with await _connect(url) as conn:
-        cursor = await conn.execute(f"SELECT * FROM {table} ORDER BY id")  # noqa: S608
+        cursor = await conn.execute(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
+            " AND attname NOT LIKE 'underlying\\_%%'",
+            [table],
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        cursor = await conn.execute(f"SELECT {row[0]} FROM {table} ORDER BY id")  # noqa: S608
         return await cursor.fetchall()
 
 

@@ -33,6 +33,7 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
         "portfolio_greeks_1m",
         "rollup_pending",
         "schema_migrations",
+        "snapshots",
         "underlying_greeks",
         "underlying_greeks_1h",
         "underlying_greeks_1m",

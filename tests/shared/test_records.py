@@ -62,7 +62,7 @@ def _without(name: str) -> bytes:
         (b"{not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b"\xff\xfe", "not JSON"),
-        (_changed(v=3), "unsupported format version 3"),
+        (_changed(v=4), "unsupported format version 4"),
         (_changed(v=True), "unsupported format version True"),
         (_changed(kind="beta"), "unknown kind 'beta'"),  # betas exist from format 2 on
         (_changed(kind="order"), "unknown kind 'order'"),
