@@ -1,9 +1,12 @@
 """Snapshots shaped like the collector's: what the storage benchmarks feed the writer and the
-replayer (format 2, two underlyings, full-precision figures, completeness per figure; about
-2 kB a line)."""
+replayer. A book is named by its underlyings per account (`BOOKS`: 2, 10 and 50); each
+underlying holds options, so all of its figures are known, with full-precision values as the
+collector computes them and every completeness complete (the steady state). Format 3 unless a
+format 2 line is asked for (the line before lean snapshots, measured beside it)."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -13,34 +16,52 @@ from database.schema import bootstrap
 from shared import records
 
 BASE = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+# Underlyings per account of the books the benchmarks name; the capacity and replay tables use
+# the middle one, a trader's book of 10 underlyings.
+BOOKS = (2, 10, 50)
+BOOK = 10
+# Symbols as long as real ones (1 to 6 letters; futures and indices among them).
+_SYMBOLS = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "ES", "NQ", "ZC", "ESTX50", "TSLA", "AMZN")
 
 
-def _completeness(contributing: int) -> dict[str, dict[str, object]]:
-    return {
-        name: {"contributing": contributing, "missing": 0, "reasons": {}}
-        for name in records.FIGURES
-    }
+def _symbol(index: int) -> str:
+    base = _SYMBOLS[index % len(_SYMBOLS)]
+    return base if index < len(_SYMBOLS) else f"{base}{index // len(_SYMBOLS)}"
 
 
-def snapshot(account: str, tick: int) -> bytes:
-    """A format-2 snapshot as the collector writes it for an account holding options on two
-    underlyings: full-precision figures, completeness per figure, account values."""
+def _complete(positions: int, options: int) -> dict[str, records.Counts]:
+    return {name: records.complete_counts(name, positions, options) for name in records.FIGURES}
+
+
+def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3) -> bytes:
+    """An account holding 3 options and 1 share position on each of `underlyings` symbols, as
+    the collector writes it: full-precision figures (17 significant digits, as a sum of
+    products comes out), completeness complete, the account's values known."""
     ts = BASE + timedelta(seconds=5 * tick)
+    draw = random.Random(f"{account}|{tick}|{underlyings}")
 
-    def underlying(delta: float) -> dict[str, object]:
-        return {
-            "net_dollar_delta": delta * 512.3456,
-            "net_dollar_gamma": 1234.56789012,
-            "net_theta": -12.3456789,
-            "net_vega": 45.6789012,
-            "net_beta_delta": delta * 1.0987654321,
-            "net_delta": delta,
-            "net_gamma": 0.0123456789,
-            "completeness": _completeness(3),
+    def figure(scale: float) -> float:
+        return draw.uniform(-1.0, 1.0) * scale
+
+    book = {
+        _symbol(index): {
+            "net_dollar_delta": figure(5e5),
+            "net_dollar_gamma": figure(2e4),
+            "net_theta": figure(3e3),
+            "net_vega": figure(8e3),
+            "net_beta_delta": figure(2e3),
+            "net_delta": figure(5e3),
+            "net_gamma": figure(50.0),
+            "completeness": _complete(4, 3),
             "position_count": 4,
             "option_count": 3,
             "options_with_greeks": 3,
         }
+        for index in range(underlyings)
+    }
+
+    def total(name: str) -> float:
+        return sum(values[name] for values in book.values())  # type: ignore[misc]
 
     return records.encode(
         records.Snapshot(
@@ -50,41 +71,46 @@ def snapshot(account: str, tick: int) -> bytes:
             mode="SOCKET",
             net_delta=None,
             net_gamma=None,
-            net_theta=-24.6913578,
-            net_vega=91.3578024,
-            net_dollar_delta=63251.3456789,
-            position_count=8,
-            option_count=6,
-            options_with_greeks=6,
-            stalest_greek_age_s=1.234567,
-            underlyings={"SPY": underlying(61.728394506), "QQQ": underlying(61.728394506)},
+            net_theta=total("net_theta"),
+            net_vega=total("net_vega"),
+            net_dollar_delta=total("net_dollar_delta"),
+            position_count=4 * underlyings,
+            option_count=3 * underlyings,
+            options_with_greeks=3 * underlyings,
+            stalest_greek_age_s=draw.uniform(0.0, 5.0),
+            underlyings=book,
+            version=version,
             currency="USD",
-            net_dollar_gamma=2469.13578024,
-            net_beta_delta=135.802468012,
-            completeness=_completeness(6),
-            net_liquidation=1234567.89,
-            unrealized_pnl=-2345.678901,
-            daily_pnl=345.6789012,
+            net_dollar_gamma=total("net_dollar_gamma"),
+            net_beta_delta=total("net_beta_delta"),
+            completeness=_complete(4 * underlyings, 3 * underlyings),
+            net_liquidation=draw.uniform(1e6, 1e7),
+            unrealized_pnl=figure(1e5),
+            daily_pnl=figure(5e4),
         )
     )
 
 
-def snapshots(count: int, accounts: int, first_tick: int = 0) -> list[bytes]:
+def snapshots(
+    count: int, accounts: int, first_tick: int = 0, underlyings: int = BOOK, version: int = 3
+) -> list[bytes]:
     """`count` distinct rows of `accounts` accounts, one row each per 5-s tick from
-    `first_tick`, made by substituting into one encoded row (encoding each is too slow for a
-    million)."""
-    template = snapshot("DU00000000", 0)
-    old_id = str(records.snapshot_id("DU00000000", BASE)).encode()
+    `first_tick`, made by substituting into one encoded row per account (encoding each is too
+    slow for a million)."""
     old_ts = BASE.isoformat(timespec="microseconds").encode()
+    templates = {}
     made = []
     for index in range(count):
         account = f"DU{index % accounts:08d}"
+        if account not in templates:
+            templates[account] = snapshot(account, 0, underlyings, version)
         ts = BASE + timedelta(seconds=5 * (first_tick + index // accounts))
         made.append(
-            template.replace(old_id, str(records.snapshot_id(account, ts)).encode())
+            templates[account]
+            .replace(str(records.snapshot_id(account, BASE)).encode(),
+                     str(records.snapshot_id(account, ts)).encode())
             .replace(old_ts, ts.isoformat(timespec="microseconds").encode())
-            .replace(b"DU00000000", account.encode())
-        )
+        )  # fmt: skip
     return made
 
 

@@ -46,6 +46,24 @@ WHERE table_schema = current_schema()
 ORDER BY table_name, ordinal_position
 """
 _COLUMNS_MAX_AGE_S = 60.0
+# Format 3 keeps a snapshot's underlyings as arrays and its completeness only where it is not
+# complete (migration 005); the view `snapshots` shows every row in full, as the page reads it.
+_STORED_ONLY = frozenset(
+    {
+        "id",
+        "underlying_symbols",
+        "underlying_figures",
+        "underlying_counts",
+        "underlying_completeness",
+    }
+)
+
+
+def snapshot_source(columns: Columns) -> sql.Identifier:
+    """Where a snapshot is read in full: the view, once migration 005 has made it."""
+    return sql.Identifier("snapshots" if columns.has("underlying_symbols") else "portfolio_greeks")
+
+
 _REMEMBERED = 256
 # Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: 60
 # index probes instead of reading every row.
@@ -59,7 +77,7 @@ WITH RECURSIVE accounts(account) AS (
 )
 SELECT latest.* FROM accounts a
 CROSS JOIN LATERAL (
-    SELECT {columns} FROM portfolio_greeks p WHERE p.account = a.account ORDER BY p.ts DESC LIMIT 1
+    SELECT {columns} FROM {source} p WHERE p.account = a.account ORDER BY p.ts DESC LIMIT 1
 ) latest
 WHERE a.account IS NOT NULL
 ORDER BY a.account
@@ -93,7 +111,7 @@ buckets AS (
 SELECT b.*, last.underlyings
 FROM buckets b
 LEFT JOIN LATERAL (
-    SELECT underlyings FROM portfolio_greeks p
+    SELECT underlyings FROM {source} p
     WHERE p.account = %(account)s AND p.ts = b.last_ts LIMIT 1
 ) last ON true
 ORDER BY b.bucket
@@ -178,9 +196,10 @@ class Reader:
 
     async def latest(self) -> Answer[list[Row]]:
         async def work(conn: Connection, columns: Columns) -> list[Row]:
-            wanted = [name for name in columns.types if name not in ("id",)]
+            wanted = [name for name in columns.types if name not in _STORED_ONLY]
             query = sql.SQL(_LATEST_SQL).format(
-                columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in wanted)
+                columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in wanted),
+                source=snapshot_source(columns),
             )
             return await _rows(conn, query, {})
 
@@ -364,6 +383,7 @@ def series_query(
         rollup_part=rollup_part,
         raw_figures=raw_figures,
         aggregates=aggregates,
+        source=snapshot_source(columns),
     )
     return query, params
 

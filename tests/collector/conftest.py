@@ -57,18 +57,22 @@ async def collector(collector_environ: dict[str, str]) -> AsyncIterator[Collecto
     await collector.close()
 
 
-def spooled(var_dir: Path) -> list[dict[str, Any]]:
-    """Every record in the spool, oldest first: whole lines only, as the writer reads them, since
-    a running collector may be in the middle of appending the last one. A snapshot is read in
-    full (`records.expanded`), whatever its format."""
-    found: list[dict[str, Any]] = []
+def spool_lines(var_dir: Path) -> list[bytes]:
+    """Every line in the spool as written, oldest first: whole lines only, as the writer reads
+    them, since a running collector may be in the middle of appending the last one."""
+    found: list[bytes] = []
     if not (var_dir / "spool").exists():
         return found
     for segment in list_segments(var_dir / "spool"):
         data = segment.path.read_bytes()
-        whole = data[: data.rfind(b"\n") + 1]
-        found += [_readable(line) for line in whole.splitlines()]
+        found += data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
     return found
+
+
+def spooled(var_dir: Path) -> list[dict[str, Any]]:
+    """Every record in the spool, oldest first (`spool_lines`); a snapshot is read in full
+    (`records.expanded`), whatever its format."""
+    return [_readable(line) for line in spool_lines(var_dir)]
 
 
 def _readable(line: bytes) -> dict[str, Any]:

@@ -283,7 +283,7 @@ def test_multiplier_parsing(raw: str | float | None, expected: float | None) -> 
     assert parse_multiplier(raw) == expected
 
 
-def test_snapshot_record_is_format_2_with_the_account_values() -> None:
+def test_snapshot_record_is_the_current_format_with_the_account_values() -> None:
     """The id comes from account and tick; money figures and account values are carried."""
     tick = datetime(2026, 3, 2, 15, 0, 5, tzinfo=UTC)
     context = AccountContext(
@@ -293,7 +293,7 @@ def test_snapshot_record_is_format_2_with_the_account_values() -> None:
     again = snapshot("DU1", tick, "SOCKET", context, aggregate([], context, NOW))
     assert first.id == again.id
     assert (first.version, first.currency, first.net_delta, first.net_gamma) == (
-        2,
+        3,
         "USD",
         None,
         None,

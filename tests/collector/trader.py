@@ -17,7 +17,7 @@ from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from database.sink import RecordSink
-from tests.collector.conftest import snapshots_at, spooled
+from tests.collector.conftest import snapshots_at, spool_lines
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
@@ -133,10 +133,11 @@ async def store(lines: list[bytes], database_url: str) -> dict[str, dict[str, An
 
 
 def spooled_lines(collector: Collector) -> list[bytes]:
+    """The snapshot and beta lines `collector` spooled, as written."""
     return [
-        json.dumps(record).encode()
-        for record in spooled(collector.settings.paths.var_dir)
-        if record["kind"] in ("snapshot", "beta")
+        line
+        for line in spool_lines(collector.settings.paths.var_dir)
+        if json.loads(line)["kind"] in ("snapshot", "beta")
     ]
 
 
