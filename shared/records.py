@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
 from typing import Any, ClassVar, Final, Literal
 
 import orjson
@@ -53,6 +54,7 @@ EVENT_NAMESPACE: Final = uuid.UUID("57a9049e-a5e6-4ad8-8426-017dcf61da76")
 
 Mode = Literal["SOCKET", "PORTAL"]
 Level = Literal["debug", "info", "warning", "error", "critical"]
+_FIGURE_TYPES: Final = frozenset({float, int, type(None)})
 # One figure's completeness: {"contributing": n, "missing": n, "reasons": {reason: n}}.
 Counts = dict[str, Any]
 
@@ -356,6 +358,18 @@ def decode(line: bytes) -> Record:
     Any bytes at all either give a record or raise RecordError: the writer relies on it to
     dead-letter one line and go on, whatever a disk or a hand-edit put in the spool.
     """
+    return _decoded(line, expand=True)
+
+
+def checked_account(line: bytes) -> str | None:
+    """What the writer needs of a line: RecordError exactly where `decode` raises it, else the
+    account of a snapshot (None for another kind). A format-3 snapshot's underlyings are checked
+    but not read back into mappings, which would cost the writer more than the check."""
+    record = _decoded(line, expand=False)
+    return record.account if isinstance(record, Snapshot) else None
+
+
+def _decoded(line: bytes, *, expand: bool) -> Record:
     try:
         # Strict UTF-8 first, for a reason naming the byte (orjson's only says "not valid").
         text = line.decode("utf-8")
@@ -377,7 +391,7 @@ def decode(line: bytes) -> Record:
     _check_text(text)
     kind = body.get("kind")
     if kind == "snapshot":
-        return _decode_snapshot(body, version)
+        return _decode_snapshot(body, version, expand=expand)
     if kind == "api_log":
         return _decode_api_log(body)
     if kind == "beta" and version >= 2:
@@ -392,7 +406,7 @@ def _check_text(text: str) -> None:
         raise RecordError("contains a NUL character")
 
 
-def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
+def _decode_snapshot(body: dict[str, Any], version: int, *, expand: bool = True) -> Snapshot:
     greeks: list[float | None]
     if version == 1:
         greeks = [_optional_float(body, name) for name in GREEK_FIELDS]
@@ -418,7 +432,7 @@ def _decode_snapshot(body: dict[str, Any], version: int) -> Snapshot:
         extra["completeness"] = _full_completeness(
             _partial(extra["completeness"], "completeness"), position_count, option_count
         )
-        underlyings = _underlyings_from_arrays(body)
+        underlyings = _underlyings_from_arrays(body, expand=expand)
     else:
         underlyings = _object(body, "underlyings")
     return Snapshot(
@@ -458,45 +472,64 @@ def _partial(value: Mapping[str, Any], where: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _underlyings_from_arrays(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Format 3's parallel arrays back into {symbol: figures, counts and completeness}."""
+def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[str, Any]:
+    """Format 3's parallel arrays checked, and (`expand`) read back into {symbol: figures,
+    counts and completeness}. The checks run over whole arrays at once: the writer checks every
+    line, and a book of 50 underlyings holds 500 values."""
     symbols = body.get("underlying_symbols", [])
     figures = body.get("underlying_figures", [])
     counts = body.get("underlying_counts", [])
-    if not all(isinstance(array, list) for array in (symbols, figures, counts)):
+    if not (type(symbols) is list and type(figures) is list and type(counts) is list):
         raise RecordError("underlying_symbols, _figures and _counts must be arrays")
     if not len(symbols) == len(figures) == len(counts):
         raise RecordError("underlying_symbols, _figures and _counts differ in length")
-    if not all(isinstance(symbol, str) and symbol for symbol in symbols):
+    if not all(type(symbol) is str and symbol for symbol in symbols):
         raise RecordError("underlying_symbols holds a value that is not a symbol")
     if len(set(symbols)) != len(symbols):
         raise RecordError("underlying_symbols names a symbol twice")
+    for symbol, row, count_row in zip(symbols, figures, counts, strict=True):
+        if type(row) is not list or len(row) != len(UNDERLYING_FIGURES):
+            raise RecordError(
+                f"underlying_figures of {symbol} is not {len(UNDERLYING_FIGURES)} values"
+            )
+        if type(count_row) is not list or len(count_row) != len(UNDERLYING_COUNTS):
+            raise RecordError(
+                f"underlying_counts of {symbol} is not {len(UNDERLYING_COUNTS)} values"
+            )
+    # orjson never gives an infinite or NaN float, and reads an integer past 64 bits as a float:
+    # a number's type is all there is to check (the set of types, gathered at C speed).
+    if not set(map(type, chain.from_iterable(figures))) <= _FIGURE_TYPES:
+        _refuse_figures(symbols, figures)
+    count_values = [value for value in chain.from_iterable(counts) if value is not None]
+    if not set(map(type, count_values)) <= {int} or (count_values and min(count_values) < 0):
+        raise RecordError("underlying_counts holds a value that is not a count or null")
     incomplete = _object(body, "underlying_completeness")
     if not set(incomplete) <= set(symbols):
         raise RecordError("underlying_completeness names a symbol that is not held")
-    underlyings: dict[str, dict[str, Any]] = {}
+    partials = {
+        symbol: _partial(_object(incomplete, symbol), f"completeness of {symbol}")
+        for symbol in incomplete
+    }
+    if not expand:
+        return {}
+    underlyings: dict[str, Any] = {}
     for symbol, row, count_row in zip(symbols, figures, counts, strict=True):
-        if not isinstance(row, list) or len(row) != len(UNDERLYING_FIGURES):
-            raise RecordError(
-                f"underlying_figures of {symbol} is not {len(UNDERLYING_FIGURES)} numbers"
-            )
-        if not isinstance(count_row, list) or len(count_row) != len(UNDERLYING_COUNTS):
-            raise RecordError(
-                f"underlying_counts of {symbol} is not {len(UNDERLYING_COUNTS)} counts"
-            )
-        named = dict(zip(UNDERLYING_FIGURES, row, strict=True))
-        values: dict[str, Any] = {
-            name: _optional_float(named, name, where=f"{symbol} ") for name in UNDERLYING_FIGURES
-        }
-        counted = dict(zip(UNDERLYING_COUNTS, count_row, strict=True))
-        for name in UNDERLYING_COUNTS:
-            values[name] = None if counted[name] is None else _count(counted, name)
-        partial = _partial(_object(incomplete, symbol), f"completeness of {symbol}")
+        values: dict[str, Any] = dict(zip(UNDERLYING_FIGURES, row, strict=True))
+        values.update(zip(UNDERLYING_COUNTS, count_row, strict=True))
         values["completeness"] = _full_completeness(
-            partial, values["position_count"], values["option_count"]
+            partials.get(symbol, {}), count_row[0], count_row[1]
         )
         underlyings[symbol] = values
     return underlyings
+
+
+def _refuse_figures(symbols: list[str], figures: list[list[Any]]) -> None:
+    """Name the first value of underlying_figures that is not a number or null."""
+    for symbol, row in zip(symbols, figures, strict=True):
+        for name, value in zip(UNDERLYING_FIGURES, row, strict=True):
+            if type(value) not in _FIGURE_TYPES:
+                raise RecordError(f"{symbol} {name} is not a number or null")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _decode_beta(body: dict[str, Any]) -> Beta:

@@ -93,3 +93,74 @@ def api_log(event: str = "connected", code: int | None = None) -> bytes:
 def snapshots(count: int, accounts: int = 3) -> list[bytes]:
     """`count` distinct snapshot lines, cycling over `accounts` accounts tick by tick."""
     return [snapshot(f"DU{index % accounts:04d}", index // accounts) for index in range(count)]
+
+
+def _counts(contributing: int, missing: int = 0, **reasons: int) -> dict[str, object]:
+    return {"contributing": contributing, "missing": missing, "reasons": reasons}
+
+
+def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
+    """A snapshot as the collector makes it, in full: SPY complete (3 options, 1 share line),
+    ZC with one option lacking Greeks and no beta, an unsupported warrant at account level."""
+    ts = EPOCH + timedelta(seconds=5 * tick)
+    spy = {
+        "net_dollar_delta": 51_234.567890123456,
+        "net_dollar_gamma": 1_234.5678901234567,
+        "net_theta": -123.45678901234567,
+        "net_vega": 456.78901234567891,
+        "net_beta_delta": 101.23456789012345,
+        "net_delta": 98.765432109876543,
+        "net_gamma": 0.012345678901234567,
+        "completeness": {name: records.complete_counts(name, 4, 3) for name in records.FIGURES},
+        "position_count": 4,
+        "option_count": 3,
+        "options_with_greeks": 3,
+    }
+    zc = {
+        "net_dollar_delta": 9_000.125,
+        "net_dollar_gamma": 12.5,
+        "net_theta": -7.25,
+        "net_vega": 30.0,
+        "net_beta_delta": None,
+        "net_delta": 2.0,
+        "net_gamma": 0.5,
+        "completeness": {
+            "net_dollar_delta": _counts(1, 1, no_greek=1),
+            "net_dollar_gamma": _counts(1, 1, no_greek=1),
+            "net_theta": _counts(1, 1, no_greek=1),
+            "net_vega": _counts(1, 1, no_greek=1),
+            "net_beta_delta": _counts(0, 2, no_beta=1, no_greek=1),
+        },
+        "position_count": 2,
+        "option_count": 2,
+        "options_with_greeks": 1,
+    }
+    return records.Snapshot(
+        id=records.snapshot_id(account, ts),
+        ts=ts,
+        account=account,
+        mode="PORTAL",
+        net_delta=None,
+        net_gamma=None,
+        net_theta=-130.70678901234567,
+        net_vega=486.78901234567891,
+        net_dollar_delta=60_234.692890123456,
+        position_count=7,
+        option_count=5,
+        options_with_greeks=4,
+        stalest_greek_age_s=2.5,
+        underlyings={"SPY": spy, "ZC": zc},
+        currency="USD",
+        net_dollar_gamma=1_247.0678901234567,
+        net_beta_delta=101.23456789012345,
+        completeness={
+            "net_dollar_delta": _counts(5, 2, no_greek=1, unsupported_type=1),
+            "net_dollar_gamma": _counts(4, 2, no_greek=1, unsupported_type=1),
+            "net_theta": _counts(4, 2, no_greek=1, unsupported_type=1),
+            "net_vega": _counts(4, 2, no_greek=1, unsupported_type=1),
+            "net_beta_delta": _counts(3, 4, no_beta=1, no_greek=1, unsupported_type=1),
+        },
+        net_liquidation=2_500_000.0,
+        unrealized_pnl=None,
+        daily_pnl=-1_250.5,
+    )

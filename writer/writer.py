@@ -270,11 +270,10 @@ class Writer:
         letters = [DeadLetter(torn.data, torn.source, "torn line") for torn in batch.torn]
         for line in batch.lines:
             try:
-                record = records.decode(line.data)
+                account = records.checked_account(line.data)
             except RecordError as exc:
                 letters.append(DeadLetter(line.data, line.source, exc.reason))
             else:
-                account = record.account if isinstance(record, records.Snapshot) else None
                 valid.append(ValidLine(line.data, account))
         return valid, letters
 

@@ -212,3 +212,94 @@ def test_invalid_beta_lines_are_refused_with_a_reason(
     with pytest.raises(RecordError) as raised:
         records.decode(json.dumps(body).encode())
     assert raised.value.reason.startswith(reason)
+
+
+def test_format_3_round_trips_every_figure_count_and_reason() -> None:
+    """A snapshot as the collector makes it comes back from its format-3 line whole: every
+    figure at full precision, every count and reason, at account level and per underlying."""
+    snapshot = builders.trader_snapshot()
+    decoded = records.decode(records.encode(snapshot))
+    assert decoded == snapshot
+    assert records.checked_account(records.encode(snapshot)) == "DU0001"
+
+
+def test_format_3_writes_only_what_is_not_complete_and_leaves_unknowns_out() -> None:
+    """Complete figures carry no completeness; an unknown figure is left out, not null; the
+    underlyings are three parallel arrays."""
+    body = json.loads(records.encode(builders.trader_snapshot()))
+    assert body["v"] == 3
+    assert "unrealized_pnl" not in body  # unknown
+    assert "underlyings" not in body
+    assert body["underlying_symbols"] == ["SPY", "ZC"]
+    assert body["underlying_counts"] == [[4, 3, 3], [2, 2, 1]]
+    assert body["underlying_figures"][1] == [9_000.125, 12.5, -7.25, 30.0, None, 2.0, 0.5]
+    assert set(body["underlying_completeness"]) == {"ZC"}  # SPY is complete
+    assert set(body["completeness"]) == set(records.FIGURES)  # each misses the warrant
+
+
+def test_format_3_completeness_left_unstated_is_not_read_as_complete() -> None:
+    """A record that states no completeness for a figure reads back without one, never as a
+    'complete' nobody said."""
+    snapshot = dataclasses.replace(builders.trader_snapshot(), completeness={})
+    decoded = records.decode(records.encode(snapshot))
+    assert isinstance(decoded, records.Snapshot)
+    assert decoded.completeness == {}
+
+
+def _v3(**changes: object) -> bytes:
+    body = json.loads(records.encode(builders.trader_snapshot()))
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_v3(underlying_symbols=["SPY"]), "differ in length"),
+        (_v3(underlying_symbols="SPY,ZC"), "must be arrays"),
+        (_v3(underlying_symbols=["SPY", "SPY"]), "names a symbol twice"),
+        (_v3(underlying_symbols=["SPY", ""]), "not a symbol"),
+        (_v3(underlying_figures=[[1.0] * 7, [1.0] * 6]), "underlying_figures of ZC is not 7"),
+        (_v3(underlying_figures=[[1.0] * 7, [1.0] * 6 + ["1"]]), "ZC net_gamma is not a number"),
+        (_v3(underlying_figures=[[1.0] * 7, [True] * 7]), "ZC net_dollar_delta is not a number"),
+        (_v3(underlying_counts=[[4, 3, 3], [2, -1, 1]]), "not a count"),
+        (_v3(underlying_counts=[[4, 3, 3], [2, 2.0, 1]]), "not a count"),
+        (_v3(underlying_completeness={"QQQ": {}}), "names a symbol that is not held"),
+        (_v3(underlying_completeness={"ZC": {"delta": {}}}), "unknown figure 'delta'"),
+        (_v3(completeness={"net_theta": 3}), "completeness of net_theta is not an object"),
+    ],
+)
+def test_invalid_format_3_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    """Each malformed part of a format-3 line is refused, by decode and by the writer's check
+    alike, with a reason naming it."""
+    with pytest.raises(RecordError, match=reason):
+        records.decode(line)
+    with pytest.raises(RecordError, match=reason):
+        records.checked_account(line)
+
+
+def test_format_3_refuses_an_underlying_key_it_cannot_carry() -> None:
+    """A figure format 3 has no place for is refused at encoding, never silently dropped."""
+    snapshot = builders.trader_snapshot()
+    odd = {**snapshot.underlyings, "SPY": {**snapshot.underlyings["SPY"], "net_rho": 1.0}}
+    with pytest.raises(RecordError, match="unknown keys: net_rho"):
+        records.encode(dataclasses.replace(snapshot, underlyings=odd))
+
+
+@pytest.mark.parametrize(
+    ("figure", "expected"),
+    [
+        ("net_dollar_delta", 7),  # every position counts in dollar delta
+        ("net_beta_delta", 7),
+        ("net_dollar_gamma", 5),  # the options count in gamma, theta and vega
+        ("net_theta", 5),
+        ("net_vega", 5),
+    ],
+)
+def test_a_complete_figure_counts_every_position_it_counts(figure: str, expected: int) -> None:
+    """Complete means each counted position contributed: 7 positions of which 5 options."""
+    assert records.complete_counts(figure, 7, 5) == {
+        "contributing": expected,
+        "missing": 0,
+        "reasons": {},
+    }

@@ -18,7 +18,11 @@ from shared import records
 from shared.errors import RecordError
 from tests import builders
 
-_VALID = [builders.snapshot(), builders.api_log(code=1100)]
+_VALID = [
+    builders.snapshot(),
+    records.encode(builders.trader_snapshot()),
+    builders.api_log(code=1100),
+]
 _KEYS = sorted({key for line in _VALID for key in json.loads(line)})
 
 _json_values = st.recursive(
@@ -70,7 +74,13 @@ def _check(line: bytes) -> None:
         outcome = exc
     if isinstance(outcome, RecordError):
         assert outcome.reason
+        # The writer's check refuses what decode refuses, for the same reason.
+        with pytest.raises(RecordError) as refused:
+            records.checked_account(line)
+        assert refused.value.reason == outcome.reason
     else:
+        expected = outcome.account if isinstance(outcome, records.Snapshot) else None
+        assert records.checked_account(line) == expected
         assert isinstance(outcome, records.Snapshot | records.ApiLog)
         assert records.decode(records.encode(outcome)) == outcome
 
