@@ -41,6 +41,7 @@ FIGURES: Final = records.FIGURES
 REASONS: Final = (
     "unsupported_type",
     "no_multiplier",
+    "no_magnifier",
     "no_fx_rate",
     "no_greek",
     "no_price",
@@ -150,7 +151,9 @@ class Holding:
     quantity: float
     multiplier: float | None
     currency: str | None
-    magnifier: float = 1.0  # ContractDetails.priceMagnifier: 100 for contracts quoted in cents
+    # ContractDetails.priceMagnifier: 100 for contracts quoted in cents; None when the gateway
+    # did not say (the position is then missing with no_magnifier: a guess of 1 can be 100x off)
+    magnifier: float | None = 1.0
     price: float | None = None  # the instrument's own price (linear instruments)
     greeks: OptionGreeks | None = None
 
@@ -198,6 +201,8 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     greeks = holding.greeks
     if holding.multiplier is None:
         return dict.fromkeys(FIGURES[:4], "no_multiplier")
+    if holding.magnifier is None:
+        return dict.fromkeys(FIGURES[:4], "no_magnifier")
     # Quoted prices, theta and vega of a cents-quoted contract are in cents: / magnifier. Its
     # gamma is per cent of move, so gamma x size x und² already equals gamma x qty x mult x und²
     # / magnifier, the contract's dollar gamma (docs/ibkr-conventions.md, "Magnifiers").
@@ -236,6 +241,8 @@ def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     fx = context.fx(holding.currency)
     if holding.multiplier is None:
         parts["net_dollar_delta"] = "no_multiplier"
+    elif holding.magnifier is None:
+        parts["net_dollar_delta"] = "no_magnifier"
     elif fx is None:
         parts["net_dollar_delta"] = "no_fx_rate"
     elif price is None:

@@ -10,7 +10,8 @@ is verified unless the gateway is on loopback (self-signed) or verification is t
 Each tick also reads every account's ledger (exchange rates, once a minute) and summary (net
 liquidation, unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other
 tick. Null multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info;
-magnifiers of futures and their options from the position's displayRule, else info-and-rules.
+magnifiers of every held contract from the position's displayRule, else info-and-rules (an
+unknown one is missing with no_magnifier and asked again later, never taken as 1).
 Betas' bars come from /iserver/marketdata/history (docs/protocol.md).
 """
 
@@ -27,6 +28,7 @@ from typing import Any, Final
 import aiohttp
 
 from collector.account_values import from_portal, portal_bars, portal_daily_pnl
+from collector.backoff import LookupRetries
 from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
@@ -36,6 +38,7 @@ from collector.errors import (
 )
 from collector.events import EventLog
 from collector.greeks import (
+    LINEAR_TYPES,
     ONE_PER_UNIT,
     OPTION_TYPES,
     ChangeClock,
@@ -67,8 +70,9 @@ _ACCOUNTS_EVERY_S: Final = 5.5
 _PNL_EVERY_S: Final = 5.5
 # Exchange rates move slowly; the ledger is read once a minute per account.
 _LEDGER_EVERY_S: Final = 60.0
-# Types that can be quoted in fractions of their currency (cents: ZC, ZS, ZW and options).
-_MAGNIFIED_TYPES: Final = frozenset({"FUT", "FOP"})
+# Types whose figures need a magnifier (any of them may be quoted in fractions of their
+# currency: cents for ZC, ZS, ZW and their options; see docs/ibkr-conventions.md).
+_FIGURED_TYPES: Final = OPTION_TYPES | LINEAR_TYPES
 
 
 class PortalSource:
@@ -97,7 +101,10 @@ class PortalSource:
         self._pacing = False  # inside a penalty episode: reported once, at its start
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
-        self._magnifiers: dict[int, float] = {}
+        self._magnifiers: dict[int, float] = {}  # known ones only: unknown is asked again
+        self._magnifier_retries = LookupRetries()
+        self._magnifier_unknown_said: set[int] = set()  # said once per contract and session
+        self._reads = 0  # reads of positions so far: the retries' count of time
         self._auth: dict[str, Any] = {}
         self._account_currency: dict[str, str] = {}
         self._daily_pnl: dict[str, float] = {}
@@ -321,29 +328,51 @@ class PortalSource:
         return positions, quotes, benchmark
 
     async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
-        """Futures and their options may be quoted in cents: the magnifier of each, once, from
-        the position's displayRule, else /iserver/contract/{conid}/info-and-rules."""
-        unknown = {}
+        """The magnifier of every held contract the figures use (SOCKET applies the contract
+        details' to every type, so PORTAL asks for every type too), once it is known: the
+        position's displayRule, else /iserver/contract/{conid}/info-and-rules. An unknown one
+        stays unknown (the position is missing with no_magnifier) and is asked again later."""
+        self._reads += 1
+        wanted = set()
         for item in (item for items in positions.values() for item in items):
             conid = int(item["conid"])
-            if item.get("assetClass") in _MAGNIFIED_TYPES and conid not in self._magnifiers:
-                unknown[conid] = _magnification(item)
-        await _all(
-            *(self._look_up_magnifier(conid) for conid, found in unknown.items() if found is None)
-        )
-        for conid, found in unknown.items():
+            if conid in self._magnifiers or item.get("assetClass") not in _FIGURED_TYPES:
+                continue
+            found = _magnification(item)
             if found is not None:
                 self._magnifiers[conid] = found
+                self._magnifier_retries.known(conid)
+            elif self._magnifier_retries.due(conid, self._reads):
+                wanted.add(conid)
+        await _all(*(self._look_up_magnifier(conid) for conid in sorted(wanted)))
 
     async def _look_up_magnifier(self, conid: int) -> None:
+        path = f"/iserver/contract/{conid}/info-and-rules"
         try:
-            reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
-        except GatewayReplyError:
-            reply = None
+            # A 500 with a JSON error is this contract's failure, not the gateway's: the tick
+            # goes on with the magnifier unknown.
+            reply = await self._request("GET", path, server_error_is_none=True)
+        except GatewayReplyError as exc:
+            reply, failure = None, str(exc)
+        else:
+            failure = "refused (500)" if reply is None else "rules.priceMagnifier is null"
         rules = reply.get("rules") if isinstance(reply, dict) else None
         raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
         magnifier = parse_number(raw) if raw is not None else None
-        self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
+        if magnifier is not None and magnifier >= 1:
+            self._magnifiers[conid] = magnifier
+            self._magnifier_retries.known(conid)
+            return
+        # Never 1 by default: a cents-quoted contract valued at 1 is 100 times too large.
+        self._magnifier_retries.unknown(conid, self._reads)
+        if conid not in self._magnifier_unknown_said:
+            self._magnifier_unknown_said.add(conid)
+            self.events.emit(
+                "warning", "magnifier_unknown",
+                f"no price magnifier for contract {conid} ({failure}): counted as no_magnifier "
+                "and asked again later",
+                details={"conid": conid, "priceMagnifier": None if raw is None else str(raw)},
+            )  # fmt: skip
 
     async def _money(self, account: str) -> tuple[Any, Any]:
         """The ledger (exchange rates, refreshed every minute) and the summary (net
@@ -514,7 +543,7 @@ class PortalSource:
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
             multiplier = 1.0 if sec_type in ONE_PER_UNIT else self._multipliers.get(conid)
-        magnifier = self._magnifiers.get(conid) or _magnification(item) or 1.0
+        magnifier = self._magnifiers.get(conid)  # None: unknown, counted as no_magnifier
         quote = quotes.get(conid)
         greeks = None
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
@@ -569,7 +598,11 @@ async def _value(value: Any) -> Any:
 
 
 def _magnification(item: dict[str, Any]) -> float | None:
-    """displayRule.magnification ("magnifier applied to pricing"), when above 1."""
+    """displayRule.magnification ("magnifier applied to pricing"): the number when it is 1 or
+    more; 0 means none, as ContractDetails.priceMagnifier's 0 does (docs/ibkr-conventions.md);
+    None when the position has no displayRule or no readable magnification."""
     rule = item.get("displayRule")
     value = parse_number(rule.get("magnification")) if isinstance(rule, dict) else None
-    return value if value is not None and value > 1 else None
+    if value is None or value < 0:
+        return None
+    return max(value, 1.0)

@@ -182,6 +182,18 @@ ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
              "net_vega": None, "net_beta_delta": "no_fx_rate"},
             id="unknown-base-currency",
         ),
+        pytest.param(
+            Holding(12, "ZC", "FOP", 3, 5000.0, "USD", magnifier=None,
+                    greeks=_greeks(0.5, 0.01, -0.25, 0.8, 450.0)), USD,
+            dict.fromkeys(FIGURES, "no_magnifier"),  # never valued as if quoted in dollars
+            id="unknown-magnifier-option",
+        ),
+        pytest.param(
+            Holding(13, "ZC", "FUT", 2, 5000.0, "USD", magnifier=None, price=450.25), USD,
+            {"net_dollar_delta": "no_magnifier", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_magnifier"},
+            id="unknown-magnifier-future",
+        ),
     ],
 )  # fmt: skip
 def test_position_figures(
