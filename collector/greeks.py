@@ -40,6 +40,7 @@ FIGURES: Final = records.FIGURES
 # The order in which a position's missing inputs are looked for; the first found is its reason.
 REASONS: Final = (
     "unsupported_type",
+    "no_quantity",
     "no_multiplier",
     "no_magnifier",
     "no_fx_rate",
@@ -148,7 +149,7 @@ class Holding:
     conid: int
     symbol: str  # the underlying's symbol: the per-underlying breakdown is keyed by it
     sec_type: str
-    quantity: float
+    quantity: float | None  # None: the gateway sent one that cannot be read (no_quantity)
     multiplier: float | None
     currency: str | None
     # ContractDetails.priceMagnifier: 100 for contracts quoted in cents; None when the gateway
@@ -187,17 +188,23 @@ class AccountContext:
 
 def position_figures(holding: Holding, context: AccountContext) -> dict[str, Part]:
     """Each figure of one position: a number, the reason it is missing, or None (n/a)."""
-    if holding.sec_type in OPTION_TYPES:
-        parts = _option_parts(holding, context)
-    elif holding.sec_type in LINEAR_TYPES:
-        parts = _linear_parts(holding, context)
-    else:
+    if holding.sec_type not in OPTION_TYPES | LINEAR_TYPES:
         return dict.fromkeys(FIGURES, "unsupported_type")
+    if holding.quantity is None:
+        # Unreadable is not 0: the position is counted missing, never dropped from the sums.
+        if holding.sec_type in OPTION_TYPES:
+            return dict.fromkeys(FIGURES, "no_quantity")
+        return {**dict.fromkeys(FIGURES), "net_dollar_delta": "no_quantity",
+                "net_beta_delta": "no_quantity"}  # fmt: skip
+    if holding.sec_type in OPTION_TYPES:
+        parts = _option_parts(holding, holding.quantity, context)
+    else:
+        parts = _linear_parts(holding, holding.quantity, context)
     parts["net_beta_delta"] = _beta_part(parts["net_dollar_delta"], holding.symbol, context)
     return parts
 
 
-def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+def _option_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     greeks = holding.greeks
     if holding.multiplier is None:
         return dict.fromkeys(FIGURES[:4], "no_multiplier")
@@ -206,7 +213,7 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     # Quoted prices, theta and vega of a cents-quoted contract are in cents: / magnifier. Its
     # gamma is per cent of move, so gamma x size x und² already equals gamma x qty x mult x und²
     # / magnifier, the contract's dollar gamma (docs/ibkr-conventions.md, "Magnifiers").
-    size = holding.quantity * holding.multiplier / holding.magnifier
+    size = quantity * holding.multiplier / holding.magnifier
     fx = context.fx(holding.currency)
     und = greeks.underlying_price if greeks is not None else None
 
@@ -235,7 +242,7 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     }
 
 
-def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+def _linear_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     parts: dict[str, Part] = dict.fromkeys(FIGURES[1:4])
     price = known_price(holding.price)
     fx = context.fx(holding.currency)
@@ -248,9 +255,7 @@ def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     elif price is None:
         parts["net_dollar_delta"] = "no_price"
     else:
-        parts["net_dollar_delta"] = (
-            holding.quantity * holding.multiplier * price / holding.magnifier * fx
-        )
+        parts["net_dollar_delta"] = quantity * holding.multiplier * price / holding.magnifier * fx
     return parts
 
 
@@ -305,7 +310,11 @@ class _Sums:
             elif isinstance(part, str):
                 counts["missing"] += 1
                 counts["reasons"][part] = counts["reasons"].get(part, 0) + 1
-        if self.share_equivalents is not None and holding.multiplier is not None:
+        if (
+            self.share_equivalents is not None
+            and holding.multiplier is not None
+            and holding.quantity is not None
+        ):
             size = holding.quantity * holding.multiplier
             if holding.sec_type in LINEAR_TYPES:
                 self._add_share_equivalent("net_delta", size)

@@ -104,6 +104,7 @@ class PortalSource:
         self._magnifiers: dict[int, float] = {}  # known ones only: unknown is asked again
         self._magnifier_retries = LookupRetries()
         self._magnifier_unknown_said: set[int] = set()  # said once per contract and session
+        self._bad_quantities_said: set[tuple[str, int, str]] = set()
         self._reads = 0  # reads of positions so far: the retries' count of time
         self._auth: dict[str, Any] = {}
         self._account_currency: dict[str, str] = {}
@@ -293,7 +294,7 @@ class PortalSource:
         bench_quote = quotes.get(benchmark) if benchmark else None
         return {
             account: AccountView(
-                [self._holding(item, quotes, now) for item in items],
+                [self._holding(account, item, quotes, now) for item in items],
                 from_portal(
                     account_currency=self._account_currency.get(account),
                     ledger=ledger,
@@ -536,7 +537,7 @@ class PortalSource:
                 self._multipliers[conid] = parse_multiplier(raw)
 
     def _holding(
-        self, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
+        self, account: str, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
     ) -> Holding:
         conid = int(item["conid"])
         sec_type = str(item.get("assetClass") or "")
@@ -566,17 +567,34 @@ class PortalSource:
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
         currency = item.get("currency")
+        quantity = parse_number(item.get("position"))
+        if quantity is None:
+            self._say_bad_quantity(account, conid, item.get("position"))
         return Holding(
             conid=conid,
             symbol=symbol,
             sec_type=sec_type,
-            quantity=parse_number(item.get("position")) or 0.0,
+            quantity=quantity,
             multiplier=multiplier,
             currency=currency if isinstance(currency, str) and currency else None,
             magnifier=magnifier,
             price=price,
             greeks=greeks,
         )
+
+    def _say_bad_quantity(self, account: str, conid: int, raw: Any) -> None:
+        """An unreadable quantity is counted as no_quantity (never 0); said once per account,
+        contract and raw value, with the raw value."""
+        said = (account, conid, repr(raw)[:100])
+        if said in self._bad_quantities_said:
+            return
+        self._bad_quantities_said.add(said)
+        self.events.emit(
+            "warning", "bad_quantity",
+            f"the quantity of contract {conid} in {account} is not a number ({said[2]}): "
+            "counted as no_quantity",
+            details={"account": account, "conid": conid, "raw": said[2]},
+        )  # fmt: skip
 
 
 async def _all(*steps: Awaitable[Any]) -> list[Any]:

@@ -194,6 +194,18 @@ ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
              "net_vega": None, "net_beta_delta": "no_magnifier"},
             id="unknown-magnifier-future",
         ),
+        pytest.param(
+            Holding(14, "AAPL", "OPT", None, 100.0, "USD",
+                    greeks=_greeks(0.4, 0.02, -0.05, 0.2, 200.0)), USD,
+            dict.fromkeys(FIGURES, "no_quantity"),  # unreadable is not 0 contracts
+            id="unreadable-option-quantity",
+        ),
+        pytest.param(
+            Holding(15, "AAPL", "STK", None, 1.0, "USD", price=200.0), USD,
+            {"net_dollar_delta": "no_quantity", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_quantity"},
+            id="unreadable-stock-quantity",
+        ),
     ],
 )  # fmt: skip
 def test_position_figures(

@@ -196,3 +196,22 @@ async def test_a_stock_quoted_in_pence_gets_its_magnifier_without_a_display_rule
     vod = records["U3333333"]["underlyings"]["VOD"]["net_dollar_delta"]
     assert vod == pytest.approx(truth, rel=1e-9)
     assert vod == pytest.approx(1000 * 72.5 / 100 * 1.27, rel=0.05)  # the path moves a little
+
+
+async def test_an_unreadable_quantity_is_missing_never_0(
+    make_collector: Callable[..., Collector], portal_simulator: Simulator
+) -> None:
+    """SPY's position served as "n/a": counted (position_count as the truth's), missing with
+    no_quantity in dollar and beta delta, not summed as 0 shares; the raw value is logged."""
+    spy = 756733
+    portal_simulator.market.faults.portal_garbled_quantity = spy
+    collector = make_collector()
+    assert await collector.connect_once()
+    _, records = await tick_until(collector, 400, lambda r: r["DU1234567"]["option_count"] > 0)
+    record = records["DU1234567"]
+    truth = portal_simulator.market.truth()["DU1234567"]
+    assert record["position_count"] == truth["position_count"]
+    for figure in ("net_dollar_delta", "net_beta_delta"):
+        assert reasons(record, figure, "SPY").get("no_quantity") == 1, figure
+    said = [e for e in events(collector.settings.paths.var_dir) if e["event"] == "bad_quantity"]
+    assert {(e["details"]["conid"], e["details"]["raw"]) for e in said} == {(spy, "'n/a'")}
