@@ -46,6 +46,8 @@ REASONS: Final = (
     "no_fx_rate",
     "no_greek",
     "no_price",
+    "prior_close",  # PORTAL: only yesterday's close is known (a "C" last)
+    "halted",  # PORTAL: only a halted last price is known (an "H" last)
     "no_beta",
 )
 # A figure of one position: its value, the reason it is missing, or None (not applicable).
@@ -156,6 +158,9 @@ class Holding:
     # did not say (the position is then missing with no_magnifier: a guess of 1 can be 100x off)
     magnifier: float | None = 1.0
     price: float | None = None  # the instrument's own price (linear instruments)
+    # Why the price the figures need (own, or the option's underlying's) is unknown, when the
+    # gateway said more than nothing: "prior_close" or "halted". None: "no_price".
+    price_reason: str | None = None
     greeks: OptionGreeks | None = None
 
     @property
@@ -223,7 +228,7 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
         if greeks is None or greek is None:
             return "no_greek"
         if priced and und is None:
-            return "no_price"
+            return holding.price_reason or "no_price"
         return value
 
     delta = greeks.delta if greeks else None
@@ -253,7 +258,7 @@ def _linear_parts(holding: Holding, quantity: float, context: AccountContext) ->
     elif fx is None:
         parts["net_dollar_delta"] = "no_fx_rate"
     elif price is None:
-        parts["net_dollar_delta"] = "no_price"
+        parts["net_dollar_delta"] = holding.price_reason or "no_price"
     else:
         parts["net_dollar_delta"] = quantity * holding.multiplier * price / holding.magnifier * fx
     return parts

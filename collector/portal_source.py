@@ -566,6 +566,8 @@ class PortalSource:
                 )
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
+        # The price the figures need: an option's underlying's, else the instrument's own.
+        priced_by = quotes.get(underlying_conid) if sec_type in OPTION_TYPES else quote
         currency = item.get("currency")
         quantity = parse_number(item.get("position"))
         if quantity is None:
@@ -579,6 +581,7 @@ class PortalSource:
             currency=currency if isinstance(currency, str) and currency else None,
             magnifier=magnifier,
             price=price,
+            price_reason=priced_by.price_reason if priced_by is not None else None,
             greeks=greeks,
         )
 

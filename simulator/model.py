@@ -48,6 +48,7 @@ class Instrument:
     quotes: bool = True
     portal_multiplier: bool = True
     portal_last_prefix: str = ""
+    portal_last_only: bool = False
     fixed_greeks: tuple[float, float, float, float] | None = None  # delta, gamma, theta, vega
 
 
@@ -173,6 +174,7 @@ class Market:
                 price_magnifier=item.price_magnifier, history=item.history, quotes=item.quotes,
                 portal_multiplier=item.portal_multiplier,
                 portal_last_prefix=item.portal_last_prefix,
+                portal_last_only=item.portal_last_only,
             )  # fmt: skip
             self._spot[item.conid] = item.spot
             self._vol[item.conid] = item.vol

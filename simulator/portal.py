@@ -492,6 +492,9 @@ class PortalGateway:
             "6457": item.underlying_conid,
         }
         served = fields | {"87_raw"} if "87" in fields else fields  # the raw twin of volume
+        if item.portal_last_only:
+            # No live quote (no trade today, or halted): the gateway has only its last price.
+            served = served - {"84", "86", "7635"}
         if as_gateway:
             # Model Greeks are computed on an interval: they arrive answers after the prices.
             answers = self.session.answers.get(item.conid, 0)

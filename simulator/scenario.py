@@ -47,6 +47,7 @@ class Underlying:
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
+    portal_last_only: bool = False  # the Portal serves its last price alone: no mark, bid, ask
     volume: float = 10_000.0  # the day's volume so far
     quote_size: float = 100.0  # bid and ask sizes
 

@@ -215,3 +215,92 @@ async def test_an_unreadable_quantity_is_missing_never_0(
         assert reasons(record, figure, "SPY").get("no_quantity") == 1, figure
     said = [e for e in events(collector.settings.paths.var_dir) if e["event"] == "bad_quantity"]
     assert {(e["details"]["conid"], e["details"]["raw"]) for e in said} == {(spy, "'n/a'")}
+
+
+# Two stocks the Portal has only a prefixed last for: yesterday's close ("C") and a halted last
+# ("H"); an option on the first. SPY is the benchmark, priced live.
+NOT_LIVE_SCENARIO = """
+seed = 5
+accounts = ["U4444444"]
+portal_values = "as_gateway"
+[[underlyings]]
+conid = 756733
+symbol = "SPY"
+sec_type = "STK"
+exchange = "SMART"
+primary_exchange = "ARCA"
+spot = 600.0
+vol = 0.18
+[[underlyings]]
+conid = 540000002
+symbol = "OLD"
+sec_type = "STK"
+exchange = "SMART"
+primary_exchange = "NYSE"
+spot = 40.0
+vol = 0.3
+portal_last_prefix = "C"
+portal_last_only = true
+[[underlyings]]
+conid = 540000003
+symbol = "HALT"
+sec_type = "STK"
+exchange = "SMART"
+primary_exchange = "NASDAQ"
+spot = 12.0
+vol = 0.5
+portal_last_prefix = "H"
+portal_last_only = true
+[[options]]
+conid = 740001
+underlying = 540000002
+right = "C"
+strike = 40.0
+expiry_days = 30
+multiplier = 100
+[[positions]]
+account = "U4444444"
+holdings = [
+    { conid = 756733, quantity = 10 },
+    { conid = 540000002, quantity = 100 },
+    { conid = 740001, quantity = 2 },
+    { conid = 540000003, quantity = 300 },
+]
+"""
+
+
+async def test_a_prior_close_or_halted_last_is_not_a_live_price(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    """Only a "C" or "H" last: the stock, and the option whose underlying it is, are missing
+    with prior_close or halted in every priced figure, never valued at that price; the option's
+    theta and vega (which need no price) still count; SPY, priced live, contributes."""
+    scenario = tmp_path / "not_live.toml"
+    scenario.write_text(NOT_LIVE_SCENARIO)
+    simulator = await start_simulator(scenario, IBKR_SIM_PENALTY_S="2")
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {
+                "IB_API_MODE": "PORTAL",
+                "IB_PORTAL_URL": simulator.portal_url,
+                "IB_CONNECT_TIMEOUT_S": "3",
+                "IB_RESET_WINDOWS": "none",
+                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            }
+        )
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        _, records = await tick_until(
+            collector, 500, lambda r: r["U4444444"]["options_with_greeks"] == 1
+        )
+    finally:
+        await collector.close()
+    record = records["U4444444"]
+    for figure in ("net_dollar_delta", "net_beta_delta"):
+        assert reasons(record, figure, "OLD") == {"prior_close": 2}, figure
+        assert reasons(record, figure, "HALT") == {"halted": 1}, figure
+    assert reasons(record, "net_dollar_gamma", "OLD") == {"prior_close": 1}
+    assert record["underlyings"]["OLD"]["net_theta"] is not None
+    assert record["completeness"]["net_dollar_delta"]["contributing"] == 1  # SPY alone
