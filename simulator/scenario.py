@@ -86,6 +86,9 @@ class Scenario:
     exchange_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     benchmark: str = "SPY"
     portal_values: str = "exact"  # or "as_gateway": rounded strings, fields a snapshot apart
+    # Socket account values per currency keyed "$LEDGER:ExchangeRate", not "ExchangeRate" (the
+    # TWS setting of the 2026 API release notes, on by default for new users)
+    ledger_prefix: bool = False
 
     def expiry(self, days: int, start: date) -> str:
         return (start + timedelta(days=days)).strftime("%Y%m%d")
@@ -136,6 +139,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
             },
             benchmark=str(raw.get("benchmark", "SPY")),
             portal_values=str(raw.get("portal_values", "exact")),
+            ledger_prefix=bool(raw.get("ledger_prefix", False)),
         )  # fmt: skip
     except KeyError as exc:
         raise ScenarioError(f"{source}: missing {exc}") from None
