@@ -44,6 +44,7 @@ class Underlying:
     beta: float = 1.0  # how its daily returns follow the benchmark's (what the bars are made of)
     idiosyncratic_vol: float = 0.10  # annualised; the rest of its daily returns
     history: bool = True  # False: the gateway serves no daily bars for it
+    history_days: int = 252  # how many daily bars it has (a recent listing has fewer)
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
@@ -173,6 +174,8 @@ def _check_underlyings(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: underlying {item.symbol} needs spot and vol > 0")
         if item.sec_type not in SEC_TYPES:
             raise ScenarioError(f"{source}: {item.symbol}: sec_type is one of {SEC_TYPES}")
+        if not 1 <= item.history_days <= 252:
+            raise ScenarioError(f"{source}: {item.symbol}: history_days is 1 to 252")
         if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
             raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
     if scenario.portal_values not in PORTAL_VALUES:
