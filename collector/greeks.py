@@ -19,6 +19,11 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   unknown in the base currency is `no_price`); linear instruments are not counted at all for
   gamma, theta and vega. A sum nothing contributed to is null, never 0.
 - Warrants, bonds, FX, crypto and any other type: missing with `unsupported_type`, never dropped.
+- Nothing unknown becomes a number: an unreadable quantity is `no_quantity` (not 0), an unknown
+  magnifier `no_magnifier` (not 1), a Portal price that is only a prior close or a halted last
+  `prior_close` or `halted` (not a live price).
+- `stalest_greek_age_s`: the longest time since an input of a contributing position last
+  changed, an option's Greeks or a linear instrument's own price.
 """
 
 from __future__ import annotations
@@ -161,6 +166,7 @@ class Holding:
     # Why the price the figures need (own, or the option's underlying's) is unknown, when the
     # gateway said more than nothing: "prior_close" or "halted". None: "no_price".
     price_reason: str | None = None
+    price_changed_at: datetime | None = None  # when `price` last changed (linear instruments)
     greeks: OptionGreeks | None = None
 
     @property
@@ -347,6 +353,8 @@ class _Sums:
 class AccountFigures:
     net: Mapping[str, Any]  # the five figures, completeness and counts
     underlyings: Mapping[str, Mapping[str, Any]]
+    # Seconds since the stalest input of a contributing position last changed: option Greeks
+    # and linear instruments' prices (the name is the stored column's, from before prices).
     stalest_greek_age_s: float | None
 
 
@@ -363,8 +371,14 @@ def aggregate(
         total.add(holding, parts)
         per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(holding, parts)
         used = any(isinstance(part, float) for part in parts.values())
+        # The stalest input of any position that contributed: an option's Greeks, a linear
+        # instrument's own price (each as of when its value last changed).
+        changed = None
         if holding.is_option and used and holding.greeks is not None:
             changed = holding.greeks.changed_at
+        elif holding.sec_type in LINEAR_TYPES and used:
+            changed = holding.price_changed_at
+        if changed is not None:
             oldest = changed if oldest is None or changed < oldest else oldest
     stalest = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
     return AccountFigures(

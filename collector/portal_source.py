@@ -112,6 +112,7 @@ class PortalSource:
         self._ledgers: dict[str, tuple[float, Any]] = {}
         self._pnl_at = float("-inf")
         self._changes = ChangeClock()
+        self._price_changes = ChangeClock()  # when each instrument's own price last changed
         self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
         self._benchmark_conid: int | None = None
         self._benchmark_searched = False
@@ -550,15 +551,15 @@ class PortalSource:
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
         underlying_conid = int(item.get("undConid") or 0)
         note_bars_source(self._history_conids, symbol, sec_type, conid, underlying_conid)
+        received = (
+            datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
+            if quote is not None and quote.updated_ms
+            else now
+        )
         if sec_type in OPTION_TYPES and quote is not None:
             values = (quote.delta, quote.gamma, quote.theta, quote.vega)
             if any(value is not None for value in values):
                 underlying = quotes.get(underlying_conid)
-                received = (
-                    datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
-                    if quote.updated_ms
-                    else now
-                )
                 greeks = OptionGreeks(
                     *values,
                     underlying.price if underlying is not None else None,
@@ -566,6 +567,11 @@ class PortalSource:
                 )
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
+        price_changed_at = (
+            self._price_changes.observe(conid, (price,), min(received, now))
+            if price is not None
+            else None
+        )
         # The price the figures need: an option's underlying's, else the instrument's own.
         priced_by = quotes.get(underlying_conid) if sec_type in OPTION_TYPES else quote
         currency = item.get("currency")
@@ -582,6 +588,7 @@ class PortalSource:
             magnifier=magnifier,
             price=price,
             price_reason=priced_by.price_reason if priced_by is not None else None,
+            price_changed_at=price_changed_at,
             greeks=greeks,
         )
 

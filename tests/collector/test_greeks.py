@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -347,3 +348,13 @@ def test_which_conids_bars_give_a_symbols_beta(
     for symbol, sec_type, conid, underlying in holdings:
         note_bars_source(sources, symbol, sec_type, conid, underlying)
     assert sources == expected
+
+
+def test_the_stalest_input_age_covers_linear_prices() -> None:
+    """A stock whose price last changed 30 s ago is staler than the call's 7 s old Greeks: the
+    age is 30; a stock without a price contributes nothing and gives no age."""
+    stale_stock = dataclasses.replace(AAPL_STOCK, price_changed_at=NOW - timedelta(seconds=30))
+    assert aggregate([stale_stock, AAPL_SHORT_CALL], USD, NOW).stalest_greek_age_s == 30.0
+    unpriced = dataclasses.replace(stale_stock, price=None)
+    assert aggregate([unpriced, AAPL_SHORT_CALL], USD, NOW).stalest_greek_age_s == 7.0
+    assert aggregate([stale_stock], USD, NOW).stalest_greek_age_s == 30.0  # no option at all

@@ -304,3 +304,38 @@ async def test_a_prior_close_or_halted_last_is_not_a_live_price(
     assert reasons(record, "net_dollar_gamma", "OLD") == {"prior_close": 1}
     assert record["underlyings"]["OLD"]["net_theta"] is not None
     assert record["completeness"]["net_dollar_delta"]["contributing"] == 1  # SPY alone
+
+
+async def test_an_account_of_stocks_alone_has_an_input_age(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    """Two stocks and no option: the stalest-input age is their prices' (it was null: only
+    option Greeks had an age), and with the market frozen it grows from tick to tick."""
+    scenario = tmp_path / "pence.toml"
+    scenario.write_text(PENCE_SCENARIO)
+    simulator = await start_simulator(scenario, IBKR_SIM_PENALTY_S="2")
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {
+                "IB_API_MODE": "PORTAL",
+                "IB_PORTAL_URL": simulator.portal_url,
+                "IB_CONNECT_TIMEOUT_S": "3",
+                "IB_RESET_WINDOWS": "none",
+                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            }
+        )
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        index, first = await tick_until(
+            collector, 600, lambda r: r["U3333333"]["net_dollar_delta"] is not None
+        )
+        _, later = await tick_until(collector, index + 1, lambda r: True)
+    finally:
+        await collector.close()
+    first_age = first["U3333333"]["stalest_greek_age_s"]
+    later_age = later["U3333333"]["stalest_greek_age_s"]
+    assert first_age is not None
+    assert first_age >= 0
+    assert later_age > first_age
