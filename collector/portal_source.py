@@ -628,9 +628,9 @@ async def _value(value: Any) -> Any:
 def _magnification(item: dict[str, Any]) -> float | None:
     """displayRule.magnification ("magnifier applied to pricing"): the number when it is 1 or
     more; 0 means none, as ContractDetails.priceMagnifier's 0 does (docs/ibkr-conventions.md);
-    None when the position has no displayRule or no readable magnification."""
+    None when the position has no displayRule or no magnification that is one of those."""
     rule = item.get("displayRule")
     value = parse_number(rule.get("magnification")) if isinstance(rule, dict) else None
-    if value is None or value < 0:
-        return None
-    return max(value, 1.0)
+    if value == 0:
+        return 1.0
+    return value if value is not None and value >= 1 else None
