@@ -19,6 +19,17 @@ from collector.portal_values import parse_number
 
 # The socket API's pseudo-currency for values already summed in the base currency.
 BASE: str = "BASE"
+# A TWS setting (TWS API release notes, 2026; on by default for new users) prefixes the keys of
+# per-currency account values with this: "$LEDGER:ExchangeRate" for "ExchangeRate".
+LEDGER_PREFIX: str = "$LEDGER"
+
+
+def account_key(tag: str) -> str:
+    """An account value's key without the `$LEDGER` prefix, so both forms match: "ExchangeRate",
+    "$LEDGER:ExchangeRate" and "$LEDGERExchangeRate" -> "ExchangeRate"."""
+    if not tag.startswith(LEDGER_PREFIX):
+        return tag
+    return tag[len(LEDGER_PREFIX) :].removeprefix(":")
 
 
 @dataclass(frozen=True)
@@ -46,10 +57,11 @@ def from_socket_values(
 ) -> AccountMoney:
     """(tag, value, currency) of updateAccountValue / accountUpdateMulti, and reqPnL's daily.
 
-    The base currency is the currency NetLiquidation is reported in; `ExchangeRate` rows give
+    Keys are read with or without the `$LEDGER` prefix. The base currency is the currency
+    NetLiquidation is reported in; `ExchangeRate` rows give
     each currency's rate to it; UnrealizedPnL is taken from its BASE row (the sum over
     currencies, converted), else from the row in the base currency."""
-    rows = [(tag, value, currency) for tag, value, currency in values]
+    rows = [(account_key(tag), value, currency) for tag, value, currency in values]
     base = next(
         (cur for tag, _, cur in rows if tag == "NetLiquidation" and cur and cur != BASE), None
     )

@@ -26,3 +26,27 @@ class ReconnectBackoff:
     def reset(self) -> None:
         """A connection held: the next outage starts the schedule again."""
         self.attempts = 0
+
+
+class LookupRetries:
+    """When to ask again for something the gateway did not tell (a contract's magnifier):
+    after the k-th unknown answer, wait 2^(k-1) reads, at most `longest_wait_reads`, so a
+    transient failure is retried on the next tick and a lasting one costs a request an
+    interval, not one every tick. Counts reads, not seconds: no clock."""
+
+    def __init__(self, longest_wait_reads: int = 64) -> None:
+        self._longest_wait_reads = longest_wait_reads
+        self._next_read: dict[int, tuple[int, int]] = {}  # key -> (failures, read it is due)
+
+    def due(self, key: int, read: int) -> bool:
+        """Whether `key` may be asked on read number `read`."""
+        return read >= self._next_read.get(key, (0, read))[1]
+
+    def unknown(self, key: int, read: int) -> None:
+        """The answer on read number `read` did not tell: ask again later."""
+        failures = self._next_read.get(key, (0, read))[0] + 1
+        wait_reads = min(2 ** (failures - 1), self._longest_wait_reads)
+        self._next_read[key] = (failures, read + wait_reads)
+
+    def known(self, key: int) -> None:
+        self._next_read.pop(key, None)

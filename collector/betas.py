@@ -3,8 +3,9 @@
 beta = cov(r_u, r_b) / var(r_b), the OLS slope of the underlying's daily simple close-to-close
 returns on the benchmark's. Bars are first aligned by date (only dates both series have), then
 returns are taken between consecutive common dates, so both returns of a pair span the same
-days. The benchmark's own beta is exactly 1. An underlying with fewer than two aligned returns,
-or a benchmark that never moved, has no beta: it is missing, never 1.0.
+days. The benchmark's own beta is exactly 1. An underlying with fewer than MIN_RETURNS (60)
+aligned daily returns, or a benchmark that never moved, has no beta: it is missing (`no_beta`),
+never 1.0 (why 60: docs/ibkr-conventions.md, "The betas' minimum sample").
 `BRIDGE_BETAS_FILE` (TOML, `[betas] SYMBOL = 1.23`) overrides any computed beta.
 """
 
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-MIN_RETURNS: Final = 2
+# Fewest aligned daily returns a beta is regressed from. The slope's standard error is about
+# (residual vol / benchmark vol) / sqrt(n): for a typical stock (residual vol near the
+# market's) 0.13 at 60, a 95 % interval of about +-0.25; at 2 points any line fits exactly and
+# the error cannot even be estimated. 60 is about three months of trading days.
+MIN_RETURNS: Final = 60
+# A slope needs two points; `ols_beta` is the bare regression, `beta_of` applies MIN_RETURNS.
+_MIN_POINTS: Final = 2
 
 
 class BetasFileError(ValueError):
@@ -51,9 +58,9 @@ def aligned_returns(
 
 
 def ols_beta(pairs: list[tuple[float, float]]) -> BetaEstimate | None:
-    """The slope of y on x (cov / var); None with too few points or no variance in x."""
+    """The slope of y on x (cov / var); None with fewer than two points or no variance in x."""
     n = len(pairs)
-    if n < MIN_RETURNS:
+    if n < _MIN_POINTS:
         return None
     mean_y = math.fsum(y for y, _ in pairs) / n
     mean_x = math.fsum(x for _, x in pairs) / n
@@ -64,8 +71,12 @@ def ols_beta(pairs: list[tuple[float, float]]) -> BetaEstimate | None:
     return BetaEstimate(covariance / variance, n)
 
 
-def beta_of(underlying: Iterable[Bar], benchmark: Iterable[Bar]) -> BetaEstimate | None:
-    return ols_beta(aligned_returns(underlying, benchmark))
+def beta_of(
+    underlying: Iterable[Bar], benchmark: Iterable[Bar], *, min_returns: int = MIN_RETURNS
+) -> BetaEstimate | None:
+    """The beta the figures use: None below `min_returns` aligned daily returns."""
+    pairs = aligned_returns(underlying, benchmark)
+    return ols_beta(pairs) if len(pairs) >= min_returns else None
 
 
 def parse_betas_file(text: str) -> dict[str, float]:

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
 from collector.backoff import ReconnectBackoff
-from collector.betas import Bar, BetaBook, beta_of
+from collector.betas import MIN_RETURNS, Bar, BetaBook, beta_of
 from collector.errors import (
     ClientIdInUse,
     CollectorError,
@@ -386,7 +386,8 @@ class Collector:
         if without:
             self.events.emit(
                 "info", "betas_missing",
-                f"no beta for {', '.join(without)}: left out of net_beta_delta",
+                f"no beta for {', '.join(without)} (no bars, or fewer than {MIN_RETURNS} daily "
+                "returns in common with the benchmark): left out of net_beta_delta",
                 details={"symbols": without},
             )  # fmt: skip
         if lines:

@@ -19,6 +19,11 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   unknown in the base currency is `no_price`); linear instruments are not counted at all for
   gamma, theta and vega. A sum nothing contributed to is null, never 0.
 - Warrants, bonds, FX, crypto and any other type: missing with `unsupported_type`, never dropped.
+- Nothing unknown becomes a number: an unreadable quantity is `no_quantity` (not 0), an unknown
+  magnifier `no_magnifier` (not 1), a Portal price that is only a prior close or a halted last
+  `prior_close` or `halted` (not a live price).
+- `stalest_greek_age_s`: the longest time since an input of a contributing position last
+  changed, an option's Greeks or a linear instrument's own price.
 """
 
 from __future__ import annotations
@@ -40,10 +45,14 @@ FIGURES: Final = records.FIGURES
 # The order in which a position's missing inputs are looked for; the first found is its reason.
 REASONS: Final = (
     "unsupported_type",
+    "no_quantity",
     "no_multiplier",
+    "no_magnifier",
     "no_fx_rate",
     "no_greek",
     "no_price",
+    "prior_close",  # PORTAL: only yesterday's close is known (a "C" last)
+    "halted",  # PORTAL: only a halted last price is known (an "H" last)
     "no_beta",
 )
 # A figure of one position: its value, the reason it is missing, or None (not applicable).
@@ -147,11 +156,17 @@ class Holding:
     conid: int
     symbol: str  # the underlying's symbol: the per-underlying breakdown is keyed by it
     sec_type: str
-    quantity: float
+    quantity: float | None  # None: the gateway sent one that cannot be read (no_quantity)
     multiplier: float | None
     currency: str | None
-    magnifier: float = 1.0  # ContractDetails.priceMagnifier: 100 for contracts quoted in cents
+    # ContractDetails.priceMagnifier: 100 for contracts quoted in cents; None when the gateway
+    # did not say (the position is then missing with no_magnifier: a guess of 1 can be 100x off)
+    magnifier: float | None = 1.0
     price: float | None = None  # the instrument's own price (linear instruments)
+    # Why the price the figures need (own, or the option's underlying's) is unknown, when the
+    # gateway said more than nothing: "prior_close" or "halted". None: "no_price".
+    price_reason: str | None = None
+    price_changed_at: datetime | None = None  # when `price` last changed (linear instruments)
     greeks: OptionGreeks | None = None
 
     @property
@@ -184,24 +199,32 @@ class AccountContext:
 
 def position_figures(holding: Holding, context: AccountContext) -> dict[str, Part]:
     """Each figure of one position: a number, the reason it is missing, or None (n/a)."""
-    if holding.sec_type in OPTION_TYPES:
-        parts = _option_parts(holding, context)
-    elif holding.sec_type in LINEAR_TYPES:
-        parts = _linear_parts(holding, context)
-    else:
+    if holding.sec_type not in OPTION_TYPES | LINEAR_TYPES:
         return dict.fromkeys(FIGURES, "unsupported_type")
+    if holding.quantity is None:
+        # Unreadable is not 0: the position is counted missing, never dropped from the sums.
+        if holding.sec_type in OPTION_TYPES:
+            return dict.fromkeys(FIGURES, "no_quantity")
+        return {**dict.fromkeys(FIGURES), "net_dollar_delta": "no_quantity",
+                "net_beta_delta": "no_quantity"}  # fmt: skip
+    if holding.sec_type in OPTION_TYPES:
+        parts = _option_parts(holding, holding.quantity, context)
+    else:
+        parts = _linear_parts(holding, holding.quantity, context)
     parts["net_beta_delta"] = _beta_part(parts["net_dollar_delta"], holding.symbol, context)
     return parts
 
 
-def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+def _option_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     greeks = holding.greeks
     if holding.multiplier is None:
         return dict.fromkeys(FIGURES[:4], "no_multiplier")
+    if holding.magnifier is None:
+        return dict.fromkeys(FIGURES[:4], "no_magnifier")
     # Quoted prices, theta and vega of a cents-quoted contract are in cents: / magnifier. Its
     # gamma is per cent of move, so gamma x size x und² already equals gamma x qty x mult x und²
     # / magnifier, the contract's dollar gamma (docs/ibkr-conventions.md, "Magnifiers").
-    size = holding.quantity * holding.multiplier / holding.magnifier
+    size = quantity * holding.multiplier / holding.magnifier
     fx = context.fx(holding.currency)
     und = greeks.underlying_price if greeks is not None else None
 
@@ -211,7 +234,7 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
         if greeks is None or greek is None:
             return "no_greek"
         if priced and und is None:
-            return "no_price"
+            return holding.price_reason or "no_price"
         return value
 
     delta = greeks.delta if greeks else None
@@ -230,20 +253,20 @@ def _option_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
     }
 
 
-def _linear_parts(holding: Holding, context: AccountContext) -> dict[str, Part]:
+def _linear_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     parts: dict[str, Part] = dict.fromkeys(FIGURES[1:4])
     price = known_price(holding.price)
     fx = context.fx(holding.currency)
     if holding.multiplier is None:
         parts["net_dollar_delta"] = "no_multiplier"
+    elif holding.magnifier is None:
+        parts["net_dollar_delta"] = "no_magnifier"
     elif fx is None:
         parts["net_dollar_delta"] = "no_fx_rate"
     elif price is None:
-        parts["net_dollar_delta"] = "no_price"
+        parts["net_dollar_delta"] = holding.price_reason or "no_price"
     else:
-        parts["net_dollar_delta"] = (
-            holding.quantity * holding.multiplier * price / holding.magnifier * fx
-        )
+        parts["net_dollar_delta"] = quantity * holding.multiplier * price / holding.magnifier * fx
     return parts
 
 
@@ -298,7 +321,11 @@ class _Sums:
             elif isinstance(part, str):
                 counts["missing"] += 1
                 counts["reasons"][part] = counts["reasons"].get(part, 0) + 1
-        if self.share_equivalents is not None and holding.multiplier is not None:
+        if (
+            self.share_equivalents is not None
+            and holding.multiplier is not None
+            and holding.quantity is not None
+        ):
             size = holding.quantity * holding.multiplier
             if holding.sec_type in LINEAR_TYPES:
                 self._add_share_equivalent("net_delta", size)
@@ -326,6 +353,8 @@ class _Sums:
 class AccountFigures:
     net: Mapping[str, Any]  # the five figures, completeness and counts
     underlyings: Mapping[str, Mapping[str, Any]]
+    # Seconds since the stalest input of a contributing position last changed: option Greeks
+    # and linear instruments' prices (the name is the stored column's, from before prices).
     stalest_greek_age_s: float | None
 
 
@@ -342,8 +371,14 @@ def aggregate(
         total.add(holding, parts)
         per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(holding, parts)
         used = any(isinstance(part, float) for part in parts.values())
+        # The stalest input of any position that contributed: an option's Greeks, a linear
+        # instrument's own price (each as of when its value last changed).
+        changed = None
         if holding.is_option and used and holding.greeks is not None:
             changed = holding.greeks.changed_at
+        elif holding.sec_type in LINEAR_TYPES and used:
+            changed = holding.price_changed_at
+        if changed is not None:
             oldest = changed if oldest is None or changed < oldest else oldest
     stalest = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
     return AccountFigures(

@@ -10,7 +10,8 @@ is verified unless the gateway is on loopback (self-signed) or verification is t
 Each tick also reads every account's ledger (exchange rates, once a minute) and summary (net
 liquidation, unrealized P&L); the partitioned P&L (daily P&L, allowed once per 5 s) every other
 tick. Null multipliers are looked up in /trsrv/secdef, then /iserver/contract/{conid}/info;
-magnifiers of futures and their options from the position's displayRule, else info-and-rules.
+magnifiers of every held contract from the position's displayRule, else info-and-rules (an
+unknown one is missing with no_magnifier and asked again later, never taken as 1).
 Betas' bars come from /iserver/marketdata/history (docs/protocol.md).
 """
 
@@ -27,6 +28,7 @@ from typing import Any, Final
 import aiohttp
 
 from collector.account_values import from_portal, portal_bars, portal_daily_pnl
+from collector.backoff import LookupRetries
 from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
@@ -36,6 +38,7 @@ from collector.errors import (
 )
 from collector.events import EventLog
 from collector.greeks import (
+    LINEAR_TYPES,
     ONE_PER_UNIT,
     OPTION_TYPES,
     ChangeClock,
@@ -67,8 +70,9 @@ _ACCOUNTS_EVERY_S: Final = 5.5
 _PNL_EVERY_S: Final = 5.5
 # Exchange rates move slowly; the ledger is read once a minute per account.
 _LEDGER_EVERY_S: Final = 60.0
-# Types that can be quoted in fractions of their currency (cents: ZC, ZS, ZW and options).
-_MAGNIFIED_TYPES: Final = frozenset({"FUT", "FOP"})
+# Types whose figures need a magnifier (any of them may be quoted in fractions of their
+# currency: cents for ZC, ZS, ZW and their options; see docs/ibkr-conventions.md).
+_FIGURED_TYPES: Final = OPTION_TYPES | LINEAR_TYPES
 
 
 class PortalSource:
@@ -97,13 +101,18 @@ class PortalSource:
         self._pacing = False  # inside a penalty episode: reported once, at its start
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
-        self._magnifiers: dict[int, float] = {}
+        self._magnifiers: dict[int, float] = {}  # known ones only: unknown is asked again
+        self._magnifier_retries = LookupRetries()
+        self._magnifier_unknown_said: set[int] = set()  # said once per contract and session
+        self._bad_quantities_said: set[tuple[str, int, str]] = set()
+        self._reads = 0  # reads of positions so far: the retries' count of time
         self._auth: dict[str, Any] = {}
         self._account_currency: dict[str, str] = {}
         self._daily_pnl: dict[str, float] = {}
         self._ledgers: dict[str, tuple[float, Any]] = {}
         self._pnl_at = float("-inf")
         self._changes = ChangeClock()
+        self._price_changes = ChangeClock()  # when each instrument's own price last changed
         self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
         self._benchmark_conid: int | None = None
         self._benchmark_searched = False
@@ -286,7 +295,7 @@ class PortalSource:
         bench_quote = quotes.get(benchmark) if benchmark else None
         return {
             account: AccountView(
-                [self._holding(item, quotes, now) for item in items],
+                [self._holding(account, item, quotes, now) for item in items],
                 from_portal(
                     account_currency=self._account_currency.get(account),
                     ledger=ledger,
@@ -321,29 +330,51 @@ class PortalSource:
         return positions, quotes, benchmark
 
     async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
-        """Futures and their options may be quoted in cents: the magnifier of each, once, from
-        the position's displayRule, else /iserver/contract/{conid}/info-and-rules."""
-        unknown = {}
+        """The magnifier of every held contract the figures use (SOCKET applies the contract
+        details' to every type, so PORTAL asks for every type too), once it is known: the
+        position's displayRule, else /iserver/contract/{conid}/info-and-rules. An unknown one
+        stays unknown (the position is missing with no_magnifier) and is asked again later."""
+        self._reads += 1
+        wanted = set()
         for item in (item for items in positions.values() for item in items):
             conid = int(item["conid"])
-            if item.get("assetClass") in _MAGNIFIED_TYPES and conid not in self._magnifiers:
-                unknown[conid] = _magnification(item)
-        await _all(
-            *(self._look_up_magnifier(conid) for conid, found in unknown.items() if found is None)
-        )
-        for conid, found in unknown.items():
+            if conid in self._magnifiers or item.get("assetClass") not in _FIGURED_TYPES:
+                continue
+            found = _magnification(item)
             if found is not None:
                 self._magnifiers[conid] = found
+                self._magnifier_retries.known(conid)
+            elif self._magnifier_retries.due(conid, self._reads):
+                wanted.add(conid)
+        await _all(*(self._look_up_magnifier(conid) for conid in sorted(wanted)))
 
     async def _look_up_magnifier(self, conid: int) -> None:
+        path = f"/iserver/contract/{conid}/info-and-rules"
         try:
-            reply = await self._request("GET", f"/iserver/contract/{conid}/info-and-rules")
-        except GatewayReplyError:
-            reply = None
+            # A 500 with a JSON error is this contract's failure, not the gateway's: the tick
+            # goes on with the magnifier unknown.
+            reply = await self._request("GET", path, server_error_is_none=True)
+        except GatewayReplyError as exc:
+            reply, failure = None, str(exc)
+        else:
+            failure = "refused (500)" if reply is None else "rules.priceMagnifier is null"
         rules = reply.get("rules") if isinstance(reply, dict) else None
         raw = rules.get("priceMagnifier") if isinstance(rules, dict) else None
         magnifier = parse_number(raw) if raw is not None else None
-        self._magnifiers[conid] = magnifier if magnifier is not None and magnifier > 0 else 1.0
+        if magnifier is not None and magnifier >= 1:
+            self._magnifiers[conid] = magnifier
+            self._magnifier_retries.known(conid)
+            return
+        # Never 1 by default: a cents-quoted contract valued at 1 is 100 times too large.
+        self._magnifier_retries.unknown(conid, self._reads)
+        if conid not in self._magnifier_unknown_said:
+            self._magnifier_unknown_said.add(conid)
+            self.events.emit(
+                "warning", "magnifier_unknown",
+                f"no price magnifier for contract {conid} ({failure}): counted as no_magnifier "
+                "and asked again later",
+                details={"conid": conid, "priceMagnifier": None if raw is None else str(raw)},
+            )  # fmt: skip
 
     async def _money(self, account: str) -> tuple[Any, Any]:
         """The ledger (exchange rates, refreshed every minute) and the summary (net
@@ -507,28 +538,28 @@ class PortalSource:
                 self._multipliers[conid] = parse_multiplier(raw)
 
     def _holding(
-        self, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
+        self, account: str, item: dict[str, Any], quotes: dict[int, PortalQuote], now: datetime
     ) -> Holding:
         conid = int(item["conid"])
         sec_type = str(item.get("assetClass") or "")
         multiplier = parse_multiplier(item.get("multiplier"))
         if multiplier is None:
             multiplier = 1.0 if sec_type in ONE_PER_UNIT else self._multipliers.get(conid)
-        magnifier = self._magnifiers.get(conid) or _magnification(item) or 1.0
+        magnifier = self._magnifiers.get(conid)  # None: unknown, counted as no_magnifier
         quote = quotes.get(conid)
         greeks = None
         symbol = str(item.get("undSym") or item.get("ticker") or item.get("contractDesc") or conid)
         underlying_conid = int(item.get("undConid") or 0)
         note_bars_source(self._history_conids, symbol, sec_type, conid, underlying_conid)
+        received = (
+            datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
+            if quote is not None and quote.updated_ms
+            else now
+        )
         if sec_type in OPTION_TYPES and quote is not None:
             values = (quote.delta, quote.gamma, quote.theta, quote.vega)
             if any(value is not None for value in values):
                 underlying = quotes.get(underlying_conid)
-                received = (
-                    datetime.fromtimestamp(quote.updated_ms / 1000, UTC)
-                    if quote.updated_ms
-                    else now
-                )
                 greeks = OptionGreeks(
                     *values,
                     underlying.price if underlying is not None else None,
@@ -536,18 +567,44 @@ class PortalSource:
                 )
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
+        price_changed_at = (
+            self._price_changes.observe(conid, (price,), min(received, now))
+            if price is not None
+            else None
+        )
+        # The price the figures need: an option's underlying's, else the instrument's own.
+        priced_by = quotes.get(underlying_conid) if sec_type in OPTION_TYPES else quote
         currency = item.get("currency")
+        quantity = parse_number(item.get("position"))
+        if quantity is None:
+            self._say_bad_quantity(account, conid, item.get("position"))
         return Holding(
             conid=conid,
             symbol=symbol,
             sec_type=sec_type,
-            quantity=parse_number(item.get("position")) or 0.0,
+            quantity=quantity,
             multiplier=multiplier,
             currency=currency if isinstance(currency, str) and currency else None,
             magnifier=magnifier,
             price=price,
+            price_reason=priced_by.price_reason if priced_by is not None else None,
+            price_changed_at=price_changed_at,
             greeks=greeks,
         )
+
+    def _say_bad_quantity(self, account: str, conid: int, raw: Any) -> None:
+        """An unreadable quantity is counted as no_quantity (never 0); said once per account,
+        contract and raw value, with the raw value."""
+        said = (account, conid, repr(raw)[:100])
+        if said in self._bad_quantities_said:
+            return
+        self._bad_quantities_said.add(said)
+        self.events.emit(
+            "warning", "bad_quantity",
+            f"the quantity of contract {conid} in {account} is not a number ({said[2]}): "
+            "counted as no_quantity",
+            details={"account": account, "conid": conid, "raw": said[2]},
+        )  # fmt: skip
 
 
 async def _all(*steps: Awaitable[Any]) -> list[Any]:
@@ -569,7 +626,11 @@ async def _value(value: Any) -> Any:
 
 
 def _magnification(item: dict[str, Any]) -> float | None:
-    """displayRule.magnification ("magnifier applied to pricing"), when above 1."""
+    """displayRule.magnification ("magnifier applied to pricing"): the number when it is 1 or
+    more; 0 means none, as ContractDetails.priceMagnifier's 0 does (docs/ibkr-conventions.md);
+    None when the position has no displayRule or no magnification that is one of those."""
     rule = item.get("displayRule")
     value = parse_number(rule.get("magnification")) if isinstance(rule, dict) else None
-    return value if value is not None and value > 1 else None
+    if value == 0:
+        return 1.0
+    return value if value is not None and value >= 1 else None

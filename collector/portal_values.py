@@ -1,10 +1,12 @@
 """Client Portal values, parsed defensively: strings in, floats or None out, never a guess.
 
-The snapshot endpoint returns nearly every field as a string, sometimes with a prefix ("C" for
-yesterday's close, "H" for halted), thousands separators ("1,300"), a K/M/B suffix ("10.2K") or a
-percent sign; the first answer for a conid has no fields at all. Garbage becomes None (unknown),
-never 0. Greeks are rounded strings ("-2.000"): the socket API's -2 "not computed" marker does
-not exist here, so a theta of -2.000 is a theta (docs/protocol.md, "Client Portal values").
+The snapshot endpoint returns nearly every field as a string; its last price (31) may carry a
+prefix ("C": yesterday's close, "H": halted), which says the price is not a live one and is kept
+beside it (docs/ibkr-conventions.md, "Prices that are not live"); thousands separators
+("1,300"), a K/M/B suffix ("10.2K") or a percent sign; the first answer for a conid has no
+fields at all. Garbage becomes None (unknown), never 0. Greeks are rounded strings ("-2.000"):
+the socket API's -2 "not computed" marker does not exist here, so a theta of -2.000 is a theta
+(docs/protocol.md, "Client Portal values").
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def parse_conid(raw: Any) -> int | None:
 
 
 def parse_number(raw: Any) -> float | None:
-    """'C168.42' -> 168.42, '1,300' -> 1300.0, '10.2K' -> 10200.0, '45%' -> 45.0, 'N/A' -> None."""
+    """'1,300' -> 1300.0, '10.2K' -> 10200.0, '45%' -> 45.0, 'N/A' -> None, 'C168.42' -> None
+    (only the last price has a prefix: `parse_last`)."""
     if isinstance(raw, bool) or raw is None:
         return None
     if isinstance(raw, int | float):
@@ -53,8 +56,6 @@ def parse_number(raw: Any) -> float | None:
     if not isinstance(raw, str):
         return None
     text = raw.strip().replace(",", "")
-    if text[:1] in ("C", "H"):
-        text = text[1:]
     scale = 1.0
     if text[-1:].upper() in _SUFFIX:
         scale = _SUFFIX[text[-1].upper()]
@@ -63,6 +64,19 @@ def parse_number(raw: Any) -> float | None:
     if not _NUMBER.match(text):
         return None
     return known(float(text) * scale)
+
+
+# Field 31's prefixes: the value is not a live price (IBKR "Market Data Fields": the last price
+# "may be prefixed with C or H"), and the reason a position priced by it is missing.
+LAST_PREFIXES: Final = {"C": "prior_close", "H": "halted"}
+
+
+def parse_last(raw: Any) -> tuple[float | None, str | None]:
+    """Field 31: 'C168.42' -> (168.42, 'C'), '168.42' -> (168.42, None), 'N/A' -> (None, None)."""
+    prefix = raw.strip()[:1] if isinstance(raw, str) else ""
+    if prefix in LAST_PREFIXES:
+        return known_price(parse_number(raw.strip()[1:])), prefix
+    return known_price(parse_number(raw)), None
 
 
 @dataclass(frozen=True)
@@ -81,15 +95,25 @@ class PortalQuote:
     vega: float | None
     implied_vol: float | None
     updated_ms: int | None
+    last_prefix: str | None = None  # "C" or "H": the last is not a live price
 
     @property
     def price(self) -> float | None:
-        """Mark, else the bid/ask midpoint, else last: the price a dollar delta is valued at."""
+        """Mark, else the bid/ask midpoint, else an unprefixed last: the price a dollar delta
+        is valued at. A prior close or a halted last is no live price: None (`price_reason`)."""
         if self.mark is not None:
             return self.mark
         if self.bid is not None and self.ask is not None:
             return (self.bid + self.ask) / 2
-        return self.last
+        return self.last if self.last_prefix is None else None
+
+    @property
+    def price_reason(self) -> str | None:
+        """Why `price` is None: `prior_close` or `halted` when only a prefixed last came, else
+        None (the figures then say `no_price`)."""
+        if self.price is None and self.last is not None and self.last_prefix is not None:
+            return LAST_PREFIXES[self.last_prefix]
+        return None
 
 
 def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
@@ -98,10 +122,11 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
     if conid is None:
         return None
     updated = item.get("_updated")
+    last, last_prefix = parse_last(item.get(LAST))
     return PortalQuote(
         conid=conid,
         has_values=any(field in item for field in SNAPSHOT_FIELDS),
-        last=known_price(parse_number(item.get(LAST))),
+        last=last,
         bid=known_price(parse_number(item.get(BID))),
         ask=known_price(parse_number(item.get(ASK))),
         mark=known_price(parse_number(item.get(MARK))),
@@ -111,4 +136,5 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         vega=parse_number(item.get(VEGA)),
         implied_vol=parse_number(item.get(IMPLIED_VOL)),
         updated_ms=updated if isinstance(updated, int) and not isinstance(updated, bool) else None,
+        last_prefix=last_prefix,
     )

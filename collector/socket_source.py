@@ -97,6 +97,8 @@ class SocketSource:
         self._greeks: dict[int, OptionGreeks] = {}
         self._changes = ChangeClock()
         self._prices: dict[int, float] = {}
+        self._price_changes = ChangeClock()  # when each instrument's price last changed
+        self._price_changed_at: dict[int, datetime] = {}
         self._details: dict[int, ContractDetails] = {}
         self._history_conids: dict[str, int] = {}  # underlying symbol -> the conid of its bars
         self._benchmark: Contract | None = None
@@ -250,6 +252,7 @@ class SocketSource:
             price = known_price(ticker.marketPrice())
             if price is not None:
                 self._prices[conid] = price
+                self._price_changed_at[conid] = self._price_changes.observe(conid, (price,), now)
 
     async def probe(self) -> None:
         try:
@@ -331,6 +334,7 @@ class SocketSource:
             currency=contract.currency or None,
             magnifier=magnifier,
             price=self._prices.get(conid),
+            price_changed_at=self._price_changed_at.get(conid),
             greeks=self._greeks.get(conid),
         )
 
@@ -411,6 +415,8 @@ class SocketSource:
             self._greeks.pop(conid, None)
             self._prices.pop(conid, None)
             self._changes.forget(conid)
+            self._price_changes.forget(conid)
+            self._price_changed_at.pop(conid, None)
         # Options first: their Greeks are the point; stocks and futures only give a price.
         ordered = sorted(
             (conid for conid in wanted if conid not in self._unqualifiable),

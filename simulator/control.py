@@ -34,6 +34,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "portal_server_error": (int, type(None)),
     "portal_string_conids": (bool,),
     "portal_garbled_conid": (int, type(None)),
+    "portal_garbled_quantity": (int, type(None)),
+    "portal_no_display_rule": (bool,),
+    "portal_rules_error": (int, type(None)),
 }
 _ACTIONS = ("drop_connections", "reset_s", "farm")
 

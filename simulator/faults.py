@@ -31,6 +31,9 @@ class Faults:
     portal_server_error: int | None = None  # 500 or 503 on every Portal request
     portal_string_conids: bool = False  # positions' conid and undConid as decimal strings
     portal_garbled_conid: int | None = None  # this position's conid served as "n/a"
+    portal_garbled_quantity: int | None = None  # this position's quantity served as "n/a"
+    portal_no_display_rule: bool = False  # positions without their displayRule
+    portal_rules_error: int | None = None  # this status from every info-and-rules request
     _listeners: list[Callable[[FaultEvent], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[FaultEvent], None]) -> None:

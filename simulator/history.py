@@ -93,6 +93,11 @@ def close_returns(bars: Sequence[Bar]) -> dict[date, float]:
     }
 
 
+def common_returns(underlying: Sequence[Bar], benchmark: Sequence[Bar]) -> int:
+    """How many dates both have a close-to-close return for."""
+    return len(set(close_returns(underlying)) & set(close_returns(benchmark)))
+
+
 def ols_beta(underlying: Sequence[Bar], benchmark: Sequence[Bar]) -> float | None:
     """cov(r_u, r_b) / var(r_b) over the dates both have a return for; None below two dates or
     with a benchmark that never moved."""

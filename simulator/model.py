@@ -24,6 +24,9 @@ from simulator.scenario import Scenario, Underlying
 from simulator.truth import Exposure, account_truth
 
 _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
+# The fewest common daily returns the truth regresses a beta from; below, the symbol has none
+# (docs/simulator.md; the bridge states the same minimum on its own in collector/betas.py).
+MIN_RETURNS = 60
 _EXPIRY_HOUR_UTC = 21  # options expire at 16:00 New York, near enough
 
 
@@ -48,6 +51,7 @@ class Instrument:
     quotes: bool = True
     portal_multiplier: bool = True
     portal_last_prefix: str = ""
+    portal_last_only: bool = False
     fixed_greeks: tuple[float, float, float, float] | None = None  # delta, gamma, theta, vega
 
 
@@ -173,6 +177,7 @@ class Market:
                 price_magnifier=item.price_magnifier, history=item.history, quotes=item.quotes,
                 portal_multiplier=item.portal_multiplier,
                 portal_last_prefix=item.portal_last_prefix,
+                portal_last_only=item.portal_last_only,
             )  # fmt: skip
             self._spot[item.conid] = item.spot
             self._vol[item.conid] = item.vol
@@ -378,9 +383,10 @@ class Market:
                     benchmark=market, beta=spec.beta,
                 )  # fmt: skip
             assert returns is not None
-            self._bars[key] = history.bars_from_returns(
+            bars = history.bars_from_returns(
                 days, returns, last_close=spec.spot, seed=seed, key=conid
             )
+            self._bars[key] = bars[len(bars) - spec.history_days :]  # the latest only
         return self._bars[key]
 
     def _benchmark_spec(self) -> Underlying | None:
@@ -410,7 +416,7 @@ class Market:
         if conid is None or benchmark is None:
             return None
         mine, theirs = self.bars(conid), self.bars(benchmark.conid)
-        if mine is None or theirs is None:
+        if mine is None or theirs is None or history.common_returns(mine, theirs) < MIN_RETURNS:
             return None
         return history.ols_beta(mine, theirs)
 

@@ -430,6 +430,13 @@ class PortalGateway:
             "isUS": item.currency == "USD",
             "hasOptions": item.underlying_conid is None,
             "pageSize": PAGE_SIZE,
+            # How the gateway displays the price: magnification 0 when none (Client Portal
+            # position schema, "magnifier applied to pricing"); the first place a client
+            # looks for a contract's magnifier.
+            "displayRule": {
+                "magnification": item.price_magnifier if item.price_magnifier != 1 else 0,
+                "displayRuleStep": [{"decimalDigits": 2, "lowerEdge": 0.0, "wholeDigits": 4}],
+            },
         }
 
     # Market data -----------------------------------------------------------------------------
@@ -485,6 +492,9 @@ class PortalGateway:
             "6457": item.underlying_conid,
         }
         served = fields | {"87_raw"} if "87" in fields else fields  # the raw twin of volume
+        if item.portal_last_only:
+            # No live quote (no trade today, or halted): the gateway has only its last price.
+            served = served - {"84", "86", "7635"}
         if as_gateway:
             # Model Greeks are computed on an interval: they arrive answers after the prices.
             answers = self.session.answers.get(item.conid, 0)
@@ -553,6 +563,8 @@ class PortalGateway:
         item = self.market.instrument(conids[0]) if conids and len(conids) == 1 else None
         if item is None:
             return _bad_request(f"conid is not valid: {request.match_info['conid']}")
+        if self.market.faults.portal_rules_error is not None:
+            return _server_error(self.market.faults.portal_rules_error)
         magnifier = item.price_magnifier if item.price_magnifier != 1 else None
         rules = {
             "priceMagnifier": magnifier, "negativeCapable": False, "incrementType": 1,
@@ -718,8 +730,15 @@ class PortalGateway:
 
 
 def _served_ids(position: dict[str, Any], faults: Faults) -> dict[str, Any]:
-    """A position's ids as the staged faults write them: decimal strings, or an unreadable id
-    for one conid (`portal_string_conids`, `portal_garbled_conid`)."""
+    """A position as the staged faults write it: ids as decimal strings, an unreadable id or
+    quantity for one conid, no displayRule (`portal_string_conids`, `portal_garbled_conid`,
+    `portal_garbled_quantity`, `portal_no_display_rule`)."""
+    if faults.portal_no_display_rule:
+        position = {key: value for key, value in position.items() if key != "displayRule"}
+    if faults.portal_garbled_quantity is not None and int(position["conid"]) == (
+        faults.portal_garbled_quantity
+    ):
+        position = {**position, "position": "n/a"}
     if faults.portal_string_conids:
         position = {**position, "conid": str(position["conid"])}
         position["undConid"] = str(position["undConid"])

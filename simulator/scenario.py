@@ -44,9 +44,11 @@ class Underlying:
     beta: float = 1.0  # how its daily returns follow the benchmark's (what the bars are made of)
     idiosyncratic_vol: float = 0.10  # annualised; the rest of its daily returns
     history: bool = True  # False: the gateway serves no daily bars for it
+    history_days: int = 252  # how many daily bars it has (a recent listing has fewer)
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
+    portal_last_only: bool = False  # the Portal serves its last price alone: no mark, bid, ask
     volume: float = 10_000.0  # the day's volume so far
     quote_size: float = 100.0  # bid and ask sizes
 
@@ -85,6 +87,9 @@ class Scenario:
     exchange_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     benchmark: str = "SPY"
     portal_values: str = "exact"  # or "as_gateway": rounded strings, fields a snapshot apart
+    # Socket account values per currency keyed "$LEDGER:ExchangeRate", not "ExchangeRate" (the
+    # TWS setting of the 2026 API release notes, on by default for new users)
+    ledger_prefix: bool = False
 
     def expiry(self, days: int, start: date) -> str:
         return (start + timedelta(days=days)).strftime("%Y%m%d")
@@ -135,6 +140,7 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
             },
             benchmark=str(raw.get("benchmark", "SPY")),
             portal_values=str(raw.get("portal_values", "exact")),
+            ledger_prefix=bool(raw.get("ledger_prefix", False)),
         )  # fmt: skip
     except KeyError as exc:
         raise ScenarioError(f"{source}: missing {exc}") from None
@@ -168,6 +174,8 @@ def _check_underlyings(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: underlying {item.symbol} needs spot and vol > 0")
         if item.sec_type not in SEC_TYPES:
             raise ScenarioError(f"{source}: {item.symbol}: sec_type is one of {SEC_TYPES}")
+        if not 1 <= item.history_days <= 252:
+            raise ScenarioError(f"{source}: {item.symbol}: history_days is 1 to 252")
         if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
             raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
     if scenario.portal_values not in PORTAL_VALUES:

@@ -12,14 +12,19 @@ from simulator.model import Ledger
 
 # accountSummary tags that name every value of a currency group rather than one value.
 _GROUP_TAGS = ("$LEDGER", "$LEDGER:ALL", "$LEDGER:USD")
+# What the per-currency keys are prefixed with when the scenario's `ledger_prefix` is set.
+LEDGER_KEY_PREFIX = "$LEDGER:"
 
 
 def _money(amount: float) -> str:
     return f"{amount:.2f}"
 
 
-def account_values(account: str, ledger: Ledger) -> list[tuple[str, str, str]]:
-    """(key, value, currency) as updateAccountValue sends them."""
+def account_values(
+    account: str, ledger: Ledger, *, ledger_prefix: bool = False
+) -> list[tuple[str, str, str]]:
+    """(key, value, currency) as updateAccountValue sends them; with `ledger_prefix` the
+    per-currency keys (and their BASE rows) are written "$LEDGER:<key>"."""
     base = ledger.base
     base_code = ledger.base_currency
     values = [
@@ -38,8 +43,9 @@ def account_values(account: str, ledger: Ledger) -> list[tuple[str, str, str]]:
         "RealizedPnL": 0.0,
     }  # fmt: skip
     values += [(key, _money(amount), base_code) for key, amount in whole.items()]
+    prefix = LEDGER_KEY_PREFIX if ledger_prefix else ""
     for code, line in ledger.currencies.items():
-        values += [
+        values += [(prefix + key, value, currency) for key, value, currency in [
             ("Currency", code, code),
             ("CashBalance", _money(line.cash), code),
             ("TotalCashBalance", _money(line.cash), code),
@@ -48,7 +54,7 @@ def account_values(account: str, ledger: Ledger) -> list[tuple[str, str, str]]:
             ("RealizedPnL", "0.00", code),
             # One unit of the currency in the base currency; BASE and the base itself are 1.
             ("ExchangeRate", repr(line.exchange_rate), code),
-        ]
+        ]]  # fmt: skip
     return values
 
 

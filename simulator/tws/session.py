@@ -294,7 +294,11 @@ class Session:
         return []
 
     def _account_value_messages(self, account: str) -> Outgoing:
-        values = account_values(account, self.market.ledger(account))
+        values = account_values(
+            account,
+            self.market.ledger(account),
+            ledger_prefix=self.market.scenario.ledger_prefix,
+        )
         return [
             messages.account_value(key, value, currency, account) for key, value, currency in values
         ]
@@ -321,7 +325,11 @@ class Session:
         return out
 
     def _account_multi_messages(self, req_id: int, account: str) -> Outgoing:
-        values = account_values(account, self.market.ledger(account))
+        values = account_values(
+            account,
+            self.market.ledger(account),
+            ledger_prefix=self.market.scenario.ledger_prefix,
+        )
         return [
             messages.account_update_multi(
                 req_id, account, "", key=key, value=value, currency=currency
@@ -346,7 +354,11 @@ class Session:
         wanted = summary_tags(request.tags)
         out: Outgoing = []
         for account in self.market.accounts():
-            values = account_values(account, self.market.ledger(account))
+            values = account_values(
+                account,
+                self.market.ledger(account),
+                ledger_prefix=self.market.scenario.ledger_prefix,
+            )
             out += [
                 messages.account_summary(request.req_id, account, key, value, currency)
                 for key, value, currency in values

@@ -39,6 +39,19 @@ def test_socket_values_name_the_base_and_every_rate() -> None:
     assert money.daily_pnl == -2668.5
 
 
+@pytest.mark.parametrize("prefix", ["$LEDGER:", "$LEDGER"])
+def test_ledger_prefixed_per_currency_values_read_as_the_plain_ones(prefix: str) -> None:
+    """The 2026 TWS setting prefixes per-currency keys: the same account, the same money."""
+    account_wide = ("AccountCode", "NetLiquidation")
+    prefixed = [
+        (tag if tag in account_wide else prefix + tag, value, currency)
+        for tag, value, currency in EUR_ACCOUNT_VALUES
+    ]
+    assert [tag for tag, _, _ in prefixed].count(prefix + "ExchangeRate") == 3
+    plain = from_socket_values(EUR_ACCOUNT_VALUES, daily_pnl=-2668.5)
+    assert from_socket_values(prefixed, daily_pnl=-2668.5) == plain
+
+
 @pytest.mark.parametrize(
     ("values", "daily", "expected"),
     [

@@ -74,13 +74,23 @@ def test_beta_from_bars_and_the_benchmark_against_itself() -> None:
     closes = [100.0]
     for prev, cur in itertools.pairwise(benchmark):
         closes.append(closes[-1] * (1 + 2 * (cur.close / prev.close - 1)))
-    doubled = beta_of(_bars(*closes), benchmark)
-    itself = beta_of(benchmark, benchmark)
+    doubled = beta_of(_bars(*closes), benchmark, min_returns=4)
+    itself = beta_of(benchmark, benchmark, min_returns=4)
     assert doubled is not None
     assert doubled.beta == pytest.approx(2.0, rel=1e-12)
     assert doubled.sample_size == 4
     assert itself is not None
     assert itself.beta == pytest.approx(1.0, rel=1e-15)
+
+
+def test_fewer_than_60_daily_returns_give_no_beta() -> None:
+    """59 common returns: no beta (missing, never 1.0); 60: the regression's."""
+    benchmark = _bars(*(100 + (i % 7) for i in range(61)))
+    underlying = _bars(*(50 + (i % 5) for i in range(61)))
+    assert beta_of(underlying[1:], benchmark) is None  # 60 bars in common: 59 returns
+    estimate = beta_of(underlying, benchmark)
+    assert estimate is not None
+    assert estimate.sample_size == 60
 
 
 def test_bad_closes_are_left_out() -> None:

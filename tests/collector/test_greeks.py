@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -182,6 +183,30 @@ ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
              "net_vega": None, "net_beta_delta": "no_fx_rate"},
             id="unknown-base-currency",
         ),
+        pytest.param(
+            Holding(12, "ZC", "FOP", 3, 5000.0, "USD", magnifier=None,
+                    greeks=_greeks(0.5, 0.01, -0.25, 0.8, 450.0)), USD,
+            dict.fromkeys(FIGURES, "no_magnifier"),  # never valued as if quoted in dollars
+            id="unknown-magnifier-option",
+        ),
+        pytest.param(
+            Holding(13, "ZC", "FUT", 2, 5000.0, "USD", magnifier=None, price=450.25), USD,
+            {"net_dollar_delta": "no_magnifier", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_magnifier"},
+            id="unknown-magnifier-future",
+        ),
+        pytest.param(
+            Holding(14, "AAPL", "OPT", None, 100.0, "USD",
+                    greeks=_greeks(0.4, 0.02, -0.05, 0.2, 200.0)), USD,
+            dict.fromkeys(FIGURES, "no_quantity"),  # unreadable is not 0 contracts
+            id="unreadable-option-quantity",
+        ),
+        pytest.param(
+            Holding(15, "AAPL", "STK", None, 1.0, "USD", price=200.0), USD,
+            {"net_dollar_delta": "no_quantity", "net_dollar_gamma": None, "net_theta": None,
+             "net_vega": None, "net_beta_delta": "no_quantity"},
+            id="unreadable-stock-quantity",
+        ),
     ],
 )  # fmt: skip
 def test_position_figures(
@@ -323,3 +348,13 @@ def test_which_conids_bars_give_a_symbols_beta(
     for symbol, sec_type, conid, underlying in holdings:
         note_bars_source(sources, symbol, sec_type, conid, underlying)
     assert sources == expected
+
+
+def test_the_stalest_input_age_covers_linear_prices() -> None:
+    """A stock whose price last changed 30 s ago is staler than the call's 7 s old Greeks: the
+    age is 30; a stock without a price contributes nothing and gives no age."""
+    stale_stock = dataclasses.replace(AAPL_STOCK, price_changed_at=NOW - timedelta(seconds=30))
+    assert aggregate([stale_stock, AAPL_SHORT_CALL], USD, NOW).stalest_greek_age_s == 30.0
+    unpriced = dataclasses.replace(stale_stock, price=None)
+    assert aggregate([unpriced, AAPL_SHORT_CALL], USD, NOW).stalest_greek_age_s == 7.0
+    assert aggregate([stale_stock], USD, NOW).stalest_greek_age_s == 30.0  # no option at all

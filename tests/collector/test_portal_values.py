@@ -11,8 +11,8 @@ from collector.portal_values import parse_number, parse_snapshot_item
     ("raw", "expected"),
     [
         ("168.42", 168.42),
-        ("C168.42", 168.42),  # yesterday's close
-        ("H12.5", 12.5),  # halted
+        ("C168.42", None),  # a prefix belongs to the last price only: parse_last
+        ("H12.5", None),
         ("1,300", 1300.0),
         ("10.2K", 10_200.0),
         ("1.5M", 1_500_000.0),
@@ -75,7 +75,8 @@ def test_a_real_theta_of_minus_2_is_a_theta_on_the_portal() -> None:
     )  # fmt: skip
     assert quote is not None
     assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.432, 0.0, -2.0, 7.123)
-    assert quote.price == 230.0  # "H": halted at its last price
+    assert quote.price is None  # "H": halted, not a live price
+    assert (quote.last, quote.price_reason) == (230.0, "halted")
 
 
 def test_greeks_arriving_a_snapshot_apart_are_unknown_until_they_come() -> None:
@@ -83,4 +84,24 @@ def test_greeks_arriving_a_snapshot_apart_are_unknown_until_they_come() -> None:
     quote = parse_snapshot_item({"conid": 710001, "31": "C8.50", "7308": "0.412"})
     assert quote is not None
     assert (quote.delta, quote.gamma, quote.theta, quote.vega) == (0.412, None, None, None)
-    assert quote.price == 8.5
+    assert quote.price is None  # "C": yesterday's close, not a live price
+    assert (quote.last, quote.price_reason) == (8.5, "prior_close")
+
+
+@pytest.mark.parametrize(
+    ("item", "price", "reason"),
+    [
+        ({"31": "C8.50"}, None, "prior_close"),
+        ({"31": "H230.00"}, None, "halted"),
+        ({"31": "8.50"}, 8.5, None),
+        ({"31": "C8.50", "7635": "8.61"}, 8.61, None),  # the mark is live: used
+        ({"31": "H8.50", "84": "8.40", "86": "8.60"}, 8.5, None),  # so is the bid/ask
+        ({"31": "C"}, None, None),  # a prefix without a price: nothing known
+    ],
+)
+def test_a_prefixed_last_is_not_a_live_price(
+    item: dict[str, object], price: float | None, reason: str | None
+) -> None:
+    quote = parse_snapshot_item({"conid": 1, **item})
+    assert quote is not None
+    assert (quote.price, quote.price_reason) == (price, reason)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.backoff import ReconnectBackoff
+from collector.backoff import LookupRetries, ReconnectBackoff
 from collector.schedule import Schedule
 
 FIVE_S = Schedule(5.0)
@@ -62,3 +62,17 @@ def test_backoff_refuses_an_empty_schedule() -> None:
     """A schedule without a positive delay would spin."""
     with pytest.raises(ValueError, match="positive"):
         ReconnectBackoff(())
+
+
+def test_an_unknown_lookup_is_asked_on_the_next_read_then_ever_less_often() -> None:
+    """Waits of 1, 2, 4 ... reads after each unknown answer, at most the longest; a known
+    answer forgets the key."""
+    retries = LookupRetries(longest_wait_reads=4)
+    asked = []
+    for read in range(1, 20):
+        if retries.due(7, read):
+            asked.append(read)
+            retries.unknown(7, read)
+    assert asked == [1, 2, 4, 8, 12, 16]
+    retries.known(7)
+    assert retries.due(7, 17)

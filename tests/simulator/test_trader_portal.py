@@ -237,3 +237,26 @@ async def test_a_portal_client_reaches_what_the_truth_says_it_can(
     exact_spx = exact[USD_ACCOUNT]["underlyings"]["SPX"]["net_dollar_gamma"]
     assert portal_truth[USD_ACCOUNT]["underlyings"]["SPX"]["net_dollar_gamma"] == 0.0
     assert exact_spx > 10_000
+
+
+async def test_positions_carry_their_display_rule_and_the_input_faults_change_them(
+    prepared: Portal, market: Market
+) -> None:
+    """displayRule.magnification: 100 for ZC's call, 0 for SPY; `portal_no_display_rule`
+    drops it, `portal_garbled_quantity` writes one position "n/a", `portal_rules_error` makes
+    info-and-rules answer that status."""
+    path = f"/portfolio/{USD_ACCOUNT}/positions/0"
+    _, positions = await prepared.call("GET", path)
+    by_conid = {item["conid"]: item for item in positions}
+    assert by_conid[ZC_CALL]["displayRule"]["magnification"] == 100
+    assert by_conid[SPY]["displayRule"]["magnification"] == 0
+    market.faults.portal_no_display_rule = True
+    market.faults.portal_garbled_quantity = SPY
+    market.faults.portal_rules_error = 500
+    _, positions = await prepared.call("GET", path)
+    assert not [item for item in positions if "displayRule" in item]
+    assert {item["conid"]: item["position"] for item in positions}[SPY] == "n/a"
+    assert await prepared.call("GET", f"/iserver/contract/{ZC_CALL}/info-and-rules") == (
+        500,
+        {"error": "Internal Server Error"},
+    )

@@ -233,7 +233,7 @@ function completenessCell(row) {
   const parts = [];
   if (total) parts.push(`${known} of ${total} options with Greeks`);
   if (row.stalest_greek_age_s !== undefined && row.stalest_greek_age_s !== null) {
-    parts.push(`oldest Greek ${formatAge(row.stalest_greek_age_s)}`);
+    parts.push(`oldest input ${formatAge(row.stalest_greek_age_s)}`);
   }
   const partial = Object.entries(row.completeness || {})
     .filter(([, detail]) => detail && detail.missing > 0).map(([figure]) => figure);

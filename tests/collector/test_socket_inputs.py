@@ -1,0 +1,114 @@
+"""SOCKET inputs: per-currency account values prefixed `$LEDGER` (the TWS setting of the 2026
+API release notes, the simulator's `ledger_prefix`), and a beta's minimum sample (an
+underlying with a short history, the simulator's `history_days`); the price age of linear
+instruments."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from collector.collector import Collector
+from collector.settings import CollectorSettings
+from simulator.model import Market
+from simulator.scenario import Scenario, load
+from simulator.tws import SocketGateway
+from tests.collector.conftest import snapshots_at
+from tests.collector.trader import assert_figures_equal, settle
+
+
+@pytest.fixture
+def market() -> Market:
+    """The trader's scenario (two base currencies), frozen, with `$LEDGER:`-prefixed keys."""
+    market = Market(dataclasses.replace(load(Path("trader")), ledger_prefix=True))
+    market.freeze()
+    return market
+
+
+async def test_ledger_prefixed_exchange_rates_convert_every_position(
+    collector: Collector, market: Market
+) -> None:
+    """Every rate arrives as "$LEDGER:ExchangeRate": positions in the other currency are
+    converted (not no_fx_rate) and every figure equals the truth."""
+    assert await collector.connect_once()
+    last = await settle(collector, market.truth, 100)
+    truth = market.truth()
+    for account, record in snapshots_at(collector, last).items():
+        for name in ("net_dollar_delta", "net_theta"):
+            assert "no_fx_rate" not in record["completeness"][name]["reasons"], account
+        assert_figures_equal(record, truth[account], rel=1e-9)
+
+
+def _frozen(scenario: Scenario) -> Market:
+    market = Market(scenario)
+    market.freeze()
+    return market
+
+
+@pytest.fixture
+async def serve(
+    collector_environ: dict[str, str],
+) -> AsyncIterator[Callable[[Market], Awaitable[Collector]]]:
+    """A socket gateway for a market of the test's own, and a collector pointed at it."""
+    started: list[tuple[SocketGateway, Collector]] = []
+
+    async def start(market: Market) -> Collector:
+        gateway = SocketGateway(market, tick_interval_s=0.05)
+        await gateway.start("127.0.0.1", 0)
+        collector = Collector(
+            CollectorSettings.from_environ({**collector_environ, "IB_PORT": str(gateway.port)})
+        )
+        collector.open()
+        started.append((gateway, collector))
+        return collector
+
+    yield start
+    for gateway, collector in started:
+        await collector.close()
+        await gateway.stop()
+
+
+async def test_a_beta_from_fewer_than_60_returns_is_no_beta(
+    serve: Callable[[Market], Awaitable[Collector]],
+) -> None:
+    """ES has 30 daily bars (29 returns): it is missing with no_beta in beta delta (the
+    regression is not used), while SPY, with a year of bars, contributes; every figure equals
+    the truth."""
+    scenario = load(None)
+    underlyings = tuple(
+        dataclasses.replace(item, history_days=30) if item.symbol == "ES" else item
+        for item in scenario.underlyings
+    )
+    market = _frozen(dataclasses.replace(scenario, underlyings=underlyings))
+    collector = await serve(market)
+    assert await collector.connect_once()
+    last = await settle(collector, market.truth, 100)
+    truth = market.truth()
+    record = snapshots_at(collector, last)["DU1234567"]
+    assert record["underlyings"]["ES"]["completeness"]["net_beta_delta"]["reasons"] == {
+        "no_beta": 2  # the future and the option on it
+    }
+    assert record["underlyings"]["SPY"]["net_beta_delta"] is not None
+    assert "ES" not in collector.betas.betas()
+    assert_figures_equal(record, truth["DU1234567"], rel=1e-9)
+
+
+async def test_an_account_of_stocks_alone_has_an_input_age(
+    serve: Callable[[Market], Awaitable[Collector]],
+) -> None:
+    """DU7654321 holds SPY shares only: the stalest-input age is their price's (it was null:
+    only option Greeks had an age), and with the market frozen it grows from tick to tick."""
+    scenario = load(None)
+    positions = {**scenario.positions, "DU7654321": {756733: -100.0}}
+    market = _frozen(dataclasses.replace(scenario, positions=positions))
+    collector = await serve(market)
+    assert await collector.connect_once()
+    last = await settle(collector, market.truth, 700)
+    first = snapshots_at(collector, last)["DU7654321"]["stalest_greek_age_s"]
+    await collector.tick_once(last + 1)
+    later = snapshots_at(collector, last + 1)["DU7654321"]["stalest_greek_age_s"]
+    assert first is not None
+    assert later > first >= 0
