@@ -8,7 +8,8 @@ test_history.py.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -160,3 +161,37 @@ async def test_a_complete_format_3_row_stores_no_completeness_and_no_jsonb(
     assert full is not None
     assert full[0] == lean.completeness
     assert full[1] == complete
+
+
+def _readme_queries() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("## Querying", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return [query.strip() for query in block.split(";") if "portfolio" in query or "snap" in query]
+
+
+async def test_the_readmes_queries_answer_the_same_for_either_format(database_url: str) -> None:
+    """Each snapshot query of README.md's "Querying" section gives the same answer whether the
+    last hour was stored in format 2 or in format 3."""
+    queries = _readme_queries()
+    assert len(queries) == 4
+    now = datetime.now(UTC).replace(microsecond=0)
+    book = [
+        dataclasses.replace(_book(tick), ts=now - timedelta(seconds=5 * tick))
+        for tick in range(1, 13)
+    ]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await bootstrap(conn)
+        await history.maintain(conn, history.Retention(), now)
+    answers = []
+    for version in (2, 3):
+        lines = [records.encode(_as(s, "DU1234567", version)) for s in book]
+        sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
+        try:
+            assert (await sink.store(lines)).stored == len(lines)
+        finally:
+            await sink.close()
+        with psycopg.connect(database_url) as conn:
+            answers.append([conn.execute(query).fetchall() for query in queries])
+            conn.execute("TRUNCATE portfolio_greeks")
+    assert all(answers[0])  # every query found the rows
+    assert answers[1] == answers[0]
