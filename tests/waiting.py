@@ -14,12 +14,19 @@ import pytest
 
 
 def wait_until(
-    condition: Callable[[], bool], *, what: str, timeout_s: float = 30.0, interval_s: float = 0.02
+    condition: Callable[[], bool],
+    *,
+    what: str | Callable[[], str],
+    timeout_s: float = 30.0,
+    interval_s: float = 0.02,
 ) -> None:
+    """Poll `condition` until it holds; past `timeout_s` fail, saying `what` was awaited (a
+    callable is asked then, so it can tell what was seen last)."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            said = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout_s} s waiting for {said}")
         time.sleep(interval_s)
 
 
