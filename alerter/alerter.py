@@ -6,9 +6,11 @@ or resolution: records an `alert_fired` / `alert_resolved` event in the alerter'
 notification per target. Deliveries run beside the steps, each retried on its own, so a target
 that is down delays nothing else. The state file makes all of it survive a restart.
 
-Order within a step, for crashes: the event is spooled (fsynced) before the state is saved; an
-event's id is derived from its alert, episode number and change, so an alerter killed between
-the two records the same event again and PostgreSQL keeps it once.
+Order within a step, for crashes: an event gets a random id and is saved in the state (with the
+change it reports) before it is appended to the spool, and it stays in the state until the
+spool has it. An alerter killed between the two, or whose spool refuses the append, appends it
+again later under the same id, and PostgreSQL keeps it once; a state file lost or a rule
+re-added never gives a new event the id of an old one.
 """
 
 from __future__ import annotations
@@ -181,7 +183,6 @@ class Alerter:
         )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self._unspooled: list[bytes] = []
         self._db: psycopg.AsyncConnection[TupleRow] | None = None
         self._db_error: str | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -310,10 +311,10 @@ class Alerter:
             self._record(transitions)
             for transition in transitions:
                 self._queue(transition, now)
-        # The events reach the disk before the state that says they happened.
-        self._flush_spool(now)
+        # The events reach the disk with the state that says they happened, then the spool.
         if dirty or transitions:
             self._save()
+        self._flush_spool(now)
         self._dispatch()
         self._publish("running")
         return transitions
@@ -551,25 +552,26 @@ class Alerter:
                 event=event,
                 message=text,
                 details=transition.details(),
-                # The same change of the same episode, recorded again after a crash, is one row.
-                derived_id=records.event_id(
-                    event, alert.rule, alert.subject, str(alert.episode.number)
-                ),
             )
-            self._unspooled.append(records.encode(record))
+            self.state.unspooled.append(records.encode(record).decode())
 
     def _flush_spool(self, now: datetime) -> None:
-        if not self._unspooled:
+        unspooled = self.state.unspooled
+        if not unspooled:
             return
         try:
-            self._spool.append(self._unspooled, now_us=int(now.timestamp() * 1_000_000))
+            self._spool.append(
+                [line.encode() for line in unspooled], now_us=int(now.timestamp() * 1_000_000)
+            )
         except OSError as exc:
             log.error(
-                "cannot append to the alerter's spool: events held in memory",
-                extra=logs.fields(reason=exc.strerror or exc, held=len(self._unspooled)),
+                "cannot append to the alerter's spool: events held in its state",
+                extra=logs.fields(reason=exc.strerror or exc, held=len(unspooled)),
             )
             return
-        self._unspooled.clear()
+        # The saved state may still list them until its next save: appended again after a
+        # crash, they are stored once (same ids).
+        unspooled.clear()
 
     def _save(self) -> None:
         self.state.outbox = list(self.outbox.pending)

@@ -60,6 +60,11 @@ class AlerterState:
     # Per account, the newest snapshot the limits have seen; after it, the ones they have not
     # (an account not here yet: those after watched_until).
     seen: dict[str, datetime] = field(default_factory=dict)
+    # The alert events recorded but not known to be in the spool yet (encoded lines). They are
+    # saved with the state that says they happened and appended again after a restart: their
+    # ids are random, so a line appended twice is stored once, and a lost state never makes a
+    # new event look like an old one.
+    unspooled: list[str] = field(default_factory=list)
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -82,6 +87,7 @@ def encode(state: AlerterState) -> bytes:
         "outbox": [_times_out(asdict(notification)) for notification in state.outbox],
         "watched_until": stamp(state.watched_until),
         "seen": {account: ts.isoformat() for account, ts in state.seen.items()},
+        "unspooled": state.unspooled,
     }
     return json.dumps(body, sort_keys=True, indent=1).encode()
 
@@ -107,12 +113,13 @@ def decode(data: bytes) -> AlerterState:
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
             outbox.append(Notification(**raw))
-        # Both absent from older state files.
+        # Absent from older state files.
         watched_until = _time(body.get("watched_until"))
         seen = {account: datetime.fromisoformat(ts) for account, ts in body.get("seen", {}).items()}
+        unspooled = [str(line) for line in body.get("unspooled", [])]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AlerterError(f"unreadable alerter state: {exc}") from None
-    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until, seen)
+    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until, seen, unspooled)
 
 
 def load(path: Path) -> AlerterState | None:

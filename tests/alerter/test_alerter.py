@@ -464,11 +464,12 @@ async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
     await alerter.close()
 
 
-async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
+async def test_a_lost_state_file_never_gives_a_new_event_the_id_of_an_old_one(
     alerter_environ: dict[str, str], feed: Feed, database_url: str
 ) -> None:
-    """No state file yet, as before the firing (its save never happened): the restarted alerter
-    fires the same episode again, with the same event id, and the table keeps one row."""
+    """The state file deleted after an episode fired: the restarted alerter cannot know it and
+    fires again; that alert_fired is a row of its own, not skipped as the first one's (their
+    ids were both built from episode 1)."""
     state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
     await feed.dollar_delta(150.0)
     alerter = await _start(alerter_environ)
@@ -479,4 +480,4 @@ async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
     assert [t.change for t in await restarted.step()] == ["fired"]
     await restarted.close()
     await feed.writer.run_until_caught_up()
-    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired", "alert_fired"]
