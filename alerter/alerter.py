@@ -39,7 +39,6 @@ from alerter.checks import (
 )
 from alerter.delivery import Notification, Outbox
 from alerter.episodes import Change, step
-from alerter.errors import AlerterError
 from alerter.settings import AlerterSettings
 from database.errors import DatabaseError, translate
 from database.sink import answered
@@ -205,11 +204,19 @@ class Alerter:
     def open(self) -> None:
         """Take the alerter's spool and recall the state saved before a restart."""
         self._spool.open(now_us=time.time_ns() // 1000)
-        try:
-            loaded = saved.load(self._state_path)
-        except AlerterError as exc:
-            log.error("alerter state unreadable: starting afresh", extra=logs.fields(reason=exc))
-            loaded = None
+        recalled = saved.recall(self._state_path)
+        loaded = recalled.state
+        if recalled.from_previous:
+            log.error(
+                "alerter state unreadable: the previous copy used (alerts and notifications as"
+                " of the save before the last; delete both files to start afresh)",
+                extra=logs.fields(reason=recalled.problem),
+            )
+        elif recalled.problem is not None:
+            log.error(
+                "alerter state unreadable: starting afresh",
+                extra=logs.fields(reason=recalled.problem),
+            )
         if loaded is not None:
             names = self.settings.rules.names()
             for key, alert in list(loaded.alerts.items()):

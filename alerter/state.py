@@ -1,7 +1,9 @@
 """The alerter's memory across restarts: every alert's episode, the dead letters seen, the outbox.
 
 Kept in `run/alerter.state` as JSON, replaced atomically (temp + fsync + rename + fsync of the
-directory), so a crash leaves the old or the new state, never half of one. A restarted alerter
+directory), so a crash leaves the old or the new state, never half of one; the state it replaces
+is kept as `alerter.state.prev`, read when the newest one cannot be (a disk that corrupted it,
+a hand edit gone wrong), so undelivered notifications and firing alerts survive. A restarted alerter
 therefore knows which alerts are firing since when and which notifications were delivered: it
 does not notify an episode again, and it sends what was still waiting; and up to when it watched
 the snapshots, so it can replay those stored while it was not running.
@@ -9,7 +11,9 @@ the snapshots, so it can replay those stored while it was not running.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +26,9 @@ from alerter.errors import AlerterError
 from shared.durable import atomic_replace
 
 STATE_NAME: Final = "alerter.state"
+PREVIOUS_SUFFIX: Final = ".prev"
+# An unreadable state file is moved aside under this suffix (for a post-mortem), never reused.
+UNREADABLE_SUFFIX: Final = ".unreadable"
 _VERSION: Final = 1
 
 
@@ -131,6 +138,49 @@ def load(path: Path) -> AlerterState | None:
     return decode(data)
 
 
+def _suffixed(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """What a start reads back: the state (None: start afresh), and when the newest file could
+    not be used, why (`problem`) and whether the previous copy stood in for it."""
+
+    state: AlerterState | None
+    problem: str | None = None
+    from_previous: bool = False
+
+
+def recall(path: Path) -> Recalled:
+    """The newest saved state; if it is unreadable (then moved aside) or gone, the previous copy."""
+    problem = None
+    try:
+        current = load(path)
+    except (AlerterError, OSError) as exc:
+        problem = f"{path.name} unreadable ({exc}), kept as {path.name}{UNREADABLE_SUFFIX}"
+        # Moved aside, so that the next save does not keep it as the previous copy.
+        with contextlib.suppress(OSError):
+            os.replace(path, _suffixed(path, UNREADABLE_SUFFIX))
+    else:
+        if current is not None:
+            return Recalled(current)
+    try:
+        previous = load(_suffixed(path, PREVIOUS_SUFFIX))
+    except (AlerterError, OSError) as exc:
+        missing = problem or f"{path.name} is missing"
+        return Recalled(None, f"{missing}; its previous copy is unreadable too ({exc})")
+    if previous is None:
+        return Recalled(None, problem)
+    return Recalled(previous, problem or f"{path.name} is missing", from_previous=True)
+
+
 def save(path: Path, state: AlerterState) -> None:
+    """Replace the state, keeping the one it replaces as the previous copy (a hard link: the
+    newest file is never missing, whatever the moment of a crash)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = _suffixed(path, PREVIOUS_SUFFIX)
+    if path.exists():
+        previous.unlink(missing_ok=True)
+        os.link(path, previous)
     atomic_replace(path, encode(state))

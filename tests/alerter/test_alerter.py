@@ -18,7 +18,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from alerter import state as saved
 from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, Alerter
+from alerter.delivery import Notification
+from alerter.episodes import Episode
 from alerter.settings import AlerterSettings
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
@@ -481,3 +484,40 @@ async def test_a_lost_state_file_never_gives_a_new_event_the_id_of_an_old_one(
     await restarted.close()
     await feed.writer.run_until_caught_up()
     assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired", "alert_fired"]
+
+
+async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An alert firing and its notification undelivered, then the state file torn: the restarted
+    alerter still knows both (so it neither loses the notification nor notifies the alert
+    again), and its log says it used the previous copy."""
+    caplog.set_level(logging.INFO)
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES)
+    environ = {
+        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "IB_RESET_WINDOWS": "none",
+    }
+    first = Alerter(AlerterSettings.from_environ(environ))
+    first.open()
+    first.state.alerts["delta cap|DU0001"] = saved.Alert(
+        "delta cap", "DU0001", "net_dollar_delta", "DU0001",
+        Episode(past_since=datetime.now(UTC), fired_at=datetime.now(UTC), number=1),
+    )  # fmt: skip
+    first.outbox.add(
+        Notification("n1", "delta cap|DU0001", 0, "fired", "FIRING", "b", datetime.now(UTC))
+    )
+    await first.close()  # saved
+    second = Alerter(AlerterSettings.from_environ(environ))
+    second.open()
+    await second.close()  # saved again: the first save is now the previous copy
+    (tmp_path / "var/run/alerter.state").write_bytes(b'{"v": 1, "alerts": {"del')
+
+    restarted = Alerter(AlerterSettings.from_environ(environ))
+    restarted.open()
+    assert [alert["rule"] for alert in restarted.firing()] == ["delta cap"]
+    assert [n.id for n in restarted.outbox.pending] == ["n1"]
+    assert "alerter state unreadable: the previous copy used" in caplog.text
+    await restarted.close()
