@@ -194,6 +194,7 @@ class Alerter:
         self._wait_given_up = False
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
+        self._targets = {target.key: target for target in settings.targets}
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
         for target in settings.targets:
             logs.hide(target.url.reveal())
@@ -227,10 +228,31 @@ class Alerter:
                     )
                     del loaded.alerts[key]
             self.state = loaded
-            self.outbox = Outbox(loaded.outbox)
+            self.outbox = Outbox(self._deliverable(loaded.outbox))
             self._saved_watch = loaded.watched_until
             if loaded.watched_until is not None:
                 self._late_because = NOT_RUNNING
+
+    def _deliverable(self, outbox: list[Notification]) -> list[Notification]:
+        """The saved notifications whose target is still configured; the others are dropped,
+        said in the log (by count: the URL is gone, and a secret anyway)."""
+        targets = self.settings.targets
+        kept, dropped = [], 0
+        for notification in outbox:
+            key = notification.target
+            if key.startswith(saved.POSITION):  # a state saved by the previous release
+                index = int(key.removeprefix(saved.POSITION))
+                key = targets[index].key if index < len(targets) else ""
+            if key in self._targets:
+                kept.append(replace(notification, target=key))
+            else:
+                dropped += 1
+        if dropped:
+            log.warning(
+                "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped",
+                extra=logs.fields(dropped=dropped),
+            )
+        return kept
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
@@ -594,12 +616,12 @@ class Alerter:
     def _queue(self, transition: Transition, now: datetime) -> None:
         alert, change = transition.alert, transition.change
         title = f"{'FIRING' if change == 'fired' else 'RESOLVED'}: {alert.rule} ({alert.subject})"
-        for index in range(len(self.settings.targets)):
+        for target in self.settings.targets:
             self.outbox.add(
                 Notification(
                     id=str(uuid.uuid4()),
                     key=f"{alert.rule}|{alert.subject}",
-                    target=index,
+                    target=target.key,
                     change=change,
                     title=title,
                     body=transition.describe(),
@@ -615,8 +637,9 @@ class Alerter:
             )
 
     async def _deliver(self, notification: Notification) -> None:
-        target = self.settings.targets[notification.target]
         try:
+            # Every key in the outbox is a configured target's (open() drops the others).
+            target = self._targets[notification.target]
             try:
                 accepted = await target.send(
                     notification.title, notification.body, notification.change

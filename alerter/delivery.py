@@ -2,10 +2,12 @@
 
 The URLs (`BRIDGE_ALERT_URLS`) are secrets: a target is named by its position and scheme only
 ("target 2 (json)"), its URL is kept in a `Secret`, and Apprise's own log lines, which may quote
-a URL, are not passed on. A failed delivery is retried after the delays of
-`BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds; notifications of one alert
-reach one target in order (a resolution never arrives before its firing), and nothing waits for
-another alert's or another target's notifications.
+a URL, are not passed on. A queued notification names its target by `key`, a slow salted hash of
+the URL: stable when the list is reordered or shortened between restarts, and no cheap way for
+a reader of the state file to check a guessed password. A failed delivery is retried after the
+delays of `BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds; notifications of
+one alert reach one target in order (a resolution never arrives before its firing), and nothing
+waits for another alert's or another target's notifications.
 
 The outbox is bookkeeping only (pure: `now` is an argument); the alerter keeps it in its state
 file, so a notification not yet delivered is still sent after a restart, and one delivered is
@@ -14,6 +16,7 @@ not sent again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -29,6 +32,11 @@ from shared.settings import Secret
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,30})://")
 _NOTIFY_TYPES: Final = {"fired": apprise.NotifyType.WARNING, "resolved": apprise.NotifyType.SUCCESS}
+# The target key's hash: PBKDF2 makes each guess of a URL's secret cost this many rounds (a few
+# tens of ms, once per URL at start); 8 bytes tell a handful of URLs apart.
+_KEY_SALT: Final = b"ibkr-bridge alert target"
+_KEY_ROUNDS: Final = 100_000
+_KEY_BYTES: Final = 8
 
 
 def _silence_apprise() -> None:
@@ -46,6 +54,7 @@ class Target:
 
     label: str
     url: Secret
+    key: str  # what the outbox keeps: target_key(url), never the URL
 
     async def send(self, title: str, body: str, change: Change) -> bool:
         """One delivery attempt; True when the service accepted it."""
@@ -58,6 +67,12 @@ class Target:
         return bool(result)
 
 
+def target_key(url: str) -> str:
+    """A stable name for a URL that does not reveal it (see _KEY_ROUNDS)."""
+    digest = hashlib.pbkdf2_hmac("sha256", url.encode(), _KEY_SALT, _KEY_ROUNDS, _KEY_BYTES)
+    return digest.hex()
+
+
 def parse_targets(text: str | None) -> tuple[Target, ...]:
     """The targets of `BRIDGE_ALERT_URLS` (URLs separated by spaces); TargetError names a bad
     one by its position and scheme, never by its URL."""
@@ -68,7 +83,7 @@ def parse_targets(text: str | None) -> tuple[Target, ...]:
         label = f"target {number} ({match.group(1).lower() if match else 'no scheme'})"
         if match is None or apprise.Apprise.instantiate(url) is None:
             raise TargetError(f"{label} is not a URL Apprise can use")
-        targets.append(Target(label, Secret(url)))
+        targets.append(Target(label, Secret(url), target_key(url)))
     return tuple(targets)
 
 
@@ -78,7 +93,7 @@ class Notification:
 
     id: str
     key: str  # the alert it belongs to: one alert's messages reach a target in order
-    target: int  # position in the targets
+    target: str  # the target's key (Target.key)
     change: Change
     title: str
     body: str
@@ -108,7 +123,7 @@ class Outbox:
     def due(self, now: datetime, busy: Iterable[str] = ()) -> list[Notification]:
         """The first notification of each alert and target, when it is due and not in flight."""
         in_flight = set(busy)
-        heads: dict[tuple[int, str], Notification] = {}
+        heads: dict[tuple[str, str], Notification] = {}
         for notification in self._pending:
             heads.setdefault((notification.target, notification.key), notification)
         return [n for n in heads.values() if n.due_at <= now and n.id not in in_flight]

@@ -29,7 +29,11 @@ STATE_NAME: Final = "alerter.state"
 PREVIOUS_SUFFIX: Final = ".prev"
 # An unreadable state file is moved aside under this suffix (for a post-mortem), never reused.
 UNREADABLE_SUFFIX: Final = ".unreadable"
-_VERSION: Final = 1
+_VERSION: Final = 2
+# Version 1 named a notification's target by its position in BRIDGE_ALERT_URLS; read as
+# POSITION + the number, which the alerter maps to the target at that position once, at start.
+_READABLE: Final = (1, _VERSION)
+POSITION: Final = "position "
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def _times_out(body: dict[str, Any]) -> dict[str, Any]:
 def decode(data: bytes) -> AlerterState:
     try:
         body = json.loads(data)
-        if body.get("v") != _VERSION:
+        if body.get("v") not in _READABLE:
             raise AlerterError(f"unknown state version {body.get('v')!r}")
         alerts = {}
         for key, raw in body["alerts"].items():
@@ -119,6 +123,8 @@ def decode(data: bytes) -> AlerterState:
         outbox = []
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
+            if isinstance(raw["target"], int):
+                raw["target"] = f"{POSITION}{raw['target']}"
             outbox.append(Notification(**raw))
         # Absent from older state files.
         watched_until = _time(body.get("watched_until"))

@@ -20,7 +20,7 @@ import pytest
 
 from alerter import state as saved
 from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, Alerter
-from alerter.delivery import Notification
+from alerter.delivery import Notification, target_key
 from alerter.episodes import Episode
 from alerter.settings import AlerterSettings
 from replayer.replayer import Replayer
@@ -470,15 +470,16 @@ async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
 async def test_a_lost_state_file_never_gives_a_new_event_the_id_of_an_old_one(
     alerter_environ: dict[str, str], feed: Feed, database_url: str
 ) -> None:
-    """The state file deleted after an episode fired: the restarted alerter cannot know it and
+    """The state files deleted after an episode fired: the restarted alerter cannot know it and
     fires again; that alert_fired is a row of its own, not skipped as the first one's (their
     ids were both built from episode 1)."""
-    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    run_dir = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run"
     await feed.dollar_delta(150.0)
     alerter = await _start(alerter_environ)
     assert [t.change for t in await alerter.step()] == ["fired"]
     await alerter.close()
-    state_file.unlink()
+    for state_file in run_dir.glob("alerter.state*"):
+        state_file.unlink()
     restarted = await _start(alerter_environ)
     assert [t.change for t in await restarted.step()] == ["fired"]
     await restarted.close()
@@ -498,6 +499,7 @@ async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so
     environ = {
         "BRIDGE_VAR_DIR": str(tmp_path / "var"),
         "BRIDGE_ALERTS_FILE": str(rules),
+        "BRIDGE_ALERT_URLS": "json://127.0.0.1:9/hook",
         "IB_RESET_WINDOWS": "none",
     }
     first = Alerter(AlerterSettings.from_environ(environ))
@@ -506,8 +508,9 @@ async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so
         "delta cap", "DU0001", "net_dollar_delta", "DU0001",
         Episode(past_since=datetime.now(UTC), fired_at=datetime.now(UTC), number=1),
     )  # fmt: skip
+    key = target_key("json://127.0.0.1:9/hook")
     first.outbox.add(
-        Notification("n1", "delta cap|DU0001", 0, "fired", "FIRING", "b", datetime.now(UTC))
+        Notification("n1", "delta cap|DU0001", key, "fired", "F", "b", datetime.now(UTC))
     )
     await first.close()  # saved
     second = Alerter(AlerterSettings.from_environ(environ))
@@ -521,3 +524,64 @@ async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so
     assert [n.id for n in restarted.outbox.pending] == ["n1"]
     assert "alerter state unreadable: the previous copy used" in caplog.text
     await restarted.close()
+
+
+async def _one_waiting_for_the_first_url(
+    environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> str:
+    """Fire with both URLs while the first one's service is down: the second gets it, the
+    first's notification waits in the saved outbox. Returns the first URL."""
+    first_url = environ["BRIDGE_ALERT_URLS"]
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    alerter = await _start({**environ, "BRIDGE_ALERT_URLS": f"{first_url} {second_receiver.url()}"})
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()  # lets the two attempts finish
+    assert len(second_receiver.received) == 1
+    assert len(alerter.outbox.pending) == 1
+    return first_url
+
+
+async def test_a_waiting_notification_follows_its_url_when_the_urls_are_reordered(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """Restarted with the two URLs swapped and the first service back: the waiting notification
+    reaches that service, not the one now in its position."""
+    first_url = await _one_waiting_for_the_first_url(
+        alerter_environ, feed, receiver, second_receiver
+    )
+    receiver.up()
+    swapped = {
+        **alerter_environ,
+        "BRIDGE_ALERT_URLS": f"{second_receiver.url()} {first_url}",
+        "BRIDGE_ALERT_INTERVAL_S": "0.2",  # the retry is due 0.2 s after the failed attempt
+    }
+    restarted = Alerter(AlerterSettings.from_environ(swapped))
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the delivery", timeout_s=10)
+    stop.set()
+    await running
+    assert receiver.received[0]["title"] == "FIRING: delta cap (DU0001)"
+    assert len(second_receiver.received) == 1
+    assert restarted.outbox.pending == ()
+
+
+async def test_a_waiting_notification_for_a_removed_url_is_dropped_and_said(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    second_receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Restarted without the URL a notification waits for: it is dropped (logged, by count),
+    not left pinned in the outbox by an error at each step."""
+    caplog.set_level(logging.INFO)
+    await _one_waiting_for_the_first_url(alerter_environ, feed, receiver, second_receiver)
+    restarted = await _start({**alerter_environ, "BRIDGE_ALERT_URLS": second_receiver.url()})
+    assert await restarted.step() == []
+    await restarted.close()
+    assert restarted.outbox.pending == ()
+    assert "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped" in caplog.text
+    assert SENTINEL not in caplog.text
+    assert len(second_receiver.received) == 1

@@ -20,13 +20,13 @@ def test_retry_schedule(attempts: int, after_s: float) -> None:
     assert retry_at(attempts, T0, (5, 30, 120)) == T0 + timedelta(seconds=after_s)
 
 
-def _note(id_: str, key: str, target: int = 0, due_s: float = 0) -> Notification:
+def _note(id_: str, key: str, target: str = "t1", due_s: float = 0) -> Notification:
     return Notification(id_, key, target, "fired", "t", "b", T0 + timedelta(seconds=due_s))
 
 
 def test_one_alerts_notifications_keep_their_order_and_others_do_not_wait() -> None:
     """a1 (fired) failing holds a2 (its resolution) back, not b1, nor a1 to another target."""
-    outbox = Outbox([_note("a1", "a"), _note("a2", "a"), _note("b1", "b"), _note("a1'", "a", 1)])
+    outbox = Outbox([_note("a1", "a"), _note("a2", "a"), _note("b1", "b"), _note("a1'", "a", "t2")])
     assert [n.id for n in outbox.due(T0)] == ["a1", "b1", "a1'"]
     retried = outbox.failed("a1", T0, (5,))
     assert retried.attempts == 1
@@ -54,3 +54,13 @@ def test_good_urls_are_kept_secret() -> None:
     (first, second) = parse_targets("json://user:hunter2@127.0.0.1:9/a  ntfy://topic-hunter2")
     assert (first.label, second.label) == ("target 1 (json)", "target 2 (ntfy)")
     assert "hunter2" not in repr(first) + str(first) + repr(second)
+
+
+def test_a_targets_key_follows_its_url_not_its_position() -> None:
+    """The key the outbox keeps is the same wherever the URL stands in the list, differs
+    between URLs, and does not contain the URL's secret."""
+    first, second = parse_targets("json://user:hunter2@127.0.0.1:9/a ntfy://topic")
+    swapped_second, swapped_first = parse_targets("ntfy://topic json://user:hunter2@127.0.0.1:9/a")
+    assert (first.key, second.key) == (swapped_first.key, swapped_second.key)
+    assert first.key != second.key
+    assert "hunter2" not in first.key

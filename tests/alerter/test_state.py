@@ -53,7 +53,7 @@ def test_a_corrupt_state_file_gives_way_to_the_previous_copy(tmp_path: Path) -> 
     previous copy."""
     path = tmp_path / saved.STATE_NAME
     first = _state()
-    first.outbox = [Notification("n1", "delta cap|DU0001", 0, "fired", "FIRING", "b", WATCHED)]
+    first.outbox = [Notification("n1", "delta cap|DU0001", "t1", "fired", "FIRING", "b", WATCHED)]
     saved.save(path, first)
     saved.save(path, saved.AlerterState(watched_until=WATCHED + timedelta(minutes=1)))
     path.write_bytes(b'{"v": 1, "alerts": {"delta cap|DU0')  # torn by a disk, say
@@ -71,3 +71,16 @@ def test_a_corrupt_state_file_gives_way_to_the_previous_copy(tmp_path: Path) -> 
 
 def test_a_first_start_recalls_nothing_and_says_nothing(tmp_path: Path) -> None:
     assert saved.recall(tmp_path / saved.STATE_NAME) == saved.Recalled(None)
+
+
+def test_a_version_1_outbox_names_its_targets_by_position() -> None:
+    """The previous release kept a target's position: read as such, for the alerter to map to
+    the URL at that position once at start."""
+    body = json.loads(saved.encode(_state()))
+    body["v"] = 1
+    body["outbox"] = [
+        {"id": "n1", "key": "k", "target": 1, "change": "fired", "title": "t", "body": "b",
+         "due_at": WATCHED.isoformat(), "attempts": 0}
+    ]  # fmt: skip
+    (notification,) = saved.decode(json.dumps(body).encode()).outbox
+    assert notification.target == f"{saved.POSITION}1"
