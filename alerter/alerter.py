@@ -109,6 +109,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def alerter_spool(settings: AlerterSettings) -> SpoolAppender:
+    """The alerter's own spool (not opened)."""
+    return SpoolAppender(
+        settings.paths.alerter_spool_dir,
+        segment_max_bytes=_SEGMENT_MAX_BYTES,
+        lock_name=SPOOL_LOCK,
+    )
+
+
 @dataclass(frozen=True)
 class Transition:
     """A change made by one step: the alert after it, which change, when its episode began
@@ -171,15 +180,17 @@ class Stored:
 
 class Alerter:
     def __init__(
-        self, settings: AlerterSettings, *, clock: Callable[[], datetime] = _utc_now
+        self,
+        settings: AlerterSettings,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        spool: SpoolAppender | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
         paths = settings.paths
         self._state_path = paths.run_dir / saved.STATE_NAME
-        self._spool = SpoolAppender(
-            paths.alerter_spool_dir, segment_max_bytes=_SEGMENT_MAX_BYTES, lock_name=SPOOL_LOCK
-        )
+        self._spool = spool or alerter_spool(settings)
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
         self._db: psycopg.AsyncConnection[TupleRow] | None = None
@@ -262,6 +273,9 @@ class Alerter:
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        # Events the spool refused so far get one more try; those it still refuses stay in the
+        # saved state, appended at the next start.
+        self._flush_spool(self._clock())
         self._save()
         if self._db is not None:
             await self._db.close()
@@ -669,6 +683,11 @@ class Alerter:
             self._in_flight.pop(notification.id, None)
 
     # The heartbeat ---------------------------------------------------------------------------
+
+    @property
+    def held_events(self) -> int:
+        """Events recorded but not in the spool yet (it refused them): kept in the state."""
+        return len(self.state.unspooled)
 
     @property
     def limits_waiting_since(self) -> datetime | None:

@@ -7,9 +7,10 @@ plays the collector (it appends snapshot lines to the spool) and nothing else.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 
 from alerter import state as saved
-from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, Alerter
+from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, SPOOL_LOCK, Alerter
 from alerter.delivery import Notification, target_key
 from alerter.episodes import Episode
 from alerter.settings import AlerterSettings
@@ -585,3 +586,64 @@ async def test_a_waiting_notification_for_a_removed_url_is_dropped_and_said(
     assert "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped" in caplog.text
     assert SENTINEL not in caplog.text
     assert len(second_receiver.received) == 1
+
+
+class RefusingSpool(SpoolAppender):
+    """The alerter's real spool, refusing every append while `refusing` (a full disk)."""
+
+    refusing = True
+
+    def append(self, lines: Sequence[bytes], *, now_us: int) -> None:
+        if self.refusing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().append(lines, now_us=now_us)
+
+
+async def _fired_into_a_refusing_spool(
+    environ: dict[str, str], feed: Feed
+) -> tuple[Alerter, RefusingSpool]:
+    settings = AlerterSettings.from_environ(environ)
+    spool = RefusingSpool(
+        settings.paths.alerter_spool_dir, segment_max_bytes=1 << 20, lock_name=SPOOL_LOCK
+    )
+    alerter = Alerter(settings, spool=spool)
+    alerter.open()
+    await feed.dollar_delta(150.0)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    assert alerter.held_events == 1
+    return alerter, spool
+
+
+async def test_events_the_spool_refuses_survive_a_stop_and_are_stored_after_the_restart(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The spool refuses the alert_fired event, then the alerter stops: the event is in the
+    saved state with the firing it reports, and the restarted alerter appends it (the state
+    says firing, so nothing fires again): the row is stored."""
+    caplog.set_level(logging.INFO)
+    alerter, _ = await _fired_into_a_refusing_spool(alerter_environ, feed)
+    await alerter.close()  # still refused
+    assert "events held in its state" in caplog.text
+    restarted = await _start(alerter_environ)
+    assert restarted.held_events == 1
+    assert await restarted.step() == []
+    assert restarted.held_events == 0
+    await restarted.close()
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+
+
+async def test_events_the_spool_refused_are_tried_again_at_a_stop(
+    alerter_environ: dict[str, str], feed: Feed, database_url: str
+) -> None:
+    """The spool refuses the event at its step and takes appends again before the stop: the
+    stop appends it."""
+    alerter, spool = await _fired_into_a_refusing_spool(alerter_environ, feed)
+    spool.refusing = False
+    await alerter.close()
+    assert alerter.held_events == 0
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
