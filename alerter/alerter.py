@@ -184,10 +184,16 @@ class Alerter:
         settings: AlerterSettings,
         *,
         clock: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
         spool: SpoolAppender | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._monotonic = monotonic
+        # Durations (for_s) run on the monotonic clock, counted from the wall clock at start: a
+        # tick is comparable with a snapshot's time (replayed snapshots step at their own), and
+        # with the ticks saved by an earlier run, while a step of the wall clock moves no tick.
+        self._tick_base = clock().timestamp() - monotonic()
         paths = settings.paths
         self._state_path = paths.run_dir / saved.STATE_NAME
         self._spool = spool or alerter_spool(settings)
@@ -317,7 +323,7 @@ class Alerter:
         writer's buffer holds snapshots, which the replayer stores later than newer ones, the
         limits wait for them (at most `LIMITS_WAIT_MAX`), so that they too are seen in order.
         """
-        now = self._clock()
+        now, tick = self._clock(), self._tick_base + self._monotonic()
         stored = await self._query_database()
         buffered_bytes = self._buffer.stats().pending_bytes
         transitions: list[Transition] = []
@@ -334,7 +340,8 @@ class Alerter:
         if latest is None and self.state.watched_until is not None:
             # Snapshots this step could not see are stepped through, late, once it can.
             self._late_because = self._late_because or unseeing
-        changes, changed = self._apply(self._checks(now, stored, latest, buffered_bytes), now)
+        checks = self._checks(now, stored, latest, buffered_bytes)
+        changes, changed = self._apply(checks, now, tick=tick)
         transitions += changes
         dirty = dirty or changed
         if latest is not None:
@@ -393,16 +400,24 @@ class Alerter:
         return False
 
     def _apply(
-        self, checks: list[Check], now: datetime, *, late_because: str | None = None
+        self,
+        checks: list[Check],
+        now: datetime,
+        *,
+        tick: float | None = None,
+        late_because: str | None = None,
     ) -> tuple[list[Transition], bool]:
-        """Move each check's episode to `now`: the changes, and whether any state changed."""
+        """Move each check's episode to `now` (`tick` on the steady clock; None: a snapshot's
+        own time): the changes, and whether any state changed."""
         transitions: list[Transition] = []
         dirty = False
         for check in checks:
             alert = self.state.alerts.get(check.key) or saved.Alert(
                 check.rule, check.subject, check.figure, check.account
             )
-            episode, change = step(alert.episode, check.reading, now=now, for_s=check.for_s)
+            episode, change = step(
+                alert.episode, check.reading, now=now, for_s=check.for_s, tick=tick
+            )
             dirty = dirty or replace(episode, value=None) != replace(alert.episode, value=None)
             self.state.alerts[check.key] = replace(alert, episode=episode)
             if change is not None:

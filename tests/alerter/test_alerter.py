@@ -647,3 +647,25 @@ async def test_events_the_spool_refused_are_tried_again_at_a_stop(
     assert alerter.held_events == 0
     await feed.writer.run_until_caught_up()
     assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+
+
+async def test_a_wall_clock_step_neither_fires_a_limit_early_nor_holds_it(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """for_s = 30, past at a step: the wall clock stepped an hour ahead while a second passes
+    does not fire it; 30 s on the monotonic clock do, though the wall clock went back."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("margin = 10\n", "margin = 10\nfor_s = 30\n"))
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    await feed.dollar_delta(150.0)
+    wall, steady = feed.tick + timedelta(seconds=1), 1000.0
+    alerter = Alerter(
+        AlerterSettings.from_environ(environ), clock=lambda: wall, monotonic=lambda: steady
+    )
+    alerter.open()
+    assert await alerter.step() == []
+    wall, steady = wall + timedelta(hours=1), steady + 1
+    assert await alerter.step() == []
+    wall, steady = wall - timedelta(hours=1), steady + 30
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()
