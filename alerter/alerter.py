@@ -39,6 +39,7 @@ from alerter.checks import (
 )
 from alerter.delivery import Notification, Outbox
 from alerter.episodes import Change, step
+from alerter.rules import ALL_ACCOUNTS
 from alerter.settings import AlerterSettings
 from database.errors import DatabaseError, translate
 from database.sink import answered
@@ -209,6 +210,7 @@ class Alerter:
         self._late_because: str | None = None
         self._waiting_since: datetime | None = None  # the limits, for the buffered snapshots
         self._wait_given_up = False
+        self._accounts_checked = False  # the limits' accounts against those stored, once
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
         self._targets = {target.key: target for target in settings.targets}
@@ -326,6 +328,8 @@ class Alerter:
         now, tick = self._clock(), self._tick_base + self._monotonic()
         stored = await self._query_database()
         buffered_bytes = self._buffer.stats().pending_bytes
+        if stored.latest and not self._accounts_checked:
+            self._warn_unmatched_accounts(stored.latest)
         transitions: list[Transition] = []
         dirty = False
         latest, unseeing = stored.latest, NOT_ANSWERING
@@ -368,6 +372,18 @@ class Alerter:
         self._dispatch()
         self._publish("running")
         return transitions
+
+    def _warn_unmatched_accounts(self, latest: dict[str, dict[str, Any]]) -> None:
+        """Once, at the first step that sees accounts: each limit on one account the bridge
+        stores no snapshot of (a mistyped id matches nothing, silently otherwise)."""
+        self._accounts_checked = True
+        for rule in self.settings.rules.limits:
+            if rule.account != ALL_ACCOUNTS and rule.account not in latest:
+                log.warning(
+                    "a limit's account has no snapshot stored in the last 7 days: the limit"
+                    " matches nothing (a mistyped account id?)",
+                    extra=logs.fields(rule=rule.name, account=rule.account),
+                )
 
     def _limits_wait(self, now: datetime, buffered_bytes: int) -> bool:
         """Whether the limits wait this step for the snapshots in the writer's buffer."""

@@ -129,6 +129,9 @@ def parse_rules(text: str, *, figures: Collection[str]) -> Rules:
     limits: list[LimitRule] = []
     for number, raw in enumerate(raw_limits, start=1):
         rule = _limit(number, raw, figures)
+        if rule.name in HEALTH_ALERTS:
+            # Alerts are keyed by rule and subject: the two would share one episode.
+            raise RulesError(_label(number, raw), f"{rule.name!r} is a health rule's name")
         if any(existing.name == rule.name for existing in limits):
             raise RulesError(_label(number, raw), f"a second rule named {rule.name!r}")
         limits.append(rule)
@@ -222,7 +225,13 @@ def _health(raw: Any) -> HealthRules:
         if value is False:
             values[key] = None
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        # nan compares false with everything (the rule would never fire), inf is never passed.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise RulesError(f"[health] {key}", f"must be a number >= 0 or false, not {value!r}")
         values[key] = float(value)
     return HealthRules(**values)

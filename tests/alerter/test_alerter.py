@@ -669,3 +669,26 @@ async def test_a_wall_clock_step_neither_fires_a_limit_early_nor_holds_it(
     wall, steady = wall - timedelta(hours=1), steady + 30
     assert [t.change for t in await alerter.step()] == ["fired"]
     await alerter.close()
+
+
+async def test_a_limit_on_an_account_never_stored_is_named_in_a_warning_once(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second limit on DU00001 (one zero too many) while DU0001 is stored: one warning naming
+    that rule, none for the rule whose account is stored."""
+    caplog.set_level(logging.INFO)
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(
+        RULES.replace(
+            "[health]",
+            '[[limit]]\nname = "typo cap"\nfigure = "net_dollar_delta"\naccount = "DU00001"\n'
+            "above = 100\n\n[health]",
+        )
+    )
+    await feed.dollar_delta(50.0)
+    alerter = await _start({**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)})
+    assert await alerter.step() == []
+    assert await alerter.step() == []
+    await alerter.close()
+    warned = [r for r in caplog.records if "no snapshot stored in the last 7 days" in r.message]
+    assert [r.__dict__["fields"] for r in warned] == [{"rule": "typo cap", "account": "DU00001"}]
