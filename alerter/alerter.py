@@ -172,6 +172,55 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Message:
+    """What one step's changes say to a target: one notification, however many alerts."""
+
+    title: str
+    body: str
+    change: Change  # "fired" when any alert it reports is firing at its end
+    alerts: tuple[str, ...]
+
+
+# Beyond this many alerts a digest's title counts them instead of naming each.
+_TITLE_NAMES: Final = 3
+
+
+def digest(transitions: list[Transition]) -> Message:
+    """One message for one step's changes (in order). Each alert gets one line; an alert that
+    changed several times in the step (late episodes replayed after a restart or an outage)
+    gets one summary line: how many episodes, between when, the first and the last change."""
+    groups: dict[str, list[Transition]] = {}
+    for transition in transitions:
+        alert = transition.alert
+        groups.setdefault(f"{alert.rule}|{alert.subject}", []).append(transition)
+    names, lines = [], []
+    for changes in groups.values():
+        first, last = changes[0], changes[-1]
+        state = "FIRING" if last.change == "fired" else "RESOLVED"
+        name = f"{state}: {last.alert.rule} ({last.alert.subject})"
+        if len(changes) == 1:
+            lines.append(f"{state}: {last.describe()}")
+        else:
+            episodes = sum(t.change == "fired" for t in changes) or 1
+            name += f", {episodes} episode{'s' if episodes > 1 else ''}"
+            lines.append(
+                f"{name} between {first.at:%Y-%m-%d %H:%M:%S} and {last.at:%H:%M:%S} UTC;"
+                f" first: {first.describe()}; last: {last.describe()}"
+            )
+        names.append(name)
+    fired = sum(name.startswith("FIRING") for name in names)
+    change: Change = "fired" if fired else "resolved"
+    if len(transitions) == 1:
+        return Message(names[0], transitions[0].describe(), change, tuple(groups))
+    title = (
+        "; ".join(names)
+        if len(names) <= _TITLE_NAMES
+        else f"{len(names)} alerts: {fired} FIRING, {len(names) - fired} RESOLVED"
+    )
+    return Message(title, "\n".join(lines), change, tuple(groups))
+
+
+@dataclass(frozen=True)
 class Stored:
     """What the database said in one step; None where it did not answer."""
 
@@ -203,6 +252,8 @@ class Alerter:
         self._db: psycopg.AsyncConnection[TupleRow] | None = None
         self._db_error: str | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._unsaved_deliveries = False  # deliveries finished since the last save
+        self._closing = False
         self.started_at = clock()
         self.state = saved.AlerterState()
         # Set when the limits could not see every snapshot (a restart, an outage, a buffer):
@@ -275,6 +326,7 @@ class Alerter:
 
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
+        self._closing = True
         in_flight = list(self._in_flight.values())
         if in_flight:
             _, unfinished = await asyncio.wait(in_flight, timeout=_CLOSE_GRACE_S)
@@ -363,10 +415,9 @@ class Alerter:
             dirty = dirty or on_disk is None or now - on_disk >= WATCH_SAVE_EVERY
         if transitions:
             self._record(transitions)
-            for transition in transitions:
-                self._queue(transition, now)
+            self._queue(transitions, now)
         # The events reach the disk with the state that says they happened, then the spool.
-        if dirty or transitions:
+        if dirty or transitions or self._unsaved_deliveries:
             self._save()
         self._flush_spool(now)
         self._dispatch()
@@ -648,6 +699,7 @@ class Alerter:
         unspooled.clear()
 
     def _save(self) -> None:
+        self._unsaved_deliveries = False
         self.state.outbox = list(self.outbox.pending)
         try:
             saved.save(self._state_path, self.state)
@@ -658,18 +710,18 @@ class Alerter:
 
     # Delivery --------------------------------------------------------------------------------
 
-    def _queue(self, transition: Transition, now: datetime) -> None:
-        alert, change = transition.alert, transition.change
-        title = f"{'FIRING' if change == 'fired' else 'RESOLVED'}: {alert.rule} ({alert.subject})"
+    def _queue(self, transitions: list[Transition], now: datetime) -> None:
+        """One notification per target for all of one step's changes."""
+        message = digest(transitions)
         for target in self.settings.targets:
             self.outbox.add(
                 Notification(
                     id=str(uuid.uuid4()),
-                    key=f"{alert.rule}|{alert.subject}",
+                    alerts=message.alerts,
                     target=target.key,
-                    change=change,
-                    title=title,
-                    body=transition.describe(),
+                    change=message.change,
+                    title=message.title,
+                    body=message.body,
                     due_at=now,
                 )
             )
@@ -695,12 +747,12 @@ class Alerter:
             now = self._clock()
             if accepted:
                 self.outbox.delivered(notification.id)
-                key = notification.key
-                if key in self.state.alerts:
-                    alert = self.state.alerts[key]
-                    self.state.alerts[key] = replace(
-                        alert, episode=replace(alert.episode, last_notified=now)
-                    )
+                for key in notification.alerts:
+                    if key in self.state.alerts:
+                        alert = self.state.alerts[key]
+                        self.state.alerts[key] = replace(
+                            alert, episode=replace(alert.episode, last_notified=now)
+                        )
                 log.info("notification delivered", extra=logs.fields(
                     target=target.label, title=notification.title,
                     attempts=notification.attempts + 1))  # fmt: skip
@@ -709,9 +761,14 @@ class Alerter:
                 log.warning("notification not delivered: will retry", extra=logs.fields(
                     target=target.label, title=notification.title, reason=reason,
                     attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
-            self._save()
+            # Saved with the next step (or the stop), not once per delivery: a storm would
+            # rewrite and fsync the whole state hundreds of times. A crash before it sends the
+            # notification again: at least once, as ever.
+            self._unsaved_deliveries = True
         finally:
             self._in_flight.pop(notification.id, None)
+        if not self._closing:
+            self._dispatch()  # the target's next notification, if due, without waiting a step
 
     # The heartbeat ---------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ The URLs (`BRIDGE_ALERT_URLS`) are secrets: a target is named by its position an
 a URL, are not passed on. A queued notification names its target by `key`, a slow salted hash of
 the URL: stable when the list is reordered or shortened between restarts, and no cheap way for
 a reader of the state file to check a guessed password. A failed delivery is retried after the
-delays of `BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds; notifications of
-one alert reach one target in order (a resolution never arrives before its firing), and nothing
-waits for another alert's or another target's notifications.
+delays of `BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds. A target gets
+its notifications one at a time, in order (a resolution never arrives before its firing, and a
+storm reaches a service as a queue, not as hundreds of requests at once); nothing waits for
+another target's.
 
 The outbox is bookkeeping only (pure: `now` is an argument); the alerter keeps it in its state
 file, so a notification not yet delivered is still sent after a restart, and one delivered is
@@ -92,9 +93,9 @@ class Notification:
     """One message for one target, waiting to be delivered."""
 
     id: str
-    key: str  # the alert it belongs to: one alert's messages reach a target in order
+    alerts: tuple[str, ...]  # the alerts it reports (one step's changes: a digest of them)
     target: str  # the target's key (Target.key)
-    change: Change
+    change: Change  # "fired" when it reports any alert firing (the service's warning style)
     title: str
     body: str
     due_at: datetime
@@ -121,11 +122,11 @@ class Outbox:
         self._pending.append(notification)
 
     def due(self, now: datetime, busy: Iterable[str] = ()) -> list[Notification]:
-        """The first notification of each alert and target, when it is due and not in flight."""
+        """The first notification of each target, when it is due and not in flight."""
         in_flight = set(busy)
-        heads: dict[tuple[str, str], Notification] = {}
+        heads: dict[str, Notification] = {}
         for notification in self._pending:
-            heads.setdefault((notification.target, notification.key), notification)
+            heads.setdefault(notification.target, notification)
         return [n for n in heads.values() if n.due_at <= now and n.id not in in_flight]
 
     def delivered(self, notification_id: str) -> None:

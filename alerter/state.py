@@ -125,6 +125,8 @@ def decode(data: bytes) -> AlerterState:
             raw["due_at"] = _time(raw["due_at"])
             if isinstance(raw["target"], int):
                 raw["target"] = f"{POSITION}{raw['target']}"
+            # Version 1 named the one alert a notification reported.
+            raw["alerts"] = tuple(raw["alerts"]) if "alerts" in raw else (raw.pop("key"),)
             outbox.append(Notification(**raw))
         # Absent from older state files.
         watched_until = _time(body.get("watched_until"))

@@ -217,15 +217,14 @@ async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
         ("fired", ticks[0], True),
         ("resolved", ticks[2], True),
     ]
-    # One notification of an alert in flight at a time: the resolution goes at the next step.
-    await wait_until_async(lambda: len(receiver.received) == 1, what="the firing")
-    assert await restarted.step() == []
-    await wait_until_async(lambda: len(receiver.received) == 2, what="the resolution")
-    fired, resolved = (message["message"] for message in receiver.received)
-    assert "net_dollar_delta of DU0001 is 130, limit 100" in fired
-    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)" in fired
-    assert "is back at 85" in resolved
-    assert f"(at {ticks[2]:%Y-%m-%d %H:%M:%S} UTC, while the alerter" in resolved
+    # One notification for the step: the episode summed up, its firing and its resolution.
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the summary")
+    assert receiver.received[0]["title"] == "RESOLVED: delta cap (DU0001), 1 episode"
+    summary = receiver.received[0]["message"]
+    assert "net_dollar_delta of DU0001 is 130, limit 100" in summary
+    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)" in summary
+    assert "is back at 85" in summary
+    assert f"(at {ticks[2]:%Y-%m-%d %H:%M:%S} UTC, while the alerter" in summary
     assert restarted.firing() == []
     await restarted.close()
 
@@ -238,7 +237,7 @@ async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
         ("alert_fired", True, 130.0),
         ("alert_resolved", True, 85.0),
     ]
-    assert len(receiver.received) == 2
+    assert len(receiver.received) == 1
 
 
 async def test_two_snapshots_in_one_interval_are_both_seen(
@@ -511,7 +510,7 @@ async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so
     )  # fmt: skip
     key = target_key("json://127.0.0.1:9/hook")
     first.outbox.add(
-        Notification("n1", "delta cap|DU0001", key, "fired", "F", "b", datetime.now(UTC))
+        Notification("n1", ("delta cap|DU0001",), key, "fired", "F", "b", datetime.now(UTC))
     )
     await first.close()  # saved
     second = Alerter(AlerterSettings.from_environ(environ))
@@ -692,3 +691,49 @@ async def test_a_limit_on_an_account_never_stored_is_named_in_a_warning_once(
     await alerter.close()
     warned = [r for r in caplog.records if "no snapshot stored in the last 7 days" in r.message]
     assert [r.__dict__["fields"] for r in warned] == [{"rule": "typo cap", "account": "DU00001"}]
+
+
+async def test_a_storm_of_sixty_accounts_reaches_each_url_as_one_notification(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    second_receiver: Receiver,
+    database_url: str,
+) -> None:
+    """60 accounts past 5 "*" limits at one step: each URL gets one notification naming the 300
+    alerts (not 300 requests), and the table one row per alert."""
+    rules = Path(alerter_environ["BRIDGE_ALERTS_FILE"])
+    limits = "".join(
+        f'[[limit]]\nfigure = "net_dollar_delta"\nabove = {above}\n\n'
+        for above in (100, 110, 120, 130, 140)
+    )
+    rules.write_text(limits + RULES[RULES.index("[health]") :])
+    urls = f"{alerter_environ['BRIDGE_ALERT_URLS']} {second_receiver.url()}"
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules), "BRIDGE_ALERT_URLS": urls}
+    tick = feed.tick + timedelta(seconds=5)
+    snapshots = [
+        records.Snapshot(
+            id=records.snapshot_id(account, tick), ts=tick, account=account, mode="SOCKET",
+            net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=150.0, position_count=1, option_count=0, options_with_greeks=0,
+            stalest_greek_age_s=None,
+        )
+        for account in (f"DU{number:04d}" for number in range(60))
+    ]  # fmt: skip
+    append(feed.spool, [records.encode(snapshot) for snapshot in snapshots])
+    await feed.writer.run_until_caught_up()
+
+    alerter = await _start(environ)
+    assert len(await alerter.step()) == 300
+    await wait_until_async(
+        lambda: len(receiver.received) == len(second_receiver.received) == 1, what="the digests"
+    )
+    assert await alerter.step() == []
+    await alerter.close()
+    for service in (receiver, second_receiver):
+        (notification,) = service.received
+        assert notification["title"] == "300 alerts: 300 FIRING, 0 RESOLVED"
+        assert len(notification["message"].splitlines()) == 300
+        assert "net_dollar_delta above 140: net_dollar_delta of DU0059" in notification["message"]
+    await feed.writer.run_until_caught_up()
+    assert len(_alert_rows(database_url)) == 300

@@ -53,7 +53,9 @@ def test_a_corrupt_state_file_gives_way_to_the_previous_copy(tmp_path: Path) -> 
     previous copy."""
     path = tmp_path / saved.STATE_NAME
     first = _state()
-    first.outbox = [Notification("n1", "delta cap|DU0001", "t1", "fired", "FIRING", "b", WATCHED)]
+    first.outbox = [
+        Notification("n1", ("delta cap|DU0001",), "t1", "fired", "FIRING", "b", WATCHED)
+    ]
     saved.save(path, first)
     saved.save(path, saved.AlerterState(watched_until=WATCHED + timedelta(minutes=1)))
     path.write_bytes(b'{"v": 1, "alerts": {"delta cap|DU0')  # torn by a disk, say
@@ -83,4 +85,4 @@ def test_a_version_1_outbox_names_its_targets_by_position() -> None:
          "due_at": WATCHED.isoformat(), "attempts": 0}
     ]  # fmt: skip
     (notification,) = saved.decode(json.dumps(body).encode()).outbox
-    assert notification.target == f"{saved.POSITION}1"
+    assert (notification.target, notification.alerts) == (f"{saved.POSITION}1", ("k",))
