@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -723,6 +724,7 @@ class Alerter:
                     title=message.title,
                     body=message.body,
                     due_at=now,
+                    queued_at=now,
                 )
             )
 
@@ -757,10 +759,20 @@ class Alerter:
                     target=target.label, title=notification.title,
                     attempts=notification.attempts + 1))  # fmt: skip
             else:
-                retry = self.outbox.failed(notification.id, now, self.settings.retry_delays_s)
-                log.warning("notification not delivered: will retry", extra=logs.fields(
-                    target=target.label, title=notification.title, reason=reason,
-                    attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
+                settings = self.settings
+                retry = self.outbox.failed(
+                    notification.id, now, settings.retry_delays_s,
+                    give_up_s=settings.give_up_s, jitter=random.random(),  # noqa: S311  # not a secret
+                )  # fmt: skip
+                if retry is None:
+                    log.error("notification not delivered: given up", extra=logs.fields(
+                        target=target.label, title=notification.title, reason=reason,
+                        attempts=notification.attempts + 1,
+                        queued_at=saved.stamp(notification.queued_at)))  # fmt: skip
+                else:
+                    log.warning("notification not delivered: will retry", extra=logs.fields(
+                        target=target.label, title=notification.title, reason=reason,
+                        attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
             # Saved with the next step (or the stop), not once per delivery: a storm would
             # rewrite and fsync the whole state hundreds of times. A crash before it sends the
             # notification again: at least once, as ever.

@@ -100,12 +100,21 @@ class Notification:
     body: str
     due_at: datetime
     attempts: int = 0
+    queued_at: datetime | None = None  # None in older state files: counted from the next failure
 
 
-def retry_at(attempts: int, now: datetime, delays_s: Sequence[float]) -> datetime:
+# Each retry delay is spread by up to this share either way, so that the notifications of an
+# outage do not all come back to a service in the same second.
+JITTER_SHARE: Final = 0.1
+
+
+def retry_at(
+    attempts: int, now: datetime, delays_s: Sequence[float], *, jitter: float = 0.5
+) -> datetime:
     """When to try again after `attempts` failed attempts: the delays in turn, the last one
-    repeating."""
-    return now + timedelta(seconds=delays_s[min(attempts, len(delays_s)) - 1])
+    repeating, each moved by `jitter` (0 to 1, a random draw; 0.5 leaves it as it is)."""
+    delay_s = delays_s[min(attempts, len(delays_s)) - 1]
+    return now + timedelta(seconds=delay_s * (1 + JITTER_SHARE * (2 * jitter - 1)))
 
 
 class Outbox:
@@ -133,14 +142,28 @@ class Outbox:
         self._pending = [n for n in self._pending if n.id != notification_id]
 
     def failed(
-        self, notification_id: str, now: datetime, delays_s: Sequence[float]
-    ) -> Notification:
-        """Count the failed attempt and schedule the next one; returns the updated notification."""
+        self,
+        notification_id: str,
+        now: datetime,
+        delays_s: Sequence[float],
+        *,
+        give_up_s: float,
+        jitter: float = 0.5,
+    ) -> Notification | None:
+        """Count the failed attempt and schedule the next one: the updated notification, or
+        None when it has been tried for `give_up_s` since it was queued (then dropped)."""
         for index, notification in enumerate(self._pending):
             if notification.id == notification_id:
+                queued_at = notification.queued_at or now
+                if (now - queued_at).total_seconds() >= give_up_s:
+                    del self._pending[index]
+                    return None
                 attempts = notification.attempts + 1
                 updated = replace(
-                    notification, attempts=attempts, due_at=retry_at(attempts, now, delays_s)
+                    notification,
+                    attempts=attempts,
+                    due_at=retry_at(attempts, now, delays_s, jitter=jitter),
+                    queued_at=queued_at,
                 )
                 self._pending[index] = updated
                 return updated

@@ -123,6 +123,7 @@ def decode(data: bytes) -> AlerterState:
         outbox = []
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
+            raw["queued_at"] = _time(raw.get("queued_at"))
             if isinstance(raw["target"], int):
                 raw["target"] = f"{POSITION}{raw['target']}"
             # Version 1 named the one alert a notification reported.

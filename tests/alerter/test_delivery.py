@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,12 @@ def test_retry_schedule(attempts: int, after_s: float) -> None:
     assert retry_at(attempts, T0, (5, 30, 120)) == T0 + timedelta(seconds=after_s)
 
 
+@pytest.mark.parametrize(("jitter", "after_s"), [(0.0, 27), (0.5, 30), (1.0, 33)])
+def test_a_retry_delay_is_spread_by_up_to_a_tenth_either_way(jitter: float, after_s: float) -> None:
+    """So that what an outage held back does not come back to a service in one second."""
+    assert retry_at(2, T0, (5, 30, 120), jitter=jitter) == T0 + timedelta(seconds=after_s)
+
+
 def _note(id_: str, target: str = "t1", due_s: float = 0) -> Notification:
     return Notification(id_, ("a|x",), target, "fired", "t", "b", T0 + timedelta(seconds=due_s))
 
@@ -29,7 +36,8 @@ def test_a_targets_notifications_go_one_at_a_time_in_order_and_others_do_not_wai
     a queue), not b1 on t2; one in flight holds its target's next one."""
     outbox = Outbox([_note("a1"), _note("a2"), _note("b1", "t2"), _note("b2", "t2")])
     assert [n.id for n in outbox.due(T0)] == ["a1", "b1"]
-    retried = outbox.failed("a1", T0, (5,))
+    retried = outbox.failed("a1", T0, (5,), give_up_s=3600)
+    assert retried is not None
     assert retried.attempts == 1
     assert [n.id for n in outbox.due(T0)] == ["b1"]  # a1 is due at +5 s, a2 behind it
     assert [n.id for n in outbox.due(T0, busy={"b1"})] == []
@@ -66,3 +74,12 @@ def test_a_targets_key_follows_its_url_not_its_position() -> None:
     assert (first.key, second.key) == (swapped_first.key, swapped_second.key)
     assert first.key != second.key
     assert "hunter2" not in first.key
+
+
+def test_a_notification_tried_until_the_give_up_time_is_dropped() -> None:
+    """Queued at T0, give up after an hour: a failure before it is retried, one at it drops
+    the notification (the caller logs it), so a service gone for good is not tried forever."""
+    outbox = Outbox([replace(_note("a1"), queued_at=T0)])
+    assert outbox.failed("a1", T0 + timedelta(seconds=3599), (5,), give_up_s=3600) is not None
+    assert outbox.failed("a1", T0 + timedelta(seconds=3600), (5,), give_up_s=3600) is None
+    assert outbox.pending == ()
