@@ -378,7 +378,7 @@ class Alerter:
         writer's buffer holds snapshots, which the replayer stores later than newer ones, the
         limits wait for them (at most `LIMITS_WAIT_MAX`), so that they too are seen in order.
         """
-        now, tick = self._clock(), self._tick_base + self._monotonic()
+        now, tick = self._clock(), self._tick()
         stored = await self._query_database()
         buffered_bytes = self._buffer.stats().pending_bytes
         if stored.latest and not self._accounts_checked:
@@ -416,7 +416,7 @@ class Alerter:
             dirty = dirty or on_disk is None or now - on_disk >= WATCH_SAVE_EVERY
         if transitions:
             self._record(transitions)
-            self._queue(transitions, now)
+            self._queue(transitions, self._steady_now())
         # The events reach the disk with the state that says they happened, then the spool.
         if dirty or transitions or self._unsaved_deliveries:
             self._save()
@@ -711,8 +711,16 @@ class Alerter:
 
     # Delivery --------------------------------------------------------------------------------
 
+    def _tick(self) -> float:
+        return self._tick_base + self._monotonic()
+
+    def _steady_now(self) -> datetime:
+        """The monotonic clock as a time, for the outbox's waits (a retry due in 30 s is due in
+        30 s, whatever the wall clock does meanwhile)."""
+        return datetime.fromtimestamp(self._tick(), UTC)
+
     def _queue(self, transitions: list[Transition], now: datetime) -> None:
-        """One notification per target for all of one step's changes."""
+        """One notification per target for all of one step's changes, due at `now` (steady)."""
         message = digest(transitions)
         for target in self.settings.targets:
             self.outbox.add(
@@ -729,8 +737,7 @@ class Alerter:
             )
 
     def _dispatch(self) -> None:
-        now = self._clock()
-        for notification in self.outbox.due(now, busy=self._in_flight):
+        for notification in self.outbox.due(self._steady_now(), busy=self._in_flight):
             self._in_flight[notification.id] = asyncio.get_running_loop().create_task(
                 self._deliver(notification)
             )
@@ -746,7 +753,7 @@ class Alerter:
                 reason = "refused or unreachable"
             except Exception as exc:  # any plugin failure is one failed attempt
                 accepted, reason = False, type(exc).__name__
-            now = self._clock()
+            now, steady = self._clock(), self._steady_now()
             if accepted:
                 self.outbox.delivered(notification.id)
                 for key in notification.alerts:
@@ -761,7 +768,7 @@ class Alerter:
             else:
                 settings = self.settings
                 retry = self.outbox.failed(
-                    notification.id, now, settings.retry_delays_s,
+                    notification.id, steady, settings.retry_delays_s,
                     give_up_s=settings.give_up_s, jitter=random.random(),  # noqa: S311  # not a secret
                 )  # fmt: skip
                 if retry is None:
@@ -772,7 +779,8 @@ class Alerter:
                 else:
                     log.warning("notification not delivered: will retry", extra=logs.fields(
                         target=target.label, title=notification.title, reason=reason,
-                        attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
+                        attempts=retry.attempts,
+                        retry_in_s=round((retry.due_at - steady).total_seconds(), 1)))  # fmt: skip
             # Saved with the next step (or the stop), not once per delivery: a storm would
             # rewrite and fsync the whole state hundreds of times. A crash before it sends the
             # notification again: at least once, as ever.

@@ -737,3 +737,32 @@ async def test_a_storm_of_sixty_accounts_reaches_each_url_as_one_notification(
         assert "net_dollar_delta above 140: net_dollar_delta of DU0059" in notification["message"]
     await feed.writer.run_until_caught_up()
     assert len(_alert_rows(database_url)) == 300
+
+
+async def test_a_retry_is_due_on_the_monotonic_clock_not_the_wall_clock(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A delivery fails (retry due 0.2 s later); the wall clock then steps an hour back while a
+    second passes: the retry goes at the next step, not an hour later."""
+    caplog.set_level(logging.INFO)
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    wall, steady = feed.tick + timedelta(seconds=1), 1000.0
+    alerter = Alerter(
+        AlerterSettings.from_environ(alerter_environ),
+        clock=lambda: wall,
+        monotonic=lambda: steady,
+    )
+    alerter.open()
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await wait_until_async(
+        lambda: "notification not delivered: will retry" in caplog.text, what="a failed attempt"
+    )
+    receiver.up()
+    wall, steady = wall - timedelta(hours=1), steady + 1
+    assert await alerter.step() == []
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the retry", timeout_s=10)
+    await alerter.close()
