@@ -72,6 +72,7 @@ def test_a_corrupt_state_file_gives_way_to_the_previous_copy(tmp_path: Path) -> 
 
 
 def test_a_first_start_recalls_nothing_and_says_nothing(tmp_path: Path) -> None:
+    """No state file and no previous copy: a fresh start, and no problem to report."""
     assert saved.recall(tmp_path / saved.STATE_NAME) == saved.Recalled(None)
 
 
