@@ -766,3 +766,26 @@ async def test_a_retry_is_due_on_the_monotonic_clock_not_the_wall_clock(
     assert await alerter.step() == []
     await wait_until_async(lambda: len(receiver.received) == 1, what="the retry", timeout_s=10)
     await alerter.close()
+
+
+async def test_finished_deliveries_are_saved_with_the_next_step_not_one_by_one(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """Two URLs notified: the state file is not rewritten per delivery (a storm rewrote and
+    fsynced it once per send), but at the next step, which saves the emptied outbox."""
+    urls = f"{alerter_environ['BRIDGE_ALERT_URLS']} {second_receiver.url()}"
+    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    await feed.dollar_delta(150.0)
+    alerter = await _start({**alerter_environ, "BRIDGE_ALERT_URLS": urls})
+    assert [t.change for t in await alerter.step()] == ["fired"]
+
+    def saved_outbox() -> list[Any]:
+        return list(json.loads(state_file.read_text())["outbox"])
+
+    assert len(saved_outbox()) == 2
+    await wait_until_async(lambda: alerter.outbox.pending == (), what="both deliveries")
+    assert (len(receiver.received), len(second_receiver.received)) == (1, 1)
+    assert len(saved_outbox()) == 2  # not rewritten per delivery
+    assert await alerter.step() == []
+    assert saved_outbox() == []
+    await alerter.close()
