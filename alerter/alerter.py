@@ -38,7 +38,7 @@ from alerter.checks import (
     limit_checks,
     watch_dead_letters,
 )
-from alerter.delivery import Notification, Outbox
+from alerter.delivery import Notification, Outbox, combine
 from alerter.episodes import Change, step
 from alerter.rules import ALL_ACCOUNTS
 from alerter.settings import AlerterSettings
@@ -737,33 +737,37 @@ class Alerter:
             )
 
     def _dispatch(self) -> None:
-        for notification in self.outbox.due(self._steady_now(), busy=self._in_flight):
-            self._in_flight[notification.id] = asyncio.get_running_loop().create_task(
-                self._deliver(notification)
+        now = self._steady_now()
+        for head in self.outbox.due(now, busy=self._in_flight):
+            self._in_flight[head.id] = asyncio.get_running_loop().create_task(
+                self._deliver(self.outbox.batch(head, now))
             )
 
-    async def _deliver(self, notification: Notification) -> None:
+    async def _deliver(self, batch: list[Notification]) -> None:
+        """One request to one target: its first waiting notification and those due behind it.
+        A failure counts against the first only (the others wait behind it, in order)."""
+        notification = batch[0]
+        title, body, change = combine(batch)
         try:
             # Every key in the outbox is a configured target's (open() drops the others).
             target = self._targets[notification.target]
             try:
-                accepted = await target.send(
-                    notification.title, notification.body, notification.change
-                )
+                accepted = await target.send(title, body, change)
                 reason = "refused or unreachable"
             except Exception as exc:  # any plugin failure is one failed attempt
                 accepted, reason = False, type(exc).__name__
             now, steady = self._clock(), self._steady_now()
             if accepted:
-                self.outbox.delivered(notification.id)
-                for key in notification.alerts:
-                    if key in self.state.alerts:
-                        alert = self.state.alerts[key]
-                        self.state.alerts[key] = replace(
-                            alert, episode=replace(alert.episode, last_notified=now)
-                        )
+                for sent in batch:
+                    self.outbox.delivered(sent.id)
+                    for key in sent.alerts:
+                        if key in self.state.alerts:
+                            alert = self.state.alerts[key]
+                            self.state.alerts[key] = replace(
+                                alert, episode=replace(alert.episode, last_notified=now)
+                            )
                 log.info("notification delivered", extra=logs.fields(
-                    target=target.label, title=notification.title,
+                    target=target.label, title=title, notifications=len(batch),
                     attempts=notification.attempts + 1))  # fmt: skip
             else:
                 settings = self.settings
@@ -773,12 +777,12 @@ class Alerter:
                 )  # fmt: skip
                 if retry is None:
                     log.error("notification not delivered: given up", extra=logs.fields(
-                        target=target.label, title=notification.title, reason=reason,
+                        target=target.label, title=title, reason=reason,
                         attempts=notification.attempts + 1,
                         queued_at=saved.stamp(notification.queued_at)))  # fmt: skip
                 else:
                     log.warning("notification not delivered: will retry", extra=logs.fields(
-                        target=target.label, title=notification.title, reason=reason,
+                        target=target.label, title=title, reason=reason,
                         attempts=retry.attempts,
                         retry_in_s=round((retry.due_at - steady).total_seconds(), 1)))  # fmt: skip
             # Saved with the next step (or the stop), not once per delivery: a storm would

@@ -8,7 +8,8 @@ a reader of the state file to check a guessed password. A failed delivery is ret
 delays of `BRIDGE_ALERT_RETRY_DELAYS_S` (the last repeating) until it succeeds. A target gets
 its notifications one at a time, in order (a resolution never arrives before its firing, and a
 storm reaches a service as a queue, not as hundreds of requests at once); nothing waits for
-another target's.
+another target's. What waited for a target (it was down) goes as one request when it is due,
+not one request each.
 
 The outbox is bookkeeping only (pure: `now` is an argument); the alerter keeps it in its state
 file, so a notification not yet delivered is still sent after a restart, and one delivered is
@@ -103,6 +104,10 @@ class Notification:
     queued_at: datetime | None = None  # None in older state files: counted from the next failure
 
 
+# At most this many waiting notifications are sent to a target as one request; a combined
+# request's title names them up to _TITLES_NAMED.
+BATCH_MAX: Final = 20
+_TITLES_NAMED: Final = 3
 # Each retry delay is spread by up to this share either way, so that the notifications of an
 # outage do not all come back to a service in the same second.
 JITTER_SHARE: Final = 0.1
@@ -138,6 +143,16 @@ class Outbox:
             heads.setdefault(notification.target, notification)
         return [n for n in heads.values() if n.due_at <= now and n.id not in in_flight]
 
+    def batch(self, head: Notification, now: datetime) -> list[Notification]:
+        """`head` (a target's first, from `due`) and those queued behind it for the same
+        target that are due too, in order: sent as one (`combine`)."""
+        behind = [
+            n
+            for n in self._pending
+            if n.target == head.target and n.id != head.id and n.due_at <= now
+        ]
+        return [head, *behind][:BATCH_MAX]
+
     def delivered(self, notification_id: str) -> None:
         self._pending = [n for n in self._pending if n.id != notification_id]
 
@@ -168,3 +183,16 @@ class Outbox:
                 self._pending[index] = updated
                 return updated
         raise KeyError(notification_id)
+
+
+def combine(batch: Sequence[Notification]) -> tuple[str, str, Change]:
+    """The title, body and kind of one request carrying `batch` (one notification: itself)."""
+    if len(batch) == 1:
+        return batch[0].title, batch[0].body, batch[0].change
+    titles = [notification.title for notification in batch]
+    title = f"{len(batch)} notifications held back" + (
+        ": " + "; ".join(titles) if len(batch) <= _TITLES_NAMED else ""
+    )
+    body = "\n\n".join(f"{n.title}\n{n.body}" for n in batch)
+    change: Change = "fired" if any(n.change == "fired" for n in batch) else "resolved"
+    return title, body, change

@@ -789,3 +789,32 @@ async def test_finished_deliveries_are_saved_with_the_next_step_not_one_by_one(
     assert await alerter.step() == []
     assert saved_outbox() == []
     await alerter.close()
+
+
+async def test_what_waited_for_a_service_that_was_down_reaches_it_in_one_request(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
+) -> None:
+    """The service down through a firing and its resolution: once it is back, both reach it in
+    one request, in order, not one request each."""
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    alerter = await _start(alerter_environ)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()  # the attempt failed; the firing waits
+    await feed.dollar_delta(85.0)
+    receiver.up()
+    restarted = Alerter(
+        AlerterSettings.from_environ({**alerter_environ, "BRIDGE_ALERT_INTERVAL_S": "0.2"})
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    await wait_until_async(
+        lambda: bool(receiver.received) and restarted.outbox.pending == (), what="the delivery"
+    )
+    stop.set()
+    await running
+    (request,) = receiver.received
+    assert request["title"] == (
+        "2 notifications held back: FIRING: delta cap (DU0001); RESOLVED: delta cap (DU0001)"
+    )
+    assert request["message"].index("is 150") < request["message"].index("is back at 85")

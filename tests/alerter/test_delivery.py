@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerter.delivery import Notification, Outbox, parse_targets, retry_at
+from alerter.delivery import Notification, Outbox, combine, parse_targets, retry_at
 from alerter.errors import TargetError
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
@@ -83,3 +83,18 @@ def test_a_notification_tried_until_the_give_up_time_is_dropped() -> None:
     assert outbox.failed("a1", T0 + timedelta(seconds=3599), (5,), give_up_s=3600) is not None
     assert outbox.failed("a1", T0 + timedelta(seconds=3600), (5,), give_up_s=3600) is None
     assert outbox.pending == ()
+
+
+def test_what_waited_for_a_target_goes_as_one_request() -> None:
+    """a1 failed on t1 and a2 queued behind it: once a1 is due again, both go in one request
+    (titles named, bodies in order, a warning while one fires); b1 on t2 is not in it."""
+    outbox = Outbox([_note("a1"), _note("b1", "t2")])
+    outbox.failed("a1", T0, (5,), give_up_s=3600)
+    outbox.add(Notification("a2", ("a|x",), "t1", "resolved", "RESOLVED: a (x)", "back", T0, 0, T0))
+    later = T0 + timedelta(seconds=6)
+    (head, other) = outbox.due(later)
+    batch = outbox.batch(head, later)
+    assert ([n.id for n in batch], other.id) == (["a1", "a2"], "b1")
+    assert combine(batch) == ("2 notifications held back: t; RESOLVED: a (x)",
+                              "t\nb\n\nRESOLVED: a (x)\nback", "fired")  # fmt: skip
+    assert combine([other]) == ("t", "b", "fired")
