@@ -1,10 +1,11 @@
 """The alerter: watches the stored snapshots, the heartbeats and the pipeline's files, and notifies.
 
 One step (`step`) observes, reads every rule, moves each alert's episode, and for each firing
-or resolution: records an `alert_fired` / `alert_resolved` event in the alerter's own spool
-(which the writer stores in `api_logs` like every other event), saves the state, and queues one
-notification per target. Deliveries run beside the steps, each retried on its own, so a target
-that is down delays nothing else. The state file makes all of it survive a restart.
+or resolution records an `alert_fired` / `alert_resolved` event in the alerter's own spool
+(which the writer stores in `api_logs` like every other event); it saves the state and queues
+one notification per target for all of its changes (`digest`: a storm is one request per
+service). Deliveries run beside the steps, one at a time per target, so a target that is down
+delays nothing else. The state file makes all of it survive a restart.
 
 Order within a step, for crashes: an event gets a random id and is saved in the state (with the
 change it reports) before it is appended to the spool, and it stays in the state until the
