@@ -1,20 +1,24 @@
 """The alerter: watches the stored snapshots, the heartbeats and the pipeline's files, and notifies.
 
 One step (`step`) observes, reads every rule, moves each alert's episode, and for each firing
-or resolution: records an `alert_fired` / `alert_resolved` event in the alerter's own spool
-(which the writer stores in `api_logs` like every other event), saves the state, and queues one
-notification per target. Deliveries run beside the steps, each retried on its own, so a target
-that is down delays nothing else. The state file makes all of it survive a restart.
+or resolution records an `alert_fired` / `alert_resolved` event in the alerter's own spool
+(which the writer stores in `api_logs` like every other event); it saves the state and queues
+one notification per target for all of its changes (`digest`: a storm is one request per
+service). Deliveries run beside the steps, one at a time per target, so a target that is down
+delays nothing else. The state file makes all of it survive a restart.
 
-Order within a step, for crashes: the event is spooled (fsynced) before the state is saved; an
-event's id is derived from its alert, episode number and change, so an alerter killed between
-the two records the same event again and PostgreSQL keeps it once.
+Order within a step, for crashes: an event gets a random id and is saved in the state (with the
+change it reports) before it is appended to the spool, and it stays in the state until the
+spool has it. An alerter killed between the two, or whose spool refuses the append, appends it
+again later under the same id, and PostgreSQL keeps it once; a state file lost or a rule
+re-added never gives a new event the id of an old one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -35,9 +39,9 @@ from alerter.checks import (
     limit_checks,
     watch_dead_letters,
 )
-from alerter.delivery import Notification, Outbox
+from alerter.delivery import Notification, Outbox, combine
 from alerter.episodes import Change, step
-from alerter.errors import AlerterError
+from alerter.rules import ALL_ACCOUNTS
 from alerter.settings import AlerterSettings
 from database.errors import DatabaseError, translate
 from database.sink import answered
@@ -108,6 +112,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def alerter_spool(settings: AlerterSettings) -> SpoolAppender:
+    """The alerter's own spool (not opened)."""
+    return SpoolAppender(
+        settings.paths.alerter_spool_dir,
+        segment_max_bytes=_SEGMENT_MAX_BYTES,
+        lock_name=SPOOL_LOCK,
+    )
+
+
 @dataclass(frozen=True)
 class Transition:
     """A change made by one step: the alert after it, which change, when its episode began
@@ -161,6 +174,55 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Message:
+    """What one step's changes say to a target: one notification, however many alerts."""
+
+    title: str
+    body: str
+    change: Change  # "fired" when any alert it reports is firing at its end
+    alerts: tuple[str, ...]
+
+
+# Beyond this many alerts a digest's title counts them instead of naming each.
+_TITLE_NAMES: Final = 3
+
+
+def digest(transitions: list[Transition]) -> Message:
+    """One message for one step's changes (in order). Each alert gets one line; an alert that
+    changed several times in the step (late episodes replayed after a restart or an outage)
+    gets one summary line: how many episodes, between when, the first and the last change."""
+    groups: dict[str, list[Transition]] = {}
+    for transition in transitions:
+        alert = transition.alert
+        groups.setdefault(f"{alert.rule}|{alert.subject}", []).append(transition)
+    names, lines = [], []
+    for changes in groups.values():
+        first, last = changes[0], changes[-1]
+        state = "FIRING" if last.change == "fired" else "RESOLVED"
+        name = f"{state}: {last.alert.rule} ({last.alert.subject})"
+        if len(changes) == 1:
+            lines.append(f"{state}: {last.describe()}")
+        else:
+            episodes = sum(t.change == "fired" for t in changes) or 1
+            name += f", {episodes} episode{'s' if episodes > 1 else ''}"
+            lines.append(
+                f"{name} between {first.at:%Y-%m-%d %H:%M:%S} and {last.at:%H:%M:%S} UTC;"
+                f" first: {first.describe()}; last: {last.describe()}"
+            )
+        names.append(name)
+    fired = sum(name.startswith("FIRING") for name in names)
+    change: Change = "fired" if fired else "resolved"
+    if len(transitions) == 1:
+        return Message(names[0], transitions[0].describe(), change, tuple(groups))
+    title = (
+        "; ".join(names)
+        if len(names) <= _TITLE_NAMES
+        else f"{len(names)} alerts: {fired} FIRING, {len(names) - fired} RESOLVED"
+    )
+    return Message(title, "\n".join(lines), change, tuple(groups))
+
+
+@dataclass(frozen=True)
 class Stored:
     """What the database said in one step; None where it did not answer."""
 
@@ -170,21 +232,30 @@ class Stored:
 
 class Alerter:
     def __init__(
-        self, settings: AlerterSettings, *, clock: Callable[[], datetime] = _utc_now
+        self,
+        settings: AlerterSettings,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        spool: SpoolAppender | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._monotonic = monotonic
+        # Durations (for_s) run on the monotonic clock, counted from the wall clock at start: a
+        # tick is comparable with a snapshot's time (replayed snapshots step at their own), and
+        # with the ticks saved by an earlier run, while a step of the wall clock moves no tick.
+        self._tick_base = clock().timestamp() - monotonic()
         paths = settings.paths
         self._state_path = paths.run_dir / saved.STATE_NAME
-        self._spool = SpoolAppender(
-            paths.alerter_spool_dir, segment_max_bytes=_SEGMENT_MAX_BYTES, lock_name=SPOOL_LOCK
-        )
+        self._spool = spool or alerter_spool(settings)
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
-        self._unspooled: list[bytes] = []
         self._db: psycopg.AsyncConnection[TupleRow] | None = None
         self._db_error: str | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._unsaved_deliveries = False  # deliveries finished since the last save
+        self._closing = False
         self.started_at = clock()
         self.state = saved.AlerterState()
         # Set when the limits could not see every snapshot (a restart, an outage, a buffer):
@@ -192,8 +263,10 @@ class Alerter:
         self._late_because: str | None = None
         self._waiting_since: datetime | None = None  # the limits, for the buffered snapshots
         self._wait_given_up = False
+        self._accounts_checked = False  # the limits' accounts against those stored, once
         self._saved_watch: datetime | None = None  # watched_until as last saved
         self.outbox = Outbox()
+        self._targets = {target.key: target for target in settings.targets}
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
         for target in settings.targets:
             logs.hide(target.url.reveal())
@@ -204,11 +277,19 @@ class Alerter:
     def open(self) -> None:
         """Take the alerter's spool and recall the state saved before a restart."""
         self._spool.open(now_us=time.time_ns() // 1000)
-        try:
-            loaded = saved.load(self._state_path)
-        except AlerterError as exc:
-            log.error("alerter state unreadable: starting afresh", extra=logs.fields(reason=exc))
-            loaded = None
+        recalled = saved.recall(self._state_path)
+        loaded = recalled.state
+        if recalled.from_previous:
+            log.error(
+                "alerter state unreadable: the previous copy used (alerts and notifications as"
+                " of the save before the last; delete both files to start afresh)",
+                extra=logs.fields(reason=recalled.problem),
+            )
+        elif recalled.problem is not None:
+            log.error(
+                "alerter state unreadable: starting afresh",
+                extra=logs.fields(reason=recalled.problem),
+            )
         if loaded is not None:
             names = self.settings.rules.names()
             for key, alert in list(loaded.alerts.items()):
@@ -219,19 +300,44 @@ class Alerter:
                     )
                     del loaded.alerts[key]
             self.state = loaded
-            self.outbox = Outbox(loaded.outbox)
+            self.outbox = Outbox(self._deliverable(loaded.outbox))
             self._saved_watch = loaded.watched_until
             if loaded.watched_until is not None:
                 self._late_because = NOT_RUNNING
 
+    def _deliverable(self, outbox: list[Notification]) -> list[Notification]:
+        """The saved notifications whose target is still configured; the others are dropped,
+        said in the log (by count: the URL is gone, and a secret anyway)."""
+        targets = self.settings.targets
+        kept, dropped = [], 0
+        for notification in outbox:
+            key = notification.target
+            if key.startswith(saved.POSITION):  # a state saved by the previous release
+                index = int(key.removeprefix(saved.POSITION))
+                key = targets[index].key if index < len(targets) else ""
+            if key in self._targets:
+                kept.append(replace(notification, target=key))
+            else:
+                dropped += 1
+        if dropped:
+            log.warning(
+                "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped",
+                extra=logs.fields(dropped=dropped),
+            )
+        return kept
+
     async def close(self) -> None:
         """Let deliveries in flight finish (briefly), keep the others for the next start."""
+        self._closing = True
         in_flight = list(self._in_flight.values())
         if in_flight:
             _, unfinished = await asyncio.wait(in_flight, timeout=_CLOSE_GRACE_S)
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        # Events the spool refused so far get one more try; those it still refuses stay in the
+        # saved state, appended at the next start.
+        self._flush_spool(self._clock())
         self._save()
         if self._db is not None:
             await self._db.close()
@@ -273,9 +379,11 @@ class Alerter:
         writer's buffer holds snapshots, which the replayer stores later than newer ones, the
         limits wait for them (at most `LIMITS_WAIT_MAX`), so that they too are seen in order.
         """
-        now = self._clock()
+        now, tick = self._clock(), self._tick()
         stored = await self._query_database()
         buffered_bytes = self._buffer.stats().pending_bytes
+        if stored.latest and not self._accounts_checked:
+            self._warn_unmatched_accounts(stored.latest)
         transitions: list[Transition] = []
         dirty = False
         latest, unseeing = stored.latest, NOT_ANSWERING
@@ -290,7 +398,8 @@ class Alerter:
         if latest is None and self.state.watched_until is not None:
             # Snapshots this step could not see are stepped through, late, once it can.
             self._late_because = self._late_because or unseeing
-        changes, changed = self._apply(self._checks(now, stored, latest, buffered_bytes), now)
+        checks = self._checks(now, stored, latest, buffered_bytes)
+        changes, changed = self._apply(checks, now, tick=tick)
         transitions += changes
         dirty = dirty or changed
         if latest is not None:
@@ -308,15 +417,26 @@ class Alerter:
             dirty = dirty or on_disk is None or now - on_disk >= WATCH_SAVE_EVERY
         if transitions:
             self._record(transitions)
-            for transition in transitions:
-                self._queue(transition, now)
-        # The events reach the disk before the state that says they happened.
-        self._flush_spool(now)
-        if dirty or transitions:
+            self._queue(transitions, self._steady_now())
+        # The events reach the disk with the state that says they happened, then the spool.
+        if dirty or transitions or self._unsaved_deliveries:
             self._save()
+        self._flush_spool(now)
         self._dispatch()
         self._publish("running")
         return transitions
+
+    def _warn_unmatched_accounts(self, latest: dict[str, dict[str, Any]]) -> None:
+        """Once, at the first step that sees accounts: each limit on one account the bridge
+        stores no snapshot of (a mistyped id matches nothing, silently otherwise)."""
+        self._accounts_checked = True
+        for rule in self.settings.rules.limits:
+            if rule.account != ALL_ACCOUNTS and rule.account not in latest:
+                log.warning(
+                    "a limit's account has no snapshot stored in the last 7 days: the limit"
+                    " matches nothing (a mistyped account id?)",
+                    extra=logs.fields(rule=rule.name, account=rule.account),
+                )
 
     def _limits_wait(self, now: datetime, buffered_bytes: int) -> bool:
         """Whether the limits wait this step for the snapshots in the writer's buffer."""
@@ -349,16 +469,24 @@ class Alerter:
         return False
 
     def _apply(
-        self, checks: list[Check], now: datetime, *, late_because: str | None = None
+        self,
+        checks: list[Check],
+        now: datetime,
+        *,
+        tick: float | None = None,
+        late_because: str | None = None,
     ) -> tuple[list[Transition], bool]:
-        """Move each check's episode to `now`: the changes, and whether any state changed."""
+        """Move each check's episode to `now` (`tick` on the steady clock; None: a snapshot's
+        own time): the changes, and whether any state changed."""
         transitions: list[Transition] = []
         dirty = False
         for check in checks:
             alert = self.state.alerts.get(check.key) or saved.Alert(
                 check.rule, check.subject, check.figure, check.account
             )
-            episode, change = step(alert.episode, check.reading, now=now, for_s=check.for_s)
+            episode, change = step(
+                alert.episode, check.reading, now=now, for_s=check.for_s, tick=tick
+            )
             dirty = dirty or replace(episode, value=None) != replace(alert.episode, value=None)
             self.state.alerts[check.key] = replace(alert, episode=episode)
             if change is not None:
@@ -551,27 +679,29 @@ class Alerter:
                 event=event,
                 message=text,
                 details=transition.details(),
-                # The same change of the same episode, recorded again after a crash, is one row.
-                derived_id=records.event_id(
-                    event, alert.rule, alert.subject, str(alert.episode.number)
-                ),
             )
-            self._unspooled.append(records.encode(record))
+            self.state.unspooled.append(records.encode(record).decode())
 
     def _flush_spool(self, now: datetime) -> None:
-        if not self._unspooled:
+        unspooled = self.state.unspooled
+        if not unspooled:
             return
         try:
-            self._spool.append(self._unspooled, now_us=int(now.timestamp() * 1_000_000))
+            self._spool.append(
+                [line.encode() for line in unspooled], now_us=int(now.timestamp() * 1_000_000)
+            )
         except OSError as exc:
             log.error(
-                "cannot append to the alerter's spool: events held in memory",
-                extra=logs.fields(reason=exc.strerror or exc, held=len(self._unspooled)),
+                "cannot append to the alerter's spool: events held in its state",
+                extra=logs.fields(reason=exc.strerror or exc, held=len(unspooled)),
             )
             return
-        self._unspooled.clear()
+        # The saved state may still list them until its next save: appended again after a
+        # crash, they are stored once (same ids).
+        unspooled.clear()
 
     def _save(self) -> None:
+        self._unsaved_deliveries = False
         self.state.outbox = list(self.outbox.pending)
         try:
             saved.save(self._state_path, self.state)
@@ -582,61 +712,95 @@ class Alerter:
 
     # Delivery --------------------------------------------------------------------------------
 
-    def _queue(self, transition: Transition, now: datetime) -> None:
-        alert, change = transition.alert, transition.change
-        title = f"{'FIRING' if change == 'fired' else 'RESOLVED'}: {alert.rule} ({alert.subject})"
-        for index in range(len(self.settings.targets)):
+    def _tick(self) -> float:
+        return self._tick_base + self._monotonic()
+
+    def _steady_now(self) -> datetime:
+        """The monotonic clock as a time, for the outbox's waits (a retry due in 30 s is due in
+        30 s, whatever the wall clock does meanwhile)."""
+        return datetime.fromtimestamp(self._tick(), UTC)
+
+    def _queue(self, transitions: list[Transition], now: datetime) -> None:
+        """One notification per target for all of one step's changes, due at `now` (steady)."""
+        message = digest(transitions)
+        for target in self.settings.targets:
             self.outbox.add(
                 Notification(
                     id=str(uuid.uuid4()),
-                    key=f"{alert.rule}|{alert.subject}",
-                    target=index,
-                    change=change,
-                    title=title,
-                    body=transition.describe(),
+                    alerts=message.alerts,
+                    target=target.key,
+                    change=message.change,
+                    title=message.title,
+                    body=message.body,
                     due_at=now,
+                    queued_at=now,
                 )
             )
 
     def _dispatch(self) -> None:
-        now = self._clock()
-        for notification in self.outbox.due(now, busy=self._in_flight):
-            self._in_flight[notification.id] = asyncio.get_running_loop().create_task(
-                self._deliver(notification)
+        now = self._steady_now()
+        for head in self.outbox.due(now, busy=self._in_flight):
+            self._in_flight[head.id] = asyncio.get_running_loop().create_task(
+                self._deliver(self.outbox.batch(head, now))
             )
 
-    async def _deliver(self, notification: Notification) -> None:
-        target = self.settings.targets[notification.target]
+    async def _deliver(self, batch: list[Notification]) -> None:
+        """One request to one target: its first waiting notification and those due behind it.
+        A failure counts against the first only (the others wait behind it, in order)."""
+        notification = batch[0]
+        title, body, change = combine(batch)
         try:
+            # Every key in the outbox is a configured target's (open() drops the others).
+            target = self._targets[notification.target]
             try:
-                accepted = await target.send(
-                    notification.title, notification.body, notification.change
-                )
+                accepted = await target.send(title, body, change)
                 reason = "refused or unreachable"
             except Exception as exc:  # any plugin failure is one failed attempt
                 accepted, reason = False, type(exc).__name__
-            now = self._clock()
+            now, steady = self._clock(), self._steady_now()
             if accepted:
-                self.outbox.delivered(notification.id)
-                key = notification.key
-                if key in self.state.alerts:
-                    alert = self.state.alerts[key]
-                    self.state.alerts[key] = replace(
-                        alert, episode=replace(alert.episode, last_notified=now)
-                    )
+                for sent in batch:
+                    self.outbox.delivered(sent.id)
+                    for key in sent.alerts:
+                        if key in self.state.alerts:
+                            alert = self.state.alerts[key]
+                            self.state.alerts[key] = replace(
+                                alert, episode=replace(alert.episode, last_notified=now)
+                            )
                 log.info("notification delivered", extra=logs.fields(
-                    target=target.label, title=notification.title,
+                    target=target.label, title=title, notifications=len(batch),
                     attempts=notification.attempts + 1))  # fmt: skip
             else:
-                retry = self.outbox.failed(notification.id, now, self.settings.retry_delays_s)
-                log.warning("notification not delivered: will retry", extra=logs.fields(
-                    target=target.label, title=notification.title, reason=reason,
-                    attempts=retry.attempts, retry_at=retry.due_at.isoformat()))  # fmt: skip
-            self._save()
+                settings = self.settings
+                retry = self.outbox.failed(
+                    notification.id, steady, settings.retry_delays_s,
+                    give_up_s=settings.give_up_s, jitter=random.random(),  # noqa: S311  # not a secret
+                )  # fmt: skip
+                if retry is None:
+                    log.error("notification not delivered: given up", extra=logs.fields(
+                        target=target.label, title=title, reason=reason,
+                        attempts=notification.attempts + 1,
+                        queued_at=saved.stamp(notification.queued_at)))  # fmt: skip
+                else:
+                    log.warning("notification not delivered: will retry", extra=logs.fields(
+                        target=target.label, title=title, reason=reason,
+                        attempts=retry.attempts,
+                        retry_in_s=round((retry.due_at - steady).total_seconds(), 1)))  # fmt: skip
+            # Saved with the next step (or the stop), not once per delivery: a storm would
+            # rewrite and fsync the whole state hundreds of times. A crash before it sends the
+            # notification again: at least once, as ever.
+            self._unsaved_deliveries = True
         finally:
             self._in_flight.pop(notification.id, None)
+        if not self._closing:
+            self._dispatch()  # the target's next notification, if due, without waiting a step
 
     # The heartbeat ---------------------------------------------------------------------------
+
+    @property
+    def held_events(self) -> int:
+        """Events recorded but not in the spool yet (it refused them): kept in the state."""
+        return len(self.state.unspooled)
 
     @property
     def limits_waiting_since(self) -> datetime | None:

@@ -1,6 +1,9 @@
 """Episodes: when an alert fires and when it resolves, once each, from readings and the clock.
 
-Pure: the previous state, one reading and `now` in, the next state and the change (if any) out.
+Pure: the previous state, one reading, `now` and `tick` in, the next state and the change (if
+any) out. `now` is the wall clock, for what is reported (since when, fired when); `tick` is a
+steady count of seconds, for durations (`for_s`, how long a condition held): a wall clock stepped
+forward must not fire an alert at once, nor one stepped back delay it.
 
 - A reading is *past* the limit, *clear* of it (back inside by the margin), or neither (between
   the limit and the margin: a value that hovers around the limit), or unknown (no data: nothing
@@ -8,8 +11,7 @@ Pure: the previous state, one reading and `now` in, the next state and the chang
 - An alert fires once the reading has been past for `for_s` without interruption; it then stays
   firing through readings that are merely not past, and resolves on the first clear one. A new
   episode needs `for_s` past again. So a hovering value gives one alert, not a stream.
-- Episodes are numbered per alert, so the records of an episode have stable ids: an alerter that
-  crashes after recording a change but before saving its state records the same ids again.
+- Episodes are numbered per alert (for the reader; the events' ids are random, see the alerter).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Episode:
     limit: float | None = None
     number: int = 0  # episodes fired so far; the current one while firing
     last_notified: datetime | None = None
+    past_tick: float | None = None  # `tick` at past_since: durations are measured from it
 
     @property
     def firing(self) -> bool:
@@ -90,35 +93,59 @@ class Episode:
 
 
 def step(
-    episode: Episode, reading: Reading, *, now: datetime, for_s: float
+    episode: Episode,
+    reading: Reading,
+    *,
+    now: datetime,
+    for_s: float,
+    tick: float | None = None,
 ) -> tuple[Episode, Change | None]:
-    """The next state of `episode` after `reading` at `now`, and the change it makes."""
+    """The next state of `episode` after `reading` at `now` (`tick`: the steady clock then;
+    None: `now` is steady enough, as for snapshots stepped at their own time), and the change."""
+    if tick is None:
+        tick = now.timestamp()
     if reading.past is None:
         return episode, None
     if episode.firing:
-        return _step_firing(episode, reading, now)
+        return _step_firing(episode, reading, now, tick)
     if not reading.past:
-        return replace(episode, past_since=None), None
+        return replace(episode, past_since=None, past_tick=None), None
     since = episode.past_since or now
-    value = _value(reading, since, now)
+    since_tick = _since_tick(episode, now, tick)
+    value = _value(reading, since_tick, tick)
     limit = reading.limit if reading.limit is not None else for_s
-    if (now - since).total_seconds() >= for_s:
-        fired = Episode(since, now, value, limit, episode.number + 1, episode.last_notified)
+    if tick - since_tick >= for_s:
+        fired = Episode(
+            since, now, value, limit, episode.number + 1, episode.last_notified, since_tick
+        )
         return fired, "fired"
-    return replace(episode, past_since=since, value=value, limit=limit), None
+    waiting = replace(episode, past_since=since, value=value, limit=limit, past_tick=since_tick)
+    return waiting, None
+
+
+def _since_tick(episode: Episode, now: datetime, tick: float) -> float:
+    """The steady clock at the episode's start: new now, or saved, or (a state saved before the
+    steady clock was kept) as far back as the wall clock says, once."""
+    if episode.past_since is None:
+        return tick
+    if episode.past_tick is not None:
+        return episode.past_tick
+    return tick - (now - episode.past_since).total_seconds()
 
 
 def _step_firing(
-    episode: Episode, reading: Reading, now: datetime
+    episode: Episode, reading: Reading, now: datetime, tick: float
 ) -> tuple[Episode, Change | None]:
     if reading.past:
-        return replace(episode, value=_value(reading, episode.past_since, now)), None
+        since_tick = None if episode.past_since is None else _since_tick(episode, now, tick)
+        return replace(episode, value=_value(reading, since_tick, tick)), None
     if reading.clear:
-        return replace(episode, past_since=None, fired_at=None, value=reading.value), "resolved"
+        resolved = replace(episode, past_since=None, past_tick=None, fired_at=None)
+        return replace(resolved, value=reading.value), "resolved"
     return episode, None
 
 
-def _value(reading: Reading, since: datetime | None, now: datetime) -> float | None:
-    if reading.value is not None or since is None:
+def _value(reading: Reading, since_tick: float | None, tick: float) -> float | None:
+    if reading.value is not None or since_tick is None:
         return reading.value
-    return (now - since).total_seconds()
+    return tick - since_tick

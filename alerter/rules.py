@@ -11,7 +11,8 @@ added there (`net_beta_delta`, ...) can be limited without a change here.
     account = "*"          # or one account id
     below = -2000          # and/or above = ...
     for_s = 30             # past the limit this long before it fires (default 0)
-    margin = 100           # back inside by this much to resolve (default 5 % of the limit)
+    margin = 100           # back inside by this much to resolve (default 5 % of the limit;
+                           # required for a limit of 0)
 
     [health]               # each value may be changed, or set to false to turn the rule off
     stale_snapshot_s = 60
@@ -128,6 +129,9 @@ def parse_rules(text: str, *, figures: Collection[str]) -> Rules:
     limits: list[LimitRule] = []
     for number, raw in enumerate(raw_limits, start=1):
         rule = _limit(number, raw, figures)
+        if rule.name in HEALTH_ALERTS:
+            # Alerts are keyed by rule and subject: the two would share one episode.
+            raise RulesError(_label(number, raw), f"{rule.name!r} is a health rule's name")
         if any(existing.name == rule.name for existing in limits):
             raise RulesError(_label(number, raw), f"a second rule named {rule.name!r}")
         limits.append(rule)
@@ -165,6 +169,9 @@ def _limit(number: int, raw: Any, figures: Collection[str]) -> LimitRule:
         raise RulesError(label, f"below ({below:g}) must be less than above ({above:g})")
     for_s = _number(label, raw, "for_s", minimum=0.0)
     margin = _number(label, raw, "margin", minimum=0.0)
+    if margin is None and 0.0 in (below, above):
+        # 5 % of 0 is 0: the alert would fire and resolve at every crossing of 0.
+        raise RulesError(label, "a limit of 0 needs a margin (the default, 5 % of it, is 0)")
     margin_below = margin if margin is not None else abs(below or 0.0) * DEFAULT_MARGIN_SHARE
     margin_above = margin if margin is not None else abs(above or 0.0) * DEFAULT_MARGIN_SHARE
     if below is not None and above is not None and below + margin_below > above - margin_above:
@@ -218,7 +225,13 @@ def _health(raw: Any) -> HealthRules:
         if value is False:
             values[key] = None
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        # nan compares false with everything (the rule would never fire), inf is never passed.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             raise RulesError(f"[health] {key}", f"must be a number >= 0 or false, not {value!r}")
         values[key] = float(value)
     return HealthRules(**values)

@@ -31,6 +31,7 @@ class AlerterSettings:
     targets: tuple[Target, ...]
     interval_s: float
     retry_delays_s: tuple[float, ...]
+    give_up_s: float
     reset_windows: tuple[ResetWindow, ...]
     mode: Mode
     log_level: str
@@ -52,6 +53,7 @@ class AlerterSettings:
             targets=targets,
             interval_s=env.seconds("BRIDGE_ALERT_INTERVAL_S", 5.0, minimum=0.2, maximum=300),
             retry_delays_s=env.delays("BRIDGE_ALERT_RETRY_DELAYS_S", "5,30,120,600", maximum=86400),
+            give_up_s=env.seconds("BRIDGE_ALERT_GIVE_UP_S", 86400, minimum=1, maximum=30 * 86400),
             reset_windows=env.reset_windows(),
             mode=env.choice("IB_API_MODE", MODES, "SOCKET"),  # type: ignore[arg-type]  # a member of MODES
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),

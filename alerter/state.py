@@ -1,7 +1,9 @@
 """The alerter's memory across restarts: every alert's episode, the dead letters seen, the outbox.
 
 Kept in `run/alerter.state` as JSON, replaced atomically (temp + fsync + rename + fsync of the
-directory), so a crash leaves the old or the new state, never half of one. A restarted alerter
+directory), so a crash leaves the old or the new state, never half of one; the state it replaces
+is kept as `alerter.state.prev`, read when the newest one cannot be (a disk that corrupted it,
+a hand edit gone wrong), so undelivered notifications and firing alerts survive. A restarted alerter
 therefore knows which alerts are firing since when and which notifications were delivered: it
 does not notify an episode again, and it sends what was still waiting; and up to when it watched
 the snapshots, so it can replay those stored while it was not running.
@@ -9,7 +11,9 @@ the snapshots, so it can replay those stored while it was not running.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +26,14 @@ from alerter.errors import AlerterError
 from shared.durable import atomic_replace
 
 STATE_NAME: Final = "alerter.state"
-_VERSION: Final = 1
+PREVIOUS_SUFFIX: Final = ".prev"
+# An unreadable state file is moved aside under this suffix (for a post-mortem), never reused.
+UNREADABLE_SUFFIX: Final = ".unreadable"
+_VERSION: Final = 2
+# Version 1 named a notification's target by its position in BRIDGE_ALERT_URLS; read as
+# POSITION + the number, which the alerter maps to the target at that position once, at start.
+_READABLE: Final = (1, _VERSION)
+POSITION: Final = "position "
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,11 @@ class AlerterState:
     # Per account, the newest snapshot the limits have seen; after it, the ones they have not
     # (an account not here yet: those after watched_until).
     seen: dict[str, datetime] = field(default_factory=dict)
+    # The alert events recorded but not known to be in the spool yet (encoded lines). They are
+    # saved with the state that says they happened and appended again after a restart: their
+    # ids are random, so a line appended twice is stored once, and a lost state never makes a
+    # new event look like an old one.
+    unspooled: list[str] = field(default_factory=list)
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -82,6 +98,7 @@ def encode(state: AlerterState) -> bytes:
         "outbox": [_times_out(asdict(notification)) for notification in state.outbox],
         "watched_until": stamp(state.watched_until),
         "seen": {account: ts.isoformat() for account, ts in state.seen.items()},
+        "unspooled": state.unspooled,
     }
     return json.dumps(body, sort_keys=True, indent=1).encode()
 
@@ -93,7 +110,7 @@ def _times_out(body: dict[str, Any]) -> dict[str, Any]:
 def decode(data: bytes) -> AlerterState:
     try:
         body = json.loads(data)
-        if body.get("v") != _VERSION:
+        if body.get("v") not in _READABLE:
             raise AlerterError(f"unknown state version {body.get('v')!r}")
         alerts = {}
         for key, raw in body["alerts"].items():
@@ -106,13 +123,19 @@ def decode(data: bytes) -> AlerterState:
         outbox = []
         for raw in body["outbox"]:
             raw["due_at"] = _time(raw["due_at"])
+            raw["queued_at"] = _time(raw.get("queued_at"))
+            if isinstance(raw["target"], int):
+                raw["target"] = f"{POSITION}{raw['target']}"
+            # Version 1 named the one alert a notification reported.
+            raw["alerts"] = tuple(raw["alerts"]) if "alerts" in raw else (raw.pop("key"),)
             outbox.append(Notification(**raw))
-        # Both absent from older state files.
+        # Absent from older state files.
         watched_until = _time(body.get("watched_until"))
         seen = {account: datetime.fromisoformat(ts) for account, ts in body.get("seen", {}).items()}
+        unspooled = [str(line) for line in body.get("unspooled", [])]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AlerterError(f"unreadable alerter state: {exc}") from None
-    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until, seen)
+    return AlerterState(alerts, DeadLetterWatch(**letters), outbox, watched_until, seen, unspooled)
 
 
 def load(path: Path) -> AlerterState | None:
@@ -124,6 +147,49 @@ def load(path: Path) -> AlerterState | None:
     return decode(data)
 
 
+def _suffixed(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """What a start reads back: the state (None: start afresh), and when the newest file could
+    not be used, why (`problem`) and whether the previous copy stood in for it."""
+
+    state: AlerterState | None
+    problem: str | None = None
+    from_previous: bool = False
+
+
+def recall(path: Path) -> Recalled:
+    """The newest saved state; if it is unreadable (then moved aside) or gone, the previous copy."""
+    problem = None
+    try:
+        current = load(path)
+    except (AlerterError, OSError) as exc:
+        problem = f"{path.name} unreadable ({exc}), kept as {path.name}{UNREADABLE_SUFFIX}"
+        # Moved aside, so that the next save does not keep it as the previous copy.
+        with contextlib.suppress(OSError):
+            os.replace(path, _suffixed(path, UNREADABLE_SUFFIX))
+    else:
+        if current is not None:
+            return Recalled(current)
+    try:
+        previous = load(_suffixed(path, PREVIOUS_SUFFIX))
+    except (AlerterError, OSError) as exc:
+        missing = problem or f"{path.name} is missing"
+        return Recalled(None, f"{missing}; its previous copy is unreadable too ({exc})")
+    if previous is None:
+        return Recalled(None, problem)
+    return Recalled(previous, problem or f"{path.name} is missing", from_previous=True)
+
+
 def save(path: Path, state: AlerterState) -> None:
+    """Replace the state, keeping the one it replaces as the previous copy (a hard link: the
+    newest file is never missing, whatever the moment of a crash)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = _suffixed(path, PREVIOUS_SUFFIX)
+    if path.exists():
+        previous.unlink(missing_ok=True)
+        os.link(path, previous)
     atomic_replace(path, encode(state))

@@ -7,9 +7,10 @@ plays the collector (it appends snapshot lines to the spool) and nothing else.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, Alerter
+from alerter import state as saved
+from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, SPOOL_LOCK, Alerter
+from alerter.delivery import Notification, target_key
+from alerter.episodes import Episode
 from alerter.settings import AlerterSettings
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
@@ -213,15 +217,14 @@ async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
         ("fired", ticks[0], True),
         ("resolved", ticks[2], True),
     ]
-    # One notification of an alert in flight at a time: the resolution goes at the next step.
-    await wait_until_async(lambda: len(receiver.received) == 1, what="the firing")
-    assert await restarted.step() == []
-    await wait_until_async(lambda: len(receiver.received) == 2, what="the resolution")
-    fired, resolved = (message["message"] for message in receiver.received)
-    assert "net_dollar_delta of DU0001 is 130, limit 100" in fired
-    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)" in fired
-    assert "is back at 85" in resolved
-    assert f"(at {ticks[2]:%Y-%m-%d %H:%M:%S} UTC, while the alerter" in resolved
+    # One notification for the step: the episode summed up, its firing and its resolution.
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the summary")
+    assert receiver.received[0]["title"] == "RESOLVED: delta cap (DU0001), 1 episode"
+    summary = receiver.received[0]["message"]
+    assert "net_dollar_delta of DU0001 is 130, limit 100" in summary
+    assert f"(at {ticks[0]:%Y-%m-%d %H:%M:%S} UTC, while the alerter was not running)" in summary
+    assert "is back at 85" in summary
+    assert f"(at {ticks[2]:%Y-%m-%d %H:%M:%S} UTC, while the alerter" in summary
     assert restarted.firing() == []
     await restarted.close()
 
@@ -234,7 +237,7 @@ async def test_an_episode_wholly_while_the_alerter_was_down_is_reported_late(
         ("alert_fired", True, 130.0),
         ("alert_resolved", True, 85.0),
     ]
-    assert len(receiver.received) == 2
+    assert len(receiver.received) == 1
 
 
 async def test_two_snapshots_in_one_interval_are_both_seen(
@@ -464,19 +467,354 @@ async def test_a_login_prompt_after_the_last_connection_fires_until_connected(
     await alerter.close()
 
 
-async def test_killed_between_its_event_and_its_state_the_event_is_stored_once(
+async def test_a_lost_state_file_never_gives_a_new_event_the_id_of_an_old_one(
     alerter_environ: dict[str, str], feed: Feed, database_url: str
 ) -> None:
-    """No state file yet, as before the firing (its save never happened): the restarted alerter
-    fires the same episode again, with the same event id, and the table keeps one row."""
-    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    """The state files deleted after an episode fired: the restarted alerter cannot know it and
+    fires again; that alert_fired is a row of its own, not skipped as the first one's (their
+    ids were both built from episode 1)."""
+    run_dir = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run"
     await feed.dollar_delta(150.0)
     alerter = await _start(alerter_environ)
     assert [t.change for t in await alerter.step()] == ["fired"]
     await alerter.close()
-    state_file.unlink()
+    for state_file in run_dir.glob("alerter.state*"):
+        state_file.unlink()
     restarted = await _start(alerter_environ)
     assert [t.change for t in await restarted.step()] == ["fired"]
     await restarted.close()
     await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired", "alert_fired"]
+
+
+async def test_a_corrupt_state_file_keeps_what_the_previous_one_knew_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An alert firing and its notification undelivered, then the state file torn: the restarted
+    alerter still knows both (so it neither loses the notification nor notifies the alert
+    again), and its log says it used the previous copy."""
+    caplog.set_level(logging.INFO)
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES)
+    environ = {
+        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+        "BRIDGE_ALERTS_FILE": str(rules),
+        "BRIDGE_ALERT_URLS": "json://127.0.0.1:9/hook",
+        "IB_RESET_WINDOWS": "none",
+    }
+    first = Alerter(AlerterSettings.from_environ(environ))
+    first.open()
+    first.state.alerts["delta cap|DU0001"] = saved.Alert(
+        "delta cap", "DU0001", "net_dollar_delta", "DU0001",
+        Episode(past_since=datetime.now(UTC), fired_at=datetime.now(UTC), number=1),
+    )  # fmt: skip
+    key = target_key("json://127.0.0.1:9/hook")
+    first.outbox.add(
+        Notification("n1", ("delta cap|DU0001",), key, "fired", "F", "b", datetime.now(UTC))
+    )
+    await first.close()  # saved
+    second = Alerter(AlerterSettings.from_environ(environ))
+    second.open()
+    await second.close()  # saved again: the first save is now the previous copy
+    (tmp_path / "var/run/alerter.state").write_bytes(b'{"v": 1, "alerts": {"del')
+
+    restarted = Alerter(AlerterSettings.from_environ(environ))
+    restarted.open()
+    assert [alert["rule"] for alert in restarted.firing()] == ["delta cap"]
+    assert [n.id for n in restarted.outbox.pending] == ["n1"]
+    assert "alerter state unreadable: the previous copy used" in caplog.text
+    await restarted.close()
+
+
+async def _one_waiting_for_the_first_url(
+    environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> str:
+    """Fire with both URLs while the first one's service is down: the second gets it, the
+    first's notification waits in the saved outbox. Returns the first URL."""
+    first_url = environ["BRIDGE_ALERT_URLS"]
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    alerter = await _start({**environ, "BRIDGE_ALERT_URLS": f"{first_url} {second_receiver.url()}"})
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()  # lets the two attempts finish
+    assert len(second_receiver.received) == 1
+    assert len(alerter.outbox.pending) == 1
+    return first_url
+
+
+async def test_a_waiting_notification_follows_its_url_when_the_urls_are_reordered(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """Restarted with the two URLs swapped and the first service back: the waiting notification
+    reaches that service, not the one now in its position."""
+    first_url = await _one_waiting_for_the_first_url(
+        alerter_environ, feed, receiver, second_receiver
+    )
+    receiver.up()
+    swapped = {
+        **alerter_environ,
+        "BRIDGE_ALERT_URLS": f"{second_receiver.url()} {first_url}",
+        "BRIDGE_ALERT_INTERVAL_S": "0.2",  # the retry is due 0.2 s after the failed attempt
+    }
+    restarted = Alerter(AlerterSettings.from_environ(swapped))
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the delivery", timeout_s=10)
+    stop.set()
+    await running
+    assert receiver.received[0]["title"] == "FIRING: delta cap (DU0001)"
+    assert len(second_receiver.received) == 1
+    assert restarted.outbox.pending == ()
+
+
+async def test_a_waiting_notification_for_a_removed_url_is_dropped_and_said(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    second_receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Restarted without the URL a notification waits for: it is dropped (logged, by count),
+    not left pinned in the outbox by an error at each step."""
+    caplog.set_level(logging.INFO)
+    await _one_waiting_for_the_first_url(alerter_environ, feed, receiver, second_receiver)
+    restarted = await _start({**alerter_environ, "BRIDGE_ALERT_URLS": second_receiver.url()})
+    assert await restarted.step() == []
+    await restarted.close()
+    assert restarted.outbox.pending == ()
+    assert "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped" in caplog.text
+    assert SENTINEL not in caplog.text
+    assert len(second_receiver.received) == 1
+
+
+class RefusingSpool(SpoolAppender):
+    """The alerter's real spool, refusing every append while `refusing` (a full disk)."""
+
+    refusing = True
+
+    def append(self, lines: Sequence[bytes], *, now_us: int) -> None:
+        if self.refusing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        super().append(lines, now_us=now_us)
+
+
+async def _fired_into_a_refusing_spool(
+    environ: dict[str, str], feed: Feed
+) -> tuple[Alerter, RefusingSpool]:
+    settings = AlerterSettings.from_environ(environ)
+    spool = RefusingSpool(
+        settings.paths.alerter_spool_dir, segment_max_bytes=1 << 20, lock_name=SPOOL_LOCK
+    )
+    alerter = Alerter(settings, spool=spool)
+    alerter.open()
+    await feed.dollar_delta(150.0)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    assert alerter.held_events == 1
+    return alerter, spool
+
+
+async def test_events_the_spool_refuses_survive_a_stop_and_are_stored_after_the_restart(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The spool refuses the alert_fired event, then the alerter stops: the event is in the
+    saved state with the firing it reports, and the restarted alerter appends it (the state
+    says firing, so nothing fires again): the row is stored."""
+    caplog.set_level(logging.INFO)
+    alerter, _ = await _fired_into_a_refusing_spool(alerter_environ, feed)
+    await alerter.close()  # still refused
+    assert "events held in its state" in caplog.text
+    restarted = await _start(alerter_environ)
+    assert restarted.held_events == 1
+    assert await restarted.step() == []
+    assert restarted.held_events == 0
+    await restarted.close()
+    await feed.writer.run_until_caught_up()
     assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+
+
+async def test_events_the_spool_refused_are_tried_again_at_a_stop(
+    alerter_environ: dict[str, str], feed: Feed, database_url: str
+) -> None:
+    """The spool refuses the event at its step and takes appends again before the stop: the
+    stop appends it."""
+    alerter, spool = await _fired_into_a_refusing_spool(alerter_environ, feed)
+    spool.refusing = False
+    await alerter.close()
+    assert alerter.held_events == 0
+    await feed.writer.run_until_caught_up()
+    assert [event for event, _ in _alert_rows(database_url)] == ["alert_fired"]
+
+
+async def test_a_wall_clock_step_neither_fires_a_limit_early_nor_holds_it(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """for_s = 30, past at a step: the wall clock stepped an hour ahead while a second passes
+    does not fire it; 30 s on the monotonic clock do, though the wall clock went back."""
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES.replace("margin = 10\n", "margin = 10\nfor_s = 30\n"))
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    await feed.dollar_delta(150.0)
+    wall, steady = feed.tick + timedelta(seconds=1), 1000.0
+    alerter = Alerter(
+        AlerterSettings.from_environ(environ), clock=lambda: wall, monotonic=lambda: steady
+    )
+    alerter.open()
+    assert await alerter.step() == []
+    wall, steady = wall + timedelta(hours=1), steady + 1
+    assert await alerter.step() == []
+    wall, steady = wall - timedelta(hours=1), steady + 30
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()
+
+
+async def test_a_limit_on_an_account_never_stored_is_named_in_a_warning_once(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second limit on DU00001 (one zero too many) while DU0001 is stored: one warning naming
+    that rule, none for the rule whose account is stored."""
+    caplog.set_level(logging.INFO)
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(
+        RULES.replace(
+            "[health]",
+            '[[limit]]\nname = "typo cap"\nfigure = "net_dollar_delta"\naccount = "DU00001"\n'
+            "above = 100\n\n[health]",
+        )
+    )
+    await feed.dollar_delta(50.0)
+    alerter = await _start({**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)})
+    assert await alerter.step() == []
+    assert await alerter.step() == []
+    await alerter.close()
+    warned = [r for r in caplog.records if "no snapshot stored in the last 7 days" in r.message]
+    assert [r.__dict__["fields"] for r in warned] == [{"rule": "typo cap", "account": "DU00001"}]
+
+
+async def test_a_storm_of_sixty_accounts_reaches_each_url_as_one_notification(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    second_receiver: Receiver,
+    database_url: str,
+) -> None:
+    """60 accounts past 5 "*" limits at one step: each URL gets one notification naming the 300
+    alerts (not 300 requests), and the table one row per alert."""
+    rules = Path(alerter_environ["BRIDGE_ALERTS_FILE"])
+    limits = "".join(
+        f'[[limit]]\nfigure = "net_dollar_delta"\nabove = {above}\n\n'
+        for above in (100, 110, 120, 130, 140)
+    )
+    rules.write_text(limits + RULES[RULES.index("[health]") :])
+    urls = f"{alerter_environ['BRIDGE_ALERT_URLS']} {second_receiver.url()}"
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules), "BRIDGE_ALERT_URLS": urls}
+    tick = feed.tick + timedelta(seconds=5)
+    snapshots = [
+        records.Snapshot(
+            id=records.snapshot_id(account, tick), ts=tick, account=account, mode="SOCKET",
+            net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=150.0, position_count=1, option_count=0, options_with_greeks=0,
+            stalest_greek_age_s=None,
+        )
+        for account in (f"DU{number:04d}" for number in range(60))
+    ]  # fmt: skip
+    append(feed.spool, [records.encode(snapshot) for snapshot in snapshots])
+    await feed.writer.run_until_caught_up()
+
+    alerter = await _start(environ)
+    assert len(await alerter.step()) == 300
+    await wait_until_async(
+        lambda: len(receiver.received) == len(second_receiver.received) == 1, what="the digests"
+    )
+    assert await alerter.step() == []
+    await alerter.close()
+    for service in (receiver, second_receiver):
+        (notification,) = service.received
+        assert notification["title"] == "300 alerts: 300 FIRING, 0 RESOLVED"
+        assert len(notification["message"].splitlines()) == 300
+        assert "net_dollar_delta above 140: net_dollar_delta of DU0059" in notification["message"]
+    await feed.writer.run_until_caught_up()
+    assert len(_alert_rows(database_url)) == 300
+
+
+async def test_a_retry_is_due_on_the_monotonic_clock_not_the_wall_clock(
+    alerter_environ: dict[str, str],
+    feed: Feed,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A delivery fails (retry due 0.2 s later); the wall clock then steps an hour back while a
+    second passes: the retry goes at the next step, not an hour later."""
+    caplog.set_level(logging.INFO)
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    wall, steady = feed.tick + timedelta(seconds=1), 1000.0
+    alerter = Alerter(
+        AlerterSettings.from_environ(alerter_environ),
+        clock=lambda: wall,
+        monotonic=lambda: steady,
+    )
+    alerter.open()
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await wait_until_async(
+        lambda: "notification not delivered: will retry" in caplog.text, what="a failed attempt"
+    )
+    receiver.up()
+    wall, steady = wall - timedelta(hours=1), steady + 1
+    assert await alerter.step() == []
+    await wait_until_async(lambda: len(receiver.received) == 1, what="the retry", timeout_s=10)
+    await alerter.close()
+
+
+async def test_finished_deliveries_are_saved_with_the_next_step_not_one_by_one(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """Two URLs notified: the state file is not rewritten per delivery (a storm rewrote and
+    fsynced it once per send), but at the next step, which saves the emptied outbox."""
+    urls = f"{alerter_environ['BRIDGE_ALERT_URLS']} {second_receiver.url()}"
+    state_file = Path(alerter_environ["BRIDGE_VAR_DIR"]) / "run/alerter.state"
+    await feed.dollar_delta(150.0)
+    alerter = await _start({**alerter_environ, "BRIDGE_ALERT_URLS": urls})
+    assert [t.change for t in await alerter.step()] == ["fired"]
+
+    def saved_outbox() -> list[Any]:
+        return list(json.loads(state_file.read_text())["outbox"])
+
+    assert len(saved_outbox()) == 2
+    await wait_until_async(lambda: alerter.outbox.pending == (), what="both deliveries")
+    assert (len(receiver.received), len(second_receiver.received)) == (1, 1)
+    assert len(saved_outbox()) == 2  # not rewritten per delivery
+    assert await alerter.step() == []
+    assert saved_outbox() == []
+    await alerter.close()
+
+
+async def test_what_waited_for_a_service_that_was_down_reaches_it_in_one_request(
+    alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
+) -> None:
+    """The service down through a firing and its resolution: once it is back, both reach it in
+    one request, in order, not one request each."""
+    receiver.down()
+    await feed.dollar_delta(150.0)
+    alerter = await _start(alerter_environ)
+    assert [t.change for t in await alerter.step()] == ["fired"]
+    await alerter.close()  # the attempt failed; the firing waits
+    await feed.dollar_delta(85.0)
+    receiver.up()
+    restarted = Alerter(
+        AlerterSettings.from_environ({**alerter_environ, "BRIDGE_ALERT_INTERVAL_S": "0.2"})
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(restarted.run(stop))
+    await wait_until_async(
+        lambda: bool(receiver.received) and restarted.outbox.pending == (), what="the delivery"
+    )
+    stop.set()
+    await running
+    (request,) = receiver.received
+    assert request["title"] == (
+        "2 notifications held back: FIRING: delta cap (DU0001); RESOLVED: delta cap (DU0001)"
+    )
+    assert request["message"].index("is 150") < request["message"].index("is back at 85")

@@ -126,3 +126,15 @@ def test_a_condition_reports_how_long_it_held() -> None:
 )
 def test_condition_readings(holds: bool | None, suppressed: bool, expected: Reading) -> None:
     assert condition(holds, suppressed=suppressed) == expected
+
+
+def test_for_s_runs_on_the_steady_clock_not_the_wall_clock() -> None:
+    """Past since 0, for 30 s: the wall clock stepped an hour forward 1 s later does not fire
+    it; one stepped an hour back does not hold it once 30 s have passed on the steady clock."""
+    past = threshold(150, below=None, above=100)
+    waiting, _ = step(Episode(), past, now=T0, for_s=30, tick=1000.0)
+    stepped = T0 + timedelta(hours=1, seconds=1)
+    assert step(waiting, past, now=stepped, for_s=30, tick=1001.0)[1] is None
+    back = T0 - timedelta(hours=1)
+    fired, change = step(waiting, past, now=back, for_s=30, tick=1030.0)
+    assert (change, fired.past_since) == ("fired", T0)

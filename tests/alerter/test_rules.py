@@ -61,6 +61,14 @@ def test_the_example_file_is_valid() -> None:
     assert rules.health == HealthRules()
 
 
+def test_a_limit_of_0_with_a_margin_resolves_only_back_inside_by_it() -> None:
+    """`daily_pnl below = 0` with margin 50: resolves at 50, not at the next crossing of 0."""
+    (rule,) = parse_rules(
+        '[[limit]]\nfigure = "daily_pnl"\nbelow = 0\nmargin = 50\n', figures=FIGURES
+    ).limits
+    assert (rule.below, rule.margin_below) == (0.0, 50.0)
+
+
 def test_health_rules_change_or_turn_off() -> None:
     rules = parse_rules("[health]\nbuffer_above_mb = 50\nlogin_required_s = false\n", figures=())
     assert (rules.health.buffer_above_mb, rules.health.login_required_s) == (50.0, None)
@@ -88,6 +96,14 @@ def test_health_rules_change_or_turn_off() -> None:
          "[[limit]] #1 (net_delta): unknown key 'when'"),
         ('[[limit]]\nfigure = "net_delta"\nabove = 1\n[[limit]]\nfigure = "net_delta"\nabove = 1\n',
          "[[limit]] #2 (net_delta): a second rule named 'net_delta above 1'"),
+        ('[[limit]]\nfigure = "daily_pnl"\nbelow = 0\n',
+         "[[limit]] #1 (daily_pnl): a limit of 0 needs a margin"),
+        ('[[limit]]\nfigure = "daily_pnl"\nbelow = -500\nabove = 0\n',
+         "[[limit]] #1 (daily_pnl): a limit of 0 needs a margin"),
+        ('[[limit]]\nname = "stale_snapshot"\nfigure = "net_delta"\nabove = 1\n',
+         "[[limit]] #1 (stale_snapshot): 'stale_snapshot' is a health rule's name"),
+        ("[health]\nstale_snapshot_s = nan\n", "[health] stale_snapshot_s: must be a number"),
+        ("[health]\nbuffer_above_mb = inf\n", "[health] buffer_above_mb: must be a number"),
         ("[health]\nbreaker_s = 5\n", "[health] breaker_s: unknown rule"),
         ("[health]\nbuffer_above_mb = true\n", "[health] buffer_above_mb: must be a number"),
         ("[limits]\n", "the file: unknown table 'limits'"),
