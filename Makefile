@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop status test lint typecheck pytest bench screenshot clean lock
+.PHONY: run stop status test lint typecheck pytest bench bench-quick screenshot clean lock
 
 # Exact versions come from requirements.lock (every package pinned with its hashes, one
 # resolution valid for Python 3.11 to 3.13); the project itself is then installed without
@@ -80,9 +80,13 @@ pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist worksteal --basetemp=$$scratch $(PYTEST_ARGS); status=$$?; \
 	rm -rf $$scratch; exit $$status
 
-## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md
+## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md (about 30 minutes)
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## bench-quick: the headline ratios at small sizes, printed only (under 3 minutes)
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick --only lean,replay,latency,capacity,web
 
 ## screenshot: the README's docs/dashboard.png, taken by the browser test from a running bridge
 screenshot: $(STAMP)

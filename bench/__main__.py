@@ -1,6 +1,8 @@
 """`python -m bench` (`make bench`): run the benchmarks, print them, rewrite docs/benchmarks.md.
 
-`python -m bench --quick` runs smaller sizes (a smoke run); only a full run should be published.
+`python -m bench --quick` (`make bench-quick`, under 3 minutes) runs the headline ratios at
+smaller sizes, to check a change before it lands: a row's cost by book, replay against its
+bounds, latency, the writer at one rate, the chart. Only a full run is published.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import capacity, collector, history, pipeline, server_time, web
+from bench import capacity, collector, history, lean, pipeline, server_time, shapes, web
 from bench.harness import machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -21,8 +23,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, do not publish")
     parser.add_argument(
         "--only",
-        help="comma-separated benchmarks to run (replay, latency, capacity, history, collector,"
-        " web);"
+        help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
+        " collector, web);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -50,11 +52,16 @@ def main() -> None:
     print(f"\nwritten to {DOCS}")
 
 
+def _lean_sections(quick: bool) -> list[str]:
+    return [lean.table(lean.measure(2_000 if quick else 20_000))]
+
+
 def _replay_sections(quick: bool) -> list[str]:
-    rows, naive_rows = (50_000, 2_000) if quick else (1_000_000, 20_000)
+    rows, naive_rows = (30_000, 1_000) if quick else (1_000_000, 20_000)
     replay = pipeline.replay(rows, naive_rows)
-    outages = {"1 hour": 43_200, "24 hours": 100_000 if quick else 1_036_800}
-    recoveries = pipeline.recovery(outages)
+    if quick:
+        return [_replay_table(replay)]
+    recoveries = pipeline.recovery({"1 hour": 43_200, "24 hours": 1_036_800})
     return [_replay_table(replay), _recovery_table(recoveries, replay.ours_rows_s)]
 
 
@@ -63,18 +70,21 @@ def _latency_sections(quick: bool) -> list[str]:
 
 
 def _capacity_sections(quick: bool) -> list[str]:
-    rates = (
-        [2_000, 8_000, 16_000]
-        if quick
-        else [2_000, 4_000, 8_000, 12_000, 16_000, 20_000, 24_000, 28_000, 32_000]
-    )
-    seconds = 3.0 if quick else 10.0
-    ours = capacity.capacity(rates, seconds)
-    one_connection = capacity.capacity(rates, seconds, {"BRIDGE_WRITER_CONNECTIONS": "1"})
-    lines = 8_000 if quick else 32_000
+    if quick:
+        return [_capacity_table(capacity.capacity([8_000], 3.0), None)]
+    rates = [2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000, 20_000, 24_000]
+    ours = capacity.capacity(rates, 10.0)
+    one_connection = capacity.capacity(rates, 10.0, {"BRIDGE_WRITER_CONNECTIONS": "1"})
+    by_book = [ours] + [
+        capacity.capacity(rates, 10.0, underlyings=book)
+        for book in shapes.BOOKS
+        if book != shapes.BOOK
+    ]
+    lines = 32_000
     return [
         server_time.table(server_time.server_time(lines), lines),
         _capacity_table(ours, one_connection),
+        _capacity_by_book_table(by_book),
     ]
 
 
@@ -94,6 +104,7 @@ def _web_sections(quick: bool) -> list[str]:
 
 
 _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
+    "lean": _lean_sections,
     "replay": _replay_sections,
     "latency": _latency_sections,
     "capacity": _capacity_sections,
@@ -137,12 +148,10 @@ def _replay_table(figures: pipeline.ReplayFigures) -> str:
             f"| naive: INSERT + COMMIT per row ({figures.naive_rows:,}-row sample) |"
             f" {figures.naive_rows_s:,.0f} | {figures.naive_rows_s / ceiling:.3f} | 1.0 |",
             "",
-            "Goals: ours ≥ 0.5 x ceiling, ≥ 20 x naive. Rows shaped like the collector's"
-            " (format 2, two underlyings, about 2 kB a line; `bench/shapes.py`), 60 accounts,"
-            " into the partitioned table with its key, BRIN and rollup trigger. Ours and the"
-            " ceiling both use two connections. The x20 goal was set on format-1 rows (856 B): a"
-            " 2-kB row costs PostgreSQL more to parse, store and log on every path, so each"
-            " path's distance to the naive one shrinks, the ceiling's included.",
+            "Goals: ours ≥ 0.6 x ceiling, ≥ 20 x naive. Rows shaped like the collector's for a"
+            f" book of {shapes.BOOK} underlyings per account (format 3, full-precision figures,"
+            " all known; `bench/shapes.py`), 60 accounts, into the partitioned table with its"
+            " key, BRIN and rollup trigger. Ours and the ceiling both use two connections.",
         ]
     )
 
@@ -188,17 +197,17 @@ def _latency_table(figures: pipeline.LatencyFigures) -> str:
 
 
 def _capacity_table(
-    figures: capacity.CapacityFigures, one_connection: capacity.CapacityFigures
+    figures: capacity.CapacityFigures, one_connection: capacity.CapacityFigures | None
 ) -> str:
     lines = [
-        f"### The writer's capacity ({figures.seconds_per_rate:.0f} s per rate, append to"
-        " visible in another session)",
+        f"### The writer's capacity ({figures.seconds_per_rate:.0f} s per rate, a book of"
+        f" {figures.underlyings} underlyings, append to visible in another session)",
         "",
         "| rows/s | accounts at 5 s | p50 | p99 | max | goal p99 ≤ 100 ms |"
         " p99 over one connection |",
         "|---:|---:|---:|---:|---:|---|---:|",
     ]
-    single = {point.rows_s: point for point in one_connection.points}
+    single = {point.rows_s: point for point in (one_connection.points if one_connection else [])}
     for point in figures.points:
         other = single.get(point.rows_s)
         lines.append(
@@ -215,18 +224,51 @@ def _capacity_table(
     load = ", ".join(f"{value:.2f}" for value in figures.load_average)
     lines += [
         "",
-        f"**Highest rate holding p99 ≤ 100 ms: {verdict(figures.best)}** at one snapshot each"
-        f" every 5 s; over one connection (`BRIDGE_WRITER_CONNECTIONS=1`):"
-        f" {verdict(one_connection.best)}.",
+        f"**Highest rate holding p99 ≤ 100 ms, {figures.underlyings} underlyings per account:"
+        f" {verdict(figures.best)}** at one snapshot each every 5 s"
+        + (
+            "; over one connection (`BRIDGE_WRITER_CONNECTIONS=1`):"
+            f" {verdict(one_connection.best)}."
+            if one_connection
+            else "."
+        ),
         "",
         "One real writer process tails a spool that a load generator appends to at a fixed rate"
-        " (an append every 10 ms; real-shaped format-2 rows with two underlyings, about 2 kB a "
-        "line). The last line of each append is a probe; another session polls for it every 2 "
+        " (an append every 10 ms; format-3 rows shaped like the collector's, `bench/shapes.py`)."
+        " The last line of each append is a probe; another session polls for it every 2 "
         "ms, so the latency runs from the start of the append to the moment another connection "
         "can read the rows (commit included; `stored_at` is not used). The generator, the "
         "observer, the writer and PostgreSQL share the machine's cores; the table grows through"
         " the run. A curve stops after two rates in a row miss the goal (—: not measured)."
         f" Load average at the end: {load}.",
+    ]
+    return "\n".join(lines)
+
+
+def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
+    lines = [
+        "### The writer's capacity by book (p99 append to visible, 10 s per rate)",
+        "",
+        "| book | "
+        + " | ".join(f"{point.rows_s:,} rows/s" for point in curves[0].points)
+        + " | highest rate holding p99 ≤ 100 ms |",
+        "|---|" + "---:|" * (len(curves[0].points) + 1),
+    ]
+    for curve in sorted(curves, key=lambda c: c.underlyings):
+        by_rate = {point.rows_s: point for point in curve.points}
+        cells = [
+            "—" if by_rate.get(point.rows_s) is None else f"{by_rate[point.rows_s].p99_ms:.0f} ms"
+            for point in curves[0].points
+        ]
+        best = curve.best
+        verdict = "none" if best is None else f"{best.rows_s:,} ({best.accounts:,} accounts)"
+        lines.append(
+            f"| {curve.underlyings} underlyings | " + " | ".join(cells) + f" | {verdict} |"
+        )
+    lines += [
+        "",
+        "The same writer and load as above, one curve per book (underlyings per account, every"
+        " figure known); a curve stops after two rates in a row miss the goal (—).",
     ]
     return "\n".join(lines)
 

@@ -1,12 +1,12 @@
 """The writer's capacity curve: append-to-visible latency at fixed rates, one real writer process.
 
-A load generator appends real-shaped snapshots (format 2, two underlyings, about 2 kB) to the
-spool of a running `python -m writer` at a fixed rate, in appends every `_APPEND_EVERY_S`. The
-last line of every append is a probe row (account `PROBE`, its tick numbering the append).
-Another session (its own connection, autocommit) polls the newest visible probe; an append
-counts as visible when its probe is, so the latency of its rows is measured from the instant the
-append began to the instant another session could read them, commit included. `stored_at` is
-never used.
+A load generator appends real-shaped snapshots (format 3, a book of `underlyings` per account,
+10 by default: `bench/shapes.py`) to the spool of a running `python -m writer` at a fixed rate,
+in appends every `_APPEND_EVERY_S`. The last line of every append is a probe row (account
+`PROBE`, its tick numbering the append). Another session (its own connection, autocommit) polls
+the newest visible probe; an append counts as visible when its probe is, so the latency of its
+rows is measured from the instant the append began to the instant another session could read
+them, commit included. `stored_at` is never used.
 
 One process holds the generator and the observer (one monotonic clock); the writer and
 PostgreSQL are separate processes, as in production. Between rates the writer is let catch up.
@@ -65,6 +65,7 @@ class CapacityFigures:
     seconds_per_rate: float
     load_average: tuple[float, float, float]
     writer_environ: dict[str, str]
+    underlyings: int  # the book: underlyings per account
 
     @property
     def best(self) -> RatePoint | None:
@@ -143,8 +144,9 @@ def _run_rate(  # noqa: PLR0917  # one call site
     seconds: float,
     first_probe: int,
     tick: int,
+    underlyings: int,
 ) -> tuple[RatePoint, int]:
-    lines = shapes.snapshots(int(rate * seconds), rate * 5, tick)
+    lines = shapes.snapshots(int(rate * seconds), rate * 5, tick, underlyings)
     appended_at: dict[int, float] = {}
     sent = 0
     probe = first_probe
@@ -184,6 +186,7 @@ def capacity(
     seconds_per_rate: float,
     writer_environ: Mapping[str, str] | None = None,
     *,
+    underlyings: int = shapes.BOOK,
     profile_to: Path | None = None,
 ) -> CapacityFigures:
     """Run one writer process and measure each rate in turn, lowest first.
@@ -227,7 +230,9 @@ def capacity(
                 )  # fmt: skip
             probe, tick = 1, 0
             for rate in rates:
-                point, probe = _run_rate(spool, observer, rate, seconds_per_rate, probe, tick)
+                point, probe = _run_rate(
+                    spool, observer, rate, seconds_per_rate, probe, tick, underlyings
+                )
                 tick += int(seconds_per_rate / 5) + 2
                 points.append(point)
                 failing = [p for p in points[-2:] if not p.holds]
@@ -248,7 +253,7 @@ def capacity(
             spool.close()
             writer.terminate()
             writer.wait(timeout=60)
-    return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra)
+    return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra, underlyings)
 
 
 def _probe_visible(url: str) -> bool:

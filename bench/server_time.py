@@ -3,9 +3,8 @@
 Times each statement of the writer's transaction (`database/sink.py`) from one connection, on
 batches of real-shaped lines (`bench/shapes.py`) into the partitioned table, per line:
 - ours: the staging table as the sink makes it (lines up to a page kept uncompressed);
-- compressed staging: the same table with PostgreSQL's default toast target, as it was: a
-  format-2 line (about 3 kB as jsonb) is compressed in COPY and decompressed for every field the
-  INSERT reads.
+- compressed staging: the same table with PostgreSQL's default toast target, as it was: a line
+  past 2 kB as jsonb is compressed in COPY and decompressed for every field the INSERT reads.
 What PostgreSQL spends here is what the writer's capacity waits on (docs/scaling.md).
 """
 
@@ -79,7 +78,8 @@ def server_time(line_count: int) -> list[ServerTime]:
 def table(figures: list[ServerTime], line_count: int) -> str:
     ours = figures[0]
     lines = [
-        f"### The server's time per line ({line_count:,} format-2 lines, {_BATCH_LINES} a batch)",
+        f"### The server's time per line ({line_count:,} format-3 lines of {shapes.BOOK}"
+        f" underlyings, {_BATCH_LINES} a batch)",
         "",
         "| staging | COPY | INSERT | COMMIT | total | x ours |",
         "|---|---:|---:|---:|---:|---:|",

@@ -6,6 +6,7 @@ format 2 line is asked for (the line before lean snapshots, measured beside it).
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,7 @@ def _complete(positions: int, options: int) -> dict[str, records.Counts]:
     return {name: records.complete_counts(name, positions, options) for name in records.FIGURES}
 
 
+@functools.cache  # the same line every time: a benchmark asks for its probes' template often
 def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3) -> bytes:
     """An account holding 3 options and 1 share position on each of `underlyings` symbols, as
     the collector writes it: full-precision figures (17 significant digits, as a sum of
