@@ -786,14 +786,16 @@ class Alerter:
                         target=target.label, title=title, reason=reason,
                         attempts=retry.attempts,
                         retry_in_s=round((retry.due_at - steady).total_seconds(), 1)))  # fmt: skip
-            # Saved with the next step (or the stop), not once per delivery: a storm would
-            # rewrite and fsync the whole state hundreds of times. A crash before it sends the
-            # notification again: at least once, as ever.
+            # Saved once the deliveries under way have all finished, not once per delivery: a
+            # storm would rewrite and fsync the whole state hundreds of times. A crash before
+            # the save sends the notification again: at least once, as ever.
             self._unsaved_deliveries = True
         finally:
             self._in_flight.pop(notification.id, None)
         if not self._closing:
             self._dispatch()  # the target's next notification, if due, without waiting a step
+            if not self._in_flight and self._unsaved_deliveries:
+                self._save()  # a restart right after must not notify again what was delivered
 
     # The heartbeat ---------------------------------------------------------------------------
 
