@@ -8,7 +8,9 @@ sees (they are nowhere else on record); `run()` serves and steps until told to s
 
 Bound to a non-loopback address every path but `/healthz` (and `/login`, where a browser
 exchanges the token for a cookie) requires the token: `Authorization: Bearer <token>`, or the
-session cookie `/login` sets. The token is registered with the log filter at start.
+session cookie `/login` sets. With a token configured `/healthz` tells a caller without it only
+the status and the names of the failing checks. The token is registered with the log filter at
+start.
 """
 
 from __future__ import annotations
@@ -162,17 +164,24 @@ class WebServer:
         app.router.add_post("/login", self._login)
         return app
 
-    @web.middleware
-    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.settings.token is None or request.path in _OPEN_PATHS:
-            return await handler(request)
+    def _authorized(self, request: web.Request) -> bool:
+        """Does the request carry the token (bearer header) or the session cookie?"""
+        if self.settings.token is None:
+            return False
         token = self.settings.token.reveal()
         header = request.headers.get("Authorization", "")
         scheme, _, offered = header.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip(), token):
-            return await handler(request)
+            return True
         cookie = request.cookies.get(_COOKIE, "")
-        if self._session is not None and hmac.compare_digest(cookie, self._session):
+        return self._session is not None and hmac.compare_digest(cookie, self._session)
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # /healthz answers anyone, but tells only the token holder more than the status.
+        if self.settings.token is None or request.path in _OPEN_PATHS:
+            return await handler(request)
+        if self._authorized(request):
             return await handler(request)
         return web.Response(
             status=401,
@@ -241,10 +250,14 @@ class WebServer:
     def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
         return [item for item in self._observed if item["ts"] >= start]
 
-    async def _healthz(self, _request: web.Request) -> web.StreamResponse:
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
         seen = await self.observe(latest=False)
-        body = summary(seen.facts, seen.findings)
-        return _json(body, status=503 if unhealthy(seen.findings) else 200)
+        code = 503 if unhealthy(seen.findings) else 200
+        # A load balancer needs the code; the detail (accounts, alerts, errors, paths) is the
+        # token holder's.
+        if self.settings.token is not None and not self._authorized(request):
+            return _json(payload.public_health(seen.findings), status=code)
+        return _json(summary(seen.facts, seen.findings), status=code)
 
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(counts=True)
