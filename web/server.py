@@ -36,6 +36,7 @@ from shared.health import BREAKER_PROCESSES, Facts, assess
 from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
+from web.exposure import allowed_names, host_allowed
 from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
@@ -73,6 +74,7 @@ class WebServer:
             self._session = hmac.new(
                 settings.token.reveal().encode(), b"bridge-web session", hashlib.sha256
             ).hexdigest()
+        self._host_names = allowed_names(settings.host, settings.allowed_hosts)
         self.app = self._application()
         self.port: int | None = None
 
@@ -152,7 +154,7 @@ class WebServer:
     # ---- serving -------------------------------------------------------------------------
 
     def _application(self) -> web.Application:
-        app = web.Application(middlewares=[self._authorize])
+        app = web.Application(middlewares=[self._check_host, self._authorize])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/plotly.min.js", self._plotly)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
@@ -163,6 +165,18 @@ class WebServer:
         app.router.add_get("/login", self._login_form)
         app.router.add_post("/login", self._login)
         return app
+
+    @web.middleware
+    async def _check_host(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Before the token: on loopback without one, the Host check is all that stands between
+        # a rebound hostile page and every account's figures.
+        if host_allowed(request.headers.get("Host"), self._host_names):
+            return await handler(request)
+        return web.Response(
+            status=421,
+            text="421: the Host header does not name this server (a loopback name, an IP"
+            " address, the bind host, or BRIDGE_WEB_ALLOWED_HOSTS)\n",
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         """Does the request carry the token (bearer header) or the session cookie?"""

@@ -2,7 +2,9 @@
 
 Bound to loopback (the default) the page is for whoever sits at this machine. Bound to any
 other address it serves the network, so a bearer token is required; starting without one is
-refused with one line naming `BRIDGE_WEB_TOKEN`.
+refused with one line naming `BRIDGE_WEB_TOKEN`. Requests are served only when their `Host`
+names this server (`web/exposure.py`); `BRIDGE_WEB_ALLOWED_HOSTS` adds names to the loopback
+names, IP addresses and the bind host.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class WebSettings:
     token: Secret | None
     refresh_s: float
     log_level: str
+    allowed_hosts: tuple[str, ...] = ()  # names beyond loopback and the bind host (web/exposure)
 
     def url(self, port: int) -> str:
         """Where it serves, on `port` (the one the OS chose when the setting is 0)."""
@@ -55,4 +58,7 @@ class WebSettings:
             token=token,
             refresh_s=env.seconds("BRIDGE_WEB_REFRESH_S", 5.0, minimum=0.5, maximum=300),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            allowed_hosts=tuple(
+                (env.optional_text("BRIDGE_WEB_ALLOWED_HOSTS") or "").replace(",", " ").split()
+            ),
         )

@@ -65,3 +65,47 @@ async def test_healthz_without_the_token_says_only_healthy_or_not_and_the_failin
     assert "DU7" not in json.dumps(public)
     assert "account DU7" in [finding["subject"] for finding in full["findings"]]
     assert full["facts"]["heartbeats"]["collector"]["accounts"]
+
+
+async def test_a_host_that_does_not_name_this_server_is_refused(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """DNS rebinding: a hostile page whose name now points at 127.0.0.1 sends its own name in
+    Host. Loopback names, IP literals (with or without the port) and the configured names are
+    served; any other name gets 421, on every path."""
+    await prepare_schema(database_url)
+    environ = {**web_environ, "BRIDGE_WEB_ALLOWED_HOSTS": "bridge-host.example"}
+    async with serving(environ) as (server, base):
+        port = server.port
+        codes = {
+            host: (await _get(f"{base}/api/overview", {"Host": host}))[0]
+            for host in [
+                f"127.0.0.1:{port}",
+                "127.0.0.1",
+                f"localhost:{port}",
+                "LOCALHOST",
+                f"[::1]:{port}",
+                f"bridge-host.example:{port}",
+                f"evil.example:{port}",
+                "evil.example",
+                "localhost.evil.example",
+                "127.0.0.1.nip.io",
+                "[::1",
+            ]
+        }
+        healthz_code, healthz = await _get(f"{base}/healthz", {"Host": "evil.example"})
+    assert codes == {
+        f"127.0.0.1:{port}": 200,
+        "127.0.0.1": 200,
+        f"localhost:{port}": 200,
+        "LOCALHOST": 200,
+        f"[::1]:{port}": 200,
+        f"bridge-host.example:{port}": 200,
+        f"evil.example:{port}": 421,
+        "evil.example": 421,
+        "localhost.evil.example": 421,
+        "127.0.0.1.nip.io": 421,
+        "[::1": 421,
+    }
+    assert healthz_code == 421
+    assert "Host" in healthz
