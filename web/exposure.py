@@ -1,5 +1,5 @@
 """What the web program lets through and how it answers a browser: the `Host` check against DNS
-rebinding, and the security headers of every response. Pure: no I/O.
+rebinding, the security headers of every response, and the session cookie. Pure: no I/O.
 
 DNS rebinding: a hostile page in the operator's browser points its own name at 127.0.0.1 and
 then reads this server as if it were its own origin; the browser still sends that name in
@@ -10,8 +10,10 @@ in `BRIDGE_WEB_ALLOWED_HOSTS`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 LOOPBACK_NAMES = frozenset({"localhost"})
 # Bind hosts that name no one: a client reaching them sends some other name.
@@ -62,3 +64,54 @@ def host_allowed(header: str | None, names: frozenset[str]) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Scripts only from this server (app.js, and plotly.js from the installed wheel): no inline
+# script, no eval. Styles may be inline because plotly.js sets `style` attributes on the chart's
+# elements (colour bars, images, hover labels); a style cannot run code. Images include data:
+# and blob: for the favicon and plotly's own icons and exports.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "no-referrer",
+}
+NO_STORE = "no-store"
+
+SESSION_COOKIE = "bridge_web_session"
+SESSION_MAX_AGE_S = 12 * 3600  # a trading day and its evening, then the token again
+
+
+def session_value(token: str, expires_s: int) -> str:
+    """The cookie for a session ending at `expires_s` (Unix seconds): the end and its HMAC
+    under the token. The token itself is never in it, and it cannot be extended."""
+    return f"{expires_s}.{_signature(token, expires_s)}"
+
+
+def session_expiry(token: str, value: str, now_s: float) -> int | None:
+    """The end of the session `value` stands for, if it is genuine and not over yet."""
+    expires, dot, signature = value.partition(".")
+    if not dot or not expires.isascii() or not expires.isdigit():
+        return None
+    expected = _signature(token, int(expires)).encode()
+    if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected):
+        return None
+    return int(expires) if int(expires) > now_s else None
+
+
+def _signature(token: str, expires_s: int) -> str:
+    message = f"bridge-web session until {expires_s}".encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()

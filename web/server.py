@@ -16,7 +16,6 @@ start.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 from collections import deque
@@ -36,7 +35,16 @@ from shared.health import BREAKER_PROCESSES, Facts, assess
 from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
-from web.exposure import allowed_names, host_allowed
+from web.exposure import (
+    NO_STORE,
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    allowed_names,
+    host_allowed,
+    session_expiry,
+    session_value,
+)
 from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
@@ -45,8 +53,7 @@ from web.settings import WebSettings
 log = logging.getLogger("web")
 
 STATIC = Path(__file__).with_name("static")
-_COOKIE = "bridge_web_session"
-_OPEN_PATHS = ("/healthz", "/login")
+_OPEN_PATHS = ("/healthz", "/login", "/logout")
 _OBSERVED_MAX = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,12 +75,10 @@ class WebServer:
         self.reader = Reader(settings.database, clock=clock)
         self._breakers: dict[str, str | None] = {}
         self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
-        self._session: str | None = None
+        # Sessions ended by /logout before their expiry, each kept until it would have expired.
+        self._logged_out: dict[str, int] = {}
         if settings.token is not None:
             logs.hide(settings.token.reveal())
-            self._session = hmac.new(
-                settings.token.reveal().encode(), b"bridge-web session", hashlib.sha256
-            ).hexdigest()
         self._host_names = allowed_names(settings.host, settings.allowed_hosts)
         self.app = self._application()
         self.port: int | None = None
@@ -164,6 +169,8 @@ class WebServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
         app.router.add_post("/login", self._login)
+        app.router.add_post("/logout", self._logout)
+        app.on_response_prepare.append(self._security_headers)
         return app
 
     @web.middleware
@@ -187,8 +194,14 @@ class WebServer:
         scheme, _, offered = header.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip(), token):
             return True
-        cookie = request.cookies.get(_COOKIE, "")
-        return self._session is not None and hmac.compare_digest(cookie, self._session)
+        return self._session_expiry(request) is not None
+
+    def _session_expiry(self, request: web.Request) -> int | None:
+        """The end of the request's session cookie, when it is genuine, current and not ended."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if self.settings.token is None or not cookie or cookie in self._logged_out:
+            return None
+        return session_expiry(self.settings.token.reveal(), cookie, self._clock().timestamp())
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -210,13 +223,40 @@ class WebServer:
         form = await request.post()
         offered = str(form.get("token", ""))
         token = self.settings.token.reveal() if self.settings.token else ""
-        if not token or self._session is None or not hmac.compare_digest(offered, token):
+        if not token or not hmac.compare_digest(offered, token):
             raise web.HTTPUnauthorized(text="401: wrong token\n")
+        expires_s = int(self._clock().timestamp()) + SESSION_MAX_AGE_S
         response = web.HTTPSeeOther("/")
         response.set_cookie(
-            _COOKIE, self._session, httponly=True, samesite="Strict", path="/", max_age=86400 * 7
+            SESSION_COOKIE,
+            session_value(token, expires_s),
+            httponly=True,
+            samesite="Strict",
+            secure=_over_tls(request),
+            path="/",
+            max_age=SESSION_MAX_AGE_S,
         )
         raise response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        """End this browser's session: the cookie is cleared, and refused if it comes back."""
+        now_s = self._clock().timestamp()
+        self._logged_out = {value: end for value, end in self._logged_out.items() if end > now_s}
+        expires_s = self._session_expiry(request)
+        if expires_s is not None:
+            self._logged_out[request.cookies[SESSION_COOKIE]] = expires_s
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(
+            SESSION_COOKIE, path="/", secure=_over_tls(request), httponly=True, samesite="Strict"
+        )
+        raise response
+
+    async def _security_headers(self, _request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer, refusals and errors included, carries the browser's restrictions."""
+        response.headers.update(SECURITY_HEADERS)
+        if response.content_type != "application/json" and response.status < 400:
+            return
+        response.headers["Cache-Control"] = NO_STORE
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -229,6 +269,7 @@ class WebServer:
         body = {
             "now": seen.now,
             "refresh_s": self.settings.refresh_s,
+            "token_required": self.settings.token is not None,  # the page offers to log out
             "windows": WINDOWS,
             "layout": payload.layout(seen.columns) if seen.columns is not None else None,
             "accounts": [payload.account(row, seen.now) for row in seen.latest],
@@ -276,7 +317,9 @@ class WebServer:
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(counts=True)
         text = generate_latest(exposition_registry(seen))
-        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=text, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": NO_STORE}
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(self.app, access_log=None)
@@ -299,6 +342,12 @@ class WebServer:
             await runner.cleanup()
             await self.reader.close()
             log.info("web stopped")
+
+
+def _over_tls(request: web.Request) -> bool:
+    """Did the browser reach us over TLS, directly or through a TLS-terminating proxy? Trusting
+    the proxy's header costs nothing: a forged one only makes the cookie stricter."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def _json(body: Any, *, status: int = 200) -> web.Response:

@@ -109,3 +109,87 @@ async def test_a_host_that_does_not_name_this_server_is_refused(
     }
     assert healthz_code == 421
     assert "Host" in healthz
+
+
+async def test_every_answer_carries_the_security_headers_and_json_is_never_stored(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """The page's policy allows scripts from this server only (plotly.js included), no framing,
+    no sniffing; JSON, /metrics and refusals are not kept in any cache."""
+    await prepare_schema(database_url)
+    async with serving(web_environ) as (_server, base):
+        answers = {}
+        async with aiohttp.ClientSession() as session:
+            for path in ["/", "/static/plotly.min.js", "/api/overview", "/healthz", "/metrics",
+                         "/nowhere"]:  # fmt: skip
+                async with session.get(base + path) as response:
+                    answers[path] = response.headers
+            async with session.get(base + "/", headers={"Host": "evil.example"}) as response:
+                answers["421"] = response.headers
+    for path, headers in answers.items():
+        policy = dict(
+            part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'", path
+        assert policy["script-src"] == "'self'", path  # no inline script, no eval
+        assert policy["frame-ancestors"] == "'none'", path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["X-Frame-Options"] == "DENY", path
+    for path in ["/api/overview", "/healthz", "/metrics", "421"]:
+        assert answers[path]["Cache-Control"] == "no-store", path
+
+
+def _cookie(headers: Any) -> dict[str, str]:
+    """The session cookie's attributes from a Set-Cookie header, lowercased names."""
+    (line,) = [value for value in headers.getall("Set-Cookie") if "bridge_web_session" in value]
+    parts = [part.strip() for part in line.split(";")]
+    attributes = {"value": parts[0].split("=", 1)[1]}
+    for part in parts[1:]:
+        name, _, value = part.partition("=")
+        attributes[name.lower()] = value
+    return attributes
+
+
+async def test_the_session_cookie_is_strict_expires_and_logout_ends_it(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """HttpOnly, SameSite=Strict, Secure when the request came over TLS (a TLS proxy says so),
+    a Max-Age the server enforces too; POST /logout clears it and the server refuses it after."""
+    await prepare_schema(database_url)
+    now = [datetime(2026, 3, 2, 15, 0, tzinfo=UTC)]
+    environ = {**web_environ, "BRIDGE_WEB_TOKEN": TOKEN}
+    async with serving(environ, clock=lambda: now[0]) as (_server, base):
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{base}/login", data={"token": TOKEN}, allow_redirects=False
+            ) as response:
+                plain = _cookie(response.headers)
+            async with session.post(
+                f"{base}/login",
+                data={"token": TOKEN},
+                headers={"X-Forwarded-Proto": "https"},
+                allow_redirects=False,
+            ) as response:
+                behind_tls = _cookie(response.headers)
+        cookie = {"Cookie": f"bridge_web_session={plain['value']}"}
+        with_cookie, _ = await _get(f"{base}/api/overview", cookie)
+        now[0] += timedelta(seconds=int(plain["max-age"]) + 1)
+        expired, _ = await _get(f"{base}/api/overview", cookie)
+        now[0] = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{base}/logout", headers=cookie, allow_redirects=False) as response,
+        ):
+            logout_code = response.status
+            cleared = _cookie(response.headers)
+        after_logout, _ = await _get(f"{base}/api/overview", cookie)
+    assert "httponly" in plain
+    assert plain["samesite"] == "Strict"
+    assert "secure" not in plain
+    assert "secure" in behind_tls
+    assert 0 < int(plain["max-age"]) <= 86400
+    assert TOKEN not in plain["value"]
+    assert (with_cookie, expired) == (200, 401)
+    assert logout_code == 303
+    assert (cleared["value"], cleared["max-age"]) in {('""', "0"), ("", "0")}
+    assert after_logout == 401
