@@ -95,6 +95,17 @@ SESSION_COOKIE = "bridge_web_session"
 SESSION_MAX_AGE_S = 12 * 3600  # a trading day and its evening, then the token again
 
 
+def same_secret(offered: str, secret: str) -> bool:
+    """Constant-time equality of two texts as UTF-8 bytes: `hmac.compare_digest` refuses str
+    with non-ASCII characters (a TypeError, so a 500), and a header or a token may have them.
+    surrogatepass: a header's undecodable bytes come as lone surrogates, which still encode."""
+    return hmac.compare_digest(_utf8(offered), _utf8(secret))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def session_value(token: str, expires_s: int) -> str:
     """The cookie for a session ending at `expires_s` (Unix seconds): the end and its HMAC
     under the token. The token itself is never in it, and it cannot be extended."""
@@ -106,12 +117,11 @@ def session_expiry(token: str, value: str, now_s: float) -> int | None:
     expires, dot, signature = value.partition(".")
     if not dot or not expires.isascii() or not expires.isdigit():
         return None
-    expected = _signature(token, int(expires)).encode()
-    if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"), expected):
+    if not same_secret(signature, _signature(token, int(expires))):
         return None
     return int(expires) if int(expires) > now_s else None
 
 
 def _signature(token: str, expires_s: int) -> str:
     message = f"bridge-web session until {expires_s}".encode()
-    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new(_utf8(token), message, hashlib.sha256).hexdigest()

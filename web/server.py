@@ -16,7 +16,6 @@ start.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,6 +41,7 @@ from web.exposure import (
     SESSION_MAX_AGE_S,
     allowed_names,
     host_allowed,
+    same_secret,
     session_expiry,
     session_value,
 )
@@ -192,7 +192,7 @@ class WebServer:
         token = self.settings.token.reveal()
         header = request.headers.get("Authorization", "")
         scheme, _, offered = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip(), token):
+        if scheme.lower() == "bearer" and same_secret(offered.strip(), token):
             return True
         return self._session_expiry(request) is not None
 
@@ -223,7 +223,7 @@ class WebServer:
         form = await request.post()
         offered = str(form.get("token", ""))
         token = self.settings.token.reveal() if self.settings.token else ""
-        if not token or not hmac.compare_digest(offered, token):
+        if not token or not same_secret(offered, token):
             raise web.HTTPUnauthorized(text="401: wrong token\n")
         expires_s = int(self._clock().timestamp()) + SESSION_MAX_AGE_S
         response = web.HTTPSeeOther("/")

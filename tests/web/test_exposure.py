@@ -193,3 +193,40 @@ async def test_the_session_cookie_is_strict_expires_and_logout_ends_it(
     assert logout_code == 303
     assert (cleared["value"], cleared["max-age"]) in {('""', "0"), ("", "0")}
     assert after_logout == 401
+
+
+async def test_a_non_ascii_token_is_compared_as_bytes_never_a_500(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """A header, a form or the configured token with non-ASCII characters: compared as UTF-8
+    bytes, 401 when wrong, in when right; never a 500 with a traceback."""
+    await prepare_schema(database_url)
+    ascii_token = {**web_environ, "BRIDGE_WEB_TOKEN": TOKEN}
+    async with serving(ascii_token) as (_server, base):
+        offered_umlaut, _ = await _get(f"{base}/api/overview", {"Authorization": "Bearer tökén"})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/login", data={"token": "tökén"}, allow_redirects=False
+            ) as response,
+        ):
+            form_umlaut = response.status
+    unicode_token = "Ω-tökén-0123456789-ünïcode"
+    configured = {**web_environ, "BRIDGE_WEB_TOKEN": unicode_token}
+    async with serving(configured) as (_server, base):
+        right, _ = await _get(f"{base}/api/overview", {"Authorization": f"Bearer {unicode_token}"})
+        wrong_ascii, _ = await _get(f"{base}/api/overview", BEARER)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/login", data={"token": unicode_token}, allow_redirects=False
+            ) as response,
+        ):
+            form_right = response.status
+            cookie = _cookie(response.headers)["value"]
+        by_cookie, _ = await _get(
+            f"{base}/api/overview", {"Cookie": f"bridge_web_session={cookie}"}
+        )
+    assert (offered_umlaut, form_umlaut) == (401, 401)
+    assert (right, wrong_ascii) == (200, 401)
+    assert (form_right, by_cookie) == (303, 200)
