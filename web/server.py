@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -29,8 +31,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import logs, status
-from shared.bridge_status import gather_files, summary, unhealthy
-from shared.health import BREAKER_PROCESSES, Facts, assess
+from shared.bridge_status import FileCounts, count_files, gather_files, summary, unhealthy
+from shared.health import BREAKER_PROCESSES, Facts, Finding, assess
 from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
@@ -55,6 +57,7 @@ log = logging.getLogger("web")
 STATIC = Path(__file__).with_name("static")
 _OPEN_PATHS = ("/healthz", "/login", "/logout")
 _OBSERVED_MAX = 500
+FILE_COUNTS_MAX_AGE_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -69,9 +72,17 @@ class WebServer:
         settings: WebSettings,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._monotonic = monotonic
+        self._counts: FileCounts | None = None
+        self._counts_at_s = -math.inf
+        self._counting = asyncio.Lock()
+        self._files: Facts | None = None  # the last files read, for a /healthz out of time
+        # /healthz questions still running after their answer went out (see _healthz).
+        self._unfinished: set[asyncio.Task[Observation]] = set()
         self.reader = Reader(settings.database, clock=clock)
         self._breakers: dict[str, str | None] = {}
         self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
@@ -87,12 +98,25 @@ class WebServer:
 
     async def step(self) -> Facts:
         """Read the files once (as bridge-status does) and note breaker transitions."""
+        counts = await self._file_counts()
         now = self._clock()
         facts = await asyncio.to_thread(
-            gather_files, self.settings.paths, self.settings.buffer_limits, now
+            gather_files, self.settings.paths, self.settings.buffer_limits, now, counts
         )
         self._note_breakers(facts.heartbeats, now)
+        self._files = facts
         return facts
+
+    async def _file_counts(self) -> FileCounts:
+        """The spool's backlog and the dead letters, read at most once a second: reading them
+        costs up to 64 MiB and the whole dead-letter file, and probes may come many a second.
+        One reader at a time; those waiting take what it read."""
+        async with self._counting:
+            read_at_s = self._monotonic()
+            if self._counts is None or read_at_s - self._counts_at_s >= FILE_COUNTS_MAX_AGE_S:
+                self._counts = await asyncio.to_thread(count_files, self.settings.paths)
+                self._counts_at_s = read_at_s
+            return self._counts
 
     def watch_breakers(self) -> None:
         """Note breaker transitions from the two heartbeats that carry them (what the
@@ -120,11 +144,13 @@ class WebServer:
             )
         self._breakers.update(states)
 
-    async def observe(self, *, latest: bool = True, counts: bool = False) -> Observation:
+    async def observe(
+        self, *, latest: bool = True, counts: bool = False, wait_s: float | None = None
+    ) -> Observation:
         """Files, database and alerter as of now; what the database cannot say is kept as known.
 
         `latest` (each account's newest row) and `counts` (events per kind, for /metrics) are
-        asked only by those who show them.
+        asked only by those who show them; `wait_s` bounds the wait for the reader's connection.
         """
         facts = await self.step()
         now = self._clock()
@@ -132,7 +158,7 @@ class WebServer:
         rows: list[dict[str, Any]] = []
         events: dict[str, int] | None = None
         try:
-            stored = await self.reader.rows_last_hour()
+            stored = await self.reader.rows_last_hour(wait_s=wait_s)
             facts = replace(facts, rows_last_hour=stored.value)
             error = stored.error
             # Whether the database answers now: the newest rows tell, or else a ping.
@@ -140,7 +166,7 @@ class WebServer:
                 newest = await self.reader.latest()
                 rows, error = newest.value, newest.error or error
             else:
-                error = (await self.reader.ping()).error or error
+                error = (await self.reader.ping(wait_s=wait_s)).error or error
             if counts:
                 events = (await self.reader.event_counts()).value
         except NoAnswer as exc:
@@ -306,13 +332,34 @@ class WebServer:
         return [item for item in self._observed if item["ts"] >= start]
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
-        seen = await self.observe(latest=False)
+        seen = await self._observe_within(self.settings.health_timeout_s)
         code = 503 if unhealthy(seen.findings) else 200
         # A load balancer needs the code; the detail (accounts, alerts, errors, paths) is the
         # token holder's.
         if self.settings.token is not None and not self._authorized(request):
             return _json(payload.public_health(seen.findings), status=code)
         return _json(summary(seen.facts, seen.findings), status=code)
+
+    async def _observe_within(self, deadline_s: float) -> Observation:
+        """An observation for /healthz within `deadline_s`: a load balancer must hear 503 soon
+        when the database hangs, not after the reply timeout (a minute by default)."""
+        # The wait for the connection outlasts the deadline, so a question stuck behind a hung
+        # one is answered here as a hang (503), not as a busy connection (a warning).
+        wait_s = 2 * deadline_s
+        observing = asyncio.ensure_future(self.observe(latest=False, wait_s=wait_s))
+        done, _ = await asyncio.wait({observing}, timeout=deadline_s)
+        if done:
+            return observing.result()
+        # Not cancelled: a statement cut short would leave the session mid-query. It ends
+        # within the reply timeout; the probe gets its answer now.
+        self._unfinished.add(observing)
+        observing.add_done_callback(_settled(self._unfinished))
+        facts = self._files if self._files is not None else await self.step()
+        why = f"no answer within {deadline_s:g} s"
+        facts = replace(facts, database_error=why)
+        now = self._clock()
+        findings = [*assess(facts, now), Finding("unhealthy", "database", f"hangs: {why}")]
+        return Observation(now, facts, findings, self.reader.columns, [], None)
 
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(counts=True)
@@ -340,8 +387,22 @@ class WebServer:
                 await pause(stop, min(1.0, self.settings.refresh_s))
         finally:
             await runner.cleanup()
+            for task in self._unfinished:
+                task.cancel()
+            await asyncio.gather(*self._unfinished, return_exceptions=True)
             await self.reader.close()
             log.info("web stopped")
+
+
+def _settled(
+    unfinished: set[asyncio.Task[Observation]],
+) -> Callable[[asyncio.Task[Observation]], None]:
+    def forget(task: asyncio.Task[Observation]) -> None:
+        unfinished.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its answer went out as a 503 already
+
+    return forget
 
 
 def _over_tls(request: web.Request) -> bool:

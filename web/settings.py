@@ -29,6 +29,7 @@ class WebSettings:
     token: Secret | None
     refresh_s: float
     log_level: str
+    health_timeout_s: float = 3.0  # /healthz answers within it, 503 when the database hangs
     allowed_hosts: tuple[str, ...] = ()  # names beyond loopback and the bind host (web/exposure)
 
     def url(self, port: int) -> str:
@@ -58,6 +59,9 @@ class WebSettings:
             token=token,
             refresh_s=env.seconds("BRIDGE_WEB_REFRESH_S", 5.0, minimum=0.5, maximum=300),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            health_timeout_s=env.seconds(
+                "BRIDGE_WEB_HEALTH_TIMEOUT_S", 3.0, minimum=0.5, maximum=60
+            ),
             allowed_hosts=tuple(
                 (env.optional_text("BRIDGE_WEB_ALLOWED_HOSTS") or "").replace(",", " ").split()
             ),

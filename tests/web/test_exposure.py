@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from shared import status
-from tests.fixtures.web import prepare_schema, serving
+from tests.fixtures.proxy import TcpProxy, proxy_url
+from tests.fixtures.web import healthy_heartbeats, prepare_schema, serving
 
 TOKEN = "SENTINEL-token-8c41f0a2d9"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -230,3 +234,59 @@ async def test_a_non_ascii_token_is_compared_as_bytes_never_a_500(
     assert (offered_umlaut, form_umlaut) == (401, 401)
     assert (right, wrong_ascii) == (200, 401)
     assert (form_right, by_cookie) == (303, 200)
+
+
+@pytest.mark.timeout(90)
+async def test_healthz_answers_503_within_its_deadline_while_the_database_hangs(
+    web_environ: dict[str, str], database_url: str, db_proxy: TcpProxy
+) -> None:
+    """The server stops answering with the default statement timeout (60 s): /healthz says 503
+    within its 2 s, for the probe that meets the hang and for those queued behind it."""
+    await prepare_schema(database_url)
+    environ = {
+        **web_environ,
+        "DATABASE_URL": proxy_url(database_url, db_proxy),
+        "BRIDGE_WEB_HEALTH_TIMEOUT_S": "2",
+    }
+    run_dir = Path(web_environ["BRIDGE_VAR_DIR"]) / "run"
+    async with serving(environ) as (_server, base):
+        healthy_heartbeats(run_dir)
+        before, _ = await _get(f"{base}/healthz")
+        db_proxy.deaf()
+        started = time.monotonic()
+        first, second = await asyncio.wait_for(
+            asyncio.gather(_get(f"{base}/healthz"), _get(f"{base}/healthz")), 8
+        )
+        third = await asyncio.wait_for(_get(f"{base}/healthz"), 8)  # the hung one holds on
+        elapsed_s = time.monotonic() - started
+        db_proxy.healthy()
+    assert before == 200
+    assert [first[0], second[0], third[0]] == [503, 503, 503]
+    for _code, body in (first, second, third):
+        assert {
+            "level": "unhealthy",
+            "subject": "database",
+            "message": "hangs: no answer within 2 s",
+        } in body["findings"]
+    assert elapsed_s < 8
+
+
+async def test_the_spool_and_dead_letter_counts_are_read_at_most_once_a_second(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """Probes many a second do not each reread the spool and the whole dead-letter file: what
+    was read is kept one second (the program's monotonic clock), then read again."""
+    await prepare_schema(database_url)
+    monotonic_s = [1000.0]
+    dead_letters = Path(web_environ["BRIDGE_VAR_DIR"]) / "deadletter.jsonl"
+    dead_letters.parent.mkdir(parents=True, exist_ok=True)
+    dead_letters.write_text('{"reason": "x"}\n')
+    async with serving(web_environ, monotonic=lambda: monotonic_s[0]) as (_server, base):
+        _code, first = await _get(f"{base}/healthz")
+        dead_letters.write_text('{"reason": "x"}\n{"reason": "y"}\n')
+        monotonic_s[0] += 0.9
+        _code, within = await _get(f"{base}/healthz")
+        monotonic_s[0] += 0.1
+        _code, after = await _get(f"{base}/healthz")
+    counts = [body["facts"]["dead_letters"] for body in (first, within, after)]
+    assert counts == [1, 1, 2]
