@@ -35,6 +35,7 @@ class Observation:
     columns: Columns | None
     latest: list[dict[str, Any]]
     event_counts: dict[str, int] | None
+    events_since: datetime | None = None  # when event_counts began: the counter's creation
 
 
 class BridgeCollector(Collector):
@@ -158,10 +159,13 @@ class BridgeCollector(Collector):
                 family.add_metric(["writer"], float(totals[name]))
             yield family
         events = CounterMetricFamily(
-            PREFIX + "events", "api_logs rows per event", labels=["event"]
-        )  # fmt: skip
+            PREFIX + "events",
+            "api_logs rows per event since the web program started (by tick)",
+            labels=["event"],
+        )
+        created = seen.events_since.timestamp() if seen.events_since is not None else None
         for event, count in sorted((seen.event_counts or {}).items()):
-            events.add_metric([event], float(count))
+            events.add_metric([event], float(count), created=created)
         yield events
 
     def _alerts(self) -> Iterator[Metric]:

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -126,7 +126,13 @@ WHERE ts >= %(start)s AND ts <= %(end)s
 ORDER BY ts DESC
 LIMIT %(limit)s
 """
-_EVENT_COUNTS_SQL = "SELECT event, count(*) AS events FROM api_logs GROUP BY event ORDER BY event"
+# Rows since a moment, per event and UTC day (api_logs' partition: one dropped past retention
+# takes whole days away), by tick: the partitions before the moment are pruned.
+_EVENT_COUNTS_SQL = """
+SELECT event, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS events
+FROM api_logs WHERE ts >= %(since)s
+GROUP BY 1, 2
+"""
 
 
 @dataclass(frozen=True)
@@ -202,10 +208,12 @@ class Reader:
 
         return await self._ask(("events", span.name), work)
 
-    async def event_counts(self) -> Answer[dict[str, int]]:
-        async def work(conn: Connection, _columns: Columns) -> dict[str, int]:
-            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {})
-            return {row["event"]: int(row["events"]) for row in rows}
+    async def event_counts(self, since: datetime) -> Answer[dict[tuple[str, date], int]]:
+        """api_logs rows per event and UTC day whose tick is at or after `since`."""
+
+        async def work(conn: Connection, _columns: Columns) -> dict[tuple[str, date], int]:
+            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {"since": since})
+            return {(row["event"], row["day"]): int(row["events"]) for row in rows}
 
         return await self._ask(("event_counts",), work)
 

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,10 @@ class WebServer:
         self.settings = settings
         self._clock = clock
         self._monotonic = monotonic
+        self.started_at = clock()  # ibkr_bridge_events_total counts from here
+        # Per event and day the most rows seen; the days whose partition was dropped, summed.
+        self._event_days: dict[tuple[str, date], int] = {}
+        self._event_dropped: dict[str, int] = {}
         self._counts: FileCounts | None = None
         self._counts_at_s = -math.inf
         self._counting = asyncio.Lock()
@@ -168,9 +172,13 @@ class WebServer:
             else:
                 error = (await self.reader.ping(wait_s=wait_s)).error or error
             if counts:
-                events = (await self.reader.event_counts()).value
+                counted = await self.reader.event_counts(self.started_at)
+                # A remembered answer (the database down) lacks the newer days: not a drop.
+                events = self._monotonic_totals(counted.value if counted.error is None else None)
         except NoAnswer as exc:
             error = str(exc)
+            if counts:  # what was counted before still stands
+                events = self._monotonic_totals(None)
         if error is not None:
             facts = replace(facts, database_error=error)
         return Observation(
@@ -180,7 +188,23 @@ class WebServer:
             columns=self.reader.columns,
             latest=rows,
             event_counts=events,
+            events_since=self.started_at,
         )
+
+    def _monotonic_totals(self, counted: Mapping[tuple[str, date], int] | None) -> dict[str, int]:
+        """Each event's rows since the start, never fewer than exported before: a day whose
+        partition was dropped past retention (a program running longer than that) keeps the
+        count it had, and the other days still add what comes in. None: nothing new read."""
+        if counted is not None:
+            for key in [key for key in self._event_days if key not in counted]:
+                dropped = self._event_days.pop(key)
+                self._event_dropped[key[0]] = self._event_dropped.get(key[0], 0) + dropped
+            for key, count in counted.items():
+                self._event_days[key] = max(count, self._event_days.get(key, 0))
+        totals = dict(self._event_dropped)
+        for (event, _day), count in self._event_days.items():
+            totals[event] = totals.get(event, 0) + count
+        return totals
 
     # ---- serving -------------------------------------------------------------------------
 

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from database.history import Retention, apply_partition_plan
 from shared import status
 from tests.fixtures.proxy import TcpProxy, proxy_url
-from tests.fixtures.web import healthy_heartbeats, prepare_schema, serving
+from tests.fixtures.web import healthy_heartbeats, insert_events, prepare_schema, serving
 
 TOKEN = "SENTINEL-token-8c41f0a2d9"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -290,3 +293,51 @@ async def test_the_spool_and_dead_letter_counts_are_read_at_most_once_a_second(
         _code, after = await _get(f"{base}/healthz")
     counts = [body["facts"]["dead_letters"] for body in (first, within, after)]
     assert counts == [1, 1, 2]
+
+
+async def _counter(base: str, name: str) -> dict[str, float]:
+    _code, text = await _get(f"{base}/metrics")
+    return {
+        sample.labels.get("event", ""): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_events_total_counts_from_the_program_s_start_and_never_goes_down(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """A Prometheus counter: api_logs rows since the program started (by tick), so a day
+    partition dropped past retention (as the replayer's maintenance does) takes nothing back,
+    and a row older than the start is not counted."""
+    await prepare_schema(database_url)
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    now = [start]
+    insert_events(
+        database_url,
+        [
+            (start - timedelta(hours=1), "warning", "gap", {}),  # before the program started
+            (start + timedelta(minutes=1), "warning", "gap", {}),
+            (start + timedelta(minutes=2), "warning", "gap", {}),
+            (start + timedelta(minutes=2), "info", "connected", {}),
+        ],
+    )
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await apply_partition_plan(conn, Retention(), start)  # the day gets its partition
+    async with serving(web_environ, clock=lambda: now[0]) as (_server, base):
+        now[0] = start + timedelta(minutes=5)
+        before = await _counter(base, "ibkr_bridge_events_total")
+        later = start + timedelta(days=3)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            report = await apply_partition_plan(conn, Retention(api_logs=timedelta(days=1)), later)
+        now[0] = later
+        after_drop = await _counter(base, "ibkr_bridge_events_total")
+        insert_events(database_url, [(later, "warning", "gap", {})])
+        after_new_gap = await _counter(base, "ibkr_bridge_events_total")
+        created = await _counter(base, "ibkr_bridge_events_created")
+    assert "api_logs_p20260302" in report.dropped
+    assert before == {"gap": 2, "connected": 1}
+    assert after_drop == before
+    assert after_new_gap == {"gap": 3, "connected": 1}
+    assert set(created.values()) == {start.timestamp()}
