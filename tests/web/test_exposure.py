@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import time
@@ -17,7 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from database.history import Retention, apply_partition_plan
 from shared import status
 from tests.fixtures.proxy import TcpProxy, proxy_url
-from tests.fixtures.web import healthy_heartbeats, insert_events, prepare_schema, serving
+from tests.fixtures.web import (
+    healthy_heartbeats,
+    insert_events,
+    insert_snapshots,
+    prepare_schema,
+    serving,
+    snapshot_row,
+)
+from web.metrics import KNOWN_EVENTS
 
 TOKEN = "SENTINEL-token-8c41f0a2d9"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -341,3 +350,84 @@ async def test_events_total_counts_from_the_program_s_start_and_never_goes_down(
     assert after_drop == before
     assert after_new_gap == {"gap": 3, "connected": 1}
     assert set(created.values()) == {start.timestamp()}
+
+
+async def test_the_event_label_takes_only_known_names_and_other(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """The event name comes from the spool, so any text: a name the bridge does not emit is
+    counted under `other`, and 50 of them make one series, not 50."""
+    await prepare_schema(database_url)
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    made_up: list[tuple[datetime, str, str, dict[str, Any]]] = [
+        (start, "warning", f"made_up_{k}", {}) for k in range(50)
+    ]
+    insert_events(database_url, [(start, "warning", "gap", {})] * 2 + made_up)
+    async with serving(web_environ, clock=lambda: start) as (_server, base):
+        counted = await _counter(base, "ibkr_bridge_events_total")
+    assert counted == {"gap": 2, "other": 50}
+
+
+def _emitted_event_names() -> set[str]:
+    """Every event name the bridge's programs write as a literal: `emit(level, "name", ...)`
+    and `event="name"`."""
+    names: set[str] = set()
+    root = Path(__file__).parents[2]
+    for package in ("collector", "writer", "replayer", "alerter", "shared", "database"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                if (
+                    isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "emit"
+                    and len(node.args) >= 2
+                    and isinstance(node.args[1], ast.Constant)
+                ):
+                    names.add(str(node.args[1].value))
+                names |= {
+                    keyword.value.value
+                    for keyword in node.keywords
+                    if keyword.arg == "event"
+                    and isinstance(keyword.value, ast.Constant)
+                    and isinstance(keyword.value.value, str)
+                }
+    return names
+
+
+def test_every_event_name_the_bridge_emits_is_a_known_label() -> None:
+    """A new event name in the code must be added to KNOWN_EVENTS, or it is counted as other."""
+    emitted = _emitted_event_names()
+    assert "gap" in emitted  # the scan finds the emitters at all
+    assert emitted - KNOWN_EVENTS == set()
+    assert {"alert_fired", "alert_resolved", "ib_error", "farm_broken"} <= KNOWN_EVENTS
+    assert "other" not in KNOWN_EVENTS
+
+
+async def test_accounts_without_a_recent_snapshot_leave_metrics(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """A closed account's newest row stays for the 90-day retention; its gauges leave
+    /metrics once it has had no snapshot for the window (7 days by default)."""
+    await prepare_schema(database_url)
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    insert_snapshots(
+        database_url,
+        [
+            snapshot_row("DU1", now - timedelta(seconds=10), net_dollar_delta=1.0),
+            snapshot_row("DU2", now - timedelta(days=6), net_dollar_delta=2.0),
+            snapshot_row("DU9", now - timedelta(days=8), net_dollar_delta=9.0),
+        ],
+    )
+    async with serving(web_environ, clock=lambda: now) as (_server, base):
+        _code, text = await _get(f"{base}/metrics")
+        _code, overview = await _get(f"{base}/api/overview")
+    accounts = {
+        (sample.name, sample.labels["account"])
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if "account" in sample.labels
+    }
+    assert {account for _name, account in accounts} == {"DU1", "DU2"}
+    assert ("ibkr_bridge_snapshot_age_seconds", "DU2") in accounts
+    assert [row["account"] for row in overview["accounts"]] == ["DU1", "DU2", "DU9"]
