@@ -52,7 +52,7 @@ class WebSettings:
             raise SettingsError("BRIDGE_WEB_TOKEN", f"shorter than {_MIN_TOKEN_CHARS} characters")
         return cls(
             paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir, reader=True),
             buffer_limits=BufferLimits.from_environ(environ),
             host=host,
             port=env.integer("BRIDGE_WEB_PORT", 8765, minimum=0, maximum=65535),
