@@ -4,8 +4,10 @@ by their session setting (which a session can turn off)."""
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -13,6 +15,7 @@ from alerter.settings import AlerterSettings
 from database.embedded import READER_ROLE
 from database.schema import bootstrap
 from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.web import insert_snapshots, serving, snapshot_row
 from web.settings import WebSettings
 
 WRITES = [
@@ -74,3 +77,36 @@ def test_the_web_program_and_the_alerter_connect_as_the_reader(tmp_path: Path) -
         configured = settings(external).database.url
         assert configured is not None
         assert configured.reveal() == external["DATABASE_READER_URL"]
+
+
+async def test_the_web_program_serves_every_path_as_the_reader(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """Every question the web program asks (the schema, the newest rows, a 5-day chart over the
+    rollups, the events, the counts) is answered to the reader role in the local profile."""
+    async with await psycopg.AsyncConnection.connect(postgres_server.url, autocommit=True) as conn:
+        await bootstrap(conn)
+    now = datetime.now(UTC).replace(microsecond=0)
+    insert_snapshots(postgres_server.url, [snapshot_row("DU_READER", now, net_dollar_delta=4.5)])
+    environ = {
+        "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+        "BRIDGE_DATABASE_READER_URL_FILE": str(postgres_server.var_dir / "database_reader_url"),
+        "BRIDGE_WEB_PORT": "0",
+    }
+    async with serving(environ) as (server, base), aiohttp.ClientSession() as session:
+        bodies = {}
+        for path in ["/api/overview", "/api/series?account=DU_READER&window=5d"]:
+            async with session.get(base + path) as response:
+                bodies[path] = (response.status, await response.json())
+        async with session.get(base + "/metrics") as response:
+            metrics = await response.text()
+        read_only = await server.reader.is_read_only()
+    overview = bodies["/api/overview"][1]
+    series = bodies["/api/series?account=DU_READER&window=5d"][1]
+    assert [code for code, _body in bodies.values()] == [200, 200]
+    assert overview["database"]["error"] is None
+    assert series["database"]["error"] is None
+    assert 4.5 in series["figures"]["net_dollar_delta"]["last"]
+    assert 'ibkr_bridge_net_dollar_delta{account="DU_READER"} 4.5' in metrics
+    assert "ibkr_bridge_database_up 1.0" in metrics
+    assert read_only
