@@ -41,7 +41,8 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "market_data_snapshots", "market_data_lines_exhausted", "market_data_not_subscribed",
         "market_data_partly_subscribed", "market_data_delayed", "market_data_competing_session",
         "contract_unknown", "benchmark_unknown", "bad_position", "account_data_unavailable",
-        "portal_auth_state", "pacing_backoff", "pacing_resumed",
+        "portal_auth_state", "pacing_backoff", "pacing_resumed", "bad_quantity",
+        "magnifier_unknown",
         "betas_deferred", "betas_missing", "betas_unavailable",
         # the writer, the breakers, the alerter
         "spool_segment_missing", "breaker_opened", "breaker_closed",
