@@ -84,8 +84,7 @@ class WebServer:
         self._counts: FileCounts | None = None
         self._counts_at_s = -math.inf
         self._counting = asyncio.Lock()
-        self._files: Facts | None = None  # the last files read, for a /healthz out of time
-        # /healthz questions still running after their answer went out (see _healthz).
+        # /healthz questions still running after their answer went out (see _observe_within).
         self._unfinished: set[asyncio.Task[Observation]] = set()
         self.reader = Reader(settings.database, clock=clock)
         self._breakers: dict[str, str | None] = {}
@@ -108,7 +107,6 @@ class WebServer:
             gather_files, self.settings.paths, self.settings.buffer_limits, now, counts
         )
         self._note_breakers(facts.heartbeats, now)
-        self._files = facts
         return facts
 
     async def _file_counts(self) -> FileCounts:
@@ -149,14 +147,20 @@ class WebServer:
         self._breakers.update(states)
 
     async def observe(
-        self, *, latest: bool = True, counts: bool = False, wait_s: float | None = None
+        self,
+        *,
+        latest: bool = True,
+        counts: bool = False,
+        wait_s: float | None = None,
+        files: Facts | None = None,
     ) -> Observation:
         """Files, database and alerter as of now; what the database cannot say is kept as known.
 
         `latest` (each account's newest row) and `counts` (events per kind, for /metrics) are
-        asked only by those who show them; `wait_s` bounds the wait for the reader's connection.
+        asked only by those who show them; `wait_s` bounds the wait for the reader's connection;
+        `files`: the files as the caller has just read them.
         """
-        facts = await self.step()
+        facts = files if files is not None else await self.step()
         now = self._clock()
         error: str | None = None
         rows: list[dict[str, Any]] = []
@@ -370,7 +374,10 @@ class WebServer:
         # The wait for the connection outlasts the deadline, so a question stuck behind a hung
         # one is answered here as a hang (503), not as a busy connection (a warning).
         wait_s = 2 * deadline_s
-        observing = asyncio.ensure_future(self.observe(latest=False, wait_s=wait_s))
+        # The files first (their costly part is read at most once a second), so the deadline
+        # is the database's alone and a hang is blamed on the right party.
+        files = await self.step()
+        observing = asyncio.ensure_future(self.observe(latest=False, wait_s=wait_s, files=files))
         done, _ = await asyncio.wait({observing}, timeout=deadline_s)
         if done:
             return observing.result()
@@ -378,12 +385,17 @@ class WebServer:
         # within the reply timeout; the probe gets its answer now.
         self._unfinished.add(observing)
         observing.add_done_callback(_settled(self._unfinished))
-        facts = self._files if self._files is not None else await self.step()
         why = f"no answer within {deadline_s:g} s"
-        facts = replace(facts, database_error=why)
+        facts = replace(files, database_error=why)
         now = self._clock()
-        findings = [*assess(facts, now), Finding("unhealthy", "database", f"hangs: {why}")]
-        return Observation(now, facts, findings, self.reader.columns, [], None)
+        return Observation(
+            now=now,
+            facts=facts,
+            findings=[*assess(facts, now), Finding("unhealthy", "database", f"hangs: {why}")],
+            columns=self.reader.columns,
+            latest=[],
+            event_counts=None,
+        )
 
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(counts=True)
