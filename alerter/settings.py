@@ -47,7 +47,7 @@ class AlerterSettings:
             raise SettingsError("BRIDGE_ALERT_URLS", str(exc)) from None
         return cls(
             paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir, reader=True),
             rules_file=rules_file,
             rules=_rules(rules_file, required=env.is_set("BRIDGE_ALERTS_FILE")),
             targets=targets,

@@ -36,11 +36,22 @@ class DatabaseSettings:
         return self.statement_timeout_s + self.connect_timeout_s
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], *, var_dir: Path) -> DatabaseSettings:
+    def from_environ(
+        cls, environ: Mapping[str, str], *, var_dir: Path, reader: bool = False
+    ) -> DatabaseSettings:
+        """`reader`: for the programs that only read (the web program, the alerter), which
+        connect as a role that can only read: `DATABASE_READER_URL` (else `DATABASE_URL`, with
+        only the session read-only), or the embedded server's reader URL file."""
         env = EnvReader(environ)
+        if reader:
+            url = env.database_url("DATABASE_READER_URL") or env.database_url("DATABASE_URL")
+            url_file = env.path("BRIDGE_DATABASE_READER_URL_FILE", var_dir / "database_reader_url")
+        else:
+            url = env.database_url("DATABASE_URL")
+            url_file = env.path("BRIDGE_DATABASE_URL_FILE", var_dir / "database_url")
         return cls(
-            url=env.database_url("DATABASE_URL"),
-            url_file=env.path("BRIDGE_DATABASE_URL_FILE", var_dir / "database_url"),
+            url=url,
+            url_file=url_file,
             connect_timeout_s=env.seconds(
                 "BRIDGE_DB_CONNECT_TIMEOUT_S", 5.0, minimum=1, maximum=120
             ),

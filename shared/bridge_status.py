@@ -7,7 +7,7 @@ The alerts firing come from the alerter's heartbeat.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,15 +47,38 @@ def _oldest_buffered(buffer: Buffer) -> datetime | None:
     return None
 
 
-# Also asked by the web program over its own read-only session.
-def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> Facts:
-    """Everything but the database: heartbeats, spool, buffer, dead letters (only read)."""
+@dataclass(frozen=True)
+class FileCounts:
+    """The costly part of the files: the spool's backlog (up to 64 MiB read) and the lines of
+    the dead-letter file (all read). The web program keeps them a second between requests."""
+
+    spool_lag_records: int
+    first_pending_ts: datetime | None
+    dead_letters: int
+
+
+def count_files(paths: PipelinePaths) -> FileCounts:
     try:
         position = load_checkpoint(paths.spool_dir) if paths.spool_dir.exists() else None
     except CheckpointCorrupt:
         position = SpoolPosition(0, 0)  # what the writer does too
     pending = backlog(paths.spool_dir, position) if position is not None else None
-    first_pending_ts = _record_ts(pending.first_line) if pending else None
+    return FileCounts(
+        spool_lag_records=pending.records if pending else 0,
+        first_pending_ts=_record_ts(pending.first_line) if pending else None,
+        dead_letters=DeadLetters(paths.dead_letter_path).count(),
+    )
+
+
+# Also asked by the web program over its own read-only session.
+def gather_files(
+    paths: PipelinePaths, limits: BufferLimits, now: datetime, counts: FileCounts | None = None
+) -> Facts:
+    """Everything but the database: heartbeats, spool, buffer, dead letters (only read);
+    `counts` when the caller has them already (`count_files`)."""
+    if counts is None:
+        counts = count_files(paths)
+    first_pending_ts = counts.first_pending_ts
     heartbeats = {name: read(paths.run_dir, name) for name in PROCESSES}
     # The running writer's buffer and cap, which an operator's shell may not have in its
     # environment (the local profile's var/buffer.jsonl, say); this environment's otherwise.
@@ -67,11 +90,11 @@ def gather_files(paths: PipelinePaths, limits: BufferLimits, now: datetime) -> F
     )
     return Facts(
         heartbeats=heartbeats,
-        spool_lag_records=pending.records if pending else 0,
+        spool_lag_records=counts.spool_lag_records,
         spool_lag_s=(now - first_pending_ts).total_seconds() if first_pending_ts else None,
         buffer_bytes=buffer.stats().pending_bytes,
         oldest_buffered_ts=_oldest_buffered(buffer),
-        dead_letters=DeadLetters(paths.dead_letter_path).count(),
+        dead_letters=counts.dead_letters,
         buffer_max_bytes=limits.max_bytes,
         buffer_warn_bytes=limits.warn_bytes,
     )

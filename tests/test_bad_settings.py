@@ -34,6 +34,7 @@ import pytest
         ("alerter", "BRIDGE_ALERT_RETRY_DELAYS_S", "soon", "expected seconds like"),
         ("web", "BRIDGE_WEB_PORT", "http", "'http' is not a whole number"),
         ("web", "BRIDGE_WEB_REFRESH_S", "0", "0 is outside 0.5..300 seconds"),
+        ("web", "BRIDGE_WEB_HEALTH_TIMEOUT_S", "0", "0 is outside 0.5..60 seconds"),
     ],
 )  # fmt: skip
 def test_bad_setting_is_one_clear_line_and_a_non_zero_exit(

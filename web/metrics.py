@@ -10,7 +10,7 @@ never exported as 0. No multiprocess mode: one process, one registry per scrape.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,37 @@ from web.figures import Columns
 
 PREFIX = "ibkr_bridge_"
 
+# The `event` label's values: the names the bridge's programs emit (tests/web/test_exposure.py
+# checks the code against this list). The name comes from the spool, so it is any text: another
+# one is counted under OTHER_EVENT, so a stray or hostile record cannot make a series per name.
+KNOWN_EVENTS: frozenset[str] = frozenset(
+    {
+        # the collector: connection and session
+        "collector_started", "collector_stopped", "connect_attempt", "reconnect_attempt",
+        "connected", "disconnected", "connect_failed", "client_id_in_use", "session_required",
+        "stalled", "probe_failed", "read_failed", "tick_late", "clock_stepped_back", "gap",
+        "reset_window_entered", "reset_window_left",
+        # the collector: IB's notices (collector/socket_source.py _NOTICES) and the portal
+        "ib_error", "connectivity_lost", "connectivity_restored",
+        "connectivity_restored_data_lost", "farm_broken", "farm_ok", "farm_inactive",
+        "historical_data_unavailable", "market_data_budget", "market_data_fallback",
+        "market_data_snapshots", "market_data_lines_exhausted", "market_data_not_subscribed",
+        "market_data_partly_subscribed", "market_data_delayed", "market_data_competing_session",
+        "contract_unknown", "benchmark_unknown", "bad_position", "account_data_unavailable",
+        "portal_auth_state", "pacing_backoff", "pacing_resumed", "bad_quantity",
+        "magnifier_unknown",
+        "betas_deferred", "betas_missing", "betas_unavailable",
+        # the writer, the breakers, the alerter
+        "spool_segment_missing", "breaker_opened", "breaker_closed",
+        "alert_fired", "alert_resolved",
+    }
+)  # fmt: skip
+OTHER_EVENT = "other"
+# A closed account's newest row stays for the raw retention (90 days): its gauges are exported
+# only while it has a snapshot this recent. A week outlasts a weekend and a holiday, so an
+# account silent for a day still shows its stale snapshot_age_seconds (and fires its alert).
+ACCOUNT_WINDOW_S = 7 * 86400.0
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -35,6 +66,7 @@ class Observation:
     columns: Columns | None
     latest: list[dict[str, Any]]
     event_counts: dict[str, int] | None
+    events_since: datetime | None = None  # when event_counts began: the counter's creation
 
 
 class BridgeCollector(Collector):
@@ -51,11 +83,17 @@ class BridgeCollector(Collector):
         seen = self.observation
         if seen.columns is None:
             return
+        recent = [
+            row
+            for row in seen.latest
+            if (row_age_s := age_s(row.get("ts"), seen.now)) is not None
+            and row_age_s <= ACCOUNT_WINDOW_S
+        ]
         for column in seen.columns.numeric:
             family = GaugeMetricFamily(
                 PREFIX + column, f"portfolio_greeks.{column} of the newest row", labels=["account"]
             )
-            for row in seen.latest:
+            for row in recent:
                 value = row.get(column)
                 if value is not None:
                     family.add_metric([row["account"]], float(value))
@@ -65,7 +103,7 @@ class BridgeCollector(Collector):
             "Seconds since the tick of the newest stored snapshot",
             labels=["account"],
         )
-        for row in seen.latest:
+        for row in recent:
             seconds = age_s(row.get("ts"), seen.now)
             if seconds is not None:
                 age.add_metric([row["account"]], seconds)
@@ -158,10 +196,13 @@ class BridgeCollector(Collector):
                 family.add_metric(["writer"], float(totals[name]))
             yield family
         events = CounterMetricFamily(
-            PREFIX + "events", "api_logs rows per event", labels=["event"]
-        )  # fmt: skip
-        for event, count in sorted((seen.event_counts or {}).items()):
-            events.add_metric([event], float(count))
+            PREFIX + "events",
+            "api_logs rows per event since the web program started (by tick)",
+            labels=["event"],
+        )
+        created = seen.events_since.timestamp() if seen.events_since is not None else None
+        for event, count in sorted(bounded_events(seen.event_counts or {}).items()):
+            events.add_metric([event], float(count), created=created)
         yield events
 
     def _alerts(self) -> Iterator[Metric]:
@@ -172,6 +213,15 @@ class BridgeCollector(Collector):
         yield GaugeMetricFamily(
             PREFIX + "alerts_firing", "Alerts the alerter has firing", value=len(firing)
         )
+
+
+def bounded_events(counts: Mapping[str, int]) -> dict[str, int]:
+    """The counts by label value: known names as they are, every other one summed as other."""
+    bounded: dict[str, int] = {}
+    for event, count in counts.items():
+        label = event if event in KNOWN_EVENTS else OTHER_EVENT
+        bounded[label] = bounded.get(label, 0) + count
+    return bounded
 
 
 def exposition_registry(observation: Observation) -> CollectorRegistry:

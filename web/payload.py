@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from shared.health import Finding, worst
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,
@@ -157,3 +158,15 @@ def firing(alerter: Row | None) -> list[Row] | None:
         for item in alerter.get("firing") or []
         if isinstance(item, dict)
     ]
+
+
+def public_health(findings: Iterable[Finding]) -> Row:
+    """What `/healthz` tells a caller without the token: the overall status and the names of
+    the failing checks, never a message (account ids, figures, paths, error texts are in them).
+    A per-account check is named `accounts`, so no account id leaks through its name."""
+    failing = {
+        "accounts" if finding.subject.startswith("account ") else finding.subject
+        for finding in findings
+        if finding.level == "unhealthy"
+    }
+    return {"status": worst(list(findings)), "failing": sorted(failing)}

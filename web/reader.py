@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 import psycopg
@@ -144,7 +144,13 @@ WHERE ts >= %(start)s AND ts <= %(end)s
 ORDER BY ts DESC
 LIMIT %(limit)s
 """
-_EVENT_COUNTS_SQL = "SELECT event, count(*) AS events FROM api_logs GROUP BY event ORDER BY event"
+# Rows since a moment, per event and UTC day (api_logs' partition: one dropped past retention
+# takes whole days away), by tick: the partitions before the moment are pruned.
+_EVENT_COUNTS_SQL = """
+SELECT event, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS events
+FROM api_logs WHERE ts >= %(since)s
+GROUP BY 1, 2
+"""
 
 
 @dataclass(frozen=True)
@@ -221,29 +227,31 @@ class Reader:
 
         return await self._ask(("events", span.name), work)
 
-    async def event_counts(self) -> Answer[dict[str, int]]:
-        async def work(conn: Connection, _columns: Columns) -> dict[str, int]:
-            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {})
-            return {row["event"]: int(row["events"]) for row in rows}
+    async def event_counts(self, since: datetime) -> Answer[dict[tuple[str, date], int]]:
+        """api_logs rows per event and UTC day whose tick is at or after `since`."""
+
+        async def work(conn: Connection, _columns: Columns) -> dict[tuple[str, date], int]:
+            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {"since": since})
+            return {(row["event"], row["day"]): int(row["events"]) for row in rows}
 
         return await self._ask(("event_counts",), work)
 
-    async def rows_last_hour(self) -> Answer[int]:
+    async def rows_last_hour(self, *, wait_s: float | None = None) -> Answer[int]:
         async def work(conn: Connection, _columns: Columns) -> int:
             cursor = await conn.execute(ROWS_LAST_HOUR_SQL)
             row = await cursor.fetchone()
             return int(row[0]) if row else 0
 
-        return await self._ask(("rows_last_hour",), work)
+        return await self._ask(("rows_last_hour",), work, wait_s=wait_s)
 
-    async def ping(self) -> Answer[bool]:
+    async def ping(self, *, wait_s: float | None = None) -> Answer[bool]:
         """Is the database answering now (the cheapest question)?"""
 
         async def work(conn: Connection, _columns: Columns) -> bool:
             await conn.execute("SELECT 1")
             return True
 
-        return await self._ask(("ping",), work)
+        return await self._ask(("ping",), work, wait_s=wait_s)
 
     async def is_read_only(self) -> bool:
         """What the server says of this session's default (for the tests and the logs)."""
@@ -258,33 +266,71 @@ class Reader:
     # ---- the machinery -------------------------------------------------------------------
 
     async def _ask(
-        self, key: Hashable, work: Callable[[Connection, Columns], Awaitable[T]]
+        self,
+        key: Hashable,
+        work: Callable[[Connection, Columns], Awaitable[T]],
+        *,
+        wait_s: float | None = None,
     ) -> Answer[T]:
-        if self.breaker.allows(self._monotonic()):
+        """`work`'s answer, or the last one known with the error beside it. `wait_s` bounds the
+        wait for the one connection while another question holds it (the reply timeout when
+        None): a caller that must answer soon (/healthz) gives up on it."""
+        error: str | None = None
+        reply_s = self._database.reply_timeout_s
+        if not self.breaker.allows(self._monotonic()):
+            error = self.last_error or "database breaker open"
+        elif not await self._acquired(reply_s if wait_s is None else wait_s):
+            # Not an outage of its own: the question holding the connection will say.
+            error = f"still busy with an earlier question after {wait_s or reply_s:g} s"
+        else:
             try:
-                async with self._lock:
-                    conn = await self._connection()
-                    # A server that stops answering must not hold every request (and /healthz)
-                    # behind the lock: silent past the reply timeout, it is an outage.
-                    reply_s = self._database.reply_timeout_s
-                    columns = await answered(conn, reply_s, self._current_columns(conn))
-                    value = await answered(conn, reply_s, work(conn, columns))
+                conn = await self._connection()
+                # A server that stops answering must not hold every request (and /healthz)
+                # behind the lock: silent past the reply timeout, it is an outage.
+                columns = await answered(conn, reply_s, self._current_columns(conn))
+                value = await answered(conn, reply_s, work(conn, columns))
             # psycopg's and the OS's errors are translated here, once, for every question.
             except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
                 self._failed(translate(exc))
+                error = self.last_error
             except (DatabaseError, NoSchema) as exc:
                 self._failed(exc)
+                error = self.last_error
             else:
                 self.breaker.succeeded()
                 self.last_error = None
                 answer = Answer(value, self._clock())
                 self._remember(key, answer)
                 return answer
+            finally:
+                self._lock.release()
         known = self._known.get(key)
-        error = self.last_error or "database breaker open"
+        error = error or "database breaker open"
         if known is None:
             raise NoAnswer(error)
         return replace(known, error=error)
+
+    async def _acquired(self, wait_s: float) -> bool:
+        """Take the connection's lock within `wait_s`. A wait given up (or cancelled) that
+        takes the lock after all hands it straight back, so it is never left held."""
+        acquiring: asyncio.Future[bool] = asyncio.ensure_future(self._lock.acquire())
+        try:
+            done, _ = await asyncio.wait({acquiring}, timeout=wait_s)
+        except asyncio.CancelledError:
+            self._abandon(acquiring)
+            raise
+        if not done:
+            self._abandon(acquiring)
+            return False
+        return True
+
+    def _abandon(self, acquiring: asyncio.Future[bool]) -> None:
+        def release_if_taken(task: asyncio.Future[bool]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                self._lock.release()
+
+        acquiring.cancel()
+        acquiring.add_done_callback(release_if_taken)
 
     def _failed(self, exc: DatabaseError | NoSchema) -> None:
         self.last_error = redact(str(exc)) or type(exc).__name__

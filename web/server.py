@@ -8,19 +8,21 @@ sees (they are nowhere else on record); `run()` serves and steps until told to s
 
 Bound to a non-loopback address every path but `/healthz` (and `/login`, where a browser
 exchanges the token for a cookie) requires the token: `Authorization: Bearer <token>`, or the
-session cookie `/login` sets. The token is registered with the log filter at start.
+session cookie `/login` sets. With a token configured `/healthz` tells a caller without it only
+the status and the names of the failing checks. The token is registered with the log filter at
+start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,22 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import logs, status
-from shared.bridge_status import gather_files, summary, unhealthy
-from shared.health import BREAKER_PROCESSES, Facts, assess
+from shared.bridge_status import FileCounts, count_files, gather_files, summary, unhealthy
+from shared.health import BREAKER_PROCESSES, Facts, Finding, assess
 from shared.service import pause
 from web import payload
 from web.errors import NoAnswer
+from web.exposure import (
+    NO_STORE,
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    allowed_names,
+    host_allowed,
+    same_secret,
+    session_expiry,
+    session_value,
+)
 from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
@@ -42,9 +55,9 @@ from web.settings import WebSettings
 log = logging.getLogger("web")
 
 STATIC = Path(__file__).with_name("static")
-_COOKIE = "bridge_web_session"
-_OPEN_PATHS = ("/healthz", "/login")
+_OPEN_PATHS = ("/healthz", "/login", "/logout")
 _OBSERVED_MAX = 500
+FILE_COUNTS_MAX_AGE_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -59,18 +72,28 @@ class WebServer:
         settings: WebSettings,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._clock = clock
+        self._monotonic = monotonic
+        self.started_at = clock()  # ibkr_bridge_events_total counts from here
+        # Per event and day the most rows seen; the days whose partition was dropped, summed.
+        self._event_days: dict[tuple[str, date], int] = {}
+        self._event_dropped: dict[str, int] = {}
+        self._counts: FileCounts | None = None
+        self._counts_at_s = -math.inf
+        self._counting = asyncio.Lock()
+        # /healthz questions still running after their answer went out (see _observe_within).
+        self._unfinished: set[asyncio.Task[Observation]] = set()
         self.reader = Reader(settings.database, clock=clock)
         self._breakers: dict[str, str | None] = {}
         self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
-        self._session: str | None = None
+        # Sessions ended by /logout before their expiry, each kept until it would have expired.
+        self._logged_out: dict[str, int] = {}
         if settings.token is not None:
             logs.hide(settings.token.reveal())
-            self._session = hmac.new(
-                settings.token.reveal().encode(), b"bridge-web session", hashlib.sha256
-            ).hexdigest()
+        self._host_names = allowed_names(settings.host, settings.allowed_hosts)
         self.app = self._application()
         self.port: int | None = None
 
@@ -78,12 +101,24 @@ class WebServer:
 
     async def step(self) -> Facts:
         """Read the files once (as bridge-status does) and note breaker transitions."""
+        counts = await self._file_counts()
         now = self._clock()
         facts = await asyncio.to_thread(
-            gather_files, self.settings.paths, self.settings.buffer_limits, now
+            gather_files, self.settings.paths, self.settings.buffer_limits, now, counts
         )
         self._note_breakers(facts.heartbeats, now)
         return facts
+
+    async def _file_counts(self) -> FileCounts:
+        """The spool's backlog and the dead letters, read at most once a second: reading them
+        costs up to 64 MiB and the whole dead-letter file, and probes may come many a second.
+        One reader at a time; those waiting take what it read."""
+        async with self._counting:
+            read_at_s = self._monotonic()
+            if self._counts is None or read_at_s - self._counts_at_s >= FILE_COUNTS_MAX_AGE_S:
+                self._counts = await asyncio.to_thread(count_files, self.settings.paths)
+                self._counts_at_s = read_at_s
+            return self._counts
 
     def watch_breakers(self) -> None:
         """Note breaker transitions from the two heartbeats that carry them (what the
@@ -111,19 +146,27 @@ class WebServer:
             )
         self._breakers.update(states)
 
-    async def observe(self, *, latest: bool = True, counts: bool = False) -> Observation:
+    async def observe(
+        self,
+        *,
+        latest: bool = True,
+        counts: bool = False,
+        wait_s: float | None = None,
+        files: Facts | None = None,
+    ) -> Observation:
         """Files, database and alerter as of now; what the database cannot say is kept as known.
 
         `latest` (each account's newest row) and `counts` (events per kind, for /metrics) are
-        asked only by those who show them.
+        asked only by those who show them; `wait_s` bounds the wait for the reader's connection;
+        `files`: the files as the caller has just read them.
         """
-        facts = await self.step()
+        facts = files if files is not None else await self.step()
         now = self._clock()
         error: str | None = None
         rows: list[dict[str, Any]] = []
         events: dict[str, int] | None = None
         try:
-            stored = await self.reader.rows_last_hour()
+            stored = await self.reader.rows_last_hour(wait_s=wait_s)
             facts = replace(facts, rows_last_hour=stored.value)
             error = stored.error
             # Whether the database answers now: the newest rows tell, or else a ping.
@@ -131,11 +174,15 @@ class WebServer:
                 newest = await self.reader.latest()
                 rows, error = newest.value, newest.error or error
             else:
-                error = (await self.reader.ping()).error or error
+                error = (await self.reader.ping(wait_s=wait_s)).error or error
             if counts:
-                events = (await self.reader.event_counts()).value
+                counted = await self.reader.event_counts(self.started_at)
+                # A remembered answer (the database down) lacks the newer days: not a drop.
+                events = self._monotonic_totals(counted.value if counted.error is None else None)
         except NoAnswer as exc:
             error = str(exc)
+            if counts:  # what was counted before still stands
+                events = self._monotonic_totals(None)
         if error is not None:
             facts = replace(facts, database_error=error)
         return Observation(
@@ -145,12 +192,28 @@ class WebServer:
             columns=self.reader.columns,
             latest=rows,
             event_counts=events,
+            events_since=self.started_at,
         )
+
+    def _monotonic_totals(self, counted: Mapping[tuple[str, date], int] | None) -> dict[str, int]:
+        """Each event's rows since the start, never fewer than exported before: a day whose
+        partition was dropped past retention (a program running longer than that) keeps the
+        count it had, and the other days still add what comes in. None: nothing new read."""
+        if counted is not None:
+            for key in [key for key in self._event_days if key not in counted]:
+                dropped = self._event_days.pop(key)
+                self._event_dropped[key[0]] = self._event_dropped.get(key[0], 0) + dropped
+            for key, count in counted.items():
+                self._event_days[key] = max(count, self._event_days.get(key, 0))
+        totals = dict(self._event_dropped)
+        for (event, _day), count in self._event_days.items():
+            totals[event] = totals.get(event, 0) + count
+        return totals
 
     # ---- serving -------------------------------------------------------------------------
 
     def _application(self) -> web.Application:
-        app = web.Application(middlewares=[self._authorize])
+        app = web.Application(middlewares=[self._check_host, self._authorize])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/plotly.min.js", self._plotly)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
@@ -160,19 +223,46 @@ class WebServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
         app.router.add_post("/login", self._login)
+        app.router.add_post("/logout", self._logout)
+        app.on_response_prepare.append(self._security_headers)
         return app
 
     @web.middleware
-    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.settings.token is None or request.path in _OPEN_PATHS:
+    async def _check_host(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Before the token: on loopback without one, the Host check is all that stands between
+        # a rebound hostile page and every account's figures.
+        if host_allowed(request.headers.get("Host"), self._host_names):
             return await handler(request)
+        return web.Response(
+            status=421,
+            text="421: the Host header does not name this server (a loopback name, an IP"
+            " address, the bind host, or BRIDGE_WEB_ALLOWED_HOSTS)\n",
+        )
+
+    def _authorized(self, request: web.Request) -> bool:
+        """Does the request carry the token (bearer header) or the session cookie?"""
+        if self.settings.token is None:
+            return False
         token = self.settings.token.reveal()
         header = request.headers.get("Authorization", "")
         scheme, _, offered = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(offered.strip(), token):
+        if scheme.lower() == "bearer" and same_secret(offered.strip(), token):
+            return True
+        return self._session_expiry(request) is not None
+
+    def _session_expiry(self, request: web.Request) -> int | None:
+        """The end of the request's session cookie, when it is genuine, current and not ended."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if self.settings.token is None or not cookie or cookie in self._logged_out:
+            return None
+        return session_expiry(self.settings.token.reveal(), cookie, self._clock().timestamp())
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # /healthz answers anyone, but tells only the token holder more than the status.
+        if self.settings.token is None or request.path in _OPEN_PATHS:
             return await handler(request)
-        cookie = request.cookies.get(_COOKIE, "")
-        if self._session is not None and hmac.compare_digest(cookie, self._session):
+        if self._authorized(request):
             return await handler(request)
         return web.Response(
             status=401,
@@ -187,13 +277,40 @@ class WebServer:
         form = await request.post()
         offered = str(form.get("token", ""))
         token = self.settings.token.reveal() if self.settings.token else ""
-        if not token or self._session is None or not hmac.compare_digest(offered, token):
+        if not token or not same_secret(offered, token):
             raise web.HTTPUnauthorized(text="401: wrong token\n")
+        expires_s = int(self._clock().timestamp()) + SESSION_MAX_AGE_S
         response = web.HTTPSeeOther("/")
         response.set_cookie(
-            _COOKIE, self._session, httponly=True, samesite="Strict", path="/", max_age=86400 * 7
+            SESSION_COOKIE,
+            session_value(token, expires_s),
+            httponly=True,
+            samesite="Strict",
+            secure=_over_tls(request),
+            path="/",
+            max_age=SESSION_MAX_AGE_S,
         )
         raise response
+
+    async def _logout(self, request: web.Request) -> web.StreamResponse:
+        """End this browser's session: the cookie is cleared, and refused if it comes back."""
+        now_s = self._clock().timestamp()
+        self._logged_out = {value: end for value, end in self._logged_out.items() if end > now_s}
+        expires_s = self._session_expiry(request)
+        if expires_s is not None:
+            self._logged_out[request.cookies[SESSION_COOKIE]] = expires_s
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(
+            SESSION_COOKIE, path="/", secure=_over_tls(request), httponly=True, samesite="Strict"
+        )
+        raise response
+
+    async def _security_headers(self, _request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer, refusals and errors included, carries the browser's restrictions."""
+        response.headers.update(SECURITY_HEADERS)
+        if response.content_type != "application/json" and response.status < 400:
+            return
+        response.headers["Cache-Control"] = NO_STORE
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -206,6 +323,7 @@ class WebServer:
         body = {
             "now": seen.now,
             "refresh_s": self.settings.refresh_s,
+            "token_required": self.settings.token is not None,  # the page offers to log out
             "windows": WINDOWS,
             "layout": payload.layout(seen.columns) if seen.columns is not None else None,
             "accounts": [payload.account(row, seen.now) for row in seen.latest],
@@ -241,15 +359,50 @@ class WebServer:
     def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
         return [item for item in self._observed if item["ts"] >= start]
 
-    async def _healthz(self, _request: web.Request) -> web.StreamResponse:
-        seen = await self.observe(latest=False)
-        body = summary(seen.facts, seen.findings)
-        return _json(body, status=503 if unhealthy(seen.findings) else 200)
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
+        seen = await self._observe_within(self.settings.health_timeout_s)
+        code = 503 if unhealthy(seen.findings) else 200
+        # A load balancer needs the code; the detail (accounts, alerts, errors, paths) is the
+        # token holder's.
+        if self.settings.token is not None and not self._authorized(request):
+            return _json(payload.public_health(seen.findings), status=code)
+        return _json(summary(seen.facts, seen.findings), status=code)
+
+    async def _observe_within(self, deadline_s: float) -> Observation:
+        """An observation for /healthz within `deadline_s`: a load balancer must hear 503 soon
+        when the database hangs, not after the reply timeout (a minute by default)."""
+        # The wait for the connection outlasts the deadline, so a question stuck behind a hung
+        # one is answered here as a hang (503), not as a busy connection (a warning).
+        wait_s = 2 * deadline_s
+        # The files first (their costly part is read at most once a second), so the deadline
+        # is the database's alone and a hang is blamed on the right party.
+        files = await self.step()
+        observing = asyncio.ensure_future(self.observe(latest=False, wait_s=wait_s, files=files))
+        done, _ = await asyncio.wait({observing}, timeout=deadline_s)
+        if done:
+            return observing.result()
+        # Not cancelled: a statement cut short would leave the session mid-query. It ends
+        # within the reply timeout; the probe gets its answer now.
+        self._unfinished.add(observing)
+        observing.add_done_callback(_settled(self._unfinished))
+        why = f"no answer within {deadline_s:g} s"
+        facts = replace(files, database_error=why)
+        now = self._clock()
+        return Observation(
+            now=now,
+            facts=facts,
+            findings=[*assess(facts, now), Finding("unhealthy", "database", f"hangs: {why}")],
+            columns=self.reader.columns,
+            latest=[],
+            event_counts=None,
+        )
 
     async def _metrics(self, _request: web.Request) -> web.StreamResponse:
         seen = await self.observe(counts=True)
         text = generate_latest(exposition_registry(seen))
-        return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=text, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": NO_STORE}
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         runner = web.AppRunner(self.app, access_log=None)
@@ -270,8 +423,28 @@ class WebServer:
                 await pause(stop, min(1.0, self.settings.refresh_s))
         finally:
             await runner.cleanup()
+            for task in self._unfinished:
+                task.cancel()
+            await asyncio.gather(*self._unfinished, return_exceptions=True)
             await self.reader.close()
             log.info("web stopped")
+
+
+def _settled(
+    unfinished: set[asyncio.Task[Observation]],
+) -> Callable[[asyncio.Task[Observation]], None]:
+    def forget(task: asyncio.Task[Observation]) -> None:
+        unfinished.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its answer went out as a 503 already
+
+    return forget
+
+
+def _over_tls(request: web.Request) -> bool:
+    """Did the browser reach us over TLS, directly or through a TLS-terminating proxy? Trusting
+    the proxy's header costs nothing: a forged one only makes the cookie stricter."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def _json(body: Any, *, status: int = 200) -> web.Response:

@@ -2,7 +2,9 @@
 
 Bound to loopback (the default) the page is for whoever sits at this machine. Bound to any
 other address it serves the network, so a bearer token is required; starting without one is
-refused with one line naming `BRIDGE_WEB_TOKEN`.
+refused with one line naming `BRIDGE_WEB_TOKEN`. Requests are served only when their `Host`
+names this server (`web/exposure.py`); `BRIDGE_WEB_ALLOWED_HOSTS` adds names to the loopback
+names, IP addresses and the bind host.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class WebSettings:
     token: Secret | None
     refresh_s: float
     log_level: str
+    health_timeout_s: float = 3.0  # /healthz answers within it, 503 when the database hangs
+    allowed_hosts: tuple[str, ...] = ()  # names beyond loopback and the bind host (web/exposure)
 
     def url(self, port: int) -> str:
         """Where it serves, on `port` (the one the OS chose when the setting is 0)."""
@@ -48,11 +52,17 @@ class WebSettings:
             raise SettingsError("BRIDGE_WEB_TOKEN", f"shorter than {_MIN_TOKEN_CHARS} characters")
         return cls(
             paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir, reader=True),
             buffer_limits=BufferLimits.from_environ(environ),
             host=host,
             port=env.integer("BRIDGE_WEB_PORT", 8765, minimum=0, maximum=65535),
             token=token,
             refresh_s=env.seconds("BRIDGE_WEB_REFRESH_S", 5.0, minimum=0.5, maximum=300),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            health_timeout_s=env.seconds(
+                "BRIDGE_WEB_HEALTH_TIMEOUT_S", 3.0, minimum=0.5, maximum=60
+            ),
+            allowed_hosts=tuple(
+                (env.optional_text("BRIDGE_WEB_ALLOWED_HOSTS") or "").replace(",", " ").split()
+            ),
         )

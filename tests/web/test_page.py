@@ -37,6 +37,14 @@ def test_sixty_accounts_one_selector_one_chart(
     processes.start("web", {**web_environ, "BRIDGE_WEB_PORT": str(port)})
     base = f"http://127.0.0.1:{port}"
     page = browser.new_page(viewport={"width": 1400, "height": 900})
+    # What the Content-Security-Policy refuses, Chromium reports on the console.
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     wait_until(lambda: answers(base + "/healthz"), what="the web program")
     page.goto(base + "/")
     page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
@@ -59,5 +67,6 @@ def test_sixty_accounts_one_selector_one_chart(
         "() => document.getElementById('chart-note').textContent.includes('buckets of 600 s')"
     )
     page.close()
+    assert refused == []
     assert (options, rows) == (60, 60)
     assert values == [42000.0, 42000.0, 42000.0]

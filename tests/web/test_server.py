@@ -20,6 +20,7 @@ from shared import status
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
+    healthy_heartbeats,
     insert_events,
     insert_snapshots,
     prepare_schema,
@@ -233,39 +234,6 @@ def _bridge_status(environ: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def _heartbeats(run_dir: Path, *, breaker: str = "closed") -> None:
-    now = datetime.now(UTC)
-    status.publish(
-        run_dir,
-        "collector",
-        {
-            "state": "running",
-            "mode": "SOCKET",
-            "poll_interval_s": 5,
-            "gateway": {"connected": True, "in_reset_window": False, "last_error": None},
-            "accounts": {"DU1": {"last_snapshot_ts": now.isoformat()}},
-        },
-        now=now,
-        interval_s=5,
-    )
-    status.publish(
-        run_dir,
-        "writer",
-        {
-            "state": "running",
-            "breaker": breaker,
-            "buffer_bytes": 0,
-            "totals": {"read": 9, "stored": 7, "duplicates": 1, "buffered": 1, "dead_lettered": 0},
-        },
-        now=now,
-        interval_s=1,
-    )
-    status.publish(
-        run_dir, "replayer", {"state": "running", "breaker": "closed"}, now=now, interval_s=60
-    )
-    status.publish(run_dir, "alerter", {"state": "running", "firing": []}, now=now, interval_s=5)
-
-
 async def test_healthz_says_what_bridge_status_says_from_the_same_code(
     web_environ: dict[str, str], database_url: str
 ) -> None:
@@ -275,7 +243,7 @@ async def test_healthz_says_what_bridge_status_says_from_the_same_code(
     async with serving(web_environ) as (_server, base):
         code, body = await _get(f"{base}/healthz")
         expected = _bridge_status(web_environ)
-        _heartbeats(Path(web_environ["BRIDGE_VAR_DIR"]) / "run")
+        healthy_heartbeats(Path(web_environ["BRIDGE_VAR_DIR"]) / "run")
         healthy_code, healthy = await _get(f"{base}/healthz")
     assert code == 503
     assert body["status"] == expected["status"] == "unhealthy"
@@ -304,7 +272,7 @@ async def test_metrics_equal_the_database_and_the_heartbeats(
     )  # fmt: skip
     insert_events(database_url, [(NOW, "warning", "gap", {}), (NOW, "info", "connected", {})] * 2)
     var = Path(web_environ["BRIDGE_VAR_DIR"])
-    _heartbeats(var / "run", breaker="open")
+    healthy_heartbeats(var / "run", breaker="open")
     (var / "deadletter.jsonl").write_text('{"reason": "x"}\n{"reason": "y"}\n')
     (var / "buffer.jsonl").write_text('{"ts": "2026-03-02T14:59:00+00:00"}\n')
     async with serving(web_environ, clock=_now) as (_server, base):
@@ -344,11 +312,11 @@ async def test_breaker_transitions_seen_in_heartbeats_go_on_the_event_axis(
     insert_snapshots(database_url, [snapshot_row("DU1", datetime.now(UTC))])
     run_dir = Path(web_environ["BRIDGE_VAR_DIR"]) / "run"
     async with serving(web_environ) as (server, base):
-        _heartbeats(run_dir, breaker="closed")
+        healthy_heartbeats(run_dir, breaker="closed")
         await server.step()
-        _heartbeats(run_dir, breaker="open")
+        healthy_heartbeats(run_dir, breaker="open")
         await server.step()
-        _heartbeats(run_dir, breaker="closed")
+        healthy_heartbeats(run_dir, breaker="closed")
         await server.step()
         _code, body = await _get(f"{base}/api/series?account=DU1&window=1h")
     assert [e["event"] for e in body["events"] if e["lane"] == "breaker"] == [

@@ -401,6 +401,7 @@ async function refresh() {
   try {
     const overview = await getJSON("/api/overview");
     state.refreshS = overview.refresh_s;
+    $("logout").hidden = !overview.token_required;
     if (overview.layout) state.layout = overview.layout;
     renderHealth(overview.health, overview.alerts, overview.database, overview.now);
     state.accounts = overview.accounts;
