@@ -53,10 +53,13 @@ _NUMERIC_TYPES = {"double precision", "real", "numeric", "integer", "bigint", "s
 @dataclass(frozen=True)
 class Columns:
     """The columns of `portfolio_greeks` as information_schema lists them: name -> data type;
-    `rollups`: the account rollup tables there are (migration 004), each with its columns."""
+    `rollups`: the account rollup tables there are (migration 004), each with its columns;
+    `full`: the columns of the view `snapshots` (migration 005), which shows every snapshot in
+    full whatever format stored it (empty before it exists)."""
 
     types: dict[str, str]
     rollups: dict[str, frozenset[str]] = field(default_factory=dict)
+    full: tuple[str, ...] = ()
 
     def has(self, name: str) -> bool:
         return name in self.types

@@ -42,26 +42,17 @@ Row = dict[str, Any]
 _COLUMNS_SQL = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema()
-  AND table_name IN ('portfolio_greeks', 'rollup_pending', {rollups})
+  AND table_name IN ('portfolio_greeks', 'snapshots', 'rollup_pending', {rollups})
 ORDER BY table_name, ordinal_position
 """
 _COLUMNS_MAX_AGE_S = 60.0
-# Format 3 keeps a snapshot's underlyings as arrays and its completeness only where it is not
-# complete (migration 005); the view `snapshots` shows every row in full, as the page reads it.
-_STORED_ONLY = frozenset(
-    {
-        "id",
-        "underlying_symbols",
-        "underlying_figures",
-        "underlying_counts",
-        "underlying_completeness",
-    }
-)
 
 
 def snapshot_source(columns: Columns) -> sql.Identifier:
-    """Where a snapshot is read in full: the view, once migration 005 has made it."""
-    return sql.Identifier("snapshots" if columns.has("underlying_symbols") else "portfolio_greeks")
+    """Where a snapshot is read in full: format 3 keeps its underlyings as arrays and its
+    completeness only where it is not complete, so the view `snapshots` (migration 005), once
+    it exists; the table before."""
+    return sql.Identifier("snapshots" if columns.full else "portfolio_greeks")
 
 
 _REMEMBERED = 256
@@ -202,7 +193,7 @@ class Reader:
 
     async def latest(self) -> Answer[list[Row]]:
         async def work(conn: Connection, columns: Columns) -> list[Row]:
-            wanted = [name for name in columns.types if name not in _STORED_ONLY]
+            wanted = [name for name in columns.full or columns.types if name != "id"]
             query = sql.SQL(_LATEST_SQL).format(
                 columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in wanted),
                 source=snapshot_source(columns),
@@ -371,7 +362,9 @@ class Reader:
                 for table, _width in ROLLUPS
                 if marked and table in tables
             }
-            found = Columns(tables.get("portfolio_greeks", {}), rollups)
+            found = Columns(
+                tables.get("portfolio_greeks", {}), rollups, tuple(tables.get("snapshots", {}))
+            )
             if not found.types:
                 raise NoSchema("portfolio_greeks does not exist yet")
             self._columns, self._columns_at = found, now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared import status
+from database.sink import RecordSink
+from shared import records, status
+from tests import builders
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
@@ -136,7 +139,8 @@ async def test_a_figure_column_added_by_a_migration_appears_with_no_code_change(
 ) -> None:
     await prepare_schema(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:  # the table before migration 002
-        conn.execute("ALTER TABLE portfolio_greeks DROP COLUMN net_beta_delta")
+        # (and before the views that read the column since)
+        conn.execute("ALTER TABLE portfolio_greeks DROP COLUMN net_beta_delta CASCADE")
     insert_snapshots(database_url, [snapshot_row("DU1", NOW)])
     async with serving(web_environ, clock=_now) as (_server, base):
         _code, before = await _get(f"{base}/api/overview")
@@ -352,3 +356,44 @@ async def test_firing_alerts_from_the_alerter_s_heartbeat_are_shown(
     assert without["alerts"] is None  # no alerter here: nothing claimed either way
     assert with_alerter["alerts"] == [firing]
     assert "ibkr_bridge_alerts_firing 1.0" in metrics
+
+
+async def test_a_format_3_account_shows_as_the_same_account_in_format_2(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """The page's newest figures, completeness and per-underlying lines of a format-3 account
+    equal those of the same snapshots stored in format 2 (the lean row says the same)."""
+    await prepare_schema(database_url)
+    lines = []
+    for minutes in range(1, 4):
+        ts = NOW - timedelta(minutes=minutes)
+        for account, version in (("DU_V2", 2), ("DU_V3", 3)):
+            snapshot = dataclasses.replace(
+                builders.trader_snapshot(account),
+                ts=ts,
+                id=records.snapshot_id(account, ts),
+                version=version,
+                net_dollar_delta=1000.0 * minutes,
+            )
+            lines.append(records.encode(snapshot))
+    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
+    try:
+        assert (await sink.store(lines)).stored == 6
+    finally:
+        await sink.close()
+    async with serving(web_environ, clock=_now) as (_server, base):
+        _code, overview = await _get(f"{base}/api/overview")
+        charts = {
+            account: (await _get(f"{base}/api/series?account={account}&window=1h"))[1]
+            for account in ("DU_V2", "DU_V3")
+        }
+    newest = {row.pop("account"): row for row in overview["accounts"]}
+    for row in newest.values():
+        row.pop("format_version")
+        row.pop("stored_at", None)
+    assert newest["DU_V2"]["completeness"]["net_beta_delta"]["missing"] == 4
+    assert newest["DU_V3"] == newest["DU_V2"]
+    assert set(charts["DU_V2"]["underlyings"]) == {"SPY", "ZC"}
+    assert charts["DU_V3"]["underlyings"] == charts["DU_V2"]["underlyings"]
+    assert charts["DU_V3"]["figures"] == charts["DU_V2"]["figures"]
+    assert charts["DU_V3"]["t"] == charts["DU_V2"]["t"]
