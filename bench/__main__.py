@@ -93,7 +93,13 @@ def _history_sections(quick: bool) -> list[str]:
 
 
 def _collector_sections(quick: bool) -> list[str]:
-    cases = [(10, "stream"), (100, "stream"), (1000, "stream"), (1000, "snapshot")]
+    cases = [
+        (10, "stream"),
+        (100, "stream"),
+        (1000, "stream"),
+        (1000, "snapshot"),
+        (collector.TRADER, "stream"),
+    ]
     if quick:
         cases = [(10, "stream"), (100, "snapshot")]
     return [_collector_table(collector.collector_cost(cases, 15.0 if quick else 60.0))]
@@ -332,13 +338,13 @@ def _collector_table(costs: list[collector.CollectorFigures]) -> str:
     lines = [
         f"### Collector cost at 5 s ({costs[0].seconds:.0f} s per size, prices moving)",
         "",
-        "| options | market data | CPU s/hour | % of a core | floor CPU s/hour | x floor |"
+        "| book | options | market data | CPU s/hour | % of a core | floor CPU s/hour | x floor |"
         " peak RSS | jitter p50 | jitter p99 | ticks |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cost in costs:
         lines.append(
-            f"| {cost.options:,} | {cost.mode} | {cost.cpu_s_per_hour:.1f} |"
+            f"| {cost.book} | {cost.options:,} | {cost.mode} | {cost.cpu_s_per_hour:.1f} |"
             f" {cost.cpu_s_per_hour / 36:.2f} % | {cost.floor_cpu_s_per_hour:.1f} |"
             f" {cost.cpu_s_per_hour / cost.floor_cpu_s_per_hour:.2f} |"
             f" {cost.peak_rss_mb:.0f} MB | {cost.jitter_p50_ms:.1f} ms |"

@@ -1,4 +1,6 @@
-"""Collector cost at 5 s with 10, 100 and 1,000 option positions streamed by the simulator.
+"""Collector cost at 5 s with 10, 100 and 1,000 option positions streamed by the simulator,
+and on the simulator's trader book (`TRADER`: two accounts of 9 and 4 underlyings, EUR and
+cents-quoted options, futures, a CFD, a warrant).
 
 For each size, the simulator's socket side runs in this process (prices moving, every option
 streaming Greeks) while the real collector runs as a subprocess: its CPU seconds per hour, peak
@@ -20,15 +22,18 @@ from pathlib import Path
 
 from bench.harness import percentile
 from simulator.model import Market
-from simulator.scenario import from_mapping
+from simulator.scenario import from_mapping, load
 from simulator.tws import SocketGateway
 
+# A case named by its option count, or this: the simulator's built-in trader scenario.
+TRADER = 0
 _LAG = re.compile(r"DEBUG collector tick .* lag_ms=([0-9.]+)")
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class CollectorFigures:
+    book: str
     options: int
     mode: str
     seconds: float
@@ -41,6 +46,8 @@ class CollectorFigures:
 
 
 def scenario(options: int) -> Market:
+    if options == TRADER:
+        return Market(load(Path("trader")))
     raw = {
         "seed": 11,
         "accounts": ["DU0000001"],
@@ -85,6 +92,20 @@ async def _measure(process: subprocess.Popen[bytes], seconds: float) -> tuple[fl
 
 async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
     market = scenario(options)
+    option_conids = {option.conid for option in market.scenario.options}
+    held = [
+        conid
+        for holdings in market.scenario.positions.values()
+        for conid in holdings
+        if conid in option_conids
+    ]
+    book = (
+        f"trader: {len(market.scenario.positions)} accounts, {len(market.scenario.underlyings)}"
+        " underlyings"
+        if options == TRADER
+        else f"{options:,} options on SPY"
+    )
+    options = len(held)
     gateway = SocketGateway(market)
     port = await gateway.start("127.0.0.1", 0)
     try:
@@ -120,6 +141,7 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
     finally:
         await gateway.stop()
     return CollectorFigures(
+        book=book,
         options=options,
         mode=mode,
         seconds=seconds,

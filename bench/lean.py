@@ -94,8 +94,8 @@ def table(figures: list[LeanFigures]) -> str:
         f"### Lean snapshots: a row's cost by book ({rows:,} rows of {_ACCOUNTS} accounts each)",
         "",
         "| book | format | line | figures alone | x figures | stored B/row | MB per account-day"
-        " | server µs/line | x format 2 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        " | COPY | INSERT | COMMIT | server µs/line | x format 2 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     before = {f.underlyings: f for f in figures if f.version == 2}
     for figure in figures:
@@ -106,7 +106,8 @@ def table(figures: list[LeanFigures]) -> str:
             f" | {figure.figures_only_bytes:,.0f} B"
             f" | {figure.line_bytes / figure.figures_only_bytes:.2f}"
             f" | {figure.stored_bytes:,.0f} | {figure.account_day_mb:.1f}"
-            f" | {figure.server.total_us:.1f}"
+            f" | {figure.server.copy_us:.1f} | {figure.server.insert_us:.1f}"
+            f" | {figure.server.commit_us:.1f} | {figure.server.total_us:.1f}"
             f" | {old.server.total_us / figure.server.total_us:.2f} |"
         )
     three = sorted((f for f in figures if f.version == 3), key=lambda f: f.underlyings)
@@ -122,8 +123,9 @@ def table(figures: list[LeanFigures]) -> str:
     lines += [
         "",
         "Each underlying holds 3 options and a share position, every figure known and complete"
-        " (`bench/shapes.py`), values at full precision. Server time: COPY into staging, INSERT,"
-        " COMMIT of batches of 160 lines over one connection, per line (`bench/server_time.py`);"
+        " (`bench/shapes.py`), values at full precision. Server time, in µs a line: COPY into"
+        " staging (PostgreSQL parses the JSON into jsonb), INSERT (fields and arrays out of it),"
+        " COMMIT, of batches of 160 lines over one connection (`bench/server_time.py`);"
         " stored: the partitions and their indexes after VACUUM, per row. Figures alone: the"
         " row's numbers and names as one JSON array without keys, the least a JSON line can"
         " carry.",
