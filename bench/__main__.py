@@ -72,10 +72,12 @@ def _latency_sections(quick: bool) -> list[str]:
 def _capacity_sections(quick: bool) -> list[str]:
     if quick:
         return [_capacity_table(capacity.capacity([8_000], 3.0), None)]
-    rates = [2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000, 20_000, 24_000]
+    rates = [1_000, 2_000, 3_000, 4_000, 6_000, 8_000, 12_000, 16_000]
     ours = capacity.capacity(rates, 10.0)
     one_connection = capacity.capacity(rates, 10.0, {"BRIDGE_WRITER_CONNECTIONS": "1"})
-    by_book = [ours] + [
+    # The same book in format 2, the line before lean snapshots, measured in the same run.
+    before = capacity.capacity(rates, 10.0, version=2)
+    by_book = [ours, before] + [
         capacity.capacity(rates, 10.0, underlyings=book)
         for book in shapes.BOOKS
         if book != shapes.BOOK
@@ -255,12 +257,12 @@ def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
     lines = [
         "### The writer's capacity by book (p99 append to visible, 10 s per rate)",
         "",
-        "| book | "
+        "| book | format | "
         + " | ".join(f"{point.rows_s:,} rows/s" for point in curves[0].points)
         + " | highest rate holding p99 ≤ 100 ms |",
-        "|---|" + "---:|" * (len(curves[0].points) + 1),
+        "|---|---|" + "---:|" * (len(curves[0].points) + 1),
     ]
-    for curve in sorted(curves, key=lambda c: c.underlyings):
+    for curve in sorted(curves, key=lambda c: (c.underlyings, c.version)):
         by_rate = {point.rows_s: point for point in curve.points}
         cells = [
             "—" if by_rate.get(point.rows_s) is None else f"{by_rate[point.rows_s].p99_ms:.0f} ms"
@@ -274,7 +276,8 @@ def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
     lines += [
         "",
         "The same writer and load as above, one curve per book (underlyings per account, every"
-        " figure known); a curve stops after two rates in a row miss the goal (—).",
+        " figure known) and format (2: the line before lean snapshots, measured in the same"
+        " run); a curve stops after two rates in a row miss the goal (—).",
     ]
     return "\n".join(lines)
 

@@ -66,6 +66,7 @@ class CapacityFigures:
     load_average: tuple[float, float, float]
     writer_environ: dict[str, str]
     underlyings: int  # the book: underlyings per account
+    version: int  # the format of its lines
 
     @property
     def best(self) -> RatePoint | None:
@@ -144,9 +145,10 @@ def _run_rate(  # noqa: PLR0917  # one call site
     seconds: float,
     first_probe: int,
     tick: int,
-    underlyings: int,
+    book: tuple[int, int],
 ) -> tuple[RatePoint, int]:
-    lines = shapes.snapshots(int(rate * seconds), rate * 5, tick, underlyings)
+    underlyings, version = book
+    lines = shapes.snapshots(int(rate * seconds), rate * 5, tick, underlyings, version)
     appended_at: dict[int, float] = {}
     sent = 0
     probe = first_probe
@@ -187,6 +189,7 @@ def capacity(
     writer_environ: Mapping[str, str] | None = None,
     *,
     underlyings: int = shapes.BOOK,
+    version: int = 3,
     profile_to: Path | None = None,
 ) -> CapacityFigures:
     """Run one writer process and measure each rate in turn, lowest first.
@@ -231,7 +234,7 @@ def capacity(
             probe, tick = 1, 0
             for rate in rates:
                 point, probe = _run_rate(
-                    spool, observer, rate, seconds_per_rate, probe, tick, underlyings
+                    spool, observer, rate, seconds_per_rate, probe, tick, (underlyings, version)
                 )
                 tick += int(seconds_per_rate / 5) + 2
                 points.append(point)
@@ -253,7 +256,7 @@ def capacity(
             spool.close()
             writer.terminate()
             writer.wait(timeout=60)
-    return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra, underlyings)
+    return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra, underlyings, version)
 
 
 def _probe_visible(url: str) -> bool:
