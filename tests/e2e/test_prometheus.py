@@ -5,8 +5,9 @@ unit tests (ibkr-bridge.rules.test.yml, a firing and a quiet case per rule) `pro
 rules`. Then `python -m web` serves stored snapshots with a token set, and a real `prometheus`
 scrapes it every second with the scrape configuration docs/web.md documents (bearer token from a
 credentials file): its query API must return each account's newest stored figures, `up` must be
-1, a job without the token must be refused (401), and the rules file, loaded into it, must
-evaluate against the real metrics. Skipped without the package, failed under CI
+1, a job without the token must be refused (401), a name listed in BRIDGE_WEB_ALLOWED_HOSTS
+served and another one refused (421), and the rules file, loaded into it, must evaluate against
+the real metrics. Skipped without the package, failed under CI
 (tests/fixtures/prometheus.py).
 """
 
@@ -36,6 +37,7 @@ RULE_TESTS = ROOT / "docs/prometheus/ibkr-bridge.rules.test.yml"
 TOKEN = "prometheus-scrape-token-5d0c1e"
 JOB = "ibkr-bridge"  # the job name of docs/web.md's scrape configuration, and of the rules
 FRESH, STALE = "DU1000001", "DU1000002"
+ALLOWED_NAME, OTHER_NAME = "bridge-host", "rebound.example"  # what Prometheus sends as Host
 
 
 def _alert_names() -> list[str]:
@@ -153,7 +155,12 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
     port = free_port()
     web = processes.start(
         "web",
-        {**web_environ, "BRIDGE_WEB_PORT": str(port), "BRIDGE_WEB_TOKEN": TOKEN},
+        {
+            **web_environ,
+            "BRIDGE_WEB_PORT": str(port),
+            "BRIDGE_WEB_TOKEN": TOKEN,
+            "BRIDGE_WEB_ALLOWED_HOSTS": ALLOWED_NAME,
+        },
     )
     wait_until(
         lambda: answers(f"http://127.0.0.1:{port}/healthz") or web.poll() is not None,
@@ -163,7 +170,10 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
 
     # docs/web.md's scrape configuration, at 1 s. The target is a name, `localhost`, so the
     # web program's Host check judges it (an IP literal is always let through); a second job
-    # without the token shows the token is what lets the first in.
+    # without the token shows the token is what lets the first in. Two more send other names
+    # as Host: one listed in BRIDGE_WEB_ALLOWED_HOSTS, one not (a rebound name). Nothing
+    # resolves them here, so Prometheus reaches the web program through its proxy setting,
+    # which still sends the target's name as Host, as it would to a real host of that name.
     token_file = tmp_path / "ibkr-bridge.token"
     token_file.write_text(TOKEN + "\n")  # Prometheus trims the newline, as editors add one
     token_file.chmod(0o600)
@@ -183,6 +193,15 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
                     "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
                 },
                 {"job_name": "without-token", "static_configs": [target]},
+                *(
+                    {
+                        "job_name": job,
+                        "static_configs": [{"targets": [f"{name}:{port}"]}],
+                        "proxy_url": f"http://127.0.0.1:{port}",
+                        "authorization": {"type": "Bearer", "credentials_file": str(token_file)},
+                    }
+                    for job, name in (("allowed-name", ALLOWED_NAME), ("other-name", OTHER_NAME))
+                ),
             ],
         }
     )
@@ -219,6 +238,19 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
     refused = _targets(prometheus)["without-token"]
     assert refused["health"] == "down"
     assert "401" in refused["lastError"], refused
+
+    # The Host check, through Prometheus: a listed name is served, any other refused (421).
+    wait_until(
+        lambda: (
+            _value(prometheus, 'up{job="other-name"}') is not None
+            and _value(prometheus, 'up{job="allowed-name"}') == 1
+        ),
+        what=lambda: f"the named jobs scraped: {_targets(prometheus)}",
+    )
+    assert _value(prometheus, 'up{job="other-name"}') == 0
+    misdirected = _targets(prometheus)["other-name"]
+    assert "421" in misdirected["lastError"], misdirected
+    assert _by_account(prometheus, 'ibkr_bridge_net_dollar_delta{job="allowed-name"}') == expected
 
     # The rules file, loaded as an operator would: every rule evaluates without error against
     # the real metrics. Nothing publishes a heartbeat here, so the bridge is unhealthy (its
