@@ -206,28 +206,31 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
         }
     )
 
-    expected = {account: row["net_dollar_delta"] for account, row in stored.items()}
+    # Read together in one wait: each query answers from the newest scrape, and a scrape that
+    # timed out on this shared machine would leave the next query without the series.
+    expected = {
+        "up": 1.0,
+        "delta": {account: row["net_dollar_delta"] for account, row in stored.items()},
+        "theta": {account: row["net_theta"] for account, row in stored.items()},
+    }
     seen: dict[str, Any] = {}
 
     def scraped_the_stored_figures() -> bool:
-        up = seen["up"] = _value(prometheus, f'up{{job="{JOB}"}}')
-        delta = seen["delta"] = _by_account(
-            prometheus, f'ibkr_bridge_net_dollar_delta{{job="{JOB}"}}'
-        )
-        return up == 1 and delta == expected
+        seen["up"] = _value(prometheus, f'up{{job="{JOB}"}}')
+        seen["delta"] = _by_account(prometheus, f'ibkr_bridge_net_dollar_delta{{job="{JOB}"}}')
+        seen["theta"] = _by_account(prometheus, f'ibkr_bridge_net_theta{{job="{JOB}"}}')
+        seen["ages"] = _by_account(prometheus, f'ibkr_bridge_snapshot_age_seconds{{job="{JOB}"}}')
+        return {key: seen[key] for key in expected} == expected and len(seen["ages"]) == 2
 
     wait_until(
         scraped_the_stored_figures,
         what=lambda: (
-            f"up 1 and {expected} from Prometheus; last seen {seen}; targets {_targets(prometheus)}"
+            f"{expected} from Prometheus; last seen {seen}; targets {_targets(prometheus)}"
         ),
         timeout_s=60,
     )
-    theta = _by_account(prometheus, f'ibkr_bridge_net_theta{{job="{JOB}"}}')
-    assert theta == {account: row["net_theta"] for account, row in stored.items()}
-    ages = _by_account(prometheus, "ibkr_bridge_snapshot_age_seconds")
-    assert ages[STALE] >= 120
-    assert ages[FRESH] < ages[STALE]
+    assert seen["ages"][STALE] >= 120
+    assert seen["ages"][FRESH] < seen["ages"][STALE]
 
     # The job without the token is refused by the web program itself, not by anything else.
     wait_until(
@@ -243,14 +246,14 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
     wait_until(
         lambda: (
             _value(prometheus, 'up{job="other-name"}') is not None
-            and _value(prometheus, 'up{job="allowed-name"}') == 1
+            and _by_account(prometheus, 'ibkr_bridge_net_dollar_delta{job="allowed-name"}')
+            == expected["delta"]
         ),
         what=lambda: f"the named jobs scraped: {_targets(prometheus)}",
     )
     assert _value(prometheus, 'up{job="other-name"}') == 0
     misdirected = _targets(prometheus)["other-name"]
     assert "421" in misdirected["lastError"], misdirected
-    assert _by_account(prometheus, 'ibkr_bridge_net_dollar_delta{job="allowed-name"}') == expected
 
     # The rules file, loaded as an operator would: every rule evaluates without error against
     # the real metrics. Nothing publishes a heartbeat here, so the bridge is unhealthy (its
@@ -260,7 +263,10 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
         what=lambda: f"every rule evaluated: {_rules(prometheus)}",
     )
     assert set(_rules(prometheus)) == set(_alert_names())
-    assert _value(prometheus, f'ibkr_bridge_healthy{{job="{JOB}"}}') == 0
+    wait_until(
+        lambda: _value(prometheus, f'ibkr_bridge_healthy{{job="{JOB}"}}') == 0,
+        what="ibkr_bridge_healthy 0 (no heartbeats: unhealthy)",
+    )
     wait_until(
         lambda: _firing_accounts(prometheus) == {STALE},
         what=lambda: f"the stale-snapshot alert of {STALE} alone: {_firing_accounts(prometheus)}",
