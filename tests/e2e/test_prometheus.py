@@ -140,7 +140,7 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
         snapshot_row(
             account,
             newest - timedelta(seconds=5 * tick),
-            net_dollar_delta=1000.0 * k + 17.25 * tick,
+            net_dollar_delta=1234.5 * k + 17.25 * tick,  # not snapshot_row's default
             net_theta=-3.5 * k - tick,
         )
         for k, (account, newest) in enumerate(
