@@ -12,4 +12,5 @@ pytest_plugins = (
     "tests.fixtures.receiver",
     "tests.fixtures.web",
     "tests.fixtures.browser",
+    "tests.fixtures.prometheus",
 )

@@ -41,3 +41,12 @@ def test_every_setting_is_documented(document: str) -> None:
     text = (ROOT / document).read_text()
     missing = sorted(name for name in _variables_read_by_code() if name not in text)
     assert missing == []
+
+
+def test_docs_web_md_points_at_the_prometheus_rules_and_their_unit_tests() -> None:
+    """The operator finds the alert rules (and how to test them) from the page on /metrics,
+    and the files it names exist (tests/e2e/test_prometheus.py runs promtool on them)."""
+    text = (ROOT / "docs" / "web.md").read_text()
+    for name in ("ibkr-bridge.rules.yml", "ibkr-bridge.rules.test.yml"):
+        assert f"(prometheus/{name})" in text, name
+        assert (ROOT / "docs" / "prometheus" / name).is_file(), name
