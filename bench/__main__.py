@@ -254,25 +254,23 @@ def _capacity_table(
 
 
 def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
+    rates = sorted({point.rows_s for curve in curves for point in curve.points})
     lines = [
         "### The writer's capacity by book (p99 append to visible, 10 s per rate)",
         "",
         "| book | format | "
-        + " | ".join(f"{point.rows_s:,} rows/s" for point in curves[0].points)
+        + " | ".join(f"{rate:,} rows/s" for rate in rates)
         + " | highest rate holding p99 ≤ 100 ms |",
-        "|---|---|" + "---:|" * (len(curves[0].points) + 1),
+        "|---|---|" + "---:|" * (len(rates) + 1),
     ]
     for curve in sorted(curves, key=lambda c: (c.underlyings, c.version)):
         by_rate = {point.rows_s: point for point in curve.points}
-        cells = [
-            "—" if by_rate.get(point.rows_s) is None else f"{by_rate[point.rows_s].p99_ms:.0f} ms"
-            for point in curves[0].points
-        ]
+        cells = " | ".join(
+            "—" if rate not in by_rate else f"{by_rate[rate].p99_ms:.0f} ms" for rate in rates
+        )
         best = curve.best
         verdict = "none" if best is None else f"{best.rows_s:,} ({best.accounts:,} accounts)"
-        lines.append(
-            f"| {curve.underlyings} underlyings | " + " | ".join(cells) + f" | {verdict} |"
-        )
+        lines.append(f"| {curve.underlyings} underlyings | {curve.version} | {cells} | {verdict} |")
     lines += [
         "",
         "The same writer and load as above, one curve per book (underlyings per account, every"

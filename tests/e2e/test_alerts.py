@@ -3,7 +3,8 @@ webhook receivers behind Apprise's `json://` URLs.
 
 One story for the limit (fires once, survives a SIGKILL of the alerter, resolves once, a receiver
 that is down gets it later while the other does not wait) and the gateway dropped outside a reset
-window; one for the same drop inside a window, which must stay silent.
+window; one for the same drop inside a window, which must stay silent; one for a storm: 60
+accounts past a limit at one step reach each URL as one notification.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -208,3 +210,78 @@ def test_a_drop_inside_a_reset_window_does_not_alert(
                what="a step after the reconnection")  # fmt: skip
     assert receiver.received == []
     assert _alert_rows(url, "alert_fired", "gateway_disconnected") == []
+
+
+def _named(service: Receiver) -> str:
+    """Every title and message `service` received, one after the other."""
+    return "\n".join(f"{body.get('title')}\n{body.get('message')}" for body in service.received)
+
+
+def _names_every_account(service: Receiver, accounts: list[str]) -> bool:
+    named = _named(service)
+    return all(account in named for account in accounts)
+
+
+def _storm_scenario(accounts: list[str]) -> str:
+    """60 accounts, each long 100 SPY, prices frozen."""
+    lines = [
+        "seed = 3",
+        "frozen = true",
+        f"accounts = {json.dumps(accounts)}",
+        "",
+        "[[underlyings]]",
+        "conid = 756733",
+        'symbol = "SPY"',
+        'sec_type = "STK"',
+        'exchange = "SMART"',
+        'primary_exchange = "ARCA"',
+        "spot = 600.0",
+        "vol = 0.18",
+    ]
+    for account in accounts:
+        lines += ["", f"[cash.{account}]", "USD = 100000.0"]  # a base currency: USD
+    for account in accounts:
+        lines += [
+            "",
+            "[[positions]]",
+            f'account = "{account}"',
+            "holdings = [{ conid = 756733, quantity = 100 }]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.timeout(300)
+def test_a_storm_of_sixty_accounts_reaches_each_url_as_one_notification(
+    supervisor: Supervisor, receiver: Receiver, second_receiver: Receiver
+) -> None:
+    """60 accounts past a "*" limit at one step, under the real supervisord: every alert is
+    stored, and each URL gets one notification naming all 60, not 60 requests."""
+    accounts = [f"DU{number:07d}" for number in range(60)]
+    scenario = supervisor.root / "storm.toml"
+    scenario.write_text(_storm_scenario(accounts))
+    url = _start(
+        supervisor,
+        QUIET,
+        BRIDGE_ALERT_URLS=f"{receiver.url()} {second_receiver.url()}",
+        IBKR_SIM_SCENARIO=str(scenario),
+        IB_RESET_WINDOWS="none",
+    )
+    wait_until(lambda: bool(query(url, "SELECT 1 FROM portfolio_greeks GROUP BY ts"
+                                       " HAVING count(*) = 60")),
+               what="a tick of all 60 accounts stored", timeout_s=120)  # fmt: skip
+    # The operator adds a limit every account is past, and restarts the alerter: one step. The
+    # daily P&L (reqPnL, per account): past 50 accounts ib_async asks no account values
+    # (ib_async.IB.MaxSyncedSubAccounts), so the socket gives no base currency to convert at.
+    (supervisor.root / "alerts.toml").write_text(
+        '[[limit]]\nname = "storm cap"\nfigure = "daily_pnl"\nbelow = 1000000\n' + QUIET
+    )
+    assert "alerter: started" in supervisor.ctl("restart", "alerter").stdout
+    wait_until(lambda: len(_alert_rows(url, "alert_fired", "storm cap")) == 60,
+               what="60 alerts stored", timeout_s=60)  # fmt: skip
+    for service in (receiver, second_receiver):
+        wait_until(partial(_names_every_account, service, accounts),
+                   what="every alert named in the notification", timeout_s=30)  # fmt: skip
+        (notification,) = service.received
+        assert notification["title"] == "60 alerts: 60 FIRING, 0 RESOLVED"
+    stored = {row["account"] for row in _alert_rows(url, "alert_fired", "storm cap")}
+    assert stored == set(accounts)
