@@ -6,8 +6,11 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
 - `net_dollar_delta` = Σ delta x qty x multiplier x (underlying price / magnifier) x fx; delta is
   1 for stocks, ETFs, futures and CFDs, priced at their own price.
 - `net_dollar_gamma` = Σ gamma x qty x multiplier x (underlying price / magnifier)² x magnifier
-  x 0.01 x fx: the change of dollar delta for a 1 % move. A cents-quoted option's gamma is per
-  cent of underlying move, hence the extra x magnifier.
+  x 0.01 x fx: the delta a 1 % rise adds (gamma x 1 % of the price, in share-equivalents),
+  valued at today's price, summed as if every underlying rose 1 % together. It is not the whole
+  change of dollar delta for that move (which also holds 1 % of dollar delta itself), and not
+  the gamma P&L of it (½ gamma (0.01 price)², which is 0.005 x this). A cents-quoted option's
+  gamma is per cent of underlying move, hence the extra x magnifier.
 - `net_theta`, `net_vega` = Σ Greek x qty x multiplier / magnifier x fx (per day, per vol point).
 - `net_beta_delta` = Σ dollar delta x beta / (benchmark price x fx of the benchmark's currency):
   exposure in shares of the benchmark. An underlying without a beta is left out and counted.
@@ -63,7 +66,7 @@ _UNSET_ABOVE: Final = 1e300
 # The socket API's "not computed" markers: -2 for delta, gamma, vega, theta; -1 for IV and prices.
 _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
-# Dollar gamma is the change of dollar delta for a 1 % move of the underlying.
+# Dollar gamma: the delta a 1 % rise of the underlying adds, valued at its price (module doc).
 _ONE_PERCENT: Final = 0.01
 
 

@@ -23,6 +23,9 @@ COMMENT ON COLUMN portfolio_greeks.underlyings IS
     'formats 1 and 2: per underlying symbol, its figures, completeness and counts; NULL in format 3 (see underlying_symbols, and the view snapshots)';
 COMMENT ON COLUMN portfolio_greeks.completeness IS
     'format 2: {figure: {contributing, missing, reasons: {reason: n}}} for the five figures; format 3: only the figures that are not complete (NULL: all complete), see full_completeness()';
+-- The words of migration 002 said "change of dollar delta for a 1 % move", which it is not.
+COMMENT ON COLUMN portfolio_greeks.net_dollar_gamma IS
+    'base currency: Σ gamma × underlying price² / 100 × qty × multiplier / magnifier × fx, the delta a 1 % rise of every underlying adds, valued at today''s price; the gamma P&L of that move is 0.005 × this';
 COMMENT ON COLUMN portfolio_greeks.underlying_symbols IS 'format 3: the underlyings held, one per row of underlying_figures and underlying_counts';
 COMMENT ON COLUMN portfolio_greeks.underlying_figures IS
     'format 3: per underlying [net_dollar_delta, net_dollar_gamma, net_theta, net_vega, net_beta_delta, net_delta, net_gamma]; NULL elements unknown';

@@ -195,3 +195,23 @@ async def test_the_readmes_queries_answer_the_same_for_either_format(database_ur
             conn.execute("TRUNCATE portfolio_greeks")
     assert all(answers[0])  # every query found the rows
     assert answers[1] == answers[0]
+
+
+async def test_the_dollar_gamma_column_says_what_is_computed_and_the_other_convention(
+    database_url: str,
+) -> None:
+    """The column's comment says dollar gamma is the delta a 1 % rise adds, valued at the price,
+    and that the gamma P&L of that move is 0.005 x it (migration 002 called it the change of
+    dollar delta, which also holds 1 % of dollar delta)."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await bootstrap(conn)
+        cursor = await conn.execute(
+            "SELECT col_description('portfolio_greeks'::regclass, attnum) FROM pg_attribute"
+            " WHERE attrelid = 'portfolio_greeks'::regclass AND attname = 'net_dollar_gamma'"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    comment = str(row[0])
+    assert "delta a 1 % rise of every underlying adds" in comment
+    assert "gamma P&L of that move is 0.005" in comment
+    assert "change of dollar delta" not in comment
