@@ -19,17 +19,19 @@ from collector.portal_values import parse_number
 
 # The socket API's pseudo-currency for values already summed in the base currency.
 BASE: str = "BASE"
-# A TWS setting (TWS API release notes, 2026; on by default for new users) prefixes the keys of
-# per-currency account values with this: "$LEDGER:ExchangeRate" for "ExchangeRate".
+# A TWS setting (TWS API 10.47, May 2026; on by default for new users) prefixes the keys of
+# per-currency account values with this: "$LEDGER-CashBalance" for "CashBalance"
+# (docs/ibkr-conventions.md gives the source; the other separators are accepted too).
 LEDGER_PREFIX: str = "$LEDGER"
 
 
 def account_key(tag: str) -> str:
     """An account value's key without the `$LEDGER` prefix, so both forms match: "ExchangeRate",
-    "$LEDGER:ExchangeRate" and "$LEDGERExchangeRate" -> "ExchangeRate"."""
+    "$LEDGER-ExchangeRate", "$LEDGER:ExchangeRate" and "$LEDGERExchangeRate" -> "ExchangeRate"."""
     if not tag.startswith(LEDGER_PREFIX):
         return tag
-    return tag[len(LEDGER_PREFIX) :].removeprefix(":")
+    rest = tag[len(LEDGER_PREFIX) :]
+    return rest[1:] if rest[:1] in ("-", ":") else rest
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class Scenario:
     exchange_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     benchmark: str = "SPY"
     portal_values: str = "exact"  # or "as_gateway": rounded strings, fields a snapshot apart
-    # Socket account values per currency keyed "$LEDGER:ExchangeRate", not "ExchangeRate" (the
+    # Socket account values per currency keyed "$LEDGER-ExchangeRate", not "ExchangeRate" (the
     # TWS setting of the 2026 API release notes, on by default for new users)
     ledger_prefix: bool = False
 

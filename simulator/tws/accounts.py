@@ -13,7 +13,7 @@ from simulator.model import Ledger
 # accountSummary tags that name every value of a currency group rather than one value.
 _GROUP_TAGS = ("$LEDGER", "$LEDGER:ALL", "$LEDGER:USD")
 # What the per-currency keys are prefixed with when the scenario's `ledger_prefix` is set.
-LEDGER_KEY_PREFIX = "$LEDGER:"
+LEDGER_KEY_PREFIX = "$LEDGER-"
 
 
 def _money(amount: float) -> str:
@@ -24,7 +24,7 @@ def account_values(
     account: str, ledger: Ledger, *, ledger_prefix: bool = False
 ) -> list[tuple[str, str, str]]:
     """(key, value, currency) as updateAccountValue sends them; with `ledger_prefix` the
-    per-currency keys (and their BASE rows) are written "$LEDGER:<key>"."""
+    per-currency keys (and their BASE rows) are written "$LEDGER-<key>"."""
     base = ledger.base
     base_code = ledger.base_currency
     values = [

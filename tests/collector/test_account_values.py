@@ -39,7 +39,7 @@ def test_socket_values_name_the_base_and_every_rate() -> None:
     assert money.daily_pnl == -2668.5
 
 
-@pytest.mark.parametrize("prefix", ["$LEDGER:", "$LEDGER"])
+@pytest.mark.parametrize("prefix", ["$LEDGER-", "$LEDGER:", "$LEDGER"])
 def test_ledger_prefixed_per_currency_values_read_as_the_plain_ones(prefix: str) -> None:
     """The 2026 TWS setting prefixes per-currency keys: the same account, the same money."""
     account_wide = ("AccountCode", "NetLiquidation")

@@ -22,7 +22,7 @@ from tests.collector.trader import assert_figures_equal, settle
 
 @pytest.fixture
 def market() -> Market:
-    """The trader's scenario (two base currencies), frozen, with `$LEDGER:`-prefixed keys."""
+    """The trader's scenario (two base currencies), frozen, with `$LEDGER-`-prefixed keys."""
     market = Market(dataclasses.replace(load(Path("trader")), ledger_prefix=True))
     market.freeze()
     return market
@@ -31,7 +31,7 @@ def market() -> Market:
 async def test_ledger_prefixed_exchange_rates_convert_every_position(
     collector: Collector, market: Market
 ) -> None:
-    """Every rate arrives as "$LEDGER:ExchangeRate": positions in the other currency are
+    """Every rate arrives as "$LEDGER-ExchangeRate": positions in the other currency are
     converted (not no_fx_rate) and every figure equals the truth."""
     assert await collector.connect_once()
     last = await settle(collector, market.truth, 100)
