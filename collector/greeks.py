@@ -15,8 +15,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
 - `net_beta_delta` = Σ dollar delta x beta / (benchmark price x fx of the benchmark's currency):
   exposure in shares of the benchmark. An underlying without a beta is left out and counted.
 - Inside each underlying only: `net_delta` and `net_gamma` in share-equivalents (Σ Greek x qty x
-  multiplier; a stock's delta is its share count). Across underlyings they add unlike units, so
-  the account level has none.
+  multiplier; a stock's delta is its share count), with their completeness like the five
+  figures' (every position counts in delta, every option in gamma). Across underlyings they add
+  unlike units, so the account level has none.
 - Completeness per figure: every position with a quantity either contributes or is missing with
   a reason (the first that applies, in the order of `REASONS`; for beta delta a benchmark price
   unknown in the base currency is `no_price`); linear instruments are not counted at all for
@@ -45,6 +46,8 @@ LINEAR_TYPES: Final = frozenset({"STK", "ETF", "FUT", "CFD", "IND"})
 # Types whose missing (null or 0) multiplier means 1: one share, one CFD on one share.
 ONE_PER_UNIT: Final = frozenset({"STK", "ETF", "CFD"})
 FIGURES: Final = records.FIGURES
+# Inside each underlying only: delta and gamma in the underlying's own units.
+SHARE_EQUIVALENTS: Final = ("net_delta", "net_gamma")
 # The order in which a position's missing inputs are looked for; the first found is its reason.
 REASONS: Final = (
     "unsupported_type",
@@ -218,6 +221,31 @@ def position_figures(holding: Holding, context: AccountContext) -> dict[str, Par
     return parts
 
 
+def share_equivalent_parts(holding: Holding) -> dict[str, Part]:
+    """A position's share-equivalent delta and gamma (Σ Greek x qty x multiplier, in the
+    underlying's own units; kept per underlying only): a number, the reason it is missing, or
+    None where it does not count (a linear instrument's gamma). Neither needs a price or a rate;
+    every position counts in delta, every option in gamma, like dollar delta and gamma."""
+    if holding.sec_type not in OPTION_TYPES | LINEAR_TYPES:
+        return dict.fromkeys(SHARE_EQUIVALENTS, "unsupported_type")
+    counted: dict[str, Part] = {"net_delta": None, "net_gamma": None}
+    names = SHARE_EQUIVALENTS if holding.is_option else ("net_delta",)
+    if holding.quantity is None:
+        return {**counted, **dict.fromkeys(names, "no_quantity")}
+    if holding.multiplier is None:
+        return {**counted, **dict.fromkeys(names, "no_multiplier")}
+    size = holding.quantity * holding.multiplier
+    if not holding.is_option:
+        return {**counted, "net_delta": size}
+    greeks = holding.greeks
+    delta = greeks.delta if greeks is not None else None
+    gamma = greeks.gamma if greeks is not None else None
+    return {
+        "net_delta": "no_greek" if delta is None else size * delta,
+        "net_gamma": "no_greek" if gamma is None else size * gamma,
+    }
+
+
 def _option_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     greeks = holding.greeks
     if holding.multiplier is None:
@@ -299,12 +327,11 @@ class _Sums:
     """Running sums of one scope (an account or an underlying) with their completeness."""
 
     def __init__(self, *, share_equivalents: bool) -> None:
-        self.figures: dict[str, float | None] = dict.fromkeys(FIGURES)
-        self.share_equivalents: dict[str, float | None] | None = (
-            {"net_delta": None, "net_gamma": None} if share_equivalents else None
-        )
+        self.share_equivalents = share_equivalents
+        names = (*FIGURES, *SHARE_EQUIVALENTS) if share_equivalents else FIGURES
+        self.figures: dict[str, float | None] = dict.fromkeys(names)
         self.completeness: dict[str, dict[str, Any]] = {
-            name: {"contributing": 0, "missing": 0, "reasons": {}} for name in FIGURES
+            name: {"contributing": 0, "missing": 0, "reasons": {}} for name in names
         }
         self.position_count = 0
         self.option_count = 0
@@ -316,6 +343,8 @@ class _Sums:
         greeks = holding.greeks
         if holding.is_option and greeks is not None and None not in greeks.values:
             self.options_with_greeks += 1  # all four Greeks known
+        if self.share_equivalents:
+            parts = {**parts, **share_equivalent_parts(holding)}
         for name, part in parts.items():
             counts = self.completeness[name]
             if isinstance(part, float):
@@ -324,27 +353,10 @@ class _Sums:
             elif isinstance(part, str):
                 counts["missing"] += 1
                 counts["reasons"][part] = counts["reasons"].get(part, 0) + 1
-        if (
-            self.share_equivalents is not None
-            and holding.multiplier is not None
-            and holding.quantity is not None
-        ):
-            size = holding.quantity * holding.multiplier
-            if holding.sec_type in LINEAR_TYPES:
-                self._add_share_equivalent("net_delta", size)
-            elif holding.is_option and greeks is not None:
-                for name, greek in (("net_delta", greeks.delta), ("net_gamma", greeks.gamma)):
-                    if greek is not None:
-                        self._add_share_equivalent(name, size * greek)
-
-    def _add_share_equivalent(self, name: str, value: float) -> None:
-        assert self.share_equivalents is not None
-        self.share_equivalents[name] = (self.share_equivalents[name] or 0.0) + value
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.figures,
-            **(self.share_equivalents or {}),
             "completeness": self.completeness,
             "position_count": self.position_count,
             "option_count": self.option_count,

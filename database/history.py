@@ -249,7 +249,7 @@ ACCOUNT_ROLLUP: tuple[Column, ...] = (
 )
 UNDERLYING_ROLLUP: tuple[Column, ...] = (
     *_figures(UNDERLYING_FIGURES),
-    *_missing(COMPLETENESS_FIGURES),
+    *_missing(records.UNDERLYING_COMPLETENESS),
     Column("position_count", "last", sql_type="integer"),
     Column("option_count", "last", sql_type="integer"),
     Column("options_with_greeks", "last", sql_type="integer"),

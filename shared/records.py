@@ -73,7 +73,9 @@ UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
 # The figures every position counts in (a linear one included); the other three count options
 # (and positions of unsupported types, which are missing from all five).
-_COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta"})
+_COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta", "net_delta"})
+# An underlying's completeness also covers its share-equivalents (format 3 on).
+UNDERLYING_COMPLETENESS: Final = (*FIGURES, "net_delta", "net_gamma")
 BETA_SOURCES: Final = ("history", "file")
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
@@ -273,23 +275,27 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
 
 def complete_counts(figure: str, position_count: int | None, option_count: int | None) -> Counts:
     """The completeness of a figure nothing is missing from: every position it counts
-    contributes (every position for dollar and beta delta, every option for the other three).
+    contributes (every position for dollar, beta and share-equivalent delta, every option for
+    the others).
     Format 3 writes a figure's completeness only where it differs from this."""
     contributing = position_count if figure in _COUNTED_BY_POSITION else option_count
     return {"contributing": contributing, "missing": 0, "reasons": {}}
 
 
 def _partial_completeness(
-    completeness: Mapping[str, Any] | None, position_count: int | None, option_count: int | None
+    completeness: Mapping[str, Any] | None,
+    position_count: int | None,
+    option_count: int | None,
+    figures: tuple[str, ...] = FIGURES,
 ) -> dict[str, Any]:
     """The figures whose completeness is not the complete one; null for a figure the record
     does not state at all (so that reading it back does not invent a 'complete')."""
     stated = completeness or {}
-    unknown = set(stated) - set(FIGURES)
+    unknown = set(stated) - set(figures)
     if unknown:
         raise RecordError(f"completeness of unknown figures: {', '.join(sorted(unknown))}")
     partial: dict[str, Any] = {}
-    for name in FIGURES:
+    for name in figures:
         counts = stated.get(name)
         if counts is None:
             partial[name] = None
@@ -299,10 +305,13 @@ def _partial_completeness(
 
 
 def _full_completeness(
-    partial: Mapping[str, Any], position_count: int | None, option_count: int | None
+    partial: Mapping[str, Any],
+    position_count: int | None,
+    option_count: int | None,
+    figures: tuple[str, ...] = FIGURES,
 ) -> dict[str, Any]:
     full: dict[str, Any] = {}
-    for name in FIGURES:
+    for name in figures:
         if name not in partial:
             full[name] = complete_counts(name, position_count, option_count)
         elif partial[name] is not None:
@@ -342,7 +351,10 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
         figures.append([values.get(name) for name in UNDERLYING_FIGURES])
         counts.append([values.get(name) for name in UNDERLYING_COUNTS])
         partial = _partial_completeness(
-            values.get("completeness"), values.get("position_count"), values.get("option_count")
+            values.get("completeness"),
+            values.get("position_count"),
+            values.get("option_count"),
+            UNDERLYING_COMPLETENESS,
         )
         if partial:
             incomplete[symbol] = partial
@@ -462,10 +474,12 @@ def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _partial(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _partial(
+    value: Mapping[str, Any], where: str, figures: tuple[str, ...] = FIGURES
+) -> dict[str, Any]:
     """A format-3 completeness: figures of FIGURES only, each counts or null."""
     for name, counts in value.items():
-        if name not in FIGURES:
+        if name not in figures:
             raise RecordError(f"{where} names an unknown figure {name!r}")
         if counts is not None and not isinstance(counts, dict):
             raise RecordError(f"{where} of {name} is not an object or null")
@@ -507,7 +521,9 @@ def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[s
     if not set(incomplete) <= set(symbols):
         raise RecordError("underlying_completeness names a symbol that is not held")
     partials = {
-        symbol: _partial(_object(incomplete, symbol), f"completeness of {symbol}")
+        symbol: _partial(
+            _object(incomplete, symbol), f"completeness of {symbol}", UNDERLYING_COMPLETENESS
+        )
         for symbol in incomplete
     }
     if not expand:
@@ -517,7 +533,7 @@ def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[s
         values: dict[str, Any] = dict(zip(UNDERLYING_FIGURES, row, strict=True))
         values.update(zip(UNDERLYING_COUNTS, count_row, strict=True))
         values["completeness"] = _full_completeness(
-            partials.get(symbol, {}), count_row[0], count_row[1]
+            partials.get(symbol, {}), count_row[0], count_row[1], UNDERLYING_COMPLETENESS
         )
         underlyings[symbol] = values
     return underlyings

@@ -105,7 +105,7 @@ def aggregate(exposures: Iterable[Exposure], benchmark_price: float | None) -> d
     """The five figures with their completeness, the share-equivalent net delta and gamma, and
     the counts, over `exposures`; `benchmark_price` is in the base currency."""
     figures = {name: _Figure() for name in FIGURES}
-    share: dict[str, float | None] = {"net_delta": None, "net_gamma": None}
+    share = {"net_delta": _Figure(), "net_gamma": _Figure()}
     positions = options = with_greeks = 0
     for item in exposures:
         if item.quantity == 0:
@@ -120,26 +120,40 @@ def aggregate(exposures: Iterable[Exposure], benchmark_price: float | None) -> d
                 figures[name].miss(added)
             else:
                 figures[name].add(added)
-        for name, per_unit in _share_equivalents(item).items():
-            if per_unit is not None and item.multiplier is not None:
-                share[name] = (share[name] or 0.0) + per_unit * item.quantity * item.multiplier
+        for name, added in _share_equivalents(item).items():
+            if isinstance(added, str):
+                share[name].miss(added)
+            else:
+                share[name].add(added)
     return {
         **{name: figure.total for name, figure in figures.items()},
-        "completeness": {name: figure.completeness() for name, figure in figures.items()},
-        **share,
+        "completeness": {
+            name: figure.completeness() for name, figure in {**figures, **share}.items()
+        },
+        **{name: figure.total for name, figure in share.items()},
         "position_count": positions,
         "option_count": options,
         "options_with_greeks": with_greeks,
     }
 
 
-def _share_equivalents(item: Exposure) -> dict[str, float | None]:
-    """Delta and gamma per unit held, in the underlying's own units (shares, bushels...)."""
-    if item.sec_type in OPTIONS:
-        return {"net_delta": item.delta, "net_gamma": item.gamma}
-    if item.sec_type in LINEAR:
-        return {"net_delta": 1.0}
-    return {}
+def _share_equivalents(item: Exposure) -> dict[str, float | str]:
+    """Delta and gamma held, in the underlying's own units (shares, bushels...), or the reason
+    one is unknown: every position counts in delta, every option (and unsupported type) in
+    gamma; neither needs a price or a rate."""
+    if item.sec_type not in OPTIONS and item.sec_type not in LINEAR:
+        return {"net_delta": "unsupported_type", "net_gamma": "unsupported_type"}
+    per_unit = (
+        {"net_delta": item.delta, "net_gamma": item.gamma}
+        if item.sec_type in OPTIONS
+        else {"net_delta": 1.0}
+    )
+    if item.multiplier is None:
+        return dict.fromkeys(per_unit, "no_multiplier")
+    return {
+        name: "no_greek" if value is None else value * item.quantity * item.multiplier
+        for name, value in per_unit.items()
+    }
 
 
 def account_truth(
@@ -148,7 +162,9 @@ def account_truth(
 ) -> dict[str, Any]:  # fmt: skip
     """The account's figures: totals without share-equivalents, and each underlying's."""
     total = aggregate(exposures, benchmark_price)
-    del total["net_delta"], total["net_gamma"]  # unlike units do not add across underlyings
+    # Unlike units do not add across underlyings: no share-equivalents, nor their completeness.
+    del total["net_delta"], total["net_gamma"]
+    del total["completeness"]["net_delta"], total["completeness"]["net_gamma"]
     symbols = sorted({item.symbol for item in exposures if item.quantity != 0})
     return {
         "currency": currency,

@@ -111,7 +111,9 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
         "net_beta_delta": 101.23456789012345,
         "net_delta": 98.765432109876543,
         "net_gamma": 0.012345678901234567,
-        "completeness": {name: records.complete_counts(name, 4, 3) for name in records.FIGURES},
+        "completeness": {
+            name: records.complete_counts(name, 4, 3) for name in records.UNDERLYING_COMPLETENESS
+        },
         "position_count": 4,
         "option_count": 3,
         "options_with_greeks": 3,
@@ -130,6 +132,8 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
             "net_theta": _counts(1, 1, no_greek=1),
             "net_vega": _counts(1, 1, no_greek=1),
             "net_beta_delta": _counts(0, 2, no_beta=1, no_greek=1),
+            "net_delta": _counts(1, 1, no_greek=1),
+            "net_gamma": _counts(1, 1, no_greek=1),
         },
         "position_count": 2,
         "option_count": 2,

@@ -57,19 +57,23 @@ ALTER TABLE portfolio_greeks
     ADD CONSTRAINT portfolio_greeks_format_version_check CHECK (format_version IN (1, 2, 3));
 
 -- A figure's full completeness from a format-3 partial one: each figure the partial does not
--- name is complete (its counted positions all contributed); one it names as null is unknown.
+-- name is complete (its counted positions all contributed: every position for dollar, beta and
+-- share-equivalent delta, every option for the others); one it names as null is unknown.
+-- `figures`: the five of a snapshot, or an underlying's seven (its share-equivalents too).
 -- shared/records.py complete_counts() says the same in Python.
-CREATE FUNCTION full_completeness(partial jsonb, position_count integer, option_count integer)
+CREATE FUNCTION full_completeness(
+    partial jsonb, position_count integer, option_count integer,
+    figures text[] DEFAULT ARRAY['net_dollar_delta', 'net_dollar_gamma', 'net_theta', 'net_vega',
+                                 'net_beta_delta'])
 RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(jsonb_object_agg(f.figure, coalesce(
         partial -> f.figure,
         jsonb_build_object(
-            'contributing', CASE WHEN f.figure IN ('net_dollar_delta', 'net_beta_delta')
+            'contributing', CASE WHEN f.figure IN ('net_dollar_delta', 'net_beta_delta', 'net_delta')
                                  THEN position_count ELSE option_count END,
             'missing', 0,
             'reasons', '{}'::jsonb))), '{}'::jsonb)
-    FROM unnest(ARRAY['net_dollar_delta', 'net_dollar_gamma', 'net_theta', 'net_vega',
-                      'net_beta_delta']) AS f(figure)
+    FROM unnest(figures) AS f(figure)
     WHERE partial IS NULL OR NOT partial ? f.figure OR jsonb_typeof(partial -> f.figure) <> 'null'
 $$;
 
@@ -94,7 +98,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     UNION ALL
     SELECT symbols[i], figures[i][1], figures[i][2], figures[i][3], figures[i][4], figures[i][5],
         figures[i][6], figures[i][7],
-        full_completeness(incomplete -> symbols[i], counts[i][1], counts[i][2]),
+        full_completeness(incomplete -> symbols[i], counts[i][1], counts[i][2],
+                          ARRAY['net_dollar_delta', 'net_dollar_gamma', 'net_theta', 'net_vega',
+                                'net_beta_delta', 'net_delta', 'net_gamma']),
         counts[i][1], counts[i][2], counts[i][3]
     FROM generate_subscripts(symbols, 1) AS i
 $$;
@@ -131,3 +137,16 @@ SELECT g.id AS snapshot_id, g.ts, g.account, g.mode, g.format_version, g.currenc
 FROM portfolio_greeks g
 CROSS JOIN LATERAL snapshot_underlyings(g.underlyings, g.underlying_symbols, g.underlying_figures,
                                         g.underlying_counts, g.underlying_completeness) u;
+
+-- The underlyings' share-equivalents have a completeness from format 3 on (NULL before): the
+-- positions left out of them, in the bucket's last snapshot and at most, as for the five.
+ALTER TABLE underlying_greeks_1m
+    ADD COLUMN net_delta_missing     integer,
+    ADD COLUMN net_delta_missing_max integer,
+    ADD COLUMN net_gamma_missing     integer,
+    ADD COLUMN net_gamma_missing_max integer;
+ALTER TABLE underlying_greeks_1h
+    ADD COLUMN net_delta_missing     integer,
+    ADD COLUMN net_delta_missing_max integer,
+    ADD COLUMN net_gamma_missing     integer,
+    ADD COLUMN net_gamma_missing_max integer;

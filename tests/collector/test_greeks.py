@@ -20,6 +20,7 @@ from collector.greeks import (
     note_bars_source,
     parse_multiplier,
     position_figures,
+    share_equivalent_parts,
     snapshot,
 )
 
@@ -358,3 +359,43 @@ def test_the_stalest_input_age_covers_linear_prices() -> None:
     unpriced = dataclasses.replace(stale_stock, price=None)
     assert aggregate([unpriced, AAPL_SHORT_CALL], USD, NOW).stalest_greek_age_s == 7.0
     assert aggregate([stale_stock], USD, NOW).stalest_greek_age_s == 30.0  # no option at all
+
+
+AAPL_CALL_WITHOUT_GREEKS = Holding(9, "AAPL", "OPT", 2, 100.0, "USD", greeks=None)
+AAPL_CALL_WITHOUT_MULTIPLIER = dataclasses.replace(AAPL_SHORT_CALL, conid=10, multiplier=None)
+
+
+@pytest.mark.parametrize(
+    ("holding", "expected"),
+    [
+        (AAPL_STOCK, {"net_delta": 100.0, "net_gamma": None}),  # 100 shares; no gamma counted
+        (AAPL_SHORT_CALL, {"net_delta": -40.0, "net_gamma": -2.0}),  # -1 x 100 x 0.4 / 0.02
+        (AAPL_CALL_WITHOUT_GREEKS, {"net_delta": "no_greek", "net_gamma": "no_greek"}),
+        (AAPL_CALL_WITHOUT_MULTIPLIER, dict.fromkeys(("net_delta", "net_gamma"), "no_multiplier")),
+        (WARRANT, {"net_delta": "unsupported_type", "net_gamma": "unsupported_type"}),
+        (
+            dataclasses.replace(AAPL_STOCK, quantity=None),
+            {"net_delta": "no_quantity", "net_gamma": None},
+        ),
+    ],
+)
+def test_share_equivalents_of_one_position(holding: Holding, expected: dict[str, Part]) -> None:
+    """Each position's share-equivalent delta and gamma, or why it is missing."""
+    assert share_equivalent_parts(holding) == expected
+
+
+def test_an_option_without_greeks_is_counted_missing_from_its_underlyings_share_equivalents() -> (
+    None
+):
+    """AAPL: 100 shares, a short call, and a call without Greeks: delta and gamma add the two
+    known positions and say the third is missing (before, it silently dropped out)."""
+    figures = aggregate([AAPL_STOCK, AAPL_SHORT_CALL, AAPL_CALL_WITHOUT_GREEKS], USD, NOW)
+    aapl = figures.underlyings["AAPL"]
+    assert (aapl["net_delta"], aapl["net_gamma"]) == (60.0, -2.0)  # 100 - 40; -2
+    assert aapl["completeness"]["net_delta"] == {
+        "contributing": 2, "missing": 1, "reasons": {"no_greek": 1},
+    }  # fmt: skip
+    assert aapl["completeness"]["net_gamma"] == {
+        "contributing": 1, "missing": 1, "reasons": {"no_greek": 1},
+    }  # fmt: skip
+    assert "net_delta" not in figures.net["completeness"]  # per underlying only

@@ -135,7 +135,7 @@ async def test_a_complete_format_3_row_stores_no_completeness_and_no_jsonb(
     complete = {
         symbol: {**values, "completeness": {
             name: records.complete_counts(name, values["position_count"], values["option_count"])
-            for name in records.FIGURES}}
+            for name in records.UNDERLYING_COMPLETENESS}}
         for symbol, values in snapshot.underlyings.items()
     }  # fmt: skip
     lean = dataclasses.replace(
