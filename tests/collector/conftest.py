@@ -104,6 +104,31 @@ def snapshots_at(collector: Collector, index: int) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+async def trader_portal(start_simulator: StartSimulator) -> Simulator:
+    """The trader's book on the Portal side, pacing on with a short penalty."""
+    return await start_simulator(IBKR_SIM_SCENARIO="trader", IBKR_SIM_PENALTY_S="2")
+
+
+@pytest.fixture
+async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
+    """A PORTAL collector against `trader_portal`, opened, closed after the test."""
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {
+                "IB_API_MODE": "PORTAL",
+                "IB_PORTAL_URL": trader_portal.portal_url,
+                "IB_CONNECT_TIMEOUT_S": "3",
+                "IB_RESET_WINDOWS": "none",
+                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            }
+        )
+    )
+    collector.open()
+    yield collector
+    await collector.close()
+
+
+@pytest.fixture
 async def portal_simulator(start_simulator: StartSimulator) -> Simulator:
     """Pacing on, with a short penalty: the collector must stay inside the documented limits."""
     return await start_simulator(IBKR_SIM_PENALTY_S="2")

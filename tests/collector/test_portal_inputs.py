@@ -4,7 +4,7 @@ with the simulator's faults serving each case."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +20,6 @@ U1 = "U1111111"
 ZC_FUTURE = 532513362
 ZC_CALL = 710004
 ZC_TRUE_MAGNIFIER = 100
-
-
-@pytest.fixture
-async def trader_portal(start_simulator: StartSimulator) -> Simulator:
-    return await start_simulator(IBKR_SIM_SCENARIO="trader", IBKR_SIM_PENALTY_S="2")
-
-
-@pytest.fixture
-async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": trader_portal.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    yield collector
-    await collector.close()
 
 
 async def tick_until(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -32,7 +31,6 @@ from tests.collector.trader import (
     spooled_lines,
     store,
 )
-from tests.fixtures.simulator import StartSimulator
 
 
 async def _next_update(collector: Collector) -> None:
@@ -168,29 +166,6 @@ def _rounding_bounds(market: Market, account: str) -> dict[str, float]:
         )
         bound["net_beta_delta"] += beta * (delta_error + dollar_delta * _HALF_CENT / spy) / spy
     return {name: value * 1.0001 + 1e-9 for name, value in bound.items()}
-
-
-@pytest.fixture
-async def trader_portal(start_simulator: StartSimulator) -> Simulator:
-    return await start_simulator(IBKR_SIM_SCENARIO="trader", IBKR_SIM_PENALTY_S="2")
-
-
-@pytest.fixture
-async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": trader_portal.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    yield collector
-    await collector.close()
 
 
 @pytest.mark.timeout(90)
