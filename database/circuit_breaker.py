@@ -45,10 +45,6 @@ class DBCircuitBreaker:
     def state(self) -> BreakerState:
         return self._state
 
-    @property
-    def consecutive_failures(self) -> int:
-        return self._failures
-
     def allows(self, now: float) -> bool:
         """May a call be made now? Moves open -> half-open once the reset timeout has passed."""
         if self._state is BreakerState.OPEN and now - self._opened_at >= self.reset_timeout_s:
