@@ -1,5 +1,7 @@
 """Dependencies point one way: the processes use `database/` and `shared/`; `database/` uses
-`shared/`; `shared/` uses neither a process nor `database/`. Read from the sources' imports."""
+`shared/`; `shared/` uses neither a process nor `database/`; no process imports another, and the
+collector and the simulator (which never touch PostgreSQL) import no `database/`. Read from the
+sources' imports."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ PROCESSES = {"collector", "writer", "replayer", "alerter", "web", "simulator"}
 MAY_NOT_IMPORT = {
     "shared": PROCESSES | {"database"},
     "database": PROCESSES,
+    **{process: PROCESSES - {process} for process in PROCESSES},
+    "collector": PROCESSES - {"collector"} | {"database"},
+    "simulator": PROCESSES - {"simulator"} | {"database"},
 }
 
 
