@@ -71,6 +71,21 @@ class OptionSpec:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """Another listing of a symbol that only the Portal's symbol search names (the same ETF on
+    another exchange, in another currency): listed before the scenario's own instruments in
+    `/iserver/secdef/search`, described by `/trsrv/secdef`, and nothing else (no quotes, no
+    bars, not holdable): a client that takes it for the instrument gets no price."""
+
+    conid: int
+    symbol: str
+    exchange: str  # its primary exchange
+    currency: str
+    sec_type: str = "STK"
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Scenario:
     seed: int
     frozen: bool
@@ -90,6 +105,7 @@ class Scenario:
     # Socket account values per currency keyed "$LEDGER:ExchangeRate", not "ExchangeRate" (the
     # TWS setting of the 2026 API release notes, on by default for new users)
     ledger_prefix: bool = False
+    listings: tuple[Listing, ...] = ()  # other listings the Portal's search names first
 
     def expiry(self, days: int, start: date) -> str:
         return (start + timedelta(days=days)).strftime("%Y%m%d")
@@ -141,6 +157,10 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
             benchmark=str(raw.get("benchmark", "SPY")),
             portal_values=str(raw.get("portal_values", "exact")),
             ledger_prefix=bool(raw.get("ledger_prefix", False)),
+            listings=tuple(
+                _build(Listing, item, f"{source}: listings[{index}]")
+                for index, item in enumerate(raw.get("listings", []))
+            ),
         )  # fmt: skip
     except KeyError as exc:
         raise ScenarioError(f"{source}: missing {exc}") from None
@@ -152,7 +172,9 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
 
 def _check(scenario: Scenario, source: str) -> None:
     conids = [item.conid for item in scenario.underlyings] + [o.conid for o in scenario.options]
-    if len(conids) != len(set(conids)):
+    if len(conids + [item.conid for item in scenario.listings]) != len(
+        set(conids) | {item.conid for item in scenario.listings}
+    ):
         raise ScenarioError(f"{source}: a conid is used twice")
     known = {item.conid for item in scenario.underlyings}
     for option in scenario.options:
