@@ -492,6 +492,12 @@ class PortalSource:
             found[symbol] = portal_bars(reply)
         return found
 
+    async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
+        """Not asked in PORTAL mode: the bridge does not look up an FX pair's conid there yet,
+        so a beta in another currency is regressed in local returns (the `beta_in_local_currency`
+        event; docs/ibkr-conventions.md, "Betas across currencies and calendars")."""
+        return None
+
     async def _positions(self, account: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for page in range(1000):

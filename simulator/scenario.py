@@ -45,6 +45,13 @@ class Underlying:
     idiosyncratic_vol: float = 0.10  # annualised; the rest of its daily returns
     history: bool = True  # False: the gateway serves no daily bars for it
     history_days: int = 252  # how many daily bars it has (a recent listing has fewer)
+    # Weekdays its exchange is closed (no bar), counted back from the last bar's day (1): 2 is
+    # the weekday before it. The benchmark keeps every weekday unless it says otherwise.
+    closed_days: tuple[int, ...] = ()
+    # Its bars are in its own currency: its returns in the benchmark's currency (what `beta`
+    # makes) converted at the daily rate of the scenario's CASH underlying whose symbol is this
+    # currency (EUR, quoted in USD). False: its bars follow the benchmark in its own currency.
+    fx_bars: bool = False
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
@@ -124,7 +131,11 @@ def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
 def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenario:
     try:
         underlyings = tuple(
-            _build(Underlying, item, f"{source}: underlyings[{index}]")
+            _build(
+                Underlying,
+                {**item, "closed_days": tuple(int(k) for k in item.get("closed_days", ()))},
+                f"{source}: underlyings[{index}]",
+            )
             for index, item in enumerate(raw["underlyings"])
         )
         options = tuple(
@@ -198,6 +209,12 @@ def _check_underlyings(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: {item.symbol}: sec_type is one of {SEC_TYPES}")
         if not 1 <= item.history_days <= 252:
             raise ScenarioError(f"{source}: {item.symbol}: history_days is 1 to 252")
+        if any(not 2 <= k <= item.history_days for k in item.closed_days):
+            raise ScenarioError(f"{source}: {item.symbol}: closed_days are 2 to history_days")
+        if item.fx_bars and not any(
+            u.sec_type == "CASH" and u.symbol == item.currency for u in scenario.underlyings
+        ):
+            raise ScenarioError(f"{source}: {item.symbol}: fx_bars needs a CASH {item.currency}")
         if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
             raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
     if scenario.portal_values not in PORTAL_VALUES:
