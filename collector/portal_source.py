@@ -38,6 +38,7 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import EventLog
+from collector.fx_pairs import fx_pair, rates
 from collector.greeks import (
     LINEAR_TYPES,
     ONE_PER_UNIT,
@@ -493,10 +494,30 @@ class PortalSource:
         return found
 
     async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
-        """Not asked in PORTAL mode: the bridge does not look up an FX pair's conid there yet,
-        so a beta in another currency is regressed in local returns (the `beta_in_local_currency`
-        event; docs/ibkr-conventions.md, "Betas across currencies and calendars")."""
-        return None
+        """A year of daily bars of one `currency` in `quote_currency`: the pair's conid from
+        /iserver/currency/pairs, its bars from /iserver/marketdata/history (inverted when IBKR
+        quotes the pair the other way); None when the gateway has no such pair or no bars."""
+        if not self._ready:
+            raise GatewayUnavailable("no Client Portal session")
+        try:
+            pairs = await self._request(
+                "GET", "/iserver/currency/pairs", params={"currency": quote_currency}
+            )
+            pair = fx_pair(pairs, currency, quote_currency)
+            if pair is None:
+                return None
+            reply = await self._request(
+                "GET",
+                "/iserver/marketdata/history",
+                server_error_is_none=True,
+                params={"conid": str(pair.conid), "period": "1y", "bar": "1d"},
+            )
+        except GatewayReplyError:
+            return None
+        except (GatewayPacing, SessionRequired) as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        bars = portal_bars(reply)
+        return rates(bars, pair) if bars else None
 
     async def _positions(self, account: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -164,6 +164,7 @@ class PortalGateway:
              Needs.BRIDGE),
             ("GET", "/trsrv/secdef", self.secdef, Needs.LOGIN),
             ("GET POST", "/iserver/secdef/search", self.search, Needs.BRIDGE),
+            ("GET", "/iserver/currency/pairs", self.currency_pairs, Needs.BRIDGE),
             ("GET", "/portfolio/{account}/summary", self.summary, Needs.LOGIN),
             ("GET", "/portfolio/{account}/ledger", self.ledger, Needs.LOGIN),
             ("GET", "/iserver/account/pnl/partitioned", self.pnl_partitioned, Needs.BRIDGE),
@@ -611,6 +612,20 @@ class PortalGateway:
                 _search_hit(item.conid, item.symbol, item.symbol, item.primary_exchange, sections)
             )
         return _json(hits)
+
+    async def currency_pairs(self, request: web.Request) -> web.Response:
+        """`{CUR: [{symbol: "EUR.USD", conid, ccyPair: "EUR"}]}`: the scenario's CASH
+        underlyings (symbol the base currency, currency the quote) with CUR on either side."""
+        currency = request.query.get("currency", "").strip().upper()
+        if not currency:
+            return _bad_request("currency required")
+        pairs = [
+            {"symbol": f"{item.symbol}.{item.currency}", "conid": item.conid,
+             "ccyPair": item.currency if item.symbol == currency else item.symbol}
+            for item in self.market.scenario.underlyings
+            if item.sec_type == "CASH" and currency in (item.symbol, item.currency)
+        ]  # fmt: skip
+        return _json({currency: pairs})
 
     async def secdef(self, request: web.Request) -> web.Response:
         conids = _conids(request.query.get("conids", ""))
