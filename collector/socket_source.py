@@ -346,7 +346,12 @@ class SocketSource:
                 self._benchmark = contract
                 return contract
         if self._benchmark is None:
-            self._benchmark = Stock(symbol, "SMART", "USD")
+            self._benchmark = Stock(
+                symbol,
+                "SMART",
+                self.settings.beta_benchmark_currency,
+                primaryExchange=self.settings.beta_benchmark_exchange,
+            )
             self._lookup = asyncio.create_task(self._look_up_benchmark(self._benchmark))
         return self._benchmark if self._benchmark.conId else None
 
@@ -365,7 +370,8 @@ class SocketSource:
         else:  # kept as asked (no conid): not asked again on this connection
             self.events.emit(
                 "warning", "benchmark_unknown",
-                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in USD:"
+                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in"
+                f" {contract.currency} (primary {contract.primaryExchange}):"
                 " beta delta is left out (no_price)",
             )  # fmt: skip
 

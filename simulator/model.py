@@ -420,22 +420,36 @@ class Market:
             benchmark=market, beta=spec.beta,
         )  # fmt: skip
 
+    def _sample_size(self, spec: Underlying, bars: list[Bar] | None) -> int:
+        """The daily returns a beta rests on: the pairs of the paths for an underlying in
+        another currency or calendar, else its bars' returns."""
+        benchmark = self._benchmark_spec()
+        from_paths = benchmark is not None and (
+            spec.fx_bars or bool(spec.closed_days) or bool(benchmark.closed_days)
+        )
+        if bars and benchmark is not None and spec.conid != benchmark.conid and from_paths:
+            return len(self._path_pairs(spec.conid, benchmark))
+        return max(len(bars) - 1, 0) if bars else 0
+
     def _beta_from_paths(self, conid: int, benchmark: Underlying) -> float | None:
         """The beta of an underlying whose bars are in another currency or on another calendar,
-        from the returns the scenario made rather than from the bars: its benchmark-currency
-        return and the benchmark's on each weekday of its window that both exchanges are open
-        on, as is the weekday before."""
+        from the returns the scenario made rather than from the bars (`_path_pairs`)."""
+        pairs = self._path_pairs(conid, benchmark)
+        return history.slope(pairs) if len(pairs) >= MIN_RETURNS else None
+
+    def _path_pairs(self, conid: int, benchmark: Underlying) -> list[tuple[float, float]]:
+        """(its return in the benchmark's currency, the benchmark's) on each weekday of its
+        window that both exchanges are open on, as is the weekday before."""
         spec = self._spec(conid)
         days, mine = self._path(conid)
         _, theirs = self._path(benchmark.conid)
         window = len(days) - min(spec.history_days, benchmark.history_days)
         closed = self._closed(spec, days) | self._closed(benchmark, days)
-        pairs = [
+        return [
             (mine[index], theirs[index])
             for index in range(window + 1, len(days))
             if days[index] not in closed and days[index - 1] not in closed
         ]
-        return history.slope(pairs) if len(pairs) >= MIN_RETURNS else None
 
     def _benchmark_spec(self) -> Underlying | None:
         return next(
@@ -481,7 +495,7 @@ class Market:
             bars = self.bars(item.conid)
             result[item.symbol] = {
                 "beta": self.beta(item.symbol),
-                "sample_size": max(len(bars) - 1, 0) if bars else 0,
+                "sample_size": self._sample_size(item, bars),
                 "as_of": bars[-1].day.isoformat() if bars else None,
             }
         return result

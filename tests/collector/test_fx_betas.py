@@ -116,3 +116,12 @@ async def test_a_eur_underlying_is_regressed_in_usd_in_portal_mode(
     expected = simulator.market.truth()["DU1234567"]["underlyings"]["SAP"]
     assert record["net_beta_delta"] == pytest.approx(expected["net_beta_delta"], rel=2e-3)
     assert "beta_in_local_currency" not in event_names(collector)
+
+
+async def test_the_truth_states_the_sample_of_a_eur_underlying(
+    portal: tuple[Simulator, Collector],
+) -> None:
+    """/betas' sample for SAP is the days both traded, as the day before (251 weekday returns
+    less the 9 into or out of its 5 holidays, two of them adjacent), as the collector counts."""
+    simulator, _ = portal
+    assert simulator.market.betas()["SAP"]["sample_size"] == 251 - 9
