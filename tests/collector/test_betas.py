@@ -183,3 +183,8 @@ def test_a_betas_file_that_is_not_betas_stops_the_collector_naming_it(tmp_path: 
         {"BRIDGE_BETAS_FILE": str(path), "BRIDGE_BETA_BENCHMARK": "qqq"}
     )
     assert (settings.beta_overrides, settings.beta_benchmark) == ({"AAPL": 1.5}, "QQQ")
+    assert (settings.beta_benchmark_exchange, settings.beta_benchmark_currency) == ("ARCA", "USD")
+    settings = CollectorSettings.from_environ(
+        {"BRIDGE_BETA_BENCHMARK_EXCHANGE": " ibis ", "BRIDGE_BETA_BENCHMARK_CURRENCY": "eur"}
+    )
+    assert (settings.beta_benchmark_exchange, settings.beta_benchmark_currency) == ("IBIS", "EUR")

@@ -133,3 +133,53 @@ async def test_the_searched_benchmark_is_spy_on_arca_in_usd(
     assert "ES" in collector.betas.betas()
     for account, record in records.items():
         assert_figures_equal(record, truth[account], rel=1e-9)
+
+
+@pytest.fixture
+def eur_benchmark_scenario(tmp_path: Path) -> Path:
+    """The default scenario measured against EXSA (iShares STOXX Europe 600 on IBIS, in EUR),
+    held by nobody: accounts in USD, EUR at 1.0825, each with some EUR cash (so that its ledger
+    gives the EUR rate)."""
+    raw = tomllib.loads(resources.files("simulator.scenarios").joinpath("default.toml").read_text())
+    raw["underlyings"].append(
+        {"conid": 9_100_000, "symbol": "EXSA", "sec_type": "STK", "exchange": "SMART",
+         "primary_exchange": "IBIS", "spot": 50.0, "vol": 0.15, "currency": "EUR"}
+    )  # fmt: skip
+    raw["benchmark"] = "EXSA"
+    raw["exchange_rates"] = {"USD": {"EUR": 1.0825}}
+    for cash in raw["cash"].values():
+        cash["EUR"] = 1000.0
+    path = tmp_path / "exsa.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+async def test_a_benchmark_in_euros_is_priced_in_euros(
+    tmp_path: Path, start_simulator: StartSimulator, eur_benchmark_scenario: Path
+) -> None:
+    """With EXSA on IBIS in EUR configured, the benchmark's price is converted from EUR (it was
+    taken as USD: beta delta 1.0825 times too large) and every figure equals the truth."""
+    simulator = await start_simulator(eur_benchmark_scenario)
+    collector = Collector(
+        CollectorSettings.from_environ(
+            {
+                "IB_API_MODE": "PORTAL",
+                "IB_PORTAL_URL": simulator.portal_url,
+                "IB_CONNECT_TIMEOUT_S": "3",
+                "IB_RESET_WINDOWS": "none",
+                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+                "BRIDGE_BETA_BENCHMARK": "EXSA",
+                "BRIDGE_BETA_BENCHMARK_EXCHANGE": "ibis",
+                "BRIDGE_BETA_BENCHMARK_CURRENCY": "eur",
+            }
+        )
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        last = await settle(collector, simulator.market.truth, 10)
+        truth = simulator.market.truth()
+        for account, record in snapshots_at(collector, last).items():
+            assert_figures_equal(record, truth[account], rel=1e-9)
+    finally:
+        await collector.close()
