@@ -1,11 +1,13 @@
 """Betas against the benchmark: the regression, the overrides file, and when to refresh. Pure.
 
 beta = cov(r_u, r_b) / var(r_b), the OLS slope of the underlying's daily simple close-to-close
-returns on the benchmark's. Bars are first aligned by date (only dates both series have), then
-returns are taken between consecutive common dates, so both returns of a pair span the same
-days. The benchmark's own beta is exactly 1. An underlying with fewer than MIN_RETURNS (60)
-aligned daily returns, or a benchmark that never moved, has no beta: it is missing (`no_beta`),
-never 1.0 (why 60: docs/ibkr-conventions.md, "The betas' minimum sample").
+returns on the benchmark's, both in the benchmark's currency (an underlying in another
+currency is converted with the daily rate, `fx`). A return counts only between two consecutive
+days of the joint calendar on which both series have a close: no return spans a day either is
+missing, and both returns of a pair span the same day. The benchmark's own beta is exactly 1.
+An underlying with fewer than MIN_RETURNS (60) aligned daily returns, or a benchmark that
+never moved, has no beta: it is missing (`no_beta`), never 1.0 (why 60:
+docs/ibkr-conventions.md, "The betas' minimum sample").
 `BRIDGE_BETAS_FILE` (TOML, `[betas] SYMBOL = 1.23`) overrides any computed beta.
 """
 
@@ -45,15 +47,26 @@ class BetaEstimate:
 
 
 def aligned_returns(
-    underlying: Iterable[Bar], benchmark: Iterable[Bar]
+    underlying: Iterable[Bar], benchmark: Iterable[Bar], fx: Iterable[Bar] | None = None
 ) -> list[tuple[float, float]]:
-    """(underlying return, benchmark return) per common date after the first, oldest first."""
+    """(underlying return, benchmark return) per day both series moved over, oldest first.
+
+    With `fx` (the rate of one unit of the underlying's currency in the benchmark's, one close
+    a day), the underlying's closes are converted first: close x that day's rate; a day
+    without a rate has no converted close. The calendar is every day either series has a close;
+    a return counts only between two consecutive days of it on which both have a close, so no
+    return spans a day one of them is missing (a holiday on one exchange drops the returns into
+    and out of it, for both)."""
     closes_u = {bar.day: bar.close for bar in underlying if _usable(bar.close)}
+    if fx is not None:
+        rates = {bar.day: bar.close for bar in fx if _usable(bar.close)}
+        closes_u = {day: close * rates[day] for day, close in closes_u.items() if day in rates}
     closes_b = {bar.day: bar.close for bar in benchmark if _usable(bar.close)}
-    days = sorted(closes_u.keys() & closes_b.keys())
+    calendar = sorted(closes_u.keys() | closes_b.keys())
     return [
         (closes_u[day] / closes_u[prev] - 1.0, closes_b[day] / closes_b[prev] - 1.0)
-        for prev, day in itertools.pairwise(days)
+        for prev, day in itertools.pairwise(calendar)
+        if prev in closes_u and day in closes_u and prev in closes_b and day in closes_b
     ]
 
 
@@ -72,10 +85,15 @@ def ols_beta(pairs: list[tuple[float, float]]) -> BetaEstimate | None:
 
 
 def beta_of(
-    underlying: Iterable[Bar], benchmark: Iterable[Bar], *, min_returns: int = MIN_RETURNS
+    underlying: Iterable[Bar],
+    benchmark: Iterable[Bar],
+    *,
+    fx: Iterable[Bar] | None = None,
+    min_returns: int = MIN_RETURNS,
 ) -> BetaEstimate | None:
-    """The beta the figures use: None below `min_returns` aligned daily returns."""
-    pairs = aligned_returns(underlying, benchmark)
+    """The beta the figures use: None below `min_returns` aligned daily returns (`fx`: see
+    `aligned_returns`)."""
+    pairs = aligned_returns(underlying, benchmark, fx)
     return ols_beta(pairs) if len(pairs) >= min_returns else None
 
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
@@ -332,15 +332,39 @@ class Collector:
             for holding in view.holdings
             if holding.quantity != 0 and holding.sec_type in OPTION_TYPES | LINEAR_TYPES
         }
+        currencies = {
+            holding.symbol: holding.currency
+            for view in views.values()
+            for holding in view.holdings
+            if holding.currency
+        }
+        benchmark_currency = next(
+            (view.benchmark_currency for view in views.values()),
+            self.settings.beta_benchmark_currency,
+        )
         due = self.betas.due(symbols, today)
         idle = self._beta_refresh is None or self._beta_refresh.done()
         if due and idle and (self._beta_retry_at is None or now >= self._beta_retry_at):
-            self._beta_refresh = asyncio.create_task(self.refresh_betas(due, now))
+            self._beta_refresh = asyncio.create_task(
+                self.refresh_betas(
+                    due, now, currencies=currencies, benchmark_currency=benchmark_currency
+                )
+            )
         return lines
 
-    async def refresh_betas(self, symbols: list[str], now: datetime) -> None:
+    async def refresh_betas(
+        self,
+        symbols: list[str],
+        now: datetime,
+        *,
+        currencies: Mapping[str, str] | None = None,
+        benchmark_currency: str | None = None,
+    ) -> None:
         """Regress each symbol on the benchmark over the gateway's daily bars; spool each beta
-        found as a `beta` record. A symbol without bars is missing for the day (never 1.0)."""
+        found as a `beta` record. A symbol without bars is missing for the day (never 1.0).
+        A symbol in another currency than the benchmark's is converted at the pair's daily
+        closes when the gateway serves them; else it is regressed in its own currency and the
+        `beta_in_local_currency` event says so."""
         today = now.astimezone(UTC).date()
         benchmark = self.betas.benchmark
         cached = self._benchmark_bars
@@ -352,6 +376,7 @@ class Collector:
                     return
                 cached = self._benchmark_bars = (today, answer[benchmark] or [])
             bars = await self.source.history(symbols)
+            rates = await self._rates(symbols, currencies or {}, benchmark_currency)
         except CollectorError as exc:
             self._beta_retry_at = now + _BETA_RETRY
             self.events.emit(
@@ -366,7 +391,9 @@ class Collector:
             if symbol not in bars:
                 continue  # the source does not know its contract yet: next tick
             own = bars[symbol]
-            estimate = beta_of(own, benchmark_bars) if own is not None else None
+            currency = (currencies or {}).get(symbol)
+            fx = rates.get(currency) if currency else None
+            estimate = beta_of(own, benchmark_bars, fx=fx) if own is not None else None
             self.betas.record(symbol, today, estimate)
             if estimate is None:
                 without.append(symbol)
@@ -392,6 +419,32 @@ class Collector:
             )  # fmt: skip
         if lines:
             self.writer.write(lines)
+
+    async def _rates(
+        self, symbols: list[str], currencies: Mapping[str, str], benchmark_currency: str | None
+    ) -> dict[str, list[Bar]]:
+        """The daily rate of each symbol's currency in the benchmark's, where the gateway has
+        it; the currencies it has none for are said once per refresh."""
+        wanted = sorted(
+            {currencies[s] for s in symbols if s in currencies} - {benchmark_currency or ""}
+        )
+        if not benchmark_currency or not wanted:
+            return {}
+        rates: dict[str, list[Bar]] = {}
+        for currency in wanted:
+            found = await self.source.fx_history(currency, benchmark_currency)
+            if found is not None:
+                rates[currency] = found
+        local = [s for s in symbols if currencies.get(s) in set(wanted) - set(rates)]
+        if local:
+            self.events.emit(
+                "warning", "beta_in_local_currency",
+                f"no daily {'/'.join(sorted(set(wanted) - set(rates)))}.{benchmark_currency}"
+                f" rates from the gateway: the betas of {', '.join(sorted(local))} are regressed"
+                " in their own currency (biased by the rate's co-movement with the benchmark)",
+                details={"symbols": sorted(local)},
+            )  # fmt: skip
+        return rates
 
     def _no_benchmark_bars(
         self, answered: bool, symbols: list[str], today: date, now: datetime

@@ -29,6 +29,7 @@ import aiohttp
 
 from collector.account_values import from_portal, portal_bars, portal_daily_pnl
 from collector.backoff import LookupRetries
+from collector.benchmark_search import benchmark_candidates, benchmark_in_currency
 from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
@@ -37,6 +38,7 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import EventLog
+from collector.fx_pairs import fx_pair, rates
 from collector.greeks import (
     LINEAR_TYPES,
     ONE_PER_UNIT,
@@ -116,6 +118,7 @@ class PortalSource:
         self._history_conids: dict[str, int] = {}  # underlying symbol -> conid of its bars
         self._benchmark_conid: int | None = None
         self._benchmark_searched = False
+        self._benchmark_currency = settings.beta_benchmark_currency
         self._refused: set[str] = set()  # optional replies refused this session, said once
 
     @property
@@ -303,7 +306,7 @@ class PortalSource:
                     daily_pnl=daily_pnl.get(account),
                 ),
                 bench_quote.price if bench_quote is not None else None,
-                "USD",
+                self._benchmark_currency,
             )
             for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
         }
@@ -415,32 +418,56 @@ class PortalSource:
 
     async def _benchmark(self, positions: dict[str, list[dict[str, Any]]]) -> int | None:
         """The benchmark's conid: held as a stock, the underlying of a held option, or found
-        once per session with /iserver/secdef/search."""
+        once per session with /iserver/secdef/search: the hit on the configured exchange whose
+        /trsrv/secdef currency is the configured one (collector/benchmark_search.py)."""
         symbol = self.settings.beta_benchmark
         for item in (item for items in positions.values() for item in items):
             if item.get("assetClass") in ("STK", "ETF") and item.get("ticker") == symbol:
                 self._benchmark_conid = int(item["conid"])
-            elif item.get("undSym") == symbol and item.get("undConid"):
-                self._benchmark_conid = self._benchmark_conid or int(item["undConid"])
+                self._benchmark_currency = str(item.get("currency") or self._benchmark_currency)
+            elif (
+                item.get("undSym") == symbol
+                and item.get("undConid")
+                and self._benchmark_conid is None
+            ):
+                self._benchmark_conid = int(item["undConid"])
+                self._benchmark_currency = str(item.get("currency") or self._benchmark_currency)
         if self._benchmark_conid is None and not self._benchmark_searched:
             self._benchmark_searched = True
-            try:
-                found = await self._request(
-                    "GET", "/iserver/secdef/search", params={"symbol": symbol}
-                )
-            except GatewayReplyError as exc:
-                self.events.emit(
-                    "warning", "benchmark_unknown",
-                    f"cannot find the benchmark {symbol}: {exc}; beta delta is left out",
-                )  # fmt: skip
-                return None
-            for item in found if isinstance(found, list) else []:
-                if isinstance(item, dict) and str(item.get("conid", "")).isdigit():
-                    self._benchmark_conid = int(item["conid"])
-                    break
+            self._benchmark_conid = await self._search_benchmark(symbol)
+            if self._benchmark_conid is not None:
+                self._benchmark_currency = self.settings.beta_benchmark_currency
         if self._benchmark_conid is not None:
             self._history_conids[symbol] = self._benchmark_conid
         return self._benchmark_conid
+
+    async def _search_benchmark(self, symbol: str) -> int | None:
+        exchange = self.settings.beta_benchmark_exchange
+        currency = self.settings.beta_benchmark_currency
+        try:
+            hits = await self._request("GET", "/iserver/secdef/search", params={"symbol": symbol})
+            candidates = benchmark_candidates(hits, symbol, exchange)
+            secdefs = (
+                await self._request(
+                    "GET", "/trsrv/secdef", params={"conids": ",".join(map(str, candidates))}
+                )
+                if candidates
+                else None
+            )
+        except GatewayReplyError as exc:
+            self.events.emit(
+                "warning", "benchmark_unknown",
+                f"cannot find the benchmark {symbol}: {exc}; beta delta is left out",
+            )  # fmt: skip
+            return None
+        conid = benchmark_in_currency(candidates, secdefs, currency)
+        if conid is None:
+            self.events.emit(
+                "warning", "benchmark_unknown",
+                f"no {symbol} listed on {exchange} in {currency} among the gateway's search"
+                " hits; beta delta is left out",
+            )  # fmt: skip
+        return conid
 
     async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
         """A year of daily bars of each symbol whose conid is known, one request at a time
@@ -465,6 +492,32 @@ class PortalSource:
                 raise GatewayUnavailable(str(exc)) from exc
             found[symbol] = portal_bars(reply)
         return found
+
+    async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
+        """A year of daily bars of one `currency` in `quote_currency`: the pair's conid from
+        /iserver/currency/pairs, its bars from /iserver/marketdata/history (inverted when IBKR
+        quotes the pair the other way); None when the gateway has no such pair or no bars."""
+        if not self._ready:
+            raise GatewayUnavailable("no Client Portal session")
+        try:
+            pairs = await self._request(
+                "GET", "/iserver/currency/pairs", params={"currency": quote_currency}
+            )
+            pair = fx_pair(pairs, currency, quote_currency)
+            if pair is None:
+                return None
+            reply = await self._request(
+                "GET",
+                "/iserver/marketdata/history",
+                server_error_is_none=True,
+                params={"conid": str(pair.conid), "period": "1y", "bar": "1d"},
+            )
+        except GatewayReplyError:
+            return None
+        except (GatewayPacing, SessionRequired) as exc:
+            raise GatewayUnavailable(str(exc)) from exc
+        bars = portal_bars(reply)
+        return rates(bars, pair) if bars else None
 
     async def _positions(self, account: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -56,6 +56,9 @@ class CollectorSettings:
     held_max_records: int
     log_level: str
     beta_benchmark: str = "SPY"
+    # PORTAL: the search hit taken as the benchmark (its primary exchange and its currency)
+    beta_benchmark_exchange: str = "ARCA"
+    beta_benchmark_currency: str = "USD"
     beta_overrides: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -121,6 +124,12 @@ class CollectorSettings:
             ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             beta_benchmark=benchmark,
+            beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
+            .strip()
+            .upper(),
+            beta_benchmark_currency=env.text("BRIDGE_BETA_BENCHMARK_CURRENCY", "USD")
+            .strip()
+            .upper(),
             beta_overrides=_read_betas_file(betas_file) if betas_file else {},
         )
 

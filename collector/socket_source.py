@@ -21,7 +21,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from ib_async import IB, Contract, ContractDetails, StartupFetch, Stock, Ticker
+from ib_async import IB, Contract, ContractDetails, Forex, StartupFetch, Stock, Ticker
 
 from collector.account_values import from_socket_values, socket_bar_day
 from collector.betas import Bar
@@ -346,7 +346,12 @@ class SocketSource:
                 self._benchmark = contract
                 return contract
         if self._benchmark is None:
-            self._benchmark = Stock(symbol, "SMART", "USD")
+            self._benchmark = Stock(
+                symbol,
+                "SMART",
+                self.settings.beta_benchmark_currency,
+                primaryExchange=self.settings.beta_benchmark_exchange,
+            )
             self._lookup = asyncio.create_task(self._look_up_benchmark(self._benchmark))
         return self._benchmark if self._benchmark.conId else None
 
@@ -365,7 +370,8 @@ class SocketSource:
         else:  # kept as asked (no conid): not asked again on this connection
             self.events.emit(
                 "warning", "benchmark_unknown",
-                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in USD:"
+                f"the gateway has {len(found)} stocks named {contract.symbol} on SMART in"
+                f" {contract.currency} (primary {contract.primaryExchange}):"
                 " beta delta is left out (no_price)",
             )  # fmt: skip
 
@@ -395,6 +401,33 @@ class SocketSource:
             ]
             found[symbol] = days or None
         return found
+
+    async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
+        """A year of daily MIDPOINT bars of the pair on IDEALPRO (an FX pair has no TRADES:
+        docs/ibkr-conventions.md, "Betas across currencies and calendars"); None when the
+        gateway knows no such pair or has no bars for it."""
+        if not self.ib.isConnected():
+            raise GatewayUnavailable("not connected")
+        try:
+            found = await asyncio.wait_for(
+                self.ib.reqContractDetailsAsync(Forex(currency + quote_currency)),
+                self.settings.connect_timeout_s,
+            )
+        except TimeoutError:
+            return None
+        if len(found) != 1 or found[0].contract is None:
+            return None
+        bars = await self.ib.reqHistoricalDataAsync(
+            found[0].contract, "", "1 Y", "1 day", "MIDPOINT", useRTH=True,
+            timeout=self.settings.connect_timeout_s * 3,
+        )  # fmt: skip
+        days = [
+            Bar(day, close)
+            for bar in bars
+            for day, close in [(socket_bar_day(bar.date), known(bar.close))]
+            if day is not None and close is not None
+        ]
+        return days or None
 
     async def _details_of(self, conid: int) -> Contract | None:
         await self._qualify([conid])

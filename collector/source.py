@@ -50,5 +50,10 @@ class GreeksSource(Protocol):
         None: the gateway has none); raises GatewayUnavailable."""
         ...
 
+    async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
+        """A year of daily closes of one unit of `currency` in `quote_currency` (None: the
+        gateway gives none); raises GatewayUnavailable."""
+        ...
+
     async def probe(self) -> None:
         """Prove the gateway answers; raises GatewayStalled or SessionRequired if not."""

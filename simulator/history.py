@@ -64,8 +64,9 @@ def daily_returns(
 
 
 def bars_from_returns(
-    days: Sequence[date], returns: Sequence[float], *, last_close: float, seed: int, key: int
-) -> list[Bar]:
+    days: Sequence[date], returns: Sequence[float], *, last_close: float, seed: int, key: int,
+    decimals: int = PRICE_DECIMALS,
+) -> list[Bar]:  # fmt: skip
     """Bars whose closes end at `last_close` and move by `returns` (the first return is the
     move into the first day, so it is not visible in the closes)."""
     closes = [last_close]
@@ -80,7 +81,7 @@ def bars_from_returns(
         high = max(open_, close) + wiggle
         low = min(open_, close) - wiggle
         volume = 1_000_000 + _rng(f"{seed}/{key}/v/{day}").randrange(1_000_000)
-        o, h, lo, c = (round(x, PRICE_DECIMALS) for x in (open_, high, low, close))
+        o, h, lo, c = (round(x, decimals) for x in (open_, high, low, close))
         bars.append(Bar(day, o, h, lo, c, volume))
         previous = close
     return bars
@@ -96,6 +97,24 @@ def close_returns(bars: Sequence[Bar]) -> dict[date, float]:
 def common_returns(underlying: Sequence[Bar], benchmark: Sequence[Bar]) -> int:
     """How many dates both have a close-to-close return for."""
     return len(set(close_returns(underlying)) & set(close_returns(benchmark)))
+
+
+def in_currency(returns: Sequence[float], rate_returns: Sequence[float]) -> list[float]:
+    """Returns in the benchmark's currency turned into the local currency's, where the rate
+    (benchmark currency per local unit) moved by `rate_returns`: (1 + r) / (1 + f) - 1."""
+    return [(1.0 + r) / (1.0 + f) - 1.0 for r, f in zip(returns, rate_returns, strict=True)]
+
+
+def slope(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """cov(y, x) / var(x) of (y, x) pairs; None below two pairs or with no variance in x."""
+    if len(pairs) < 2:
+        return None
+    mean_y = sum(y for y, _ in pairs) / len(pairs)
+    mean_x = sum(x for _, x in pairs) / len(pairs)
+    var = sum((x - mean_x) ** 2 for _, x in pairs)
+    if var == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for y, x in pairs) / var
 
 
 def ols_beta(underlying: Sequence[Bar], benchmark: Sequence[Bar]) -> float | None:

@@ -27,6 +27,9 @@ _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
 # The fewest common daily returns the truth regresses a beta from; below, the symbol has none
 # (docs/simulator.md; the bridge states the same minimum on its own in collector/betas.py).
 MIN_RETURNS = 60
+# Exchange rates' bars to five decimals (1.08253), as FX is quoted: to the cent they would move
+# in steps of about 1 %.
+FX_DECIMALS = 5
 _EXPIRY_HOUR_UTC = 21  # options expire at 16:00 New York, near enough
 
 
@@ -357,37 +360,96 @@ class Market:
 
     def bars(self, conid: int) -> list[Bar] | None:
         """A year of daily bars ending yesterday, or None when the gateway has no history for
-        the instrument (options, or the scenario says so)."""
+        the instrument (options, or the scenario says so). An underlying with `fx_bars` is in
+        its own currency (its benchmark-currency path at the day's rate); `closed_days` have
+        no bar."""
         item = self._instruments.get(conid)
         if item is None or item.underlying_conid is not None or not item.history:
             return None
         key = (conid, self.today())
         if key not in self._bars:
-            days = history.trading_days(self.today(), history.TRADING_DAYS_PER_YEAR)
-            spec = next(u for u in self.scenario.underlyings if u.conid == conid)
-            benchmark = self._benchmark_spec()
-            seed = self.scenario.seed
-            market = (
-                None
-                if benchmark is None
-                else history.daily_returns(
-                    seed=seed, key=benchmark.conid, days=days, vol=benchmark.vol,
-                    benchmark=None, beta=1.0,
-                )
-            )  # fmt: skip
-            if benchmark is not None and conid == benchmark.conid:
-                returns = market
-            else:
-                returns = history.daily_returns(
-                    seed=seed, key=conid, days=days, vol=spec.idiosyncratic_vol,
-                    benchmark=market, beta=spec.beta,
-                )  # fmt: skip
-            assert returns is not None
+            spec = self._spec(conid)
+            days, returns = self._path(conid)
+            if spec.fx_bars:
+                returns = history.in_currency(returns, self._path(self._fx_spec(spec).conid)[1])
             bars = history.bars_from_returns(
-                days, returns, last_close=spec.spot, seed=seed, key=conid
-            )
-            self._bars[key] = bars[len(bars) - spec.history_days :]  # the latest only
+                days, returns, last_close=spec.spot, seed=self.scenario.seed, key=conid,
+                decimals=FX_DECIMALS if spec.sec_type == "CASH" else rounding.PRICE_DECIMALS,
+            )  # fmt: skip
+            closed = self._closed(spec, days)
+            latest = bars[len(bars) - spec.history_days :]  # the latest only
+            self._bars[key] = [bar for bar in latest if bar.day not in closed]
         return self._bars[key]
+
+    def _spec(self, conid: int) -> Underlying:
+        return next(u for u in self.scenario.underlyings if u.conid == conid)
+
+    def _fx_spec(self, spec: Underlying) -> Underlying:
+        """The CASH underlying quoting one unit of `spec`'s currency in the benchmark's."""
+        return next(
+            u
+            for u in self.scenario.underlyings
+            if u.sec_type == "CASH" and u.symbol == spec.currency
+        )
+
+    @staticmethod
+    def _closed(spec: Underlying, days: list[date]) -> set[date]:
+        return {days[-k] for k in spec.closed_days}
+
+    def _path(self, conid: int) -> tuple[list[date], list[float]]:
+        """The year's weekdays and the daily returns the scenario makes for `conid`: the
+        benchmark's own, or `beta` times them plus its own noise (in the benchmark's
+        currency)."""
+        days = history.trading_days(self.today(), history.TRADING_DAYS_PER_YEAR)
+        spec = self._spec(conid)
+        benchmark = self._benchmark_spec()
+        seed = self.scenario.seed
+        market = (
+            None
+            if benchmark is None
+            else history.daily_returns(
+                seed=seed, key=benchmark.conid, days=days, vol=benchmark.vol,
+                benchmark=None, beta=1.0,
+            )
+        )  # fmt: skip
+        if benchmark is not None and conid == benchmark.conid:
+            assert market is not None
+            return days, market
+        return days, history.daily_returns(
+            seed=seed, key=conid, days=days, vol=spec.idiosyncratic_vol,
+            benchmark=market, beta=spec.beta,
+        )  # fmt: skip
+
+    def _sample_size(self, spec: Underlying, bars: list[Bar] | None) -> int:
+        """The daily returns a beta rests on: the pairs of the paths for an underlying in
+        another currency or calendar, else its bars' returns."""
+        benchmark = self._benchmark_spec()
+        from_paths = benchmark is not None and (
+            spec.fx_bars or bool(spec.closed_days) or bool(benchmark.closed_days)
+        )
+        if bars and benchmark is not None and spec.conid != benchmark.conid and from_paths:
+            return len(self._path_pairs(spec.conid, benchmark))
+        return max(len(bars) - 1, 0) if bars else 0
+
+    def _beta_from_paths(self, conid: int, benchmark: Underlying) -> float | None:
+        """The beta of an underlying whose bars are in another currency or on another calendar,
+        from the returns the scenario made rather than from the bars (`_path_pairs`)."""
+        pairs = self._path_pairs(conid, benchmark)
+        return history.slope(pairs) if len(pairs) >= MIN_RETURNS else None
+
+    def _path_pairs(self, conid: int, benchmark: Underlying) -> list[tuple[float, float]]:
+        """(its return in the benchmark's currency, the benchmark's) on each weekday of its
+        window that both exchanges are open on, as is the weekday before."""
+        spec = self._spec(conid)
+        days, mine = self._path(conid)
+        _, theirs = self._path(benchmark.conid)
+        window = len(days) - min(spec.history_days, benchmark.history_days)
+        closed = self._closed(spec, days) | self._closed(benchmark, days)
+        return [
+            (mine[index], theirs[index])
+            for index in range(window + 1, len(days))
+            if days[index] not in closed and days[index - 1] not in closed
+        ]
 
     def _benchmark_spec(self) -> Underlying | None:
         return next(
@@ -416,7 +478,12 @@ class Market:
         if conid is None or benchmark is None:
             return None
         mine, theirs = self.bars(conid), self.bars(benchmark.conid)
-        if mine is None or theirs is None or history.common_returns(mine, theirs) < MIN_RETURNS:
+        if mine is None or theirs is None:
+            return None
+        spec = self._spec(conid)
+        if spec.fx_bars or spec.closed_days or benchmark.closed_days:
+            return self._beta_from_paths(conid, benchmark)
+        if history.common_returns(mine, theirs) < MIN_RETURNS:
             return None
         return history.ols_beta(mine, theirs)
 
@@ -428,7 +495,7 @@ class Market:
             bars = self.bars(item.conid)
             result[item.symbol] = {
                 "beta": self.beta(item.symbol),
-                "sample_size": max(len(bars) - 1, 0) if bars else 0,
+                "sample_size": self._sample_size(item, bars),
                 "as_of": bars[-1].day.isoformat() if bars else None,
             }
         return result

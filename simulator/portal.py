@@ -64,6 +64,18 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
 
+def _search_hit(
+    conid: int, symbol: str, name: str, exchange: str, sections: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One hit of /iserver/secdef/search, as the gateway writes it (conid a string,
+    `description` the primary exchange, `companyHeader` "name - exchange")."""
+    return {
+        "conid": str(conid), "companyHeader": f"{name} - {exchange}", "companyName": name,
+        "symbol": symbol, "description": exchange, "restricted": None, "fop": None,
+        "opt": None, "war": None, "sections": sections,
+    }  # fmt: skip
+
+
 def _bad_request(reason: str) -> web.Response:
     return _json({"error": f"Bad Request: {reason}", "statusCode": 400}, 400)
 
@@ -151,6 +163,8 @@ class PortalGateway:
             ("GET", "/iserver/contract/{conid}/info-and-rules", self.info_and_rules,
              Needs.BRIDGE),
             ("GET", "/trsrv/secdef", self.secdef, Needs.LOGIN),
+            ("GET POST", "/iserver/secdef/search", self.search, Needs.BRIDGE),
+            ("GET", "/iserver/currency/pairs", self.currency_pairs, Needs.BRIDGE),
             ("GET", "/portfolio/{account}/summary", self.summary, Needs.LOGIN),
             ("GET", "/portfolio/{account}/ledger", self.ledger, Needs.LOGIN),
             ("GET", "/iserver/account/pnl/partitioned", self.pnl_partitioned, Needs.BRIDGE),
@@ -572,14 +586,62 @@ class PortalGateway:
         }  # fmt: skip
         return _json({**self._contract_info(item), "rules": rules})
 
+    async def search(self, request: web.Request) -> web.Response:
+        """Every listing under `symbol`: the scenario's other listings first, then its own
+        instruments with a price path (options are named by their underlying's `sections`)."""
+        symbol = request.query.get("symbol", "")
+        if not symbol and request.can_read_body:
+            body = await request.json()
+            symbol = str(body.get("symbol", "")) if isinstance(body, dict) else ""
+        if not symbol.strip():
+            return _bad_request("symbol required")
+        wanted = symbol.strip().upper()
+        hits: list[dict[str, Any]] = [
+            _search_hit(item.conid, item.symbol, item.name or item.symbol, item.exchange,
+                        [{"secType": item.sec_type}])
+            for item in self.market.scenario.listings
+            if item.symbol.upper() == wanted
+        ]  # fmt: skip
+        for item in self.market.scenario.underlyings:
+            if item.symbol.upper() != wanted:
+                continue
+            sections: list[dict[str, Any]] = [{"secType": item.sec_type}]
+            if any(o.underlying == item.conid for o in self.market.scenario.options):
+                sections.append({"secType": "OPT", "exchange": "SMART;"})
+            hits.append(
+                _search_hit(item.conid, item.symbol, item.symbol, item.primary_exchange, sections)
+            )
+        return _json(hits)
+
+    async def currency_pairs(self, request: web.Request) -> web.Response:
+        """`{CUR: [{symbol: "EUR.USD", conid, ccyPair: "EUR"}]}`: the scenario's CASH
+        underlyings (symbol the base currency, currency the quote) with CUR on either side."""
+        currency = request.query.get("currency", "").strip().upper()
+        if not currency:
+            return _bad_request("currency required")
+        pairs = [
+            {"symbol": f"{item.symbol}.{item.currency}", "conid": item.conid,
+             "ccyPair": item.currency if item.symbol == currency else item.symbol}
+            for item in self.market.scenario.underlyings
+            if item.sec_type == "CASH" and currency in (item.symbol, item.currency)
+        ]  # fmt: skip
+        return _json({currency: pairs})
+
     async def secdef(self, request: web.Request) -> web.Response:
         conids = _conids(request.query.get("conids", ""))
         if conids is None:
             return _bad_request("conids")
         found = [item for conid in conids if (item := self.market.instrument(conid)) is not None]
+        listed = [item for item in self.market.scenario.listings if item.conid in conids]
         return _json(
             {
                 "secdef": [
+                    {"conid": item.conid, "currency": item.currency, "assetClass": item.sec_type,
+                     "ticker": item.symbol, "name": item.name or item.symbol,
+                     "undConid": 0, "multiplier": 0, "type": item.sec_type,
+                     "isUS": item.currency == "USD", "listingExchange": item.exchange}
+                    for item in listed
+                ] + [
                     {"conid": item.conid, "currency": item.currency, "assetClass": item.sec_type,
                      "ticker": item.symbol, "name": item.symbol, "expiry": item.expiry,
                      "lastTradingDay": item.expiry, "putOrCall": item.right,

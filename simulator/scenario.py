@@ -45,6 +45,13 @@ class Underlying:
     idiosyncratic_vol: float = 0.10  # annualised; the rest of its daily returns
     history: bool = True  # False: the gateway serves no daily bars for it
     history_days: int = 252  # how many daily bars it has (a recent listing has fewer)
+    # Weekdays its exchange is closed (no bar), counted back from the last bar's day (1): 2 is
+    # the weekday before it. The benchmark keeps every weekday unless it says otherwise.
+    closed_days: tuple[int, ...] = ()
+    # Its bars are in its own currency: its returns in the benchmark's currency (what `beta`
+    # makes) converted at the daily rate of the scenario's CASH underlying whose symbol is this
+    # currency (EUR, quoted in USD). False: its bars follow the benchmark in its own currency.
+    fx_bars: bool = False
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
@@ -71,6 +78,21 @@ class OptionSpec:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """Another listing of a symbol that only the Portal's symbol search names (the same ETF on
+    another exchange, in another currency): listed before the scenario's own instruments in
+    `/iserver/secdef/search`, described by `/trsrv/secdef`, and nothing else (no quotes, no
+    bars, not holdable): a client that takes it for the instrument gets no price."""
+
+    conid: int
+    symbol: str
+    exchange: str  # its primary exchange
+    currency: str
+    sec_type: str = "STK"
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Scenario:
     seed: int
     frozen: bool
@@ -90,6 +112,7 @@ class Scenario:
     # Socket account values per currency keyed "$LEDGER-ExchangeRate", not "ExchangeRate" (the
     # TWS setting of the 2026 API release notes, on by default for new users)
     ledger_prefix: bool = False
+    listings: tuple[Listing, ...] = ()  # other listings the Portal's search names first
 
     def expiry(self, days: int, start: date) -> str:
         return (start + timedelta(days=days)).strftime("%Y%m%d")
@@ -108,7 +131,11 @@ def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
 def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenario:
     try:
         underlyings = tuple(
-            _build(Underlying, item, f"{source}: underlyings[{index}]")
+            _build(
+                Underlying,
+                {**item, "closed_days": tuple(int(k) for k in item.get("closed_days", ()))},
+                f"{source}: underlyings[{index}]",
+            )
             for index, item in enumerate(raw["underlyings"])
         )
         options = tuple(
@@ -141,6 +168,10 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
             benchmark=str(raw.get("benchmark", "SPY")),
             portal_values=str(raw.get("portal_values", "exact")),
             ledger_prefix=bool(raw.get("ledger_prefix", False)),
+            listings=tuple(
+                _build(Listing, item, f"{source}: listings[{index}]")
+                for index, item in enumerate(raw.get("listings", []))
+            ),
         )  # fmt: skip
     except KeyError as exc:
         raise ScenarioError(f"{source}: missing {exc}") from None
@@ -152,7 +183,9 @@ def from_mapping(raw: Mapping[str, Any], *, source: str = "scenario") -> Scenari
 
 def _check(scenario: Scenario, source: str) -> None:
     conids = [item.conid for item in scenario.underlyings] + [o.conid for o in scenario.options]
-    if len(conids) != len(set(conids)):
+    if len(conids + [item.conid for item in scenario.listings]) != len(
+        set(conids) | {item.conid for item in scenario.listings}
+    ):
         raise ScenarioError(f"{source}: a conid is used twice")
     known = {item.conid for item in scenario.underlyings}
     for option in scenario.options:
@@ -176,6 +209,12 @@ def _check_underlyings(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: {item.symbol}: sec_type is one of {SEC_TYPES}")
         if not 1 <= item.history_days <= 252:
             raise ScenarioError(f"{source}: {item.symbol}: history_days is 1 to 252")
+        if any(not 2 <= k <= item.history_days for k in item.closed_days):
+            raise ScenarioError(f"{source}: {item.symbol}: closed_days are 2 to history_days")
+        if item.fx_bars and not any(
+            u.sec_type == "CASH" and u.symbol == item.currency for u in scenario.underlyings
+        ):
+            raise ScenarioError(f"{source}: {item.symbol}: fx_bars needs a CASH {item.currency}")
         if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
             raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
     if scenario.portal_values not in PORTAL_VALUES:

@@ -43,7 +43,7 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "contract_unknown", "benchmark_unknown", "bad_position", "account_data_unavailable",
         "portal_auth_state", "pacing_backoff", "pacing_resumed", "bad_quantity",
         "magnifier_unknown",
-        "betas_deferred", "betas_missing", "betas_unavailable",
+        "betas_deferred", "betas_missing", "betas_unavailable", "beta_in_local_currency",
         # the writer, the breakers, the alerter
         "spool_segment_missing", "breaker_opened", "breaker_closed",
         "alert_fired", "alert_resolved",

@@ -58,14 +58,48 @@ def test_no_beta_without_enough_data(pairs: list[tuple[float, float]]) -> None:
     assert ols_beta(pairs) is None
 
 
-def test_returns_are_aligned_by_date() -> None:
-    """Only common dates count; returns run between consecutive common dates."""
-    underlying = _bars(100, 110, 121, 133.1)  # +10 % a day
-    benchmark = _bars(200, 210, 999, 231.525, skip=(2,))  # day 2 missing: 200, 210, -, 231.525
+def test_no_return_spans_a_day_either_series_is_missing() -> None:
+    """Day 2 is a holiday of the benchmark's exchange: the returns into and out of it are
+    dropped for both (before, one two-day return 1 -> 3 was paired with them)."""
+    underlying = _bars(100, 110, 121, 133.1, 146.41)  # +10 % a day
+    benchmark = _bars(200, 210, 999, 231.525, 243.10125, skip=(2,))  # +5 % a day, no day 2
     pairs = aligned_returns(underlying, benchmark)
-    # common days 0, 1, 3: underlying 110/100-1 = 0.1, 133.1/110-1 = 0.21;
-    # benchmark 210/200-1 = 0.05, 231.525/210-1 = 0.1025
-    assert pairs == [pytest.approx((0.1, 0.05)), pytest.approx((0.21, 0.1025))]
+    # calendar 0, 1, 2, 3, 4: 0 -> 1 (both), 1 -> 2 (no benchmark), 2 -> 3 (no benchmark),
+    # 3 -> 4 (both): 110/100-1 = 0.1 with 210/200-1 = 0.05; 146.41/133.1-1 = 0.1 with
+    # 243.10125/231.525-1 = 0.05
+    assert pairs == [pytest.approx((0.1, 0.05)), pytest.approx((0.1, 0.05))]
+    # the same when it is the underlying that is closed on day 2
+    assert aligned_returns(_bars(100, 110, 121, 133.1, 146.41, skip=(2,)), _bars(
+        200, 210, 220.5, 231.525, 243.10125
+    )) == [pytest.approx((0.1, 0.05)), pytest.approx((0.1, 0.05))]  # fmt: skip
+
+
+def test_an_underlying_in_another_currency_is_converted_at_each_days_rate() -> None:
+    """EUR closes times the day's USD per EUR: the returns are the USD ones. A day without a
+    rate has no converted close, so the returns around it go too."""
+    underlying = _bars(100, 100, 110, 110)  # in EUR
+    fx = _bars(1.00, 1.10, 1.10, 1.00)  # USD per EUR
+    benchmark = _bars(50, 55, 60.5, 55)
+    # converted closes 100, 110, 121, 110: returns 0.1, 0.1, -1/11;
+    # benchmark 0.1, 0.1, 55/60.5-1 = -1/11
+    assert aligned_returns(underlying, benchmark, fx) == [
+        pytest.approx((0.1, 0.1)),
+        pytest.approx((0.1, 0.1)),
+        pytest.approx((-1 / 11, -1 / 11)),
+    ]
+    # in local currency the same series gives 0, 0.1, 0: another slope entirely
+    assert aligned_returns(underlying, benchmark) == [
+        pytest.approx((0.0, 0.1)),
+        pytest.approx((0.1, 0.1)),
+        pytest.approx((0.0, -1 / 11)),
+    ]
+    # no rate on day 1: converted closes 100, -, 121, 110: only 2 -> 3 remains
+    assert aligned_returns(underlying, benchmark, _bars(1.0, 9, 1.1, 1.0, skip=(1,))) == [
+        pytest.approx((-1 / 11, -1 / 11))
+    ]
+    converted = beta_of(underlying, benchmark, fx=fx, min_returns=3)
+    assert converted is not None
+    assert converted.beta == pytest.approx(1.0, rel=1e-12)  # USD moves equal the benchmark's
 
 
 def test_beta_from_bars_and_the_benchmark_against_itself() -> None:
@@ -94,9 +128,10 @@ def test_fewer_than_60_daily_returns_give_no_beta() -> None:
 
 
 def test_bad_closes_are_left_out() -> None:
-    """A zero or negative close is not a price: its date is not a sample."""
-    assert aligned_returns(_bars(100, 0, 110), _bars(50, 51, 52)) == [
-        pytest.approx((0.1, 52 / 50 - 1))
+    """A zero or negative close is not a price: its date is not a sample, and no return spans
+    it (0 -> 2 would be a two-day return)."""
+    assert aligned_returns(_bars(100, 0, 110, 121), _bars(50, 51, 52, 54.6)) == [
+        pytest.approx((0.1, 54.6 / 52 - 1))
     ]
 
 
@@ -148,3 +183,8 @@ def test_a_betas_file_that_is_not_betas_stops_the_collector_naming_it(tmp_path: 
         {"BRIDGE_BETAS_FILE": str(path), "BRIDGE_BETA_BENCHMARK": "qqq"}
     )
     assert (settings.beta_overrides, settings.beta_benchmark) == ({"AAPL": 1.5}, "QQQ")
+    assert (settings.beta_benchmark_exchange, settings.beta_benchmark_currency) == ("ARCA", "USD")
+    settings = CollectorSettings.from_environ(
+        {"BRIDGE_BETA_BENCHMARK_EXCHANGE": " ibis ", "BRIDGE_BETA_BENCHMARK_CURRENCY": "eur"}
+    )
+    assert (settings.beta_benchmark_exchange, settings.beta_benchmark_currency) == ("IBIS", "EUR")

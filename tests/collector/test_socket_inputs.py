@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from collector.betas import Bar, beta_of
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from simulator.model import Market
-from simulator.scenario import Scenario, load
+from simulator.scenario import Scenario, Underlying, load
 from simulator.tws import SocketGateway
 from tests.collector.conftest import snapshots_at
 from tests.collector.trader import assert_figures_equal, settle
@@ -112,3 +113,61 @@ async def test_an_account_of_stocks_alone_has_an_input_age(
     later = snapshots_at(collector, last + 1)["DU7654321"]["stalest_greek_age_s"]
     assert first is not None
     assert later > first >= 0
+
+
+SAP = 14204
+EUR_USD = 12087792
+
+
+def _with_a_eur_stock(*, fx_beta: float) -> Scenario:
+    """The default scenario plus SAP in EUR on IBIS (held by DU1234567), whose bars are in EUR
+    (its USD path at the day's EUR.USD rate) with five German holidays SPY trades through, and
+    the EUR.USD pair whose daily moves follow SPY's by `fx_beta`."""
+    scenario = load(None)
+    eur = Underlying(
+        EUR_USD, "EUR", "CASH", "IDEALPRO", "IDEALPRO", spot=1.0825, vol=0.08,
+        currency="USD", beta=fx_beta, idiosyncratic_vol=0.08,
+    )  # fmt: skip
+    sap = Underlying(
+        SAP, "SAP", "STK", "SMART", "IBIS", spot=200.0, vol=0.25, currency="EUR", beta=1.1,
+        idiosyncratic_vol=0.15, closed_days=(5, 40, 41, 120, 200), fx_bars=True,
+    )  # fmt: skip
+    return dataclasses.replace(
+        scenario,
+        underlyings=(*scenario.underlyings, eur, sap),
+        positions={
+            **scenario.positions,
+            "DU1234567": {**scenario.positions["DU1234567"], SAP: 100.0},
+        },
+        exchange_rates={"USD": {"EUR": 1.0825}},
+    )
+
+
+async def test_a_eur_underlying_is_regressed_in_usd_over_days_both_traded(
+    serve: Callable[[Market], Awaitable[Collector]],
+) -> None:
+    """SAP's bars are in EUR and miss five days SPY has: its beta is its USD returns' slope on
+    SPY's over the days both traded (the simulator's truth, from the returns it made, not from
+    the bars). Regressed in EUR, as before, it is lower by about EUR.USD's own beta on SPY
+    (0.3), the bias this removes."""
+    market = _frozen(_with_a_eur_stock(fx_beta=0.3))
+    truth_beta = market.beta("SAP")
+    assert truth_beta is not None
+    collector = await serve(market)
+    assert await collector.connect_once()
+    last = await settle(collector, market.truth, 200)
+    assert collector.betas.betas()["SAP"] == pytest.approx(truth_beta, rel=2e-3)
+    record = snapshots_at(collector, last)["DU1234567"]["underlyings"]["SAP"]
+    expected = market.truth()["DU1234567"]["underlyings"]["SAP"]
+    assert record["net_beta_delta"] == pytest.approx(expected["net_beta_delta"], rel=2e-3)
+    # the bias, measured on the same bars: in local currency the slope is far off
+    local = beta_of(market_bars(market, SAP), market_bars(market, 756733))
+    assert local is not None
+    assert truth_beta - local.beta > 0.15
+
+
+def market_bars(market: Market, conid: int) -> list[Bar]:
+    """The simulator's served bars as the collector reads them (date, close)."""
+    bars = market.bars(conid)
+    assert bars is not None
+    return [Bar(bar.day, bar.close) for bar in bars]
