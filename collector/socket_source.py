@@ -102,6 +102,8 @@ class SocketSource:
         self._details: dict[int, ContractDetails] = {}
         self._history_conids: dict[str, int] = {}  # underlying symbol -> the conid of its bars
         self._benchmark: Contract | None = None
+        # The benchmark's lookup under way: held so it is not collected mid-flight, cancelled
+        # with the connection it asks over.
         self._lookup: asyncio.Task[None] | None = None
         self._rotation = 0
         self._codes_seen: list[int] = []
@@ -187,6 +189,9 @@ class SocketSource:
     async def disconnect(self) -> None:
         if self._subscriber is not None:
             self._subscriber.cancel()
+        if self._lookup is not None:
+            self._lookup.cancel()
+            self._lookup = None
         if self.ib.isConnected():
             self.ib.disconnect()
 
