@@ -3,6 +3,7 @@ and the whole simulator for PORTAL mode."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -112,20 +113,33 @@ async def trader_portal(start_simulator: StartSimulator) -> Simulator:
 @pytest.fixture
 async def portal_collector(tmp_path: Path, trader_portal: Simulator) -> AsyncIterator[Collector]:
     """A PORTAL collector against `trader_portal`, opened, closed after the test."""
+    async with opened_portal_collector(trader_portal, tmp_path / "var") as collector:
+        yield collector
+
+
+@contextlib.asynccontextmanager
+async def opened_portal_collector(
+    simulator: Simulator, var_dir: Path, **settings: str
+) -> AsyncIterator[Collector]:
+    """A PORTAL collector against `simulator`, opened, and closed on the way out; `settings`
+    adds to or overrides its environment."""
     collector = Collector(
         CollectorSettings.from_environ(
             {
                 "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": trader_portal.portal_url,
+                "IB_PORTAL_URL": simulator.portal_url,
                 "IB_CONNECT_TIMEOUT_S": "3",
                 "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+                "BRIDGE_VAR_DIR": str(var_dir),
+                **settings,
             }
         )
     )
     collector.open()
-    yield collector
-    await collector.close()
+    try:
+        yield collector
+    finally:
+        await collector.close()
 
 
 @pytest.fixture

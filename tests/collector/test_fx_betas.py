@@ -17,9 +17,8 @@ import pytest
 from collector.betas import Bar
 from collector.collector import Collector
 from collector.fx_pairs import FxPair, fx_pair, rates
-from collector.settings import CollectorSettings
 from simulator.app import Simulator
-from tests.collector.conftest import event_names, snapshots_at
+from tests.collector.conftest import event_names, opened_portal_collector, snapshots_at
 from tests.collector.trader import settle
 from tests.fixtures.simulator import StartSimulator
 
@@ -85,20 +84,8 @@ async def portal(
     tmp_path: Path, start_simulator: StartSimulator, eur_scenario: Path
 ) -> AsyncIterator[tuple[Simulator, Collector]]:
     simulator = await start_simulator(eur_scenario)
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    yield simulator, collector
-    await collector.close()
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
+        yield simulator, collector
 
 
 async def test_a_eur_underlying_is_regressed_in_usd_in_portal_mode(

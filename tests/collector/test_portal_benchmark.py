@@ -15,9 +15,8 @@ import pytest
 
 from collector.benchmark_search import benchmark_candidates, benchmark_in_currency
 from collector.collector import Collector
-from collector.settings import CollectorSettings
 from simulator.app import Simulator
-from tests.collector.conftest import snapshots_at
+from tests.collector.conftest import opened_portal_collector, snapshots_at
 from tests.collector.trader import assert_figures_equal, settle
 from tests.fixtures.simulator import StartSimulator
 
@@ -100,20 +99,8 @@ async def searched(
     tmp_path: Path, start_simulator: StartSimulator, scenario_without_spy: Path
 ) -> AsyncIterator[tuple[Simulator, Collector]]:
     simulator = await start_simulator(scenario_without_spy)
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    yield simulator, collector
-    await collector.close()
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
+        yield simulator, collector
 
 
 async def test_the_searched_benchmark_is_spy_on_arca_in_usd(
@@ -160,26 +147,15 @@ async def test_a_benchmark_in_euros_is_priced_in_euros(
     """With EXSA on IBIS in EUR configured, the benchmark's price is converted from EUR (it was
     taken as USD: beta delta 1.0825 times too large) and every figure equals the truth."""
     simulator = await start_simulator(eur_benchmark_scenario)
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-                "BRIDGE_BETA_BENCHMARK": "EXSA",
-                "BRIDGE_BETA_BENCHMARK_EXCHANGE": "ibis",
-                "BRIDGE_BETA_BENCHMARK_CURRENCY": "eur",
-            }
-        )
-    )
-    collector.open()
-    try:
+    async with opened_portal_collector(
+        simulator,
+        tmp_path / "var",
+        BRIDGE_BETA_BENCHMARK="EXSA",
+        BRIDGE_BETA_BENCHMARK_EXCHANGE="ibis",
+        BRIDGE_BETA_BENCHMARK_CURRENCY="eur",
+    ) as collector:
         assert await collector.connect_once()
         last = await settle(collector, simulator.market.truth, 10)
         truth = simulator.market.truth()
         for account, record in snapshots_at(collector, last).items():
             assert_figures_equal(record, truth[account], rel=1e-9)
-    finally:
-        await collector.close()

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from collector.collector import Collector
-from collector.settings import CollectorSettings
 from simulator.app import Simulator
-from tests.collector.conftest import events, snapshots_at
+from tests.collector.conftest import events, opened_portal_collector, snapshots_at
 from tests.fixtures.simulator import StartSimulator
 
 U1 = "U1111111"
@@ -145,19 +144,7 @@ async def test_a_stock_quoted_in_pence_gets_its_magnifier_without_a_display_rule
     scenario.write_text(PENCE_SCENARIO)
     simulator = await start_simulator(scenario, IBKR_SIM_PENALTY_S="2")
     simulator.market.faults.portal_no_display_rule = True
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    try:
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
         assert await collector.connect_once()
         _, records = await tick_until(
             collector,
@@ -167,8 +154,6 @@ async def test_a_stock_quoted_in_pence_gets_its_magnifier_without_a_display_rule
                 and r["U3333333"]["underlyings"]["VOD"]["net_dollar_delta"] is not None
             ),
         )
-    finally:
-        await collector.close()
     truth = simulator.market.truth()["U3333333"]["underlyings"]["VOD"]["net_dollar_delta"]
     vod = records["U3333333"]["underlyings"]["VOD"]["net_dollar_delta"]
     assert vod == pytest.approx(truth, rel=1e-9)
@@ -255,25 +240,11 @@ async def test_a_prior_close_or_halted_last_is_not_a_live_price(
     scenario = tmp_path / "not_live.toml"
     scenario.write_text(NOT_LIVE_SCENARIO)
     simulator = await start_simulator(scenario, IBKR_SIM_PENALTY_S="2")
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    try:
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
         assert await collector.connect_once()
         _, records = await tick_until(
             collector, 500, lambda r: r["U4444444"]["options_with_greeks"] == 1
         )
-    finally:
-        await collector.close()
     record = records["U4444444"]
     for figure in ("net_dollar_delta", "net_beta_delta"):
         assert reasons(record, figure, "OLD") == {"prior_close": 2}, figure
@@ -291,26 +262,12 @@ async def test_an_account_of_stocks_alone_has_an_input_age(
     scenario = tmp_path / "pence.toml"
     scenario.write_text(PENCE_SCENARIO)
     simulator = await start_simulator(scenario, IBKR_SIM_PENALTY_S="2")
-    collector = Collector(
-        CollectorSettings.from_environ(
-            {
-                "IB_API_MODE": "PORTAL",
-                "IB_PORTAL_URL": simulator.portal_url,
-                "IB_CONNECT_TIMEOUT_S": "3",
-                "IB_RESET_WINDOWS": "none",
-                "BRIDGE_VAR_DIR": str(tmp_path / "var"),
-            }
-        )
-    )
-    collector.open()
-    try:
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
         assert await collector.connect_once()
         index, first = await tick_until(
             collector, 600, lambda r: r["U3333333"]["net_dollar_delta"] is not None
         )
         _, later = await tick_until(collector, index + 1, lambda r: True)
-    finally:
-        await collector.close()
     first_age = first["U3333333"]["stalest_greek_age_s"]
     later_age = later["U3333333"]["stalest_greek_age_s"]
     assert first_age is not None
