@@ -394,17 +394,7 @@ class SocketSource:
             if contract is None:
                 found[symbol] = None
                 continue
-            bars = await self.ib.reqHistoricalDataAsync(
-                contract, "", "1 Y", "1 day", "TRADES", useRTH=True,
-                timeout=self.settings.connect_timeout_s * 3,
-            )  # fmt: skip
-            days = [
-                Bar(day, close)
-                for bar in bars
-                for day, close in [(socket_bar_day(bar.date), known(bar.close))]
-                if day is not None and close is not None
-            ]
-            found[symbol] = days or None
+            found[symbol] = await self._daily_closes(contract, "TRADES")
         return found
 
     async def fx_history(self, currency: str, quote_currency: str) -> list[Bar] | None:
@@ -422,8 +412,12 @@ class SocketSource:
             return None
         if len(found) != 1 or found[0].contract is None:
             return None
+        return await self._daily_closes(found[0].contract, "MIDPOINT")
+
+    async def _daily_closes(self, contract: Contract, what: str) -> list[Bar] | None:
+        """A year of daily `what` (TRADES, MIDPOINT) closes of `contract`; None without any."""
         bars = await self.ib.reqHistoricalDataAsync(
-            found[0].contract, "", "1 Y", "1 day", "MIDPOINT", useRTH=True,
+            contract, "", "1 Y", "1 day", what, useRTH=True,
             timeout=self.settings.connect_timeout_s * 3,
         )  # fmt: skip
         days = [
