@@ -35,8 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from datetime import date, datetime
+from typing import Any, Final, Literal
 
 from shared import records
 
@@ -156,6 +156,20 @@ class ChangeClock:
 
 
 @dataclass(frozen=True)
+class OptionTerms:
+    """What revaluing an option needs beyond its Greeks, as the gateway states it (issue #16:
+    scenario P&L, Greeks by expiry, the P&L explain). None in a field: the gateway did not say."""
+
+    right: Literal["C", "P"]
+    strike: float  # in the underlying's quoted units (cents for a cents-quoted future)
+    expiry: date  # the last trading day
+    exercise: Literal["american", "european"] | None
+    underlying_sec_type: str | None  # STK, ETF, IND or FUT: with `exercise`, picks the model
+    implied_vol: float | None  # annualised, 0.25 for 25 %
+    option_price: float | None  # the option's own price, quoted units
+
+
+@dataclass(frozen=True)
 class Holding:
     """One position of one account, with what is known about it right now."""
 
@@ -174,6 +188,7 @@ class Holding:
     price_reason: str | None = None
     price_changed_at: datetime | None = None  # when `price` last changed (linear instruments)
     greeks: OptionGreeks | None = None
+    terms: OptionTerms | None = None  # options only: None until the gateway has stated them
 
     @property
     def is_option(self) -> bool:
