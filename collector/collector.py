@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import Dropped, EventLog, SpoolWriter
+from collector.expiry import by_expiry, expiry_day, expiry_record
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
+from collector.legs import legs_record
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -91,6 +94,7 @@ class Collector:
         self._was_connected = False
         self._window: ResetWindow | None = None
         self._clock_behind = False
+        self._legs_window: int | None = None  # the BRIDGE_LEGS_INTERVAL_S window last stored
         self.betas = BetaBook(settings.beta_benchmark, settings.beta_overrides)
         self._beta_refresh: asyncio.Task[None] | None = None
         self._overrides_recorded: date | None = None
@@ -234,6 +238,12 @@ class Collector:
         self._report_gap(index)
         lines = []
         betas = self.betas.betas()
+        today = expiry_day(tick_ts)
+        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window (all ticks when the
+        # window is no longer than the poll interval).
+        legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
+        legs_due = legs_window != self._legs_window
+        self._legs_window = legs_window
         for account, view in sorted(holdings.items()):
             context = _context(view, betas)
             record = snapshot(
@@ -242,12 +252,20 @@ class Collector:
             )  # fmt: skip
             lines.append(records.encode(record))
             self.last_snapshot_at[account] = tick_ts.isoformat()
+            by_bucket = by_expiry(view.holdings, context, today)
+            expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
+            lines.append(records.encode(expiry))
+            if legs_due:
+                legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
+                if legs.legs:  # an account without positions has no leg to store
+                    lines.append(records.encode(legs))
+        snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
         spooled = self.writer.write(lines)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
-            "tick", extra=logs.fields(index=index, snapshots=len(lines), lag_ms=f"{lag_ms:.1f}")
+            "tick", extra=logs.fields(index=index, snapshots=snapshots, lag_ms=f"{lag_ms:.1f}")
         )
         if spooled:
             # Only a tick on disk counts: held in memory, it is lost if the process dies, and
@@ -257,7 +275,7 @@ class Collector:
             except OSError as exc:
                 # Only the gap report after a restart depends on it; the snapshots are spooled.
                 log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
-        return TickReport(index, len(lines), spooled)
+        return TickReport(index, snapshots, spooled)
 
     def _report_dropped(self, dropped: Dropped) -> None:
         """Records the full disk made us drop from memory: one `gap` event, with their ticks."""

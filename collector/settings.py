@@ -55,6 +55,9 @@ class CollectorSettings:
     segment_max_bytes: int
     held_max_records: int
     log_level: str
+    # How often each position's leg is stored (position_legs): at the first tick of each
+    # window of this many seconds; at most a minute, every tick when at most the poll interval.
+    legs_interval_s: float = 60.0
     beta_benchmark: str = "SPY"
     # PORTAL: the search hit taken as the benchmark (its primary exchange and its currency)
     beta_benchmark_exchange: str = "ARCA"
@@ -123,6 +126,7 @@ class CollectorSettings:
                 "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
             log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            legs_interval_s=env.seconds("BRIDGE_LEGS_INTERVAL_S", 60.0, minimum=1, maximum=60),
             beta_benchmark=benchmark,
             beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
             .strip()

@@ -1,5 +1,5 @@
-"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs` and `betas`
-out.
+"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`,
+`expiry_greeks` and `position_legs` out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
@@ -48,7 +48,7 @@ Connection = psycopg.AsyncConnection[TupleRow]
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2', '3')
-        AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
+        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'expiry', 'legs'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
@@ -106,6 +106,45 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'underlying', lin
 FROM bridge_staging
 WHERE line->>'kind' = 'beta'
 ON CONFLICT (id) DO NOTHING
+"""
+
+# Greeks by expiry: the arrays go through jsonb_to_record like format 3's (migration 006).
+_INSERT_EXPIRY = """
+INSERT INTO expiry_greeks (
+    account, ts, id, mode, currency, bucket_figures, linear_dollar_delta, position_count,
+    option_count, completeness, underlying_symbols, underlying_figures, underlying_linear,
+    underlying_counts, underlying_completeness)
+SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->>'mode',
+    line->>'currency', arrays.bucket_figures, (line->>'linear_dollar_delta')::float8,
+    (line->>'position_count')::integer, (line->>'option_count')::integer, line->'completeness',
+    arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_linear,
+    arrays.underlying_counts, line->'underlying_completeness'
+FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
+    bucket_figures float8[], underlying_symbols text[], underlying_figures float8[],
+    underlying_linear float8[], underlying_counts integer[])
+WHERE line->>'kind' = 'expiry'
+ON CONFLICT (account, ts) DO NOTHING
+"""
+
+# One row per leg of each `legs` line (a leg is an array in records.LEG_FIELDS order). The
+# count is of lines (an account at a time) that stored rows, like every other kind's.
+_INSERT_LEGS = """
+WITH stored AS (
+    INSERT INTO position_legs (
+        account, ts, mode, currency, conid, symbol, sec_type, quantity, multiplier, magnifier,
+        price, underlying_price, implied_vol, strike, expiry, "right", delta, gamma, theta, vega,
+        dollar_delta, dollar_gamma, net_theta, net_vega, missing_reason)
+    SELECT line->>'account', (line->>'ts')::timestamptz, line->>'mode', line->>'currency',
+        (leg->>0)::bigint, leg->>1, leg->>2, (leg->>3)::float8, (leg->>4)::float8,
+        (leg->>5)::float8, (leg->>6)::float8, (leg->>7)::float8, (leg->>8)::float8,
+        (leg->>9)::float8, (leg->>10)::date, leg->>11, (leg->>12)::float8, (leg->>13)::float8,
+        (leg->>14)::float8, (leg->>15)::float8, (leg->>16)::float8, (leg->>17)::float8,
+        (leg->>18)::float8, (leg->>19)::float8, leg->>20
+    FROM bridge_staging CROSS JOIN LATERAL jsonb_array_elements(line->'legs') AS leg
+    WHERE line->>'kind' = 'legs'
+    ON CONFLICT (account, ts, conid) DO NOTHING
+    RETURNING account, ts)
+SELECT count(DISTINCT (account, ts)) FROM stored
 """
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -208,12 +247,19 @@ class RecordSink:
                 snapshots = await self._answered(conn, conn.execute(INSERT_SNAPSHOTS))
                 api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
                 betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
+                expiry = await self._answered(conn, conn.execute(_INSERT_EXPIRY))
+                legs = await self._answered(conn, conn.execute(_INSERT_LEGS))
+                row = await self._answered(conn, legs.fetchone())
+                legs_stored = int(row[0]) if row is not None else 0
                 await self._answered(conn, conn.execute("COMMIT"))
             except psycopg.Error:
                 if not (conn.broken or conn.closed):
                     await self._answered(conn, conn.execute("ROLLBACK"))
                 raise
-            return snapshots.rowcount + api_logs.rowcount + betas.rowcount
+            return (
+                snapshots.rowcount + api_logs.rowcount + betas.rowcount + expiry.rowcount
+                + legs_stored
+            )  # fmt: skip
         except psycopg.Error as exc:
             error = translate(exc)
             if conn.broken or conn.closed:

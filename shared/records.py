@@ -7,6 +7,10 @@ re-parses JSON in Python.
 - `snapshot` -> table `portfolio_greeks`: the figures of one account at one 5-s tick.
 - `api_log`  -> table `api_logs`: one event of the IBKR connection.
 - `beta`     -> table `betas`: one underlying's beta against the benchmark, once a day.
+- `expiry`   -> table `expiry_greeks`: one account's Greeks by expiry bucket at one tick,
+  overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
+- `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
+  results, one row each (a leg travels as an array in `LEG_FIELDS` order).
 
 Format 2 (written since migration 002) carries money in the account's base currency
 (`currency`), dollar gamma, beta-weighted delta, completeness per figure and the account's
@@ -77,6 +81,17 @@ _COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta", "
 # An underlying's completeness also covers its share-equivalents (format 3 on).
 UNDERLYING_COMPLETENESS: Final = (*FIGURES, "net_delta", "net_gamma")
 BETA_SOURCES: Final = ("history", "file")
+# Greeks by expiry (`expiry` records): the buckets in calendar days to expiry, the figures of
+# each bucket (rows of `bucket_figures`, in this order).
+EXPIRY_BUCKETS: Final = ("0-7", "8-30", "31-90", "91-365", "366+")
+EXPIRY_FIGURES: Final = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega")
+# A leg's values in the order a `legs` line writes them (the columns of `position_legs`).
+LEG_FIELDS: Final = (
+    "conid", "symbol", "sec_type", "quantity", "multiplier", "magnifier", "price",
+    "underlying_price", "implied_vol", "strike", "expiry", "right", "delta", "gamma", "theta",
+    "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
+)  # fmt: skip
+_LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
 
@@ -165,7 +180,79 @@ class ApiLog:
     kind: ClassVar[Literal["api_log"]] = "api_log"
 
 
-Record = Snapshot | ApiLog | Beta
+@dataclass(frozen=True, slots=True)
+class ExpiryScope:
+    """The Greeks by expiry of one account or one underlying: `buckets[b][f]` is figure
+    EXPIRY_FIGURES[f] of bucket EXPIRY_BUCKETS[b] (None: nothing contributed), the delta-one
+    positions' dollar delta beside them, and each figure's completeness in full."""
+
+    buckets: tuple[tuple[float | None, ...], ...]
+    linear_dollar_delta: float | None
+    position_count: int
+    option_count: int
+    completeness: Mapping[str, Counts]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryGreeks:
+    """One account's Greeks by expiry at one tick, as stored in `expiry_greeks`; its id is the
+    snapshot's of the same account and tick."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    currency: str | None
+    total: ExpiryScope
+    underlyings: Mapping[str, ExpiryScope] = field(default_factory=dict)
+
+    kind: ClassVar[Literal["expiry"]] = "expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One position's inputs (as the gateway gave them) and results (what it adds to each
+    figure, in the base currency), as a row of `position_legs`; None: unknown or n/a."""
+
+    conid: int
+    symbol: str
+    sec_type: str
+    quantity: float | None
+    multiplier: float | None
+    magnifier: float | None
+    price: float | None
+    underlying_price: float | None
+    implied_vol: float | None
+    strike: float | None
+    expiry: date | None
+    right: Literal["C", "P"] | None
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    dollar_delta: float | None
+    dollar_gamma: float | None
+    net_theta: float | None
+    net_vega: float | None
+    missing_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Legs:
+    """One account's legs at one time; its id is the snapshot's of the same account and tick.
+    `currency` is the account's base currency (the results' unit)."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    currency: str | None
+    legs: tuple[Leg, ...]
+
+    kind: ClassVar[Literal["legs"]] = "legs"
+
+
+Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs
 
 
 def new_api_log(
@@ -199,6 +286,17 @@ def encode(record: Record) -> bytes:
     body["ts"] = _iso(record.ts)
     if isinstance(record, Snapshot):
         body.update(_snapshot_body(record))
+    elif isinstance(record, ExpiryGreeks):
+        body.update(_expiry_body(record))
+    elif isinstance(record, Legs):
+        body.update(account=record.account, mode=record.mode, currency=record.currency)
+        body["legs"] = [
+            [
+                value.isoformat() if isinstance(value, date) else value
+                for value in (getattr(leg, name) for name in LEG_FIELDS)
+            ]
+            for leg in record.legs
+        ]
     elif isinstance(record, Beta):
         body.update(
             underlying=record.underlying,
@@ -364,6 +462,52 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
     return body
 
 
+def _expiry_body(record: ExpiryGreeks) -> dict[str, Any]:
+    """An expiry record in the compact form of format 3: unknowns left out, completeness only
+    where it is not the complete one, the underlyings as parallel arrays."""
+    body: dict[str, Any] = {"account": record.account, "mode": record.mode}
+    if record.currency is not None:
+        body["currency"] = record.currency
+    body.update(_expiry_scope_body(record.total))
+    symbols, figures, linear, counts, incomplete = [], [], [], [], {}
+    for symbol, scope in record.underlyings.items():
+        scoped = _expiry_scope_body(scope)
+        symbols.append(symbol)
+        figures.append(scoped["bucket_figures"])
+        linear.append(scope.linear_dollar_delta)
+        counts.append([scope.position_count, scope.option_count])
+        if "completeness" in scoped:
+            incomplete[symbol] = scoped["completeness"]
+    body.update(
+        underlying_symbols=symbols,
+        underlying_figures=figures,
+        underlying_linear=linear,
+        underlying_counts=counts,
+    )
+    if incomplete:
+        body["underlying_completeness"] = incomplete
+    return body
+
+
+def _expiry_scope_body(scope: ExpiryScope) -> dict[str, Any]:
+    if len(scope.buckets) != len(EXPIRY_BUCKETS) or any(
+        len(row) != len(EXPIRY_FIGURES) for row in scope.buckets
+    ):
+        raise RecordError(
+            f"buckets must be {len(EXPIRY_BUCKETS)} rows of {len(EXPIRY_FIGURES)} figures"
+        )
+    body: dict[str, Any] = {"bucket_figures": [list(row) for row in scope.buckets]}
+    if scope.linear_dollar_delta is not None:
+        body["linear_dollar_delta"] = scope.linear_dollar_delta
+    body.update(position_count=scope.position_count, option_count=scope.option_count)
+    partial = _partial_completeness(
+        scope.completeness, scope.position_count, scope.option_count, EXPIRY_FIGURES
+    )
+    if partial:
+        body["completeness"] = partial
+    return body
+
+
 def decode(line: bytes) -> Record:
     """Parse and validate one spool line (with or without its newline).
 
@@ -408,6 +552,10 @@ def _decoded(line: bytes, *, expand: bool) -> Record:
         return _decode_api_log(body)
     if kind == "beta" and version >= 2:
         return _decode_beta(body)
+    if kind == "expiry" and version >= 3:
+        return _decode_expiry(body)
+    if kind == "legs" and version >= 3:
+        return _decode_legs(body)
     raise RecordError(f"unknown kind {kind!r}")
 
 
@@ -546,6 +694,132 @@ def _refuse_figures(symbols: list[str], figures: list[list[Any]]) -> None:
             if type(value) not in _FIGURE_TYPES:
                 raise RecordError(f"{symbol} {name} is not a number or null")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _decode_expiry(body: dict[str, Any]) -> ExpiryGreeks:
+    currency = body.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not currency):
+        raise RecordError("currency is not a currency code or null")
+    total = _expiry_scope(
+        body.get("bucket_figures"),
+        body.get("linear_dollar_delta"),
+        [body.get("position_count"), body.get("option_count")],
+        body.get("completeness", {}),
+        "",
+    )
+    symbols = body.get("underlying_symbols", [])
+    figures = body.get("underlying_figures", [])
+    linear = body.get("underlying_linear", [])
+    counts = body.get("underlying_counts", [])
+    if not all(type(column) is list for column in (symbols, figures, linear, counts)):
+        raise RecordError("underlying_symbols, _figures, _linear and _counts must be arrays")
+    if not len(symbols) == len(figures) == len(linear) == len(counts):
+        raise RecordError("underlying_symbols, _figures, _linear and _counts differ in length")
+    if not all(type(symbol) is str and symbol for symbol in symbols):
+        raise RecordError("underlying_symbols holds a value that is not a symbol")
+    if len(set(symbols)) != len(symbols):
+        raise RecordError("underlying_symbols names a symbol twice")
+    incomplete = _object(body, "underlying_completeness")
+    if not set(incomplete) <= set(symbols):
+        raise RecordError("underlying_completeness names a symbol that is not held")
+    underlyings = {
+        symbol: _expiry_scope(rows, line, count_row, incomplete.get(symbol, {}), f"{symbol} ")
+        for symbol, rows, line, count_row in zip(symbols, figures, linear, counts, strict=True)
+    }
+    return ExpiryGreeks(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        currency=currency,
+        total=total,
+        underlyings=underlyings,
+    )
+
+
+def _decode_legs(body: dict[str, Any]) -> Legs:
+    currency = body.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not currency):
+        raise RecordError("currency is not a currency code or null")
+    rows = body.get("legs")
+    if type(rows) is not list:
+        raise RecordError("legs is not an array")
+    legs = tuple(_leg(row, index) for index, row in enumerate(rows))
+    if len({leg.conid for leg in legs}) != len(legs):
+        raise RecordError("legs names a conid twice")
+    return Legs(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        currency=currency,
+        legs=legs,
+    )
+
+
+def _leg(row: Any, index: int) -> Leg:
+    """One leg, checked: LEG_FIELDS' values in order, each of its type or null."""
+    if type(row) is not list or len(row) != len(LEG_FIELDS):
+        raise RecordError(f"leg {index} is not {len(LEG_FIELDS)} values")
+    values = dict(zip(LEG_FIELDS, row, strict=True))
+    conid = values["conid"]
+    if type(conid) is not int or conid <= 0:
+        raise RecordError(f"leg {index}: conid is not a contract id")
+    where = f"leg {conid}: "
+    for name in ("symbol", "sec_type"):
+        if not isinstance(values[name], str) or not values[name]:
+            raise RecordError(f"{where}{name} is missing or not a string")
+    for name in _LEG_NUMBERS:
+        values[name] = _optional_float(values, name, where=where)
+    raw_expiry = values["expiry"]
+    if raw_expiry is not None:
+        try:
+            values["expiry"] = date.fromisoformat(raw_expiry)
+        except (TypeError, ValueError):
+            raise RecordError(f"{where}expiry is not a date or null") from None
+    if values["right"] not in ("C", "P", None):
+        raise RecordError(f"{where}right is not C, P or null")
+    reason = values["missing_reason"]
+    if reason is not None and (not isinstance(reason, str) or not reason):
+        raise RecordError(f"{where}missing_reason is not a reason or null")
+    return Leg(**values)
+
+
+def _expiry_scope(rows: Any, linear: Any, counts: Any, partial: Any, where: str) -> ExpiryScope:
+    """One scope of an expiry record, checked: 5 rows of 4 numbers or nulls, a number or null,
+    two counts (options no more than positions), a partial completeness."""
+    if (
+        type(rows) is not list
+        or len(rows) != len(EXPIRY_BUCKETS)
+        or any(type(row) is not list or len(row) != len(EXPIRY_FIGURES) for row in rows)
+    ):
+        raise RecordError(
+            f"{where}bucket_figures is not {len(EXPIRY_BUCKETS)} rows of"
+            f" {len(EXPIRY_FIGURES)} values"
+        )
+    buckets = tuple(
+        tuple(
+            _optional_float({name: value}, name, where=f"{where}{bucket} ")
+            for name, value in zip(EXPIRY_FIGURES, row, strict=True)
+        )
+        for bucket, row in zip(EXPIRY_BUCKETS, rows, strict=True)
+    )
+    line = _optional_float({"linear_dollar_delta": linear}, "linear_dollar_delta", where=where)
+    if type(counts) is not list or len(counts) != 2:
+        raise RecordError(f"{where}counts are not [position_count, option_count]")
+    position_count = _count({"position_count": counts[0]}, "position_count")
+    option_count = _count({"option_count": counts[1]}, "option_count")
+    if option_count > position_count:
+        raise RecordError(f"{where}option_count exceeds position_count")
+    if not isinstance(partial, dict):
+        raise RecordError(f"{where}completeness is not an object")
+    completeness = _full_completeness(
+        _partial(partial, f"{where}completeness", EXPIRY_FIGURES),
+        position_count,
+        option_count,
+        EXPIRY_FIGURES,
+    )
+    return ExpiryScope(buckets, line, position_count, option_count, completeness)
 
 
 def _decode_beta(body: dict[str, Any]) -> Beta:
