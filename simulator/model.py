@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from simulator import history, rounding
 from simulator.faults import Faults
@@ -31,6 +32,7 @@ MIN_RETURNS = 60
 # in steps of about 1 %.
 FX_DECIMALS = 5
 _EXPIRY_HOUR_UTC = 21  # options expire at 16:00 New York, near enough
+_NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,10 @@ class Market:
 
     # History and money ---------------------------------------------------------------------
 
+    def new_york_day(self) -> date:
+        """Today in New York, where US options expire: the day Greeks by expiry count from."""
+        return datetime.fromtimestamp(self.now(), _NEW_YORK).date()
+
     def today(self) -> date:
         return datetime.fromtimestamp(self.now(), UTC).date()
 
@@ -584,6 +590,7 @@ class Market:
                 exposures, benchmark_price, currency=self.base_currency(account),
                 net_liquidation=cents(money.net_liquidation),
                 unrealized_pnl=cents(money.unrealized_pnl), daily_pnl=cents(money.daily_pnl),
+                expiry_day=self.new_york_day(),
             )  # fmt: skip
         return result
 
@@ -600,10 +607,16 @@ class Market:
                 for value in (quote.delta, quote.gamma, quote.theta, quote.vega)
             ]
         delta, gamma, theta, vega = greeks
+        expiry = (
+            datetime.strptime(item.expiry, "%Y%m%d").date()
+            if item.expiry is not None and item.underlying_conid is not None
+            else None
+        )
         return Exposure(
             item.symbol, item.sec_type, position.quantity, item.multiplier,
             item.price_magnifier, self.exchange_rate(position.account, item.currency), price,
-            delta, gamma, theta, vega, beta=self.beta(item.symbol),
+            delta, gamma, theta, vega, beta=self.beta(item.symbol), conid=item.conid,
+            expiry=expiry,
         )  # fmt: skip
 
     def _net(self, positions: list[Position]) -> NetGreeks:

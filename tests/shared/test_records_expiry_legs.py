@@ -1,0 +1,196 @@
+"""The `expiry` and `legs` record kinds: their lines round-trip, and bad input is refused with
+a reason (tables, and Hypothesis for values of any JSON type in any of their places)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared import records
+from shared.errors import RecordError
+
+TS = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+_NONE_ROW = (None, None, None, None)
+
+
+def _counts(contributing: int, missing: int = 0, **reasons: int) -> dict[str, Any]:
+    return {"contributing": contributing, "missing": missing, "reasons": reasons}
+
+
+COMPLETE = {
+    "net_dollar_delta": _counts(3),
+    "net_dollar_gamma": _counts(2),
+    "net_theta": _counts(2),
+    "net_vega": _counts(2),
+}
+AAPL = records.ExpiryScope(
+    buckets=((20_000.0, 3_200.0, -40.0, 20.0), _NONE_ROW, (6_000.0, -800.0, 5.0, -20.0),
+             _NONE_ROW, _NONE_ROW),
+    linear_dollar_delta=20_000.0, position_count=3, option_count=2, completeness=COMPLETE,
+)  # fmt: skip
+SPY = records.ExpiryScope(
+    buckets=(_NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW),
+    linear_dollar_delta=None, position_count=1, option_count=1,
+    completeness={
+        "net_dollar_delta": _counts(0, 1, no_expiry=1),
+        "net_dollar_gamma": _counts(0, 1, no_expiry=1),
+        "net_theta": _counts(0, 1, no_expiry=1),
+        "net_vega": _counts(0, 1, no_expiry=1),
+    },
+)  # fmt: skip
+TOTAL = records.ExpiryScope(
+    buckets=AAPL.buckets, linear_dollar_delta=20_000.0, position_count=4, option_count=3,
+    completeness={
+        "net_dollar_delta": _counts(3, 1, no_expiry=1),
+        "net_dollar_gamma": _counts(2, 1, no_expiry=1),
+        "net_theta": _counts(2, 1, no_expiry=1),
+        "net_vega": _counts(2, 1, no_expiry=1),
+    },
+)  # fmt: skip
+EXPIRY = records.ExpiryGreeks(
+    records.snapshot_id("DU1", TS), TS, "DU1", "SOCKET", "USD", TOTAL, {"AAPL": AAPL, "SPY": SPY}
+)
+PUT = records.Leg(
+    2, "AAPL", "OPT", -1.0, 100.0, 1.0, 3.1, 200.0, 0.25, 200.0, date(2026, 4, 11), "P",
+    -0.3, 0.02, -0.05, 0.2, 6_000.0, -800.0, 5.0, -20.0, None,
+)  # fmt: skip
+STOCK = records.Leg(
+    4, "AAPL", "STK", 100.0, 1.0, 1.0, None, None, None, None, None, None,
+    None, None, None, None, None, None, None, None, "no_price",
+)  # fmt: skip
+LEGS = records.Legs(records.snapshot_id("DU1", TS), TS, "DU1", "PORTAL", "USD", (PUT, STOCK))
+
+
+def test_expiry_round_trips_and_writes_only_what_is_incomplete() -> None:
+    """Decoding the line gives the record back; a complete scope (AAPL) writes no
+    completeness, an incomplete one (SPY, the total) does, and an unknown line is left out."""
+    line = records.encode(EXPIRY)
+    assert records.decode(line) == EXPIRY
+    body = json.loads(line)
+    assert body["kind"] == "expiry"
+    assert set(body["underlying_completeness"]) == {"SPY"}
+    assert body["underlying_linear"] == [20_000.0, None]
+    assert body["underlying_counts"] == [[3, 2], [1, 1]]
+    assert "linear_dollar_delta" in body
+    assert records.checked_account(line) is None  # the writer spreads snapshots only
+
+
+def test_legs_round_trip_as_arrays_in_leg_fields_order() -> None:
+    """One array per leg, in LEG_FIELDS order, the expiry as an ISO date."""
+    line = records.encode(LEGS)
+    assert records.decode(line) == LEGS
+    body = json.loads(line)
+    assert body["legs"][0][records.LEG_FIELDS.index("expiry")] == "2026-04-11"
+    assert body["legs"][1][records.LEG_FIELDS.index("missing_reason")] == "no_price"
+    assert len(body["legs"][0]) == len(records.LEG_FIELDS)
+
+
+def _expiry(**changes: Any) -> bytes:
+    body = json.loads(records.encode(EXPIRY))
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def _legs(leg: list[Any] | None = None, **changes: Any) -> bytes:
+    body = json.loads(records.encode(LEGS))
+    if leg is not None:
+        body["legs"] = [leg]
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+_PUT_ROW = json.loads(records.encode(LEGS))["legs"][0]
+
+
+def _put(**changes: Any) -> list[Any]:
+    return [
+        changes.get(name, value) for name, value in zip(records.LEG_FIELDS, _PUT_ROW, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (_expiry(bucket_figures=[[1, 2, 3, 4]] * 4), "bucket_figures is not 5 rows of 4"),
+        (_expiry(bucket_figures=[[1, 2, 3]] * 5), "bucket_figures is not 5 rows of 4"),
+        (_expiry(bucket_figures=[[1, 2, 3, "x"]] * 5), "net_vega is not a number"),
+        (_expiry(linear_dollar_delta="1"), "linear_dollar_delta is not a number"),
+        (_expiry(option_count=9), "option_count exceeds position_count"),
+        (_expiry(position_count=-1), "position_count is missing or not a count"),
+        (_expiry(completeness={"net_rho": None}), "unknown figure 'net_rho'"),
+        (_expiry(completeness=[]), "completeness is not an object"),
+        (_expiry(currency=""), "currency is not a currency code"),
+        (_expiry(underlying_symbols=["AAPL"]), "differ in length"),
+        (_expiry(underlying_symbols=["AAPL", "AAPL"]), "names a symbol twice"),
+        (_expiry(underlying_symbols=["AAPL", 3]), "not a symbol"),
+        (_expiry(underlying_linear=None), "must be arrays"),
+        (_expiry(underlying_counts=[[3, 2], [1]]), "SPY counts are not"),
+        (_expiry(underlying_completeness={"QQQ": {}}), "names a symbol that is not held"),
+        (_expiry(v=2), "unknown kind 'expiry'"),
+        (_expiry(mode="FIX"), "mode 'FIX'"),
+        (_legs(legs={}), "legs is not an array"),
+        (_legs(_put()[:-1]), "leg 0 is not 21 values"),
+        (_legs(_put(conid=0)), "conid is not a contract id"),
+        (_legs(_put(conid=True)), "conid is not a contract id"),
+        (_legs(_put(symbol="")), "symbol is missing"),
+        (_legs(_put(strike="200")), "strike is not a number"),
+        (_legs(_put(expiry="2026-02-30")), "expiry is not a date"),
+        (_legs(_put(expiry=20260411)), "expiry is not a date"),
+        (_legs(_put(right="CALL")), "right is not C, P or null"),
+        (_legs(_put(missing_reason=3)), "missing_reason is not a reason"),
+        (_legs(legs=[_put(), _put()]), "names a conid twice"),
+    ],
+)
+def test_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    """Each bad value is refused, and the reason names it."""
+    with pytest.raises(RecordError, match=reason):
+        records.decode(line)
+    with pytest.raises(RecordError, match=reason):
+        records.checked_account(line)
+
+
+_VALID = [records.encode(EXPIRY), records.encode(LEGS)]
+_KEYS = sorted({key for line in _VALID for key in json.loads(line)})
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    | st.sampled_from(["AAPL", "C", "2026-04-11", "no_expiry", "net_theta"]),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@st.composite
+def _wrong_values(draw: st.DrawFn) -> bytes:
+    body: dict[str, Any] = json.loads(draw(st.sampled_from(_VALID)))
+    for key in draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=3)):
+        body[key] = draw(_values)
+    if body.get("legs") and draw(st.booleans()):  # a wrong value inside a leg
+        leg = list(body["legs"][0]) if isinstance(body["legs"], list) else []
+        if leg and isinstance(leg, list):
+            leg[draw(st.integers(0, len(leg) - 1))] = draw(_values)
+            body["legs"] = [leg]
+    return json.dumps(body, allow_nan=True).encode()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_wrong_values())
+def test_any_wrong_value_gives_a_record_or_a_reason(line: bytes) -> None:
+    """Whatever value stands anywhere in an expiry or legs line: a record that encodes back to
+    itself, or RecordError with a reason (never another exception, which would stop the
+    writer on that line)."""
+    outcome: records.Record | RecordError
+    try:
+        outcome = records.decode(line)
+    except RecordError as exc:
+        outcome = exc
+    if isinstance(outcome, RecordError):
+        assert outcome.reason
+        return
+    record = outcome
+    assert isinstance(record, records.ExpiryGreeks | records.Legs | records.Snapshot)
+    assert records.decode(records.encode(record)) == record
