@@ -40,7 +40,7 @@ def leg_of(holding: Holding, context: AccountContext) -> records.Leg:
         implied_vol=terms.implied_vol if terms is not None else None,
         strike=terms.strike if terms is not None else None,
         expiry=terms.expiry if terms is not None else None,
-        right=terms.right if terms is not None else None,
+        option_right=terms.right if terms is not None else None,
         delta=greeks.delta if greeks is not None else None,
         gamma=greeks.gamma if greeks is not None else None,
         theta=greeks.theta if greeks is not None else None,

@@ -132,7 +132,7 @@ _INSERT_LEGS = """
 WITH stored AS (
     INSERT INTO position_legs (
         account, ts, mode, currency, conid, symbol, sec_type, quantity, multiplier, magnifier,
-        price, underlying_price, implied_vol, strike, expiry, "right", delta, gamma, theta, vega,
+        price, underlying_price, implied_vol, strike, expiry, option_right, delta, gamma, theta, vega,
         dollar_delta, dollar_gamma, net_theta, net_vega, missing_reason)
     SELECT line->>'account', (line->>'ts')::timestamptz, line->>'mode', line->>'currency',
         (leg->>0)::bigint, leg->>1, leg->>2, (leg->>3)::float8, (leg->>4)::float8,

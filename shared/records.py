@@ -88,7 +88,7 @@ EXPIRY_FIGURES: Final = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "n
 # A leg's values in the order a `legs` line writes them (the columns of `position_legs`).
 LEG_FIELDS: Final = (
     "conid", "symbol", "sec_type", "quantity", "multiplier", "magnifier", "price",
-    "underlying_price", "implied_vol", "strike", "expiry", "right", "delta", "gamma", "theta",
+    "underlying_price", "implied_vol", "strike", "expiry", "option_right", "delta", "gamma", "theta",
     "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
 )  # fmt: skip
 _LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
@@ -225,7 +225,7 @@ class Leg:
     implied_vol: float | None
     strike: float | None
     expiry: date | None
-    right: Literal["C", "P"] | None
+    option_right: Literal["C", "P"] | None
     delta: float | None
     gamma: float | None
     theta: float | None
@@ -777,8 +777,8 @@ def _leg(row: Any, index: int) -> Leg:
             values["expiry"] = date.fromisoformat(raw_expiry)
         except (TypeError, ValueError):
             raise RecordError(f"{where}expiry is not a date or null") from None
-    if values["right"] not in ("C", "P", None):
-        raise RecordError(f"{where}right is not C, P or null")
+    if values["option_right"] not in ("C", "P", None):
+        raise RecordError(f"{where}option_right is not C, P or null")
     reason = values["missing_reason"]
     if reason is not None and (not isinstance(reason, str) or not reason):
         raise RecordError(f"{where}missing_reason is not a reason or null")

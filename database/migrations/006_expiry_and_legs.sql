@@ -57,7 +57,7 @@ CREATE TABLE position_legs (
     implied_vol      double precision,
     strike           double precision,
     expiry           date,
-    "right"          text CHECK ("right" IN ('C', 'P')),
+    option_right     text CHECK (option_right IN ('C', 'P')),
     delta            double precision,
     gamma            double precision,
     theta            double precision,

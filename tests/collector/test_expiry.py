@@ -129,7 +129,7 @@ def test_a_leg_by_hand() -> None:
     assert (leg.conid, leg.symbol, leg.sec_type, leg.quantity, leg.multiplier) == (
         2, "AAPL", "OPT", -1, 100.0,
     )  # fmt: skip
-    assert (leg.strike, leg.expiry, leg.right, leg.implied_vol) == (
+    assert (leg.strike, leg.expiry, leg.option_right, leg.implied_vol) == (
         200.0, date(2026, 4, 11), "C", 0.25,
     )  # fmt: skip
     assert (leg.delta, leg.gamma, leg.theta, leg.vega, leg.underlying_price) == (

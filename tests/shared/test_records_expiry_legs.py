@@ -141,7 +141,7 @@ def _put(**changes: Any) -> list[Any]:
         (_legs(_put(strike="200")), "strike is not a number"),
         (_legs(_put(expiry="2026-02-30")), "expiry is not a date"),
         (_legs(_put(expiry=20260411)), "expiry is not a date"),
-        (_legs(_put(right="CALL")), "right is not C, P or null"),
+        (_legs(_put(option_right="CALL")), "option_right is not C, P or null"),
         (_legs(_put(missing_reason=3)), "missing_reason is not a reason"),
         (_legs(legs=[_put(), _put()]), "names a conid twice"),
     ],
