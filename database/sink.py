@@ -132,8 +132,8 @@ _INSERT_LEGS = """
 WITH stored AS (
     INSERT INTO position_legs (
         account, ts, mode, currency, conid, symbol, sec_type, quantity, multiplier, magnifier,
-        price, underlying_price, implied_vol, strike, expiry, option_right, delta, gamma, theta, vega,
-        dollar_delta, dollar_gamma, net_theta, net_vega, missing_reason)
+        price, underlying_price, implied_vol, strike, expiry, option_right, delta, gamma, theta,
+        vega, dollar_delta, dollar_gamma, net_theta, net_vega, missing_reason)
     SELECT line->>'account', (line->>'ts')::timestamptz, line->>'mode', line->>'currency',
         (leg->>0)::bigint, leg->>1, leg->>2, (leg->>3)::float8, (leg->>4)::float8,
         (leg->>5)::float8, (leg->>6)::float8, (leg->>7)::float8, (leg->>8)::float8,

@@ -88,8 +88,8 @@ EXPIRY_FIGURES: Final = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "n
 # A leg's values in the order a `legs` line writes them (the columns of `position_legs`).
 LEG_FIELDS: Final = (
     "conid", "symbol", "sec_type", "quantity", "multiplier", "magnifier", "price",
-    "underlying_price", "implied_vol", "strike", "expiry", "option_right", "delta", "gamma", "theta",
-    "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
+    "underlying_price", "implied_vol", "strike", "expiry", "option_right", "delta", "gamma",
+    "theta", "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
 )  # fmt: skip
 _LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.

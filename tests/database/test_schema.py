@@ -28,9 +28,11 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
     assert tables == [
         "api_logs",
         "betas",
+        "expiry_greeks",
         "portfolio_greeks",
         "portfolio_greeks_1h",
         "portfolio_greeks_1m",
+        "position_legs",
         "rollup_pending",
         "schema_migrations",
         "snapshots",
