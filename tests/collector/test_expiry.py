@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from collector.expiry import BUCKETS, bucket_of, by_expiry, expiry_day, expiry_parts
-from collector.greeks import AccountContext, Holding, OptionGreeks, OptionTerms
+from collector.greeks import AccountContext, Holding, OptionGreeks, OptionTerms, aggregate
 from collector.legs import leg_of
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -151,3 +151,18 @@ def test_a_legs_missing_reason_is_its_first_unknown_figure() -> None:
         "no_greek", None, None,
     )  # fmt: skip
     assert leg_of(dataclasses.replace(AAPL_STOCK, price=None), USD).missing_reason == "no_price"
+
+
+def test_buckets_and_linear_line_add_up_to_the_snapshots_figures() -> None:
+    """For a complete book the buckets plus the linear line are the snapshot's dollar delta,
+    and the buckets alone its dollar gamma, theta and vega (the same parts, sorted by time)."""
+    book = [AAPL_WEEKLY, AAPL_PUT, SPY_LEAP, AAPL_STOCK]
+    net = aggregate(book, USD, NOW).net
+    total = by_expiry(book, USD, TODAY).total
+    for column, name in enumerate(
+        ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega")
+    ):
+        summed = sum(row[column] or 0.0 for row in total.buckets)
+        if name == "net_dollar_delta":
+            summed += total.linear_dollar_delta or 0.0
+        assert summed == pytest.approx(net[name]), name
