@@ -219,6 +219,7 @@ class WebServer:
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.router.add_get("/api/overview", self._overview)
         app.router.add_get("/api/series", self._series)
+        app.router.add_get("/api/positions", self._positions)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
@@ -354,6 +355,22 @@ class WebServer:
         except NoAnswer as exc:
             body["database"]["error"] = str(exc)
             body["events"] = payload.events([], self._observed_in(span.start))
+        return _json(body)
+
+    async def _positions(self, request: web.Request) -> web.StreamResponse:
+        """The selected account's Greeks by expiry and its legs (docs/expiry-and-legs.md)."""
+        account = request.query.get("account", "")
+        if not account:
+            raise web.HTTPBadRequest(text="account is required\n")
+        body: dict[str, Any] = {"account": account, "expiry": None, "legs": []}
+        try:
+            answer = await self.reader.positions(account)
+        except NoAnswer as exc:
+            body["database"] = {"error": str(exc), "as_of": None}
+            return _json(body)
+        expiry, legs = answer.value
+        body |= {"expiry": payload.expiry(expiry), "legs": payload.legs(legs)}
+        body["database"] = {"error": answer.error, "as_of": answer.as_of}
         return _json(body)
 
     def _observed_in(self, start: datetime) -> list[dict[str, Any]]:

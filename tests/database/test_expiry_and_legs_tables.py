@@ -16,7 +16,7 @@ from database.history import Retention
 from database.schema import bootstrap
 from database.sink import RecordSink
 from shared import records
-from tests.shared.test_records_expiry_legs import EXPIRY, LEGS, PUT, STOCK
+from tests.builders import EXPIRY, LEGS, PUT, STOCK
 
 TS = EXPIRY.ts
 

@@ -4,7 +4,6 @@ a reason (tables, and Hypothesis for values of any JSON type in any of their pla
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -13,57 +12,10 @@ from hypothesis import strategies as st
 
 from shared import records
 from shared.errors import RecordError
+from tests import builders
 
-TS = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-_NONE_ROW = (None, None, None, None)
-
-
-def _counts(contributing: int, missing: int = 0, **reasons: int) -> dict[str, Any]:
-    return {"contributing": contributing, "missing": missing, "reasons": reasons}
-
-
-COMPLETE = {
-    "net_dollar_delta": _counts(3),
-    "net_dollar_gamma": _counts(2),
-    "net_theta": _counts(2),
-    "net_vega": _counts(2),
-}
-AAPL = records.ExpiryScope(
-    buckets=((20_000.0, 3_200.0, -40.0, 20.0), _NONE_ROW, (6_000.0, -800.0, 5.0, -20.0),
-             _NONE_ROW, _NONE_ROW),
-    linear_dollar_delta=20_000.0, position_count=3, option_count=2, completeness=COMPLETE,
-)  # fmt: skip
-SPY = records.ExpiryScope(
-    buckets=(_NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW),
-    linear_dollar_delta=None, position_count=1, option_count=1,
-    completeness={
-        "net_dollar_delta": _counts(0, 1, no_expiry=1),
-        "net_dollar_gamma": _counts(0, 1, no_expiry=1),
-        "net_theta": _counts(0, 1, no_expiry=1),
-        "net_vega": _counts(0, 1, no_expiry=1),
-    },
-)  # fmt: skip
-TOTAL = records.ExpiryScope(
-    buckets=AAPL.buckets, linear_dollar_delta=20_000.0, position_count=4, option_count=3,
-    completeness={
-        "net_dollar_delta": _counts(3, 1, no_expiry=1),
-        "net_dollar_gamma": _counts(2, 1, no_expiry=1),
-        "net_theta": _counts(2, 1, no_expiry=1),
-        "net_vega": _counts(2, 1, no_expiry=1),
-    },
-)  # fmt: skip
-EXPIRY = records.ExpiryGreeks(
-    records.snapshot_id("DU1", TS), TS, "DU1", "SOCKET", "USD", TOTAL, {"AAPL": AAPL, "SPY": SPY}
-)
-PUT = records.Leg(
-    2, "AAPL", "OPT", -1.0, 100.0, 1.0, 3.1, 200.0, 0.25, 200.0, date(2026, 4, 11), "P",
-    -0.3, 0.02, -0.05, 0.2, 6_000.0, -800.0, 5.0, -20.0, None,
-)  # fmt: skip
-STOCK = records.Leg(
-    4, "AAPL", "STK", 100.0, 1.0, 1.0, None, None, None, None, None, None,
-    None, None, None, None, None, None, None, None, "no_price",
-)  # fmt: skip
-LEGS = records.Legs(records.snapshot_id("DU1", TS), TS, "DU1", "PORTAL", "USD", (PUT, STOCK))
+TS = builders.EXPIRY.ts
+EXPIRY, LEGS, PUT = builders.EXPIRY, builders.LEGS, builders.PUT
 
 
 def test_expiry_round_trips_and_writes_only_what_is_incomplete() -> None:

@@ -12,7 +12,26 @@ const state = {
   updates: 0,
   filter: "",
   accounts: [],
+  legs: [],
+  legsSort: { key: "dollar_delta", descending: true },
 };
+
+// The Greeks by expiry table (docs/expiry-and-legs.md): each figure of each scope by bucket.
+const EXPIRY_FIGURES = [
+  ["net_dollar_delta", "dollar delta"], ["net_dollar_gamma", "dollar gamma / 1 %"],
+  ["net_theta", "theta / day"], ["net_vega", "vega / vol pt"],
+];
+// The legs list: column, heading, text (left-aligned, sorted as text) or a number.
+const LEG_COLUMNS = [
+  ["symbol", "underlying", true], ["conid", "conid", false], ["sec_type", "type", true],
+  ["option_right", "right", true], ["strike", "strike", false], ["expiry", "expiry", true],
+  ["quantity", "qty", false], ["multiplier", "mult.", false], ["magnifier", "magn.", false],
+  ["price", "price", false], ["underlying_price", "und. price", false],
+  ["implied_vol", "IV", false], ["delta", "delta", false], ["gamma", "gamma", false],
+  ["theta", "theta", false], ["vega", "vega", false], ["dollar_delta", "$ delta", false],
+  ["dollar_gamma", "$ gamma / 1 %", false], ["net_theta", "theta $/day", false],
+  ["net_vega", "vega $/vol pt", false], ["missing_reason", "missing", true],
+];
 
 const LANE_COLORS = {
   gap: "#cf222e",
@@ -253,6 +272,7 @@ function selectAccount(account) {
     tr.classList.toggle("selected", tr.dataset.account === account);
   }
   renderDetail(state.accounts.find((row) => row.account === account));
+  refreshPositions().catch(showError);
   refreshSeries().catch(showError);
 }
 
@@ -382,6 +402,97 @@ function renderEvents(events) {
   list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events in this range")]));
 }
 
+// ---- Greeks by expiry and the legs -------------------------------------------------------
+
+function renderExpiry(expiry) {
+  const table = $("expiry");
+  if (!expiry) {
+    table.replaceChildren(el("caption", {}, "no Greeks by expiry stored for this account"));
+    $("expiry-note").textContent = "";
+    return;
+  }
+  $("expiry-note").textContent = `${expiry.currency || ""} at ${local(expiry.ts)}` +
+    (Object.keys(expiry.incomplete).length ? " (incomplete: some positions left out)" : "");
+  const head = el("tr");
+  head.append(el("th", {}, "underlying"), el("th", {}, "figure"));
+  for (const bucket of expiry.buckets) head.append(el("th", {}, `${bucket} d`));
+  head.append(el("th", {}, "delta-one"));
+  const rows = [];
+  const scopes = [["all", expiry.total], ...Object.entries(expiry.underlyings)];
+  for (const [name, scope] of scopes) {
+    EXPIRY_FIGURES.forEach(([figure, label], index) => {
+      const tr = el("tr", { "data-scope": name, "data-figure": figure, class: index ? null : "first" });
+      tr.append(el("td", { class: "scope" }, index ? "" : name), el("td", { class: "scope" }, label));
+      scope.figures[figure].forEach((value, bucket) => {
+        tr.append(el("td", { "data-bucket": expiry.buckets[bucket], class: value === null ? "null" : null },
+          formatNumber(value)));
+      });
+      const linear = figure === "net_dollar_delta" ? scope.linear_dollar_delta : null;
+      tr.append(el("td", { "data-bucket": "delta-one", class: linear === null ? "null" : null },
+        formatNumber(linear)));
+      rows.push(tr);
+    });
+  }
+  table.replaceChildren(el("thead", {}), el("tbody", {}));
+  table.tHead.append(head);
+  table.tBodies[0].append(...rows);
+}
+
+// Unknowns sort last whichever the direction: an unknown figure is not a small one.
+function compareLegs(a, b, key, descending, text) {
+  const x = a[key], y = b[key];
+  if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+  if (y === null || y === undefined) return -1;
+  const order = text ? String(x).localeCompare(String(y)) : x - y;
+  return descending ? -order : order;
+}
+
+function renderLegs() {
+  const table = $("legs");
+  const { key, descending } = state.legsSort;
+  const text = LEG_COLUMNS.find(([name]) => name === key)?.[2] || false;
+  const head = el("tr");
+  for (const [name, label] of LEG_COLUMNS) {
+    const sort = name === key ? (descending ? "descending" : "ascending") : null;
+    const th = el("th", { "data-column": name, "aria-sort": sort }, label);
+    th.addEventListener("click", () => {
+      state.legsSort = { key: name, descending: name === key ? !descending : true };
+      renderLegs();
+    });
+    head.append(th);
+  }
+  const legs = [...state.legs].sort((a, b) => compareLegs(a, b, key, descending, text));
+  const rows = legs.map((leg) => {
+    const tr = el("tr", { "data-conid": String(leg.conid) });
+    for (const [name, , isText] of LEG_COLUMNS) {
+      const value = leg[name];
+      const shown = isText || name === "conid" ? (value ?? "—") :
+        name === "implied_vol" && value !== null ? `${(value * 100).toFixed(2)} %` : formatNumber(value);
+      tr.append(el("td", { "data-column": name, class: isText ? "text" : (value === null ? "null" : null) },
+        String(shown)));
+    }
+    return tr;
+  });
+  table.tHead.replaceChildren(head);
+  if (!rows.length) {
+    const empty = el("tr");
+    empty.append(el("td", { colspan: String(LEG_COLUMNS.length), class: "text muted" }, "no legs stored"));
+    rows.push(empty);
+  }
+  table.tBodies[0].replaceChildren(...rows);
+  $("legs-note").textContent = legs.length ?
+    `${legs.length} positions at ${local(legs[0].ts)}; click a column to sort` : "no legs stored";
+}
+
+async function refreshPositions() {
+  if (!state.account) return;
+  const answer = await getJSON(`/api/positions?${new URLSearchParams({ account: state.account })}`);
+  if (answer.account !== state.account) return;
+  renderExpiry(answer.expiry);
+  state.legs = answer.legs;
+  renderLegs();
+}
+
 // ---- the loop ----------------------------------------------------------------------------
 
 async function refreshSeries() {
@@ -408,6 +519,7 @@ async function refresh() {
     if (state.layout) {
       renderAccounts(overview.accounts);
       await refreshSeries();
+      await refreshPositions();
     }
     state.updates += 1;
     document.body.dataset.updates = String(state.updates);
