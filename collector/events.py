@@ -47,6 +47,8 @@ class Dropped:
 
     def add(self, line: bytes) -> None:
         body = json.loads(line)  # our own line, encoded a moment ago
+        if body.get("kind") in ("expiry", "legs"):
+            return  # figures beside a snapshot of the same tick: that one is counted
         if body.get("kind") != "snapshot":
             self.events += 1
             return
@@ -58,9 +60,10 @@ class Dropped:
 class SpoolWriter:
     """Appends records to the spool; holds them in memory while the disk refuses them.
 
-    At most `max_held_records` are held (100,000: about 2 hours of 5-s snapshots for 60
-    accounts); past it the oldest are dropped and, once the spool takes records again,
-    `on_dropped` is called with what was lost so it is reported as a gap.
+    At most `max_held_records` are held (100,000: about an hour of 5-s ticks for 60 accounts,
+    each a snapshot and its Greeks by expiry, the legs once a minute); past it the oldest are
+    dropped and, once the spool takes records again, `on_dropped` is called with what was lost
+    so it is reported as a gap.
     """
 
     def __init__(self, spool: SpoolAppender, *, max_held_records: int = 100_000) -> None:
