@@ -283,6 +283,7 @@ class Collector:
             "reason": "spool_unwritable",
             "dropped_snapshots": dropped.snapshots,
             "dropped_events": dropped.events,
+            "dropped_figures": dropped.figures,
         }
         span = ""
         if dropped.first_tick is not None and dropped.last_tick is not None:
@@ -291,8 +292,9 @@ class Collector:
         self.events.emit(
             "error",
             "gap",
-            f"{dropped.snapshots} snapshots and {dropped.events} events dropped while the spool "
-            f"could not be written (memory bound reached){span}",
+            f"{dropped.snapshots} snapshots, {dropped.figures} lines of their Greeks by expiry and"
+            f" legs, and {dropped.events} events dropped while the spool could not be written"
+            f" (memory bound reached){span}",
             details=details,
         )
 

@@ -42,13 +42,15 @@ class Dropped:
 
     snapshots: int = 0
     events: int = 0
+    figures: int = 0  # Greeks by expiry and legs lines (issue #16)
     first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
     last_tick: str | None = None
 
     def add(self, line: bytes) -> None:
         body = json.loads(line)  # our own line, encoded a moment ago
         if body.get("kind") in ("expiry", "legs"):
-            return  # figures beside a snapshot of the same tick: that one is counted
+            self.figures += 1  # beside a snapshot of the same tick (the span is the snapshots')
+            return
         if body.get("kind") != "snapshot":
             self.events += 1
             return
@@ -82,9 +84,6 @@ class SpoolWriter:
     def write(self, lines: list[bytes]) -> bool:
         """Append `lines` after anything still pending; False (and kept) when the disk refused."""
         self._pending.extend(lines)
-        while len(self._pending) > self._max_held:
-            self._unreported.add(self._pending.popleft())
-            self.dropped += 1
         if not self._pending:
             return True
         batch = list(self._pending)
@@ -97,6 +96,11 @@ class SpoolWriter:
                     extra=logs.fields(reason=exc.strerror or exc, held=len(batch)),
                 )
             self.last_error = exc.strerror or str(exc)
+            # Trimmed only when refused: a tick of more lines than the bound, written to a
+            # disk that takes it, loses none of them.
+            while len(self._pending) > self._max_held:
+                self._unreported.add(self._pending.popleft())
+                self.dropped += 1
             return False
         self._pending.clear()
         if self.last_error is not None:
@@ -104,7 +108,8 @@ class SpoolWriter:
                 "spool writable again", extra=logs.fields(flushed=len(batch), dropped=self.dropped)
             )
             self.last_error = None
-        if self._unreported.snapshots or self._unreported.events:
+        unreported = self._unreported
+        if unreported.snapshots or unreported.events or unreported.figures:
             dropped, self._unreported = self._unreported, Dropped()
             self.on_dropped(dropped)
         return True
