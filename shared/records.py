@@ -1,4 +1,4 @@
-"""The three record kinds that travel through the spool, and their one-line JSON form.
+"""The record kinds that travel through the spool, and their one-line JSON form.
 
 A record is one JSON object per line. Its keys are exactly the columns of its table (plus
 `v`, the format version, and `kind`), so PostgreSQL reads the line itself and the replayer never
@@ -807,8 +807,8 @@ def _expiry_scope(rows: Any, linear: Any, counts: Any, partial: Any, where: str)
     line = _optional_float({"linear_dollar_delta": linear}, "linear_dollar_delta", where=where)
     if type(counts) is not list or len(counts) != 2:
         raise RecordError(f"{where}counts are not [position_count, option_count]")
-    position_count = _count({"position_count": counts[0]}, "position_count")
-    option_count = _count({"option_count": counts[1]}, "option_count")
+    position_count = _count({f"{where}position_count": counts[0]}, f"{where}position_count")
+    option_count = _count({f"{where}option_count": counts[1]}, f"{where}option_count")
     if option_count > position_count:
         raise RecordError(f"{where}option_count exceeds position_count")
     if not isinstance(partial, dict):

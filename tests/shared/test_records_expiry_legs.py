@@ -82,6 +82,7 @@ def _put(**changes: Any) -> list[Any]:
         (_expiry(underlying_symbols=["AAPL", 3]), "not a symbol"),
         (_expiry(underlying_linear=None), "must be arrays"),
         (_expiry(underlying_counts=[[3, 2], [1]]), "SPY counts are not"),
+        (_expiry(underlying_counts=[[3, 2], [1, -1]]), "SPY option_count is missing or not"),
         (_expiry(underlying_completeness={"QQQ": {}}), "names a symbol that is not held"),
         (_expiry(v=2), "unknown kind 'expiry'"),
         (_expiry(mode="FIX"), "mode 'FIX'"),
