@@ -122,11 +122,12 @@ def _wrong_values(draw: st.DrawFn) -> bytes:
     body: dict[str, Any] = json.loads(draw(st.sampled_from(_VALID)))
     for key in draw(st.lists(st.sampled_from(_KEYS), min_size=1, max_size=3)):
         body[key] = draw(_values)
-    if body.get("legs") and draw(st.booleans()):  # a wrong value inside a leg
-        leg = list(body["legs"][0]) if isinstance(body["legs"], list) else []
-        if leg and isinstance(leg, list):
-            leg[draw(st.integers(0, len(leg) - 1))] = draw(_values)
-            body["legs"] = [leg]
+    rows = body.get("legs")
+    first = rows[0] if isinstance(rows, list) and rows else None
+    if isinstance(first, list) and first and draw(st.booleans()):  # a wrong value in a leg
+        leg = list(first)
+        leg[draw(st.integers(0, len(leg) - 1))] = draw(_values)
+        body["legs"] = [leg]
     return json.dumps(body, allow_nan=True).encode()
 
 
