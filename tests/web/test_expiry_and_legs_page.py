@@ -42,7 +42,8 @@ def test_expiry_table_and_sortable_legs(
     browser: Browser, web_environ: dict[str, str], database_url: str, processes: Processes
 ) -> None:
     """The account's newest expiry row: AAPL's theta -40 in 0-7 d and 5 in 31-90 d, its
-    delta-one 20,000, SPY's buckets all unknown (—, not 0). The newest legs (not the older
+    delta-one 20,000, SPY's buckets all unknown (—, not 0); charted by bucket per underlying
+    for the figure chosen. The newest legs (not the older
     ones): sorted by dollar delta, descending then ascending on a second click, the unknown
     last both times."""
     now = datetime.now(UTC).replace(microsecond=0)
@@ -78,6 +79,11 @@ def test_expiry_table_and_sortable_legs(
         '#expiry tr[data-scope="AAPL"][data-figure="net_dollar_delta"] td[data-bucket="delta-one"]'
     )
     spy = _cells(page, '#expiry tr[data-scope="SPY"] td[data-bucket]')
+    gamma_bars = page.evaluate(
+        "() => document.getElementById('expiry-chart').data.map((t) => [t.meta, t.y])"
+    )
+    page.select_option("#expiry-figure", "net_theta")
+    page.wait_for_function("() => document.getElementById('expiry-chart').data[0].y[0] === -40")
     descending = [
         row.get_attribute("data-conid") for row in page.query_selector_all("#legs tbody tr")
     ]
@@ -90,6 +96,12 @@ def test_expiry_table_and_sortable_legs(
     assert aapl_theta == ["-40.0", "5.000"]
     assert aapl_linear == "20,000"
     assert set(spy) == {"—"}
+    # Dollar gamma by bucket, one stacked bar per underlying: AAPL 3,200 (0-7) and -800
+    # (31-90), SPY none anywhere (null: no bar, not a bar of 0).
+    assert gamma_bars == [
+        ["AAPL", [3200.0, None, -800.0, None, None]],
+        ["SPY", [None, None, None, None, None]],
+    ]
     assert descending == ["1", "2", "4"]  # 20,000, then 6,000, the stock's unknown last
     assert ascending == ["2", "1", "4"]
     assert sorted_by == "ascending"

@@ -14,6 +14,8 @@ const state = {
   accounts: [],
   legs: [],
   legsSort: { key: "dollar_delta", descending: true },
+  expiry: null,
+  expiryFigure: "net_dollar_gamma",
 };
 
 // The Greeks by expiry table (docs/expiry-and-legs.md): each figure of each scope by bucket.
@@ -404,7 +406,30 @@ function renderEvents(events) {
 
 // ---- Greeks by expiry and the legs -------------------------------------------------------
 
+// One bar per underlying in each bucket, stacked, for the figure chosen: where in time the
+// gamma (or theta, vega, delta) sits. An unknown bucket has no bar, never a bar of 0.
+function renderExpiryChart(expiry) {
+  const chart = $("expiry-chart");
+  if (!expiry) {
+    Plotly.purge(chart);
+    return;
+  }
+  const [, label] = EXPIRY_FIGURES.find(([name]) => name === state.expiryFigure);
+  const x = expiry.buckets.map((bucket) => `${bucket} d`);
+  const traces = Object.entries(expiry.underlyings).map(([symbol, scope], index) => ({
+    type: "bar", name: symbol, meta: symbol, x, y: scope.figures[state.expiryFigure],
+    marker: { color: LINE_COLORS[index % LINE_COLORS.length] },
+  }));
+  Plotly.react(chart, traces, {
+    barmode: "relative", margin: { t: 10, r: 10, b: 30, l: 60 }, height: 260,
+    yaxis: { title: { text: `${label} (${expiry.currency || "$"})` } },
+    legend: { orientation: "h" },
+  }, { displaylogo: false, responsive: true });
+}
+
 function renderExpiry(expiry) {
+  state.expiry = expiry;
+  renderExpiryChart(expiry);
   const table = $("expiry");
   if (!expiry) {
     table.replaceChildren(el("caption", {}, "no Greeks by expiry stored for this account"));
@@ -547,6 +572,13 @@ function setup() {
   $("underlying-figure").addEventListener("change", (event) => {
     state.underlyingFigure = event.target.value;
     refreshSeries().catch(showError);
+  });
+  $("expiry-figure").replaceChildren(...EXPIRY_FIGURES.map(([name, label]) =>
+    el("option", { value: name }, label)));
+  $("expiry-figure").value = state.expiryFigure;
+  $("expiry-figure").addEventListener("change", (event) => {
+    state.expiryFigure = event.target.value;
+    renderExpiryChart(state.expiry);
   });
   $("filter").addEventListener("input", (event) => {
     state.filter = event.target.value.trim().toLowerCase();
