@@ -519,10 +519,12 @@ def decode(line: bytes) -> Record:
 
 def checked_account(line: bytes) -> str | None:
     """What the writer needs of a line: RecordError exactly where `decode` raises it, else the
-    account of a snapshot (None for another kind). A format-3 snapshot's underlyings are checked
-    but not read back into mappings, which would cost the writer more than the check."""
+    account of a snapshot, or of an expiry or legs line (which go with their account's
+    snapshots: as many, keyed by account too), None for another kind. A format-3 snapshot's
+    underlyings are checked but not read back into mappings, which would cost the writer more
+    than the check."""
     record = _decoded(line, expand=False)
-    return record.account if isinstance(record, Snapshot) else None
+    return record.account if isinstance(record, Snapshot | ExpiryGreeks | Legs) else None
 
 
 def _decoded(line: bytes, *, expand: bool) -> Record:

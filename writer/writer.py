@@ -97,9 +97,10 @@ SPREAD_MIN_LINES = 100
 def spread(lines: Sequence[ValidLine], ways: int) -> list[list[bytes]]:
     """Split a batch into at most `ways` groups, one per connection, by account.
 
-    An account's snapshots always travel together, so two groups never insert the same key
-    (account, ts) nor mark the same (account, minute) for rollup: their transactions never wait
-    for each other or deadlock. Events and betas, few, go with the first group.
+    An account's snapshots (and its Greeks by expiry and legs) always travel together, so two
+    groups never insert the same key (account, ts) nor mark the same (account, minute) for
+    rollup: their transactions never wait for each other or deadlock. Events and betas, few,
+    go with the first group.
     """
     if ways == 1 or len(lines) < SPREAD_MIN_LINES:
         return [[line.data for line in lines]]

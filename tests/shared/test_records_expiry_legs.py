@@ -29,7 +29,7 @@ def test_expiry_round_trips_and_writes_only_what_is_incomplete() -> None:
     assert body["underlying_linear"] == [20_000.0, None]
     assert body["underlying_counts"] == [[3, 2], [1, 1]]
     assert "linear_dollar_delta" in body
-    assert records.checked_account(line) is None  # the writer spreads snapshots only
+    assert records.checked_account(line) == "DU1"  # spread by the writer with its snapshots
 
 
 def test_legs_round_trip_as_arrays_in_leg_fields_order() -> None:
@@ -40,6 +40,7 @@ def test_legs_round_trip_as_arrays_in_leg_fields_order() -> None:
     assert body["legs"][0][records.LEG_FIELDS.index("expiry")] == "2026-04-11"
     assert body["legs"][1][records.LEG_FIELDS.index("missing_reason")] == "no_price"
     assert len(body["legs"][0]) == len(records.LEG_FIELDS)
+    assert records.checked_account(line) == "DU1"  # spread by the writer with its snapshots
 
 
 def _expiry(**changes: Any) -> bytes:
