@@ -544,7 +544,8 @@ async function refresh() {
     if (state.layout) {
       renderAccounts(overview.accounts);
       await refreshSeries();
-      await refreshPositions();
+      // The expiry table and the legs are extras: their failure leaves the rest updating.
+      await refreshPositions().catch(showError);
     }
     state.updates += 1;
     document.body.dataset.updates = String(state.updates);
