@@ -53,7 +53,7 @@ def _book(underlyings: int, today: date) -> list[Holding]:
     now = datetime.combine(today, datetime.min.time(), UTC)
     holdings = []
     for index in range(underlyings):
-        symbol = shapes._symbol(index)  # the same symbols as the snapshots'
+        symbol = shapes.symbol(index)  # the same symbols as the snapshots'
         stock = Holding(1000 + index * 10, symbol, "STK", 100, 1.0, "USD", price=123.456789)
         holdings.append(stock)
         for leg, days in enumerate((5, 40, 200), start=1):

@@ -25,7 +25,8 @@ BOOK = 10
 _SYMBOLS = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "ES", "NQ", "ZC", "ESTX50", "TSLA", "AMZN")
 
 
-def _symbol(index: int) -> str:
+def symbol(index: int) -> str:
+    """The book's `index`-th underlying symbol, as long as real ones."""
     base = _SYMBOLS[index % len(_SYMBOLS)]
     return base if index < len(_SYMBOLS) else f"{base}{index // len(_SYMBOLS)}"
 
@@ -46,7 +47,7 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
         return draw.uniform(-1.0, 1.0) * scale
 
     book = {
-        _symbol(index): {
+        symbol(index): {
             "net_dollar_delta": figure(5e5),
             "net_dollar_gamma": figure(2e4),
             "net_theta": figure(3e3),
