@@ -20,10 +20,13 @@ import psycopg
 import pytest
 
 from alerter import state as saved
-from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, SPOOL_LOCK, Alerter
+from alerter.alerter import Alerter
+from alerter.buffer_wait import LIMITS_WAIT_MAX
 from alerter.delivery import Notification, target_key
 from alerter.episodes import Episode
+from alerter.journal import SPOOL_LOCK
 from alerter.settings import AlerterSettings
+from alerter.transitions import IN_THE_BUFFER, NOT_ANSWERING
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import records
