@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from database import reads
-from database.circuit_breaker import DBCircuitBreaker
 from database.errors import DatabaseError
-from database.session import Session
+from database.session import reading_session
 from database.settings import DatabaseSettings
 from shared import logs
 
@@ -68,16 +67,7 @@ class StoreReader:
     def __init__(
         self, database: DatabaseSettings, *, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self._session = Session(
-            lambda: database.connect("bridge-alerter", read_only=True),
-            reply_timeout_s=database.reply_timeout_s,
-            breaker=DBCircuitBreaker(
-                name="alerter",
-                fail_max=database.breaker_fail_max,
-                reset_timeout_s=database.breaker_reset_s,
-            ),
-            monotonic=monotonic,
-        )
+        self._session = reading_session(database, "bridge-alerter", monotonic=monotonic)
         self._last_error: str | None = None
 
     @property

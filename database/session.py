@@ -26,6 +26,7 @@ from psycopg.rows import TupleRow
 
 from database.circuit_breaker import DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable, translate
+from database.settings import DatabaseSettings
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -125,6 +126,28 @@ class Session:
                 raise
         self._conn = conn
         return conn
+
+
+def reading_session(
+    database: DatabaseSettings,
+    application_name: str,
+    *,
+    prepare: Callable[[Connection], Awaitable[None]] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Session:
+    """The session of a program that only reads (the web program, the alerter): read-only on
+    the server's side, bounded by the settings' reply timeout, behind its own breaker."""
+    return Session(
+        lambda: database.connect(application_name, read_only=True),
+        reply_timeout_s=database.reply_timeout_s,
+        prepare=prepare,
+        breaker=DBCircuitBreaker(
+            name=application_name,
+            fail_max=database.breaker_fail_max,
+            reset_timeout_s=database.breaker_reset_s,
+        ),
+        monotonic=monotonic,
+    )
 
 
 def ask_once(

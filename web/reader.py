@@ -27,9 +27,8 @@ from typing import Any, Generic, TypeVar
 from psycopg import sql
 
 from database import reads
-from database.circuit_breaker import DBCircuitBreaker
 from database.errors import DatabaseError
-from database.session import Connection, Session
+from database.session import Connection, reading_session
 from database.settings import DatabaseSettings
 from shared.logs import redact
 from web.errors import NoAnswer, NoSchema
@@ -142,16 +141,8 @@ class Reader:
         self._reply_s = database.reply_timeout_s
         self._clock = clock
         self._monotonic = monotonic
-        self._session = Session(
-            lambda: database.connect("bridge-web", read_only=True),
-            reply_timeout_s=self._reply_s,
-            prepare=self._new_connection,
-            breaker=DBCircuitBreaker(
-                name="web",
-                fail_max=database.breaker_fail_max,
-                reset_timeout_s=database.breaker_reset_s,
-            ),
-            monotonic=monotonic,
+        self._session = reading_session(
+            database, "bridge-web", prepare=self._new_connection, monotonic=monotonic
         )
         self._lock = asyncio.Lock()
         self._columns: Columns | None = None

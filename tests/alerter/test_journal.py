@@ -3,9 +3,7 @@ it, and the state comes back after a restart without the alerts of rules gone.""
 
 from __future__ import annotations
 
-import errno
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,20 +11,10 @@ from alerter.episodes import Episode
 from alerter.journal import SPOOL_LOCK, Journal
 from alerter.state import Alert
 from alerter.transitions import Transition
-from shared.spool import SpoolAppender, list_segments
+from shared.spool import list_segments
+from tests.fixtures.pipeline import RefusingSpool
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
-
-
-class RefusingSpool(SpoolAppender):
-    """A spool on a full disk, until told otherwise."""
-
-    refusing = True
-
-    def append(self, lines: Sequence[bytes], *, now_us: int) -> None:
-        if self.refusing:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        super().append(lines, now_us=now_us)
 
 
 def _fired() -> Transition:
