@@ -56,8 +56,8 @@ class Session:
     ) -> None:
         self._connect = connect
         self._prepare = prepare
-        self.reply_timeout_s = reply_timeout_s
-        self.breaker = breaker
+        self._reply_timeout_s = reply_timeout_s
+        self._breaker = breaker
         self._monotonic = monotonic
         self._conn: Connection | None = None
 
@@ -67,7 +67,7 @@ class Session:
 
     def allows(self) -> bool:
         """May the database be tried now? False while the breaker is open."""
-        return self.breaker is None or self.breaker.allows(self._monotonic())
+        return self._breaker is None or self._breaker.allows(self._monotonic())
 
     async def connect(self) -> None:
         """Open (and prepare) the connection now, if it is not open."""
@@ -89,16 +89,16 @@ class Session:
                     await self.close()
                 raise translate(exc) from exc
         except DatabaseError as exc:
-            if isinstance(exc, DatabaseUnavailable) and self.breaker is not None:
-                self.breaker.failed(self._monotonic())
+            if isinstance(exc, DatabaseUnavailable) and self._breaker is not None:
+                self._breaker.failed(self._monotonic())
             raise
-        if self.breaker is not None:
-            self.breaker.succeeded()
+        if self._breaker is not None:
+            self._breaker.succeeded()
         return value
 
     def answered(self, conn: Connection, step: Awaitable[_T]) -> Awaitable[_T]:
         """`step` bounded by this session's reply timeout (see `answered`)."""
-        return answered(conn, self.reply_timeout_s, step)
+        return answered(conn, self._reply_timeout_s, step)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
