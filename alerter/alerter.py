@@ -512,11 +512,9 @@ class Alerter:
         last_snapshot: dict[str, datetime] = {}
         for account, row in (stored.latest or {}).items():
             last_snapshot[account] = row["ts"]
-        collector = heartbeats.get("collector") or {}
-        for account, info in (collector.get("accounts") or {}).items():
-            stamp = (info or {}).get("last_snapshot_ts")
-            if isinstance(stamp, str):
-                produced = datetime.fromisoformat(stamp)
+        collector = heartbeats.get("collector")
+        for account, produced in (collector.accounts if collector is not None else {}).items():
+            if produced is not None:
                 last_snapshot[account] = max(produced, last_snapshot.get(account, produced))
         facts = FeedFacts(
             heartbeats=heartbeats,
@@ -814,21 +812,20 @@ class Alerter:
         return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
 
     def _publish(self, state: str) -> None:
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "alerter",
-            {
-                "state": state,
+        beat = status.Heartbeat(
+            process="alerter",
+            at=self._clock(),
+            interval_s=self.settings.interval_s,
+            state=state,
+            last_db_error=self._db_error,
+            details={
                 "firing": self.firing(),
                 "undelivered": len(self.outbox.pending),
                 "targets": len(self.settings.targets),
-                "last_db_error": self._db_error,
                 "limits_waiting_since": saved.stamp(self._waiting_since),
             },
-            now=self._clock(),
-            interval_s=self.settings.interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _number(value: float | None) -> str:

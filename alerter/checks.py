@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from alerter.episodes import Reading, condition, threshold
 from alerter.rules import HealthRules, LimitRule
 from shared.health import BREAKER_PROCESSES, age_s
+from shared.status import Heartbeat
 
 WATCHED_PROCESSES: Final = ("collector", "writer", "replayer")
 _MB: Final = 1_000_000
@@ -42,7 +43,7 @@ class Check:
 class FeedFacts:
     """What the alerter observed; None where it could not observe (the database is down)."""
 
-    heartbeats: Mapping[str, Mapping[str, Any] | None]
+    heartbeats: Mapping[str, Heartbeat | None]
     last_snapshot: Mapping[str, datetime] = field(default_factory=dict)  # account -> newest
     login_required: bool | None = False  # a login prompt newer than the last connection
     buffer_bytes: int = 0
@@ -91,9 +92,11 @@ def watch_dead_letters(
     return watch, Reading(past=recent, clear=not recent, value=float(count), limit=watch.before)
 
 
-def _fresh(beat: Mapping[str, Any] | None, now: datetime, silent_s: float) -> bool:
-    age = age_s((beat or {}).get("heartbeat"), now)
-    return age is not None and age <= silent_s and (beat or {}).get("state") != "stopped"
+def _fresh(beat: Heartbeat | None, now: datetime, silent_s: float) -> bool:
+    if beat is None:
+        return False
+    age = age_s(beat.at, now)
+    return age is not None and age <= silent_s and beat.state != "stopped"
 
 
 def health_checks(
@@ -105,15 +108,20 @@ def health_checks(
     silent_s = rules.heartbeat_silent_s if rules.heartbeat_silent_s is not None else 30.0
     if rules.heartbeat_silent_s is not None:
         for process in WATCHED_PROCESSES:
-            age = age_s((facts.heartbeats.get(process) or {}).get("heartbeat"), now)
+            beat = facts.heartbeats.get(process)
+            age = age_s(beat.at, now) if beat is not None else None
             if age is None and facts.started_at is not None:
                 age = (now - facts.started_at).total_seconds()
             reading = threshold(age, below=None, above=rules.heartbeat_silent_s)
             checks.append(Check("heartbeat_silent", process, "heartbeat_age_s", reading, 0.0))
     collector = facts.heartbeats.get("collector")
     if rules.gateway_disconnected_s is not None:
-        gateway = (collector or {}).get("gateway") or {}
-        connected = gateway.get("connected") if _fresh(collector, now, silent_s) else None
+        gateway = collector.gateway if collector is not None else None
+        connected = (
+            (gateway is not None and gateway.connected)
+            if _fresh(collector, now, silent_s)
+            else None
+        )
         reading = condition(None if connected is None else not connected, suppressed=suppressed)
         checks.append(
             Check("gateway_disconnected", "gateway", "disconnected_s", reading,
@@ -134,7 +142,7 @@ def health_checks(
     if rules.breaker_open_s is not None:
         for process in BREAKER_PROCESSES:
             beat = facts.heartbeats.get(process)
-            state = (beat or {}).get("breaker") if _fresh(beat, now, silent_s) else None
+            state = beat.breaker if beat is not None and _fresh(beat, now, silent_s) else None
             reading = condition(None if state is None else state != "closed")
             checks.append(
                 Check("breaker_open", process, "breaker_open_s", reading, rules.breaker_open_s)

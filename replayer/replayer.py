@@ -241,23 +241,22 @@ class Replayer:
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
         view = self.store.view
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "replayer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
+        beat = status.Heartbeat(
+            process="replayer",
+            at=datetime.now(UTC),
+            interval_s=self.settings.status_interval_s,
+            state=state,
+            breaker=str(view.breaker),
+            last_db_error=view.last_error,
+            troubles=self.troubles.current,
+            details={
                 "buffer_bytes": buffer.pending_bytes,
                 "last_replay": vars(self.last_report),
                 "replay_interval_s": self.settings.replay_interval_s,
                 "history": vars(self.history.last_facts) if self.history.last_facts else None,
-                "troubles": self.troubles.current,
             },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
     async def _beat(self, stop: asyncio.Event) -> None:
         """The heartbeat, whether a drain runs, waits for its period, or is stuck."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.status import Gateway, Heartbeat
+
 PROCESSES = ("collector", "writer", "replayer", "alerter")
 BREAKER_PROCESSES = ("writer", "replayer")  # those that store through a database breaker
 # A heartbeat may be this many refresh intervals late (plus slack) before the process is silent.
@@ -36,7 +38,7 @@ class Finding:
 class Facts:
     """What `bridge-status` could observe; None means it could not be observed."""
 
-    heartbeats: dict[str, dict[str, Any] | None]
+    heartbeats: dict[str, Heartbeat | None]
     spool_lag_records: int
     spool_lag_s: float | None
     buffer_bytes: int
@@ -68,13 +70,15 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
     findings += _collector(facts.heartbeats.get("collector"), now)
     findings += _alerts(facts.heartbeats.get("alerter"))
     for process in BREAKER_PROCESSES:
-        beat = facts.heartbeats.get(process) or {}
-        if beat.get("breaker") == "open":
-            reason = beat.get("last_db_error") or "connection failures"
+        beat = facts.heartbeats.get(process)
+        if beat is None:
+            continue
+        if beat.breaker == "open":
+            reason = beat.last_db_error or "connection failures"
             findings.append(Finding("unhealthy", process, f"database breaker open: {reason}"))
         # Retried troubles (a full disk, a corrupt checkpoint): nothing lost yet, but an
         # operator must make room or look.
-        for _subject, trouble in sorted((beat.get("troubles") or {}).items()):
+        for _subject, trouble in sorted(beat.troubles.items()):
             findings.append(Finding("unhealthy", process, str(trouble)))
     findings += _buffer_cap(facts)
     if facts.spool_lag_s is not None and facts.spool_lag_s > SPOOL_LAG_LIMIT_S:
@@ -103,26 +107,25 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
     return findings
 
 
-def _process(name: str, beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
+def _process(name: str, beat: Heartbeat | None, now: datetime) -> list[Finding]:
     if beat is None:
         return [Finding("unhealthy", name, "no heartbeat file: never started here?")]
-    if beat.get("state") == "stopped":
+    if beat.state == "stopped":
         return [Finding("unhealthy", name, "stopped")]
-    age = age_s(beat.get("heartbeat"), now)
-    interval = float(beat.get("interval_s") or 1.0)
-    if age is None or age > _HEARTBEAT_GRACE * interval + _HEARTBEAT_SLACK_S:
+    age = age_s(beat.at, now)
+    if age is None or age > _HEARTBEAT_GRACE * beat.interval_s + _HEARTBEAT_SLACK_S:
         silent = "unknown" if age is None else f"{age:.0f} s"
         return [Finding("unhealthy", name, f"silent: last heartbeat {silent} ago")]
     return []
 
 
-def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
-    if not beat or beat.get("state") == "stopped":
+def _collector(beat: Heartbeat | None, now: datetime) -> list[Finding]:
+    if beat is None or beat.state == "stopped":
         return []
-    gateway = beat.get("gateway") or {}
-    in_reset = bool(gateway.get("in_reset_window"))
+    gateway = beat.gateway or Gateway(connected=False)
+    in_reset = gateway.in_reset_window
     findings = []
-    spool = beat.get("spool") or {}
+    spool = beat.details.get("spool") or {}
     if spool.get("error"):
         findings.append(
             Finding(
@@ -141,13 +144,13 @@ def _collector(beat: dict[str, Any] | None, now: datetime) -> list[Finding]:
                 "(reported as gap events)",
             )
         )
-    if not gateway.get("connected", False):
+    if not gateway.connected:
         level: Level = "warning" if in_reset else "unhealthy"
         why = " (inside a daily reset window: expected)" if in_reset else ""
         findings.append(Finding(level, "gateway", f"not connected{why}"))
-    poll_s = float(beat.get("poll_interval_s") or 5.0)
-    for account, info in sorted((beat.get("accounts") or {}).items()):
-        age = age_s((info or {}).get("last_snapshot_ts"), now)
+    poll_s = float(beat.details.get("poll_interval_s") or 5.0)
+    for account, stamp in sorted(beat.accounts.items()):
+        age = age_s(stamp, now)
         if age is not None and age > _SNAPSHOT_GRACE * poll_s and not in_reset:
             findings.append(
                 Finding("unhealthy", f"account {account}", f"last snapshot {age:.0f} s ago")
@@ -160,7 +163,8 @@ def _buffer_cap(facts: Facts) -> list[Finding]:
     if cap is None or warn is None:
         return []
     # The writer knows best: it says so when the next record would not fit.
-    refused = bool((facts.heartbeats.get("writer") or {}).get("buffer_full"))
+    writer = facts.heartbeats.get("writer")
+    refused = writer is not None and bool(writer.details.get("buffer_full"))
     if refused or facts.buffer_bytes >= cap:
         return [
             Finding(
@@ -185,10 +189,10 @@ def _number(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, int | float) else "unknown"
 
 
-def _alerts(beat: dict[str, Any] | None) -> list[Finding]:
+def _alerts(beat: Heartbeat | None) -> list[Finding]:
     """One warning per alert firing, as the alerter published it."""
     findings = []
-    for alert in (beat or {}).get("firing") or []:
+    for alert in (beat.details.get("firing") or []) if beat is not None else []:
         account = alert.get("account")
         what = f"{alert.get('figure')} of {account}" if account else str(alert.get("figure"))
         findings.append(

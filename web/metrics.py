@@ -146,28 +146,28 @@ class BridgeCollector(Collector):
         for process, beat in sorted(facts.heartbeats.items()):
             if beat is None:
                 continue
-            seconds = age_s(beat.get("heartbeat"), seen.now)
+            seconds = age_s(beat.at, seen.now)
             if seconds is not None:
                 beats.add_metric([process], seconds)
-            if process in BREAKER_PROCESSES and beat.get("breaker") in set(BreakerState):
+            if process in BREAKER_PROCESSES and beat.breaker in set(BreakerState):
                 for state in BreakerState:
-                    breaker.add_metric([process, str(state)], float(beat["breaker"] == state))
+                    breaker.add_metric([process, str(state)], float(beat.breaker == state))
         yield breaker
         yield beats
         collector = facts.heartbeats.get("collector")
         if collector is not None:
-            gateway = collector.get("gateway") or {}
+            gateway = collector.gateway
             # A stopped collector's last heartbeat still says how it was connected before.
-            running = collector.get("state") != "stopped"
+            running = collector.state != "stopped"
             yield GaugeMetricFamily(
                 PREFIX + "gateway_connected",
                 "1 when the collector is running and connected to the gateway",
-                value=float(running and bool(gateway.get("connected"))),
+                value=float(running and gateway is not None and gateway.connected),
             )
             yield GaugeMetricFamily(
                 PREFIX + "in_reset_window",
                 "1 inside one of IBKR's daily reset windows",
-                value=float(bool(gateway.get("in_reset_window"))),
+                value=float(gateway is not None and gateway.in_reset_window),
             )
         yield GaugeMetricFamily(
             PREFIX + "healthy",
@@ -183,7 +183,7 @@ class BridgeCollector(Collector):
     def _counters(self) -> Iterator[Metric]:
         seen = self.observation
         writer = seen.facts.heartbeats.get("writer")
-        totals = (writer or {}).get("totals") or {}
+        totals = (writer.details.get("totals") if writer is not None else None) or {}
         for name, what in (
             ("stored", "Records the writer stored since it started"),
             ("buffered", "Records the writer buffered since it started (database down)"),
@@ -209,7 +209,7 @@ class BridgeCollector(Collector):
         alerter = self.observation.facts.heartbeats.get("alerter")
         if alerter is None:
             return
-        firing = [item for item in alerter.get("firing") or [] if isinstance(item, dict)]
+        firing = [item for item in alerter.details.get("firing") or [] if isinstance(item, dict)]
         yield GaugeMetricFamily(
             PREFIX + "alerts_firing", "Alerts the alerter has firing", value=len(firing)
         )

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.health import Finding, worst
+from shared.status import Heartbeat
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,
@@ -148,14 +149,14 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
     return found
 
 
-def firing(alerter: Row | None) -> list[Row] | None:
+def firing(alerter: Heartbeat | None) -> list[Row] | None:
     """The alerter's firing alerts from its heartbeat; None when there is no alerter here."""
     if alerter is None:
         return None
     keys = ("rule", "account", "figure", "value", "limit", "since")
     return [
         {key: item.get(key) for key in keys}
-        for item in alerter.get("firing") or []
+        for item in alerter.details.get("firing") or []
         if isinstance(item, dict)
     ]
 

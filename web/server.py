@@ -128,10 +128,11 @@ class WebServer:
         self._note_breakers(heartbeats, self._clock())
 
     def _note_breakers(
-        self, heartbeats: Mapping[str, Mapping[str, Any] | None], now: datetime
+        self, heartbeats: Mapping[str, status.Heartbeat | None], now: datetime
     ) -> None:
         states = {
-            process: (heartbeats.get(process) or {}).get("breaker") for process in BREAKER_PROCESSES
+            process: beat.breaker if (beat := heartbeats.get(process)) is not None else None
+            for process in BREAKER_PROCESSES
         }
         for process, event in breaker_events(self._breakers, states):
             verb = "opened" if event == "breaker_opened" else "closed"

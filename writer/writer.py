@@ -386,14 +386,15 @@ class Writer:
         buffer = self._buffer.stats()
         limits = self.settings.buffer_limits
         view = self.store.view
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "writer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
+        beat = status.Heartbeat(
+            process="writer",
+            at=datetime.now(UTC),
+            interval_s=self.settings.status_interval_s,
+            state=state,
+            breaker=str(view.breaker),
+            last_db_error=view.last_error,
+            troubles=self.troubles.current,
+            details={
                 "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
                 # Where and how large: bridge-status reads the running writer's own settings,
                 # whatever the environment of the shell it is run from.
@@ -402,11 +403,9 @@ class Writer:
                 "buffer_max_bytes": limits.max_bytes,
                 "buffer_warn_bytes": limits.warn_bytes,
                 "buffer_full": self._buffer_full,
-                "troubles": self.troubles.current,
                 "totals": {
                     item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
                 },
             },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

@@ -17,6 +17,7 @@ from alerter.checks import (
 from alerter.episodes import Change, Episode, step
 from alerter.rules import HealthRules, LimitRule
 from shared.reset_window import active_window, parse_reset_windows
+from shared.status import Heartbeat
 
 # Tuesday 3 March 2026: New York is on EST (UTC-5), so 23:45 ET is 04:45 UTC on Wednesday and
 # 01:45 ET is 06:45 UTC.
@@ -38,7 +39,9 @@ def _gateway_check(now: datetime, connected: bool) -> Check:
         "gateway": {"connected": connected},
     }
     facts = FeedFacts(
-        heartbeats={"collector": collector, "writer": collector, "replayer": collector},
+        heartbeats={
+            name: Heartbeat.from_json(collector) for name in ("collector", "writer", "replayer")
+        },
         in_reset_window=active_window(WINDOWS, now) is not None,
     )
     (check,) = [
@@ -97,7 +100,9 @@ def test_gateway_unknown_when_the_collector_is_silent() -> None:
     speaks instead."""
     now = _utc("12:00:00")
     stale = {"heartbeat": (now - timedelta(seconds=31)).isoformat(), "gateway": {}}
-    facts = FeedFacts(heartbeats={"collector": stale, "writer": None, "replayer": None})
+    facts = FeedFacts(
+        heartbeats={"collector": Heartbeat.from_json(stale), "writer": None, "replayer": None}
+    )
     checks = {c.key: c for c in health_checks(ONLY_GATEWAY, facts, now=now, dead_letters=None)}
     assert checks["gateway_disconnected|gateway"].reading.past is None
     assert checks["heartbeat_silent|collector"].reading.past is True
@@ -202,7 +207,9 @@ def test_breaker_open(breaker: str | None, past: bool | None) -> None:
         stale_snapshot_s=None, gateway_disconnected_s=None, login_required_s=None,
         buffer_above_mb=None, heartbeat_silent_s=None, breaker_open_s=60,
     )  # fmt: skip
-    facts = FeedFacts(heartbeats={"writer": beat if breaker else None, "replayer": None})
+    facts = FeedFacts(
+        heartbeats={"writer": Heartbeat.from_json(beat) if breaker else None, "replayer": None}
+    )
     checks = {c.key: c for c in health_checks(rules, facts, now=now, dead_letters=None)}
     assert checks["breaker_open|writer"].reading.past is past
     assert checks["breaker_open|writer"].for_s == 60

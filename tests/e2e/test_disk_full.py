@@ -93,7 +93,8 @@ def _fill(path: Path) -> int:
 
 
 def _beat(var: Path, process: str) -> dict[str, Any]:
-    return status.read(var / "run", process) or {}
+    beat = status.read(var / "run", process)
+    return beat.to_json() if beat is not None else {}
 
 
 def _bridge_status(supervisor: Supervisor) -> dict[str, Any]:

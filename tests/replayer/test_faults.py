@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+from datetime import datetime
 from pathlib import Path
 
 from replayer.replayer import Replayer
@@ -96,12 +97,12 @@ async def test_heartbeat_is_published_between_replay_periods(
     }
     replayer = Replayer(ReplayerSettings.from_environ(environ))
     run_dir = Path(environ["BRIDGE_VAR_DIR"]) / "run"
-    stamps: set[str] = set()
+    stamps: set[datetime | None] = set()
 
     def beats() -> bool:
         beat = status.read(run_dir, "replayer")
         if beat is not None:
-            stamps.add(beat["heartbeat"])
+            stamps.add(beat.at)
         return len(stamps) >= 3
 
     stop = asyncio.Event()
@@ -113,5 +114,5 @@ async def test_heartbeat_is_published_between_replay_periods(
         await task
     beat = status.read(run_dir, "replayer")
     assert beat is not None
-    assert (beat["state"], beat["interval_s"], beat["replay_interval_s"]) == ("stopped", 0.1, 60)
-    assert os.getpid() == beat["pid"]
+    assert (beat.state, beat.interval_s, beat.details["replay_interval_s"]) == ("stopped", 0.1, 60)
+    assert os.getpid() == beat.pid

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from shared.health import Facts, assess, worst
+from shared.status import Heartbeat
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
@@ -50,8 +51,12 @@ def _facts(**changes: Any) -> Facts:
         "dead_letters": 0,
         "rows_last_hour": 720,
     }
-    heartbeats = changes.pop("heartbeats", {})
-    values["heartbeats"] = {**values["heartbeats"], **heartbeats}
+    heartbeats = {**values["heartbeats"], **changes.pop("heartbeats", {})}
+    # Each body as its file holds it, read as every reader reads it.
+    values["heartbeats"] = {
+        name: Heartbeat.from_json(body) if body is not None else None
+        for name, body in heartbeats.items()
+    }
     values.update(changes)
     return Facts(**values)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from shared.status import Heartbeat
 from web.figures import Window
 from web.payload import events, firing, series
 
@@ -52,9 +53,9 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
 
 def test_firing_alerts_none_without_an_alerter_and_its_fields_with_one() -> None:
     assert firing(None) is None
-    assert firing({"firing": []}) == []
+    assert firing(Heartbeat.from_json({"firing": []})) == []
     item = {"rule": "r", "account": "DU1", "figure": "net_theta", "value": -3.0, "limit": -2.0,
             "since": "2026-03-02T14:00:00+00:00", "extra": "ignored"}  # fmt: skip
-    assert firing({"firing": [item, "not an object"]}) == [
+    assert firing(Heartbeat.from_json({"firing": [item, "not an object"]})) == [
         {key: item[key] for key in ("rule", "account", "figure", "value", "limit", "since")}
     ]

@@ -18,8 +18,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database.sink import RecordSink
-from shared import records, status
+from shared import records
 from tests import builders
+from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
@@ -344,7 +345,7 @@ async def test_firing_alerts_from_the_alerter_s_heartbeat_are_shown(
             "limit": -2000.0,
             "since": "2026-03-02T14:00:00+00:00",
         }
-        status.publish(
+        publish_body(
             run_dir,
             "alerter",
             {"state": "running", "firing": [firing]},

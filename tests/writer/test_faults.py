@@ -178,13 +178,13 @@ async def test_heartbeat_goes_on_while_records_cannot_be_buffered(
     task = asyncio.create_task(writer.run(stop))
     try:
         await wait_until_async(
-            lambda: "spool" in ((status.read(run_dir, "writer") or {}).get("troubles") or {}),
+            lambda: "spool" in _writer_beat(run_dir).troubles,
             what="the writer's heartbeat naming the held records",
             timeout_s=30,
         )
-        first = (status.read(run_dir, "writer") or {})["heartbeat"]
+        first = _writer_beat(run_dir).at
         await wait_until_async(
-            lambda: (status.read(run_dir, "writer") or {})["heartbeat"] != first,
+            lambda: _writer_beat(run_dir).at != first,
             what="a later heartbeat",
         )
     finally:
@@ -201,7 +201,7 @@ def test_heartbeat_during_the_start_up_grace(
     processes.start("writer", environ)
     run_dir = Path(environ["BRIDGE_VAR_DIR"]) / "run"
     wait_until(
-        lambda: (status.read(run_dir, "writer") or {}).get("state") == "starting",
+        lambda: _writer_beat(run_dir).state == "starting",
         what="a heartbeat during the grace",
     )
 
@@ -259,3 +259,9 @@ def test_a_full_disk_under_the_checkpoint_is_retried_not_fatal(
     assert writer.returncode == 0, output
     assert output.count("cannot save the spool checkpoint; retrying") == 1
     assert not (Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "spool/writer.checkpoint").exists()
+
+
+def _writer_beat(run_dir: Path) -> status.Heartbeat:
+    """The writer's heartbeat; one saying nothing before its first."""
+    beat = status.read(run_dir, "writer")
+    return beat or status.Heartbeat("writer", at=None, interval_s=1.0, state="not started")
