@@ -48,6 +48,7 @@ from database.sink import answered
 from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
+from shared.health import feed_conditions
 from shared.reset_window import active_window
 from shared.service import pause
 from shared.spool import SpoolAppender
@@ -506,19 +507,10 @@ class Alerter:
     ) -> list[Check]:
         """The feed's health from `stored` and the files; the limits on `latest` unless None."""
         rules = self.settings.rules
-        heartbeats = {
-            name: status.read(self.settings.paths.run_dir, name) for name in WATCHED_PROCESSES
-        }
-        last_snapshot: dict[str, datetime] = {}
-        for account, row in (stored.latest or {}).items():
-            last_snapshot[account] = row["ts"]
-        collector = heartbeats.get("collector")
-        for account, produced in (collector.accounts if collector is not None else {}).items():
-            if produced is not None:
-                last_snapshot[account] = max(produced, last_snapshot.get(account, produced))
+        heartbeats = status.read_all(self.settings.paths.run_dir, WATCHED_PROCESSES)
+        stored_snapshots = {account: row["ts"] for account, row in (stored.latest or {}).items()}
         facts = FeedFacts(
-            heartbeats=heartbeats,
-            last_snapshot=last_snapshot,
+            feed=feed_conditions(heartbeats, now, stored_snapshots=stored_snapshots),
             login_required=stored.login_required,
             buffer_bytes=buffered_bytes,
             in_reset_window=active_window(self.settings.reset_windows, now) is not None,

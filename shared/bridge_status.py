@@ -18,7 +18,7 @@ from shared.errors import CheckpointCorrupt
 from shared.health import PROCESSES, Facts, Finding, worst
 from shared.settings import BufferLimits, PipelinePaths
 from shared.spool import SpoolPosition, backlog, load_checkpoint
-from shared.status import Heartbeat, read
+from shared.status import Heartbeat, read_all
 
 
 def _record_ts(line: bytes | None) -> datetime | None:
@@ -79,7 +79,7 @@ def gather_files(
     if counts is None:
         counts = count_files(paths)
     first_pending_ts = counts.first_pending_ts
-    heartbeats = {name: read(paths.run_dir, name) for name in PROCESSES}
+    heartbeats = read_all(paths.run_dir, PROCESSES)
     # The running writer's buffer and cap, which an operator's shell may not have in its
     # environment (the local profile's var/buffer.jsonl, say); this environment's otherwise.
     writer = beat.details if (beat := heartbeats.get("writer")) is not None else {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -184,6 +184,11 @@ def _rewrite_in_place(path: Path, data: bytes, refused: OSError) -> None:
             raise refused
     finally:
         os.close(fd)
+
+
+def read_all(run_dir: Path, processes: Iterable[str]) -> dict[str, Heartbeat | None]:
+    """Each process's heartbeat, None for one that has none."""
+    return {process: read(run_dir, process) for process in processes}
 
 
 def read(run_dir: Path, process: str) -> Heartbeat | None:

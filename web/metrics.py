@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from database.circuit_breaker import BreakerState
-from shared.health import BREAKER_PROCESSES, Facts, Finding, age_s, worst
+from shared.health import Facts, Finding, age_s, feed_conditions, worst
 from web.figures import Columns
 
 PREFIX = "ibkr_bridge_"
@@ -143,22 +143,20 @@ class BridgeCollector(Collector):
             "Seconds since each process last published its heartbeat",
             labels=["process"],
         )
-        for process, beat in sorted(facts.heartbeats.items()):
-            if beat is None:
-                continue
-            seconds = age_s(beat.at, seen.now)
+        feed = feed_conditions(facts.heartbeats, seen.now)
+        for process, seconds in sorted(feed.heartbeat_age_s.items()):
             if seconds is not None:
                 beats.add_metric([process], seconds)
-            if process in BREAKER_PROCESSES and beat.breaker in set(BreakerState):
+        for process, published in sorted(feed.breakers.items()):
+            if published in set(BreakerState):
                 for state in BreakerState:
-                    breaker.add_metric([process, str(state)], float(beat.breaker == state))
+                    breaker.add_metric([process, str(state)], float(published == state))
         yield breaker
         yield beats
-        collector = facts.heartbeats.get("collector")
-        if collector is not None:
-            gateway = collector.gateway
+        if facts.heartbeats.get("collector") is not None:
+            gateway = feed.gateway
             # A stopped collector's last heartbeat still says how it was connected before.
-            running = collector.state != "stopped"
+            running = "collector" not in feed.stopped
             yield GaugeMetricFamily(
                 PREFIX + "gateway_connected",
                 "1 when the collector is running and connected to the gateway",

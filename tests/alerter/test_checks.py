@@ -16,6 +16,7 @@ from alerter.checks import (
 )
 from alerter.episodes import Change, Episode, step
 from alerter.rules import HealthRules, LimitRule
+from shared.health import feed_conditions
 from shared.reset_window import active_window, parse_reset_windows
 from shared.status import Heartbeat
 
@@ -39,9 +40,10 @@ def _gateway_check(now: datetime, connected: bool) -> Check:
         "gateway": {"connected": connected},
     }
     facts = FeedFacts(
-        heartbeats={
-            name: Heartbeat.from_json(collector) for name in ("collector", "writer", "replayer")
-        },
+        feed=feed_conditions(
+            {name: Heartbeat.from_json(collector) for name in ("collector", "writer", "replayer")},
+            now,
+        ),
         in_reset_window=active_window(WINDOWS, now) is not None,
     )
     (check,) = [
@@ -101,7 +103,9 @@ def test_gateway_unknown_when_the_collector_is_silent() -> None:
     now = _utc("12:00:00")
     stale = {"heartbeat": (now - timedelta(seconds=31)).isoformat(), "gateway": {}}
     facts = FeedFacts(
-        heartbeats={"collector": Heartbeat.from_json(stale), "writer": None, "replayer": None}
+        feed=feed_conditions(
+            {"collector": Heartbeat.from_json(stale), "writer": None, "replayer": None}, now
+        )
     )
     checks = {c.key: c for c in health_checks(ONLY_GATEWAY, facts, now=now, dead_letters=None)}
     assert checks["gateway_disconnected|gateway"].reading.past is None
@@ -113,7 +117,7 @@ def test_a_missing_heartbeat_file_counts_from_the_alerters_start() -> None:
     """Never written: silent for as long as the alerter has been watching (40 s > 30 s)."""
     now = _utc("12:00:00")
     facts = FeedFacts(
-        heartbeats={"collector": None, "writer": None, "replayer": None},
+        feed=feed_conditions({"collector": None, "writer": None, "replayer": None}, now),
         started_at=now - timedelta(seconds=40),
     )
     checks = {c.key: c for c in health_checks(ONLY_GATEWAY, facts, now=now, dead_letters=None)}
@@ -133,8 +137,7 @@ def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) 
     now = _utc("12:00:00")
     rules = HealthRules(heartbeat_silent_s=None, gateway_disconnected_s=None)
     facts = FeedFacts(
-        heartbeats={},
-        last_snapshot={"DU1": now - timedelta(seconds=age_s)},
+        feed=feed_conditions({}, now, stored_snapshots={"DU1": now - timedelta(seconds=age_s)}),
         in_reset_window=in_window,
     )
     (check,) = [
@@ -208,7 +211,9 @@ def test_breaker_open(breaker: str | None, past: bool | None) -> None:
         buffer_above_mb=None, heartbeat_silent_s=None, breaker_open_s=60,
     )  # fmt: skip
     facts = FeedFacts(
-        heartbeats={"writer": Heartbeat.from_json(beat) if breaker else None, "replayer": None}
+        feed=feed_conditions(
+            {"writer": Heartbeat.from_json(beat) if breaker else None, "replayer": None}, now
+        )
     )
     checks = {c.key: c for c in health_checks(rules, facts, now=now, dead_letters=None)}
     assert checks["breaker_open|writer"].reading.past is past
