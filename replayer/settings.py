@@ -10,6 +10,7 @@ from datetime import timedelta
 from database.history import Retention
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
+from shared.records import MODES, Mode
 from shared.settings import EnvReader, PipelinePaths
 
 
@@ -17,6 +18,7 @@ from shared.settings import EnvReader, PipelinePaths
 class ReplayerSettings:
     paths: PipelinePaths
     database: DatabaseSettings
+    mode: Mode  # the collector's, for the events the replayer itself reports
     replay_interval_s: float
     chunk_records: int
     chunk_max_bytes: int
@@ -32,6 +34,7 @@ class ReplayerSettings:
         return cls(
             paths=paths,
             database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            mode="PORTAL" if env.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET",
             replay_interval_s=env.seconds(
                 "BRIDGE_REPLAY_INTERVAL_S", 60.0, minimum=0.1, maximum=86_400
             ),

@@ -199,8 +199,10 @@ def is_local_profile(environ: Mapping[str, str]) -> bool:
 class PipelinePaths:
     """Where the processes meet on disk; the local profile keeps all of it under `var/`.
 
-    Two producers spool records for the writer: the collector (`spool_dir`) and the alerter
-    (`alerter_spool_dir`); the writer tails both, each with its own checkpoint.
+    Producers spool records for the writer: the collector (`spool_dir`), the alerter
+    (`alerter_spool_dir`), and the writer and the replayer their own events (`writer_events_dir`,
+    `replayer_events_dir`: their database breaker's changes, under `var_dir`); the writer tails
+    each, with its own checkpoint.
 
     The buffer defaults to `~/.portfolio_bridge_buffer.jsonl` (the original plan's place), except
     in the local profile, which never writes to the user's home.
@@ -209,6 +211,8 @@ class PipelinePaths:
     var_dir: Path
     spool_dir: Path
     alerter_spool_dir: Path
+    writer_events_dir: Path
+    replayer_events_dir: Path
     buffer_path: Path
     dead_letter_path: Path
     run_dir: Path
@@ -221,6 +225,8 @@ class PipelinePaths:
             var_dir=var_dir,
             spool_dir=env.path("BRIDGE_SPOOL_DIR", var_dir / "spool"),
             alerter_spool_dir=env.path("BRIDGE_ALERTER_SPOOL_DIR", var_dir / "alerter-spool"),
+            writer_events_dir=var_dir / "writer-events",
+            replayer_events_dir=var_dir / "replayer-events",
             buffer_path=env.path(
                 "BRIDGE_BUFFER_PATH",
                 var_dir / "buffer.jsonl"

@@ -121,8 +121,8 @@ def _with_breaks(rows: list[Row], step: timedelta) -> list[Row]:
     return out
 
 
-def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
-    """api_logs rows (and the web program's own observations) for the event axis, oldest first.
+def events(rows: Iterable[Row]) -> list[Row]:
+    """api_logs rows for the event axis, oldest first.
 
     A gap carries the span it reports (`from`, `to`), drawn as a band rather than a point.
     """
@@ -144,7 +144,6 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
         if row["event"].startswith("alert_"):
             item["details"] = details
         found.append(item)
-    found += [dict(item) for item in observed]
     found.sort(key=lambda item: item["ts"])
     return found
 

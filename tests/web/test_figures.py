@@ -10,7 +10,6 @@ from web.figures import (
     Columns,
     Source,
     Window,
-    breaker_events,
     charted,
     figures,
     lane,
@@ -181,20 +180,3 @@ def test_a_rollup_is_usable_only_with_last_min_and_max_of_every_charted_figure()
 )
 def test_event_lanes(event: str, level: str, expected: str | None) -> None:
     assert lane(event, level) == expected
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "expected"),
-    [
-        ({"writer": "closed"}, {"writer": "open"}, [("writer", "breaker_opened")]),
-        ({"writer": "open"}, {"writer": "half_open"}, []),  # the breaker's own trial
-        ({"writer": "half_open"}, {"writer": "closed"}, [("writer", "breaker_closed")]),
-        ({"writer": "half_open"}, {"writer": "open"}, [("writer", "breaker_opened")]),
-        ({}, {"writer": "open"}, []),  # first sight: no transition seen
-        ({"writer": "open"}, {"writer": None}, []),  # heartbeat gone: unknown, not closed
-    ],
-)
-def test_breaker_transitions(
-    before: dict[str, str | None], after: dict[str, str | None], expected: list[tuple[str, str]]
-) -> None:
-    assert breaker_events(before, after) == expected

@@ -42,10 +42,10 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
          "message": "routine", "details": {}},
         {"ts": T0 - timedelta(seconds=30), "level": "warning", "event": "alert_fired",
          "message": "theta", "details": {"rule": "theta floor"}},
+        {"ts": T0 - timedelta(seconds=20), "level": "warning", "event": "breaker_opened",
+         "message": "writer", "details": {"process": "writer"}},
     ]  # fmt: skip
-    seen = [{"ts": T0 - timedelta(seconds=20), "lane": "breaker",
-             "event": "breaker_opened", "level": "warning", "message": "writer"}]  # fmt: skip
-    found = events(rows, seen)
+    found = events(rows)
     assert [e["event"] for e in found] == ["alert_fired", "breaker_opened", "gap"]
     assert (found[2]["from"], found[2]["to"]) == ("a", "b")
     assert found[0]["details"] == {"rule": "theta floor"}

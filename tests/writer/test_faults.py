@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from shared import status
+from shared.errors import DeadLettersUnavailable
 from shared.spool import SpoolAppender, list_segments
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
@@ -20,7 +21,7 @@ from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
 from tests.waiting import wait_until, wait_until_async
-from writer.errors import BufferFull, DeadLettersUnavailable
+from writer.errors import BufferFull
 from writer.settings import WriterSettings
 from writer.writer import Writer
 
