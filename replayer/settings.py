@@ -10,8 +10,8 @@ from datetime import timedelta
 from database.history import Retention
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.records import MODES, Mode
-from shared.settings import EnvReader, PipelinePaths
+from shared.records import Mode
+from shared.settings import EnvReader, PipelineCore, PipelinePaths
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ class ReplayerSettings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ReplayerSettings:
         env = EnvReader(environ)
-        paths = PipelinePaths.from_environ(environ)
+        core = PipelineCore.from_environ(environ)
         return cls(
-            paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
-            mode="PORTAL" if env.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET",
+            paths=core.paths,
+            database=DatabaseSettings.from_environ(environ, var_dir=core.paths.var_dir),
+            mode=core.mode,
             replay_interval_s=env.seconds(
                 "BRIDGE_REPLAY_INTERVAL_S", 60.0, minimum=0.1, maximum=86_400
             ),
@@ -49,9 +49,9 @@ class ReplayerSettings:
                 "BRIDGE_REPLAY_CHUNK_MAX_BYTES", 16 << 20, minimum=4096, maximum=1 << 30
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
-            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
+            status_interval_s=core.status_interval_s,
             retention=_retention(env),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=core.log_level,
         )
 
 

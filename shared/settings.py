@@ -2,8 +2,9 @@
 
 Each process builds one frozen settings object with `Settings.from_environ(environ)`; this module
 gives them the typed readers, so every bad value fails the same way: one line that names the
-variable, shows the value (masked when secret) and says what was expected. Nothing here reads
-`os.environ` itself: `__main__` passes it in, tests pass a dict.
+variable, shows the value (masked when secret) and says what was expected, and the preamble the
+pipeline's processes share (`PipelineCore`: paths, log level, API mode, heartbeat interval).
+Nothing here reads `os.environ` itself: `__main__` passes it in, tests pass a dict.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import SettingsError
+from shared.records import MODES, Mode
 from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -141,6 +145,14 @@ class EnvReader:
             raise SettingsError(name, f"each delay must be in 0..{maximum:g} seconds")
         return delays
 
+    def log_level(self) -> str:
+        """BRIDGE_LOG_LEVEL, for every program."""
+        return self.choice("BRIDGE_LOG_LEVEL", LOG_LEVELS, "INFO")
+
+    def api_mode(self) -> Mode:
+        """IB_API_MODE: how the collector reaches IBKR (and the mode of every event recorded)."""
+        return "PORTAL" if self.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET"
+
     def reset_windows(self) -> tuple[ResetWindow, ...]:
         """IB_RESET_WINDOWS: the gateway's daily restart windows (shared/reset_window.py)."""
         try:
@@ -256,3 +268,26 @@ class BufferLimits:
         max_bytes = env.integer("BRIDGE_BUFFER_MAX_BYTES", 1 << 30, minimum=4096, maximum=1 << 50)
         warn_percent = env.integer("BRIDGE_BUFFER_WARN_PERCENT", 80, minimum=1, maximum=100)
         return cls(max_bytes=max_bytes, warn_bytes=max_bytes * warn_percent // 100)
+
+
+@dataclass(frozen=True)
+class PipelineCore:
+    """The preamble the writer, the replayer and the alerter read alike: where the files are,
+    how loud to log, the collector's API mode (for the events a process records itself) and how
+    often the heartbeat is published (BRIDGE_STATUS_INTERVAL_S; the alerter beats at its own
+    step instead)."""
+
+    paths: PipelinePaths
+    log_level: str
+    mode: Mode
+    status_interval_s: float
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PipelineCore:
+        env = EnvReader(environ)
+        return cls(
+            paths=PipelinePaths.from_environ(environ),
+            log_level=env.log_level(),
+            mode=env.api_mode(),
+            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
+        )
