@@ -1,7 +1,8 @@
 """Dependencies point one way: the processes use `database/` and `shared/`; `database/` uses
 `shared/`; `shared/` uses neither a process nor `database/`; no process imports another, and the
-collector and the simulator (which never touch PostgreSQL) import no `database/`. Read from the
-sources' imports."""
+collector and the simulator (which never touch PostgreSQL) import no `database/`. The bridge
+imports none of `tests/`, `bench/` and `testkit/`; the benchmarks import no test (what both
+need is in `testkit/`, which imports neither). Read from the sources' imports."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = {"collector", "writer", "replayer", "alerter", "web", "simulator"}
+TOOLS = {"tests", "bench", "testkit"}  # never part of the bridge itself
 MAY_NOT_IMPORT = {
-    "shared": PROCESSES | {"database"},
-    "database": PROCESSES,
-    **{process: PROCESSES - {process} for process in PROCESSES},
-    "collector": PROCESSES - {"collector"} | {"database"},
-    "simulator": PROCESSES - {"simulator"} | {"database"},
+    "shared": PROCESSES | {"database"} | TOOLS,
+    "database": PROCESSES | TOOLS,
+    **{process: PROCESSES - {process} | TOOLS for process in PROCESSES},
+    "collector": PROCESSES - {"collector"} | {"database"} | TOOLS,
+    "simulator": PROCESSES - {"simulator"} | {"database"} | TOOLS,
+    "bench": {"tests"},
+    "testkit": {"tests", "bench"},
 }
 
 

@@ -18,7 +18,8 @@ from collector.betas import Bar
 from collector.collector import Collector
 from collector.fx_pairs import FxPair, fx_pair, rates
 from simulator.app import Simulator
-from tests.collector.conftest import event_names, opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import event_names, snapshots_at
 from tests.collector.trader import settle
 from tests.fixtures.simulator import StartSimulator
 

@@ -16,7 +16,8 @@ import pytest
 from collector.benchmark_search import benchmark_candidates, benchmark_in_currency
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import snapshots_at
 from tests.collector.trader import assert_figures_equal, settle
 from tests.fixtures.simulator import StartSimulator
 

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
 from tests.fixtures.processes import Processes
 from tests.fixtures.replication import ReplicatedPostgres
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from psycopg import sql
 from database.errors import DatabaseUnavailable
 from database.sink import RecordSink
 from shared import records
+from testkit.postgres import PostgresServer
 from tests import builders
-from tests.fixtures.postgres import PostgresServer
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from database.circuit_breaker import BreakerState
 from database.errors import SchemaError
 from database.settings import DatabaseSettings
 from database.store import DatabaseStore, NotStored
+from testkit.postgres import PostgresServer
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import backends, stored_ids
-from tests.fixtures.postgres import PostgresServer
-from tests.waiting import wait_until
 
 
 def _settings(database_url: str, tmp_path: Path) -> DatabaseSettings:

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import control, query
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

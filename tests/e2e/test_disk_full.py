@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from shared import status
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, assert_promise_kept, query, rows_per_tick
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -23,11 +23,11 @@ import psycopg
 import pytest
 import yaml
 
+from testkit.waiting import wait_until
 from tests.fixtures.processes import Processes
 from tests.fixtures.prometheus import PrometheusServer, Starter
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

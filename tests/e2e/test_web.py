@@ -24,9 +24,9 @@ from playwright.sync_api import Browser, Page
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.spool import backlog, load_checkpoint
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, control, query
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,10 +13,10 @@ from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import status
 from shared.buffer import Buffer
+from testkit.waiting import wait_until, wait_until_async
 from tests import builders
 from tests.fixtures.pipeline import stored_ids
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until, wait_until_async
 
 
 def _ids(lines: list[bytes]) -> list[str]:

@@ -18,9 +18,10 @@ import pytest
 from database.schema import bootstrap
 from shared import records
 from shared.spool import SpoolAppender
+from testkit.snapshots import snapshot
+from testkit.waiting import wait_until
 from tests.fixtures.pipeline import append
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,13 +33,9 @@ async def _schema(url: str) -> None:
 
 def _snapshot(account: str, ts: datetime, delta: float) -> bytes:
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
-            net_delta=None,
-            net_gamma=None,
+        snapshot(
+            account,
+            ts,
             net_theta=-1.0,
             net_vega=2.0,
             net_dollar_delta=delta,

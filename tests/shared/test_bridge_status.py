@@ -11,11 +11,11 @@ from pathlib import Path
 
 from shared import records
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.pipeline import append, stored_ids
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 
 def _status(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,10 +9,10 @@ import sys
 import aiohttp
 import pytest
 
+from testkit.waiting import wait_until
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers
-from tests.waiting import wait_until
 
 SENTINEL = "SENTINEL-token-8c41f0a2d9"
 

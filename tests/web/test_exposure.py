@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database.history import Retention, apply_partition_plan
+from testkit.web import serving
 from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.proxy import TcpProxy, proxy_url
 from tests.fixtures.web import (
@@ -23,7 +24,6 @@ from tests.fixtures.web import (
     insert_events,
     insert_snapshots,
     prepare_schema,
-    serving,
     snapshot_row,
 )
 from web.metrics import KNOWN_EVENTS

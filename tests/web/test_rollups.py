@@ -17,7 +17,8 @@ from psycopg.rows import dict_row
 
 from database import history
 from database.settings import DatabaseSettings
-from tests.fixtures.web import insert_snapshots, prepare_schema, serving, snapshot_row
+from testkit.web import serving
+from tests.fixtures.web import insert_snapshots, prepare_schema, snapshot_row
 from web.figures import Columns, Window, source, window
 from web.reader import Reader, series_query
 

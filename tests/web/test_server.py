@@ -19,16 +19,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from database.sink import RecordSink
 from shared import records
+from testkit.postgres import PostgresServer
+from testkit.web import serving
 from tests import builders
 from tests.fixtures.heartbeats import publish_body
-from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
     healthy_heartbeats,
     insert_events,
     insert_snapshots,
     prepare_schema,
-    serving,
     snapshot_row,
 )
 

@@ -15,12 +15,12 @@ import pytest
 from shared import status
 from shared.errors import DeadLettersUnavailable
 from shared.spool import SpoolAppender, list_segments
+from testkit.postgres import PostgresServer
+from testkit.waiting import wait_until, wait_until_async
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
-from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
-from tests.waiting import wait_until, wait_until_async
 from writer.errors import BufferFull
 from writer.settings import WriterSettings
 from writer.writer import Writer
