@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable
@@ -24,6 +26,7 @@ from database.settings import DatabaseSettings
 from database.sink import Connection, RecordSink, StoreResult
 from shared import logs
 from shared.event_spool import EventSpool
+from shared.status import Heartbeat
 
 log = logging.getLogger("database")
 
@@ -69,6 +72,28 @@ class DatabaseStore:
             fail_max=settings.breaker_fail_max,
             reset_timeout_s=settings.breaker_reset_s,
             on_change=self._breaker_changed,
+        )
+
+    def heartbeat(
+        self,
+        state: str,
+        *,
+        interval_s: float,
+        troubles: Mapping[str, str],
+        details: Mapping[str, Any],
+    ) -> Heartbeat:
+        """The heartbeat of the process storing through this store, its breaker and last error
+        as they are now; `details` are the process's own."""
+        view = self.view
+        return Heartbeat(
+            process=self.name,
+            at=datetime.now(UTC),
+            interval_s=interval_s,
+            state=state,
+            breaker=str(view.breaker),
+            last_db_error=view.last_error,
+            troubles=troubles,
+            details=details,
         )
 
     @property

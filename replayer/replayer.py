@@ -239,14 +239,9 @@ class Replayer:
 
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
-        view = self.store.view
-        beat = status.Heartbeat(
-            process="replayer",
-            at=datetime.now(UTC),
+        beat = self.store.heartbeat(
+            state,
             interval_s=self.settings.status_interval_s,
-            state=state,
-            breaker=str(view.breaker),
-            last_db_error=view.last_error,
             troubles=self.troubles.current,
             details={
                 "buffer_bytes": buffer.pending_bytes,

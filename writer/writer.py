@@ -395,14 +395,9 @@ class Writer:
         self._last_status_at = now
         buffer = self._buffer.stats()
         limits = self.settings.buffer_limits
-        view = self.store.view
-        beat = status.Heartbeat(
-            process="writer",
-            at=datetime.now(UTC),
+        beat = self.store.heartbeat(
+            state,
             interval_s=self.settings.status_interval_s,
-            state=state,
-            breaker=str(view.breaker),
-            last_db_error=view.last_error,
             troubles=self.troubles.current,
             details={
                 "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},

@@ -21,7 +21,7 @@ from writer.settings import WriterSettings
 from writer.writer import Writer
 
 
-def _breaker_rows(database_url: str) -> list[tuple[str, str, str]]:
+def _breaker_rows(database_url: str) -> list[tuple[str, ...]]:
     """(event, level, process) of every breaker event stored, oldest first."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
@@ -29,6 +29,17 @@ def _breaker_rows(database_url: str) -> list[tuple[str, str, str]]:
             " WHERE event LIKE 'breaker_%' ORDER BY ts"
         ).fetchall()
     return [(str(event), str(level), str(process)) for event, level, process in rows]
+
+
+async def _stored_by_a_writer(environ: dict[str, str], database_url: str) -> list[tuple[str, ...]]:
+    """Run a writer (straight to the database) until the spools are consumed; then
+    `_breaker_rows`."""
+    writer = Writer(WriterSettings.from_environ(environ))
+    try:
+        await writer.run_until_caught_up()
+    finally:
+        await writer.close()
+    return _breaker_rows(database_url)
 
 
 def _spooled(directory: Path) -> bytes:
@@ -78,12 +89,7 @@ async def test_the_writer_records_its_breaker_through_its_own_spool(
         await writer.close()
     assert _breaker_rows(database_url) == []  # recorded, not stored yet: the writer stopped
 
-    restarted = Writer(WriterSettings.from_environ(pipeline_environ))
-    try:
-        await restarted.run_until_caught_up()
-    finally:
-        await restarted.close()
-    assert _breaker_rows(database_url) == [
+    assert await _stored_by_a_writer(pipeline_environ, database_url) == [
         ("breaker_opened", "warning", "writer"),
         ("breaker_closed", "info", "writer"),
     ]
@@ -112,12 +118,7 @@ async def test_the_replayer_records_its_breaker_for_the_writer_to_store(
     finally:
         await replayer.close()
 
-    writer = Writer(WriterSettings.from_environ(pipeline_environ))
-    try:
-        await writer.run_until_caught_up()
-    finally:
-        await writer.close()
-    assert _breaker_rows(database_url) == [
+    assert await _stored_by_a_writer(pipeline_environ, database_url) == [
         ("breaker_opened", "warning", "replayer"),
         ("breaker_closed", "info", "replayer"),
     ]
