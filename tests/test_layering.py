@@ -38,6 +38,7 @@ def _imported_packages(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(MAY_NOT_IMPORT))
 def test_a_lower_layer_imports_no_higher_one(package: str) -> None:
+    """No module of a package imports a package it may not (the table MAY_NOT_IMPORT)."""
     wrong = {
         str(path.relative_to(ROOT)): sorted(_imported_packages(path) & MAY_NOT_IMPORT[package])
         for path in sorted((ROOT / package).rglob("*.py"))
@@ -46,6 +47,8 @@ def test_a_lower_layer_imports_no_higher_one(package: str) -> None:
 
 
 def test_the_check_sees_imports(tmp_path: Path) -> None:
+    """The import reader sees `import` and `from` imports by their top package and ignores relative
+    ones."""
     module = tmp_path / "m.py"
     module.write_text("import writer.writer\nfrom database.store import X\nfrom . import y\n")
     assert _imported_packages(module) == {"writer", "database"}

@@ -94,6 +94,9 @@ def _story(steps: list[tuple[str, bool]]) -> list[Change | None]:
 def test_gateway_disconnected_outside_reset_windows_only(
     steps: list[tuple[str, bool]], expected: list[str | None]
 ) -> None:
+    """A disconnect fires after its 60 s outside IBKR's reset window only: inside one its time does
+    not run, after it the 60 s count from the window's end, and a firing alert resolves only when
+    the connection is back."""
     assert _story(steps) == expected
 
 
@@ -134,6 +137,8 @@ def test_a_missing_heartbeat_file_counts_from_the_alerters_start() -> None:
     ],
 )
 def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) -> None:
+    """A snapshot older than the 60 s limit is past it, one exactly 60 s old is clear; inside a
+    reset window an old snapshot is expected: neither."""
     now = _utc("12:00:00")
     rules = HealthRules(heartbeat_silent_s=None, gateway_disconnected_s=None)
     facts = FeedFacts(
@@ -167,6 +172,8 @@ def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) 
     ],
 )
 def test_dead_letters(steps: list[tuple[float, int]], expected: list[str | None]) -> None:
+    """New dead letters fire the alert and keep it firing; a quiet period with none resolves it; an
+    emptied file fires nothing until a new letter comes."""
     watch = DeadLetterWatch()  # a first start: no memory
     episode, changes = Episode(), list[Change | None]()
     start = _utc("12:00:00")
@@ -187,6 +194,8 @@ def test_dead_letter_values_say_how_many_are_new() -> None:
 
 
 def test_limits_apply_per_account_or_to_one_account() -> None:
+    """A limit for `*` applies to every account, one naming an account to that one only; an unknown
+    figure reads neither past nor clear."""
     rules = [
         LimitRule("theta", "net_theta", "*", -2000.0, None, 0.0, 100.0, 0.0),
         LimitRule("delta DU2", "net_delta", "DU2", None, 500.0, 0.0, 0.0, 25.0),
@@ -204,6 +213,8 @@ def test_limits_apply_per_account_or_to_one_account() -> None:
     [("open", True), ("half_open", True), ("closed", False), (None, None)],  # None: no file
 )
 def test_breaker_open(breaker: str | None, past: bool | None) -> None:
+    """A writer breaker open or half-open is past, closed is clear, no heartbeat file is unknown;
+    the rule waits its 60 s."""
     now = _utc("12:00:00")
     beat = {"heartbeat": now.isoformat(), "state": "running", "breaker": breaker}
     rules = HealthRules(

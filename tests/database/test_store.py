@@ -180,5 +180,6 @@ async def test_a_group_whose_connection_fails_comes_back_unstored(
 
 
 async def test_more_groups_than_connections_is_a_bug(store: DatabaseStore) -> None:
+    """Spreading a batch over more groups than the store has connections is refused loudly."""
     with pytest.raises(ValueError, match="2 groups for 1 connections"):
         await store.store_spread([[builders.snapshot()], [builders.snapshot("DU0002")]])

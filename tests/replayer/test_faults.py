@@ -73,6 +73,8 @@ def test_a_corrupt_offset_is_reported_and_the_file_stored_from_its_start(
 def test_a_second_replayer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
+    """A second replayer on the same buffer exits non-zero with one line naming the lock it could
+    not take."""
     first = processes.start("replayer", pipeline_environ)
     processes.read_until(first, b"replayer started")
     second = processes.start("replayer", pipeline_environ)

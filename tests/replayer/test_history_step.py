@@ -68,6 +68,9 @@ def test_rollups_follow_the_spool_and_bridge_status_shows_history(
     processes: Processes,
     database_url: str,
 ) -> None:
+    """Rows through the spool are rolled up within a replay period, the replayer's heartbeat carries
+    the history's facts, and bridge-status shows the database size, the oldest raw row and the
+    next drop."""
     asyncio.run(_schema(database_url))
     environ = {**pipeline_environ, "BRIDGE_REPLAY_INTERVAL_S": "0.5"}
     processes.start("writer", environ)

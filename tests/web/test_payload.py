@@ -35,6 +35,8 @@ def test_a_missing_bucket_breaks_the_line_instead_of_joining_across_it() -> None
 
 
 def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
+    """api_logs rows become the event axis oldest first, a gap keeping its span, routine events left
+    out, a breaker's opening on its lane."""
     rows = [
         {"ts": T0, "level": "warning", "event": "gap", "message": "3 ticks",
          "details": {"from": "a", "to": "b", "ticks": 3}},
@@ -52,6 +54,8 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
 
 
 def test_firing_alerts_none_without_an_alerter_and_its_fields_with_one() -> None:
+    """No alerter heartbeat: None (nothing to show); with one, each firing alert's six fields,
+    anything else dropped."""
     assert firing(None) is None
     assert firing(Heartbeat.from_json({"firing": []})) == []
     item = {"rule": "r", "account": "DU1", "figure": "net_theta", "value": -3.0, "limit": -2.0,

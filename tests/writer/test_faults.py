@@ -210,6 +210,8 @@ def test_heartbeat_during_the_start_up_grace(
 def test_a_second_writer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
+    """A second writer on the same spool exits non-zero with one line naming the lock it could not
+    take."""
     first = processes.start("writer", pipeline_environ)
     processes.read_until(first, b"writer started")
     second = processes.start("writer", pipeline_environ)
