@@ -10,31 +10,28 @@ from datetime import timedelta
 from database.history import Retention
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.records import Mode
-from shared.settings import EnvReader, PipelineCore, PipelinePaths
+from shared.settings import EnvReader, PipelineCore
 
 
 @dataclass(frozen=True)
-class ReplayerSettings:
-    paths: PipelinePaths
+class ReplayerSettings(PipelineCore):
+    """The pipeline's preamble (the mode: for the events the replayer itself reports), then the
+    replayer's own."""
+
     database: DatabaseSettings
-    mode: Mode  # the collector's, for the events the replayer itself reports
     replay_interval_s: float
     chunk_records: int
     chunk_max_bytes: int
     connections: int
-    status_interval_s: float
     retention: Retention
-    log_level: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ReplayerSettings:
         env = EnvReader(environ)
         core = PipelineCore.from_environ(environ)
         return cls(
-            paths=core.paths,
+            **core.by_name(),
             database=DatabaseSettings.from_environ(environ, var_dir=core.paths.var_dir),
-            mode=core.mode,
             replay_interval_s=env.seconds(
                 "BRIDGE_REPLAY_INTERVAL_S", 60.0, minimum=0.1, maximum=86_400
             ),
@@ -49,9 +46,7 @@ class ReplayerSettings:
                 "BRIDGE_REPLAY_CHUNK_MAX_BYTES", 16 << 20, minimum=4096, maximum=1 << 30
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
-            status_interval_s=core.status_interval_s,
             retention=_retention(env),
-            log_level=core.log_level,
         )
 
 

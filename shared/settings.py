@@ -13,9 +13,9 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import SettingsError
@@ -291,3 +291,7 @@ class PipelineCore:
             mode=env.api_mode(),
             status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
         )
+
+    def by_name(self) -> dict[str, Any]:
+        """Each field by its name, for the settings of a process that extends the core."""
+        return {item.name: getattr(self, item.name) for item in fields(PipelineCore)}
