@@ -810,8 +810,8 @@ class Alerter:
             interval_s=self.settings.interval_s,
             state=state,
             last_db_error=self._db_error,
+            firing=tuple(self.firing()),
             details={
-                "firing": self.firing(),
                 "undelivered": len(self.outbox.pending),
                 "targets": len(self.settings.targets),
                 "limits_waiting_since": saved.stamp(self._waiting_since),

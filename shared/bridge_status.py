@@ -182,5 +182,5 @@ def _process_line(name: str, beat: Heartbeat) -> str:
         state = "connected" if beat.gateway and beat.gateway.connected else "disconnected"
         return f", {beat.details.get('mode', '?')} gateway {state}{last}"
     if name == "alerter":
-        return f", {len(beat.details.get('firing') or [])} alerts firing"
+        return f", {len(beat.firing or ())} alerts firing"
     return f", breaker {beat.breaker or '?'}"

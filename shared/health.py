@@ -273,7 +273,7 @@ def _number(value: Any) -> str:
 def _alerts(beat: Heartbeat | None) -> list[Finding]:
     """One warning per alert firing, as the alerter published it."""
     findings = []
-    for alert in (beat.details.get("firing") or []) if beat is not None else []:
+    for alert in (beat.firing or ()) if beat is not None else ():
         account = alert.get("account")
         what = f"{alert.get('figure')} of {account}" if account else str(alert.get("figure"))
         findings.append(

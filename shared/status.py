@@ -25,7 +25,7 @@ _PAGE_BYTES = 4096
 # The keys `Heartbeat` reads into its own fields; every other key is the process's `details`.
 _TYPED_KEYS = frozenset(
     {"process", "pid", "heartbeat", "interval_s", "state", "breaker", "last_db_error",
-     "troubles", "gateway", "accounts"}
+     "troubles", "gateway", "accounts", "firing"}
 )  # fmt: skip
 
 
@@ -43,9 +43,9 @@ class Heartbeat:
     """One process's state as it published it at `at`, to be published again `interval_s` later.
 
     `breaker` and `last_db_error` are the writer's and replayer's database breaker; `gateway`
-    and `accounts` (each account's newest snapshot) the collector's; `details` holds what only
-    the process itself and the pages that show it read (the writer's totals, the alerter's
-    firing alerts, the replayer's history), as published."""
+    and `accounts` (each account's newest snapshot) the collector's; `firing` the alerter's
+    alerts firing (None: not the alerter); `details` holds what only the process itself and
+    the pages that show it read (the writer's totals, the replayer's history), as published."""
 
     process: str
     at: datetime | None  # None when the file's stamp cannot be read
@@ -57,6 +57,7 @@ class Heartbeat:
     troubles: Mapping[str, str] = field(default_factory=dict)
     gateway: Gateway | None = None
     accounts: Mapping[str, datetime | None] = field(default_factory=dict)
+    firing: tuple[Mapping[str, Any], ...] | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +87,8 @@ class Heartbeat:
                 account: {"last_snapshot_ts": stamp.isoformat() if stamp else None}
                 for account, stamp in self.accounts.items()
             }
+        if self.firing is not None:
+            body["firing"] = [dict(alert) for alert in self.firing]
         return body
 
     @classmethod
@@ -94,6 +97,7 @@ class Heartbeat:
         gateway = body.get("gateway")
         accounts = body.get("accounts")
         troubles = body.get("troubles")
+        firing = body.get("firing")
         return cls(
             process=str(body.get("process", "")),
             at=_stamp(body.get("heartbeat")),
@@ -121,6 +125,11 @@ class Heartbeat:
                 }
                 if isinstance(accounts, dict)
                 else {}
+            ),
+            firing=(
+                tuple(alert for alert in firing if isinstance(alert, dict))
+                if isinstance(firing, list)
+                else None
             ),
             details={key: value for key, value in body.items() if key not in _TYPED_KEYS},
         )

@@ -207,7 +207,7 @@ class BridgeCollector(Collector):
         alerter = self.observation.facts.heartbeats.get("alerter")
         if alerter is None:
             return
-        firing = [item for item in alerter.details.get("firing") or [] if isinstance(item, dict)]
+        firing = alerter.firing or ()
         yield GaugeMetricFamily(
             PREFIX + "alerts_firing", "Alerts the alerter has firing", value=len(firing)
         )

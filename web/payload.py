@@ -153,11 +153,7 @@ def firing(alerter: Heartbeat | None) -> list[Row] | None:
     if alerter is None:
         return None
     keys = ("rule", "account", "figure", "value", "limit", "since")
-    return [
-        {key: item.get(key) for key in keys}
-        for item in alerter.details.get("firing") or []
-        if isinstance(item, dict)
-    ]
+    return [{key: item.get(key) for key in keys} for item in alerter.firing or ()]
 
 
 def public_health(findings: Iterable[Finding]) -> Row:

@@ -77,3 +77,19 @@ def test_a_body_of_the_wrong_shape_reads_as_absent_fields() -> None:
 def test_no_file_reads_as_none(tmp_path: Path) -> None:
     """A process that never started here has no heartbeat."""
     assert status.read(tmp_path, "replayer") is None
+
+
+def test_the_alerters_firing_alerts_are_typed_and_a_stray_item_is_left_out(tmp_path: Path) -> None:
+    """The alerter's alerts firing come back as written; an item that is not an alert object is
+    left out when read, and a process that publishes none has None (not an empty list)."""
+    alert = {"rule": "theta floor", "account": "DU1", "value": -2500.0}
+    status.publish(
+        tmp_path,
+        status.Heartbeat("alerter", at=NOW, interval_s=5.0, state="running", firing=(alert,)),
+    )
+    read = status.read(tmp_path, "alerter")
+    assert read is not None
+    assert read.firing == (alert,)
+    stray = status.Heartbeat.from_json({"process": "alerter", "firing": [alert, "x", 3]})
+    assert stray.firing == (alert,)
+    assert status.Heartbeat.from_json({"process": "writer"}).firing is None
