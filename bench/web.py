@@ -30,8 +30,8 @@ from psycopg import sql
 
 from bench import history as history_bench
 from bench.harness import fresh_database, scratch_postgres
-from database.status import ROWS_LAST_HOUR_SQL
-from tests.fixtures.web import serving
+from database.reads import ROWS_LAST_HOUR_SQL
+from testkit.web import serving
 
 ACCOUNTS = 60
 DAYS = 5

@@ -89,7 +89,7 @@ class Collector:
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
-        self.last_snapshot_at: dict[str, str] = {}
+        self.last_snapshot_at: dict[str, datetime] = {}
         self.backoff = ReconnectBackoff(settings.reconnect_delays_s)
         self._was_connected = False
         self._window: ResetWindow | None = None
@@ -251,7 +251,7 @@ class Collector:
                 aggregate(view.holdings, context, now),
             )  # fmt: skip
             lines.append(records.encode(record))
-            self.last_snapshot_at[account] = tick_ts.isoformat()
+            self.last_snapshot_at[account] = tick_ts
             by_bucket = by_expiry(view.holdings, context, today)
             expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
             lines.append(records.encode(expiry))
@@ -546,23 +546,20 @@ class Collector:
 
     def _publish_status(self, state: str) -> None:
         now = self._clock()
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "collector",
-            {
-                "state": state,
+        beat = status.Heartbeat(
+            process="collector",
+            at=now,
+            interval_s=self.settings.poll_interval_s,
+            state=state,
+            gateway=status.Gateway(
+                connected=self.source.connected,
+                in_reset_window=self.in_reset_window(now),
+                last_error=self.events.last_error,
+            ),
+            accounts=dict(self.last_snapshot_at),
+            details={
                 "mode": self.settings.mode,
                 "poll_interval_s": self.settings.poll_interval_s,
-                "gateway": {
-                    "connected": self.source.connected,
-                    "in_reset_window": self.in_reset_window(now),
-                    "last_error": self.events.last_error,
-                },
-                "accounts": {
-                    account: {"last_snapshot_ts": stamp}
-                    for account, stamp in self.last_snapshot_at.items()
-                },
                 "spool": {
                     "pending_in_memory": self.writer.pending,
                     "held_max_records": self.settings.held_max_records,
@@ -570,9 +567,8 @@ class Collector:
                     "error": self.writer.last_error,
                 },
             },
-            now=now,
-            interval_s=self.settings.poll_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:

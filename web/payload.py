@@ -16,6 +16,7 @@ from uuid import UUID
 
 from shared.health import Finding, worst
 from shared.records import EXPIRY_BUCKETS, EXPIRY_FIGURES
+from shared.status import Heartbeat
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,
@@ -165,8 +166,8 @@ def legs(rows: Iterable[Row]) -> list[Row]:
     ]
 
 
-def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
-    """api_logs rows (and the web program's own observations) for the event axis, oldest first.
+def events(rows: Iterable[Row]) -> list[Row]:
+    """api_logs rows for the event axis, oldest first.
 
     A gap carries the span it reports (`from`, `to`), drawn as a band rather than a point.
     """
@@ -188,21 +189,16 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
         if row["event"].startswith("alert_"):
             item["details"] = details
         found.append(item)
-    found += [dict(item) for item in observed]
     found.sort(key=lambda item: item["ts"])
     return found
 
 
-def firing(alerter: Row | None) -> list[Row] | None:
+def firing(alerter: Heartbeat | None) -> list[Row] | None:
     """The alerter's firing alerts from its heartbeat; None when there is no alerter here."""
     if alerter is None:
         return None
     keys = ("rule", "account", "figure", "value", "limit", "since")
-    return [
-        {key: item.get(key) for key in keys}
-        for item in alerter.get("firing") or []
-        if isinstance(item, dict)
-    ]
+    return [{key: item.get(key) for key in keys} for item in alerter.firing or ()]
 
 
 def public_health(findings: Iterable[Finding]) -> Row:

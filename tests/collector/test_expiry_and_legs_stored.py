@@ -20,7 +20,7 @@ from database.sink import RecordSink
 from shared import records
 from simulator.app import Simulator
 from simulator.model import Market
-from tests.collector.conftest import spool_lines
+from tests.collector.spooled import spool_lines
 
 FIGURES = records.EXPIRY_FIGURES
 LEG_COLUMNS = (

@@ -10,7 +10,7 @@ import pytest
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from shared.errors import SettingsError
-from tests.collector.conftest import spooled
+from tests.collector.spooled import spooled
 
 
 @pytest.fixture
