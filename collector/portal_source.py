@@ -307,6 +307,7 @@ class PortalSource:
                 ),
                 bench_quote.price if bench_quote is not None else None,
                 self._benchmark_currency,
+                bench_quote.price_error if bench_quote is not None else 0.0,
             )
             for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
         }
@@ -617,6 +618,7 @@ class PortalSource:
                     *values,
                     underlying.price if underlying is not None else None,
                     self._changes.observe(conid, values, min(received, now)),
+                    (*quote.greek_errors, underlying.price_error if underlying else 0.0),
                 )
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
@@ -642,6 +644,7 @@ class PortalSource:
             price=price,
             price_reason=priced_by.price_reason if priced_by is not None else None,
             price_changed_at=price_changed_at,
+            price_error=quote.price_error if quote is not None else 0.0,
             greeks=greeks,
         )
 
