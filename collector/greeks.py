@@ -30,6 +30,8 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   carries in its completeness `rounding_bound`, how far it can be from the exact figure (Σ over
   its positions), and `imprecise` when that bound exceeds IMPRECISE_SHARE of it. Exact inputs
   (the socket's) add neither.
+- Market data: a figure any contributing position of which had an input from market data that
+  is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
 - `stalest_greek_age_s`: the longest time since an input of a contributing position last
   changed, an option's Greeks or a linear instrument's own price.
 """
@@ -65,6 +67,10 @@ REASONS: Final = (
     "halted",  # PORTAL: only a halted last price is known (an "H" last)
     "no_beta",
 )
+# Market data that is not live, by the socket API's names (reqMarketDataType 2, 3, 4): what a
+# figure's completeness counts under `market_data` (docs/ibkr-conventions.md, "Delayed and
+# frozen market data").
+NOT_LIVE: Final = ("frozen", "delayed", "delayed_frozen")
 # A figure of one position: its value, the reason it is missing, or None (not applicable).
 Part = float | str | None
 
@@ -201,6 +207,9 @@ class Holding:
     price_error: float = 0.0  # what `price` can be off by from the gateway's rounding
     greeks: OptionGreeks | None = None
     terms: OptionTerms | None = None  # options only: None until the gateway has stated them
+    # Which of NOT_LIVE the market data of its inputs (its own quote, an option's underlying's)
+    # was, as the gateway said; empty: live, or the gateway did not say.
+    market_data: frozenset[str] = frozenset()
 
     @property
     def is_option(self) -> bool:
@@ -457,6 +466,9 @@ class _Sums:
                 self.figures[name] = (self.figures[name] or 0.0) + part
                 self.bounds[name] += bounds.get(name, 0.0)
                 counts["contributing"] += 1
+                for kind in holding.market_data:
+                    not_live = counts.setdefault("market_data", {})
+                    not_live[kind] = not_live.get(kind, 0) + 1
             elif isinstance(part, str):
                 counts["missing"] += 1
                 counts["reasons"][part] = counts["reasons"].get(part, 0) + 1

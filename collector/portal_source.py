@@ -646,6 +646,9 @@ class PortalSource:
             price_changed_at=price_changed_at,
             price_error=quote.price_error if quote is not None else 0.0,
             greeks=greeks,
+            market_data=frozenset().union(
+                *(q.market_data for q in (quote, priced_by) if q is not None)
+            ),
         )
 
     def _say_bad_quantity(self, account: str, conid: int, raw: Any) -> None:

@@ -31,6 +31,11 @@ THETA: Final = "7310"
 VEGA: Final = "7311"
 IMPLIED_VOL: Final = "7633"
 SNAPSHOT_FIELDS: Final = (LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL)
+# Market data availability, sent with every answer that has values ("RpB", "DPB", "ZBd"): its
+# first character says real-time (R), delayed (D), frozen (Z), frozen delayed (Y) or not
+# subscribed (N) (IBKR "Market Data Fields"; docs/ibkr-conventions.md).
+MARKET_DATA_AVAILABILITY: Final = "6509"
+_NOT_LIVE_BY_CODE: Final = {"D": "delayed", "Z": "frozen", "Y": "delayed_frozen"}
 
 _SUFFIX: Final = {"K": 1e3, "M": 1e6, "B": 1e9}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -95,6 +100,14 @@ def rounding_error(raw: Any) -> float:
     return 0.5 * 10.0**-decimals * scale
 
 
+def parse_market_data(raw: Any) -> frozenset[str]:
+    """Field 6509: 'DpB' -> {'delayed'}, 'ZBd' -> {'frozen'}, 'YP' -> {'delayed_frozen'};
+    real-time, not subscribed (no values to flag), absent or unreadable -> nothing."""
+    code = raw.strip()[:1] if isinstance(raw, str) else ""
+    kind = _NOT_LIVE_BY_CODE.get(code)
+    return frozenset({kind}) if kind else frozenset()
+
+
 def parse_last(raw: Any) -> tuple[float | None, str | None]:
     """Field 31: 'C168.42' -> (168.42, 'C'), '168.42' -> (168.42, None), 'N/A' -> (None, None)."""
     prefix = raw.strip()[:1] if isinstance(raw, str) else ""
@@ -124,6 +137,7 @@ class PortalQuote:
     # (delta, gamma, theta, vega) and (last, bid, ask, mark).
     greek_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     price_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    market_data: frozenset[str] = frozenset()  # `parse_market_data` of its 6509
 
     @property
     def price(self) -> float | None:
@@ -182,6 +196,7 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
             rounding_error(item.get(THETA)),
             rounding_error(item.get(VEGA)),
         ),
+        market_data=parse_market_data(item.get(MARKET_DATA_AVAILABILITY)),
         price_errors=(
             rounding_error(item.get(LAST)),
             rounding_error(item.get(BID)),

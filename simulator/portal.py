@@ -521,7 +521,8 @@ class PortalGateway:
             "_updated": int(self.market.now() * 1000),
             "server_id": "q0",
             "6119": "q0",
-            "6509": "RpB",  # real-time, snapshot permission, book
+            # real-time (R) or delayed (D), snapshot permission, book
+            "6509": "DpB" if item.conid == self.market.faults.portal_delayed_conid else "RpB",
             **{key: value for key, value in values.items() if key in served and value is not None},
         }
 

@@ -1,19 +1,23 @@
 """SOCKET inputs: per-currency account values prefixed `$LEDGER` (the TWS setting of the 2026
 API release notes, the simulator's `ledger_prefix`), and a beta's minimum sample (an
 underlying with a short history, the simulator's `history_days`); the price age of linear
-instruments."""
+instruments; delayed market data after the fallback from 354."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from collector.betas import Bar, beta_of
 from collector.collector import Collector
 from collector.settings import CollectorSettings
+from collector.socket_source import SocketSource
 from simulator.model import Market
 from simulator.scenario import Scenario, Underlying, load
 from simulator.tws import SocketGateway
@@ -171,3 +175,46 @@ def market_bars(market: Market, conid: int) -> list[Bar]:
     bars = market.bars(conid)
     assert bars is not None
     return [Bar(bar.day, bar.close) for bar in bars]
+
+
+async def test_after_the_fallback_to_delayed_data_every_figure_says_delayed(
+    serve: Callable[[Market], Awaitable[Collector]],
+) -> None:
+    """Live data not subscribed (354): the collector asks for delayed data (reqMarketDataType
+    3), the gateway serves it (marketDataType 3), and once every position the truth counts has
+    come in, every figure of every account counts each contributing position as delayed."""
+    market = _frozen(load(None))
+    market.faults.market_data_error = 354
+    collector = await serve(market)
+    assert await collector.connect_once()
+    source = collector.source
+    assert isinstance(source, SocketSource)
+
+    truth = market.truth()
+
+    def ready(records: dict[str, dict[str, Any]]) -> bool:
+        """Every figure has as many positions contributing as the truth says it can."""
+        return set(records) == set(truth) and all(
+            counts["contributing"] == truth[account]["completeness"][name]["contributing"]
+            for account, record in records.items()
+            for name, counts in record["completeness"].items()
+        )
+
+    for index in range(700, 760):
+        await collector.tick_once(index)
+        records = snapshots_at(collector, index)
+        if ready(records):
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_next_update(source), 1.0)
+    else:
+        pytest.fail("no tick with every position contributing")
+    assert source.market_data_type == 3
+    for account, record in records.items():
+        for name, counts in record["completeness"].items():
+            expected = {"delayed": counts["contributing"]} if counts["contributing"] else None
+            assert counts.get("market_data") == expected, (account, name)
+
+
+async def _next_update(source: SocketSource) -> None:
+    await source.ib.updateEvent

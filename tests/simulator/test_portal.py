@@ -252,6 +252,15 @@ async def test_snapshot_values_are_strings_keyed_by_field_id(
     assert (stock["88"], stock["85"], stock["87"], stock["87_raw"]) == ("100", "100", "10K", 10000)
 
 
+async def test_a_delayed_conid_says_so_in_its_market_data_availability(
+    prepared: Portal, market: Market
+) -> None:
+    """portal_delayed_conid: that conid's 6509 starts with D (delayed), the others' with R."""
+    market.faults.portal_delayed_conid = 756733
+    quotes = await prepared.quotes("700001,756733")
+    assert (quotes[756733]["6509"], quotes[700001]["6509"]) == ("DpB", "RpB")
+
+
 async def test_the_option_without_greeks_never_gets_them(prepared: Portal) -> None:
     """The scenario's Greek-less option has prices but never 7308-7311 or 7633."""
     await prepared.snapshot("700003")
