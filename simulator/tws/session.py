@@ -415,7 +415,7 @@ class Session:
         return [messages.historical_data(request.req_id, start, end, served)]
 
     def _req_market_data_type(self, request: ReqMarketDataType, _now: float) -> Outgoing:
-        if request.market_data_type in iter(MarketDataType):
+        if request.market_data_type in {int(kind) for kind in MarketDataType}:
             self._data_type_asked = MarketDataType(request.market_data_type)
         return []
 

@@ -38,7 +38,7 @@ def test_a_snapshot_item_carries_its_market_data() -> None:
     plain = parse_snapshot_item({"conid": 1, "31": "2.61"})
     assert delayed is not None
     assert plain is not None
-    assert (delayed.market_data, plain.market_data) == ({"delayed"}, frozenset())
+    assert (delayed.market_data, plain.market_data) == (frozenset({"delayed"}), frozenset())
 
 
 def test_each_figure_counts_the_not_live_positions_that_went_into_it() -> None:

@@ -182,6 +182,7 @@ async def test_delayed_data_asked_for_is_served_when_live_is_not_subscribed(
     await until(ib, lambda: ticker.modelGreeks is not None)
     assert ticker.marketDataType == 3
     assert _codes(errors) == [10167]
+    assert ticker.modelGreeks is not None
     assert ticker.modelGreeks.delta == pytest.approx(market.quote(option_conid).delta)
 
 
