@@ -32,6 +32,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   (the socket's) add neither.
 - Market data: a figure any contributing position of which had an input from market data that
   is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
+- `gateway_beta_delta` (PORTAL): the gateway's own beta-weighted delta, Σ field 7696 x qty x
+  multiplier over the positions in `net_beta_delta`, in SPX units, to compare with
+  ours; null unless every one of those positions had a 7696.
 - `stalest_greek_age_s`: the longest time since an input of a contributing position last
   changed, an option's Greeks or a linear instrument's own price.
 """
@@ -210,6 +213,8 @@ class Holding:
     # Which of NOT_LIVE the market data of its inputs (its own quote, an option's underlying's)
     # was, as the gateway said; empty: live, or the gateway did not say.
     market_data: frozenset[str] = frozenset()
+    # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
+    gateway_spx_delta: float | None = None
 
     @property
     def is_option(self) -> bool:
@@ -498,6 +503,28 @@ def _precision(figure: float | None, bound: float) -> dict[str, Any]:
     return {"rounding_bound": bound}
 
 
+class _GatewaySum:
+    """Σ 7696 x qty x multiplier over the positions our beta delta counts: a total only when
+    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in dollars
+    per unit ("dollar adjusted"), so a cents-quoted contract takes no magnifier."""
+
+    def __init__(self) -> None:
+        self._sum: float | None = None
+        self._incomplete = False
+
+    def add(self, holding: Holding) -> None:
+        per_unit = known(holding.gateway_spx_delta)
+        quantity, multiplier = holding.quantity, holding.multiplier
+        if per_unit is None or quantity is None or multiplier is None:
+            self._incomplete = True
+            return
+        self._sum = (self._sum or 0.0) + per_unit * quantity * multiplier
+
+    @property
+    def total(self) -> float | None:
+        return None if self._incomplete else self._sum
+
+
 @dataclass(frozen=True)
 class AccountFigures:
     net: Mapping[str, Any]  # the five figures, completeness and counts
@@ -505,6 +532,9 @@ class AccountFigures:
     # Seconds since the stalest input of a contributing position last changed: option Greeks
     # and linear instruments' prices (the name is the stored column's, from before prices).
     stalest_greek_age_s: float | None
+    # The gateway's own beta-weighted delta (`gateway_beta_delta`) over the positions in
+    # net_beta_delta; None unless every one of them had it.
+    gateway_beta_delta: float | None = None
 
 
 def aggregate(
@@ -513,6 +543,7 @@ def aggregate(
     total = _Sums(share_equivalents=False)
     per_underlying: dict[str, _Sums] = {}
     oldest: datetime | None = None
+    gateway = _GatewaySum()
     for holding in holdings:
         if holding.quantity == 0:
             continue  # a closed position, still listed by the gateway until the next day
@@ -522,6 +553,8 @@ def aggregate(
         per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(
             holding, parts, bounds
         )
+        if isinstance(parts["net_beta_delta"], float):
+            gateway.add(holding)
         used = any(isinstance(part, float) for part in parts.values())
         # The stalest input of any position that contributed: an option's Greeks, a linear
         # instrument's own price (each as of when its value last changed).
@@ -537,6 +570,7 @@ def aggregate(
         total.as_dict(),
         {symbol: sums.as_dict() for symbol, sums in sorted(per_underlying.items())},
         stalest,
+        gateway.total,
     )
 
 
@@ -572,4 +606,5 @@ def snapshot(
         net_liquidation=known(context.net_liquidation),
         unrealized_pnl=known(context.unrealized_pnl),
         daily_pnl=known(context.daily_pnl),
+        gateway_beta_delta=figures.gateway_beta_delta,
     )

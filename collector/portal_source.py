@@ -646,6 +646,7 @@ class PortalSource:
             price_changed_at=price_changed_at,
             price_error=quote.price_error if quote is not None else 0.0,
             greeks=greeks,
+            gateway_spx_delta=quote.spx_delta if quote is not None else None,
             market_data=frozenset().union(
                 *(q.market_data for q in (quote, priced_by) if q is not None)
             ),

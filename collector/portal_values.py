@@ -30,7 +30,12 @@ GAMMA: Final = "7309"
 THETA: Final = "7310"
 VEGA: Final = "7311"
 IMPLIED_VOL: Final = "7633"
-SNAPSHOT_FIELDS: Final = (LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL)
+# "SPX Delta": the gateway's own beta-weighted delta per unit, "Delta x dollar adjusted beta,
+# where adjusted beta is adjusted by the ratio of the close price" (docs/ibkr-conventions.md).
+SPX_DELTA: Final = "7696"
+SNAPSHOT_FIELDS: Final = (
+    LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL, SPX_DELTA,
+)  # fmt: skip
 # Market data availability, sent with every answer that has values ("RpB", "DPB", "ZBd"): its
 # first character says real-time (R), delayed (D), frozen (Z), frozen delayed (Y) or not
 # subscribed (N) (IBKR "Market Data Fields"; docs/ibkr-conventions.md).
@@ -138,6 +143,7 @@ class PortalQuote:
     greek_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     price_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     market_data: frozenset[str] = frozenset()  # `parse_market_data` of its 6509
+    spx_delta: float | None = None  # 7696
 
     @property
     def price(self) -> float | None:
@@ -197,6 +203,7 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
             rounding_error(item.get(VEGA)),
         ),
         market_data=parse_market_data(item.get(MARKET_DATA_AVAILABILITY)),
+        spx_delta=parse_number(item.get(SPX_DELTA)),
         price_errors=(
             rounding_error(item.get(LAST)),
             rounding_error(item.get(BID)),

@@ -68,6 +68,9 @@ FIGURES: Final = (
     "net_beta_delta",
 )
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
+# The gateway's own figures, kept beside ours to compare (migration 009): written only when
+# known, so a line without them is any older line.
+GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
@@ -121,6 +124,9 @@ class Snapshot:
     net_liquidation: float | None = None
     unrealized_pnl: float | None = None
     daily_pnl: float | None = None
+    # PORTAL: Σ field 7696 ("SPX Delta") x qty x multiplier over the positions in
+    # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
+    gateway_beta_delta: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
 
@@ -263,6 +269,8 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
             unrealized_pnl=record.unrealized_pnl,
             daily_pnl=record.daily_pnl,
         )
+    if record.gateway_beta_delta is not None:
+        body["gateway_beta_delta"] = record.gateway_beta_delta
     body.update(
         position_count=record.position_count,
         option_count=record.option_count,
@@ -323,7 +331,7 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
     body: dict[str, Any] = {"account": record.account, "mode": record.mode}
     if record.currency is not None:
         body["currency"] = record.currency
-    for name in (*FIGURES, *ACCOUNT_VALUES):
+    for name in (*FIGURES, *ACCOUNT_VALUES, *GATEWAY_FIGURES):
         value = getattr(record, name)
         if value is not None:  # unknown: left out, read back as None
             body[name] = value
@@ -433,7 +441,7 @@ def _decode_snapshot(body: dict[str, Any], version: int, *, expand: bool = True)
             "currency": currency,
             "completeness": completeness,
             **{name: _optional_float(body, name) for name in FIGURES if name not in GREEK_FIELDS},
-            **{name: _optional_float(body, name) for name in ACCOUNT_VALUES},
+            **{name: _optional_float(body, name) for name in (*ACCOUNT_VALUES, *GATEWAY_FIGURES)},
         }
     position_count = _count(body, "position_count")
     option_count = _count(body, "option_count")

@@ -487,6 +487,35 @@ class Market:
             return None
         return history.ols_beta(mine, theirs)
 
+    def spx_delta(self, conid: int) -> float | None:
+        """Portal field 7696, "SPX Delta" (beta-weighted delta: delta x beta x the underlying's
+        price over SPX's), as the simulator computes it: delta (1 for a linear instrument) x
+        this model's beta x the underlying's price in dollars, per unit of the quote
+        (/ magnifier), / SPX's price. None without a delta, a beta, a price, a dollar rate or
+        an SPX in the scenario."""
+        item, spx = self.instrument(conid), self._symbol_conid("SPX")
+        if item is None or spx is None:
+            return None
+        underlying = self.instrument(item.underlying_conid or conid)
+        if underlying is None:
+            return None
+        delta = self.quote(conid).delta if item.underlying_conid else 1.0
+        beta = self.beta(item.symbol)
+        price, spx_price = self.quote(underlying.conid).mark, self.quote(spx).mark
+        dollars = 1.0 if item.currency == "USD" else self._usd_per(item.currency)
+        if delta is None or beta is None or price is None or not spx_price or dollars is None:
+            return None
+        return delta * beta * price / underlying.price_magnifier * dollars / spx_price
+
+    def _usd_per(self, currency: str) -> float | None:
+        """Dollars per unit of `currency`, from the scenario's rates either way round."""
+        rates = self.scenario.exchange_rates
+        direct = rates.get("USD", {}).get(currency)
+        if direct is not None:
+            return direct
+        inverse = rates.get(currency, {}).get("USD")
+        return 1 / inverse if inverse else None
+
     def betas(self) -> dict[str, dict[str, Any]]:
         """Per symbol with a price path: its beta on the benchmark, the number of daily
         returns it rests on and the date of the last bar (null without history)."""

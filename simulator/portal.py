@@ -499,6 +499,7 @@ class PortalGateway:
             "7310": greek(quote.theta),
             "7311": greek(quote.vega),
             "7633": None if iv is None else f"{iv * 100:.2f}%",
+            "7696": greek(self.market.spx_delta(item.conid)),
             "55": item.symbol,
             "6070": item.sec_type,
             "201": item.right,

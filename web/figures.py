@@ -17,7 +17,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 # Money figures are in the account's base currency: the `currency` column once it exists.
-Unit = Literal["money", "money/day", "money/vol point", "benchmark shares", "share-equivalents"]
+Unit = Literal[
+    "money", "money/day", "money/vol point", "benchmark shares", "share-equivalents", "SPX units"
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("net_dollar_delta", "Dollar delta", "money", "Dollar delta"),
     Figure("net_beta_delta", "Beta-weighted delta", "benchmark shares", "Beta-weighted delta"),
+    # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
+    Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
     # Unlike units never share an axis: rows before the trader-grade migration have share-
     # equivalent gamma, rows after it dollar gamma; a panel with no data in a window is not drawn.
     Figure("net_dollar_gamma", "Dollar gamma (1 % move)", "money", "Dollar gamma"),

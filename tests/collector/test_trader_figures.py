@@ -271,3 +271,34 @@ async def test_portal_every_figure_is_within_its_stored_bound_and_one_percent_or
                     imprecise.add((where, name))
     assert bounded > 0
     assert {("U1111111", "net_dollar_gamma"), ("U1111111 SPX", "net_dollar_gamma")} <= imprecise
+
+
+_SPX = 416904
+
+
+@pytest.mark.timeout(90)
+async def test_portal_the_gateways_beta_delta_is_stored_beside_ours(
+    portal_collector: Collector, trader_portal: Simulator, database_url: str
+) -> None:
+    """PORTAL, frozen: each account's Σ 7696 x qty x multiplier (the gateway's SPX delta) is
+    stored beside net_beta_delta, spooled and in PostgreSQL. With the simulator's betas (ours
+    come from its bars too) it is ours x SPY's price / SPX's, within 7696's three decimals
+    (0.0005 a unit) and our own rounding bound; the SOCKET-only figures do not have it."""
+    market = trader_portal.market
+    assert await portal_collector.connect_once()
+    last = await settle(portal_collector, market.portal_truth, 100)
+    spy, spx = market.quote(756733).mark, market.quote(_SPX).mark
+    assert spy is not None
+    assert spx is not None
+    records = snapshots_at(portal_collector, last)
+    for account, record in records.items():
+        ours = record["net_beta_delta"]
+        units = sum(abs(p.quantity * p.instrument.multiplier) for p in market.positions(account))
+        ours_bound = record["completeness"]["net_beta_delta"].get("rounding_bound", 0.0)
+        tolerance = 0.0005 * units + ours_bound * spy / spx + 1e-9
+        assert record["gateway_beta_delta"] is not None, account
+        assert abs(record["gateway_beta_delta"] - ours * spy / spx) <= tolerance, account
+    rows = await store(spooled_lines(portal_collector), database_url)
+    assert {a: r["gateway_beta_delta"] for a, r in rows.items()} == {
+        a: r["gateway_beta_delta"] for a, r in records.items()
+    }

@@ -22,7 +22,10 @@ from tests.collector.conftest import snapshots_at, spool_lines
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
 COUNTS = ("position_count", "option_count", "options_with_greeks")
-COLUMNS = ("currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta")
+COLUMNS = (
+    "currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta",
+    "gateway_beta_delta",
+)  # fmt: skip
 
 
 # What a figure's completeness says of its precision, not of its positions: compared on its

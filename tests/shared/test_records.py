@@ -303,3 +303,23 @@ def test_a_complete_figure_counts_every_position_it_counts(figure: str, expected
         "missing": 0,
         "reasons": {},
     }
+
+
+def test_format_3_carries_the_gateways_beta_delta_and_precision_only_when_known() -> None:
+    """A PORTAL snapshot with the gateway's beta delta and a figure's rounding bound and
+    market data comes back whole; a snapshot without them writes neither key, so a SOCKET line
+    is as long as before."""
+    plain = builders.trader_snapshot()
+    completeness = {
+        **plain.completeness,  # type: ignore[dict-item]
+        "net_dollar_gamma": {
+            "contributing": 2, "missing": 1, "reasons": {"unsupported_type": 1},
+            "rounding_bound": 12.5, "imprecise": True, "market_data": {"delayed": 2},
+        },
+    }  # fmt: skip
+    portal = dataclasses.replace(plain, gateway_beta_delta=-1.25, completeness=completeness)
+    assert records.decode(records.encode(portal)) == portal
+    body = json.loads(records.encode(portal))
+    assert body["gateway_beta_delta"] == -1.25
+    assert body["completeness"]["net_dollar_gamma"]["rounding_bound"] == 12.5
+    assert "gateway_beta_delta" not in json.loads(records.encode(plain))

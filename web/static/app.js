@@ -60,6 +60,7 @@ function unitText(unit, row) {
     case "money/day": return `${money}/day`;
     case "money/vol point": return `${money}/vol pt`;
     case "benchmark shares": return "benchmark shares";
+    case "SPX units": return "SPX units";
     case "share-equivalents": return "share-eq.";
     default: return "";
   }
