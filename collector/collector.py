@@ -393,7 +393,11 @@ class Collector:
             own = bars[symbol]
             currency = (currencies or {}).get(symbol)
             fx = rates.get(currency) if currency else None
-            estimate = beta_of(own, benchmark_bars, fx=fx) if own is not None else None
+            estimate = (
+                beta_of(own, benchmark_bars, fx=fx, lagged=self.settings.beta_lagged)
+                if own is not None
+                else None
+            )
             self.betas.record(symbol, today, estimate)
             if estimate is None:
                 without.append(symbol)
