@@ -70,10 +70,6 @@ REASONS: Final = (
     "halted",  # PORTAL: only a halted last price is known (an "H" last)
     "no_beta",
 )
-# Market data that is not live, by the socket API's names (reqMarketDataType 2, 3, 4): what a
-# figure's completeness counts under `market_data` (docs/ibkr-conventions.md, "Delayed and
-# frozen market data").
-NOT_LIVE: Final = ("frozen", "delayed", "delayed_frozen")
 # A figure of one position: its value, the reason it is missing, or None (not applicable).
 Part = float | str | None
 
@@ -210,8 +206,9 @@ class Holding:
     price_error: float = 0.0  # what `price` can be off by from the gateway's rounding
     greeks: OptionGreeks | None = None
     terms: OptionTerms | None = None  # options only: None until the gateway has stated them
-    # Which of NOT_LIVE the market data of its inputs (its own quote, an option's underlying's)
-    # was, as the gateway said; empty: live, or the gateway did not say.
+    # The kinds of market data that is not live its inputs came from (its own quote, an
+    # option's underlying's): "frozen", "delayed", "delayed_frozen" (reqMarketDataType 2, 3,
+    # 4 by the socket API's names); empty: live, or the gateway did not say.
     market_data: frozenset[str] = frozenset()
     # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
     gateway_spx_delta: float | None = None
@@ -397,9 +394,10 @@ def position_rounding_bounds(
         and benchmark_fx is not None
     ):
         # dollar delta x beta / (benchmark x fx): the dollar delta's bound, and the benchmark's
-        # own rounding through 1 / price (which a price lower by its error raises the most)
+        # own rounding through 1 / price (which a price lower by its error raises the most; a
+        # price within its rounding of 0 is no benchmark, and an infinite bound no JSON)
         low = benchmark - context.benchmark_price_error
-        per_benchmark = (1 / benchmark, 1 / low - 1 / benchmark if low > 0 else math.inf)
+        per_benchmark = (1 / benchmark, 1 / low - 1 / benchmark if low > 0 else 0.0)
         bounds["net_beta_delta"] = (
             abs(beta)
             / benchmark_fx

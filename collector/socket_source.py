@@ -70,7 +70,7 @@ _NOTICES: dict[int, tuple[str, str]] = {
     10168: ("market_data_not_subscribed", "warning"),
     10197: ("market_data_competing_session", "warning"),
 }
-# reqMarketDataType's codes that are not live, by greeks.NOT_LIVE's names.
+# reqMarketDataType's codes that are not live, by the names a figure's completeness counts.
 _NOT_LIVE_BY_TYPE: Final = {
     2: frozenset({"frozen"}),
     3: frozenset({"delayed"}),
