@@ -308,6 +308,10 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
         return value
 
     delta = greeks.delta if greeks else None
+    # The Portal's gamma is rounded to 0.001 and often reads 0.000 (docs/ibkr-conventions.md,
+    # "PORTAL mode: the gateway's rounding"): where that makes dollar gamma imprecise, a gamma
+    # recomputed from `holding.terms` with the revaluation pricer (issue #16) is what would
+    # replace it here, with the model's bound instead of the rounding's.
     gamma = greeks.gamma if greeks else None
     theta = greeks.theta if greeks else None
     vega = greeks.vega if greeks else None
