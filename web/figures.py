@@ -34,8 +34,6 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("net_dollar_delta", "Dollar delta", "money", "Dollar delta"),
     Figure("net_beta_delta", "Beta-weighted delta", "benchmark shares", "Beta-weighted delta"),
-    # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
-    Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
     # Unlike units never share an axis: rows before the trader-grade migration have share-
     # equivalent gamma, rows after it dollar gamma; a panel with no data in a window is not drawn.
     Figure("net_dollar_gamma", "Dollar gamma (1 % move)", "money", "Dollar gamma"),
@@ -43,6 +41,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("net_theta", "Theta", "money/day", "Theta"),
     Figure("net_vega", "Vega", "money/vol point", "Vega"),
     Figure("net_delta", "Delta", "share-equivalents", None),
+    # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
+    Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
     Figure("net_liquidation", "Net liquidation", "money", None),
     Figure("unrealized_pnl", "Unrealized P&L", "money", None),
     Figure("daily_pnl", "Daily P&L", "money", None),
