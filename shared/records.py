@@ -485,13 +485,33 @@ def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _partial(
     value: Mapping[str, Any], where: str, figures: tuple[str, ...] = FIGURES
 ) -> dict[str, Any]:
-    """A format-3 completeness: figures of FIGURES only, each counts or null."""
+    """A format-3 completeness: figures of FIGURES only, each counts or null, and what a
+    figure says of its precision and market data well-formed (`_check_qualifiers`)."""
     for name, counts in value.items():
         if name not in figures:
             raise RecordError(f"{where} names an unknown figure {name!r}")
         if counts is not None and not isinstance(counts, dict):
             raise RecordError(f"{where} of {name} is not an object or null")
+        if counts:
+            _check_qualifiers(counts, f"{where} of {name}")
     return dict(value)
+
+
+def _check_qualifiers(counts: Mapping[str, Any], where: str) -> None:
+    """A figure's `rounding_bound` (a finite number >= 0), `imprecise` (true) and
+    `market_data` ({kind: a count > 0}), when it states them."""
+    bound = counts.get("rounding_bound")
+    if bound is not None and (
+        type(bound) not in (int, float) or not math.isfinite(bound) or bound < 0
+    ):
+        raise RecordError(f"{where}: rounding_bound is not a number >= 0")
+    if "imprecise" in counts and counts["imprecise"] is not True:
+        raise RecordError(f"{where}: imprecise is not true")
+    kinds = counts.get("market_data")
+    if kinds is not None and not (
+        isinstance(kinds, dict) and all(type(n) is int and n > 0 for n in kinds.values())
+    ):
+        raise RecordError(f"{where}: market_data is not {{kind: a count}}")
 
 
 def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[str, Any]:

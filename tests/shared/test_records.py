@@ -267,6 +267,14 @@ def _v3(**changes: object) -> bytes:
         (_v3(underlying_completeness={"QQQ": {}}), "names a symbol that is not held"),
         (_v3(underlying_completeness={"ZC": {"delta": {}}}), "unknown figure 'delta'"),
         (_v3(completeness={"net_theta": 3}), "completeness of net_theta is not an object"),
+        (_v3(completeness={"net_theta": {"rounding_bound": -1}}), "rounding_bound is not"),
+        (_v3(completeness={"net_theta": {"rounding_bound": "1"}}), "rounding_bound is not"),
+        (_v3(completeness={"net_theta": {"imprecise": 1}}), "imprecise is not true"),
+        (_v3(completeness={"net_theta": {"market_data": {"delayed": 0}}}), "market_data is not"),
+        (
+            _v3(underlying_completeness={"ZC": {"net_gamma": {"market_data": ["delayed"]}}}),
+            "completeness of ZC of net_gamma: market_data is not",
+        ),
     ],
 )
 def test_invalid_format_3_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
