@@ -17,6 +17,9 @@ complete one (`complete_counts`), an unknown account figure is left out rather t
 null, and the underlyings travel as three parallel arrays (`underlying_symbols`,
 `underlying_figures` in `UNDERLYING_FIGURES` order, `underlying_counts` in `UNDERLYING_COUNTS`
 order) that PostgreSQL stores as arrays, plus `underlying_completeness` for the incomplete ones.
+Since migration 009 a figure's completeness may also say `rounding_bound`, `imprecise` and
+`market_data` (written, like any incomplete figure's, only where they apply), and a PORTAL line
+carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
 docs/ibkr-conventions.md says what format 1's figures meant.
