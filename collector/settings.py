@@ -63,6 +63,9 @@ class CollectorSettings:
     beta_benchmark_exchange: str = "ARCA"
     beta_benchmark_currency: str = "USD"
     beta_overrides: Mapping[str, float] = field(default_factory=dict)
+    # Dimson's beta (same-day and previous-day benchmark returns) for books whose underlyings
+    # close before the benchmark (collector/betas.py)
+    beta_lagged: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
@@ -135,6 +138,7 @@ class CollectorSettings:
             .strip()
             .upper(),
             beta_overrides=_read_betas_file(betas_file) if betas_file else {},
+            beta_lagged=env.flag("BRIDGE_BETA_LAGGED", default=False),
         )
 
 
