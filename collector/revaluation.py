@@ -139,8 +139,8 @@ class _American:
 
     QuantLib counts time in whole days, so the option is set N = ceil(days) days out and vol²,
     rate and yield are scaled by days / N: with constant parameters the Black-Scholes equation,
-    exercise boundary included, depends only on vol² x T, rate x T and yield x T, so this is exact, not rounded
-    to a day."""
+    exercise boundary included, depends only on vol² x T, rate x T and yield x T, so this is
+    exact, not rounded to a day."""
 
     def __init__(self, *, call: bool, strike: float, years: float, market: Market) -> None:
         days = years * _DAYS_PER_YEAR
