@@ -35,6 +35,7 @@ import QuantLib as ql  # type: ignore[import-untyped]  # noqa: N813  # QuantLib'
 
 from collector import greeks
 from collector.greeks import AccountContext, Holding
+from shared import records
 
 MOVES_PCT: Final = (-20.0, -10.0, -5.0, -2.0, -1.0, 1.0, 2.0, 5.0, 10.0, 20.0)
 VOL_SHIFTS_PTS: Final = (-5.0, 0.0, 5.0)
@@ -314,23 +315,7 @@ class ScopeScenarios:
     grid: Grid | None  # None: nothing contributed
     beta_grid: Grid | None
     delta_gamma_10: list[float] | None  # at DELTA_GAMMA_MOVES_PCT
-    completeness: Mapping[str, Mapping[str, Any]]  # grid, beta_grid, delta_gamma
-
-    @property
-    def worst(self) -> tuple[float, int] | None:
-        """The lowest P&L of the grid (a loss when negative) and its index."""
-        return _worst(self.grid)
-
-    @property
-    def beta_worst(self) -> tuple[float, int] | None:
-        return _worst(self.beta_grid)
-
-
-def _worst(grid: Grid | None) -> tuple[float, int] | None:
-    if grid is None:
-        return None
-    index = min(range(len(grid)), key=grid.__getitem__)
-    return grid[index], index
+    completeness: Mapping[str, records.Counts]  # grid, beta_grid, delta_gamma
 
 
 @dataclass(frozen=True)
@@ -383,4 +368,38 @@ def revalue(
             scope.delta_gamma.add(delta_gamma)
     return AccountScenarios(
         total.result(), {symbol: scope.result() for symbol, scope in sorted(scopes.items())}
+    )
+
+
+def scenario_record(
+    account: str,
+    tick_ts: datetime,
+    mode: records.Mode,
+    context: AccountContext,
+    scenarios: AccountScenarios,
+) -> records.Scenario:
+    """The spool record of one account's scenarios at one tick."""
+
+    def row(values: list[float] | None) -> tuple[float, ...] | None:
+        return None if values is None else tuple(values)
+
+    total = scenarios.account
+    return records.Scenario(
+        id=records.scenario_id(account, tick_ts),
+        ts=tick_ts,
+        account=account,
+        mode=mode,
+        currency=context.base_currency,
+        grid=row(total.grid),
+        beta_grid=row(total.beta_grid),
+        delta_gamma_10=row(total.delta_gamma_10),
+        completeness=total.completeness,
+        underlyings={
+            symbol: records.UnderlyingScenario(
+                grid=row(scope.grid),
+                delta_gamma_10=row(scope.delta_gamma_10),
+                completeness={name: scope.completeness[name] for name in ("grid", "delta_gamma")},
+            )
+            for symbol, scope in scenarios.underlyings.items()
+        },
     )

@@ -1,5 +1,5 @@
-"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs` and `betas`
-out.
+"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`
+and `scenario_pnl` out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
@@ -48,7 +48,7 @@ Connection = psycopg.AsyncConnection[TupleRow]
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2', '3')
-        AND line->>'kind' IN ('snapshot', 'api_log', 'beta'))
+        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'scenario'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
@@ -81,6 +81,28 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
+ON CONFLICT (account, ts) DO NOTHING
+"""
+
+# A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call.
+_INSERT_SCENARIOS = """
+INSERT INTO scenario_pnl (
+    id, ts, account, mode, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
+    beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols, underlying_grids,
+    underlying_worst_pnl, underlying_worst_scenario, underlying_delta_gamma_10,
+    underlying_completeness)
+SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
+    line->>'currency', arrays.grid, (line->>'worst_pnl')::float8,
+    (line->>'worst_scenario')::smallint, arrays.beta_grid, (line->>'beta_worst_pnl')::float8,
+    (line->>'beta_worst_scenario')::smallint, arrays.delta_gamma_10, line->'completeness',
+    coalesce(arrays.underlying_symbols, '{}'), arrays.underlying_grids,
+    arrays.underlying_worst_pnl, arrays.underlying_worst_scenario,
+    arrays.underlying_delta_gamma_10, line->'underlying_completeness'
+FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
+    grid float8[], beta_grid float8[], delta_gamma_10 float8[], underlying_symbols text[],
+    underlying_grids float8[], underlying_worst_pnl float8[], underlying_worst_scenario smallint[],
+    underlying_delta_gamma_10 float8[])
+WHERE line->>'kind' = 'scenario'
 ON CONFLICT (account, ts) DO NOTHING
 """
 
@@ -208,12 +230,13 @@ class RecordSink:
                 snapshots = await self._answered(conn, conn.execute(INSERT_SNAPSHOTS))
                 api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
                 betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
+                scenarios = await self._answered(conn, conn.execute(_INSERT_SCENARIOS))
                 await self._answered(conn, conn.execute("COMMIT"))
             except psycopg.Error:
                 if not (conn.broken or conn.closed):
                     await self._answered(conn, conn.execute("ROLLBACK"))
                 raise
-            return snapshots.rowcount + api_logs.rowcount + betas.rowcount
+            return snapshots.rowcount + api_logs.rowcount + betas.rowcount + scenarios.rowcount
         except psycopg.Error as exc:
             error = translate(exc)
             if conn.broken or conn.closed:
