@@ -3,7 +3,9 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account. A tick that produced nothing (disconnected, too slow, the process down) is never
+account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid, in a
+worker thread, and appends one `scenario` record per account when done. A tick that produced
+nothing (disconnected, too slow, the process down) is never
 invented: when snapshots resume, the ticks in between are reported as one `gap` event.
 `tick_once()` is the finite step tests await.
 """
@@ -32,6 +34,7 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
+from collector.revaluation import Market, revalue, scenario_record
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -98,6 +101,12 @@ class Collector:
         self._benchmark_unknown_said: date | None = None
         self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
+        self._market = Market(
+            rate=settings.risk_free_rate_pct / 100,
+            dividend_yield=settings.dividend_yield_pct / 100,
+        )
+        self._revaluation: asyncio.Task[None] | None = None
+        self.scenarios_skipped = 0  # grids due while the previous one was still being computed
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -114,6 +123,9 @@ class Collector:
             self.last_produced = None
 
     async def close(self) -> None:
+        if self._revaluation is not None:
+            # The thread cannot be interrupted; its records are spooled before the spool closes.
+            await self.scenarios_settled()
         if self._beta_refresh is not None:
             self._beta_refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -243,6 +255,7 @@ class Collector:
             lines.append(records.encode(record))
             self.last_snapshot_at[account] = tick_ts.isoformat()
         lines += self._beta_records(holdings, now)
+        self._start_revaluation(index, tick_ts, holdings, now)
         spooled = self.writer.write(lines)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
@@ -258,6 +271,49 @@ class Collector:
                 # Only the gap report after a restart depends on it; the snapshots are spooled.
                 log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
         return TickReport(index, len(lines), spooled)
+
+    def _start_revaluation(
+        self, index: int, tick_ts: datetime, views: dict[str, AccountView], now: datetime
+    ) -> None:
+        """Every BRIDGE_SCENARIO_INTERVAL_S (ticks whose index it divides): revalue the tick's
+        holdings in a worker thread, off the event loop (about 4 ms of CPU an American option,
+        docs/scenarios.md), and spool one `scenario` record per account when done. A grid due
+        while the last is still being computed is skipped and counted, never queued."""
+        interval_s = self.settings.scenario_interval_s
+        if interval_s <= 0 or index % max(1, round(interval_s / self.schedule.interval_s)):
+            return
+        if self._revaluation is not None and not self._revaluation.done():
+            self.scenarios_skipped += 1
+            return
+        inputs = [(account, view.holdings, _context(view, self.betas.betas()))
+                  for account, view in sorted(views.items())]  # fmt: skip
+        mode, market = self.settings.mode, self._market
+
+        def compute() -> list[bytes]:
+            return [
+                records.encode(scenario_record(
+                    account, tick_ts, mode, context, revalue(holdings, context, market, now)
+                ))
+                for account, holdings, context in inputs
+            ]  # fmt: skip
+
+        async def run() -> None:
+            try:
+                lines = await asyncio.to_thread(compute)
+            except Exception as exc:  # a defect must not stop the ticks
+                self.events.emit(
+                    "error", "scenarios_failed",
+                    f"the scenario grid of tick {tick_ts:%H:%M:%S} failed: {exc!r}",
+                )  # fmt: skip
+                return
+            self.writer.write(lines)
+
+        self._revaluation = asyncio.create_task(run())
+
+    async def scenarios_settled(self) -> None:
+        """Wait for the scenario grid being computed, if any, to be spooled."""
+        if self._revaluation is not None:
+            await asyncio.shield(self._revaluation)
 
     def _report_dropped(self, dropped: Dropped) -> None:
         """Records the full disk made us drop from memory: one `gap` event, with their ticks."""

@@ -54,6 +54,7 @@ REASONS: Final = (
     "prior_close",
     "halted",
     "no_beta",  # beta grid only
+    "pricing_failed",  # QuantLib refused the inputs (its error is not a price)
 )
 # A vol shift never takes the vol below one point: a volatility of 0 or less has no price.
 _MIN_VOL: Final = 0.01
@@ -222,7 +223,7 @@ class _Priced:
 
 def _option_inputs(holding: Holding, now: datetime) -> _Priced | str:
     terms = holding.terms
-    if terms is None:
+    if terms is None or not terms.strike > 0:
         return "no_terms"
     model = option_model(terms, holding.sec_type)
     if model is None:
@@ -263,7 +264,10 @@ def position_grid(
     priced = _option_inputs(holding, now)
     if isinstance(priced, str):
         return priced
-    today, *scenarios = priced.values(moves, market)
+    try:
+        today, *scenarios = priced.values(moves, market)
+    except RuntimeError:  # QuantLib's errors; the position is missing, the others go on
+        return "pricing_failed"
     return [(value - today) * size for value in scenarios]
 
 
