@@ -3,10 +3,10 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid, in a
-worker thread, and appends one `scenario` record per account when done. A tick that produced
-nothing (disconnected, too slow, the process down) is never
-invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid, a
+position at a time between the ticks, and appends one `scenario` record per account when done.
+A tick that produced nothing (disconnected, too slow, the process down) is never invented: when
+snapshots resume, the ticks in between are reported as one `gap` event.
 `tick_once()` is the finite step tests await.
 """
 
@@ -34,7 +34,7 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
-from collector.revaluation import Market, revalue, scenario_record
+from collector.revaluation import Market, Revaluation, scenario_record
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -124,8 +124,9 @@ class Collector:
 
     async def close(self) -> None:
         if self._revaluation is not None:
-            # The thread cannot be interrupted; its records are spooled before the spool closes.
-            await self.scenarios_settled()
+            self._revaluation.cancel()  # a grid not finished is not stored
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._revaluation
         if self._beta_refresh is not None:
             self._beta_refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,9 +277,10 @@ class Collector:
         self, index: int, tick_ts: datetime, views: dict[str, AccountView], now: datetime
     ) -> None:
         """Every BRIDGE_SCENARIO_INTERVAL_S (ticks whose index it divides): revalue the tick's
-        holdings in a worker thread, off the event loop (about 4 ms of CPU an American option,
-        docs/scenarios.md), and spool one `scenario` record per account when done. A grid due
-        while the last is still being computed is skipped and counted, never queued."""
+        holdings in the background, a position at a time, yielding to the event loop between
+        them (docs/scenarios.md: a worker thread made ticks up to 28 ms late through the GIL),
+        and spool one `scenario` record per account when done. A grid due while the last is
+        still being computed is skipped and counted, never queued."""
         interval_s = self.settings.scenario_interval_s
         if interval_s <= 0 or index % max(1, round(interval_s / self.schedule.interval_s)):
             return
@@ -289,17 +291,18 @@ class Collector:
                   for account, view in sorted(views.items())]  # fmt: skip
         mode, market = self.settings.mode, self._market
 
-        def compute() -> list[bytes]:
-            return [
-                records.encode(scenario_record(
-                    account, tick_ts, mode, context, revalue(holdings, context, market, now)
-                ))
-                for account, holdings, context in inputs
-            ]  # fmt: skip
-
         async def run() -> None:
+            lines = []
             try:
-                lines = await asyncio.to_thread(compute)
+                for account, holdings, context in inputs:
+                    revaluation = Revaluation(context, market, now)
+                    for holding in holdings:
+                        revaluation.add(holding)
+                        await asyncio.sleep(0)  # the ticker's timer runs between positions
+                    scenarios = revaluation.result()
+                    lines.append(records.encode(
+                        scenario_record(account, tick_ts, mode, context, scenarios)
+                    ))  # fmt: skip
             except Exception as exc:  # a defect must not stop the ticks
                 self.events.emit(
                     "error", "scenarios_failed",

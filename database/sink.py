@@ -85,7 +85,7 @@ ON CONFLICT (account, ts) DO NOTHING
 """
 
 # A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call.
-_INSERT_SCENARIOS = """
+INSERT_SCENARIOS = """
 INSERT INTO scenario_pnl (
     id, ts, account, mode, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
     beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols, underlying_grids,
@@ -230,7 +230,7 @@ class RecordSink:
                 snapshots = await self._answered(conn, conn.execute(INSERT_SNAPSHOTS))
                 api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
                 betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
-                scenarios = await self._answered(conn, conn.execute(_INSERT_SCENARIOS))
+                scenarios = await self._answered(conn, conn.execute(INSERT_SCENARIOS))
                 await self._answered(conn, conn.execute("COMMIT"))
             except psycopg.Error:
                 if not (conn.broken or conn.closed):

@@ -1,0 +1,266 @@
+"""The scenario grid's cost (docs/scenarios.md): CPU per grid, the event loop's jitter while a
+grid is computed in a worker thread, and the stored bytes per account-tick.
+
+- CPU: one account of 1,000 American equity options on 10 underlyings (half calls, half puts,
+  30 to 90 days; `BOOK_1000`) revalued by `collector.revaluation.revalue` (ours), by the same
+  grid building a fresh QuantLib engine for every price (naive), and by closed-form Black-76
+  for every option (the ceiling: no American engine can be cheaper than a closed form).
+- Jitter: an event loop wakes every 50 ms (as the collector's ticker waits on its schedule) and
+  records how late each wake-up is: with no grid running; while the grid runs on the loop a
+  position at a time, yielding between positions (as the collector runs it); and while
+  `revalue` runs in `asyncio.to_thread` (the first design, held back by the GIL).
+- Bytes: `scenario` lines of books of 2, 10 and 50 underlyings (3 options and a share position
+  each) stored through the writer's statements into `scenario_pnl`, measured after VACUUM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from bench import shapes
+from bench.harness import fresh_database, percentile, scratch_postgres
+from collector import revaluation
+from collector.greeks import AccountContext, Holding, OptionGreeks, OptionTerms
+from collector.revaluation import Market, Revaluation, revalue, scenario_record
+from database.schema import bootstrap
+from database.sink import INSERT_SCENARIOS, STAGING  # the writer's own statements
+from shared import records
+
+NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+MARKET = Market(rate=0.04)
+_WAKE_S = 0.05
+
+
+def book(options: int, underlyings: int = 10) -> tuple[list[Holding], AccountContext]:
+    """`options` American equity options spread over `underlyings` symbols, and one share
+    position per symbol; every beta known."""
+    symbols = [f"S{index}" for index in range(underlyings)]
+    holdings = []
+    for index in range(options):
+        symbol = symbols[index % underlyings]
+        spot = 100.0 + 10 * (index % underlyings)
+        holdings.append(Holding(
+            1000 + index, symbol, "OPT", 1 + index % 5, 100.0, "USD",
+            greeks=OptionGreeks(0.5, 0.02, -0.05, 0.1, spot, NOW),
+            terms=OptionTerms("CP"[index % 2], spot * (0.8 + 0.4 * (index % 41) / 40),  # type: ignore[arg-type]
+                              date(2027, 1, 6) + timedelta(days=index % 60), "american", "STK",
+                              0.15 + 0.2 * (index % 7) / 6, 1.0),
+        ))  # fmt: skip
+    holdings += [
+        Holding(index, symbol, "STK", 100, 1.0, "USD", price=100.0 + 10 * index)
+        for index, symbol in enumerate(symbols)
+    ]
+    return holdings, AccountContext("USD", betas=dict.fromkeys(symbols, 1.1))
+
+
+def _naive(holdings: list[Holding], context: AccountContext) -> None:
+    """The same grid, a fresh QuantLib option, process and engine for every single price."""
+    for holding in holdings:
+        if holding.terms is None or holding.greeks is None:
+            continue
+        assert holding.greeks.underlying_price is not None
+        assert holding.terms.implied_vol is not None
+        years = (revaluation.expires_at(holding.terms) - NOW).total_seconds() / (365 * 86400)
+        for moves in ([m for m in revaluation.MOVES_PCT], [1.1 * m for m in revaluation.MOVES_PCT]):
+            for days in revaluation.DAYS_LATER:
+                for shift in revaluation.VOL_SHIFTS_PTS:
+                    for move in moves:
+                        revaluation.option_value(
+                            "european" if holding.terms.right == "C" else "american",
+                            call=holding.terms.right == "C",
+                            underlying=holding.greeks.underlying_price * (1 + move / 100),
+                            strike=holding.terms.strike, years=years - days / 365,
+                            vol=holding.terms.implied_vol + shift / 100, market=MARKET,
+                        )  # fmt: skip
+
+
+def _ceiling(holdings: list[Holding], context: AccountContext) -> None:
+    """Every option closed form (Black-76): what no American engine can beat."""
+    black = [replace(h, sec_type="FOP") if h.is_option else h for h in holdings]
+    revalue(black, context, MARKET, NOW)
+
+
+def _cpu_s(run: object, *args: object) -> float:
+    start = time.process_time()
+    run(*args)  # type: ignore[operator]
+    return time.process_time() - start
+
+
+async def _lateness_ms(seconds: float, work: asyncio.Future[Any] | None) -> list[float]:
+    late = []
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while loop.time() < until and (work is None or not work.done()):
+        due = loop.time() + _WAKE_S
+        await asyncio.sleep(_WAKE_S)
+        late.append((loop.time() - due) * 1000)
+    return late
+
+
+async def _stepped(holdings: list[Holding], context: AccountContext) -> None:
+    revaluation = Revaluation(context, MARKET, NOW)
+    for holding in holdings:
+        revaluation.add(holding)
+        await asyncio.sleep(0)
+    revaluation.result()
+
+
+async def _jitter(holdings: list[Holding], context: AccountContext) -> tuple[list[float], ...]:
+    idle = await _lateness_ms(3.0, None)
+    work = asyncio.ensure_future(_stepped(holdings, context))
+    stepped = await _lateness_ms(600.0, work)
+    await work
+    work = asyncio.ensure_future(asyncio.to_thread(revalue, holdings, context, MARKET, NOW))
+    threaded = await _lateness_ms(600.0, work)
+    await work
+    return idle, stepped, threaded
+
+
+@dataclass
+class ScenarioFigures:
+    options: int
+    ours_cpu_s: float
+    naive_cpu_s: float
+    ceiling_cpu_s: float
+    idle_p99_ms: float
+    stepped_ms: tuple[float, float, float]  # p50, p99, max
+    threaded_ms: tuple[float, float, float]
+    stored: dict[int, tuple[float, float]]  # underlyings -> (line bytes, stored bytes a row)
+
+
+def _stored_bytes(books: tuple[int, ...], rows: int) -> dict[int, tuple[float, float]]:
+    found = {}
+    with scratch_postgres() as server:
+        for underlyings in books:
+            holdings, context = book(3 * underlyings, underlyings)
+            scenarios = revalue(holdings, context, MARKET, NOW)
+            url = fresh_database(server, f"bench_scenarios_{underlyings}")
+            lines = [
+                records.encode(scenario_record(
+                    f"DU{index % 60:05d}", shapes.BASE + timedelta(seconds=60 * (index // 60)),
+                    "SOCKET", context, scenarios,
+                ))
+                for index in range(rows)
+            ]  # fmt: skip
+
+            async def store(url: str = url, lines: list[bytes] = lines) -> None:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await bootstrap(conn)
+                    await conn.execute(STAGING)
+                    for start in range(0, len(lines), 160):
+                        async with conn.transaction():
+                            async with conn.cursor().copy(
+                                "COPY bridge_staging (line) FROM STDIN"
+                            ) as copy:
+                                for line in lines[start : start + 160]:
+                                    await copy.write_row((line.decode().rstrip("\n"),))
+                            await conn.execute(INSERT_SCENARIOS)
+
+            asyncio.run(store())
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE scenario_pnl")
+                row = conn.execute("SELECT pg_total_relation_size('scenario_pnl')").fetchone()
+            assert row is not None
+            found[underlyings] = (sum(map(len, lines)) / rows, float(row[0]) / rows)
+    return found
+
+
+def measure(options: int = 1000, *, rows: int = 1200) -> ScenarioFigures:
+    holdings, context = book(options)
+    revalue(holdings[:20], context, MARKET, NOW)  # QuantLib's first call loads its tables
+    ours = _cpu_s(revalue, holdings, context, MARKET, NOW)
+    naive = _cpu_s(_naive, holdings, context)
+    ceiling = _cpu_s(_ceiling, holdings, context)
+    idle, stepped, threaded = asyncio.run(_jitter(holdings, context))
+    return ScenarioFigures(
+        options=options,
+        ours_cpu_s=ours,
+        naive_cpu_s=naive,
+        ceiling_cpu_s=ceiling,
+        idle_p99_ms=percentile(idle, 0.99),
+        stepped_ms=(percentile(stepped, 0.5), percentile(stepped, 0.99), max(stepped)),
+        threaded_ms=(percentile(threaded, 0.5), percentile(threaded, 0.99), max(threaded)),
+        stored=_stored_bytes(shapes.BOOKS, rows),
+    )
+
+
+def table(figures: ScenarioFigures) -> str:
+    def core(cpu_s: float, every_s: float) -> str:
+        return f"{100 * cpu_s / every_s:.1f} %"
+
+    n = figures.options
+    lines = [
+        f"### Scenario grid: cost of one account of {n:,} American equity options on 10"
+        " underlyings (`bench/scenarios.py`)",
+        "",
+        "| revaluation | CPU s a grid | µs an option-scenario | core at a grid / 5 s"
+        " | core at a grid / 60 s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, cpu in (
+        ("**ours** (QD+ engine kept per option and day; calls closed form)", figures.ours_cpu_s),
+        ("naive (a fresh engine every price)", figures.naive_cpu_s),
+        ("ceiling (every option closed form, Black-76)", figures.ceiling_cpu_s),
+    ):
+        lines.append(
+            f"| {name} | {cpu:.2f} | {cpu / (n * 121) * 1e6:.1f} | {core(cpu, 5)}"
+            f" | {core(cpu, 60)} |"
+        )
+    lines += [
+        "",
+        f"Event loop lateness (a wake-up every {_WAKE_S * 1000:.0f} ms), p50 / p99 / max:"
+        f" idle p99 {figures.idle_p99_ms:.1f} ms;"
+        " **ours**, the grid on the loop a position at a time: {:.1f} / {:.1f} / {:.1f} ms;"
+        " in a worker thread: {:.1f} / {:.1f} / {:.1f} ms.".format(
+            *figures.stepped_ms, *figures.threaded_ms
+        ),
+        "",
+        "| book | line B | stored B a row | KB an account-hour at 60 s |",
+        "|---|---:|---:|---:|",
+    ]
+    for underlyings, (line, stored) in figures.stored.items():
+        lines.append(
+            f"| {underlyings} underlyings | {line:,.0f} | {stored:,.0f}"
+            f" | {stored * 60 / 1000:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def sensitivity(options: int = 200) -> str:
+    """How much the rate and the dividend yield move the grid of `book(options)`: the worst
+    loss, and the largest change of any scenario against the default (4 %, no dividends)."""
+    holdings, context = book(options)
+    base = revalue(holdings, context, MARKET, NOW).account
+    assert base.grid is not None
+    gross = sum(abs(value) for value in base.grid) / len(base.grid)
+    lines = [
+        f"### Scenario grid: what the rate and the dividend yield change ({options} American"
+        " equity options and 10 share positions, `bench/scenarios.py`)",
+        "",
+        "| rate | dividend yield | worst loss | its scenario | largest change of a scenario"
+        " | as % of the mean abs P&L |",
+        "|---:|---:|---:|---|---:|---:|",
+    ]
+    for rate, dividends in ((0.0, 0.0), (0.02, 0.0), (0.04, 0.0), (0.06, 0.0), (0.04, 0.01),
+                            (0.04, 0.02), (0.04, 0.04)):  # fmt: skip
+        grid = revalue(holdings, context, Market(rate, dividends), NOW).account.grid
+        assert grid is not None
+        worst = min(range(len(grid)), key=grid.__getitem__)
+        change = max(abs(a - b) for a, b in zip(grid, base.grid, strict=True))
+        days, shift, move = revaluation.scenario(worst)
+        lines.append(
+            f"| {rate:.0%} | {dividends:.0%} | {grid[worst]:,.0f} | {move:+.0f} %, {shift:+.0f}"
+            f" pts, +{days} d | {change:,.0f} | {100 * change / gross:.2f} % |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(sensitivity())
+    print(table(measure(1000, rows=600)))
