@@ -116,9 +116,9 @@ async def _jitter(holdings: list[Holding], context: AccountContext) -> tuple[lis
     work = asyncio.ensure_future(_stepped(holdings, context))
     stepped = await _lateness_ms(600.0, work)
     await work
-    work = asyncio.ensure_future(asyncio.to_thread(revalue, holdings, context, MARKET, NOW))
-    threaded = await _lateness_ms(600.0, work)
-    await work
+    thread = asyncio.ensure_future(asyncio.to_thread(revalue, holdings, context, MARKET, NOW))
+    threaded = await _lateness_ms(600.0, thread)
+    await thread
     return idle, stepped, threaded
 
 
