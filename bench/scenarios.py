@@ -262,5 +262,7 @@ def sensitivity(options: int = 200) -> str:
 
 
 if __name__ == "__main__":
+    print(table(measure(1000, rows=600)))
+    print()
     print(sensitivity())
     print(table(measure(1000, rows=600)))
