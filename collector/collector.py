@@ -3,8 +3,8 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid, a
-position at a time between the ticks, and appends one `scenario` record per account when done.
+account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid in a
+worker process, and appends one `scenario` record per account when done.
 A tick that produced nothing (disconnected, too slow, the process down) is never invented: when
 snapshots resume, the ticks in between are reported as one `gap` event.
 `tick_once()` is the finite step tests await.
@@ -16,8 +16,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
@@ -34,7 +37,7 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
-from collector.revaluation import Market, Revaluation, scenario_record
+from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -106,6 +109,7 @@ class Collector:
             dividend_yield=settings.dividend_yield_pct / 100,
         )
         self._revaluation: asyncio.Task[None] | None = None
+        self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
 
     def in_reset_window(self, now: datetime) -> bool:
@@ -127,6 +131,8 @@ class Collector:
             self._revaluation.cancel()  # a grid not finished is not stored
             with contextlib.suppress(asyncio.CancelledError):
                 await self._revaluation
+        if self._revaluer is not None:
+            self._revaluer.shutdown(wait=False, cancel_futures=True)
         if self._beta_refresh is not None:
             self._beta_refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -277,37 +283,35 @@ class Collector:
         self, index: int, tick_ts: datetime, views: dict[str, AccountView], now: datetime
     ) -> None:
         """Every BRIDGE_SCENARIO_INTERVAL_S (ticks whose index it divides): revalue the tick's
-        holdings in the background, a position at a time, yielding to the event loop between
-        them (docs/scenarios.md: a worker thread made ticks up to 28 ms late through the GIL),
-        and spool one `scenario` record per account when done. A grid due while the last is
-        still being computed is skipped and counted, never queued."""
+        holdings in the worker process, and spool one `scenario` record per account when done.
+        A process, not a thread nor steps on the loop: both made ticks late by tens of ms on a
+        busy machine (docs/scenarios.md). A grid due while the last is still being computed is
+        skipped and counted, never queued."""
         interval_s = self.settings.scenario_interval_s
         if interval_s <= 0 or index % max(1, round(interval_s / self.schedule.interval_s)):
             return
         if self._revaluation is not None and not self._revaluation.done():
             self.scenarios_skipped += 1
             return
-        inputs = [(account, view.holdings, _context(view, self.betas.betas()))
+        if self._revaluer is None:
+            # spawn: a fork would copy the event loop's threads and sockets into the child.
+            self._revaluer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        pool = self._revaluer
+        inputs = [(account, list(view.holdings), _context(view, self.betas.betas()))
                   for account, view in sorted(views.items())]  # fmt: skip
-        mode, market = self.settings.mode, self._market
+        job = (inputs, tick_ts, self.settings.mode, self._market, now)
 
         async def run() -> None:
-            lines = []
+            loop = asyncio.get_running_loop()
             try:
-                for account, holdings, context in inputs:
-                    revaluation = Revaluation(context, market, now)
-                    for holding in holdings:
-                        revaluation.add(holding)
-                        await asyncio.sleep(0)  # the ticker's timer runs between positions
-                    scenarios = revaluation.result()
-                    lines.append(records.encode(
-                        scenario_record(account, tick_ts, mode, context, scenarios)
-                    ))  # fmt: skip
-            except Exception as exc:  # a defect must not stop the ticks
+                lines = await loop.run_in_executor(pool, account_lines, *job)
+            except Exception as exc:  # a defect (or a dead worker) must not stop the ticks
                 self.events.emit(
                     "error", "scenarios_failed",
                     f"the scenario grid of tick {tick_ts:%H:%M:%S} failed: {exc!r}",
                 )  # fmt: skip
+                if isinstance(exc, BrokenProcessPool):
+                    self._revaluer = None  # a new worker for the next grid
                 return
             self.writer.write(lines)
 

@@ -346,9 +346,7 @@ class _Scope:
 
 
 class Revaluation:
-    """One account's scenarios, a position at a time: the collector yields to its event loop
-    between positions (an American option's grid is about 3 ms of CPU), so a tick is never
-    late by more than one position's revaluation."""
+    """One account's scenarios, summed a position at a time."""
 
     def __init__(self, context: AccountContext, market: Market, now: datetime) -> None:
         self._context, self._market, self._now = context, market, now
@@ -425,3 +423,22 @@ def scenario_record(
             for symbol, scope in scenarios.underlyings.items()
         },
     )
+
+
+def account_lines(
+    accounts: Sequence[tuple[str, Sequence[Holding], AccountContext]],
+    tick_ts: datetime,
+    mode: records.Mode,
+    market: Market,
+    now: datetime,
+) -> list[bytes]:
+    """The spool lines of every account's scenarios at one tick: what the collector's worker
+    process computes (a top-level function, so it can be sent there)."""
+    return [
+        records.encode(
+            scenario_record(
+                account, tick_ts, mode, context, revalue(holdings, context, market, now)
+            )
+        )
+        for account, holdings, context in accounts
+    ]
