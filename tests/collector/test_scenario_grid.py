@@ -21,11 +21,9 @@ from tests.collector.conftest import opened_portal_collector, spool_lines
 from tests.collector.trader import settle
 
 # docs/scenarios.md, "Tolerance": a scenario's P&L within this share of the gross notional of
-# the scope's positions (Σ |qty x multiplier x price / magnifier x fx|) of the truth's.
+# the scope's positions (Σ |qty x multiplier x price / magnifier x fx|) of the truth's, in both
+# modes (PORTAL's implied vols to a hundredth of a point and prices to the cent included).
 NOTIONAL_SHARE = 1e-5
-# PORTAL writes the implied vol to a hundredth of a point and the underlying's price to the
-# cent, and the exact truth is computed from the unrounded values: a looser share.
-PORTAL_NOTIONAL_SHARE = 1e-9
 
 
 @pytest.fixture
@@ -144,7 +142,7 @@ async def test_socket_stored_grids_equal_the_simulators(
 async def test_portal_stored_grids_equal_the_simulators(
     portal_simulator: Simulator, tmp_path: Path, database_url: str
 ) -> None:
-    """PORTAL: the same, within the looser tolerance of the Portal's rounded values."""
+    """PORTAL: the same, from the Portal's rounded values, within the same tolerance."""
     market = portal_simulator.market
     async with opened_portal_collector(
         portal_simulator, tmp_path / "var", BRIDGE_SCENARIO_INTERVAL_S="5"
@@ -160,4 +158,4 @@ async def test_portal_stored_grids_equal_the_simulators(
     rows = await _stored(list(lines.values()), database_url)
     for account, expected in truth.items():
         assert expected["grid"] is not None
-        _assert_row_equals_truth(rows[account], expected, market, account, PORTAL_NOTIONAL_SHARE)
+        _assert_row_equals_truth(rows[account], expected, market, account, NOTIONAL_SHARE)
