@@ -119,7 +119,11 @@ def _collector_sections(quick: bool) -> list[str]:
 
 def _scenario_sections(quick: bool) -> list[str]:
     figures = scenarios.measure(200 if quick else 1000, rows=120 if quick else 1200)
-    return [scenarios.table(figures), scenarios.sensitivity(50 if quick else 200)]
+    return [
+        scenarios.table(figures),
+        scenarios.sensitivity(50 if quick else 200),
+        scenarios.engines(),
+    ]
 
 
 def _web_sections(quick: bool) -> list[str]:

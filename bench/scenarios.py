@@ -249,6 +249,65 @@ def table(figures: ScenarioFigures) -> str:
     return "\n".join(lines)
 
 
+def engines() -> str:
+    """QuantLib's American engines on 60 puts (7 to 365 days, strikes 80 to 120, spot 80, 100
+    and 120, vol 30 %, rate 4 %): µs a reprice (spot changed, engine kept) and the largest
+    error against a 1,000 x 1,000 finite-difference grid."""
+    import QuantLib as ql  # type: ignore[import-untyped]  # noqa: N813, PLC0415  # this table only
+
+    today = ql.Date(7, 12, 2026)
+    ql.Settings.instance().evaluationDate = today
+    counter = ql.Actual365Fixed()
+    spot = ql.SimpleQuote(100.0)
+
+    def curve(rate: float) -> Any:
+        return ql.YieldTermStructureHandle(ql.FlatForward(today, rate, counter))
+
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(spot), curve(0.0), curve(0.04),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), 0.3, counter)),
+    )  # fmt: skip
+    made = {
+        "Barone-Adesi-Whaley": lambda: ql.BaroneAdesiWhaleyApproximationEngine(process),
+        "Bjerksund-Stensland": lambda: ql.BjerksundStenslandApproximationEngine(process),
+        "**QD+ fixed point, fast scheme (ours)**": lambda: ql.QdFpAmericanEngine(
+            process, ql.QdFpAmericanEngine.fastScheme()
+        ),
+        "QD+ fixed point, accurate scheme": lambda: ql.QdFpAmericanEngine(process),
+        "binomial CRR, 200 steps": lambda: ql.BinomialCRRVanillaEngine(process, 200),
+        "finite differences, 100 x 100": lambda: ql.FdBlackScholesVanillaEngine(process, 100, 100),
+    }
+    cases = [(days, strike) for days in (7, 30, 90, 365) for strike in (80, 90, 100, 110, 120)]
+
+    def prices(engine: Any) -> tuple[list[float], float]:
+        found, spent = [], 0.0
+        for days, strike in cases:
+            option = ql.VanillaOption(
+                ql.PlainVanillaPayoff(ql.Option.Put, strike),
+                ql.AmericanExercise(today, today + days),
+            )
+            option.setPricingEngine(engine())
+            for price in (80.0, 120.0, 100.0):
+                start = time.perf_counter()
+                spot.setValue(price)
+                found.append(option.NPV())
+                spent += time.perf_counter() - start
+        return found, spent / len(found) * 1e6
+
+    reference, _ = prices(lambda: ql.FdBlackScholesVanillaEngine(process, 1000, 1000))
+    lines = [
+        "### Scenario grid: QuantLib's American engines (60 puts, `bench/scenarios.py`)",
+        "",
+        "| engine | µs a reprice | largest error (spot 80 to 120) |",
+        "|---|---:|---:|",
+    ]
+    for name, engine in made.items():
+        found, micros = prices(engine)
+        error = max(abs(a - b) for a, b in zip(found, reference, strict=True))
+        lines.append(f"| {name} | {micros:.1f} | {error:.4f} |")
+    return "\n".join(lines)
+
+
 def sensitivity(options: int = 200) -> str:
     """How much the rate and the dividend yield move the grid of `book(options)`: the worst
     loss, and the largest change of any scenario against the default (4 %, no dividends)."""
@@ -282,4 +341,6 @@ if __name__ == "__main__":
     print(table(measure(1000, rows=600)))
     print()
     print(sensitivity())
+    print()
+    print(engines())
     print(table(measure(1000, rows=600)))
