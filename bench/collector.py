@@ -71,8 +71,20 @@ def scenario(options: int) -> Market:
 
 
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
+    """utime + stime of `pid` and of its living descendants (the collector's scenario worker
+    process is one, docs/scenarios.md)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone between the listing and the reading
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(_cpu_s(int(child)) for child in children)
+    return total
 
 
 def _peak_rss_mb(pid: int) -> float:
