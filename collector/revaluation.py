@@ -137,7 +137,7 @@ def option_value(
 
 class _American:
     """One American option at one time to expiry, repriced by QuantLib's QD+ fixed-point
-    engine (Andersen-Lake-Offengelden) as its spot and vol quotes are set.
+    engine (Andersen-Lake-Offengenden) as its spot and vol quotes are set.
 
     QuantLib counts time in whole days, so the option is set N = ceil(days) days out and vol²,
     rate and yield are scaled by days / N: with constant parameters the Black-Scholes equation,
