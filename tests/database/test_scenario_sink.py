@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -89,3 +90,15 @@ async def test_a_bad_scenario_line_is_rejected_and_the_rest_stored(
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute("SELECT account FROM scenario_pnl")
         assert await cursor.fetchall() == [("DU1",)]
+
+
+async def test_the_readmes_scenario_query_returns_the_worst_loss(
+    sink: RecordSink, database_url: str
+) -> None:
+    """README.md's "Scenario P&L" query gives each account's latest worst P&L and its index."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### Scenario P&L", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    assert (await sink.store([records.encode(_scenario("DU1"))])).rejected == []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (await conn.execute(block.strip().rstrip(";"))).fetchall()
+    assert rows == [("DU1", TS, "EUR", min(GRID), GRID.index(min(GRID)))]
