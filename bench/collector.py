@@ -102,7 +102,9 @@ async def _measure(process: subprocess.Popen[bytes], seconds: float) -> tuple[fl
     return _cpu_s(process.pid) - start, _peak_rss_mb(process.pid)
 
 
-async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
+async def _run(
+    options: int, seconds: float, mode: str, settings: dict[str, str] | None = None
+) -> CollectorFigures:
     market = scenario(options)
     option_conids = {option.conid for option in market.scenario.options}
     held = [
@@ -132,6 +134,7 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
                 "IB_MARKET_DATA_MODE": mode,
                 "IB_RESET_WINDOWS": "none",
                 "BRIDGE_LOG_LEVEL": "DEBUG",
+                **(settings or {}),
             }
             log_path = Path(root) / "collector.log"
             with log_path.open("wb") as log:
@@ -166,10 +169,13 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
     )
 
 
-def collector_cost(cases: list[tuple[int, str]], seconds: float) -> list[CollectorFigures]:
-    """`cases`: (option positions, "stream" or "snapshot")."""
+def collector_cost(
+    cases: list[tuple[int, str]], seconds: float, settings: dict[str, str] | None = None
+) -> list[CollectorFigures]:
+    """`cases`: (option positions, "stream" or "snapshot"); `settings`: environment variables
+    every case's collector gets besides the benchmark's own."""
 
     async def all_cases() -> list[CollectorFigures]:
-        return [await _run(options, seconds, mode) for options, mode in cases]
+        return [await _run(options, seconds, mode, settings) for options, mode in cases]
 
     return asyncio.run(all_cases())
