@@ -180,7 +180,10 @@ def _stored_bytes(books: tuple[int, ...], rows: int) -> dict[int, tuple[float, f
             asyncio.run(store())
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE scenario_pnl")
-                row = conn.execute("SELECT pg_total_relation_size('scenario_pnl')").fetchone()
+                row = conn.execute(
+                    "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+                    " WHERE inhparent = 'scenario_pnl'::regclass"
+                ).fetchone()
             assert row is not None
             found[underlyings] = (sum(map(len, lines)) / rows, float(row[0]) / rows)
     return found

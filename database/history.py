@@ -24,7 +24,7 @@ from database.partitions import Partition, Policy, Width, from_catalog, partitio
 from database.session import Connection, Session
 from shared import records
 
-RAW_TABLES = ("portfolio_greeks", "api_logs")
+RAW_TABLES = ("portfolio_greeks", "api_logs", "scenario_pnl")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
 # Format 2's figures, each with its completeness; in each underlying also the
@@ -57,6 +57,8 @@ class Retention:
         return [
             Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw, RAW_STORAGE),
             Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
+            # The scenario grids (docs/scenarios.md) are kept as long as the snapshots.
+            Policy("scenario_pnl", Width.DAY, RAW_AHEAD_DAYS, self.raw),
             *(
                 Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m, column="bucket")
                 for t in ROLLUPS_1M

@@ -5,6 +5,8 @@
 -- 1 + (day x 3 + shift) x 10 + move (all 0-based), PostgreSQL arrays counting from 1.
 -- float8 arrays keep 8 bytes a number (jsonb 16-19, migration 005); the underlyings are
 -- parallel arrays. NULL: nothing contributed (never zeros).
+-- Day partitions like portfolio_greeks' (migration 004), kept ahead and dropped past the raw
+-- retention by the replayer's maintenance (database/history.py).
 CREATE TABLE scenario_pnl (
     id                        uuid NOT NULL,
     ts                        timestamptz NOT NULL,
@@ -28,8 +30,25 @@ CREATE TABLE scenario_pnl (
     stored_at                 timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account, ts),
     UNIQUE (id, ts)
-);
+) PARTITION BY RANGE (ts);
 CREATE INDEX scenario_pnl_ts ON scenario_pnl (ts);
+-- A row of a day without its partition waits here; the maintenance moves it in.
+CREATE TABLE scenario_pnl_default PARTITION OF scenario_pnl DEFAULT;
+-- Today and the next 7 days, so rows can be stored before the replayer's first run.
+DO $partitions$
+DECLARE
+    today timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    day timestamptz;
+BEGIN
+    day := today;
+    WHILE day < today + interval '8 days' LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF scenario_pnl FOR VALUES FROM (%L) TO (%L)',
+                       'scenario_pnl_p' || to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD'),
+                       day, day + interval '1 day');
+        day := day + interval '1 day';
+    END LOOP;
+END
+$partitions$;
 
 COMMENT ON TABLE scenario_pnl IS
     'per account and stored tick: the P&L of every position revalued (QuantLib) under 60 scenarios, in base currency; docs/scenarios.md';
