@@ -159,3 +159,17 @@ async def test_portal_stored_grids_equal_the_simulators(
     for account, expected in truth.items():
         assert expected["grid"] is not None
         _assert_row_equals_truth(rows[account], expected, market, account, NOTIONAL_SHARE)
+
+
+async def test_grids_are_stored_at_their_interval_only(collector: Collector) -> None:
+    """At the default 60 s on 5-s ticks, only every 12th tick (the whole minutes) starts a
+    grid; the ticks between spool none."""
+    assert collector.settings.scenario_interval_s == 60
+    assert await collector.connect_once()
+    for index in range(107, 110):  # tick 108 falls on a whole minute: 108 x 5 s = 9 min
+        await collector.tick_once(index)
+        await collector.scenarios_settled()
+    assert collector.schedule.at(108).second == 0
+    assert _scenario_lines(collector, 107) == {}
+    assert _scenario_lines(collector, 109) == {}
+    assert set(_scenario_lines(collector, 108)) == {"DU1234567", "DU7654321"}
