@@ -63,7 +63,7 @@ _DAYS_PER_YEAR: Final = 365.0
 _EXPIRY_TIME: Final = time(16, 0)
 _NEW_YORK: Final = ZoneInfo("America/New_York")
 # QuantLib's global evaluation date: fixed, since every option's time is rescaled to whole
-# days from it (`_american`), so the result does not depend on the calendar date.
+# days from it (`_American`), so the result does not depend on the calendar date.
 _REFERENCE: Final = ql.Date(1, 1, 2001)
 
 OptionModel = Literal["american", "european", "black76"]
