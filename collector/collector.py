@@ -606,6 +606,11 @@ class Collector:
                     account: {"last_snapshot_ts": stamp}
                     for account, stamp in self.last_snapshot_at.items()
                 },
+                # Grids due while the last was still being computed (docs/scenarios.md).
+                "scenarios": {
+                    "interval_s": self.settings.scenario_interval_s,
+                    "skipped": self.scenarios_skipped,
+                },
                 "spool": {
                     "pending_in_memory": self.writer.pending,
                     "held_max_records": self.settings.held_max_records,
