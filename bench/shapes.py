@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+import testkit.snapshots
 from database import history
 from database.schema import bootstrap
 from shared import records
@@ -66,13 +67,9 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
         return sum(values[name] for values in book.values())  # type: ignore[misc]
 
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
-            net_delta=None,
-            net_gamma=None,
+        testkit.snapshots.snapshot(
+            account,
+            ts,
             net_theta=total("net_theta"),
             net_vega=total("net_vega"),
             net_dollar_delta=total("net_dollar_delta"),

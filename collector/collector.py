@@ -92,7 +92,7 @@ class Collector:
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
-        self.last_snapshot_at: dict[str, str] = {}
+        self.last_snapshot_at: dict[str, datetime] = {}
         self.backoff = ReconnectBackoff(settings.reconnect_delays_s)
         self._was_connected = False
         self._window: ResetWindow | None = None
@@ -260,7 +260,7 @@ class Collector:
                 aggregate(view.holdings, context, now),
             )  # fmt: skip
             lines.append(records.encode(record))
-            self.last_snapshot_at[account] = tick_ts.isoformat()
+            self.last_snapshot_at[account] = tick_ts
         lines += self._beta_records(holdings, now)
         self._start_revaluation(index, tick_ts, holdings, now)
         spooled = self.writer.write(lines)
@@ -589,23 +589,20 @@ class Collector:
 
     def _publish_status(self, state: str) -> None:
         now = self._clock()
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "collector",
-            {
-                "state": state,
+        beat = status.Heartbeat(
+            process="collector",
+            at=now,
+            interval_s=self.settings.poll_interval_s,
+            state=state,
+            gateway=status.Gateway(
+                connected=self.source.connected,
+                in_reset_window=self.in_reset_window(now),
+                last_error=self.events.last_error,
+            ),
+            accounts=dict(self.last_snapshot_at),
+            details={
                 "mode": self.settings.mode,
                 "poll_interval_s": self.settings.poll_interval_s,
-                "gateway": {
-                    "connected": self.source.connected,
-                    "in_reset_window": self.in_reset_window(now),
-                    "last_error": self.events.last_error,
-                },
-                "accounts": {
-                    account: {"last_snapshot_ts": stamp}
-                    for account, stamp in self.last_snapshot_at.items()
-                },
                 # Grids due while the last was still being computed (docs/scenarios.md).
                 "scenarios": {
                     "interval_s": self.settings.scenario_interval_s,
@@ -618,9 +615,8 @@ class Collector:
                     "error": self.writer.last_error,
                 },
             },
-            now=now,
-            interval_s=self.settings.poll_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:

@@ -70,7 +70,7 @@ class CollectorSettings:
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
         env = EnvReader(environ)
         local = is_local_profile(environ)
-        mode = env.choice("IB_API_MODE", ("SOCKET", "PORTAL"), "SOCKET")
+        mode = env.api_mode()
         portal_url = env.text(
             "IB_PORTAL_URL", SIMULATOR_PORTAL_URL if local else "https://localhost:5000/v1/api"
         ).rstrip("/")
@@ -94,7 +94,7 @@ class CollectorSettings:
             raise SettingsError("BRIDGE_BETA_BENCHMARK", f"{benchmark!r} is not a symbol")
         betas_file = env.optional_text("BRIDGE_BETAS_FILE")
         return cls(
-            mode=mode,  # type: ignore[arg-type]  # validated by choice()
+            mode=mode,
             paths=PipelinePaths.from_environ(environ),
             poll_interval_s=env.seconds("BRIDGE_POLL_INTERVAL_S", 5.0, minimum=1, maximum=3600),
             host=env.text("IB_HOST", "127.0.0.1"),
@@ -127,7 +127,7 @@ class CollectorSettings:
             held_max_records=env.integer(
                 "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=env.log_level(),
             beta_benchmark=benchmark,
             beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
             .strip()

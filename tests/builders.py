@@ -1,10 +1,12 @@
-"""Builders of valid record lines for tests."""
+"""Builders of valid record lines for tests: fixed formats and figures a test can name
+(snapshots through `testkit.snapshots`, as the benchmarks build theirs)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 from shared import records
+from testkit.snapshots import snapshot as testkit_snapshot
 
 EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
@@ -14,11 +16,9 @@ def snapshot(account: str = "DU0001", tick: int = 0, net_delta: float | None = 1
     written before migration 002 must still store."""
     ts = EPOCH + timedelta(seconds=5 * tick)
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
+        testkit_snapshot(
+            account,
+            ts,
             net_delta=net_delta,
             net_gamma=0.25,
             net_theta=-3.5,
@@ -63,7 +63,10 @@ def snapshot_v2(account: str = "DU0001", tick: int = 0, **changes: object) -> by
         "daily_pnl": 310.0,
     }
     fields.update(changes)
-    return records.encode(records.Snapshot(**fields))  # type: ignore[arg-type]
+    when, whose = fields.pop("ts"), fields.pop("account")
+    assert isinstance(when, datetime)
+    assert isinstance(whose, str)
+    return records.encode(testkit_snapshot(whose, when, **fields))
 
 
 def beta(underlying: str = "AAPL", as_of: date | None = None, value: float = 1.2) -> bytes:
@@ -139,13 +142,10 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
         "option_count": 2,
         "options_with_greeks": 1,
     }
-    return records.Snapshot(
-        id=records.snapshot_id(account, ts),
-        ts=ts,
-        account=account,
+    return testkit_snapshot(
+        account,
+        ts,
         mode="PORTAL",
-        net_delta=None,
-        net_gamma=None,
         net_theta=-130.70678901234567,
         net_vega=486.78901234567891,
         net_dollar_delta=60_234.692890123456,

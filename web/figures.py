@@ -210,23 +210,4 @@ def lane(event: str, level: str) -> Lane | None:
     return "other" if level in ("warning", "error", "critical") else None
 
 
-def breaker_events(
-    before: dict[str, str | None], after: dict[str, str | None]
-) -> list[tuple[str, str]]:
-    """(process, `breaker_opened` | `breaker_closed`) for each breaker that changed state.
-
-    Open to half-open is the breaker's own trial, not news: only open and closed are events.
-    """
-    changes = []
-    for process, state in sorted(after.items()):
-        old = before.get(process)
-        if old is None or state is None or old == state:
-            continue
-        if state == "open":
-            changes.append((process, "breaker_opened"))
-        elif state == "closed":
-            changes.append((process, "breaker_closed"))
-    return changes
-
-
 EVENTS_SHOWN: tuple[str, ...] = tuple(_LANES)

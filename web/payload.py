@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.health import Finding, worst
+from shared.status import Heartbeat
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,
@@ -120,8 +121,8 @@ def _with_breaks(rows: list[Row], step: timedelta) -> list[Row]:
     return out
 
 
-def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
-    """api_logs rows (and the web program's own observations) for the event axis, oldest first.
+def events(rows: Iterable[Row]) -> list[Row]:
+    """api_logs rows for the event axis, oldest first.
 
     A gap carries the span it reports (`from`, `to`), drawn as a band rather than a point.
     """
@@ -143,21 +144,16 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
         if row["event"].startswith("alert_"):
             item["details"] = details
         found.append(item)
-    found += [dict(item) for item in observed]
     found.sort(key=lambda item: item["ts"])
     return found
 
 
-def firing(alerter: Row | None) -> list[Row] | None:
+def firing(alerter: Heartbeat | None) -> list[Row] | None:
     """The alerter's firing alerts from its heartbeat; None when there is no alerter here."""
     if alerter is None:
         return None
     keys = ("rule", "account", "figure", "value", "limit", "since")
-    return [
-        {key: item.get(key) for key in keys}
-        for item in alerter.get("firing") or []
-        if isinstance(item, dict)
-    ]
+    return [{key: item.get(key) for key in keys} for item in alerter.firing or ()]
 
 
 def public_health(findings: Iterable[Finding]) -> Row:

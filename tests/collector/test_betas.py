@@ -40,6 +40,8 @@ def _bars(*closes: float, skip: tuple[int, ...] = ()) -> list[Bar]:
     ],
 )
 def test_ols_slope(pairs: list[tuple[float, float]], expected: float) -> None:
+    """The least-squares slope of hand-worked return pairs, whatever the intercept, with its sample
+    size."""
     estimate = ols_beta(pairs)
     assert estimate is not None
     assert estimate.beta == pytest.approx(expected, rel=1e-12)
@@ -55,6 +57,7 @@ def test_ols_slope(pairs: list[tuple[float, float]], expected: float) -> None:
     ],
 )
 def test_no_beta_without_enough_data(pairs: list[tuple[float, float]]) -> None:
+    """No returns, one return, or a benchmark that never moved give no beta (None, not 1.0)."""
     assert ols_beta(pairs) is None
 
 
@@ -103,6 +106,8 @@ def test_an_underlying_in_another_currency_is_converted_at_each_days_rate() -> N
 
 
 def test_beta_from_bars_and_the_benchmark_against_itself() -> None:
+    """An underlying whose every return is twice the benchmark's has beta 2, the benchmark against
+    itself 1; fewer common returns than asked give none."""
     benchmark = _bars(100, 101, 99, 102, 100)
     # an underlying whose every return is twice the benchmark's has beta 2
     closes = [100.0]
@@ -136,6 +141,8 @@ def test_bad_closes_are_left_out() -> None:
 
 
 def test_betas_file() -> None:
+    """The betas file's `[betas]` table gives each symbol's override, quoted symbols included; an
+    empty file none."""
     assert parse_betas_file("[betas]\nAAPL = 1.23\nZC = 0\n'BRK B' = 0.8\n") == {
         "AAPL": 1.23,
         "ZC": 0.0,
@@ -156,11 +163,15 @@ def test_betas_file() -> None:
     ],
 )
 def test_bad_betas_files_are_refused(text: str, reason: str) -> None:
+    """A betas file that is not TOML, has another table or key, or a beta that is not a finite
+    number is refused with its reason."""
     with pytest.raises(BetasFileError, match=reason):
         parse_betas_file(text)
 
 
 def test_beta_book_refreshes_once_a_day_and_overrides_win() -> None:
+    """Each symbol's beta is due once a day, the benchmark and the overridden ones never; a day with
+    no history is recorded as missing, not 1.0."""
     book = BetaBook("SPY", {"TSLA": 2.0})
     assert book.due(["AAPL", "SPY", "TSLA", "ZC"], DAY) == ["AAPL", "ZC"]
     book.record("AAPL", DAY, BetaEstimate(1.2, 250))

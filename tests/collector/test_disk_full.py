@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from shared.spool import list_segments
-from tests.collector.conftest import spooled
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import spooled
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ import pytest
 
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import events, opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import events, snapshots_at
 from tests.fixtures.simulator import StartSimulator
 
 U1 = "U1111111"

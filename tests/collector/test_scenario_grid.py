@@ -17,7 +17,8 @@ from collector.settings import CollectorSettings
 from database.sink import RecordSink
 from simulator.app import Simulator
 from simulator.model import Market
-from tests.collector.conftest import opened_portal_collector, spool_lines
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import spool_lines
 from tests.collector.trader import settle
 
 # docs/scenarios.md, "Tolerance": a scenario's P&L within this share of the gross notional of

@@ -17,7 +17,7 @@ from collector.settings import CollectorSettings
 from simulator.model import Market
 from simulator.scenario import Scenario, Underlying, load
 from simulator.tws import SocketGateway
-from tests.collector.conftest import snapshots_at
+from tests.collector.spooled import snapshots_at
 from tests.collector.trader import assert_figures_equal, settle
 
 

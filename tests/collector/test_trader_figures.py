@@ -22,7 +22,7 @@ from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
-from tests.collector.conftest import events, snapshots_at, spooled
+from tests.collector.spooled import events, snapshots_at, spooled
 from tests.collector.trader import (
     FIGURES,
     MONEY,

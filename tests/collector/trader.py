@@ -17,7 +17,7 @@ from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from database.sink import RecordSink
-from tests.collector.conftest import snapshots_at, spool_lines
+from tests.collector.spooled import snapshots_at, spool_lines
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")

@@ -281,6 +281,8 @@ async def _partitions(url: str, table: str) -> list[str]:
 
 
 async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) -> None:
+    """Migrating three days of the old unpartitioned tables keeps every row and column, nothing
+    more, in one partition covering the old days."""
     await _old_layout(database_url)
     # Three days of the old layout: ticks 0.. spread over March 2 to March 4.
     day_ticks = [tick + day * 17_280 for day in range(3) for tick in range(0, 40)]
@@ -334,6 +336,8 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
 async def test_rollups_equal_the_raw_rows_after_late_and_repeated_replays(
     database_url: str,
 ) -> None:
+    """After a 20-minute hole arrives late and batches are replayed twice, every minute and hour
+    rolled up equals what the raw rows give."""
     await _old_layout(database_url)
     await _migrate(database_url)
     retention = Retention()
@@ -383,6 +387,8 @@ async def test_rollups_equal_the_raw_rows_after_late_and_repeated_replays(
 
 
 async def test_partitions_are_made_ahead_and_dropped_past_retention(database_url: str) -> None:
+    """Maintenance makes the partitions of today and the days ahead (compressed inline), nothing
+    twice, and drops those past retention."""
     await _old_layout(database_url)
     await _migrate(database_url)
     retention = Retention(raw=timedelta(days=3), api_logs=timedelta(days=3))

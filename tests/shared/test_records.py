@@ -168,12 +168,15 @@ def _changed_v2(**changes: object) -> bytes:
     ],
 )
 def test_invalid_format_2_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    """A format-2 snapshot with a field of the wrong type is refused; the reason names the field."""
     with pytest.raises(RecordError) as raised:
         records.decode(line)
     assert raised.value.reason.startswith(reason)
 
 
 def test_beta_round_trips_and_its_id_is_one_per_underlying_benchmark_and_day() -> None:
+    """A beta line decodes to what was encoded, and its id is the same for one underlying, benchmark
+    and day, different otherwise."""
     line = builders.beta("AAPL", value=1.25)
     decoded = records.decode(line)
     assert isinstance(decoded, records.Beta)
@@ -207,6 +210,8 @@ def test_beta_round_trips_and_its_id_is_one_per_underlying_benchmark_and_day() -
 def test_invalid_beta_lines_are_refused_with_a_reason(
     changes: dict[str, object], reason: str
 ) -> None:
+    """A beta line with a field missing or of the wrong type is refused, the reason naming the
+    field."""
     body = json.loads(builders.beta())
     body.update(changes)
     with pytest.raises(RecordError) as raised:

@@ -13,6 +13,7 @@ import pytest
 from simulator.model import Market
 from simulator.portal import BASE
 from simulator.scenario import from_mapping
+from testkit.waiting import wait_until_async
 from tests.simulator.portal_client import (
     GREEKS,
     NO_BRIDGE,
@@ -21,7 +22,6 @@ from tests.simulator.portal_client import (
     Portal,
     StartPortal,
 )
-from tests.waiting import wait_until_async
 
 # Session endpoints ---------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser
 
+from testkit.waiting import wait_until
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
-from tests.waiting import wait_until
 
 
 def test_sixty_accounts_one_selector_one_chart(

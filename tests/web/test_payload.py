@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from shared.status import Heartbeat
 from web.figures import Window
 from web.payload import events, firing, series
 
@@ -34,6 +35,8 @@ def test_a_missing_bucket_breaks_the_line_instead_of_joining_across_it() -> None
 
 
 def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
+    """api_logs rows become the event axis oldest first, a gap keeping its span, routine events left
+    out, a breaker's opening on its lane."""
     rows = [
         {"ts": T0, "level": "warning", "event": "gap", "message": "3 ticks",
          "details": {"from": "a", "to": "b", "ticks": 3}},
@@ -41,20 +44,22 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
          "message": "routine", "details": {}},
         {"ts": T0 - timedelta(seconds=30), "level": "warning", "event": "alert_fired",
          "message": "theta", "details": {"rule": "theta floor"}},
+        {"ts": T0 - timedelta(seconds=20), "level": "warning", "event": "breaker_opened",
+         "message": "writer", "details": {"process": "writer"}},
     ]  # fmt: skip
-    seen = [{"ts": T0 - timedelta(seconds=20), "lane": "breaker",
-             "event": "breaker_opened", "level": "warning", "message": "writer"}]  # fmt: skip
-    found = events(rows, seen)
+    found = events(rows)
     assert [e["event"] for e in found] == ["alert_fired", "breaker_opened", "gap"]
     assert (found[2]["from"], found[2]["to"]) == ("a", "b")
     assert found[0]["details"] == {"rule": "theta floor"}
 
 
 def test_firing_alerts_none_without_an_alerter_and_its_fields_with_one() -> None:
+    """No alerter heartbeat: None (nothing to show); with one, each firing alert's six fields,
+    anything else dropped."""
     assert firing(None) is None
-    assert firing({"firing": []}) == []
+    assert firing(Heartbeat.from_json({"firing": []})) == []
     item = {"rule": "r", "account": "DU1", "figure": "net_theta", "value": -3.0, "limit": -2.0,
             "since": "2026-03-02T14:00:00+00:00", "extra": "ignored"}  # fmt: skip
-    assert firing({"firing": [item, "not an object"]}) == [
+    assert firing(Heartbeat.from_json({"firing": [item, "not an object"]})) == [
         {key: item[key] for key in ("rule", "account", "figure", "value", "limit", "since")}
     ]
