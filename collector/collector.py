@@ -456,7 +456,11 @@ class Collector:
             own = bars[symbol]
             currency = (currencies or {}).get(symbol)
             fx = rates.get(currency) if currency else None
-            estimate = beta_of(own, benchmark_bars, fx=fx) if own is not None else None
+            estimate = (
+                beta_of(own, benchmark_bars, fx=fx, lagged=self.settings.beta_lagged)
+                if own is not None
+                else None
+            )
             self.betas.record(symbol, today, estimate)
             if estimate is None:
                 without.append(symbol)
@@ -627,6 +631,7 @@ def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:
         betas=betas,
         benchmark_price=view.benchmark_price,
         benchmark_currency=view.benchmark_currency,
+        benchmark_price_error=view.benchmark_price_error,
         net_liquidation=money.net_liquidation,
         unrealized_pnl=money.unrealized_pnl,
         daily_pnl=money.daily_pnl,

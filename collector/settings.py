@@ -60,6 +60,9 @@ class CollectorSettings:
     beta_benchmark_exchange: str = "ARCA"
     beta_benchmark_currency: str = "USD"
     beta_overrides: Mapping[str, float] = field(default_factory=dict)
+    # Dimson's beta (same-day and previous-day benchmark returns) for books whose underlyings
+    # close before the benchmark (collector/betas.py)
+    beta_lagged: bool = False
     # Scenario P&L (docs/scenarios.md): how often the grid is stored, and what the gateway does
     # not state for the revaluation, both annual and continuously compounded, in percent.
     scenario_interval_s: float = 60.0
@@ -136,6 +139,7 @@ class CollectorSettings:
             .strip()
             .upper(),
             beta_overrides=_read_betas_file(betas_file) if betas_file else {},
+            beta_lagged=env.flag("BRIDGE_BETA_LAGGED", default=False),
             scenario_interval_s=env.seconds(
                 "BRIDGE_SCENARIO_INTERVAL_S", 60.0, minimum=0, maximum=86400
             ),

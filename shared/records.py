@@ -19,6 +19,9 @@ complete one (`complete_counts`), an unknown account figure is left out rather t
 null, and the underlyings travel as three parallel arrays (`underlying_symbols`,
 `underlying_figures` in `UNDERLYING_FIGURES` order, `underlying_counts` in `UNDERLYING_COUNTS`
 order) that PostgreSQL stores as arrays, plus `underlying_completeness` for the incomplete ones.
+Since migration 009 a figure's completeness may also say `rounding_bound`, `imprecise` and
+`market_data` (written, like any incomplete figure's, only where they apply), and a PORTAL line
+carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
 docs/ibkr-conventions.md says what format 1's figures meant.
@@ -70,6 +73,9 @@ FIGURES: Final = (
     "net_beta_delta",
 )
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
+# The gateway's own figures, kept beside ours to compare (migration 009): written only when
+# known, so a line without them is any older line.
+GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
@@ -131,6 +137,9 @@ class Snapshot:
     net_liquidation: float | None = None
     unrealized_pnl: float | None = None
     daily_pnl: float | None = None
+    # PORTAL: Σ field 7696 ("SPX Delta") x qty x multiplier over the positions in
+    # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
+    gateway_beta_delta: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
 
@@ -373,6 +382,8 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
             unrealized_pnl=record.unrealized_pnl,
             daily_pnl=record.daily_pnl,
         )
+    if record.gateway_beta_delta is not None:
+        body["gateway_beta_delta"] = record.gateway_beta_delta
     body.update(
         position_count=record.position_count,
         option_count=record.option_count,
@@ -433,7 +444,7 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
     body: dict[str, Any] = {"account": record.account, "mode": record.mode}
     if record.currency is not None:
         body["currency"] = record.currency
-    for name in (*FIGURES, *ACCOUNT_VALUES):
+    for name in (*FIGURES, *ACCOUNT_VALUES, *GATEWAY_FIGURES):
         value = getattr(record, name)
         if value is not None:  # unknown: left out, read back as None
             body[name] = value
@@ -545,7 +556,7 @@ def _decode_snapshot(body: dict[str, Any], version: int, *, expand: bool = True)
             "currency": currency,
             "completeness": completeness,
             **{name: _optional_float(body, name) for name in FIGURES if name not in GREEK_FIELDS},
-            **{name: _optional_float(body, name) for name in ACCOUNT_VALUES},
+            **{name: _optional_float(body, name) for name in (*ACCOUNT_VALUES, *GATEWAY_FIGURES)},
         }
     position_count = _count(body, "position_count")
     option_count = _count(body, "option_count")
@@ -589,13 +600,33 @@ def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _partial(
     value: Mapping[str, Any], where: str, figures: tuple[str, ...] = FIGURES
 ) -> dict[str, Any]:
-    """A format-3 completeness: figures of FIGURES only, each counts or null."""
+    """A format-3 completeness: figures of FIGURES only, each counts or null, and what a
+    figure says of its precision and market data well-formed (`_check_qualifiers`)."""
     for name, counts in value.items():
         if name not in figures:
             raise RecordError(f"{where} names an unknown figure {name!r}")
         if counts is not None and not isinstance(counts, dict):
             raise RecordError(f"{where} of {name} is not an object or null")
+        if counts:
+            _check_qualifiers(counts, f"{where} of {name}")
     return dict(value)
+
+
+def _check_qualifiers(counts: Mapping[str, Any], where: str) -> None:
+    """A figure's `rounding_bound` (a finite number >= 0), `imprecise` (true) and
+    `market_data` ({kind: a count > 0}), when it states them."""
+    bound = counts.get("rounding_bound")
+    if bound is not None and (
+        type(bound) not in (int, float) or not math.isfinite(bound) or bound < 0
+    ):
+        raise RecordError(f"{where}: rounding_bound is not a number >= 0")
+    if "imprecise" in counts and counts["imprecise"] is not True:
+        raise RecordError(f"{where}: imprecise is not true")
+    kinds = counts.get("market_data")
+    if kinds is not None and not (
+        isinstance(kinds, dict) and all(type(n) is int and n > 0 for n in kinds.values())
+    ):
+        raise RecordError(f"{where}: market_data is not {{kind: a count}}")
 
 
 def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[str, Any]:

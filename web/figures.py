@@ -17,7 +17,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 # Money figures are in the account's base currency: the `currency` column once it exists.
-Unit = Literal["money", "money/day", "money/vol point", "benchmark shares", "share-equivalents"]
+Unit = Literal[
+    "money", "money/day", "money/vol point", "benchmark shares", "share-equivalents", "SPX units"
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("net_theta", "Theta", "money/day", "Theta"),
     Figure("net_vega", "Vega", "money/vol point", "Vega"),
     Figure("net_delta", "Delta", "share-equivalents", None),
+    # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
+    Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
     Figure("net_liquidation", "Net liquidation", "money", None),
     Figure("unrealized_pnl", "Unrealized P&L", "money", None),
     Figure("daily_pnl", "Daily P&L", "money", None),

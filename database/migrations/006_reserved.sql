@@ -1,4 +1,3 @@
--- Placeholder on the revaluation branch only: migration 006 belongs to another branch of issue
--- #16 (migration numbers have no gaps, and this branch's is 008). Delete this file when that
--- branch's 006 lands.
+-- Reserved: version 006 belongs to a migration of a branch merged in parallel (issue #17's branch
+-- uses 009, and versions must run 1..n without gaps). Delete this file when that one lands.
 SELECT 1;

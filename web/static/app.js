@@ -60,6 +60,7 @@ function unitText(unit, row) {
     case "money/day": return `${money}/day`;
     case "money/vol point": return `${money}/vol pt`;
     case "benchmark shares": return "benchmark shares";
+    case "SPX units": return "SPX units";
     case "share-equivalents": return "share-eq.";
     default: return "";
   }
@@ -219,6 +220,23 @@ function figureCell(row, figure) {
     const reasons = Object.entries(detail.reasons || {}).map(([r, n]) => `${n} ${r}`).join(", ");
     td.title += ` — partial: ${detail.contributing} positions in, ${detail.missing} left out` +
       (reasons ? ` (${reasons})` : "");
+  }
+  // Rounded inputs (the Portal's Greeks): the figure is only known to ± its bound.
+  if (detail && detail.rounding_bound > 0 && known) {
+    td.dataset.bound = String(detail.rounding_bound);
+    td.append(el("span", { class: "bound" }, ` ±${formatNumber(detail.rounding_bound)}`));
+    td.title += ` — ±${formatNumber(detail.rounding_bound)} from the gateway's rounding`;
+    if (detail.imprecise) {
+      td.classList.add("imprecise");
+      td.title += " (imprecise: more than 1 % of the figure)";
+    }
+  }
+  // Inputs from delayed or frozen market data: said per figure, with how many positions.
+  const notLive = detail && detail.market_data ? Object.entries(detail.market_data) : [];
+  if (notLive.length && known) {
+    td.classList.add("delayed");
+    td.dataset.marketData = notLive.map(([kind]) => kind).join(",");
+    td.title += ` — not live: ${notLive.map(([kind, n]) => `${n} ${kind}`).join(", ")}`;
   }
   return td;
 }
