@@ -19,6 +19,7 @@ from bench import (
     history,
     lean,
     pipeline,
+    scenarios,
     server_time,
     shapes,
     web,
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, web, expiry);"
+        " collector, scenarios, web, expiry);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -122,6 +123,15 @@ def _expiry_sections(quick: bool) -> list[str]:
     return [expiry_legs.table(expiry_legs.measure(ticks), ticks)]
 
 
+def _scenario_sections(quick: bool) -> list[str]:
+    figures = scenarios.measure(200 if quick else 1000, rows=120 if quick else 1200)
+    return [
+        scenarios.table(figures),
+        scenarios.sensitivity(50 if quick else 200),
+        scenarios.engines(),
+    ]
+
+
 def _web_sections(quick: bool) -> list[str]:
     return [web.table(web.chart(days=0.5 if quick else web.DAYS))]
 
@@ -133,6 +143,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "capacity": _capacity_sections,
     "history": _history_sections,
     "collector": _collector_sections,
+    "scenarios": _scenario_sections,
     "web": _web_sections,
     "expiry": _expiry_sections,
 }

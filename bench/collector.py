@@ -71,8 +71,20 @@ def scenario(options: int) -> Market:
 
 
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime + stime
+    """utime + stime of `pid` and of its living descendants (the collector's scenario worker
+    process is one, docs/scenarios.md)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone between the listing and the reading
+        return 0.0
+    total = (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(_cpu_s(int(child)) for child in children)
+    return total
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -90,7 +102,9 @@ async def _measure(process: subprocess.Popen[bytes], seconds: float) -> tuple[fl
     return _cpu_s(process.pid) - start, _peak_rss_mb(process.pid)
 
 
-async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
+async def _run(
+    options: int, seconds: float, mode: str, settings: dict[str, str] | None = None
+) -> CollectorFigures:
     market = scenario(options)
     option_conids = {option.conid for option in market.scenario.options}
     held = [
@@ -120,6 +134,7 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
                 "IB_MARKET_DATA_MODE": mode,
                 "IB_RESET_WINDOWS": "none",
                 "BRIDGE_LOG_LEVEL": "DEBUG",
+                **(settings or {}),
             }
             log_path = Path(root) / "collector.log"
             with log_path.open("wb") as log:
@@ -154,10 +169,13 @@ async def _run(options: int, seconds: float, mode: str) -> CollectorFigures:
     )
 
 
-def collector_cost(cases: list[tuple[int, str]], seconds: float) -> list[CollectorFigures]:
-    """`cases`: (option positions, "stream" or "snapshot")."""
+def collector_cost(
+    cases: list[tuple[int, str]], seconds: float, settings: dict[str, str] | None = None
+) -> list[CollectorFigures]:
+    """`cases`: (option positions, "stream" or "snapshot"); `settings`: environment variables
+    every case's collector gets besides the benchmark's own."""
 
     async def all_cases() -> list[CollectorFigures]:
-        return [await _run(options, seconds, mode) for options, mode in cases]
+        return [await _run(options, seconds, mode, settings) for options, mode in cases]
 
     return asyncio.run(all_cases())

@@ -3,8 +3,10 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account. A tick that produced nothing (disconnected, too slow, the process down) is never
-invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid in a
+worker process, and appends one `scenario` record per account when done.
+A tick that produced nothing (disconnected, too slow, the process down) is never invented: when
+snapshots resume, the ticks in between are reported as one `gap` event.
 `tick_once()` is the finite step tests await.
 """
 
@@ -15,8 +17,11 @@ import contextlib
 import json
 import logging
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
@@ -35,6 +40,7 @@ from collector.events import Dropped, EventLog, SpoolWriter
 from collector.expiry import by_expiry, expiry_day, expiry_record
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
 from collector.legs import legs_record
+from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -102,6 +108,13 @@ class Collector:
         self._benchmark_unknown_said: date | None = None
         self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
+        self._market = Market(
+            rate=settings.risk_free_rate_pct / 100,
+            dividend_yield=settings.dividend_yield_pct / 100,
+        )
+        self._revaluation: asyncio.Task[None] | None = None
+        self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
+        self.scenarios_skipped = 0  # grids due while the previous one was still being computed
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -118,6 +131,12 @@ class Collector:
             self.last_produced = None
 
     async def close(self) -> None:
+        if self._revaluation is not None:
+            self._revaluation.cancel()  # a grid not finished is not stored
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._revaluation
+        if self._revaluer is not None:
+            self._revaluer.shutdown(wait=False, cancel_futures=True)
         if self._beta_refresh is not None:
             self._beta_refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -261,6 +280,7 @@ class Collector:
                     lines.append(records.encode(legs))
         snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
+        self._start_revaluation(index, tick_ts, holdings, now)
         spooled = self.writer.write(lines)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
@@ -276,6 +296,49 @@ class Collector:
                 # Only the gap report after a restart depends on it; the snapshots are spooled.
                 log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
         return TickReport(index, snapshots, spooled)
+
+    def _start_revaluation(
+        self, index: int, tick_ts: datetime, views: dict[str, AccountView], now: datetime
+    ) -> None:
+        """Every BRIDGE_SCENARIO_INTERVAL_S (ticks whose index it divides): revalue the tick's
+        holdings in the worker process, and spool one `scenario` record per account when done.
+        A process, not a thread nor steps on the loop: both made ticks late by tens of ms on a
+        busy machine (docs/scenarios.md). A grid due while the last is still being computed is
+        skipped and counted, never queued."""
+        interval_s = self.settings.scenario_interval_s
+        if interval_s <= 0 or index % max(1, round(interval_s / self.schedule.interval_s)):
+            return
+        if self._revaluation is not None and not self._revaluation.done():
+            self.scenarios_skipped += 1
+            return
+        if self._revaluer is None:
+            # spawn: a fork would copy the event loop's threads and sockets into the child.
+            self._revaluer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        pool = self._revaluer
+        inputs = [(account, list(view.holdings), _context(view, self.betas.betas()))
+                  for account, view in sorted(views.items())]  # fmt: skip
+        job = (inputs, tick_ts, self.settings.mode, self._market, now)
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                lines = await loop.run_in_executor(pool, account_lines, *job)
+            except Exception as exc:  # a defect (or a dead worker) must not stop the ticks
+                self.events.emit(
+                    "error", "scenarios_failed",
+                    f"the scenario grid of tick {tick_ts:%H:%M:%S} failed: {exc!r}",
+                )  # fmt: skip
+                if isinstance(exc, BrokenProcessPool):
+                    self._revaluer = None  # a new worker for the next grid
+                return
+            self.writer.write(lines)
+
+        self._revaluation = asyncio.create_task(run())
+
+    async def scenarios_settled(self) -> None:
+        """Wait for the scenario grid being computed, if any, to be spooled."""
+        if self._revaluation is not None:
+            await asyncio.shield(self._revaluation)
 
     def _report_dropped(self, dropped: Dropped) -> None:
         """Records the full disk made us drop from memory: one `gap` event, with their ticks."""
@@ -564,6 +627,11 @@ class Collector:
             details={
                 "mode": self.settings.mode,
                 "poll_interval_s": self.settings.poll_interval_s,
+                # Grids due while the last was still being computed (docs/scenarios.md).
+                "scenarios": {
+                    "interval_s": self.settings.scenario_interval_s,
+                    "skipped": self.scenarios_skipped,
+                },
                 "spool": {
                     "pending_in_memory": self.writer.pending,
                     "held_max_records": self.settings.held_max_records,

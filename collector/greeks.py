@@ -285,6 +285,21 @@ def share_equivalent_parts(holding: Holding) -> dict[str, Part]:
     }
 
 
+def value_per_price_unit(holding: Holding, context: AccountContext) -> float | str:
+    """What a move of one quoted unit of an option's price is worth to the position, in base
+    currency: quantity x multiplier / magnifier x fx; or the reason it is unknown."""
+    if holding.quantity is None:
+        return "no_quantity"
+    if holding.multiplier is None:
+        return "no_multiplier"
+    if holding.magnifier is None:
+        return "no_magnifier"
+    fx = context.fx(holding.currency)
+    if fx is None:
+        return "no_fx_rate"
+    return holding.quantity * holding.multiplier / holding.magnifier * fx
+
+
 def _option_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     greeks = holding.greeks
     if holding.multiplier is None:

@@ -66,6 +66,11 @@ class CollectorSettings:
     # Dimson's beta (same-day and previous-day benchmark returns) for books whose underlyings
     # close before the benchmark (collector/betas.py)
     beta_lagged: bool = False
+    # Scenario P&L (docs/scenarios.md): how often the grid is stored, and what the gateway does
+    # not state for the revaluation, both annual and continuously compounded, in percent.
+    scenario_interval_s: float = 60.0
+    risk_free_rate_pct: float = 4.0
+    dividend_yield_pct: float = 0.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
@@ -139,6 +144,13 @@ class CollectorSettings:
             .upper(),
             beta_overrides=_read_betas_file(betas_file) if betas_file else {},
             beta_lagged=env.flag("BRIDGE_BETA_LAGGED", default=False),
+            scenario_interval_s=env.seconds(
+                "BRIDGE_SCENARIO_INTERVAL_S", 60.0, minimum=0, maximum=86400
+            ),
+            risk_free_rate_pct=env.percent(
+                "BRIDGE_RISK_FREE_RATE_PCT", 4.0, minimum=-5, maximum=50
+            ),
+            dividend_yield_pct=env.percent("BRIDGE_DIVIDEND_YIELD_PCT", 0.0, minimum=0, maximum=50),
         )
 
 

@@ -20,6 +20,31 @@ from database.session import Connection
 
 Row = dict[str, Any]
 
+# Figures a limit can watch beside the snapshot's columns: a scenario grid's worst P&L
+# (docs/scenarios.md), read as of each snapshot: the newest grid of its account at or before it,
+# no older than SCENARIO_AGE (else unknown, NULL). Name -> column of scenario_pnl.
+SCENARIO_FIGURES: dict[str, str] = {
+    "scenario_worst_pnl": "worst_pnl",
+    "scenario_beta_worst_pnl": "beta_worst_pnl",
+}
+# Five grids at the default BRIDGE_SCENARIO_INTERVAL_S of 60 s: a grid skipped now and then
+# leaves a limit watching, a collector that stopped computing them does not.
+SCENARIO_AGE = timedelta(minutes=5)
+_AS_OF = """(SELECT s.{column} FROM scenario_pnl s WHERE s.account = p.account AND s.ts <= p.ts
+    AND s.ts > p.ts - {age} ORDER BY s.ts DESC LIMIT 1) AS {name}"""
+
+
+def _column(name: str) -> sql.Composable:
+    """A snapshot's column, or a scenario figure as of the snapshot (`SCENARIO_FIGURES`)."""
+    if name not in SCENARIO_FIGURES:
+        return sql.Identifier("p", name)
+    return sql.SQL(_AS_OF).format(
+        column=sql.Identifier(SCENARIO_FIGURES[name]),
+        age=sql.Literal(SCENARIO_AGE),
+        name=sql.Identifier(name),
+    )
+
+
 # Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: one
 # index probe per account instead of reading every row, however long the table.
 _NEWEST_PER_ACCOUNT = """
@@ -80,7 +105,7 @@ async def newest_per_account(
     accounts with a snapshot that recent (the others are closed or filtered out)."""
     recent = sql.SQL("") if within is None else sql.SQL(" AND p.ts > now() - {}").format(within)
     query = sql.SQL(_NEWEST_PER_ACCOUNT).format(
-        columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in columns),
+        columns=sql.SQL(", ").join(_column(name) for name in columns),
         source=sql.Identifier(source),
         recent=recent,
     )
@@ -96,7 +121,7 @@ async def unseen_snapshots(
     rows of (account, ts, *figures)."""
     if not ranges:
         return []
-    columns = sql.SQL("").join(sql.SQL(", p.{}").format(sql.Identifier(name)) for name in figures)
+    columns = sql.SQL("").join(sql.SQL(", {}").format(_column(name)) for name in figures)
     since = [start for start, _end in ranges.values()]
     params = {
         "accounts": list(ranges),

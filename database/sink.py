@@ -1,5 +1,5 @@
 """The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`,
-`expiry_greeks` and `position_legs` out.
+`expiry_greeks`, `position_legs` and `scenario_pnl` out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
@@ -41,7 +41,7 @@ from database.session import Connection, Session
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2', '3')
-        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'expiry', 'legs'))
+        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'expiry', 'legs', 'scenario'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
@@ -74,6 +74,28 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
+ON CONFLICT (account, ts) DO NOTHING
+"""
+
+# A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call.
+INSERT_SCENARIOS = """
+INSERT INTO scenario_pnl (
+    id, ts, account, mode, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
+    beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols, underlying_grids,
+    underlying_worst_pnl, underlying_worst_scenario, underlying_delta_gamma_10,
+    underlying_completeness)
+SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
+    line->>'currency', arrays.grid, (line->>'worst_pnl')::float8,
+    (line->>'worst_scenario')::smallint, arrays.beta_grid, (line->>'beta_worst_pnl')::float8,
+    (line->>'beta_worst_scenario')::smallint, arrays.delta_gamma_10, line->'completeness',
+    coalesce(arrays.underlying_symbols, '{}'), arrays.underlying_grids,
+    arrays.underlying_worst_pnl, arrays.underlying_worst_scenario,
+    arrays.underlying_delta_gamma_10, line->'underlying_completeness'
+FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
+    grid float8[], beta_grid float8[], delta_gamma_10 float8[], underlying_symbols text[],
+    underlying_grids float8[], underlying_worst_pnl float8[], underlying_worst_scenario smallint[],
+    underlying_delta_gamma_10 float8[])
+WHERE line->>'kind' = 'scenario'
 ON CONFLICT (account, ts) DO NOTHING
 """
 
@@ -234,13 +256,19 @@ class RecordSink:
             legs = await answered(conn, conn.execute(_INSERT_LEGS))
             row = await answered(conn, legs.fetchone())
             legs_stored = int(row[0]) if row is not None else 0
+            scenarios = await answered(conn, conn.execute(INSERT_SCENARIOS))
             await answered(conn, conn.execute("COMMIT"))
         except psycopg.Error:
             if not (conn.broken or conn.closed):
                 await answered(conn, conn.execute("ROLLBACK"))
             raise
         return (
-            snapshots.rowcount + api_logs.rowcount + betas.rowcount + expiry.rowcount + legs_stored
+            snapshots.rowcount
+            + api_logs.rowcount
+            + betas.rowcount
+            + expiry.rowcount
+            + legs_stored
+            + scenarios.rowcount
         )
 
     @property

@@ -11,6 +11,8 @@ re-parses JSON in Python.
   overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
 - `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
   results, one row each (a leg travels as an array in `LEG_FIELDS` order).
+- `scenario` -> table `scenario_pnl`: one account's scenario P&L grids (docs/scenarios.md),
+  from format 3 on; its underlyings travel as parallel arrays like a format-3 snapshot's.
 
 Format 2 (written since migration 002) carries money in the account's base currency
 (`currency`), dollar gamma, beta-weighted delta, completeness per figure and the account's
@@ -100,6 +102,14 @@ LEG_FIELDS: Final = (
 _LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
+# uuid5 namespace for scenario ids: one row per account and tick, like snapshots.
+SCENARIO_NAMESPACE: Final = uuid.UUID("3d0f7b6e-2c41-4a8e-b5d3-9e7a1c6f4b80")
+# A scenario grid: 10 moves x 3 vol shifts x (now, a day later) = 60 P&Ls (docs/scenarios.md).
+SCENARIO_GRID_SIZE: Final = 60
+# The delta-gamma approximation beside the grid: at a 10 % fall and a 10 % rise.
+DELTA_GAMMA_SIZE: Final = 2
+# The figures whose completeness a scenario record carries.
+SCENARIO_FIGURES: Final = ("grid", "beta_grid", "delta_gamma")
 
 
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:
@@ -261,7 +271,63 @@ class Legs:
     kind: ClassVar[Literal["legs"]] = "legs"
 
 
-Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs
+def scenario_id(account: str, tick_ts: datetime) -> uuid.UUID:
+    """One scenario row per account and tick."""
+    return uuid.uuid5(SCENARIO_NAMESPACE, f"{account}|{_iso(tick_ts)}")
+
+
+@dataclass(frozen=True, slots=True)
+class UnderlyingScenario:
+    """One underlying's scenario figures inside a `Scenario` (its own moves only)."""
+
+    grid: tuple[float, ...] | None  # None: nothing contributed
+    delta_gamma_10: tuple[float, ...] | None
+    # grid, delta_gamma; empty when every position contributed to both (the line names only
+    # the incomplete underlyings)
+    completeness: Mapping[str, Counts]
+
+    @property
+    def worst(self) -> tuple[float, int] | None:
+        return worst_of(self.grid)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One account's scenario P&L at one tick, in its base currency, as stored in
+    `scenario_pnl`: each grid is SCENARIO_GRID_SIZE P&Ls (None: nothing contributed)."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    currency: str | None
+    grid: tuple[float, ...] | None
+    beta_grid: tuple[float, ...] | None
+    delta_gamma_10: tuple[float, ...] | None
+    completeness: Mapping[str, Counts]  # grid, beta_grid, delta_gamma
+    underlyings: Mapping[str, UnderlyingScenario] = field(default_factory=dict)
+
+    kind: ClassVar[Literal["scenario"]] = "scenario"
+
+    @property
+    def worst(self) -> tuple[float, int] | None:
+        """The grid's lowest P&L (a loss when negative) and its index."""
+        return worst_of(self.grid)
+
+    @property
+    def beta_worst(self) -> tuple[float, int] | None:
+        return worst_of(self.beta_grid)
+
+
+def worst_of(grid: tuple[float, ...] | None) -> tuple[float, int] | None:
+    """The lowest value of a grid and its index (the first, if tied); None for no grid."""
+    if grid is None:
+        return None
+    index = min(range(len(grid)), key=grid.__getitem__)
+    return grid[index], index
+
+
+Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs | Scenario
 
 
 def new_api_log(
@@ -297,6 +363,8 @@ def encode(record: Record) -> bytes:
         body.update(_snapshot_body(record))
     elif isinstance(record, ExpiryGreeks):
         body.update(_expiry_body(record))
+    elif isinstance(record, Scenario):
+        body.update(_scenario_body(record))
     elif isinstance(record, Legs):
         body.update(account=record.account, mode=record.mode, currency=record.currency)
         body["legs"] = [
@@ -330,6 +398,48 @@ def encode(record: Record) -> bytes:
         raise RecordError(f"not encodable as JSON: {exc}") from None
     _check_text(text)
     return text.encode("utf-8") + b"\n"
+
+
+def _scenario_body(record: Scenario) -> dict[str, Any]:
+    """The line: grids as arrays, worst P&Ls beside them (the alerter and the dashboard query
+    them), the underlyings as parallel arrays (an underlying without a grid: a row of nulls,
+    since a PostgreSQL array is rectangular); completeness per underlying only where some
+    position is missing."""
+    worst, beta_worst = record.worst, record.beta_worst
+    symbols = sorted(record.underlyings)
+    rows = [record.underlyings[symbol] for symbol in symbols]
+    incomplete = {
+        symbol: dict(row.completeness)
+        for symbol, row in zip(symbols, rows, strict=True)
+        if any(counts.get("missing") for counts in row.completeness.values())
+    }
+    return {
+        "account": record.account,
+        "mode": record.mode,
+        "currency": record.currency,
+        "grid": _grid(record.grid),
+        "worst_pnl": worst[0] if worst else None,
+        "worst_scenario": worst[1] if worst else None,
+        "beta_grid": _grid(record.beta_grid),
+        "beta_worst_pnl": beta_worst[0] if beta_worst else None,
+        "beta_worst_scenario": beta_worst[1] if beta_worst else None,
+        "delta_gamma_10": _grid(record.delta_gamma_10),
+        "completeness": {name: dict(counts) for name, counts in record.completeness.items()},
+        "underlying_symbols": symbols,
+        "underlying_grids": [_row(row.grid, SCENARIO_GRID_SIZE) for row in rows],
+        "underlying_worst_pnl": [row.worst[0] if row.worst else None for row in rows],
+        "underlying_worst_scenario": [row.worst[1] if row.worst else None for row in rows],
+        "underlying_delta_gamma_10": [_row(row.delta_gamma_10, DELTA_GAMMA_SIZE) for row in rows],
+        "underlying_completeness": incomplete or None,
+    }
+
+
+def _grid(values: tuple[float, ...] | None) -> list[float] | None:
+    return None if values is None else list(values)
+
+
+def _row(values: tuple[float, ...] | None, size: int) -> list[float | None]:
+    return [None] * size if values is None else list(values)
 
 
 def expanded(record: Snapshot) -> dict[str, Any]:
@@ -569,6 +679,8 @@ def _decoded(line: bytes, *, expand: bool) -> Record:
         return _decode_expiry(body)
     if kind == "legs" and version >= 3:
         return _decode_legs(body)
+    if kind == "scenario" and version >= 3:
+        return _decode_scenario(body)
     raise RecordError(f"unknown kind {kind!r}")
 
 
@@ -882,6 +994,105 @@ def _decode_beta(body: dict[str, Any]) -> Beta:
         sample_size=sample_size,
         source=source,
     )
+
+
+def _decode_scenario(body: dict[str, Any]) -> Scenario:
+    currency = body.get("currency")
+    if currency is not None and not isinstance(currency, str):
+        raise RecordError("currency is not a string or null")
+    grid = _scenario_grid(body.get("grid"), "grid", SCENARIO_GRID_SIZE)
+    beta_grid = _scenario_grid(body.get("beta_grid"), "beta_grid", SCENARIO_GRID_SIZE)
+    for name, values in (("", grid), ("beta_", beta_grid)):
+        _refuse_worst(body, name, values)
+    completeness = _scenario_completeness(body.get("completeness"), "completeness")
+    symbols = body.get("underlying_symbols", [])
+    if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
+        raise RecordError("underlying_symbols is not a list of symbols")
+    if len(set(symbols)) != len(symbols):
+        raise RecordError("underlying_symbols names a symbol twice")
+    columns = {}
+    for name in ("underlying_grids", "underlying_delta_gamma_10", "underlying_worst_pnl"):
+        column = body.get(name, [])
+        if not isinstance(column, list) or len(column) != len(symbols):
+            raise RecordError(f"{name} does not have one entry per underlying symbol")
+        columns[name] = column
+    partial = body.get("underlying_completeness") or {}
+    if not isinstance(partial, dict) or not set(partial) <= set(symbols):
+        raise RecordError("underlying_completeness names a symbol not held")
+    underlyings = {}
+    for index, symbol in enumerate(symbols):
+        row_grid = _scenario_row(columns["underlying_grids"][index], symbol, SCENARIO_GRID_SIZE)
+        worst = worst_of(row_grid)
+        stated = columns["underlying_worst_pnl"][index]
+        if (worst[0] if worst else None) != stated:
+            raise RecordError(f"{symbol}: underlying_worst_pnl is not the lowest of its grid")
+        counts = (
+            _scenario_completeness(partial[symbol], f"{symbol} completeness")
+            if symbol in partial
+            else None
+        )
+        underlyings[symbol] = UnderlyingScenario(
+            grid=row_grid,
+            delta_gamma_10=_scenario_row(
+                columns["underlying_delta_gamma_10"][index], symbol, DELTA_GAMMA_SIZE
+            ),
+            completeness=counts or {},  # not named: every position contributed
+        )
+    return Scenario(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        currency=currency,
+        grid=grid,
+        beta_grid=beta_grid,
+        delta_gamma_10=_scenario_grid(
+            body.get("delta_gamma_10"), "delta_gamma_10", DELTA_GAMMA_SIZE
+        ),
+        completeness=completeness,
+        underlyings=underlyings,
+    )
+
+
+def _scenario_grid(value: Any, name: str, size: int) -> tuple[float, ...] | None:
+    """A grid: null, or exactly `size` finite numbers (a grid is whole or absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != size:
+        raise RecordError(f"{name} is not null or a list of {size} numbers")
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            raise RecordError(f"{name} holds something other than a finite number")
+        numbers.append(float(item))
+    return tuple(numbers)
+
+
+def _scenario_row(value: Any, symbol: str, size: int) -> tuple[float, ...] | None:
+    """An underlying's row: all nulls (nothing contributed) or `size` numbers."""
+    if isinstance(value, list) and len(value) == size and all(item is None for item in value):
+        return None
+    return _scenario_grid(value, f"{symbol}'s row", size)
+
+
+def _refuse_worst(body: Mapping[str, Any], prefix: str, grid: tuple[float, ...] | None) -> None:
+    worst = worst_of(grid)
+    stated = (body.get(f"{prefix}worst_pnl"), body.get(f"{prefix}worst_scenario"))
+    if stated != ((worst[0], worst[1]) if worst else (None, None)):
+        raise RecordError(f"{prefix}worst_pnl and {prefix}worst_scenario are not its grid's lowest")
+
+
+def _scenario_completeness(value: Any, name: str) -> dict[str, Counts]:
+    if not isinstance(value, dict):
+        raise RecordError(f"{name} is not an object")
+    for figure, counts in value.items():
+        if figure not in SCENARIO_FIGURES or not isinstance(counts, dict):
+            raise RecordError(f"{name}: {figure!r} is not a scenario figure's counts")
+        _count(counts, "contributing")
+        _count(counts, "missing")
+        if not isinstance(counts.get("reasons"), dict):
+            raise RecordError(f"{name}: {figure} reasons is not an object")
+    return value
 
 
 def _decode_api_log(body: dict[str, Any]) -> ApiLog:

@@ -135,6 +135,19 @@ class EnvReader:
             raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} seconds")
         return number
 
+    def percent(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        """A percentage (4 for 4 %), returned as it is written."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(name, f"{value!r} is not a number of percent") from None
+        if not math.isfinite(number) or not minimum <= number <= maximum:
+            raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} %")
+        return number
+
     def delays(self, name: str, default: str, *, maximum: float) -> tuple[float, ...]:
         """Comma-separated seconds (retry or reconnect delays), each in 0 (exclusive)..maximum."""
         try:

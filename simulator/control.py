@@ -1,7 +1,7 @@
 """The simulator's control endpoint (plain HTTP on loopback): read the truth, stage faults.
 
-GET /truth, GET /betas, GET /health, POST /freeze, POST /thaw, GET|POST|DELETE /faults,
-POST /positions.
+GET /truth (?scenarios=1: with the scenario grids), GET /betas, GET /health, POST /freeze,
+POST /thaw, GET|POST|DELETE /faults, POST /positions.
 Bad input is a 400 with a JSON reason, never a 500.
 """
 
@@ -75,14 +75,15 @@ class ControlEndpoint:
             self._runner = None
 
     async def truth(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "at": self.market.now(),
-                "frozen": self.market.frozen,
-                "accounts": self.market.truth(),
-                "portal": self.market.portal_truth(),
-            }
-        )
+        body = {
+            "at": self.market.now(),
+            "frozen": self.market.frozen,
+            "accounts": self.market.truth(),
+            "portal": self.market.portal_truth(),
+        }
+        if request.query.get("scenarios") == "1":  # seconds of trees: only when asked
+            body["scenarios"] = self.market.scenario_truth()
+        return web.json_response(body)
 
     async def betas(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -22,6 +22,7 @@ from simulator.faults import Faults
 from simulator.history import Bar
 from simulator.pricing import black_scholes, path
 from simulator.scenario import Scenario, Underlying
+from simulator.scenario_truth import Revaluable, account_scenarios
 from simulator.truth import Exposure, account_truth
 
 _SPREAD = 0.0005  # half the bid/ask spread, as a fraction of the price
@@ -613,6 +614,32 @@ class Market:
         """The same figures from the values as the Portal writes them: what a Portal client can
         at best reach (equal to `truth()` unless the scenario's Portal rounds)."""
         return self._truth(portal=self.scenario.portal_values == "as_gateway")
+
+    def scenario_truth(self) -> dict[str, dict[str, Any]]:
+        """Per account: the scenario P&L grids now (`simulator.scenario_truth`, its own pricing),
+        from the exact values; asked for apart from `truth()`, whose figures it would slow down
+        (an American option's tree takes milliseconds, its grid about a second)."""
+        result = {}
+        for account in self.accounts():
+            items = []
+            for position in self.positions(account):
+                exposure = self._exposure(position, lambda value, _write: value)
+                item = position.instrument
+                if item.underlying_conid is None:
+                    items.append(Revaluable(exposure))
+                    continue
+                quote = self.quote(item.conid)
+                assert item.expiry is not None
+                expires = datetime.strptime(item.expiry, "%Y%m%d").replace(
+                    hour=_EXPIRY_HOUR_UTC, tzinfo=UTC
+                )
+                items.append(Revaluable(
+                    exposure, self._instruments[item.underlying_conid].sec_type, item.right,
+                    item.strike, (expires.timestamp() - self.now()) / (365.0 * 86400),
+                    quote.implied_vol,
+                ))  # fmt: skip
+            result[account] = account_scenarios(items)
+        return result
 
     def _truth(self, *, portal: bool) -> dict[str, dict[str, Any]]:
         def seen(value: float | None, write: Any) -> float | None:

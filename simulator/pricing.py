@@ -1,4 +1,5 @@
-"""Black-Scholes prices and Greeks, and the deterministic paths the simulator's markets follow.
+"""Black-Scholes prices and Greeks, Black-76, an American price by binomial tree, and the
+deterministic paths the simulator's markets follow.
 
 Greeks are given in IB's units: delta and gamma per unit of underlying, theta per calendar day,
 vega per one point of volatility (1 %). Pure functions of their arguments.
@@ -55,6 +56,69 @@ def black_scholes(
         theta=theta_year / _DAYS_PER_YEAR,
         vega=spot * pdf * root / 100.0,
     )
+
+
+def black_76(*, future: float, strike: float, years: float, vol: float, call: bool) -> float:
+    """A European option on a future (Black 1976): the discounted Black-Scholes of the future
+    taken as its own forward."""
+    if years <= 0:
+        return _intrinsic(future, strike, call=call)
+    root = math.sqrt(years)
+    d1 = (math.log(future / strike) + 0.5 * vol * vol * years) / (vol * root)
+    d2 = d1 - vol * root
+    sign = 1.0 if call else -1.0
+    return (
+        math.exp(-RATE * years)
+        * sign
+        * (future * _normal_cdf(sign * d1) - strike * _normal_cdf(sign * d2))
+    )
+
+
+def european(*, spot: float, strike: float, years: float, vol: float, call: bool) -> float:
+    """Black-Scholes' price, the intrinsic value at or past expiry."""
+    if years <= 0:
+        return _intrinsic(spot, strike, call=call)
+    return black_scholes(spot=spot, strike=strike, years=years, vol=vol, call=call).price
+
+
+def american(
+    *, spot: float, strike: float, years: float, vol: float, call: bool, steps: int = 100
+) -> float:
+    """An American option without dividends: the binomial Black-Scholes tree with Richardson
+    extrapolation (BBSR, Broadie and Detemple 1996): a Cox-Ross-Rubinstein tree whose last step
+    is Black-Scholes' price, at `steps` and `steps` / 2, extrapolated (2 x fine - coarse)."""
+    if years <= 0:
+        return _intrinsic(spot, strike, call=call)
+    fine = _binomial_black_scholes(spot, strike, years, vol, call=call, steps=steps)
+    coarse = _binomial_black_scholes(spot, strike, years, vol, call=call, steps=steps // 2)
+    return 2 * fine - coarse
+
+
+def _binomial_black_scholes(
+    spot: float, strike: float, years: float, vol: float, *, call: bool, steps: int
+) -> float:
+    dt = years / steps
+    up = math.exp(vol * math.sqrt(dt))
+    down = 1 / up
+    grow = math.exp(RATE * dt)
+    p_up = (grow - down) / (up - down)
+    keep = 1 / grow
+    last = steps - 1
+    values = []
+    for j in range(last + 1):  # one step before expiry: the European value for the last step
+        price = spot * up**j * down ** (last - j)
+        held = black_scholes(spot=price, strike=strike, years=dt, vol=vol, call=call).price
+        values.append(max(held, _intrinsic(price, strike, call=call)))
+    for i in range(last - 1, -1, -1):
+        for j in range(i + 1):
+            price = spot * up**j * down ** (i - j)
+            held = keep * (p_up * values[j + 1] + (1 - p_up) * values[j])
+            values[j] = max(held, _intrinsic(price, strike, call=call))
+    return values[0]
+
+
+def _intrinsic(price: float, strike: float, *, call: bool) -> float:
+    return max(price - strike, 0.0) if call else max(strike - price, 0.0)
 
 
 def path(*, start: float, seed: int, key: int, at_s: float) -> float:

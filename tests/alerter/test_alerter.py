@@ -100,6 +100,18 @@ class Feed:
         append(self.spool, [records.encode(snapshot)])
         await self.writer.run_until_caught_up()
 
+    async def scenario(self, worst_pnl: float) -> None:
+        """A scenario grid of DU0001 at the last snapshot's tick whose worst P&L is this."""
+        grid = (worst_pnl, *[0.0] * 59)
+        counts = {"contributing": 1, "missing": 0, "reasons": {}}
+        scenario = records.Scenario(
+            id=records.scenario_id("DU0001", self.tick), ts=self.tick, account="DU0001",
+            mode="SOCKET", currency="USD", grid=grid, beta_grid=None, delta_gamma_10=None,
+            completeness={"grid": counts},
+        )  # fmt: skip
+        append(self.spool, [records.encode(scenario)])
+        await self.writer.run_until_caught_up()
+
     async def event(self, name: str) -> None:
         """One connection event, as the collector records it, a little after the last one."""
         self.tick += timedelta(seconds=1)
@@ -172,6 +184,31 @@ async def test_a_limit_fires_once_survives_a_restart_and_resolves_once_with_hyst
     }  # fmt: skip
     assert (rows[1][1]["value"], rows[1][1]["since"]) == (85.0, rows[0][1]["since"])
     assert len(receiver.received) == 2
+
+
+async def test_a_limit_on_the_scenario_worst_loss_fires_from_the_newest_grid(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """`scenario_worst_pnl` is the newest grid's worst P&L as of the snapshot: -500 stays
+    inside a floor of -1,000; the next grid's -2,500 fires it."""
+    rules = tmp_path / "scenario.toml"
+    rules.write_text(
+        RULES.replace('figure = "net_dollar_delta"', 'figure = "scenario_worst_pnl"')
+        .replace('name = "delta cap"', 'name = "worst loss floor"')
+        .replace("above = 100", "below = -1000")
+    )
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    await feed.dollar_delta(50.0)
+    await feed.scenario(-500.0)
+    alerter = await _start(environ)
+    assert await alerter.step() == []
+    await feed.dollar_delta(50.0)
+    await feed.scenario(-2500.0)
+    fired = await alerter.step()
+    assert [(t.alert.rule, t.change) for t in fired] == [("worst loss floor", "fired")]
+    (firing,) = alerter.firing()
+    assert (firing["value"], firing["limit"]) == (-2500.0, -1000.0)
+    await alerter.close()
 
 
 async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(

@@ -34,6 +34,7 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
         "portfolio_greeks_1m",
         "position_legs",
         "rollup_pending",
+        "scenario_pnl",
         "schema_migrations",
         "snapshots",
         "underlying_greeks",

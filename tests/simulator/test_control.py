@@ -30,6 +30,15 @@ async def control(simulator: Simulator) -> AsyncIterator[Any]:
         yield call
 
 
+async def test_truth_with_scenarios_only_when_asked(control: Any, simulator: Simulator) -> None:
+    """/truth?scenarios=1 adds the model's scenario grids; plain /truth has none."""
+    _, plain = await control("GET", "/truth")
+    assert "scenarios" not in plain
+    _, body = await control("GET", "/truth", params={"scenarios": "1"})
+    assert body["scenarios"] == simulator.market.scenario_truth()
+    assert all(len(account["grid"]) == 60 for account in body["scenarios"].values())
+
+
 async def test_truth_freeze_and_thaw(control: Any, simulator: Simulator) -> None:
     """/truth is the model's truth; freezing holds it still."""
     _, body = await control("GET", "/truth")

@@ -1,0 +1,104 @@
+"""Scenario records into `scenario_pnl` on a real PostgreSQL: every array as sent, once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database.sink import RecordSink
+from shared import records
+
+TS = datetime(2026, 12, 7, 15, 0, 5, tzinfo=UTC)
+GRID = tuple(float(i - 30) * 1.5 for i in range(60))
+
+
+@pytest.fixture
+async def sink(database_url: str) -> AsyncIterator[RecordSink]:
+    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+
+    sink = RecordSink(connect)
+    yield sink
+    await sink.close()
+
+
+def _scenario(account: str) -> records.Scenario:
+    missing = {"contributing": 0, "missing": 1, "reasons": {"no_implied_vol": 1}}
+    return records.Scenario(
+        id=records.scenario_id(account, TS),
+        ts=TS,
+        account=account,
+        mode="PORTAL",
+        currency="EUR",
+        grid=GRID,
+        beta_grid=tuple(-value for value in GRID),
+        delta_gamma_10=(-40.0, 41.0),
+        completeness={"grid": {"contributing": 1, "missing": 1, "reasons": {"no_implied_vol": 1}}},
+        underlyings={
+            "AAPL": records.UnderlyingScenario(GRID, (-40.0, 41.0), {}),
+            "QQQ": records.UnderlyingScenario(None, None, {"grid": missing}),
+        },
+    )
+
+
+async def test_a_scenario_is_stored_once_with_its_arrays(
+    sink: RecordSink, database_url: str
+) -> None:
+    """The grids as float8 arrays (two-dimensional per underlying, a row of NULLs where
+    nothing contributed), the worst P&L and its index beside them; sent twice, stored once."""
+    line = records.encode(_scenario("DU1"))
+    first = await sink.store([line])
+    again = await sink.store([line])
+    assert (first.stored, first.rejected, again.stored, again.duplicates) == (1, [], 0, 1)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT currency, grid, worst_pnl, worst_scenario, beta_worst_pnl,"
+            " beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols,"
+            " underlying_grids[1:2][60:60], underlying_worst_pnl, underlying_worst_scenario,"
+            " underlying_completeness FROM scenario_pnl"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == "EUR"
+    assert row[1] == list(GRID)
+    assert (row[2], row[3]) == (min(GRID), GRID.index(min(GRID)))
+    assert (row[4], row[5]) == (-max(GRID), GRID.index(max(GRID)))
+    assert row[6] == [-40.0, 41.0]
+    assert row[7] == json.loads(line)["completeness"]
+    assert row[8] == ["AAPL", "QQQ"]
+    assert row[9] == [[GRID[59]], [None]]
+    assert (row[10], row[11]) == ([min(GRID), None], [0, None])
+    assert row[12] == {"QQQ": _scenario("DU1").underlyings["QQQ"].completeness}
+
+
+async def test_a_bad_scenario_line_is_rejected_and_the_rest_stored(
+    sink: RecordSink, database_url: str
+) -> None:
+    """A grid of 59 numbers is refused by the table's check; the good line beside it lands."""
+    body = json.loads(records.encode(_scenario("DU2")))
+    body["grid"] = body["grid"][:59]
+    body["worst_pnl"], body["worst_scenario"] = min(body["grid"]), 0
+    bad = json.dumps(body).encode() + b"\n"
+    result = await sink.store([records.encode(_scenario("DU1")), bad])
+    assert result.stored == 1
+    assert [line for line, _ in result.rejected] == [bad]
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute("SELECT account FROM scenario_pnl")
+        assert await cursor.fetchall() == [("DU1",)]
+
+
+async def test_the_readmes_scenario_query_returns_the_worst_loss(
+    sink: RecordSink, database_url: str
+) -> None:
+    """README.md's "Scenario P&L" query gives each account's latest worst P&L and its index."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### Scenario P&L", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    assert (await sink.store([records.encode(_scenario("DU1"))])).rejected == []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (await conn.execute(block.strip().rstrip(";"))).fetchall()
+    assert rows == [("DU1", TS, "EUR", min(GRID), GRID.index(min(GRID)))]
