@@ -87,11 +87,11 @@ class Collector:
         self._spool = SpoolAppender(
             settings.paths.spool_dir, segment_max_bytes=settings.segment_max_bytes
         )
-        self.writer = SpoolWriter(self._spool, max_held_records=settings.held_max_records)
+        self.spool_writer = SpoolWriter(self._spool, max_held_records=settings.held_max_records)
         self.events = EventLog(
-            settings.mode, self.writer, clock=clock, in_reset_window=self.in_reset_window
+            settings.mode, self.spool_writer, clock=clock, in_reset_window=self.in_reset_window
         )
-        self.writer.on_dropped = self._report_dropped
+        self.spool_writer.on_dropped = self._report_dropped
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
@@ -281,7 +281,7 @@ class Collector:
         snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
         self._start_revaluation(index, tick_ts, holdings, now)
-        spooled = self.writer.write(lines)
+        spooled = self.spool_writer.write(lines)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
@@ -331,7 +331,7 @@ class Collector:
                 if isinstance(exc, BrokenProcessPool):
                     self._revaluer = None  # a new worker for the next grid
                 return
-            self.writer.write(lines)
+            self.spool_writer.write(lines)
 
         self._revaluation = asyncio.create_task(run())
 
@@ -505,7 +505,7 @@ class Collector:
                 details={"symbols": without},
             )  # fmt: skip
         if lines:
-            self.writer.write(lines)
+            self.spool_writer.write(lines)
 
     async def _rates(
         self, symbols: list[str], currencies: Mapping[str, str], benchmark_currency: str | None
@@ -633,10 +633,10 @@ class Collector:
                     "skipped": self.scenarios_skipped,
                 },
                 "spool": {
-                    "pending_in_memory": self.writer.pending,
+                    "pending_in_memory": self.spool_writer.pending,
                     "held_max_records": self.settings.held_max_records,
-                    "dropped": self.writer.dropped,
-                    "error": self.writer.last_error,
+                    "dropped": self.spool_writer.dropped,
+                    "error": self.spool_writer.last_error,
                 },
             },
         )

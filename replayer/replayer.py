@@ -143,7 +143,7 @@ class Replayer:
                         log.error("lines kept in the claim", extra=logs.fields(reason=exc))
                         return
                     report.requeued += len(result.unstored)
-                self._account(result, report)
+                self._settle(result, report)
                 ends[index] = end
                 contiguous_end = None
                 while next_index in ends:
@@ -184,7 +184,8 @@ class Replayer:
         else:
             self.troubles.clear("offset")
 
-    def _account(self, result: StoreResult, report: ReplayReport) -> None:
+    def _settle(self, result: StoreResult, report: ReplayReport) -> None:
+        """Add a stored chunk's counts to `report` and dead-letter the lines it rejected."""
         report.stored += result.stored
         report.duplicates += result.duplicates
         report.splits += result.splits

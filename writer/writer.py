@@ -159,11 +159,6 @@ class Writer:
         self._last_status_at = float("-inf")
 
     @property
-    def positions(self) -> dict[Path, SpoolPosition]:
-        """How far each spool is consumed."""
-        return {directory: spool.position for directory, spool in self._spools.items()}
-
-    @property
     def position(self) -> SpoolPosition:
         """How far the collector's spool is consumed."""
         return self._spools[self.settings.paths.spool_dir].position
