@@ -79,7 +79,7 @@ _UNSET_ABOVE: Final = 1e300
 _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
 # A figure whose rounding bound exceeds this share of it is `imprecise` in its completeness:
-# 1 %, the precision issue #17 asks of every PORTAL figure (docs/ibkr-conventions.md).
+# 1 %, the precision promised of every PORTAL figure (docs/ibkr-conventions.md).
 IMPRECISE_SHARE: Final = 0.01
 # Dollar gamma: the delta a 1 % rise of the underlying adds, valued at its price (module doc).
 _ONE_PERCENT: Final = 0.01
@@ -173,7 +173,7 @@ class ChangeClock:
 
 @dataclass(frozen=True)
 class OptionTerms:
-    """What revaluing an option needs beyond its Greeks, as the gateway states it (issue #16:
+    """What revaluing an option needs beyond its Greeks, as the gateway states it (for
     scenario P&L, Greeks by expiry, the P&L explain). None in a field: the gateway did not say."""
 
     right: Literal["C", "P"]
@@ -325,7 +325,7 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
     delta = greeks.delta if greeks else None
     # The Portal's gamma is rounded to 0.001 and often reads 0.000 (docs/ibkr-conventions.md,
     # "PORTAL mode: the gateway's rounding"): where that makes dollar gamma imprecise, a gamma
-    # recomputed from `holding.terms` with the revaluation pricer (issue #16) is what would
+    # recomputed from `holding.terms` with the revaluation pricer (collector/revaluation.py) would
     # replace it here, with the model's bound instead of the rounding's.
     gamma = greeks.gamma if greeks else None
     theta = greeks.theta if greeks else None

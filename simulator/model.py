@@ -604,7 +604,7 @@ class Market:
 
     def truth(self) -> dict[str, dict[str, Any]]:
         """Per account: every figure now, exactly, overall and per underlying symbol; `net`
-        keeps format 1's account-level sums for readers of rows stored before issue #8."""
+        keeps format 1's account-level sums for readers of rows stored in format 1."""
         result = self._truth(portal=False)
         for account, figures in result.items():
             figures["net"] = asdict(self._net(self.positions(account)))

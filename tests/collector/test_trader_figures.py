@@ -248,7 +248,7 @@ async def test_portal_every_figure_is_within_its_stored_bound_and_one_percent_or
     underlying, is within the rounding bound its completeness states of the exact truth; one
     more than 1 % off the truth is marked imprecise; `imprecise` is set exactly where the bound
     exceeds 1 % of the figure. U1111111's dollar gamma (whose sign the rounding flips) and its
-    SPX dollar gamma (stored 0) are among the imprecise, as issue #17 measured them."""
+    SPX dollar gamma (stored 0) are among the imprecise, as measured on the trader book."""
     market = trader_portal.market
     assert await portal_collector.connect_once()
     last = await settle(portal_collector, market.portal_truth, 100)
