@@ -44,7 +44,7 @@ from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
-from shared import logs, records, status
+from shared import heartbeat_files, logs, records
 from shared.durable import atomic_replace
 from shared.reset_window import ResetWindow, active_window
 from shared.service import pause
@@ -613,12 +613,12 @@ class Collector:
 
     def _publish_status(self, state: str) -> None:
         now = self._clock()
-        beat = status.Heartbeat(
+        beat = heartbeat_files.Heartbeat(
             process="collector",
             at=now,
             interval_s=self.settings.poll_interval_s,
             state=state,
-            gateway=status.Gateway(
+            gateway=heartbeat_files.Gateway(
                 connected=self.source.connected,
                 in_reset_window=self.in_reset_window(now),
                 last_error=self.events.last_error,
@@ -640,7 +640,7 @@ class Collector:
                 },
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:

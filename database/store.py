@@ -30,7 +30,7 @@ from database.settings import DatabaseSettings
 from database.sink import RecordSink, StoreResult
 from shared import logs
 from shared.event_spool import EventSpool
-from shared.status import Heartbeat
+from shared.heartbeat_files import Heartbeat
 
 log = logging.getLogger("database")
 

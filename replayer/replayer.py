@@ -26,7 +26,7 @@ from database.sink import StoreResult
 from database.store import DatabaseStore, NotStored
 from replayer.errors import BufferCorrupt, ReplayerError
 from replayer.settings import ReplayerSettings
-from shared import logs, status
+from shared import heartbeat_files, logs
 from shared.buffer import Buffer, read_lines
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
@@ -251,7 +251,7 @@ class Replayer:
                 "history": vars(self.history.last_facts) if self.history.last_facts else None,
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
     async def _beat(self, stop: asyncio.Event) -> None:
         """The heartbeat, whether a drain runs, waits for its period, or is stuck."""

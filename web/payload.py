@@ -15,8 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from shared.health import Finding, worst
+from shared.heartbeat_files import Heartbeat
 from shared.records import EXPIRY_BUCKETS, EXPIRY_FIGURES
-from shared.status import Heartbeat
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
-from shared import logs, records, status
+from shared import heartbeat_files, logs, records
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
@@ -409,4 +409,4 @@ class Writer:
                 },
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from shared.status import Heartbeat
+from shared.heartbeat_files import Heartbeat
 from web.figures import Window
 from web.payload import events, expiry, firing, legs, series
 
