@@ -37,10 +37,15 @@ def test_every_simulator_setting_is_documented() -> None:
     assert sorted(name for name in found if name not in text) == []
 
 
-@pytest.mark.parametrize("document", ["README.md", ".env.example"])
-def test_every_setting_is_documented(document: str) -> None:
-    """Each variable any process reads appears in the README's table and in .env.example."""
-    text = (ROOT / document).read_text()
+@pytest.mark.parametrize(
+    "documents",
+    [("README.md", "docs/collector.md", "docs/alerts.md"), (".env.example",)],
+    ids=["settings tables", ".env.example"],
+)
+def test_every_setting_is_documented(documents: tuple[str, ...]) -> None:
+    """Each variable any process reads appears in a settings table (the README's, the
+    collector's and the alerter's pages) and in .env.example."""
+    text = "".join((ROOT / document).read_text() for document in documents)
     missing = sorted(name for name in _variables_read_by_code() if name not in text)
     assert missing == []
 
