@@ -21,6 +21,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+import testkit.snapshots
 from database import history
 from database.history import (
     ACCOUNT_FIGURES,
@@ -93,11 +94,9 @@ def _snapshot(account: str, tick: int) -> records.Snapshot:
         }  # fmt: skip
     else:
         extra = {name: None for name in ACCOUNT_FIGURES[2:] if name not in records.GREEK_FIELDS}
-    return records.Snapshot(
-        id=records.snapshot_id(account, ts),
-        ts=ts,
-        account=account,
-        mode="SOCKET",
+    return testkit.snapshots.snapshot(
+        account,
+        ts,
         net_delta=figures["net_delta"],
         net_gamma=figures["net_gamma"],
         net_theta=figures["net_theta"],
