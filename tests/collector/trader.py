@@ -16,7 +16,7 @@ import pytest
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
-from database.sink import RecordSink
+from testkit.postgres import store_lines
 from tests.collector.spooled import snapshots_at, spool_lines
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
@@ -126,14 +126,7 @@ async def settle(
 async def store(lines: list[bytes], database_url: str) -> dict[str, dict[str, Any]]:
     """Store spool lines with the writer's sink; the stored rows by account (latest tick)."""
 
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        result = await sink.store(lines)
-    finally:
-        await sink.close()
+    result = await store_lines(database_url, lines)
     assert result.rejected == []
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(

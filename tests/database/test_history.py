@@ -30,8 +30,8 @@ from database.history import (
     Retention,
 )
 from database.schema import bootstrap, migrations
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from tests import builders
 
 EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -121,11 +121,7 @@ def _snapshot(account: str, tick: int) -> records.Snapshot:
 
 async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
     """Store through the bridge's own sink; duplicates are absorbed by the table's key."""
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(url))
-    try:
-        result = await sink.store([records.encode(snapshot) for snapshot in snapshots])
-    finally:
-        await sink.close()
+    result = await store_lines(url, [records.encode(snapshot) for snapshot in snapshots])
     assert result.rejected == []
     return result.stored
 
