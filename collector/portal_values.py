@@ -67,15 +67,8 @@ def parse_number(raw: Any) -> float | None:
         return known(raw)
     if not isinstance(raw, str):
         return None
-    text = raw.strip().replace(",", "")
-    scale = 1.0
-    if text[-1:].upper() in _SUFFIX:
-        scale = _SUFFIX[text[-1].upper()]
-        text = text[:-1]
-    text = text.removesuffix("%")
-    if not _NUMBER.match(text):
-        return None
-    return known(float(text) * scale)
+    stated = _stated_number(raw.strip().replace(",", ""))
+    return None if stated is None else known(float(stated[0]) * stated[1])
 
 
 # Field 31's prefixes: the value is not a live price (IBKR "Market Data Fields": the last price
@@ -92,17 +85,24 @@ def rounding_error(raw: Any) -> float:
     if not isinstance(raw, str):
         return 0.0
     text = raw.strip().replace(",", "")
-    text = text[1:] if text[:1] in LAST_PREFIXES else text
+    stated = _stated_number(text[1:] if text[:1] in LAST_PREFIXES else text)
+    if stated is None:
+        return 0.0
+    text, scale = stated
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
+    return 0.5 * 10.0**-decimals * scale
+
+
+def _stated_number(text: str) -> tuple[str, float] | None:
+    """A gateway number without its commas: its digits as written and the scale of its suffix
+    ('10.2K' -> ('10.2', 1000.0), '45.10%' -> ('45.10', 1.0)); None when it is no number."""
     scale = 1.0
     if text[-1:].upper() in _SUFFIX:
         scale = _SUFFIX[text[-1].upper()]
         text = text[:-1]
     text = text.removesuffix("%")
-    if not _NUMBER.match(text):
-        return 0.0
-    mantissa, _, exponent = text.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
-    return 0.5 * 10.0**-decimals * scale
+    return (text, scale) if _NUMBER.match(text) else None
 
 
 def parse_market_data(raw: Any) -> frozenset[str]:
