@@ -85,3 +85,14 @@ def test_rejects_nonsense_configuration(fail_max: int, reset_s: float) -> None:
     """A breaker that could never open or never close is refused at construction."""
     with pytest.raises(ValueError, match="fail_max"):
         DBCircuitBreaker(name="test", fail_max=fail_max, reset_timeout_s=reset_s)
+
+
+def test_the_last_failure_is_kept_until_a_call_succeeds() -> None:
+    """Each outage's reason replaces the one before; a success forgets it."""
+    breaker = DBCircuitBreaker(name="test", fail_max=3)
+    assert breaker.last_failure is None
+    breaker.failed(0, "refused")
+    breaker.failed(1, "no answer from the server within 5 s")
+    assert breaker.last_failure == "no answer from the server within 5 s"
+    breaker.succeeded()
+    assert breaker.last_failure is None
