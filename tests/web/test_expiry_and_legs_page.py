@@ -9,11 +9,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.processes import Processes
@@ -24,14 +23,7 @@ ACCOUNT = "DU0000001"
 
 
 async def _store(url: str, lines: list[bytes]) -> None:
-    async def connect() -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        assert (await sink.store(lines)).rejected == []
-    finally:
-        await sink.close()
+    assert (await store_lines(url, lines)).rejected == []
 
 
 def _cells(page: Any, selector: str) -> list[str]:
