@@ -68,11 +68,6 @@ class Session:
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.closed and not self._conn.broken
 
-    @property
-    def breaker(self) -> DBCircuitBreaker | None:
-        """The breaker this session counts its outages against (perhaps shared), if any."""
-        return self._breaker
-
     def allows(self) -> bool:
         """May the database be tried now? False while the breaker is open."""
         return self._breaker is None or self._breaker.allows(self._monotonic())
