@@ -3,8 +3,10 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account. A tick that produced nothing (disconnected, too slow, the process down) is never
-invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+account, and the P&L explain of the interval since the account's previous snapshot (it keeps
+that snapshot's holdings; collector/explain.py). A tick that produced nothing (disconnected,
+too slow, the process down) is never invented: when snapshots resume, the ticks in between are
+reported as one `gap` event.
 `tick_once()` is the finite step tests await.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
+from collector import explain
 from collector.backoff import ReconnectBackoff
 from collector.betas import MIN_RETURNS, Bar, BetaBook, beta_of
 from collector.errors import (
@@ -98,6 +101,8 @@ class Collector:
         self._benchmark_unknown_said: date | None = None
         self._benchmark_bars: tuple[date, list[Bar]] | None = None  # the day's, kept
         self.troubles = Troubles(log)  # retried failures (the heartbeat), reported once each
+        # Each account's holdings at its latest snapshot: the start of the next explain.
+        self._explain_start: dict[str, explain.End] = {}
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -233,6 +238,7 @@ class Collector:
             return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
+        explains = []  # not counted in the report's snapshots
         betas = self.betas.betas()
         for account, view in sorted(holdings.items()):
             context = _context(view, betas)
@@ -241,9 +247,17 @@ class Collector:
                 aggregate(view.holdings, context, now),
             )  # fmt: skip
             lines.append(records.encode(record))
+            end = explain.End(tick_ts, tuple(view.holdings), context)
+            start = self._explain_start.get(account)
+            if start is not None:
+                interval = explain.explain(start, end)
+                explains.append(
+                    records.encode(explain.record(account, self.settings.mode, interval))
+                )
+            self._explain_start[account] = end
             self.last_snapshot_at[account] = tick_ts.isoformat()
         lines += self._beta_records(holdings, now)
-        spooled = self.writer.write(lines)
+        spooled = self.writer.write(lines + explains)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(

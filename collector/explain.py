@@ -25,14 +25,14 @@ from typing import Final
 
 from collector import greeks
 from collector.greeks import AccountContext, Holding
+from shared import records
 
-TERMS: Final = ("delta", "gamma", "theta", "vega", "linear")
-# Why an interval is left out of the score, in the order they are looked for.
-MARKS: Final = (
-    "positions_changed",  # a position was opened, closed or resized (a fill)
-    "pnl_rolled_over",  # the two ends fall on different days: the daily P&L restarted
-    "input_missing",  # a position's input, or the daily P&L at either end, is unknown
-)
+TERMS: Final = records.EXPLAIN_TERMS  # delta, gamma, theta, vega, linear
+# Why an interval is left out of the score, in the order they are looked for:
+# positions_changed: a position was opened, closed or resized (a fill);
+# pnl_rolled_over: the two ends fall on different UTC days, so the daily P&L restarted;
+# input_missing: a position's input, or the daily P&L at either end, is unknown.
+MARKS: Final = records.EXPLAIN_MARKS
 # The FRTB P&L attribution test's green zone for the Spearman correlation (docs/pnl-explain.md).
 GREEN_SPEARMAN: Final = 0.80
 _SECONDS_PER_DAY: Final = 86400.0
@@ -82,7 +82,7 @@ class Explain:
     explained: float | None  # None when any position's input is missing
     marks: tuple[str, ...]  # empty: scored
     missing: Mapping[str, int]  # reason -> positions (and "no_daily_pnl" for the account)
-    underlyings: Mapping[str, Mapping[str, float | None]]  # symbol -> TERMS and "explained"
+    underlyings: Mapping[str, Mapping[str, float | None]]  # symbol -> TERMS, "explained_pnl"
     positions: tuple[PositionExplain, ...] = field(default_factory=tuple)
 
     @property
@@ -128,7 +128,7 @@ def explain(start: End, end: End) -> Explain:
     underlyings: dict[str, dict[str, float | None]] = {}
     for symbol in sorted({position.symbol for position in positions}):
         mine = [position for position in positions if position.symbol == symbol]
-        underlyings[symbol] = {**_sum_terms(mine), "explained": _explained(mine)}
+        underlyings[symbol] = {**_sum_terms(mine), "explained_pnl": _explained(mine)}
     return Explain(
         start=start.at,
         end=end.at,
@@ -163,7 +163,7 @@ def position_explain(
     if move is None:
         reason = start.price_reason or end.price_reason or "no_price"
         return PositionExplain(start.conid, start.symbol, terms, reason)
-    return PositionExplain(start.conid, start.symbol, {**terms, "linear": size * move})
+    return PositionExplain(start.conid, start.symbol, {**terms, "linear_pnl": size * move})
 
 
 def _unknown_contract(holding: Holding, fx: float | None) -> str | None:
@@ -202,10 +202,10 @@ def _option_explain(
         start.symbol,
         {
             **terms,
-            "delta": delta * size * move,
-            "gamma": 0.5 * gamma * size * move * move,
-            "theta": theta * size * elapsed_days,
-            "vega": vega * size * (vol_after - vol_before) * _VOL_POINTS,
+            "delta_pnl": delta * size * move,
+            "gamma_pnl": 0.5 * gamma * size * move * move,
+            "theta_pnl": theta * size * elapsed_days,
+            "vega_pnl": vega * size * (vol_after - vol_before) * _VOL_POINTS,
         },
     )
 
@@ -247,6 +247,34 @@ def _explained(positions: Sequence[PositionExplain]) -> float | None:
             return None
         total += value
     return total
+
+
+def record(account: str, mode: records.Mode, interval: Explain) -> records.PnlExplain:
+    """The spool record of one account's interval; `ts` is its end, the later snapshot's."""
+    return records.PnlExplain(
+        id=records.explain_id(account, interval.end),
+        ts=interval.end,
+        account=account,
+        mode=mode,
+        start_ts=interval.start,
+        currency=interval.currency,
+        actual_pnl=interval.actual,
+        explained_pnl=interval.explained,
+        terms=interval.terms,
+        marks=interval.marks,
+        missing=interval.missing,
+        underlying_symbols=tuple(interval.underlyings),
+        underlying_rows=tuple(
+            tuple(row[name] for name in records.EXPLAIN_ROW)
+            for row in interval.underlyings.values()
+        ),
+        position_conids=tuple(position.conid for position in interval.positions),
+        position_rows=tuple(
+            (*(position.terms[name] for name in TERMS), position.explained)
+            for position in interval.positions
+        ),
+        position_missing=tuple(position.missing for position in interval.positions),
+    )
 
 
 # The day's score -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The three record kinds that travel through the spool, and their one-line JSON form.
+"""The record kinds that travel through the spool, and their one-line JSON form.
 
 A record is one JSON object per line. Its keys are exactly the columns of its table (plus
 `v`, the format version, and `kind`), so PostgreSQL reads the line itself and the replayer never
@@ -7,6 +7,10 @@ re-parses JSON in Python.
 - `snapshot` -> table `portfolio_greeks`: the figures of one account at one 5-s tick.
 - `api_log`  -> table `api_logs`: one event of the IBKR connection.
 - `beta`     -> table `betas`: one underlying's beta against the benchmark, once a day.
+- `pnl_explain` -> tables `pnl_explain` and `pnl_explain_positions` (migration 007): how much
+  of the gateway's own P&L change over one interval between two snapshots the Greeks explain,
+  per account, per underlying (parallel arrays, like format 3's) and per position
+  (docs/pnl-explain.md).
 
 Format 2 (written since migration 002) carries money in the account's base currency
 (`currency`), dollar gamma, beta-weighted delta, completeness per figure and the account's
@@ -77,6 +81,13 @@ _COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta", "
 # An underlying's completeness also covers its share-equivalents (format 3 on).
 UNDERLYING_COMPLETENESS: Final = (*FIGURES, "net_delta", "net_gamma")
 BETA_SOURCES: Final = ("history", "file")
+# The P&L explain's terms, in the order of its per-underlying and per-position rows (each row
+# ends with their sum, the explained P&L), and why an interval is left out of the score.
+EXPLAIN_TERMS: Final = ("delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl", "linear_pnl")
+EXPLAIN_ROW: Final = (*EXPLAIN_TERMS, "explained_pnl")
+EXPLAIN_MARKS: Final = ("positions_changed", "pnl_rolled_over", "input_missing")
+# uuid5 namespace for explain ids: one per account and interval end, like snapshots'.
+EXPLAIN_NAMESPACE: Final = uuid.UUID("c3b1f6a4-2d7e-4f0a-9e55-7a16d0e4b816")
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
 
@@ -165,7 +176,42 @@ class ApiLog:
     kind: ClassVar[Literal["api_log"]] = "api_log"
 
 
-Record = Snapshot | ApiLog | Beta
+@dataclass(frozen=True, slots=True)
+class PnlExplain:
+    """The P&L explain of one account over the interval from `start_ts` to `ts` (two
+    consecutive snapshots), in the base currency `currency`.
+
+    `actual_pnl`: the change of the gateway's daily P&L; `explained_pnl`: the sum of every
+    position's terms, None when any position's input is missing (`missing`: reason -> count).
+    `marks` (from EXPLAIN_MARKS): why the interval is left out of the score; empty: scored, and
+    then both sums are known. Rows of `underlying_rows` and `position_rows` are EXPLAIN_ROW."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    start_ts: datetime
+    currency: str | None
+    actual_pnl: float | None
+    explained_pnl: float | None
+    terms: Mapping[str, float | None]  # EXPLAIN_TERMS -> the account's sum
+    marks: tuple[str, ...]
+    missing: Mapping[str, int]
+    underlying_symbols: tuple[str, ...]
+    underlying_rows: tuple[tuple[float | None, ...], ...]
+    position_conids: tuple[int, ...]
+    position_rows: tuple[tuple[float | None, ...], ...]
+    position_missing: tuple[str | None, ...]  # each position's missing input, or None
+
+    kind: ClassVar[Literal["pnl_explain"]] = "pnl_explain"
+
+
+def explain_id(account: str, ts: datetime) -> uuid.UUID:
+    """One explain per account and interval end, however often it is delivered."""
+    return uuid.uuid5(EXPLAIN_NAMESPACE, f"{account}|{_iso(ts)}")
+
+
+Record = Snapshot | ApiLog | Beta | PnlExplain
 
 
 def new_api_log(
@@ -199,6 +245,8 @@ def encode(record: Record) -> bytes:
     body["ts"] = _iso(record.ts)
     if isinstance(record, Snapshot):
         body.update(_snapshot_body(record))
+    elif isinstance(record, PnlExplain):
+        body.update(_explain_body(record))
     elif isinstance(record, Beta):
         body.update(
             underlying=record.underlying,
@@ -223,6 +271,26 @@ def encode(record: Record) -> bytes:
         raise RecordError(f"not encodable as JSON: {exc}") from None
     _check_text(text)
     return text.encode("utf-8") + b"\n"
+
+
+def _explain_body(record: PnlExplain) -> dict[str, Any]:
+    _check_explain(record)
+    return {
+        "account": record.account,
+        "mode": record.mode,
+        "start_ts": _iso(record.start_ts),
+        "currency": record.currency,
+        "actual_pnl": record.actual_pnl,
+        "explained_pnl": record.explained_pnl,
+        **{name: record.terms.get(name) for name in EXPLAIN_TERMS},
+        "marks": list(record.marks),
+        "missing": dict(record.missing),
+        "underlying_symbols": list(record.underlying_symbols),
+        "underlying_rows": [list(row) for row in record.underlying_rows],
+        "position_conids": list(record.position_conids),
+        "position_rows": [list(row) for row in record.position_rows],
+        "position_missing": list(record.position_missing),
+    }
 
 
 def expanded(record: Snapshot) -> dict[str, Any]:
@@ -408,6 +476,8 @@ def _decoded(line: bytes, *, expand: bool) -> Record:
         return _decode_api_log(body)
     if kind == "beta" and version >= 2:
         return _decode_beta(body)
+    if kind == "pnl_explain" and version >= 3:  # format 3 brought it
+        return _decode_explain(body)
     raise RecordError(f"unknown kind {kind!r}")
 
 
@@ -574,6 +644,92 @@ def _decode_beta(body: dict[str, Any]) -> Beta:
         as_of=as_of,
         sample_size=sample_size,
         source=source,
+    )
+
+
+def _decode_explain(body: dict[str, Any]) -> PnlExplain:
+    raw_start = body.get("start_ts")
+    start_ts = _timestamp({"ts": raw_start}) if raw_start is not None else None
+    if start_ts is None:
+        raise RecordError("start_ts is missing")
+    currency = body.get("currency")
+    if currency is not None and not isinstance(currency, str):
+        raise RecordError("currency is not a string or null")
+    marks = body.get("marks")
+    if not isinstance(marks, list) or not all(isinstance(mark, str) for mark in marks):
+        raise RecordError("marks is not a list of strings")
+    missing = body.get("missing")
+    if not isinstance(missing, dict):
+        raise RecordError("missing is not an object")
+    symbols = _strings(body, "underlying_symbols")
+    conids = body.get("position_conids")
+    if not isinstance(conids, list) or not all(
+        isinstance(conid, int) and not isinstance(conid, bool) for conid in conids
+    ):
+        raise RecordError("position_conids is not a list of integers")
+    position_missing = body.get("position_missing")
+    if not isinstance(position_missing, list) or not all(
+        reason is None or isinstance(reason, str) for reason in position_missing
+    ):
+        raise RecordError("position_missing is not a list of strings or nulls")
+    record = PnlExplain(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        start_ts=start_ts,
+        currency=currency,
+        actual_pnl=_optional_float(body, "actual_pnl"),
+        explained_pnl=_optional_float(body, "explained_pnl"),
+        terms={name: _optional_float(body, name) for name in EXPLAIN_TERMS},
+        marks=tuple(marks),
+        missing={str(reason): _count(missing, reason) for reason in missing},
+        underlying_symbols=tuple(symbols),
+        underlying_rows=_rows(body, "underlying_rows"),
+        position_conids=tuple(conids),
+        position_rows=_rows(body, "position_rows"),
+        position_missing=tuple(position_missing),
+    )
+    _check_explain(record)
+    return record
+
+
+def _check_explain(record: PnlExplain) -> None:
+    """What a stored explain must hold beyond its types (encode and decode both check it)."""
+    if record.start_ts >= record.ts:
+        raise RecordError("start_ts is not before ts")
+    unknown = [mark for mark in record.marks if mark not in EXPLAIN_MARKS]
+    if unknown:
+        raise RecordError(f"unknown mark {unknown[0]!r}: not one of {', '.join(EXPLAIN_MARKS)}")
+    if len(set(record.marks)) != len(record.marks):
+        raise RecordError("a mark is repeated")
+    if not record.marks and (record.actual_pnl is None or record.explained_pnl is None):
+        raise RecordError("an unmarked (scored) interval needs actual_pnl and explained_pnl")
+    if record.missing and "input_missing" not in record.marks:
+        raise RecordError("missing inputs without the input_missing mark")
+    if len(record.underlying_rows) != len(record.underlying_symbols):
+        raise RecordError("underlying_rows and underlying_symbols differ in length")
+    if not len(record.position_rows) == len(record.position_conids) == len(record.position_missing):
+        raise RecordError("position_rows, position_conids and position_missing differ in length")
+    for row in (*record.underlying_rows, *record.position_rows):
+        if len(row) != len(EXPLAIN_ROW):
+            raise RecordError(f"a row has {len(row)} values, not {len(EXPLAIN_ROW)}")
+
+
+def _strings(body: Mapping[str, Any], name: str) -> list[str]:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RecordError(f"{name} is not a list of strings")
+    return value
+
+
+def _rows(body: Mapping[str, Any], name: str) -> tuple[tuple[float | None, ...], ...]:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise RecordError(f"{name} is not a list of rows")
+    return tuple(
+        tuple(_optional_float({"value": item}, "value", where=f"{name}: a ") for item in row)
+        for row in value
     )
 
 
