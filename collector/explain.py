@@ -99,6 +99,10 @@ class Explain:
     def scored(self) -> bool:
         return not self.marks
 
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.end, self.actual, self.explained, scored=self.scored)
+
 
 def explain(start: End, end: End) -> Explain:
     """The explain of one account from `start` to `end` (the next snapshot)."""
@@ -281,6 +285,20 @@ def record(account: str, mode: records.Mode, interval: Explain) -> records.PnlEx
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What the score needs of one interval, from an `Explain` or a stored record."""
+
+    end: datetime
+    actual: float | None
+    explained: float | None
+    scored: bool
+
+    @classmethod
+    def of_record(cls, record: records.PnlExplain) -> Outcome:
+        return cls(record.ts, record.actual_pnl, record.explained_pnl, scored=not record.marks)
+
+
+@dataclass(frozen=True)
 class DayScore:
     """How well one day's scored intervals of an account were explained."""
 
@@ -303,7 +321,7 @@ class DayScore:
         )
 
 
-def day_score(intervals: Iterable[Explain]) -> DayScore:
+def day_score(intervals: Iterable[Outcome]) -> DayScore:
     """The score of one account's intervals of one day; marked ones are only counted."""
     scored: list[tuple[datetime, float, float]] = []
     not_scored = 0

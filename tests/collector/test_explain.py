@@ -185,12 +185,12 @@ def test_positions_are_missing_with_greeks_conventions_reasons() -> None:
 
 def _interval(
     minute: int, actual: float | None, explained: float | None, *marks: str
-) -> explain.Explain:
+) -> explain.Outcome:
     end = T0 + timedelta(minutes=minute)
     return explain.Explain(
         start=end - timedelta(seconds=5), end=end, currency="USD", actual=actual,
         terms={}, explained=explained, marks=marks, missing={}, underlyings={},
-    )  # fmt: skip
+    ).outcome  # fmt: skip
 
 
 def test_the_day_score_of_a_hand_worked_day() -> None:
