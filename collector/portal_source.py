@@ -49,6 +49,7 @@ from collector.greeks import (
     note_bars_source,
     parse_multiplier,
 )
+from collector.option_terms import option_terms
 from collector.portal_values import (
     SNAPSHOT_FIELDS,
     PortalQuote,
@@ -104,6 +105,10 @@ class PortalSource:
         self._streaming: set[int] = set()  # conids whose snapshot stream is open
         self._multipliers: dict[int, float | None] = {}
         self._magnifiers: dict[int, float] = {}  # known ones only: unknown is asked again
+        # Each option underlying's assetClass (STK, IND, ...): from a position of it, else
+        # /trsrv/secdef, asked once per conid (positions do not say an underlying's type).
+        self._asset_classes: dict[int, str] = {}
+        self._asset_classes_asked: set[int] = set()
         self._magnifier_retries = LookupRetries()
         self._magnifier_unknown_said: set[int] = set()  # said once per contract and session
         self._bad_quantities_said: set[tuple[str, int, str]] = set()
@@ -325,12 +330,40 @@ class PortalSource:
         }
         benchmark = await self._benchmark(positions)
         wanted = conids | underlyings | ({benchmark} if benchmark else set())
-        quotes, _, _ = await _all(
+        quotes, _, _, _ = await _all(
             self._snapshots(sorted(wanted)),
             self._fill_multipliers(positions),
             self._fill_magnifiers(positions),
+            self._fill_asset_classes(positions, underlyings),
         )
         return positions, quotes, benchmark
+
+    async def _fill_asset_classes(
+        self, positions: dict[str, list[dict[str, Any]]], underlyings: set[int]
+    ) -> None:
+        """The assetClass of every option's underlying, which picks its exercise style and
+        pricing model: from the positions when it is held, else one /trsrv/secdef request for
+        the rest, once per conid (unanswered ones stay unknown)."""
+        for item in (item for items in positions.values() for item in items):
+            asset_class = item.get("assetClass")
+            if isinstance(asset_class, str) and asset_class:
+                self._asset_classes[int(item["conid"])] = asset_class
+        missing = sorted(underlyings - set(self._asset_classes) - self._asset_classes_asked)
+        if not missing:
+            return
+        try:
+            reply = await self._request(
+                "GET", "/trsrv/secdef", params={"conids": ",".join(map(str, missing))}
+            )
+        except GatewayReplyError:
+            reply = None  # their options' terms say underlying_sec_type None
+        # Asked once an answer came; a lost connection (raised) asks again next tick.
+        self._asset_classes_asked.update(missing)
+        for item in (reply or {}).get("secdef", []) if isinstance(reply, dict) else []:
+            conid = parse_conid(item.get("conid")) if isinstance(item, dict) else None
+            asset_class = item.get("assetClass") if conid is not None else None
+            if conid is not None and isinstance(asset_class, str) and asset_class:
+                self._asset_classes[conid] = asset_class
 
     async def _fill_magnifiers(self, positions: dict[str, list[dict[str, Any]]]) -> None:
         """The magnifier of every held contract the figures use (SOCKET applies the contract
@@ -643,6 +676,21 @@ class PortalSource:
             price_reason=priced_by.price_reason if priced_by is not None else None,
             price_changed_at=price_changed_at,
             greeks=greeks,
+            terms=option_terms(
+                sec_type=sec_type,
+                symbol=symbol,
+                right=item.get("putOrCall"),
+                strike=parse_number(item.get("strike")),
+                expiry=item.get("lastTradingDay") or item.get("expiry"),
+                underlying_sec_type=self._asset_classes.get(underlying_conid),
+                # Field 7633 is in percent ("25.00%"): 0.25 for 25 %.
+                implied_vol=(
+                    quote.implied_vol / 100
+                    if quote is not None and quote.implied_vol is not None
+                    else None
+                ),
+                option_price=price,
+            ),
         )
 
     def _say_bad_quantity(self, account: str, conid: int, raw: Any) -> None:

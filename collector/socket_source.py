@@ -40,6 +40,7 @@ from collector.greeks import (
     note_bars_source,
     parse_multiplier,
 )
+from collector.option_terms import option_terms
 from collector.settings import MARKET_DATA_TYPES, CollectorSettings
 from collector.source import AccountView
 from shared.records import Mode
@@ -95,6 +96,7 @@ class SocketSource:
         self._tickers: dict[int, Ticker] = {}
         self._contracts: dict[int, Contract] = {}
         self._greeks: dict[int, OptionGreeks] = {}
+        self._implied_vols: dict[int, float] = {}  # the model's implied vol of each option
         self._changes = ChangeClock()
         self._prices: dict[int, float] = {}
         self._price_changes = ChangeClock()  # when each instrument's price last changed
@@ -247,6 +249,9 @@ class SocketSource:
                     known_socket_greek(value)
                     for value in (greeks.delta, greeks.gamma, greeks.theta, greeks.vega)
                 )
+                implied_vol = known_price(greeks.impliedVol)  # -1: not computed
+                if implied_vol is not None:
+                    self._implied_vols[conid] = implied_vol
                 if any(value is not None for value in values):
                     delta, gamma, theta, vega = values
                     self._greeks[conid] = OptionGreeks(
@@ -341,6 +346,16 @@ class SocketSource:
             price=self._prices.get(conid),
             price_changed_at=self._price_changed_at.get(conid),
             greeks=self._greeks.get(conid),
+            terms=option_terms(
+                sec_type=contract.secType,
+                symbol=contract.symbol,
+                right=contract.right,
+                strike=contract.strike,
+                expiry=contract.lastTradeDateOrContractMonth,
+                underlying_sec_type=(details.underSecType or None) if details else None,
+                implied_vol=self._implied_vols.get(conid),
+                option_price=self._prices.get(conid),
+            ),
         )
 
     def _benchmark_contract(self, held: list[Contract]) -> Contract | None:
@@ -445,6 +460,7 @@ class SocketSource:
                 self._cancel(conid)
         for conid in [conid for conid in self._tickers if conid not in wanted]:
             self._greeks.pop(conid, None)
+            self._implied_vols.pop(conid, None)
             self._prices.pop(conid, None)
             self._changes.forget(conid)
             self._price_changes.forget(conid)
