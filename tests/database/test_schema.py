@@ -28,6 +28,10 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
     assert tables == [
         "api_logs",
         "betas",
+        "pnl_explain",
+        "pnl_explain_daily",
+        "pnl_explain_positions",
+        "pnl_explain_rollup",
         "portfolio_greeks",
         "portfolio_greeks_1h",
         "portfolio_greeks_1m",
