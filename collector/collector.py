@@ -257,7 +257,9 @@ class Collector:
             self._explain_start[account] = end
             self.last_snapshot_at[account] = tick_ts.isoformat()
         lines += self._beta_records(holdings, now)
-        spooled = self.writer.write(lines + explains)
+        spooled = self.writer.write(lines)
+        if explains:  # written apart: a tick's snapshots never wait on its explains' room
+            self.writer.write(explains)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
@@ -279,6 +281,7 @@ class Collector:
             "reason": "spool_unwritable",
             "dropped_snapshots": dropped.snapshots,
             "dropped_events": dropped.events,
+            "dropped_explains": dropped.explains,
         }
         span = ""
         if dropped.first_tick is not None and dropped.last_tick is not None:
@@ -287,8 +290,9 @@ class Collector:
         self.events.emit(
             "error",
             "gap",
-            f"{dropped.snapshots} snapshots and {dropped.events} events dropped while the spool "
-            f"could not be written (memory bound reached){span}",
+            f"{dropped.snapshots} snapshots, {dropped.explains} P&L explains and "
+            f"{dropped.events} events dropped while the spool could not be written (memory "
+            f"bound reached){span}",
             details=details,
         )
 

@@ -42,11 +42,15 @@ class Dropped:
 
     snapshots: int = 0
     events: int = 0
+    explains: int = 0  # P&L explain records (one per account and tick, beside its snapshot)
     first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
     last_tick: str | None = None
 
     def add(self, line: bytes) -> None:
         body = json.loads(line)  # our own line, encoded a moment ago
+        if body.get("kind") == "pnl_explain":
+            self.explains += 1
+            return
         if body.get("kind") != "snapshot":
             self.events += 1
             return
@@ -58,8 +62,8 @@ class Dropped:
 class SpoolWriter:
     """Appends records to the spool; holds them in memory while the disk refuses them.
 
-    At most `max_held_records` are held (100,000: about 2 hours of 5-s snapshots for 60
-    accounts); past it the oldest are dropped and, once the spool takes records again,
+    At most `max_held_records` are held (100,000: about 1 hour of 5-s snapshots and P&L explains
+    for 60 accounts); past it the oldest are dropped and, once the spool takes records again,
     `on_dropped` is called with what was lost so it is reported as a gap.
     """
 
@@ -101,7 +105,7 @@ class SpoolWriter:
                 "spool writable again", extra=logs.fields(flushed=len(batch), dropped=self.dropped)
             )
             self.last_error = None
-        if self._unreported.snapshots or self._unreported.events:
+        if self._unreported.snapshots or self._unreported.events or self._unreported.explains:
             dropped, self._unreported = self._unreported, Dropped()
             self.on_dropped(dropped)
         return True

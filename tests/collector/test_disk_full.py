@@ -113,7 +113,8 @@ async def test_records_past_the_memory_bound_are_reported_as_a_gap(
     assert gap["level"] == "error"
     details = gap["details"]
     assert details["reason"] == "spool_unwritable"
-    assert details["dropped_snapshots"] + details["dropped_events"] >= 6
+    dropped = ("dropped_snapshots", "dropped_events", "dropped_explains")
+    assert sum(details[name] for name in dropped) >= 6
     assert _spool_state(var_dir)["dropped"] >= 6
     stored = {(r["account"], datetime.fromisoformat(r["ts"])) for r in snapshots()}
     ticks = sorted({ts for _, ts in stored})
