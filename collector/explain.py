@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -62,6 +62,9 @@ class PositionExplain:
     symbol: str
     terms: Mapping[str, float | None]  # every name of TERMS; None where it does not apply
     missing: str | None = None
+    # The change of the gateway's own daily P&L of the position (SOCKET reqPnLSingle), in the
+    # base currency; None where the gateway gives none (PORTAL) or a rate is unknown.
+    actual: float | None = None
 
     @property
     def explained(self) -> float | None:
@@ -150,9 +153,16 @@ def explain(start: End, end: End) -> Explain:
 def position_explain(
     start: Holding, end: Holding, context: AccountContext, elapsed_days: float
 ) -> PositionExplain:
-    """One position's terms over the interval; the first missing input's reason otherwise."""
-    terms: dict[str, float | None] = dict.fromkeys(TERMS)
+    """One position's terms over the interval (the first missing input's reason otherwise),
+    and the gateway's own P&L of it where it gives one."""
     fx = context.fx(start.currency)
+    actual = _change(start.daily_pnl, end.daily_pnl)
+    actual = None if actual is None or fx is None else actual * fx
+    return replace(_terms(start, end, fx, elapsed_days), actual=actual)
+
+
+def _terms(start: Holding, end: Holding, fx: float | None, elapsed_days: float) -> PositionExplain:
+    terms: dict[str, float | None] = dict.fromkeys(TERMS)
     reason = _unknown_contract(start, fx)
     if reason is not None:
         return PositionExplain(start.conid, start.symbol, terms, reason)
@@ -274,7 +284,7 @@ def record(account: str, mode: records.Mode, interval: Explain) -> records.PnlEx
         ),
         position_conids=tuple(position.conid for position in interval.positions),
         position_rows=tuple(
-            (*(position.terms[name] for name in TERMS), position.explained)
+            (*(position.terms[name] for name in TERMS), position.explained, position.actual)
             for position in interval.positions
         ),
         position_missing=tuple(position.missing for position in interval.positions),

@@ -189,6 +189,9 @@ class Holding:
     price_changed_at: datetime | None = None  # when `price` last changed (linear instruments)
     greeks: OptionGreeks | None = None
     terms: OptionTerms | None = None  # options only: None until the gateway has stated them
+    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), taken to be in the
+    # position's currency (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
+    daily_pnl: float | None = None
 
     @property
     def is_option(self) -> bool:

@@ -130,10 +130,10 @@ ON CONFLICT DO NOTHING
 _INSERT_EXPLAIN_POSITIONS = """
 INSERT INTO pnl_explain_positions (
     account, ts, conid, delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, explained_pnl,
-    missing)
+    missing, actual_pnl)
 SELECT line->>'account', (line->>'ts')::timestamptz, p.conid::bigint,
     (p.row->>0)::float8, (p.row->>1)::float8, (p.row->>2)::float8, (p.row->>3)::float8,
-    (p.row->>4)::float8, (p.row->>5)::float8, p.missing #>> '{}'
+    (p.row->>4)::float8, (p.row->>5)::float8, p.missing #>> '{}', (p.row->>6)::float8
 FROM bridge_staging CROSS JOIN LATERAL ROWS FROM (
     jsonb_array_elements_text(line->'position_conids'),
     jsonb_array_elements(line->'position_rows'),

@@ -85,6 +85,8 @@ BETA_SOURCES: Final = ("history", "file")
 # ends with their sum, the explained P&L), and why an interval is left out of the score.
 EXPLAIN_TERMS: Final = ("delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl", "linear_pnl")
 EXPLAIN_ROW: Final = (*EXPLAIN_TERMS, "explained_pnl")
+# A position's row adds the gateway's own P&L change of the position (SOCKET reqPnLSingle).
+EXPLAIN_POSITION_ROW: Final = (*EXPLAIN_ROW, "actual_pnl")
 EXPLAIN_MARKS: Final = ("positions_changed", "pnl_rolled_over", "input_missing")
 # uuid5 namespace for explain ids: one per account and interval end, like snapshots'.
 EXPLAIN_NAMESPACE: Final = uuid.UUID("c3b1f6a4-2d7e-4f0a-9e55-7a16d0e4b816")
@@ -184,7 +186,8 @@ class PnlExplain:
     `actual_pnl`: the change of the gateway's daily P&L; `explained_pnl`: the sum of every
     position's terms, None when any position's input is missing (`missing`: reason -> count).
     `marks` (from EXPLAIN_MARKS): why the interval is left out of the score; empty: scored, and
-    then both sums are known. Rows of `underlying_rows` and `position_rows` are EXPLAIN_ROW."""
+    then both sums are known. Rows of `underlying_rows` are EXPLAIN_ROW, of `position_rows`
+    EXPLAIN_POSITION_ROW."""
 
     id: uuid.UUID
     ts: datetime
@@ -711,9 +714,11 @@ def _check_explain(record: PnlExplain) -> None:
         raise RecordError("underlying_rows and underlying_symbols differ in length")
     if not len(record.position_rows) == len(record.position_conids) == len(record.position_missing):
         raise RecordError("position_rows, position_conids and position_missing differ in length")
-    for row in (*record.underlying_rows, *record.position_rows):
-        if len(row) != len(EXPLAIN_ROW):
-            raise RecordError(f"a row has {len(row)} values, not {len(EXPLAIN_ROW)}")
+    for rows, names in ((record.underlying_rows, EXPLAIN_ROW),
+                        (record.position_rows, EXPLAIN_POSITION_ROW)):  # fmt: skip
+        for row in rows:
+            if len(row) != len(names):
+                raise RecordError(f"a row has {len(row)} values, not {len(names)}")
 
 
 def _strings(body: Mapping[str, Any], name: str) -> list[str]:

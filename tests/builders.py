@@ -181,7 +181,7 @@ def pnl_explain(
     """The explain of the interval ending at tick `tick` (5 s after the one before): an option
     and a future on ES, each term its own number; a marked one may lack its sums."""
     end = EPOCH + timedelta(seconds=5 * tick)
-    rows = ((100.0, 4.0, -2.0, 1.0, None, 103.0), (None, None, None, None, 15.0, 15.0))
+    rows = ((100.0, 4.0, -2.0, 1.0, None, 103.0, 110.0), (None, None, None, None, 15.0, 15.0, 20.0))
     return records.PnlExplain(
         id=records.explain_id(account, end),
         ts=end,

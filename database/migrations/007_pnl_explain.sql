@@ -44,6 +44,8 @@ CREATE TABLE pnl_explain_positions (
     linear_pnl    double precision,
     explained_pnl double precision,
     missing       text,                                 -- the input it lacked; NULL: none
+    -- the gateway's own daily P&L change of the position (SOCKET reqPnLSingle); NULL in PORTAL
+    actual_pnl    double precision,
     PRIMARY KEY (account, ts, conid),
     FOREIGN KEY (account, ts) REFERENCES pnl_explain (account, ts) ON DELETE CASCADE
 );

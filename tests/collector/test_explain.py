@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -232,5 +233,18 @@ def test_a_record_carries_every_sum_row_and_mark() -> None:
     assert (record.ts, record.start_ts, record.actual_pnl) == (end.at, T0, 500.0)
     assert record.underlying_symbols == ("SAP", "SPY", "ZC")
     assert record.position_conids == (1, 2, 3)
-    assert record.position_rows[1] == pytest.approx((None, None, None, None, 220.0, 220.0))
+    assert record.position_rows[1] == pytest.approx((None, None, None, None, 220.0, 220.0, None))
     assert record.underlying_rows[1] == pytest.approx((200.0, 8.0, -5.0, 20.0, None, 223.0))
+
+
+def test_a_positions_own_pnl_change_is_its_actual_in_the_base_currency() -> None:
+    """SAP in EUR: the gateway's daily P&L of it 100 -> 130 EUR is 30 x 1.1 = 33 USD actual,
+    beside its explained 220; a position the gateway gives no P&L of has no actual."""
+    before, after = (
+        replace(_stock(), daily_pnl=100.0),
+        replace(_stock(price=232.0), daily_pnl=130.0),
+    )
+    position = explain.position_explain(before, after, USD, elapsed_days=0.5)
+    assert position.actual == pytest.approx(33.0)
+    assert position.explained == pytest.approx(220.0)
+    assert explain.position_explain(_stock(), after, USD, elapsed_days=0.5).actual is None

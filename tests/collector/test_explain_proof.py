@@ -148,8 +148,24 @@ async def _inputs_arrived(collector: Collector, simulator: Simulator) -> bool:
     }:
         return False
     portal = collector.settings.mode == "PORTAL"
+    if not portal and any(  # SOCKET: each position's own daily P&L too (reqPnLSingle)
+        holding.daily_pnl is None or abs(holding.daily_pnl - own) > 0.005
+        for holding in view.holdings
+        for own in [_own_pnl(simulator)[holding.conid]]
+    ):
+        return False
     return all(_holding_arrived(holding, market.quote(holding.conid), portal=portal)
                for holding in view.holdings)  # fmt: skip
+
+
+def _own_pnl(simulator: Simulator) -> dict[int, float]:
+    """Each position's daily P&L as the simulator's reqPnLSingle serves it: marked from its
+    prices, to the cent, in the position's currency."""
+    market = simulator.market
+    return {
+        position.instrument.conid: cents(market.valuation(position).daily_pnl)
+        for position in market.positions(ACCOUNT)
+    }
 
 
 def _holding_arrived(holding: greeks.Holding, quote: Quote, *, portal: bool) -> bool:
@@ -263,3 +279,26 @@ async def test_a_staged_fill_leaves_its_interval_out_of_the_score(
     assert [record.marks for record in intervals] == [(), ("positions_changed",), ()]
     score = day_score(Outcome.of_record(record) for record in intervals)
     assert (score.scored, score.not_scored) == (2, 1)
+
+
+async def test_socket_explains_each_position_against_its_own_pnl(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """SOCKET: each position's actual P&L is the change of its reqPnLSingle daily P&L, in the
+    base currency (the yen position at the gateway's rate), equal to the simulator's own; each
+    position's explain is within 2 % of it (a 5-s step: the Taylor terms are near exact)."""
+    market = simulator.market
+    rates = {p.instrument.conid: market.exchange_rate(ACCOUNT, p.instrument.currency)
+             for p in market.positions(ACCOUNT)}  # fmt: skip
+    before = _own_pnl(simulator)
+    [interval] = await _explains(simulator, "SOCKET", tmp_path / "var", steps_s=(5.0,))
+    after = _own_pnl(simulator)
+    actual_at = records.EXPLAIN_POSITION_ROW.index("actual_pnl")
+    explained_at = records.EXPLAIN_POSITION_ROW.index("explained_pnl")
+    assert set(interval.position_conids) == set(after)
+    for conid, row in zip(interval.position_conids, interval.position_rows, strict=True):
+        rate = rates[conid]
+        assert rate is not None
+        expected = (after[conid] - before[conid]) * rate
+        assert row[actual_at] == pytest.approx(expected, rel=1e-9), conid
+        assert row[explained_at] == pytest.approx(expected, rel=0.02, abs=0.02 * rate), conid

@@ -67,7 +67,7 @@ async def test_each_interval_and_its_positions_are_stored_once(
         )
         rows = await cursor.fetchall()
         cursor = await conn.execute(
-            "SELECT conid, delta_pnl, linear_pnl, explained_pnl, missing"
+            "SELECT conid, delta_pnl, linear_pnl, explained_pnl, missing, actual_pnl"
             " FROM pnl_explain_positions WHERE ts = %s ORDER BY conid",
             (builders.EPOCH + timedelta(seconds=5),),
         )
@@ -77,8 +77,8 @@ async def test_each_interval_and_its_positions_are_stored_once(
     assert rows[5][2:5] == (None, ["input_missing"], {"no_implied_vol": 1})
     assert rows[0][5:] == (100.0, ["ES"], [[100.0, 4.0, -2.0, 1.0, 15.0, 118.0]])
     assert positions == [
-        (716002, 100.0, None, 103.0, None),  # the option: its terms, no linear P&L
-        (495512563, None, 15.0, 15.0, None),  # the future: linear only
+        (716002, 100.0, None, 103.0, None, 110.0),  # the option: its terms, no linear P&L
+        (495512563, None, 15.0, 15.0, None, 20.0),  # the future: linear only
     ]
 
 

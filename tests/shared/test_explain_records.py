@@ -30,7 +30,7 @@ def test_an_explain_round_trips_through_its_line() -> None:
     actual=_money,
     explained=_money,
     marks=st.lists(st.sampled_from(records.EXPLAIN_MARKS), min_size=1, unique=True),
-    rows=st.lists(st.tuples(*[_money] * len(records.EXPLAIN_ROW)), max_size=4),
+    rows=st.lists(st.tuples(*[_money] * len(records.EXPLAIN_POSITION_ROW)), max_size=4),
 )
 def test_any_marked_explain_round_trips(
     actual: float | None,
@@ -67,7 +67,8 @@ def _line(**changes: object) -> bytes:
         (_line(underlying_symbols=[]), "underlying_rows and underlying_symbols differ"),
         (_line(position_missing=[None]), "position_rows, position_conids and position_missing"),
         (_line(underlying_rows=[[1.0, 2.0]]), "a row has 2 values, not 6"),
-        (_line(position_rows=[["x"] * 6, [None] * 6]), "position_rows: a value is not a number"),
+        (_line(position_rows=[["x"] * 7, [None] * 7]), "position_rows: a value is not a number"),
+        (_line(position_rows=[[None] * 6, [None] * 7]), "a row has 6 values, not 7"),
         (_line(position_conids=[1, "2"]), "position_conids is not a list of integers"),
         (_line(marks="input_missing"), "marks is not a list of strings"),
         (_line(missing={"no_greek": -1}), "no_greek is missing or not a count"),
