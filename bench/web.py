@@ -30,7 +30,7 @@ from psycopg import sql
 
 from bench import history as history_bench
 from bench.harness import fresh_database, scratch_postgres
-from database.status import ROWS_LAST_HOUR_SQL
+from database.reads import ROWS_LAST_HOUR_SQL
 from tests.fixtures.web import serving
 
 ACCOUNTS = 60

@@ -17,16 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import TupleRow
 
-from database.errors import DatabaseError, translate
+from database.errors import DatabaseError
 from database.partitions import Partition, Policy, Width, from_catalog, partition_at, plan
-from database.sink import answered, close_quietly
+from database.session import Connection, Session
 from shared import records
-
-Connection = psycopg.AsyncConnection[TupleRow]
 
 RAW_TABLES = ("portfolio_greeks", "api_logs")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
@@ -435,27 +431,16 @@ class HistoryKeeper:
         max_minutes: int = 20_000,
         reply_timeout_s: float | None = None,
     ) -> None:
-        self._connect = connect
+        # A server that stops answering mid-step is hung up on, not waited for: the replayer's
+        # drain comes after this step.
+        self._session = Session(connect, reply_timeout_s=reply_timeout_s)
         self.retention = retention
-        self._reply_timeout_s = reply_timeout_s
         self._max_minutes = max_minutes
-        self._conn: Connection | None = None
         self.last_facts: HistoryFacts | None = None
 
     async def step(self, now: datetime) -> MaintenanceReport:
         """Partitions due at `now`, one batch of rollups, then the facts for the heartbeat."""
-        try:
-            conn = await self._connection()
-            # A server that stops answering mid-step is hung up on, not waited for: the
-            # replayer's drain comes after this step.
-            report = await answered(conn, self._reply_timeout_s, self._maintain(conn, now))
-        except (psycopg.Error, OSError) as exc:  # TimeoutError included
-            if self._conn is not None and (
-                self._conn.broken or self._conn.closed or isinstance(exc, TimeoutError)
-            ):
-                await self.close()
-            raise translate(exc) from exc
-        return report
+        return await self._session.run(lambda conn: self._maintain(conn, now))
 
     async def _maintain(self, conn: Connection, now: datetime) -> MaintenanceReport:
         report = await apply_partition_plan(conn, self.retention, now)
@@ -463,15 +448,8 @@ class HistoryKeeper:
         self.last_facts = await facts(conn, self.retention)
         return report
 
-    async def _connection(self) -> Connection:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await self._connect()
-        return self._conn
-
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await close_quietly(conn)
+        await self._session.close()
 
 
 __all__ = ["DatabaseError", "HistoryKeeper", "Retention", "maintain"]

@@ -32,7 +32,7 @@ class DatabaseSettings:
     def reply_timeout_s(self) -> float:
         """The longest a live server takes to answer a statement: its own statement timeout
         answers with an error first; the connect timeout is the margin for the way back.
-        Silent past it, the server is taken for gone (database/sink.py `answered`)."""
+        Silent past it, the server is taken for gone (database/session.py `answered`)."""
         return self.statement_timeout_s + self.connect_timeout_s
 
     @classmethod

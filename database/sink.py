@@ -19,27 +19,20 @@ connection-level failures are raised, as `DatabaseUnavailable`, for the caller's
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import psycopg
-from psycopg.rows import TupleRow
 
 from database.errors import (
     BatchTooLarge,
     DatabaseError,
     RecordRejected,
     TransientConflict,
-    translate,
 )
 from database.schema import bootstrap
-
-Connection = psycopg.AsyncConnection[TupleRow]
+from database.session import Connection, Session
 
 # A format-2 line is about 3 kB as jsonb, past the 2 kB at which PostgreSQL would compress it
 # on the way in and decompress it again for every field the INSERT reads (twenty-odd times a
@@ -147,10 +140,6 @@ _COPY_TRAILER = struct.pack("!h", -1)
 _JSONB_VERSION = b"\x01"
 # A serialization failure or deadlock is a race, not an outage: retry this many times.
 _CONFLICT_RETRIES = 3
-# After a hang-up, psycopg's pending read ends at once; this only bounds the unexpected.
-_HANG_UP_GRACE_S = 5.0
-
-_T = TypeVar("_T")
 
 
 def copy_payload(lines: Sequence[bytes]) -> bytes:
@@ -177,14 +166,9 @@ class StoreResult:
 
 
 class RecordSink:
-    """Stores lines over one connection, opened lazily and dropped when it breaks.
-
-    A server can accept a connection and then never answer (hung, or a network path that
-    drops replies): psycopg would wait for ever. So each statement must be answered within
-    `reply_timeout_s` (the server's own statement timeout answers first, with an error, when
-    the server is alive); past it the connection is hung up and the call fails at once as an
-    outage.
-    """
+    """Stores lines over one `Session` (database/session.py): opened lazily, prepared with the
+    schema and the staging table, each statement answered within `reply_timeout_s`, dropped
+    when it breaks."""
 
     def __init__(
         self,
@@ -192,9 +176,7 @@ class RecordSink:
         *,
         reply_timeout_s: float | None = None,
     ) -> None:
-        self._connect = connect
-        self._reply_timeout_s = reply_timeout_s
-        self._conn: Connection | None = None
+        self._session = Session(connect, reply_timeout_s=reply_timeout_s, prepare=_prepare)
 
     async def store(self, lines: Sequence[bytes]) -> StoreResult:
         """Store every line once; raises DatabaseUnavailable (or SchemaError) for the caller."""
@@ -225,74 +207,43 @@ class RecordSink:
     async def _store_batch(self, lines: list[bytes]) -> int:
         for attempt in range(_CONFLICT_RETRIES + 1):
             try:
-                return await self._transaction(lines)
+                return await self._session.run(
+                    lambda conn: self._transaction(conn, lines), bounded=False
+                )
             except TransientConflict:
                 if attempt == _CONFLICT_RETRIES:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _transaction(self, lines: list[bytes]) -> int:
-        conn = await self._connection()
+    async def _transaction(self, conn: Connection, lines: list[bytes]) -> int:
+        # Statement by statement (the connection is in autocommit), so that each one is bounded
+        # by the reply timeout, the commit included.
+        answered = self._session.answered
+        await answered(conn, conn.execute("BEGIN"))
         try:
-            # Statement by statement (the connection is in autocommit), so that each one is
-            # bounded by the reply timeout, the commit included.
-            await self._answered(conn, conn.execute("BEGIN"))
-            try:
-                await self._answered(conn, _copy(conn, lines))
-                snapshots = await self._answered(conn, conn.execute(INSERT_SNAPSHOTS))
-                api_logs = await self._answered(conn, conn.execute(_INSERT_API_LOGS))
-                betas = await self._answered(conn, conn.execute(_INSERT_BETAS))
-                explains = await self._answered(conn, conn.execute(_INSERT_EXPLAINS))
-                await self._answered(conn, conn.execute(_INSERT_EXPLAIN_POSITIONS))
-                await self._answered(conn, conn.execute("COMMIT"))
-            except psycopg.Error:
-                if not (conn.broken or conn.closed):
-                    await self._answered(conn, conn.execute("ROLLBACK"))
-                raise
-            return snapshots.rowcount + api_logs.rowcount + betas.rowcount + explains.rowcount
-        except psycopg.Error as exc:
-            error = translate(exc)
-            if conn.broken or conn.closed:
-                await self.close()
-            raise error from exc
-        except OSError as exc:
-            await self.close()
-            raise translate(exc) from exc
+            await answered(conn, _copy(conn, lines))
+            snapshots = await answered(conn, conn.execute(INSERT_SNAPSHOTS))
+            api_logs = await answered(conn, conn.execute(_INSERT_API_LOGS))
+            betas = await answered(conn, conn.execute(_INSERT_BETAS))
+            explains = await answered(conn, conn.execute(_INSERT_EXPLAINS))
+            await answered(conn, conn.execute(_INSERT_EXPLAIN_POSITIONS))
+            await answered(conn, conn.execute("COMMIT"))
+        except psycopg.Error:
+            if not (conn.broken or conn.closed):
+                await answered(conn, conn.execute("ROLLBACK"))
+            raise
+        return snapshots.rowcount + api_logs.rowcount + betas.rowcount + explains.rowcount
 
     @property
     def connected(self) -> bool:
-        return self._conn is not None and not self._conn.closed and not self._conn.broken
+        return self._session.connected
 
     async def connect(self) -> None:
         """Connect and bootstrap the schema now (processes do this at start)."""
-        await self._connection()
-
-    async def _connection(self) -> Connection:
-        if self._conn is not None and self.connected:
-            return self._conn
-        try:
-            conn = await self._connect()
-        except (psycopg.Error, OSError) as exc:
-            raise translate(exc) from exc
-        try:
-            await self._answered(conn, _prepare(conn))
-        except (psycopg.Error, OSError) as exc:
-            # Opened but unusable: release the server's backend now, not at garbage collection.
-            await close_quietly(conn)
-            raise translate(exc) from exc
-        except BaseException:
-            await close_quietly(conn)
-            raise
-        self._conn = conn
-        return conn
+        await self._session.connect()
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await close_quietly(conn)
-
-    def _answered(self, conn: Connection, step: Awaitable[_T]) -> Awaitable[_T]:
-        return answered(conn, self._reply_timeout_s, step)
+        await self._session.close()
 
 
 async def _prepare(conn: Connection) -> None:
@@ -306,49 +257,4 @@ async def _copy(conn: Connection, lines: list[bytes]) -> None:
         await copy.write(copy_payload(lines))
 
 
-async def answered(conn: Connection, timeout_s: float | None, step: Awaitable[_T]) -> _T:
-    """`step`'s result, or TimeoutError (an outage) once the server has been silent for
-    `timeout_s`: the connection is then hung up, so nothing waits on it any more."""
-    if timeout_s is None:
-        return await step
-    task = asyncio.ensure_future(step)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if done:
-        return task.result()
-    _hang_up(conn)  # the pending read ends at once with "server closed the connection"
-    done, _ = await asyncio.wait({task}, timeout=_HANG_UP_GRACE_S)
-    if not done:
-        task.cancel()
-    elif not task.cancelled():
-        task.exception()  # retrieved: its "connection closed" is this timeout's consequence
-    raise TimeoutError(f"no answer from the server within {timeout_s:g} s")
-
-
-def _hang_up(conn: Connection) -> None:
-    """Shut the connection's socket down under psycopg, which is still waiting on it."""
-    try:
-        fd = conn.pgconn.socket
-    except psycopg.OperationalError:
-        return  # already closed
-    with socket.socket(fileno=os.dup(fd)) as duplicate:
-        try:
-            duplicate.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already disconnected
-
-
-async def close_quietly(conn: Connection) -> None:
-    """Close `conn`, which may be broken already."""
-    try:
-        await conn.close()
-    except (psycopg.Error, OSError):
-        pass  # already broken: nothing left to release
-
-
-__all__ = [
-    "DatabaseError", "RecordSink", "StoreResult", "answered", "close_quietly", "copy_payload",
-]  # fmt: skip
+__all__ = ["DatabaseError", "RecordSink", "StoreResult", "copy_payload"]

@@ -1,10 +1,10 @@
 """`bridge-status`: the bridge's health on one screen, for operators and health checks.
 
 Reads each process's heartbeat file, the spool, the buffer and the dead-letter file directly
-(`shared/bridge_status.py`), so it answers when every process is down; asks PostgreSQL (with a
-short timeout) how many rows it stored in the last hour, and says so when it cannot. Exit 0 when
-healthy (warnings allowed), 1 when unhealthy, with the reasons; `--json` prints the same for
-machines.
+(`shared/bridge_status.py`), so it answers when every process is down; asks PostgreSQL (through
+one short `Session`: the same reply bound and translation of errors as every other client) how
+many rows it stored in the last hour, and says so when it cannot. Exit 0 when healthy
+(warnings allowed), 1 when unhealthy, with the reasons; `--json` prints the same for machines.
 """
 
 from __future__ import annotations
@@ -16,29 +16,33 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import psycopg
-
+from database.errors import DatabaseError
+from database.reads import rows_last_hour
+from database.session import ask_once
 from database.settings import DatabaseSettings
 from shared.bridge_status import gather_files, render, summary, unhealthy
-from shared.errors import BridgeError, SettingsError
+from shared.errors import SettingsError
 from shared.health import Facts, assess
 from shared.logs import redact
 from shared.settings import BufferLimits, PipelinePaths, with_dotenv
 
-# Snapshots of the last hour, by tick: the partitions of older days are pruned and the primary
-# key (account, ts) answers by skip scan, however long the history. (Counting by `stored_at`,
-# which has no index, read every partition: bench/web.py measures both.)
-ROWS_LAST_HOUR_SQL = "SELECT count(*) FROM portfolio_greeks WHERE ts > now() - interval '1 hour'"
+# A health check must answer soon, whatever the processes' own timeouts: the connection gets
+# this long, and the count (a skip scan of today's partition: milliseconds) this long again.
+_CONNECT_S = 2.0
+_COUNT_S = 5.0
 
 
 def _rows_last_hour(database: DatabaseSettings) -> tuple[int | None, str | None]:
+    quick = replace(database, connect_timeout_s=_CONNECT_S, statement_timeout_s=_COUNT_S)
     try:
-        url = database.resolve_url()
-        with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute(ROWS_LAST_HOUR_SQL).fetchone()
-    except (psycopg.Error, OSError, BridgeError) as exc:
-        return None, redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-    return (int(row[0]) if row else 0), None
+        rows = ask_once(
+            lambda: quick.connect("bridge-status", read_only=True),
+            rows_last_hour,
+            reply_timeout_s=quick.reply_timeout_s,
+        )
+    except DatabaseError as exc:
+        return None, redact(str(exc) or type(exc).__name__)
+    return rows, None
 
 
 def gather(

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable
+from database.session import Connection
 from database.settings import DatabaseSettings
-from database.sink import Connection, RecordSink, StoreResult
+from database.sink import RecordSink, StoreResult
 from shared import logs
 
 log = logging.getLogger("database")

@@ -1,14 +1,16 @@
 """The web program's only way to PostgreSQL: one read-only session, and every answer remembered.
 
-The session is opened with `default_transaction_read_only=on`, so the server itself refuses any
-write. Each answer is kept under its question; while the database cannot answer (down, starting,
-the schema not there yet) the last answer is given back with the error beside it, so the page
-keeps showing what it knew, saying since when. Outages go through the same circuit breaker as
-the writer's, so a database that is down is tried once per breaker period, not per request.
+The session (database/session.py) is opened with `default_transaction_read_only=on`, so the
+server itself refuses any write. Each answer is kept under its question; while the database
+cannot answer (down, starting, the schema not there yet) the last answer is given back with the
+error beside it, so the page keeps showing what it knew, saying since when. Outages go through
+the session's circuit breaker, like the writer's, so a database that is down is tried once per
+breaker period, not per request.
 
-The columns of `portfolio_greeks` and of its rollups are read from information_schema at each
-connection and every minute, and every query is built from them (see `web/figures.py`); long
-charts read the rollups, with raw rows for what is not rolled up yet (`series_query`).
+The columns of `portfolio_greeks` and of its rollups are read from information_schema
+(database/reads.py) at each connection and every minute, and every query is built from them
+(see `web/figures.py`); long charts read the rollups, with raw rows for what is not rolled up
+yet (`series_query`).
 """
 
 from __future__ import annotations
@@ -22,57 +24,32 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import TupleRow, dict_row
 
-from database.circuit_breaker import DBCircuitBreaker
-from database.errors import DatabaseError, DatabaseUnavailable, translate
+from database import reads
+from database.errors import DatabaseError
+from database.session import Connection, reading_session
 from database.settings import DatabaseSettings
-from database.sink import answered
-from database.status import ROWS_LAST_HOUR_SQL
 from shared.logs import redact
 from web.errors import NoAnswer, NoSchema
 from web.figures import ORIGIN, ROLLUPS, Columns, Window, charted, rollup_usable, source
 
 T = TypeVar("T")
-Connection = psycopg.AsyncConnection[TupleRow]
 Row = dict[str, Any]
 
-_COLUMNS_SQL = """
-SELECT table_name, column_name, data_type FROM information_schema.columns
-WHERE table_schema = current_schema()
-  AND table_name IN ('portfolio_greeks', 'snapshots', 'rollup_pending', {rollups})
-ORDER BY table_name, ordinal_position
-"""
+# The tables (and the view) whose columns every query is built from.
+_SCHEMA_TABLES = ("portfolio_greeks", "snapshots", "rollup_pending", *(t for t, _w in ROLLUPS))
 _COLUMNS_MAX_AGE_S = 60.0
 
 
-def snapshot_source(columns: Columns) -> sql.Identifier:
+def snapshot_source(columns: Columns) -> str:
     """Where a snapshot is read in full: format 3 keeps its underlyings as arrays and its
     completeness only where it is not complete, so the view `snapshots` (migration 005), once
     it exists; the table before."""
-    return sql.Identifier("snapshots" if columns.full else "portfolio_greeks")
+    return "snapshots" if columns.full else "portfolio_greeks"
 
 
 _REMEMBERED = 256
-# Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: 60
-# index probes instead of reading every row.
-_LATEST_SQL = """
-WITH RECURSIVE accounts(account) AS (
-    (SELECT account FROM portfolio_greeks ORDER BY account LIMIT 1)
-    UNION ALL
-    SELECT (SELECT p.account FROM portfolio_greeks p WHERE p.account > a.account
-            ORDER BY p.account LIMIT 1)
-    FROM accounts a WHERE a.account IS NOT NULL
-)
-SELECT latest.* FROM accounts a
-CROSS JOIN LATERAL (
-    SELECT {columns} FROM {source} p WHERE p.account = a.account ORDER BY p.ts DESC LIMIT 1
-) latest
-WHERE a.account IS NOT NULL
-ORDER BY a.account
-"""
 # A chart: min and max of each figure per bucket, and its last value, so a 5-day view ships a
 # few hundred points, not 86,400. The rows are `parts`: raw rows, or for a long bucket (see
 # figures.source) rollup rows for the whole rollup buckets of the window, each a part with its
@@ -161,19 +138,16 @@ class Reader:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._database = database
+        self._reply_s = database.reply_timeout_s
         self._clock = clock
         self._monotonic = monotonic
-        self._conn: Connection | None = None
+        self._session = reading_session(
+            database, "bridge-web", prepare=self._new_connection, monotonic=monotonic
+        )
         self._lock = asyncio.Lock()
         self._columns: Columns | None = None
         self._columns_at = 0.0
         self._known: OrderedDict[Hashable, Answer[Any]] = OrderedDict()
-        self.breaker = DBCircuitBreaker(
-            name="web",
-            fail_max=database.breaker_fail_max,
-            reset_timeout_s=database.breaker_reset_s,
-        )
         self.last_error: str | None = None
 
     @property
@@ -182,9 +156,7 @@ class Reader:
         return self._columns
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._session.close()
 
     # ---- the questions -------------------------------------------------------------------
 
@@ -194,18 +166,14 @@ class Reader:
     async def latest(self) -> Answer[list[Row]]:
         async def work(conn: Connection, columns: Columns) -> list[Row]:
             wanted = [name for name in columns.full or columns.types if name != "id"]
-            query = sql.SQL(_LATEST_SQL).format(
-                columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in wanted),
-                source=snapshot_source(columns),
-            )
-            return await _rows(conn, query, {})
+            return await reads.newest_per_account(conn, wanted, source=snapshot_source(columns))
 
         return await self._ask(("latest",), work)
 
     async def series(self, account: str, span: Window) -> Answer[list[Row]]:
         async def work(conn: Connection, columns: Columns) -> list[Row]:
             query, params = series_query(columns, account, span)
-            return await _rows(conn, query, params)
+            return await reads.dict_rows(conn, query, params)
 
         return await self._ask(("series", account, span.name), work)
 
@@ -214,7 +182,7 @@ class Reader:
     ) -> Answer[list[Row]]:
         async def work(conn: Connection, _columns: Columns) -> list[Row]:
             params = {"start": span.start, "end": span.end, "events": names, "limit": limit}
-            return await _rows(conn, sql.SQL(_EVENTS_SQL), params)
+            return await reads.dict_rows(conn, sql.SQL(_EVENTS_SQL), params)
 
         return await self._ask(("events", span.name), work)
 
@@ -222,16 +190,14 @@ class Reader:
         """api_logs rows per event and UTC day whose tick is at or after `since`."""
 
         async def work(conn: Connection, _columns: Columns) -> dict[tuple[str, date], int]:
-            rows = await _rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {"since": since})
+            rows = await reads.dict_rows(conn, sql.SQL(_EVENT_COUNTS_SQL), {"since": since})
             return {(row["event"], row["day"]): int(row["events"]) for row in rows}
 
         return await self._ask(("event_counts",), work)
 
     async def rows_last_hour(self, *, wait_s: float | None = None) -> Answer[int]:
         async def work(conn: Connection, _columns: Columns) -> int:
-            cursor = await conn.execute(ROWS_LAST_HOUR_SQL)
-            row = await cursor.fetchone()
-            return int(row[0]) if row else 0
+            return await reads.rows_last_hour(conn)
 
         return await self._ask(("rows_last_hour",), work, wait_s=wait_s)
 
@@ -267,28 +233,21 @@ class Reader:
         wait for the one connection while another question holds it (the reply timeout when
         None): a caller that must answer soon (/healthz) gives up on it."""
         error: str | None = None
-        reply_s = self._database.reply_timeout_s
-        if not self.breaker.allows(self._monotonic()):
+        if not self._session.allows():
             error = self.last_error or "database breaker open"
-        elif not await self._acquired(reply_s if wait_s is None else wait_s):
+        elif not await self._acquired(self._reply_s if wait_s is None else wait_s):
             # Not an outage of its own: the question holding the connection will say.
-            error = f"still busy with an earlier question after {wait_s or reply_s:g} s"
+            error = f"still busy with an earlier question after {wait_s or self._reply_s:g} s"
         else:
             try:
-                conn = await self._connection()
                 # A server that stops answering must not hold every request (and /healthz)
-                # behind the lock: silent past the reply timeout, it is an outage.
-                columns = await answered(conn, reply_s, self._current_columns(conn))
-                value = await answered(conn, reply_s, work(conn, columns))
-            # psycopg's and the OS's errors are translated here, once, for every question.
-            except (psycopg.Error, OSError) as exc:  # TimeoutError included: no answer
-                self._failed(translate(exc))
-                error = self.last_error
+                # behind the lock: silent past the reply timeout, it is an outage (the session).
+                columns = await self._session.run(self._current_columns)
+                value = await self._session.run(lambda conn: work(conn, columns))
             except (DatabaseError, NoSchema) as exc:
                 self._failed(exc)
                 error = self.last_error
             else:
-                self.breaker.succeeded()
                 self.last_error = None
                 answer = Answer(value, self._clock())
                 self._remember(key, answer)
@@ -325,8 +284,6 @@ class Reader:
 
     def _failed(self, exc: DatabaseError | NoSchema) -> None:
         self.last_error = redact(str(exc)) or type(exc).__name__
-        if isinstance(exc, DatabaseUnavailable):
-            self.breaker.failed(self._monotonic())
         # A missing table or column means the schema moved: read it again at the next answer.
         # Until then the last columns read stay, so the remembered answers keep their shape.
         self._columns_at = -math.inf
@@ -337,24 +294,13 @@ class Reader:
         while len(self._known) > _REMEMBERED:
             self._known.popitem(last=False)
 
-    async def _connection(self) -> Connection:
-        if self._conn is not None and not self._conn.closed and not self._conn.broken:
-            return self._conn
-        self._conn = None
+    async def _new_connection(self, _conn: Connection) -> None:
         self._columns_at = -math.inf  # a new connection may be to a migrated schema
-        self._conn = await self._database.connect("bridge-web", read_only=True)
-        return self._conn
 
     async def _current_columns(self, conn: Connection) -> Columns:
         now = self._monotonic()
         if self._columns is None or now - self._columns_at > _COLUMNS_MAX_AGE_S:
-            query = sql.SQL(_COLUMNS_SQL).format(
-                rollups=sql.SQL(", ").join(sql.Literal(table) for table, _width in ROLLUPS)
-            )
-            rows = await _rows(conn, query, {})
-            tables: dict[str, dict[str, str]] = {}
-            for row in rows:
-                tables.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+            tables = await reads.table_columns(conn, _SCHEMA_TABLES)
             # A rollup is read only with its marks of what is not rolled up yet.
             marked = "rollup_pending" in tables
             rollups = {
@@ -422,18 +368,10 @@ def series_query(
         rollup_part=rollup_part,
         raw_figures=raw_figures,
         aggregates=aggregates,
-        source=snapshot_source(columns),
+        source=sql.Identifier(snapshot_source(columns)),
     )
     return query, params
 
 
 async def _constant(value: T) -> T:
     return value
-
-
-async def _rows(
-    conn: Connection, query: sql.SQL | sql.Composed, params: dict[str, Any]
-) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query, params)
-        return await cursor.fetchall()

@@ -7,10 +7,9 @@ plays the collector (it appends snapshot lines to the spool) and nothing else.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,19 @@ import psycopg
 import pytest
 
 from alerter import state as saved
-from alerter.alerter import IN_THE_BUFFER, LIMITS_WAIT_MAX, NOT_ANSWERING, SPOOL_LOCK, Alerter
+from alerter.alerter import Alerter
+from alerter.buffer_wait import LIMITS_WAIT_MAX
 from alerter.delivery import Notification, target_key
 from alerter.episodes import Episode
+from alerter.journal import SPOOL_LOCK
 from alerter.settings import AlerterSettings
+from alerter.transitions import IN_THE_BUFFER, NOT_ANSWERING
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import records
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender
-from tests.fixtures.pipeline import append
+from tests.fixtures.pipeline import RefusingSpool, append
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import free_port
@@ -585,17 +587,6 @@ async def test_a_waiting_notification_for_a_removed_url_is_dropped_and_said(
     assert "notifications for a URL no longer in BRIDGE_ALERT_URLS dropped" in caplog.text
     assert SENTINEL not in caplog.text
     assert len(second_receiver.received) == 1
-
-
-class RefusingSpool(SpoolAppender):
-    """The alerter's real spool, refusing every append while `refusing` (a full disk)."""
-
-    refusing = True
-
-    def append(self, lines: Sequence[bytes], *, now_us: int) -> None:
-        if self.refusing:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        super().append(lines, now_us=now_us)
 
 
 async def _fired_into_a_refusing_spool(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerter.alerter import Transition, digest
 from alerter.episodes import Change, Episode
 from alerter.state import Alert
+from alerter.transitions import Transition, digest
 
 T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
 

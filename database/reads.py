@@ -1,0 +1,138 @@
+"""The named reads of the bridge's tables, shared by the programs that only read.
+
+Each is a function of one connection (run it through a `Session`, database/session.py, for the
+reply bound, the breaker and the translation of errors): the newest snapshot of each account,
+the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
+the columns the schema has. The alerter, the web program and `bridge-status` ask these and
+write no SQL of their own for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from database.session import Connection
+
+Row = dict[str, Any]
+
+# Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: one
+# index probe per account instead of reading every row, however long the table.
+_NEWEST_PER_ACCOUNT = """
+WITH RECURSIVE accounts(account) AS (
+    (SELECT account FROM portfolio_greeks ORDER BY account LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.account FROM portfolio_greeks p WHERE p.account > a.account
+            ORDER BY p.account LIMIT 1)
+    FROM accounts a WHERE a.account IS NOT NULL
+)
+SELECT newest.* FROM accounts a
+CROSS JOIN LATERAL (
+    SELECT {columns} FROM {source} p
+    WHERE p.account = a.account{recent}
+    ORDER BY p.ts DESC LIMIT 1
+) newest
+WHERE a.account IS NOT NULL
+ORDER BY a.account
+"""
+# Each account's snapshots in its own range (since, until), in time order; the floor (the
+# earliest since) prunes the day partitions before the plan is made.
+_UNSEEN = """
+SELECT p.account, p.ts{figures}
+FROM unnest(%(accounts)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
+    AS unseen(account, since, until)
+JOIN portfolio_greeks p
+    ON p.account = unseen.account AND p.ts > unseen.since AND p.ts < unseen.until
+WHERE p.ts > %(floor)s
+ORDER BY p.ts, p.account
+"""
+# A login prompt newer than the last connection means an operator must log in.
+_LOGIN = """
+SELECT EXISTS (
+    SELECT 1 FROM api_logs WHERE event = 'session_required' AND ts > coalesce(
+        (SELECT max(ts) FROM api_logs WHERE event = 'connected'), '-infinity')
+)
+"""
+# Snapshots of the last hour, by tick: the partitions of older days are pruned and the primary
+# key (account, ts) answers by skip scan, however long the history. (Counting by `stored_at`,
+# which has no index, read every partition: bench/web.py measures both.)
+ROWS_LAST_HOUR_SQL = "SELECT count(*) FROM portfolio_greeks WHERE ts > now() - interval '1 hour'"
+_COLUMNS = """
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)
+ORDER BY table_name, ordinal_position
+"""
+
+
+async def newest_per_account(
+    conn: Connection,
+    columns: Sequence[str],
+    *,
+    source: str = "portfolio_greeks",
+    within: timedelta | None = None,
+) -> list[Row]:
+    """The newest snapshot of each account, by account: `columns` of it, read from `source`
+    (the table, or the view `snapshots` that shows every format in full); `within`: only the
+    accounts with a snapshot that recent (the others are closed or filtered out)."""
+    recent = sql.SQL("") if within is None else sql.SQL(" AND p.ts > now() - {}").format(within)
+    query = sql.SQL(_NEWEST_PER_ACCOUNT).format(
+        columns=sql.SQL(", ").join(sql.Identifier("p", name) for name in columns),
+        source=sql.Identifier(source),
+        recent=recent,
+    )
+    return await dict_rows(conn, query, {})
+
+
+async def unseen_snapshots(
+    conn: Connection,
+    figures: Sequence[str],
+    ranges: dict[str, tuple[datetime, datetime]],
+) -> list[tuple[Any, ...]]:
+    """Each account's snapshots strictly inside its range (since, until), in time order, as
+    rows of (account, ts, *figures)."""
+    if not ranges:
+        return []
+    columns = sql.SQL("").join(sql.SQL(", p.{}").format(sql.Identifier(name)) for name in figures)
+    since = [start for start, _end in ranges.values()]
+    params = {
+        "accounts": list(ranges),
+        "since": since,
+        "until": [end for _start, end in ranges.values()],
+        "floor": min(since),
+    }
+    cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
+    return list(await cursor.fetchall())
+
+
+async def login_required(conn: Connection) -> bool:
+    """Is a login prompt (`session_required`) newer than the last connection stored?"""
+    row = await (await conn.execute(_LOGIN)).fetchone()
+    return bool(row and row[0])
+
+
+async def rows_last_hour(conn: Connection) -> int:
+    """How many snapshots were stored with a tick in the last hour."""
+    row = await (await conn.execute(ROWS_LAST_HOUR_SQL)).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def table_columns(conn: Connection, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The columns of those of `tables` (or views) that exist: table -> column -> data type,
+    in table order."""
+    found: dict[str, dict[str, str]] = {}
+    for row in await dict_rows(conn, sql.SQL(_COLUMNS), {"tables": list(tables)}):
+        found.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
+    return found
+
+
+async def dict_rows(
+    conn: Connection, query: sql.SQL | sql.Composed, params: dict[str, Any]
+) -> list[Row]:
+    """The rows of `query`, each a dict by column name."""
+    async with conn.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query, params)
+        return await cursor.fetchall()
