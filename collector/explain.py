@@ -47,7 +47,8 @@ def theta_days(elapsed_s: float) -> float:
 
 @dataclass(frozen=True)
 class End:
-    """One end of an interval: an account's holdings and context as read at `at`."""
+    """One end of an interval: an account's holdings and context at its snapshot's tick `at`
+    (the elapsed time of theta is the time between the two ticks)."""
 
     at: datetime
     holdings: Sequence[Holding]
@@ -87,10 +88,6 @@ class Explain:
     missing: Mapping[str, int]  # reason -> positions (and "no_daily_pnl" for the account)
     underlyings: Mapping[str, Mapping[str, float | None]]  # symbol -> TERMS, "explained_pnl"
     positions: tuple[PositionExplain, ...] = field(default_factory=tuple)
-
-    @property
-    def elapsed_s(self) -> float:
-        return (self.end - self.start).total_seconds()
 
     @property
     def unexplained(self) -> float | None:
