@@ -219,6 +219,7 @@ class WebServer:
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.router.add_get("/api/overview", self._overview)
         app.router.add_get("/api/series", self._series)
+        app.router.add_get("/api/explain", self._explain)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
@@ -355,6 +356,21 @@ class WebServer:
             body["database"]["error"] = str(exc)
             body["events"] = payload.events([], self._observed_in(span.start))
         return _json(body)
+
+    async def _explain(self, request: web.Request) -> web.StreamResponse:
+        account = request.query.get("account", "")
+        try:
+            span = window(request.query.get("window", "1h"), self._clock())
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        if not account:
+            raise web.HTTPBadRequest(text="account is required\n")
+        body: dict[str, Any] = {"account": account, "window": span.name}
+        try:
+            answer = await self.reader.explain(account, span)
+        except NoAnswer as exc:
+            return _json({**body, "error": str(exc), "rows": [], "score": None, "width": None})
+        return _json({**body, **answer.value, "error": answer.error})
 
     def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
         return [item for item in self._observed if item["ts"] >= start]
