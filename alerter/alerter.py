@@ -52,6 +52,7 @@ from alerter.transitions import (
 from shared import logs, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
+from shared.health import feed_conditions
 from shared.reset_window import active_window
 from shared.service import pause
 from shared.spool import SpoolAppender
@@ -245,21 +246,10 @@ class Alerter:
     ) -> list[Check]:
         """The feed's health from `stored` and the files; the limits on `latest` unless None."""
         rules = self.settings.rules
-        heartbeats = {
-            name: status.read(self.settings.paths.run_dir, name) for name in WATCHED_PROCESSES
-        }
-        last_snapshot: dict[str, datetime] = {}
-        for account, row in (stored.latest or {}).items():
-            last_snapshot[account] = row["ts"]
-        collector = heartbeats.get("collector") or {}
-        for account, info in (collector.get("accounts") or {}).items():
-            stamp = (info or {}).get("last_snapshot_ts")
-            if isinstance(stamp, str):
-                produced = datetime.fromisoformat(stamp)
-                last_snapshot[account] = max(produced, last_snapshot.get(account, produced))
+        heartbeats = status.read_all(self.settings.paths.run_dir, WATCHED_PROCESSES)
+        stored_snapshots = {account: row["ts"] for account, row in (stored.latest or {}).items()}
         facts = FeedFacts(
-            heartbeats=heartbeats,
-            last_snapshot=last_snapshot,
+            feed=feed_conditions(heartbeats, now, stored_snapshots=stored_snapshots),
             login_required=stored.login_required,
             buffer_bytes=buffered_bytes,
             in_reset_window=active_window(self.settings.reset_windows, now) is not None,
@@ -363,18 +353,17 @@ class Alerter:
         return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
 
     def _publish(self, state: str) -> None:
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "alerter",
-            {
-                "state": state,
-                "firing": self.firing(),
+        beat = status.Heartbeat(
+            process="alerter",
+            at=self._clock(),
+            interval_s=self.settings.interval_s,
+            state=state,
+            last_db_error=self._store.last_error,
+            firing=tuple(self.firing()),
+            details={
                 "undelivered": len(self.outbox.pending),
                 "targets": len(self.settings.targets),
-                "last_db_error": self._store.last_error,
                 "limits_waiting_since": stamp(self._buffer_wait.since),
             },
-            now=self._clock(),
-            interval_s=self.settings.interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

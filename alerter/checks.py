@@ -1,6 +1,10 @@
 """What each rule reads now: the limits from the stored snapshots, the feed's health from the
 heartbeats, the buffer, the dead letters and the connection's events.
 
+The heartbeats are read once, by `shared.health.feed_conditions`, the same reading bridge-status
+judges: the rules here are durations over it, with the alerter's own limits (a stale snapshot is
+60 s here by default, where bridge-status says unhealthy after 3 poll intervals).
+
 Pure: the observed facts and `now` come in, one `Check` per rule and subject comes out (a subject
 is an account or a process). Inside one of IBKR's reset windows a disconnect, a login prompt and
 stale snapshots are expected, so those rules read as suppressed there: their time does not run,
@@ -10,13 +14,13 @@ and an alert already firing stays firing until the feed is really back.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from alerter.episodes import Reading, condition, threshold
 from alerter.rules import HealthRules, LimitRule
-from shared.health import BREAKER_PROCESSES, age_s
+from shared.health import BREAKER_PROCESSES, FeedConditions
 
 WATCHED_PROCESSES: Final = ("collector", "writer", "replayer")
 _MB: Final = 1_000_000
@@ -42,8 +46,7 @@ class Check:
 class FeedFacts:
     """What the alerter observed; None where it could not observe (the database is down)."""
 
-    heartbeats: Mapping[str, Mapping[str, Any] | None]
-    last_snapshot: Mapping[str, datetime] = field(default_factory=dict)  # account -> newest
+    feed: FeedConditions  # the heartbeats and each account's newest snapshot, stored or spooled
     login_required: bool | None = False  # a login prompt newer than the last connection
     buffer_bytes: int = 0
     in_reset_window: bool = False
@@ -91,29 +94,27 @@ def watch_dead_letters(
     return watch, Reading(past=recent, clear=not recent, value=float(count), limit=watch.before)
 
 
-def _fresh(beat: Mapping[str, Any] | None, now: datetime, silent_s: float) -> bool:
-    age = age_s((beat or {}).get("heartbeat"), now)
-    return age is not None and age <= silent_s and (beat or {}).get("state") != "stopped"
-
-
 def health_checks(
     rules: HealthRules, facts: FeedFacts, *, now: datetime, dead_letters: Reading | None
 ) -> list[Check]:
     """The feed-health rules that are on, each for its subjects."""
     checks: list[Check] = []
+    feed = facts.feed
     suppressed = facts.in_reset_window
     silent_s = rules.heartbeat_silent_s if rules.heartbeat_silent_s is not None else 30.0
     if rules.heartbeat_silent_s is not None:
         for process in WATCHED_PROCESSES:
-            age = age_s((facts.heartbeats.get(process) or {}).get("heartbeat"), now)
+            age = feed.heartbeat_age_s.get(process)
             if age is None and facts.started_at is not None:
                 age = (now - facts.started_at).total_seconds()
             reading = threshold(age, below=None, above=rules.heartbeat_silent_s)
             checks.append(Check("heartbeat_silent", process, "heartbeat_age_s", reading, 0.0))
-    collector = facts.heartbeats.get("collector")
     if rules.gateway_disconnected_s is not None:
-        gateway = (collector or {}).get("gateway") or {}
-        connected = gateway.get("connected") if _fresh(collector, now, silent_s) else None
+        connected = (
+            None
+            if feed.quiet_for("collector", silent_s)
+            else feed.gateway is not None and feed.gateway.connected
+        )
         reading = condition(None if connected is None else not connected, suppressed=suppressed)
         checks.append(
             Check("gateway_disconnected", "gateway", "disconnected_s", reading,
@@ -125,16 +126,14 @@ def health_checks(
             Check("login_required", "gateway", "login_required_s", reading, rules.login_required_s)
         )
     if rules.stale_snapshot_s is not None:
-        for account, stamp in sorted(facts.last_snapshot.items()):
-            age = (now - stamp).total_seconds()
+        for account, age in sorted(feed.snapshot_age_s.items()):
             reading = threshold(age, below=None, above=rules.stale_snapshot_s)
             if suppressed and reading.past:
                 reading = Reading(past=False, clear=False, value=age, limit=rules.stale_snapshot_s)
             checks.append(Check("stale_snapshot", account, "snapshot_age_s", reading, 0.0, account))
     if rules.breaker_open_s is not None:
         for process in BREAKER_PROCESSES:
-            beat = facts.heartbeats.get(process)
-            state = (beat or {}).get("breaker") if _fresh(beat, now, silent_s) else None
+            state = None if feed.quiet_for(process, silent_s) else feed.breakers.get(process)
             reading = condition(None if state is None else state != "closed")
             checks.append(
                 Check("breaker_open", process, "breaker_open_s", reading, rules.breaker_open_s)

@@ -15,9 +15,9 @@ from alerter.errors import RulesError, TargetError
 from alerter.rules import Rules, parse_rules, snapshot_figures
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.records import MODES, Mode
+from shared.records import Mode
 from shared.reset_window import ResetWindow
-from shared.settings import EnvReader, PipelinePaths
+from shared.settings import EnvReader, PipelineCore, PipelinePaths
 
 DEFAULT_RULES_FILE = Path("alerts.toml")
 
@@ -39,15 +39,17 @@ class AlerterSettings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AlerterSettings:
         env = EnvReader(environ)
-        paths = PipelinePaths.from_environ(environ)
+        core = PipelineCore.from_environ(environ)
         rules_file = env.path("BRIDGE_ALERTS_FILE", DEFAULT_RULES_FILE)
         try:
             targets = parse_targets(env.optional_text("BRIDGE_ALERT_URLS"))
         except TargetError as exc:
             raise SettingsError("BRIDGE_ALERT_URLS", str(exc)) from None
         return cls(
-            paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir, reader=True),
+            paths=core.paths,
+            database=DatabaseSettings.from_environ(
+                environ, var_dir=core.paths.var_dir, reader=True
+            ),
             rules_file=rules_file,
             rules=_rules(rules_file, required=env.is_set("BRIDGE_ALERTS_FILE")),
             targets=targets,
@@ -55,8 +57,8 @@ class AlerterSettings:
             retry_delays_s=env.delays("BRIDGE_ALERT_RETRY_DELAYS_S", "5,30,120,600", maximum=86400),
             give_up_s=env.seconds("BRIDGE_ALERT_GIVE_UP_S", 86400, minimum=1, maximum=30 * 86400),
             reset_windows=env.reset_windows(),
-            mode=env.choice("IB_API_MODE", MODES, "SOCKET"),  # type: ignore[arg-type]  # a member of MODES
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            mode=core.mode,
+            log_level=core.log_level,
         )
 
 

@@ -12,7 +12,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import capacity, collector, history, lean, pipeline, server_time, shapes, web
+from bench import (
+    capacity,
+    collector,
+    expiry_legs,
+    history,
+    lean,
+    pipeline,
+    server_time,
+    shapes,
+    web,
+)
 from bench.harness import machine
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -24,7 +34,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, web);"
+        " collector, web, expiry);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -107,6 +117,11 @@ def _collector_sections(quick: bool) -> list[str]:
     return [_collector_table(collector.collector_cost(cases, 15.0 if quick else 60.0))]
 
 
+def _expiry_sections(quick: bool) -> list[str]:
+    ticks = 200 if quick else 2_000
+    return [expiry_legs.table(expiry_legs.measure(ticks), ticks)]
+
+
 def _web_sections(quick: bool) -> list[str]:
     return [web.table(web.chart(days=0.5 if quick else web.DAYS))]
 
@@ -119,6 +134,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "history": _history_sections,
     "collector": _collector_sections,
     "web": _web_sections,
+    "expiry": _expiry_sections,
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.fixtures.postgres import PostgresServer
+from testkit.postgres import PostgresServer
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+import testkit.snapshots
 from database import history
 from database.schema import bootstrap
 from shared import records
@@ -25,7 +26,8 @@ BOOK = 10
 _SYMBOLS = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "ES", "NQ", "ZC", "ESTX50", "TSLA", "AMZN")
 
 
-def _symbol(index: int) -> str:
+def symbol(index: int) -> str:
+    """The book's `index`-th underlying symbol, as long as real ones."""
     base = _SYMBOLS[index % len(_SYMBOLS)]
     return base if index < len(_SYMBOLS) else f"{base}{index // len(_SYMBOLS)}"
 
@@ -46,7 +48,7 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
         return draw.uniform(-1.0, 1.0) * scale
 
     book = {
-        _symbol(index): {
+        symbol(index): {
             "net_dollar_delta": figure(5e5),
             "net_dollar_gamma": figure(2e4),
             "net_theta": figure(3e3),
@@ -66,13 +68,9 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
         return sum(values[name] for values in book.values())  # type: ignore[misc]
 
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
-            net_delta=None,
-            net_gamma=None,
+        testkit.snapshots.snapshot(
+            account,
+            ts,
             net_theta=total("net_theta"),
             net_vega=total("net_vega"),
             net_dollar_delta=total("net_dollar_delta"),

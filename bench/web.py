@@ -31,7 +31,7 @@ from psycopg import sql
 from bench import history as history_bench
 from bench.harness import fresh_database, scratch_postgres
 from database.reads import ROWS_LAST_HOUR_SQL
-from tests.fixtures.web import serving
+from testkit.web import serving
 
 ACCOUNTS = 60
 DAYS = 5

@@ -9,6 +9,10 @@ An underlying with fewer than MIN_RETURNS (60) aligned daily returns, or a bench
 never moved, has no beta: it is missing (`no_beta`), never 1.0 (why 60:
 docs/ibkr-conventions.md, "The betas' minimum sample").
 `BRIDGE_BETAS_FILE` (TOML, `[betas] SYMBOL = 1.23`) overrides any computed beta.
+With `lagged` (`BRIDGE_BETA_LAGGED`), the beta is Dimson's (1979): the sum of the slopes of a
+regression on the benchmark's same-day and previous-day returns, which an underlying whose
+exchange closes before the benchmark's needs (its close misses the end of the benchmark's day,
+which shows in its next return; docs/ibkr-conventions.md, "Closing times").
 """
 
 from __future__ import annotations
@@ -61,13 +65,59 @@ def aligned_returns(
     if fx is not None:
         rates = {bar.day: bar.close for bar in fx if _usable(bar.close)}
         closes_u = {day: close * rates[day] for day, close in closes_u.items() if day in rates}
+    return [(mine, theirs) for _, _, mine, theirs in _aligned_rows(closes_u, benchmark)]
+
+
+def _aligned_rows(
+    closes_u: Mapping[date, float], benchmark: Iterable[Bar]
+) -> list[tuple[date, date, float, float]]:
+    """(day before, day, underlying return, benchmark return): `aligned_returns` with the days
+    each return spans, so that consecutive ones can be told apart from ones a gap separates."""
     closes_b = {bar.day: bar.close for bar in benchmark if _usable(bar.close)}
     calendar = sorted(closes_u.keys() | closes_b.keys())
     return [
-        (closes_u[day] / closes_u[prev] - 1.0, closes_b[day] / closes_b[prev] - 1.0)
+        (prev, day, closes_u[day] / closes_u[prev] - 1.0, closes_b[day] / closes_b[prev] - 1.0)
         for prev, day in itertools.pairwise(calendar)
         if prev in closes_u and day in closes_u and prev in closes_b and day in closes_b
     ]
+
+
+def lagged_returns(
+    underlying: Iterable[Bar], benchmark: Iterable[Bar], fx: Iterable[Bar] | None = None
+) -> list[tuple[float, float, float]]:
+    """(underlying return, benchmark return, the benchmark's return the step before) for each
+    aligned return (`aligned_returns`) whose previous step is aligned too and ends the day it
+    starts: a gap in either calendar breaks the chain, never pairs returns days apart."""
+    closes_u = {bar.day: bar.close for bar in underlying if _usable(bar.close)}
+    if fx is not None:
+        rates = {bar.day: bar.close for bar in fx if _usable(bar.close)}
+        closes_u = {day: close * rates[day] for day, close in closes_u.items() if day in rates}
+    rows = _aligned_rows(closes_u, benchmark)
+    return [
+        (mine, theirs, theirs_before)
+        for (_, ended, _, theirs_before), (started, _, mine, theirs) in itertools.pairwise(rows)
+        if ended == started
+    ]
+
+
+def dimson_beta(rows: list[tuple[float, float, float]]) -> BetaEstimate | None:
+    """Dimson's beta: y regressed on x and x's previous value (with an intercept), the sum of
+    the two slopes. None with fewer than three rows or when the two regressors are collinear."""
+    n = len(rows)
+    if n < _MIN_POINTS + 1:
+        return None
+    mean_y, mean_x, mean_lag = (math.fsum(column) / n for column in zip(*rows, strict=True))
+    sxx = math.fsum((x - mean_x) ** 2 for _, x, _ in rows)
+    sll = math.fsum((lag - mean_lag) ** 2 for _, _, lag in rows)
+    sxl = math.fsum((x - mean_x) * (lag - mean_lag) for _, x, lag in rows)
+    sxy = math.fsum((x - mean_x) * (y - mean_y) for y, x, _ in rows)
+    sly = math.fsum((lag - mean_lag) * (y - mean_y) for y, _, lag in rows)
+    determinant = sxx * sll - sxl * sxl
+    if determinant <= 0:
+        return None
+    same_day = (sxy * sll - sly * sxl) / determinant
+    day_before = (sly * sxx - sxy * sxl) / determinant
+    return BetaEstimate(same_day + day_before, n)
 
 
 def ols_beta(pairs: list[tuple[float, float]]) -> BetaEstimate | None:
@@ -90,9 +140,13 @@ def beta_of(
     *,
     fx: Iterable[Bar] | None = None,
     min_returns: int = MIN_RETURNS,
+    lagged: bool = False,
 ) -> BetaEstimate | None:
     """The beta the figures use: None below `min_returns` aligned daily returns (`fx`: see
-    `aligned_returns`)."""
+    `aligned_returns`); `lagged`: Dimson's, over `lagged_returns`."""
+    if lagged:
+        rows = lagged_returns(underlying, benchmark, fx)
+        return dimson_beta(rows) if len(rows) >= min_returns else None
     pairs = aligned_returns(underlying, benchmark, fx)
     return ols_beta(pairs) if len(pairs) >= min_returns else None
 

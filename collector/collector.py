@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ from collector.errors import (
     SessionRequired,
 )
 from collector.events import Dropped, EventLog, SpoolWriter
+from collector.expiry import by_expiry, expiry_day, expiry_record
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
+from collector.legs import legs_record
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
@@ -89,11 +92,12 @@ class Collector:
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
-        self.last_snapshot_at: dict[str, str] = {}
+        self.last_snapshot_at: dict[str, datetime] = {}
         self.backoff = ReconnectBackoff(settings.reconnect_delays_s)
         self._was_connected = False
         self._window: ResetWindow | None = None
         self._clock_behind = False
+        self._legs_window: int | None = None  # the BRIDGE_LEGS_INTERVAL_S window last stored
         self.betas = BetaBook(settings.beta_benchmark, settings.beta_overrides)
         self._beta_refresh: asyncio.Task[None] | None = None
         self._overrides_recorded: date | None = None
@@ -238,8 +242,14 @@ class Collector:
             return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
-        explains = []  # not counted in the report's snapshots
+        explains = []  # written after the tick's other lines
         betas = self.betas.betas()
+        today = expiry_day(tick_ts)
+        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window (all ticks when the
+        # window is no longer than the poll interval).
+        legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
+        legs_due = legs_window != self._legs_window
+        self._legs_window = legs_window
         for account, view in sorted(holdings.items()):
             context = _context(view, betas)
             record = snapshot(
@@ -255,7 +265,15 @@ class Collector:
                     records.encode(explain.record(account, self.settings.mode, interval))
                 )
             self._explain_start[account] = end
-            self.last_snapshot_at[account] = tick_ts.isoformat()
+            self.last_snapshot_at[account] = tick_ts
+            by_bucket = by_expiry(view.holdings, context, today)
+            expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
+            lines.append(records.encode(expiry))
+            if legs_due:
+                legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
+                if legs.legs:  # an account without positions has no leg to store
+                    lines.append(records.encode(legs))
+        snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
         spooled = self.writer.write(lines)
         if explains:  # written apart: a tick's snapshots never wait on its explains' room
@@ -263,7 +281,7 @@ class Collector:
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
-            "tick", extra=logs.fields(index=index, snapshots=len(lines), lag_ms=f"{lag_ms:.1f}")
+            "tick", extra=logs.fields(index=index, snapshots=snapshots, lag_ms=f"{lag_ms:.1f}")
         )
         if spooled:
             # Only a tick on disk counts: held in memory, it is lost if the process dies, and
@@ -273,7 +291,7 @@ class Collector:
             except OSError as exc:
                 # Only the gap report after a restart depends on it; the snapshots are spooled.
                 log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
-        return TickReport(index, len(lines), spooled)
+        return TickReport(index, snapshots, spooled)
 
     def _report_dropped(self, dropped: Dropped) -> None:
         """Records the full disk made us drop from memory: one `gap` event, with their ticks."""
@@ -281,7 +299,7 @@ class Collector:
             "reason": "spool_unwritable",
             "dropped_snapshots": dropped.snapshots,
             "dropped_events": dropped.events,
-            "dropped_explains": dropped.explains,
+            "dropped_figures": dropped.figures,
         }
         span = ""
         if dropped.first_tick is not None and dropped.last_tick is not None:
@@ -290,9 +308,9 @@ class Collector:
         self.events.emit(
             "error",
             "gap",
-            f"{dropped.snapshots} snapshots, {dropped.explains} P&L explains and "
-            f"{dropped.events} events dropped while the spool could not be written (memory "
-            f"bound reached){span}",
+            f"{dropped.snapshots} snapshots, {dropped.figures} lines of their Greeks by expiry,"
+            f" legs and P&L explain, and {dropped.events} events dropped while the spool could"
+            f" not be written (memory bound reached){span}",
             details=details,
         )
 
@@ -411,7 +429,11 @@ class Collector:
             own = bars[symbol]
             currency = (currencies or {}).get(symbol)
             fx = rates.get(currency) if currency else None
-            estimate = beta_of(own, benchmark_bars, fx=fx) if own is not None else None
+            estimate = (
+                beta_of(own, benchmark_bars, fx=fx, lagged=self.settings.beta_lagged)
+                if own is not None
+                else None
+            )
             self.betas.record(symbol, today, estimate)
             if estimate is None:
                 without.append(symbol)
@@ -544,23 +566,20 @@ class Collector:
 
     def _publish_status(self, state: str) -> None:
         now = self._clock()
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "collector",
-            {
-                "state": state,
+        beat = status.Heartbeat(
+            process="collector",
+            at=now,
+            interval_s=self.settings.poll_interval_s,
+            state=state,
+            gateway=status.Gateway(
+                connected=self.source.connected,
+                in_reset_window=self.in_reset_window(now),
+                last_error=self.events.last_error,
+            ),
+            accounts=dict(self.last_snapshot_at),
+            details={
                 "mode": self.settings.mode,
                 "poll_interval_s": self.settings.poll_interval_s,
-                "gateway": {
-                    "connected": self.source.connected,
-                    "in_reset_window": self.in_reset_window(now),
-                    "last_error": self.events.last_error,
-                },
-                "accounts": {
-                    account: {"last_snapshot_ts": stamp}
-                    for account, stamp in self.last_snapshot_at.items()
-                },
                 "spool": {
                     "pending_in_memory": self.writer.pending,
                     "held_max_records": self.settings.held_max_records,
@@ -568,9 +587,8 @@ class Collector:
                     "error": self.writer.last_error,
                 },
             },
-            now=now,
-            interval_s=self.settings.poll_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:
@@ -581,6 +599,7 @@ def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:
         betas=betas,
         benchmark_price=view.benchmark_price,
         benchmark_currency=view.benchmark_currency,
+        benchmark_price_error=view.benchmark_price_error,
         net_liquidation=money.net_liquidation,
         unrealized_pnl=money.unrealized_pnl,
         daily_pnl=money.daily_pnl,

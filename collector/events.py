@@ -42,14 +42,14 @@ class Dropped:
 
     snapshots: int = 0
     events: int = 0
-    explains: int = 0  # P&L explain records (one per account and tick, beside its snapshot)
+    figures: int = 0  # Greeks by expiry, legs and P&L explain lines (issue #16)
     first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
     last_tick: str | None = None
 
     def add(self, line: bytes) -> None:
         body = json.loads(line)  # our own line, encoded a moment ago
-        if body.get("kind") == "pnl_explain":
-            self.explains += 1
+        if body.get("kind") in ("expiry", "legs", "pnl_explain"):
+            self.figures += 1  # beside a snapshot of the same tick (the span is the snapshots')
             return
         if body.get("kind") != "snapshot":
             self.events += 1
@@ -62,9 +62,10 @@ class Dropped:
 class SpoolWriter:
     """Appends records to the spool; holds them in memory while the disk refuses them.
 
-    At most `max_held_records` are held (100,000: about 1 hour of 5-s snapshots and P&L explains
-    for 60 accounts); past it the oldest are dropped and, once the spool takes records again,
-    `on_dropped` is called with what was lost so it is reported as a gap.
+    At most `max_held_records` are held (100,000: about 45 minutes of 5-s ticks for 60
+    accounts, each a snapshot, its Greeks by expiry and P&L explain, the legs once a minute);
+    past it the oldest are dropped and, once the spool takes records again, `on_dropped` is
+    called with what was lost so it is reported as a gap.
     """
 
     def __init__(self, spool: SpoolAppender, *, max_held_records: int = 100_000) -> None:
@@ -83,9 +84,6 @@ class SpoolWriter:
     def write(self, lines: list[bytes]) -> bool:
         """Append `lines` after anything still pending; False (and kept) when the disk refused."""
         self._pending.extend(lines)
-        while len(self._pending) > self._max_held:
-            self._unreported.add(self._pending.popleft())
-            self.dropped += 1
         if not self._pending:
             return True
         batch = list(self._pending)
@@ -98,6 +96,11 @@ class SpoolWriter:
                     extra=logs.fields(reason=exc.strerror or exc, held=len(batch)),
                 )
             self.last_error = exc.strerror or str(exc)
+            # Trimmed only when refused: a tick of more lines than the bound, written to a
+            # disk that takes it, loses none of them.
+            while len(self._pending) > self._max_held:
+                self._unreported.add(self._pending.popleft())
+                self.dropped += 1
             return False
         self._pending.clear()
         if self.last_error is not None:
@@ -105,7 +108,8 @@ class SpoolWriter:
                 "spool writable again", extra=logs.fields(flushed=len(batch), dropped=self.dropped)
             )
             self.last_error = None
-        if self._unreported.snapshots or self._unreported.events or self._unreported.explains:
+        unreported = self._unreported
+        if unreported.snapshots or unreported.events or unreported.figures:
             dropped, self._unreported = self._unreported, Dropped()
             self.on_dropped(dropped)
         return True

@@ -26,6 +26,15 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
 - Nothing unknown becomes a number: an unreadable quantity is `no_quantity` (not 0), an unknown
   magnifier `no_magnifier` (not 1), a Portal price that is only a prior close or a halted last
   `prior_close` or `halted` (not a live price).
+- Precision: a figure built from rounded inputs (the Portal writes Greeks to three decimals)
+  carries in its completeness `rounding_bound`, how far it can be from the exact figure (Σ over
+  its positions), and `imprecise` when that bound exceeds IMPRECISE_SHARE of it. Exact inputs
+  (the socket's) add neither.
+- Market data: a figure any contributing position of which had an input from market data that
+  is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
+- `gateway_beta_delta` (PORTAL): the gateway's own beta-weighted delta, Σ field 7696 x qty x
+  multiplier over the positions in `net_beta_delta`, in SPX units, to compare with
+  ours; null unless every one of those positions had a 7696.
 - `stalest_greek_age_s`: the longest time since an input of a contributing position last
   changed, an option's Greeks or a linear instrument's own price.
 """
@@ -69,6 +78,9 @@ _UNSET_ABOVE: Final = 1e300
 # The socket API's "not computed" markers: -2 for delta, gamma, vega, theta; -1 for IV and prices.
 _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
+# A figure whose rounding bound exceeds this share of it is `imprecise` in its completeness:
+# 1 %, the precision issue #17 asks of every PORTAL figure (docs/ibkr-conventions.md).
+IMPRECISE_SHARE: Final = 0.01
 # Dollar gamma: the delta a 1 % rise of the underlying adds, valued at its price (module doc).
 _ONE_PERCENT: Final = 0.01
 
@@ -130,6 +142,10 @@ class OptionGreeks:
     vega: float | None
     underlying_price: float | None
     changed_at: datetime
+    # What each of (delta, gamma, theta, vega, underlying_price) can be off by from the
+    # gateway's rounding: half a unit of its last stated decimal on the Portal, 0 on the socket
+    # (its doubles are the model's own).
+    errors: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
     def values(self) -> tuple[float | None, ...]:
@@ -187,8 +203,15 @@ class Holding:
     # gateway said more than nothing: "prior_close" or "halted". None: "no_price".
     price_reason: str | None = None
     price_changed_at: datetime | None = None  # when `price` last changed (linear instruments)
+    price_error: float = 0.0  # what `price` can be off by from the gateway's rounding
     greeks: OptionGreeks | None = None
     terms: OptionTerms | None = None  # options only: None until the gateway has stated them
+    # The kinds of market data that is not live its inputs came from (its own quote, an
+    # option's underlying's): "frozen", "delayed", "delayed_frozen" (reqMarketDataType 2, 3,
+    # 4 by the socket API's names); empty: live, or the gateway did not say.
+    market_data: frozenset[str] = frozenset()
+    # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
+    gateway_spx_delta: float | None = None
     # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), taken to be in the
     # position's currency (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
     daily_pnl: float | None = None
@@ -207,6 +230,7 @@ class AccountContext:
     betas: Mapping[str, float] = field(default_factory=dict)  # underlying symbol -> beta
     benchmark_price: float | None = None
     benchmark_currency: str = "USD"
+    benchmark_price_error: float = 0.0  # from the gateway's rounding, in its own currency
     net_liquidation: float | None = None
     unrealized_pnl: float | None = None
     daily_pnl: float | None = None
@@ -287,6 +311,10 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
         return value
 
     delta = greeks.delta if greeks else None
+    # The Portal's gamma is rounded to 0.001 and often reads 0.000 (docs/ibkr-conventions.md,
+    # "PORTAL mode: the gateway's rounding"): where that makes dollar gamma imprecise, a gamma
+    # recomputed from `holding.terms` with the revaluation pricer (issue #16) is what would
+    # replace it here, with the model's bound instead of the rounding's.
     gamma = greeks.gamma if greeks else None
     theta = greeks.theta if greeks else None
     vega = greeks.vega if greeks else None
@@ -341,6 +369,82 @@ def _beta_part(dollar_delta: Part, symbol: str, context: AccountContext) -> Part
     return dollar_delta * beta / (benchmark * fx)
 
 
+def position_rounding_bounds(
+    holding: Holding, context: AccountContext, parts: Mapping[str, Part]
+) -> dict[str, float]:
+    """How far each figure of one position that has a value (`parts`, from `position_figures`)
+    can be from the exact one because the gateway rounded its inputs: the product of the stated
+    magnitudes, each widened by its error, less the product as stated (a bound for any signs).
+    Greeks and prices only: sizes, multipliers and exchange rates are not rounded. 0 for
+    exact inputs (the socket's)."""
+    quantity, multiplier, magnifier = holding.quantity, holding.multiplier, holding.magnifier
+    fx = context.fx(holding.currency)
+    if quantity is None or multiplier is None or magnifier is None or fx is None:
+        return {}
+    size = abs(quantity * multiplier / magnifier * fx)
+    errors: dict[str, float] = {}
+    greeks = holding.greeks
+    if holding.is_option and greeks is not None:
+        delta_error, gamma_error, theta_error, vega_error, price_error = greeks.errors
+        price = (greeks.underlying_price or 0.0, price_error)
+        errors["net_dollar_delta"] = _widened((greeks.delta or 0.0, delta_error), price)
+        errors["net_dollar_gamma"] = _ONE_PERCENT * _widened(
+            (greeks.gamma or 0.0, gamma_error), price, price
+        )
+        errors["net_theta"], errors["net_vega"] = theta_error, vega_error
+    elif not holding.is_option:
+        errors["net_dollar_delta"] = holding.price_error
+    bounds = {
+        name: size * error for name, error in errors.items() if isinstance(parts.get(name), float)
+    }
+    dollar_delta, beta = parts.get("net_dollar_delta"), known(context.betas.get(holding.symbol))
+    benchmark, benchmark_fx = (
+        known_price(context.benchmark_price),
+        context.fx(context.benchmark_currency),
+    )
+    if (
+        isinstance(parts.get("net_beta_delta"), float)
+        and isinstance(dollar_delta, float)
+        and beta is not None
+        and benchmark is not None
+        and benchmark_fx is not None
+    ):
+        # dollar delta x beta / (benchmark x fx): the dollar delta's bound, and the benchmark's
+        # own rounding through 1 / price (which a price lower by its error raises the most; a
+        # price within its rounding of 0 is no benchmark, and an infinite bound no JSON)
+        low = benchmark - context.benchmark_price_error
+        per_benchmark = (1 / benchmark, 1 / low - 1 / benchmark if low > 0 else 0.0)
+        bounds["net_beta_delta"] = (
+            abs(beta)
+            / benchmark_fx
+            * _widened((dollar_delta, bounds.get("net_dollar_delta", 0.0)), per_benchmark)
+        )
+    return bounds
+
+
+def share_equivalent_rounding_bounds(
+    holding: Holding, parts: Mapping[str, Part]
+) -> dict[str, float]:
+    """The rounding bounds of a position's share-equivalent delta and gamma (`parts`, from
+    `share_equivalent_parts`): the Greek's error x |qty x multiplier|."""
+    greeks = holding.greeks
+    if not holding.is_option or greeks is None or holding.quantity is None:
+        return {}
+    size = abs(holding.quantity * (holding.multiplier or 0.0))
+    errors = {"net_delta": greeks.errors[0], "net_gamma": greeks.errors[1]}
+    return {name: size * error for name, error in errors.items() if isinstance(parts[name], float)}
+
+
+def _widened(*factors: tuple[float, float]) -> float:
+    """Π(|stated| + error) - Π|stated|: how far a product of stated values, each within its
+    error of the true one, can be from the true product."""
+    stated = widened = 1.0
+    for value, error in factors:
+        stated *= abs(value)
+        widened *= abs(value) + error
+    return widened - stated
+
+
 def _product(*factors: float | None) -> float | None:
     result = 1.0
     for factor in factors:
@@ -360,23 +464,30 @@ class _Sums:
         self.completeness: dict[str, dict[str, Any]] = {
             name: {"contributing": 0, "missing": 0, "reasons": {}} for name in names
         }
+        self.bounds: dict[str, float] = dict.fromkeys(names, 0.0)
         self.position_count = 0
         self.option_count = 0
         self.options_with_greeks = 0
 
-    def add(self, holding: Holding, parts: Mapping[str, Part]) -> None:
+    def add(self, holding: Holding, parts: Mapping[str, Part], bounds: Mapping[str, float]) -> None:
         self.position_count += 1
         self.option_count += holding.is_option
         greeks = holding.greeks
         if holding.is_option and greeks is not None and None not in greeks.values:
             self.options_with_greeks += 1  # all four Greeks known
         if self.share_equivalents:
-            parts = {**parts, **share_equivalent_parts(holding)}
+            shares = share_equivalent_parts(holding)
+            parts = {**parts, **shares}
+            bounds = {**bounds, **share_equivalent_rounding_bounds(holding, shares)}
         for name, part in parts.items():
             counts = self.completeness[name]
             if isinstance(part, float):
                 self.figures[name] = (self.figures[name] or 0.0) + part
+                self.bounds[name] += bounds.get(name, 0.0)
                 counts["contributing"] += 1
+                for kind in holding.market_data:
+                    not_live = counts.setdefault("market_data", {})
+                    not_live[kind] = not_live.get(kind, 0) + 1
             elif isinstance(part, str):
                 counts["missing"] += 1
                 counts["reasons"][part] = counts["reasons"].get(part, 0) + 1
@@ -384,11 +495,48 @@ class _Sums:
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.figures,
-            "completeness": self.completeness,
+            "completeness": {
+                name: {**counts, **_precision(self.figures[name], self.bounds[name])}
+                for name, counts in self.completeness.items()
+            },
             "position_count": self.position_count,
             "option_count": self.option_count,
             "options_with_greeks": self.options_with_greeks,
         }
+
+
+def _precision(figure: float | None, bound: float) -> dict[str, Any]:
+    """A figure's completeness additions for rounding: its bound when its inputs were rounded,
+    and `imprecise` when that bound exceeds IMPRECISE_SHARE of the figure (a figure of 0 with a
+    bound is imprecise: "0.000" is not a known zero). Nothing for exact inputs, so the
+    completeness of a socket figure is unchanged."""
+    if bound <= 0 or figure is None:
+        return {}
+    if bound > IMPRECISE_SHARE * abs(figure):
+        return {"rounding_bound": bound, "imprecise": True}
+    return {"rounding_bound": bound}
+
+
+class _GatewaySum:
+    """Σ 7696 x qty x multiplier over the positions our beta delta counts: a total only when
+    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in dollars
+    per unit ("dollar adjusted"), so a cents-quoted contract takes no magnifier."""
+
+    def __init__(self) -> None:
+        self._sum: float | None = None
+        self._incomplete = False
+
+    def add(self, holding: Holding) -> None:
+        per_unit = known(holding.gateway_spx_delta)
+        quantity, multiplier = holding.quantity, holding.multiplier
+        if per_unit is None or quantity is None or multiplier is None:
+            self._incomplete = True
+            return
+        self._sum = (self._sum or 0.0) + per_unit * quantity * multiplier
+
+    @property
+    def total(self) -> float | None:
+        return None if self._incomplete else self._sum
 
 
 @dataclass(frozen=True)
@@ -398,6 +546,9 @@ class AccountFigures:
     # Seconds since the stalest input of a contributing position last changed: option Greeks
     # and linear instruments' prices (the name is the stored column's, from before prices).
     stalest_greek_age_s: float | None
+    # The gateway's own beta-weighted delta (`gateway_beta_delta`) over the positions in
+    # net_beta_delta; None unless every one of them had it.
+    gateway_beta_delta: float | None = None
 
 
 def aggregate(
@@ -406,12 +557,18 @@ def aggregate(
     total = _Sums(share_equivalents=False)
     per_underlying: dict[str, _Sums] = {}
     oldest: datetime | None = None
+    gateway = _GatewaySum()
     for holding in holdings:
         if holding.quantity == 0:
             continue  # a closed position, still listed by the gateway until the next day
         parts = position_figures(holding, context)
-        total.add(holding, parts)
-        per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(holding, parts)
+        bounds = position_rounding_bounds(holding, context, parts)
+        total.add(holding, parts, bounds)
+        per_underlying.setdefault(holding.symbol, _Sums(share_equivalents=True)).add(
+            holding, parts, bounds
+        )
+        if isinstance(parts["net_beta_delta"], float):
+            gateway.add(holding)
         used = any(isinstance(part, float) for part in parts.values())
         # The stalest input of any position that contributed: an option's Greeks, a linear
         # instrument's own price (each as of when its value last changed).
@@ -427,6 +584,7 @@ def aggregate(
         total.as_dict(),
         {symbol: sums.as_dict() for symbol, sums in sorted(per_underlying.items())},
         stalest,
+        gateway.total,
     )
 
 
@@ -462,4 +620,5 @@ def snapshot(
         net_liquidation=known(context.net_liquidation),
         unrealized_pnl=known(context.unrealized_pnl),
         daily_pnl=known(context.daily_pnl),
+        gateway_beta_delta=figures.gateway_beta_delta,
     )

@@ -312,6 +312,7 @@ class PortalSource:
                 ),
                 bench_quote.price if bench_quote is not None else None,
                 self._benchmark_currency,
+                bench_quote.price_error if bench_quote is not None else 0.0,
             )
             for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
         }
@@ -650,6 +651,7 @@ class PortalSource:
                     *values,
                     underlying.price if underlying is not None else None,
                     self._changes.observe(conid, values, min(received, now)),
+                    (*quote.greek_errors, underlying.price_error if underlying else 0.0),
                 )
         # Not the position's mktPrice: without a quote the gateway values it at cost.
         price = quote.price if quote is not None else None
@@ -675,7 +677,12 @@ class PortalSource:
             price=price,
             price_reason=priced_by.price_reason if priced_by is not None else None,
             price_changed_at=price_changed_at,
+            price_error=quote.price_error if quote is not None else 0.0,
             greeks=greeks,
+            gateway_spx_delta=quote.spx_delta if quote is not None else None,
+            market_data=frozenset().union(
+                *(q.market_data for q in (quote, priced_by) if q is not None)
+            ),
             terms=option_terms(
                 sec_type=sec_type,
                 symbol=symbol,

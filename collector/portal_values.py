@@ -6,7 +6,9 @@ beside it (docs/ibkr-conventions.md, "Prices that are not live"); thousands sepa
 ("1,300"), a K/M/B suffix ("10.2K") or a percent sign; the first answer for a conid has no
 fields at all. Garbage becomes None (unknown), never 0. Greeks are rounded strings ("-2.000"):
 the socket API's -2 "not computed" marker does not exist here, so a theta of -2.000 is a theta
-(docs/protocol.md, "Client Portal values").
+(docs/protocol.md, "Client Portal values"). What a rounded value can be off by is read from the
+string itself: half a unit of its last stated decimal (`rounding_error`; docs/ibkr-conventions.md,
+"PORTAL mode: the gateway's rounding").
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ GAMMA: Final = "7309"
 THETA: Final = "7310"
 VEGA: Final = "7311"
 IMPLIED_VOL: Final = "7633"
-SNAPSHOT_FIELDS: Final = (LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL)
+# "SPX Delta": the gateway's own beta-weighted delta per unit, "Delta x dollar adjusted beta,
+# where adjusted beta is adjusted by the ratio of the close price" (docs/ibkr-conventions.md).
+SPX_DELTA: Final = "7696"
+SNAPSHOT_FIELDS: Final = (
+    LAST, BID, ASK, MARK, DELTA, GAMMA, THETA, VEGA, IMPLIED_VOL, SPX_DELTA,
+)  # fmt: skip
+# Market data availability, sent with every answer that has values ("RpB", "DPB", "ZBd"): its
+# first character says real-time (R), delayed (D), frozen (Z), frozen delayed (Y) or not
+# subscribed (N) (IBKR "Market Data Fields"; docs/ibkr-conventions.md).
+MARKET_DATA_AVAILABILITY: Final = "6509"
+_NOT_LIVE_BY_CODE: Final = {"D": "delayed", "Z": "frozen", "Y": "delayed_frozen"}
 
 _SUFFIX: Final = {"K": 1e3, "M": 1e6, "B": 1e9}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -71,6 +83,36 @@ def parse_number(raw: Any) -> float | None:
 LAST_PREFIXES: Final = {"C": "prior_close", "H": "halted"}
 
 
+def rounding_error(raw: Any) -> float:
+    """How far the number a gateway string states can be from the value it rounded: half a unit
+    of its last stated decimal. '0.271' -> 0.0005, '0.000' -> 0.0005, '-2' -> 0.5, '168.42' ->
+    0.005, 'C168.42' -> 0.005, '1,300' -> 0.5, '10.2K' -> 50.0, '45.10%' -> 0.005. A JSON number,
+    or anything `parse_number` cannot read, states no decimals: 0.0 (nothing is known to be
+    rounded; an unreadable value is unknown, not imprecise)."""
+    if not isinstance(raw, str):
+        return 0.0
+    text = raw.strip().replace(",", "")
+    text = text[1:] if text[:1] in LAST_PREFIXES else text
+    scale = 1.0
+    if text[-1:].upper() in _SUFFIX:
+        scale = _SUFFIX[text[-1].upper()]
+        text = text[:-1]
+    text = text.removesuffix("%")
+    if not _NUMBER.match(text):
+        return 0.0
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
+    return 0.5 * 10.0**-decimals * scale
+
+
+def parse_market_data(raw: Any) -> frozenset[str]:
+    """Field 6509: 'DpB' -> {'delayed'}, 'ZBd' -> {'frozen'}, 'YP' -> {'delayed_frozen'};
+    real-time, not subscribed (no values to flag), absent or unreadable -> nothing."""
+    code = raw.strip()[:1] if isinstance(raw, str) else ""
+    kind = _NOT_LIVE_BY_CODE.get(code)
+    return frozenset({kind}) if kind else frozenset()
+
+
 def parse_last(raw: Any) -> tuple[float | None, str | None]:
     """Field 31: 'C168.42' -> (168.42, 'C'), '168.42' -> (168.42, None), 'N/A' -> (None, None)."""
     prefix = raw.strip()[:1] if isinstance(raw, str) else ""
@@ -96,6 +138,12 @@ class PortalQuote:
     implied_vol: float | None
     updated_ms: int | None
     last_prefix: str | None = None  # "C" or "H": the last is not a live price
+    # What each value can be off by from the gateway's rounding (`rounding_error`):
+    # (delta, gamma, theta, vega) and (last, bid, ask, mark).
+    greek_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    price_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    market_data: frozenset[str] = frozenset()  # `parse_market_data` of its 6509
+    spx_delta: float | None = None  # 7696
 
     @property
     def price(self) -> float | None:
@@ -106,6 +154,17 @@ class PortalQuote:
         if self.bid is not None and self.ask is not None:
             return (self.bid + self.ask) / 2
         return self.last if self.last_prefix is None else None
+
+    @property
+    def price_error(self) -> float:
+        """What `price` can be off by from rounding: its source's, the larger of bid's and
+        ask's for a midpoint."""
+        last, bid, ask, mark = self.price_errors
+        if self.mark is not None:
+            return mark
+        if self.bid is not None and self.ask is not None:
+            return max(bid, ask)
+        return last
 
     @property
     def price_reason(self) -> str | None:
@@ -137,4 +196,18 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         implied_vol=parse_number(item.get(IMPLIED_VOL)),
         updated_ms=updated if isinstance(updated, int) and not isinstance(updated, bool) else None,
         last_prefix=last_prefix,
+        greek_errors=(
+            rounding_error(item.get(DELTA)),
+            rounding_error(item.get(GAMMA)),
+            rounding_error(item.get(THETA)),
+            rounding_error(item.get(VEGA)),
+        ),
+        market_data=parse_market_data(item.get(MARKET_DATA_AVAILABILITY)),
+        spx_delta=parse_number(item.get(SPX_DELTA)),
+        price_errors=(
+            rounding_error(item.get(LAST)),
+            rounding_error(item.get(BID)),
+            rounding_error(item.get(ASK)),
+            rounding_error(item.get(MARK)),
+        ),
     )

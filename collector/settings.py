@@ -55,17 +55,23 @@ class CollectorSettings:
     segment_max_bytes: int
     held_max_records: int
     log_level: str
+    # How often each position's leg is stored (position_legs): at the first tick of each
+    # window of this many seconds; at most a minute, every tick when at most the poll interval.
+    legs_interval_s: float = 60.0
     beta_benchmark: str = "SPY"
     # PORTAL: the search hit taken as the benchmark (its primary exchange and its currency)
     beta_benchmark_exchange: str = "ARCA"
     beta_benchmark_currency: str = "USD"
     beta_overrides: Mapping[str, float] = field(default_factory=dict)
+    # Dimson's beta (same-day and previous-day benchmark returns) for books whose underlyings
+    # close before the benchmark (collector/betas.py)
+    beta_lagged: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
         env = EnvReader(environ)
         local = is_local_profile(environ)
-        mode = env.choice("IB_API_MODE", ("SOCKET", "PORTAL"), "SOCKET")
+        mode = env.api_mode()
         portal_url = env.text(
             "IB_PORTAL_URL", SIMULATOR_PORTAL_URL if local else "https://localhost:5000/v1/api"
         ).rstrip("/")
@@ -89,7 +95,7 @@ class CollectorSettings:
             raise SettingsError("BRIDGE_BETA_BENCHMARK", f"{benchmark!r} is not a symbol")
         betas_file = env.optional_text("BRIDGE_BETAS_FILE")
         return cls(
-            mode=mode,  # type: ignore[arg-type]  # validated by choice()
+            mode=mode,
             paths=PipelinePaths.from_environ(environ),
             poll_interval_s=env.seconds("BRIDGE_POLL_INTERVAL_S", 5.0, minimum=1, maximum=3600),
             host=env.text("IB_HOST", "127.0.0.1"),
@@ -122,7 +128,8 @@ class CollectorSettings:
             held_max_records=env.integer(
                 "BRIDGE_COLLECTOR_HELD_MAX_RECORDS", 100_000, minimum=1, maximum=10_000_000
             ),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=env.log_level(),
+            legs_interval_s=env.seconds("BRIDGE_LEGS_INTERVAL_S", 60.0, minimum=1, maximum=60),
             beta_benchmark=benchmark,
             beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
             .strip()
@@ -131,6 +138,7 @@ class CollectorSettings:
             .strip()
             .upper(),
             beta_overrides=_read_betas_file(betas_file) if betas_file else {},
+            beta_lagged=env.flag("BRIDGE_BETA_LAGGED", default=False),
         )
 
 

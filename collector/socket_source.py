@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from ib_async import IB, Contract, ContractDetails, Forex, Position, StartupFetch, Stock, Ticker
 
@@ -71,6 +71,12 @@ _NOTICES: dict[int, tuple[str, str]] = {
     10168: ("market_data_not_subscribed", "warning"),
     10197: ("market_data_competing_session", "warning"),
 }
+# reqMarketDataType's codes that are not live, by the names a figure's completeness counts.
+_NOT_LIVE_BY_TYPE: Final = {
+    2: frozenset({"frozen"}),
+    3: frozenset({"delayed"}),
+    4: frozenset({"delayed_frozen"}),
+}
 _RESET_EXPECTED = frozenset({1100, 2103, 2105, 2157, 2110})
 # A batch is two messages per instrument (qualify, subscribe): 40 a second stays under TWS's 50.
 _SUBSCRIBE_BATCH = 20
@@ -99,6 +105,9 @@ class SocketSource:
         self._implied_vols: dict[int, float] = {}  # the model's implied vol of each option
         self._changes = ChangeClock()
         self._prices: dict[int, float] = {}
+        # Not-live market data by conid, from each ticker's marketDataType (2 frozen, 3 delayed,
+        # 4 delayed frozen: the type the gateway says it serves, after any fallback).
+        self._not_live: dict[int, frozenset[str]] = {}
         self._price_changes = ChangeClock()  # when each instrument's price last changed
         self._price_changed_at: dict[int, datetime] = {}
         self._details: dict[int, ContractDetails] = {}
@@ -259,6 +268,7 @@ class SocketSource:
                         known_price(greeks.undPrice),
                         self._changes.observe(conid, values, now),
                     )  # fmt: skip
+            self._not_live[conid] = _NOT_LIVE_BY_TYPE.get(ticker.marketDataType, frozenset())
             price = known_price(ticker.marketPrice())
             if price is not None:
                 self._prices[conid] = price
@@ -360,6 +370,7 @@ class SocketSource:
                 implied_vol=self._implied_vols.get(conid),
                 option_price=self._prices.get(conid),
             ),
+            market_data=self._not_live.get(conid, frozenset()),
             daily_pnl=daily_pnl,
         )
 
@@ -482,6 +493,7 @@ class SocketSource:
             self._greeks.pop(conid, None)
             self._implied_vols.pop(conid, None)
             self._prices.pop(conid, None)
+            self._not_live.pop(conid, None)
             self._changes.forget(conid)
             self._price_changes.forget(conid)
             self._price_changed_at.pop(conid, None)

@@ -27,6 +27,7 @@ class AccountView:
     money: AccountMoney
     benchmark_price: float | None
     benchmark_currency: str
+    benchmark_price_error: float = 0.0  # from the gateway's rounding (PORTAL)
 
 
 class GreeksSource(Protocol):

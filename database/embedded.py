@@ -83,7 +83,7 @@ class EmbeddedSettings:
                 "BRIDGE_DATABASE_READER_URL_FILE", var_dir / "database_reader_url"
             ).absolute(),
             port=env.integer("BRIDGE_PG_PORT", 0, minimum=0, maximum=65535),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=env.log_level(),
         )
 
 

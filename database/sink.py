@@ -1,5 +1,6 @@
-"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`
-and the P&L explain's `pnl_explain` and `pnl_explain_positions` out.
+"""The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`,
+`expiry_greeks`, `position_legs`, and the P&L explain's `pnl_explain` and `pnl_explain_positions`
+out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
@@ -41,7 +42,7 @@ from database.session import Connection, Session
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
     line jsonb NOT NULL CHECK (line->>'v' IN ('1', '2', '3')
-        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'pnl_explain'))
+        AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'expiry', 'legs', 'pnl_explain'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
@@ -58,7 +59,7 @@ INSERT INTO portfolio_greeks (
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
     stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness)
+    underlying_completeness, gateway_beta_delta)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -70,7 +71,7 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
     CASE WHEN line->>'v' IN ('1', '2') THEN coalesce(line->'underlyings', '{}') END,
     arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_counts,
-    line->'underlying_completeness'
+    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
@@ -99,6 +100,45 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'underlying', lin
 FROM bridge_staging
 WHERE line->>'kind' = 'beta'
 ON CONFLICT (id) DO NOTHING
+"""
+
+# Greeks by expiry: the arrays go through jsonb_to_record like format 3's (migration 006).
+_INSERT_EXPIRY = """
+INSERT INTO expiry_greeks (
+    account, ts, id, mode, currency, bucket_figures, linear_dollar_delta, position_count,
+    option_count, completeness, underlying_symbols, underlying_figures, underlying_linear,
+    underlying_counts, underlying_completeness)
+SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->>'mode',
+    line->>'currency', arrays.bucket_figures, (line->>'linear_dollar_delta')::float8,
+    (line->>'position_count')::integer, (line->>'option_count')::integer, line->'completeness',
+    arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_linear,
+    arrays.underlying_counts, line->'underlying_completeness'
+FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
+    bucket_figures float8[], underlying_symbols text[], underlying_figures float8[],
+    underlying_linear float8[], underlying_counts integer[])
+WHERE line->>'kind' = 'expiry'
+ON CONFLICT (account, ts) DO NOTHING
+"""
+
+# One row per leg of each `legs` line (a leg is an array in records.LEG_FIELDS order). The
+# count is of lines (an account at a time) that stored rows, like every other kind's.
+_INSERT_LEGS = """
+WITH stored AS (
+    INSERT INTO position_legs (
+        account, ts, mode, currency, conid, symbol, sec_type, quantity, multiplier, magnifier,
+        price, underlying_price, implied_vol, strike, expiry, option_right, delta, gamma, theta,
+        vega, dollar_delta, dollar_gamma, net_theta, net_vega, missing_reason)
+    SELECT line->>'account', (line->>'ts')::timestamptz, line->>'mode', line->>'currency',
+        (leg->>0)::bigint, leg->>1, leg->>2, (leg->>3)::float8, (leg->>4)::float8,
+        (leg->>5)::float8, (leg->>6)::float8, (leg->>7)::float8, (leg->>8)::float8,
+        (leg->>9)::float8, (leg->>10)::date, leg->>11, (leg->>12)::float8, (leg->>13)::float8,
+        (leg->>14)::float8, (leg->>15)::float8, (leg->>16)::float8, (leg->>17)::float8,
+        (leg->>18)::float8, (leg->>19)::float8, leg->>20
+    FROM bridge_staging CROSS JOIN LATERAL jsonb_array_elements(line->'legs') AS leg
+    WHERE line->>'kind' = 'legs'
+    ON CONFLICT (account, ts, conid) DO NOTHING
+    RETURNING account, ts)
+SELECT count(DISTINCT (account, ts)) FROM stored
 """
 
 # The explain's account row, then its positions' rows (one per element of the parallel arrays).
@@ -225,6 +265,10 @@ class RecordSink:
             snapshots = await answered(conn, conn.execute(INSERT_SNAPSHOTS))
             api_logs = await answered(conn, conn.execute(_INSERT_API_LOGS))
             betas = await answered(conn, conn.execute(_INSERT_BETAS))
+            expiry = await answered(conn, conn.execute(_INSERT_EXPIRY))
+            legs = await answered(conn, conn.execute(_INSERT_LEGS))
+            row = await answered(conn, legs.fetchone())
+            legs_stored = int(row[0]) if row is not None else 0
             explains = await answered(conn, conn.execute(_INSERT_EXPLAINS))
             await answered(conn, conn.execute(_INSERT_EXPLAIN_POSITIONS))
             await answered(conn, conn.execute("COMMIT"))
@@ -232,7 +276,14 @@ class RecordSink:
             if not (conn.broken or conn.closed):
                 await answered(conn, conn.execute("ROLLBACK"))
             raise
-        return snapshots.rowcount + api_logs.rowcount + betas.rowcount + explains.rowcount
+        return (
+            snapshots.rowcount
+            + api_logs.rowcount
+            + betas.rowcount
+            + expiry.rowcount
+            + legs_stored
+            + explains.rowcount
+        )
 
     @property
     def connected(self) -> bool:

@@ -5,7 +5,9 @@ error, so both processes follow the same rules: an outage (`DatabaseUnavailable`
 the breaker and nothing is stored (`NotStored`); otherwise the result says what was stored, which
 records were rejected (for the caller's dead letters) and which lines lost a race past their
 retries (`unstored`, for the caller to keep), and the breaker is closed: the server answered.
-A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats publish.
+A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats publish; with
+`events`, the breaker's opening and closing are recorded as `breaker_opened` / `breaker_closed`
+events in the process's own spool (`shared/event_spool.py`), stored like any other event.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
 from database.errors import DatabaseError, DatabaseUnavailable
@@ -22,6 +26,8 @@ from database.session import Connection
 from database.settings import DatabaseSettings
 from database.sink import RecordSink, StoreResult
 from shared import logs
+from shared.event_spool import EventSpool
+from shared.status import Heartbeat
 
 log = logging.getLogger("database")
 
@@ -52,6 +58,7 @@ class DatabaseStore:
         connections: int = 1,
         monotonic: Callable[[], float] = time.monotonic,
         connect: Callable[[], Awaitable[Connection]] | None = None,
+        events: EventSpool | None = None,
     ) -> None:
         opener = connect or (lambda: settings.connect(application_name))
         self._sinks = [
@@ -59,12 +66,35 @@ class DatabaseStore:
         ]
         self._monotonic = monotonic
         self._last_error: str | None = None
+        self._events = events
         self.name = name
         self._breaker = DBCircuitBreaker(
             name=name,
             fail_max=settings.breaker_fail_max,
             reset_timeout_s=settings.breaker_reset_s,
             on_change=self._breaker_changed,
+        )
+
+    def heartbeat(
+        self,
+        state: str,
+        *,
+        interval_s: float,
+        troubles: Mapping[str, str],
+        details: Mapping[str, Any],
+    ) -> Heartbeat:
+        """The heartbeat of the process storing through this store, its breaker and last error
+        as they are now; `details` are the process's own."""
+        view = self.view
+        return Heartbeat(
+            process=self.name,
+            at=datetime.now(UTC),
+            interval_s=interval_s,
+            state=state,
+            breaker=str(view.breaker),
+            last_db_error=view.last_error,
+            troubles=troubles,
+            details=details,
         )
 
     @property
@@ -155,6 +185,8 @@ class DatabaseStore:
     async def close(self) -> None:
         for sink in self._sinks:
             await sink.close()
+        if self._events is not None:
+            self._events.close()
 
     def _failed(self, exc: DatabaseUnavailable) -> None:
         self._last_error = _describe(exc)
@@ -175,11 +207,22 @@ class DatabaseStore:
                     reason=self._last_error,
                 ),
             )
+            if self._events is not None:
+                self._events.emit(
+                    "warning",
+                    "breaker_opened",
+                    f"{self.name}: database breaker opened: {self._last_error or 'outage'}",
+                    {"reason": self._last_error, "for_s": self._breaker.reset_timeout_s},
+                )
         elif new is BreakerState.CLOSED:
             log.info(
                 "database back: storing directly",
                 extra=logs.fields(process=self.name, transition=f"{old}->{new}"),
             )
+            if self._events is not None:
+                self._events.emit(
+                    "info", "breaker_closed", f"{self.name}: database breaker closed: back"
+                )
         else:
             # A failed trial reopens the breaker every reset period: not news to an operator.
             log.debug(

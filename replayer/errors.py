@@ -1,9 +1,11 @@
 """The exception tree of the replayer.
 
 ReplayerError (BridgeError)
-├── BufferCorrupt           the claimed buffer file cannot be read as lines (I/O error)
-└── DeadLettersUnavailable  lines PostgreSQL refused cannot be dead-lettered (disk full): the
-                            offset stays before them, the next period retries
+└── BufferCorrupt           the claimed buffer file cannot be read as lines (I/O error)
+
+Lines PostgreSQL refused that cannot be dead-lettered (disk full) raise shared's
+DeadLettersUnavailable (the writer meets it too): the offset stays before them, the next
+period retries.
 """
 
 from __future__ import annotations
@@ -17,7 +19,3 @@ class ReplayerError(BridgeError):
 
 class BufferCorrupt(ReplayerError):
     """The claimed buffer file cannot be read."""
-
-
-class DeadLettersUnavailable(ReplayerError):
-    """Lines the server refused cannot be written to the dead-letter file."""

@@ -24,13 +24,14 @@ from database.errors import DatabaseError, DatabaseUnavailable
 from database.history import HistoryKeeper, MaintenanceReport
 from database.sink import StoreResult
 from database.store import DatabaseStore, NotStored
-from replayer.errors import BufferCorrupt, DeadLettersUnavailable, ReplayerError
+from replayer.errors import BufferCorrupt, ReplayerError
 from replayer.settings import ReplayerSettings
 from shared import logs, status
 from shared.buffer import Buffer, read_lines
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
-from shared.errors import CheckpointCorrupt
+from shared.errors import CheckpointCorrupt, DeadLettersUnavailable
+from shared.event_spool import EventSpool
 from shared.service import pause
 from shared.troubles import Troubles
 
@@ -72,6 +73,9 @@ class Replayer:
             application_name="bridge-replayer",
             connections=settings.connections,
             monotonic=monotonic,
+            events=EventSpool(
+                settings.paths.replayer_events_dir, producer="replayer", mode=settings.mode
+            ),
         )
         self.buffer = Buffer(settings.paths.buffer_path)
         self._dead_letters = DeadLetters(settings.paths.dead_letter_path)
@@ -156,7 +160,7 @@ class Replayer:
                     workers.create_task(work(connection))
         except* OSError as group:
             raise BufferCorrupt(f"cannot read {path}: {group.exceptions[0]}") from None
-        except* ReplayerError as group:
+        except* (ReplayerError, DeadLettersUnavailable) as group:
             raise group.exceptions[0] from None
         return not failed and not self._stop.is_set()
 
@@ -189,13 +193,8 @@ class Replayer:
                 DeadLetter(line, str(self.buffer.draining_path), f"rejected by PostgreSQL: {why}")
                 for line, why in result.rejected
             ]
-            try:
-                self._dead_letters.add(letters, now=datetime.now(UTC))
-            except OSError as exc:
-                # The offset stays before these lines: the next period stores them again.
-                raise DeadLettersUnavailable(
-                    f"cannot append to {self._dead_letters.path}: {exc}"
-                ) from exc
+            # Unavailable: the offset stays before these lines, the next period stores them.
+            self._dead_letters.quarantine(letters, now=datetime.now(UTC))
             report.dead_lettered += len(letters)
             log.error("dead-lettered buffered lines", extra=logs.fields(count=len(letters)))
 
@@ -240,24 +239,18 @@ class Replayer:
 
     def _publish_status(self, state: str) -> None:
         buffer = self.buffer.stats()
-        view = self.store.view
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "replayer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
+        beat = self.store.heartbeat(
+            state,
+            interval_s=self.settings.status_interval_s,
+            troubles=self.troubles.current,
+            details={
                 "buffer_bytes": buffer.pending_bytes,
                 "last_replay": vars(self.last_report),
                 "replay_interval_s": self.settings.replay_interval_s,
                 "history": vars(self.history.last_facts) if self.history.last_facts else None,
-                "troubles": self.troubles.current,
             },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
     async def _beat(self, stop: asyncio.Event) -> None:
         """The heartbeat, whether a drain runs, waits for its period, or is stuck."""
@@ -298,7 +291,7 @@ class Replayer:
                 await self.maintain_history()
             try:
                 await self.drain_once()
-            except ReplayerError as exc:
+            except (ReplayerError, DeadLettersUnavailable) as exc:
                 self.troubles.report("drain", "replay stopped; will retry next period", exc)
             else:
                 self.troubles.clear("drain")

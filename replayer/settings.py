@@ -10,28 +10,28 @@ from datetime import timedelta
 from database.history import Retention
 from database.settings import DatabaseSettings
 from shared.errors import SettingsError
-from shared.settings import EnvReader, PipelinePaths
+from shared.settings import EnvReader, PipelineCore
 
 
 @dataclass(frozen=True)
-class ReplayerSettings:
-    paths: PipelinePaths
+class ReplayerSettings(PipelineCore):
+    """The pipeline's preamble (the mode: for the events the replayer itself reports), then the
+    replayer's own."""
+
     database: DatabaseSettings
     replay_interval_s: float
     chunk_records: int
     chunk_max_bytes: int
     connections: int
-    status_interval_s: float
     retention: Retention
-    log_level: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ReplayerSettings:
         env = EnvReader(environ)
-        paths = PipelinePaths.from_environ(environ)
+        core = PipelineCore.from_environ(environ)
         return cls(
-            paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            **core.by_name(),
+            database=DatabaseSettings.from_environ(environ, var_dir=core.paths.var_dir),
             replay_interval_s=env.seconds(
                 "BRIDGE_REPLAY_INTERVAL_S", 60.0, minimum=0.1, maximum=86_400
             ),
@@ -46,9 +46,7 @@ class ReplayerSettings:
                 "BRIDGE_REPLAY_CHUNK_MAX_BYTES", 16 << 20, minimum=4096, maximum=1 << 30
             ),
             connections=env.integer("BRIDGE_REPLAY_CONNECTIONS", 2, minimum=1, maximum=8),
-            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
             retention=_retention(env),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )
 
 

@@ -7,7 +7,7 @@ The alerts firing come from the alerter's heartbeat.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from shared.errors import CheckpointCorrupt
 from shared.health import PROCESSES, Facts, Finding, worst
 from shared.settings import BufferLimits, PipelinePaths
 from shared.spool import SpoolPosition, backlog, load_checkpoint
-from shared.status import read
+from shared.status import Heartbeat, read_all
 
 
 def _record_ts(line: bytes | None) -> datetime | None:
@@ -79,10 +79,10 @@ def gather_files(
     if counts is None:
         counts = count_files(paths)
     first_pending_ts = counts.first_pending_ts
-    heartbeats = {name: read(paths.run_dir, name) for name in PROCESSES}
+    heartbeats = read_all(paths.run_dir, PROCESSES)
     # The running writer's buffer and cap, which an operator's shell may not have in its
     # environment (the local profile's var/buffer.jsonl, say); this environment's otherwise.
-    writer = heartbeats.get("writer") or {}
+    writer = beat.details if (beat := heartbeats.get("writer")) is not None else {}
     buffer = Buffer(Path(writer.get("buffer_path") or paths.buffer_path))
     limits = BufferLimits(
         max_bytes=writer.get("buffer_max_bytes") or limits.max_bytes,
@@ -102,10 +102,16 @@ def gather_files(
 
 def summary(facts: Facts, findings: list[Finding]) -> dict[str, Any]:
     """The `--json` body, also served by the web program's `/healthz`."""
+    body = {item.name: getattr(facts, item.name) for item in fields(facts)}
+    # Each heartbeat as its file holds it.
+    body["heartbeats"] = {
+        name: beat.to_json() if beat is not None else None
+        for name, beat in facts.heartbeats.items()
+    }
     return {
         "status": worst(findings),
         "findings": [asdict(finding) for finding in findings],
-        "facts": asdict(facts),
+        "facts": body,
     }
 
 
@@ -121,19 +127,15 @@ def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
         if beat is None:
             lines.append(f"  {name:<10} no heartbeat")
             continue
-        age = (now - datetime.fromisoformat(beat["heartbeat"])).total_seconds()
+        age = f"{(now - beat.at).total_seconds():5.1f} s" if beat.at is not None else "unknown"
         extra = _process_line(name, beat)
-        lines.append(f"  {name:<10} {beat.get('state', '?'):<12} heartbeat {age:5.1f} s ago{extra}")
-    collector = facts.heartbeats.get("collector") or {}
-    for account, info in sorted((collector.get("accounts") or {}).items()):
-        stamp = (info or {}).get("last_snapshot_ts")
-        seen = (
-            f"{(now - datetime.fromisoformat(stamp)).total_seconds():.1f} s ago"
-            if stamp
-            else "never"
-        )
+        lines.append(f"  {name:<10} {beat.state:<12} heartbeat {age} ago{extra}")
+    collector = facts.heartbeats.get("collector")
+    for account, stamp in sorted(collector.accounts.items() if collector is not None else []):
+        seen = f"{(now - stamp).total_seconds():.1f} s ago" if stamp else "never"
         lines.append(f"  account {account:<12} last snapshot {seen}")
     lag = f"{facts.spool_lag_s:.1f} s" if facts.spool_lag_s is not None else "none"
+    replayer = facts.heartbeats.get("replayer")
     lines += [
         "",
         f"  spool lag      {facts.spool_lag_records} records, {lag}",
@@ -148,7 +150,7 @@ def render(facts: Facts, findings: list[Finding], now: datetime) -> str:
         "  rows last hour "
         + (str(facts.rows_last_hour) if facts.rows_last_hour is not None else "unknown"),
         "  history        "
-        + _history_line((facts.heartbeats.get("replayer") or {}).get("history")),
+        + _history_line(replayer.details.get("history") if replayer is not None else None),
         "",
     ]
     lines += [f"  {f.level.upper():<9} {f.subject}: {f.message}" for f in findings] or ["  all ok"]
@@ -173,13 +175,12 @@ def _history_line(history: dict[str, Any] | None) -> str:
     )
 
 
-def _process_line(name: str, beat: dict[str, Any]) -> str:
+def _process_line(name: str, beat: Heartbeat) -> str:
     if name == "collector":
-        gateway = beat.get("gateway") or {}
-        error = gateway.get("last_error") or {}
+        error = (beat.gateway.last_error if beat.gateway else None) or {}
         last = f", last IB error {error.get('code')}: {error.get('message')}" if error else ""
-        state = "connected" if gateway.get("connected") else "disconnected"
-        return f", {beat.get('mode', '?')} gateway {state}{last}"
+        state = "connected" if beat.gateway and beat.gateway.connected else "disconnected"
+        return f", {beat.details.get('mode', '?')} gateway {state}{last}"
     if name == "alerter":
-        return f", {len(beat.get('firing') or [])} alerts firing"
-    return f", breaker {beat.get('breaker', '?')}"
+        return f", {len(beat.firing or ())} alerts firing"
+    return f", breaker {beat.breaker or '?'}"

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.durable import append_durably, locked
+from shared.errors import DeadLettersUnavailable
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class DeadLetters:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with locked(self.lock_path):
             append_durably(self.path, b"".join(entries))
+
+    def quarantine(self, letters: Sequence[DeadLetter], *, now: datetime) -> None:
+        """`add`, for the writer and the replayer: raises DeadLettersUnavailable when the file
+        cannot take them, so the caller keeps its place before these lines and retries."""
+        try:
+            self.add(letters, now=now)
+        except OSError as exc:
+            raise DeadLettersUnavailable(f"cannot append to {self.path}: {exc}") from exc
 
     def count(self) -> int:
         try:

@@ -5,7 +5,10 @@
     ├── RecordError             a spool or buffer line is not a valid record (names the reason)
     ├── SpoolError              the spool or buffer files cannot be used as they are
     │   ├── AlreadyRunning      another copy of this process holds its single-instance lock
-    │   └── CheckpointCorrupt   a checkpoint or offset file cannot be read as one
+    │   ├── CheckpointCorrupt   a checkpoint or offset file cannot be read as one
+    │   └── DeadLettersUnavailable  a line that cannot be stored cannot be dead-lettered
+    │                           either (disk full, I/O error): the writer's checkpoint and the
+    │                           replayer's offset stay before it, and it is retried
 
 Each process package extends `BridgeError` in its own `errors.py`.
 """
@@ -44,3 +47,7 @@ class AlreadyRunning(SpoolError):
 
 class CheckpointCorrupt(SpoolError):
     """A checkpoint or offset file is torn or not what we write: start over, and say so."""
+
+
+class DeadLettersUnavailable(SpoolError):
+    """A line that cannot be stored cannot be written to the dead-letter file either."""

@@ -7,6 +7,10 @@ re-parses JSON in Python.
 - `snapshot` -> table `portfolio_greeks`: the figures of one account at one 5-s tick.
 - `api_log`  -> table `api_logs`: one event of the IBKR connection.
 - `beta`     -> table `betas`: one underlying's beta against the benchmark, once a day.
+- `expiry`   -> table `expiry_greeks`: one account's Greeks by expiry bucket at one tick,
+  overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
+- `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
+  results, one row each (a leg travels as an array in `LEG_FIELDS` order).
 - `pnl_explain` -> tables `pnl_explain` and `pnl_explain_positions` (migration 007): how much
   of the gateway's own P&L change over one interval between two snapshots the Greeks explain,
   per account, per underlying (parallel arrays, like format 3's) and per position
@@ -21,6 +25,9 @@ complete one (`complete_counts`), an unknown account figure is left out rather t
 null, and the underlyings travel as three parallel arrays (`underlying_symbols`,
 `underlying_figures` in `UNDERLYING_FIGURES` order, `underlying_counts` in `UNDERLYING_COUNTS`
 order) that PostgreSQL stores as arrays, plus `underlying_completeness` for the incomplete ones.
+Since migration 009 a figure's completeness may also say `rounding_bound`, `imprecise` and
+`market_data` (written, like any incomplete figure's, only where they apply), and a PORTAL line
+carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
 docs/ibkr-conventions.md says what format 1's figures meant.
@@ -72,6 +79,9 @@ FIGURES: Final = (
     "net_beta_delta",
 )
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
+# The gateway's own figures, kept beside ours to compare (migration 009): written only when
+# known, so a line without them is any older line.
+GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
@@ -81,6 +91,17 @@ _COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta", "
 # An underlying's completeness also covers its share-equivalents (format 3 on).
 UNDERLYING_COMPLETENESS: Final = (*FIGURES, "net_delta", "net_gamma")
 BETA_SOURCES: Final = ("history", "file")
+# Greeks by expiry (`expiry` records): the buckets in calendar days to expiry, the figures of
+# each bucket (rows of `bucket_figures`, in this order).
+EXPIRY_BUCKETS: Final = ("0-7", "8-30", "31-90", "91-365", "366+")
+EXPIRY_FIGURES: Final = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega")
+# A leg's values in the order a `legs` line writes them (the columns of `position_legs`).
+LEG_FIELDS: Final = (
+    "conid", "symbol", "sec_type", "quantity", "multiplier", "magnifier", "price",
+    "underlying_price", "implied_vol", "strike", "expiry", "option_right", "delta", "gamma",
+    "theta", "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
+)  # fmt: skip
+_LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
 # The P&L explain's terms, in the order of its per-underlying and per-position rows (each row
 # ends with their sum, the explained P&L), and why an interval is left out of the score.
 EXPLAIN_TERMS: Final = ("delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl", "linear_pnl")
@@ -134,6 +155,9 @@ class Snapshot:
     net_liquidation: float | None = None
     unrealized_pnl: float | None = None
     daily_pnl: float | None = None
+    # PORTAL: Σ field 7696 ("SPX Delta") x qty x multiplier over the positions in
+    # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
+    gateway_beta_delta: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
 
@@ -179,6 +203,78 @@ class ApiLog:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpiryScope:
+    """The Greeks by expiry of one account or one underlying: `buckets[b][f]` is figure
+    EXPIRY_FIGURES[f] of bucket EXPIRY_BUCKETS[b] (None: nothing contributed), the delta-one
+    positions' dollar delta beside them, and each figure's completeness in full."""
+
+    buckets: tuple[tuple[float | None, ...], ...]
+    linear_dollar_delta: float | None
+    position_count: int
+    option_count: int
+    completeness: Mapping[str, Counts]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryGreeks:
+    """One account's Greeks by expiry at one tick, as stored in `expiry_greeks`; its id is the
+    snapshot's of the same account and tick."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    currency: str | None
+    total: ExpiryScope
+    underlyings: Mapping[str, ExpiryScope] = field(default_factory=dict)
+
+    kind: ClassVar[Literal["expiry"]] = "expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One position's inputs (as the gateway gave them) and results (what it adds to each
+    figure, in the base currency), as a row of `position_legs`; None: unknown or n/a."""
+
+    conid: int
+    symbol: str
+    sec_type: str
+    quantity: float | None
+    multiplier: float | None
+    magnifier: float | None
+    price: float | None
+    underlying_price: float | None
+    implied_vol: float | None
+    strike: float | None
+    expiry: date | None
+    option_right: Literal["C", "P"] | None
+    delta: float | None
+    gamma: float | None
+    theta: float | None
+    vega: float | None
+    dollar_delta: float | None
+    dollar_gamma: float | None
+    net_theta: float | None
+    net_vega: float | None
+    missing_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Legs:
+    """One account's legs at one time; its id is the snapshot's of the same account and tick.
+    `currency` is the account's base currency (the results' unit)."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    currency: str | None
+    legs: tuple[Leg, ...]
+
+    kind: ClassVar[Literal["legs"]] = "legs"
+
+
+@dataclass(frozen=True, slots=True)
 class PnlExplain:
     """The P&L explain of one account over the interval from `start_ts` to `ts` (two
     consecutive snapshots), in the base currency `currency`.
@@ -214,7 +310,7 @@ def explain_id(account: str, ts: datetime) -> uuid.UUID:
     return uuid.uuid5(EXPLAIN_NAMESPACE, f"{account}|{_iso(ts)}")
 
 
-Record = Snapshot | ApiLog | Beta | PnlExplain
+Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs | PnlExplain
 
 
 def new_api_log(
@@ -248,6 +344,17 @@ def encode(record: Record) -> bytes:
     body["ts"] = _iso(record.ts)
     if isinstance(record, Snapshot):
         body.update(_snapshot_body(record))
+    elif isinstance(record, ExpiryGreeks):
+        body.update(_expiry_body(record))
+    elif isinstance(record, Legs):
+        body.update(account=record.account, mode=record.mode, currency=record.currency)
+        body["legs"] = [
+            [
+                value.isoformat() if isinstance(value, date) else value
+                for value in (getattr(leg, name) for name in LEG_FIELDS)
+            ]
+            for leg in record.legs
+        ]
     elif isinstance(record, PnlExplain):
         body.update(_explain_body(record))
     elif isinstance(record, Beta):
@@ -334,6 +441,8 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
             unrealized_pnl=record.unrealized_pnl,
             daily_pnl=record.daily_pnl,
         )
+    if record.gateway_beta_delta is not None:
+        body["gateway_beta_delta"] = record.gateway_beta_delta
     body.update(
         position_count=record.position_count,
         option_count=record.option_count,
@@ -394,7 +503,7 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
     body: dict[str, Any] = {"account": record.account, "mode": record.mode}
     if record.currency is not None:
         body["currency"] = record.currency
-    for name in (*FIGURES, *ACCOUNT_VALUES):
+    for name in (*FIGURES, *ACCOUNT_VALUES, *GATEWAY_FIGURES):
         value = getattr(record, name)
         if value is not None:  # unknown: left out, read back as None
             body[name] = value
@@ -435,6 +544,52 @@ def _compact_body(record: Snapshot) -> dict[str, Any]:
     return body
 
 
+def _expiry_body(record: ExpiryGreeks) -> dict[str, Any]:
+    """An expiry record in the compact form of format 3: unknowns left out, completeness only
+    where it is not the complete one, the underlyings as parallel arrays."""
+    body: dict[str, Any] = {"account": record.account, "mode": record.mode}
+    if record.currency is not None:
+        body["currency"] = record.currency
+    body.update(_expiry_scope_body(record.total))
+    symbols, figures, linear, counts, incomplete = [], [], [], [], {}
+    for symbol, scope in record.underlyings.items():
+        scoped = _expiry_scope_body(scope)
+        symbols.append(symbol)
+        figures.append(scoped["bucket_figures"])
+        linear.append(scope.linear_dollar_delta)
+        counts.append([scope.position_count, scope.option_count])
+        if "completeness" in scoped:
+            incomplete[symbol] = scoped["completeness"]
+    body.update(
+        underlying_symbols=symbols,
+        underlying_figures=figures,
+        underlying_linear=linear,
+        underlying_counts=counts,
+    )
+    if incomplete:
+        body["underlying_completeness"] = incomplete
+    return body
+
+
+def _expiry_scope_body(scope: ExpiryScope) -> dict[str, Any]:
+    if len(scope.buckets) != len(EXPIRY_BUCKETS) or any(
+        len(row) != len(EXPIRY_FIGURES) for row in scope.buckets
+    ):
+        raise RecordError(
+            f"buckets must be {len(EXPIRY_BUCKETS)} rows of {len(EXPIRY_FIGURES)} figures"
+        )
+    body: dict[str, Any] = {"bucket_figures": [list(row) for row in scope.buckets]}
+    if scope.linear_dollar_delta is not None:
+        body["linear_dollar_delta"] = scope.linear_dollar_delta
+    body.update(position_count=scope.position_count, option_count=scope.option_count)
+    partial = _partial_completeness(
+        scope.completeness, scope.position_count, scope.option_count, EXPIRY_FIGURES
+    )
+    if partial:
+        body["completeness"] = partial
+    return body
+
+
 def decode(line: bytes) -> Record:
     """Parse and validate one spool line (with or without its newline).
 
@@ -446,10 +601,12 @@ def decode(line: bytes) -> Record:
 
 def checked_account(line: bytes) -> str | None:
     """What the writer needs of a line: RecordError exactly where `decode` raises it, else the
-    account of a snapshot (None for another kind). A format-3 snapshot's underlyings are checked
-    but not read back into mappings, which would cost the writer more than the check."""
+    account of a snapshot, or of an expiry or legs line (which go with their account's
+    snapshots: as many, keyed by account too), None for another kind. A format-3 snapshot's
+    underlyings are checked but not read back into mappings, which would cost the writer more
+    than the check."""
     record = _decoded(line, expand=False)
-    return record.account if isinstance(record, Snapshot) else None
+    return record.account if isinstance(record, Snapshot | ExpiryGreeks | Legs) else None
 
 
 def _decoded(line: bytes, *, expand: bool) -> Record:
@@ -479,6 +636,10 @@ def _decoded(line: bytes, *, expand: bool) -> Record:
         return _decode_api_log(body)
     if kind == "beta" and version >= 2:
         return _decode_beta(body)
+    if kind == "expiry" and version >= 3:
+        return _decode_expiry(body)
+    if kind == "legs" and version >= 3:
+        return _decode_legs(body)
     if kind == "pnl_explain" and version >= 3:  # format 3 brought it
         return _decode_explain(body)
     raise RecordError(f"unknown kind {kind!r}")
@@ -506,7 +667,7 @@ def _decode_snapshot(body: dict[str, Any], version: int, *, expand: bool = True)
             "currency": currency,
             "completeness": completeness,
             **{name: _optional_float(body, name) for name in FIGURES if name not in GREEK_FIELDS},
-            **{name: _optional_float(body, name) for name in ACCOUNT_VALUES},
+            **{name: _optional_float(body, name) for name in (*ACCOUNT_VALUES, *GATEWAY_FIGURES)},
         }
     position_count = _count(body, "position_count")
     option_count = _count(body, "option_count")
@@ -550,13 +711,33 @@ def _object(body: Mapping[str, Any], name: str) -> dict[str, Any]:
 def _partial(
     value: Mapping[str, Any], where: str, figures: tuple[str, ...] = FIGURES
 ) -> dict[str, Any]:
-    """A format-3 completeness: figures of FIGURES only, each counts or null."""
+    """A format-3 completeness: figures of FIGURES only, each counts or null, and what a
+    figure says of its precision and market data well-formed (`_check_qualifiers`)."""
     for name, counts in value.items():
         if name not in figures:
             raise RecordError(f"{where} names an unknown figure {name!r}")
         if counts is not None and not isinstance(counts, dict):
             raise RecordError(f"{where} of {name} is not an object or null")
+        if counts:
+            _check_qualifiers(counts, f"{where} of {name}")
     return dict(value)
+
+
+def _check_qualifiers(counts: Mapping[str, Any], where: str) -> None:
+    """A figure's `rounding_bound` (a finite number >= 0), `imprecise` (true) and
+    `market_data` ({kind: a count > 0}), when it states them."""
+    bound = counts.get("rounding_bound")
+    if bound is not None and (
+        type(bound) not in (int, float) or not math.isfinite(bound) or bound < 0
+    ):
+        raise RecordError(f"{where}: rounding_bound is not a number >= 0")
+    if "imprecise" in counts and counts["imprecise"] is not True:
+        raise RecordError(f"{where}: imprecise is not true")
+    kinds = counts.get("market_data")
+    if kinds is not None and not (
+        isinstance(kinds, dict) and all(type(n) is int and n > 0 for n in kinds.values())
+    ):
+        raise RecordError(f"{where}: market_data is not {{kind: a count}}")
 
 
 def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[str, Any]:
@@ -619,6 +800,132 @@ def _refuse_figures(symbols: list[str], figures: list[list[Any]]) -> None:
             if type(value) not in _FIGURE_TYPES:
                 raise RecordError(f"{symbol} {name} is not a number or null")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _decode_expiry(body: dict[str, Any]) -> ExpiryGreeks:
+    currency = body.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not currency):
+        raise RecordError("currency is not a currency code or null")
+    total = _expiry_scope(
+        body.get("bucket_figures"),
+        body.get("linear_dollar_delta"),
+        [body.get("position_count"), body.get("option_count")],
+        body.get("completeness", {}),
+        "",
+    )
+    symbols = body.get("underlying_symbols", [])
+    figures = body.get("underlying_figures", [])
+    linear = body.get("underlying_linear", [])
+    counts = body.get("underlying_counts", [])
+    if not all(type(column) is list for column in (symbols, figures, linear, counts)):
+        raise RecordError("underlying_symbols, _figures, _linear and _counts must be arrays")
+    if not len(symbols) == len(figures) == len(linear) == len(counts):
+        raise RecordError("underlying_symbols, _figures, _linear and _counts differ in length")
+    if not all(type(symbol) is str and symbol for symbol in symbols):
+        raise RecordError("underlying_symbols holds a value that is not a symbol")
+    if len(set(symbols)) != len(symbols):
+        raise RecordError("underlying_symbols names a symbol twice")
+    incomplete = _object(body, "underlying_completeness")
+    if not set(incomplete) <= set(symbols):
+        raise RecordError("underlying_completeness names a symbol that is not held")
+    underlyings = {
+        symbol: _expiry_scope(rows, line, count_row, incomplete.get(symbol, {}), f"{symbol} ")
+        for symbol, rows, line, count_row in zip(symbols, figures, linear, counts, strict=True)
+    }
+    return ExpiryGreeks(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        currency=currency,
+        total=total,
+        underlyings=underlyings,
+    )
+
+
+def _decode_legs(body: dict[str, Any]) -> Legs:
+    currency = body.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not currency):
+        raise RecordError("currency is not a currency code or null")
+    rows = body.get("legs")
+    if type(rows) is not list:
+        raise RecordError("legs is not an array")
+    legs = tuple(_leg(row, index) for index, row in enumerate(rows))
+    if len({leg.conid for leg in legs}) != len(legs):
+        raise RecordError("legs names a conid twice")
+    return Legs(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        currency=currency,
+        legs=legs,
+    )
+
+
+def _leg(row: Any, index: int) -> Leg:
+    """One leg, checked: LEG_FIELDS' values in order, each of its type or null."""
+    if type(row) is not list or len(row) != len(LEG_FIELDS):
+        raise RecordError(f"leg {index} is not {len(LEG_FIELDS)} values")
+    values = dict(zip(LEG_FIELDS, row, strict=True))
+    conid = values["conid"]
+    if type(conid) is not int or conid <= 0:
+        raise RecordError(f"leg {index}: conid is not a contract id")
+    where = f"leg {conid}: "
+    for name in ("symbol", "sec_type"):
+        if not isinstance(values[name], str) or not values[name]:
+            raise RecordError(f"{where}{name} is missing or not a string")
+    for name in _LEG_NUMBERS:
+        values[name] = _optional_float(values, name, where=where)
+    raw_expiry = values["expiry"]
+    if raw_expiry is not None:
+        try:
+            values["expiry"] = date.fromisoformat(raw_expiry)
+        except (TypeError, ValueError):
+            raise RecordError(f"{where}expiry is not a date or null") from None
+    if values["option_right"] not in ("C", "P", None):
+        raise RecordError(f"{where}option_right is not C, P or null")
+    reason = values["missing_reason"]
+    if reason is not None and (not isinstance(reason, str) or not reason):
+        raise RecordError(f"{where}missing_reason is not a reason or null")
+    return Leg(**values)
+
+
+def _expiry_scope(rows: Any, linear: Any, counts: Any, partial: Any, where: str) -> ExpiryScope:
+    """One scope of an expiry record, checked: 5 rows of 4 numbers or nulls, a number or null,
+    two counts (options no more than positions), a partial completeness."""
+    if (
+        type(rows) is not list
+        or len(rows) != len(EXPIRY_BUCKETS)
+        or any(type(row) is not list or len(row) != len(EXPIRY_FIGURES) for row in rows)
+    ):
+        raise RecordError(
+            f"{where}bucket_figures is not {len(EXPIRY_BUCKETS)} rows of"
+            f" {len(EXPIRY_FIGURES)} values"
+        )
+    buckets = tuple(
+        tuple(
+            _optional_float({name: value}, name, where=f"{where}{bucket} ")
+            for name, value in zip(EXPIRY_FIGURES, row, strict=True)
+        )
+        for bucket, row in zip(EXPIRY_BUCKETS, rows, strict=True)
+    )
+    line = _optional_float({"linear_dollar_delta": linear}, "linear_dollar_delta", where=where)
+    if type(counts) is not list or len(counts) != 2:
+        raise RecordError(f"{where}counts are not [position_count, option_count]")
+    position_count = _count({f"{where}position_count": counts[0]}, f"{where}position_count")
+    option_count = _count({f"{where}option_count": counts[1]}, f"{where}option_count")
+    if option_count > position_count:
+        raise RecordError(f"{where}option_count exceeds position_count")
+    if not isinstance(partial, dict):
+        raise RecordError(f"{where}completeness is not an object")
+    completeness = _full_completeness(
+        _partial(partial, f"{where}completeness", EXPIRY_FIGURES),
+        position_count,
+        option_count,
+        EXPIRY_FIGURES,
+    )
+    return ExpiryScope(buckets, line, position_count, option_count, completeness)
 
 
 def _decode_beta(body: dict[str, Any]) -> Beta:

@@ -2,8 +2,9 @@
 
 Each process builds one frozen settings object with `Settings.from_environ(environ)`; this module
 gives them the typed readers, so every bad value fails the same way: one line that names the
-variable, shows the value (masked when secret) and says what was expected. Nothing here reads
-`os.environ` itself: `__main__` passes it in, tests pass a dict.
+variable, shows the value (masked when secret) and says what was expected, and the preamble the
+pipeline's processes share (`PipelineCore`: paths, log level, API mode, heartbeat interval).
+Nothing here reads `os.environ` itself: `__main__` passes it in, tests pass a dict.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.errors import SettingsError
+from shared.records import MODES, Mode
 from shared.reset_window import DEFAULT_RESET_WINDOWS, ResetWindow, parse_reset_windows
 
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -141,6 +145,14 @@ class EnvReader:
             raise SettingsError(name, f"each delay must be in 0..{maximum:g} seconds")
         return delays
 
+    def log_level(self) -> str:
+        """BRIDGE_LOG_LEVEL, for every program."""
+        return self.choice("BRIDGE_LOG_LEVEL", LOG_LEVELS, "INFO")
+
+    def api_mode(self) -> Mode:
+        """IB_API_MODE: how the collector reaches IBKR (and the mode of every event recorded)."""
+        return "PORTAL" if self.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET"
+
     def reset_windows(self) -> tuple[ResetWindow, ...]:
         """IB_RESET_WINDOWS: the gateway's daily restart windows (shared/reset_window.py)."""
         try:
@@ -199,8 +211,10 @@ def is_local_profile(environ: Mapping[str, str]) -> bool:
 class PipelinePaths:
     """Where the processes meet on disk; the local profile keeps all of it under `var/`.
 
-    Two producers spool records for the writer: the collector (`spool_dir`) and the alerter
-    (`alerter_spool_dir`); the writer tails both, each with its own checkpoint.
+    Producers spool records for the writer: the collector (`spool_dir`), the alerter
+    (`alerter_spool_dir`), and the writer and the replayer their own events (`writer_events_dir`,
+    `replayer_events_dir`: their database breaker's changes, under `var_dir`); the writer tails
+    each, with its own checkpoint.
 
     The buffer defaults to `~/.portfolio_bridge_buffer.jsonl` (the original plan's place), except
     in the local profile, which never writes to the user's home.
@@ -209,6 +223,8 @@ class PipelinePaths:
     var_dir: Path
     spool_dir: Path
     alerter_spool_dir: Path
+    writer_events_dir: Path
+    replayer_events_dir: Path
     buffer_path: Path
     dead_letter_path: Path
     run_dir: Path
@@ -221,6 +237,8 @@ class PipelinePaths:
             var_dir=var_dir,
             spool_dir=env.path("BRIDGE_SPOOL_DIR", var_dir / "spool"),
             alerter_spool_dir=env.path("BRIDGE_ALERTER_SPOOL_DIR", var_dir / "alerter-spool"),
+            writer_events_dir=var_dir / "writer-events",
+            replayer_events_dir=var_dir / "replayer-events",
             buffer_path=env.path(
                 "BRIDGE_BUFFER_PATH",
                 var_dir / "buffer.jsonl"
@@ -250,3 +268,30 @@ class BufferLimits:
         max_bytes = env.integer("BRIDGE_BUFFER_MAX_BYTES", 1 << 30, minimum=4096, maximum=1 << 50)
         warn_percent = env.integer("BRIDGE_BUFFER_WARN_PERCENT", 80, minimum=1, maximum=100)
         return cls(max_bytes=max_bytes, warn_bytes=max_bytes * warn_percent // 100)
+
+
+@dataclass(frozen=True)
+class PipelineCore:
+    """The preamble the writer, the replayer and the alerter read alike: where the files are,
+    how loud to log, the collector's API mode (for the events a process records itself) and how
+    often the heartbeat is published (BRIDGE_STATUS_INTERVAL_S; the alerter beats at its own
+    step instead)."""
+
+    paths: PipelinePaths
+    log_level: str
+    mode: Mode
+    status_interval_s: float
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PipelineCore:
+        env = EnvReader(environ)
+        return cls(
+            paths=PipelinePaths.from_environ(environ),
+            log_level=env.log_level(),
+            mode=env.api_mode(),
+            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
+        )
+
+    def by_name(self) -> dict[str, Any]:
+        """Each field by its name, for the settings of a process that extends the core."""
+        return {item.name: getattr(self, item.name) for item in fields(PipelineCore)}

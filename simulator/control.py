@@ -38,6 +38,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "portal_garbled_quantity": (int, type(None)),
     "portal_no_display_rule": (bool,),
     "portal_rules_error": (int, type(None)),
+    "portal_delayed_conid": (int, type(None)),
 }
 _ACTIONS = ("drop_connections", "reset_s", "farm")
 

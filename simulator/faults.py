@@ -34,6 +34,7 @@ class Faults:
     portal_garbled_quantity: int | None = None  # this position's quantity served as "n/a"
     portal_no_display_rule: bool = False  # positions without their displayRule
     portal_rules_error: int | None = None  # this status from every info-and-rules request
+    portal_delayed_conid: int | None = None  # this conid's quotes say delayed (6509 "DpB")
     _listeners: list[Callable[[FaultEvent], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[FaultEvent], None]) -> None:

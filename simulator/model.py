@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from simulator import history, rounding
 from simulator.faults import Faults
@@ -33,6 +34,7 @@ MIN_RETURNS = 60
 # in steps of about 1 %.
 FX_DECIMALS = 5
 _EXPIRY_HOUR_UTC = 21  # options expire at 16:00 New York, near enough
+_NEW_YORK = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,10 @@ class Market:
 
     # History and money ---------------------------------------------------------------------
 
+    def new_york_day(self) -> date:
+        """Today in New York, where US options expire: the day Greeks by expiry count from."""
+        return datetime.fromtimestamp(self.now(), _NEW_YORK).date()
+
     def today(self) -> date:
         return datetime.fromtimestamp(self.now(), UTC).date()
 
@@ -408,10 +414,13 @@ class Market:
     def _closed(spec: Underlying, days: list[date]) -> set[date]:
         return {days[-k] for k in spec.closed_days}
 
-    def _path(self, conid: int) -> tuple[list[date], list[float]]:
+    def _path(self, conid: int, *, synchronous: bool = False) -> tuple[list[date], list[float]]:
         """The year's weekdays and the daily returns the scenario makes for `conid`: the
         benchmark's own, or `beta` times them plus its own noise (in the benchmark's
-        currency)."""
+        currency). An underlying that closes before the benchmark sees, on day t, the share of
+        the benchmark's day-t move made before its close and the rest of day t-1's
+        (`close_before_benchmark`), unless `synchronous`: the returns it would show if it
+        closed with the benchmark, what its true beta is measured on."""
         days = history.trading_days(self.today(), history.TRADING_DAYS_PER_YEAR)
         spec = self._spec(conid)
         benchmark = self._benchmark_spec()
@@ -427,6 +436,12 @@ class Market:
         if benchmark is not None and conid == benchmark.conid:
             assert market is not None
             return days, market
+        early = spec.close_before_benchmark
+        if market is not None and early and not synchronous:
+            market = [
+                (1 - early) * move + early * previous
+                for previous, move in zip([0.0, *market[:-1]], market, strict=True)
+            ]
         return days, history.daily_returns(
             seed=seed, key=conid, days=days, vol=spec.idiosyncratic_vol,
             benchmark=market, beta=spec.beta,
@@ -437,15 +452,19 @@ class Market:
         another currency or calendar, else its bars' returns."""
         benchmark = self._benchmark_spec()
         from_paths = benchmark is not None and (
-            spec.fx_bars or bool(spec.closed_days) or bool(benchmark.closed_days)
+            spec.fx_bars
+            or bool(spec.closed_days)
+            or bool(benchmark.closed_days)
+            or bool(spec.close_before_benchmark)
         )
         if bars and benchmark is not None and spec.conid != benchmark.conid and from_paths:
             return len(self._path_pairs(spec.conid, benchmark))
         return max(len(bars) - 1, 0) if bars else 0
 
     def _beta_from_paths(self, conid: int, benchmark: Underlying) -> float | None:
-        """The beta of an underlying whose bars are in another currency or on another calendar,
-        from the returns the scenario made rather than from the bars (`_path_pairs`)."""
+        """The beta of an underlying whose bars are in another currency, on another calendar or
+        closed at another time, from the returns the scenario made rather than from the bars
+        (`_path_pairs`: as if it closed with the benchmark)."""
         pairs = self._path_pairs(conid, benchmark)
         return history.slope(pairs) if len(pairs) >= MIN_RETURNS else None
 
@@ -453,7 +472,7 @@ class Market:
         """(its return in the benchmark's currency, the benchmark's) on each weekday of its
         window that both exchanges are open on, as is the weekday before."""
         spec = self._spec(conid)
-        days, mine = self._path(conid)
+        days, mine = self._path(conid, synchronous=True)
         _, theirs = self._path(benchmark.conid)
         window = len(days) - min(spec.history_days, benchmark.history_days)
         closed = self._closed(spec, days) | self._closed(benchmark, days)
@@ -493,11 +512,40 @@ class Market:
         if mine is None or theirs is None:
             return None
         spec = self._spec(conid)
-        if spec.fx_bars or spec.closed_days or benchmark.closed_days:
+        if spec.fx_bars or spec.closed_days or benchmark.closed_days or spec.close_before_benchmark:
             return self._beta_from_paths(conid, benchmark)
         if history.common_returns(mine, theirs) < MIN_RETURNS:
             return None
         return history.ols_beta(mine, theirs)
+
+    def spx_delta(self, conid: int) -> float | None:
+        """Portal field 7696, "SPX Delta" (beta-weighted delta: delta x beta x the underlying's
+        price over SPX's), as the simulator computes it: delta (1 for a linear instrument) x
+        this model's beta x the underlying's price in dollars, per unit of the quote
+        (/ magnifier), / SPX's price. None without a delta, a beta, a price, a dollar rate or
+        an SPX in the scenario."""
+        item, spx = self.instrument(conid), self._symbol_conid("SPX")
+        if item is None or spx is None:
+            return None
+        underlying = self.instrument(item.underlying_conid or conid)
+        if underlying is None:
+            return None
+        delta = self.quote(conid).delta if item.underlying_conid else 1.0
+        beta = self.beta(item.symbol)
+        price, spx_price = self.quote(underlying.conid).mark, self.quote(spx).mark
+        dollars = 1.0 if item.currency == "USD" else self._usd_per(item.currency)
+        if delta is None or beta is None or price is None or not spx_price or dollars is None:
+            return None
+        return delta * beta * price / underlying.price_magnifier * dollars / spx_price
+
+    def _usd_per(self, currency: str) -> float | None:
+        """Dollars per unit of `currency`, from the scenario's rates either way round."""
+        rates = self.scenario.exchange_rates
+        direct = rates.get("USD", {}).get(currency)
+        if direct is not None:
+            return direct
+        inverse = rates.get(currency, {}).get("USD")
+        return 1 / inverse if inverse else None
 
     def betas(self) -> dict[str, dict[str, Any]]:
         """Per symbol with a price path: its beta on the benchmark, the number of daily
@@ -596,6 +644,7 @@ class Market:
                 exposures, benchmark_price, currency=self.base_currency(account),
                 net_liquidation=cents(money.net_liquidation),
                 unrealized_pnl=cents(money.unrealized_pnl), daily_pnl=cents(money.daily_pnl),
+                expiry_day=self.new_york_day(),
             )  # fmt: skip
         return result
 
@@ -612,10 +661,16 @@ class Market:
                 for value in (quote.delta, quote.gamma, quote.theta, quote.vega)
             ]
         delta, gamma, theta, vega = greeks
+        expiry = (
+            datetime.strptime(item.expiry, "%Y%m%d").date()
+            if item.expiry is not None and item.underlying_conid is not None
+            else None
+        )
         return Exposure(
             item.symbol, item.sec_type, position.quantity, item.multiplier,
             item.price_magnifier, self.exchange_rate(position.account, item.currency), price,
-            delta, gamma, theta, vega, beta=self.beta(item.symbol),
+            delta, gamma, theta, vega, beta=self.beta(item.symbol), conid=item.conid,
+            expiry=expiry,
         )  # fmt: skip
 
     def _net(self, positions: list[Position]) -> NetGreeks:

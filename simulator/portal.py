@@ -499,6 +499,7 @@ class PortalGateway:
             "7310": greek(quote.theta),
             "7311": greek(quote.vega),
             "7633": None if iv is None else f"{iv * 100:.2f}%",
+            "7696": greek(self.market.spx_delta(item.conid)),
             "55": item.symbol,
             "6070": item.sec_type,
             "201": item.right,
@@ -521,7 +522,8 @@ class PortalGateway:
             "_updated": int(self.market.now() * 1000),
             "server_id": "q0",
             "6119": "q0",
-            "6509": "RpB",  # real-time, snapshot permission, book
+            # real-time (R) or delayed (D), snapshot permission, book
+            "6509": "DpB" if item.conid == self.market.faults.portal_delayed_conid else "RpB",
             **{key: value for key, value in values.items() if key in served and value is not None},
         }
 

@@ -52,6 +52,11 @@ class Underlying:
     # makes) converted at the daily rate of the scenario's CASH underlying whose symbol is this
     # currency (EUR, quoted in USD). False: its bars follow the benchmark in its own currency.
     fx_bars: bool = False
+    # The share of the benchmark's day still to come when its exchange closes (Eurex, 17:30
+    # CET, closes 4.5 h before NYSE's 16:00 ET, of a 6.5-h NYSE session: 0.69): its close on
+    # day t sees only the rest of the benchmark's day-t move, and the remainder shows in its
+    # day t+1 return. 0: it closes with the benchmark.
+    close_before_benchmark: float = 0.0
     quotes: bool = True  # False: the gateway sends no price for it
     portal_multiplier: bool = True  # False: Portal positions carry a null multiplier
     portal_last_prefix: str = ""  # "C" (prior close) or "H" (halted) before the Portal's last
@@ -215,6 +220,8 @@ def _check_underlyings(scenario: Scenario, source: str) -> None:
             u.sec_type == "CASH" and u.symbol == item.currency for u in scenario.underlyings
         ):
             raise ScenarioError(f"{source}: {item.symbol}: fx_bars needs a CASH {item.currency}")
+        if not 0 <= item.close_before_benchmark < 1:
+            raise ScenarioError(f"{source}: {item.symbol}: close_before_benchmark is 0 to < 1")
         if item.price_magnifier < 1 or item.portal_last_prefix not in ("", "C", "H"):
             raise ScenarioError(f"{source}: {item.symbol}: magnifier >= 1, last prefix C or H")
     if scenario.portal_values not in PORTAL_VALUES:

@@ -55,5 +55,5 @@ class SimulatorSettings:
             portal_idle_expiry_s=env.seconds(
                 "IBKR_SIM_IDLE_EXPIRY_S", 360, minimum=1, maximum=86_400
             ),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=env.log_level(),
         )

@@ -13,12 +13,17 @@ that neither can agree with the other on a wrong one (docs/simulator.md lists th
 A position that cannot contribute to a figure is counted as missing with one reason, the first
 that applies in `REASONS` order. Warrants, bonds, FX and crypto are `unsupported_type`
 everywhere; linear instruments are not counted at all for gamma, theta and vega.
+
+Greeks by expiry (issue #16): each option's dollar delta, dollar gamma, theta and vega go to
+the bucket of its calendar days to expiry (0-7, 8-30, 31-90, 91-365, over 365) from the day
+given; linear instruments' dollar delta to a line of its own; a bucket nothing reached is None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
@@ -43,6 +48,13 @@ class Exposure:
     theta: float | None = None
     vega: float | None = None
     beta: float | None = None
+    conid: int = 0
+    expiry: date | None = None  # an option's last trading day
+
+
+# Greeks by expiry: each bucket's first and last day to expiry (the last one open-ended).
+EXPIRY_BUCKETS = ((0, 7), (8, 30), (31, 90), (91, 365), (366, None))
+EXPIRY_FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega")
 
 
 class _Figure:
@@ -159,13 +171,23 @@ def _share_equivalents(item: Exposure) -> dict[str, float | str]:
 def account_truth(
     exposures: list[Exposure], benchmark_price: float | None, *, currency: str,
     net_liquidation: float | None, unrealized_pnl: float | None, daily_pnl: float | None,
+    expiry_day: date | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The account's figures: totals without share-equivalents, and each underlying's."""
+    """The account's figures: totals without share-equivalents, and each underlying's; with
+    `expiry_day`, also by expiry from that day (`expiry`); each position's part (`legs`, by
+    conid)."""
     total = aggregate(exposures, benchmark_price)
     # Unlike units do not add across underlyings: no share-equivalents, nor their completeness.
     del total["net_delta"], total["net_gamma"]
     del total["completeness"]["net_delta"], total["completeness"]["net_gamma"]
     symbols = sorted({item.symbol for item in exposures if item.quantity != 0})
+    expiry = None
+    if expiry_day is not None:
+        expiry = expiry_figures(exposures, expiry_day)
+        expiry["underlyings"] = {
+            symbol: expiry_figures([e for e in exposures if e.symbol == symbol], expiry_day)
+            for symbol in symbols
+        }
     return {
         "currency": currency,
         **total,
@@ -176,4 +198,62 @@ def account_truth(
             symbol: aggregate([e for e in exposures if e.symbol == symbol], benchmark_price)
             for symbol in symbols
         },
+        "expiry": expiry,
+        "legs": {str(e.conid): leg_truth(e) for e in exposures if e.quantity != 0},
     }
+
+
+def _bucket(days: int) -> int:
+    for index, (first, last) in enumerate(EXPIRY_BUCKETS):
+        if days >= first and (last is None or days <= last):
+            return index
+    raise ValueError(f"{days} days to expiry fall in no bucket")
+
+
+def expiry_figures(exposures: Iterable[Exposure], today: date) -> dict[str, Any]:
+    """Dollar delta, dollar gamma, theta and vega per expiry bucket (rows of EXPIRY_FIGURES),
+    the linear positions' dollar delta apart, and each figure's completeness: an option with no
+    expiry is missing with `no_expiry`, one past it with `expired`."""
+    buckets: list[list[float | None]] = [[None] * len(EXPIRY_FIGURES) for _ in EXPIRY_BUCKETS]
+    linear: float | None = None
+    figures = {name: _Figure() for name in EXPIRY_FIGURES}
+    for item in exposures:
+        if item.quantity == 0:
+            continue
+        added = contributions(item, None)
+        for column, name in enumerate(EXPIRY_FIGURES):
+            if name not in added:
+                continue
+            value = added[name]
+            if isinstance(value, float) and item.sec_type in OPTIONS:
+                if item.expiry is None:
+                    value = "no_expiry"
+                elif item.expiry < today:
+                    value = "expired"
+            if isinstance(value, str):
+                figures[name].miss(value)
+                continue
+            figures[name].add(value)
+            if item.sec_type in OPTIONS:
+                assert item.expiry is not None
+                row = buckets[_bucket((item.expiry - today).days)]
+                row[column] = (row[column] or 0.0) + value
+            else:
+                linear = (linear or 0.0) + value
+    return {
+        "buckets": buckets,
+        "linear_dollar_delta": linear,
+        "completeness": {name: figure.completeness() for name, figure in figures.items()},
+    }
+
+
+def leg_truth(item: Exposure) -> dict[str, Any]:
+    """What one position adds to each of the four figures (None where it adds nothing), and
+    the first reason among them one is missing."""
+    added = contributions(item, None)
+    values = [added.get(name) for name in EXPIRY_FIGURES]
+    return {
+        **{name: value if isinstance(value, float) else None
+           for name, value in zip(EXPIRY_FIGURES, values, strict=True)},
+        "missing_reason": next((value for value in values if isinstance(value, str)), None),
+    }  # fmt: skip

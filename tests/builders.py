@@ -1,10 +1,12 @@
-"""Builders of valid record lines for tests."""
+"""Builders of valid record lines for tests: fixed formats and figures a test can name
+(snapshots through `testkit.snapshots`, as the benchmarks build theirs)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 from shared import records
+from testkit.snapshots import snapshot as testkit_snapshot
 
 EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 
@@ -14,11 +16,9 @@ def snapshot(account: str = "DU0001", tick: int = 0, net_delta: float | None = 1
     written before migration 002 must still store."""
     ts = EPOCH + timedelta(seconds=5 * tick)
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
+        testkit_snapshot(
+            account,
+            ts,
             net_delta=net_delta,
             net_gamma=0.25,
             net_theta=-3.5,
@@ -63,7 +63,10 @@ def snapshot_v2(account: str = "DU0001", tick: int = 0, **changes: object) -> by
         "daily_pnl": 310.0,
     }
     fields.update(changes)
-    return records.encode(records.Snapshot(**fields))  # type: ignore[arg-type]
+    when, whose = fields.pop("ts"), fields.pop("account")
+    assert isinstance(when, datetime)
+    assert isinstance(whose, str)
+    return records.encode(testkit_snapshot(whose, when, **fields))
 
 
 def beta(underlying: str = "AAPL", as_of: date | None = None, value: float = 1.2) -> bytes:
@@ -139,13 +142,10 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
         "option_count": 2,
         "options_with_greeks": 1,
     }
-    return records.Snapshot(
-        id=records.snapshot_id(account, ts),
-        ts=ts,
-        account=account,
+    return testkit_snapshot(
+        account,
+        ts,
         mode="PORTAL",
-        net_delta=None,
-        net_gamma=None,
         net_theta=-130.70678901234567,
         net_vega=486.78901234567891,
         net_dollar_delta=60_234.692890123456,
@@ -168,6 +168,61 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
         unrealized_pnl=None,
         daily_pnl=-1_250.5,
     )
+
+
+# Greeks by expiry and legs (issue #16): an account with an AAPL weekly call and a 40-day put
+# and 100 AAPL shares (complete), and an SPY option without an expiry (missing everywhere).
+_NONE_ROW = (None, None, None, None)
+
+
+COMPLETE = {
+    "net_dollar_delta": _counts(3),
+    "net_dollar_gamma": _counts(2),
+    "net_theta": _counts(2),
+    "net_vega": _counts(2),
+}
+AAPL = records.ExpiryScope(
+    buckets=((20_000.0, 3_200.0, -40.0, 20.0), _NONE_ROW, (6_000.0, -800.0, 5.0, -20.0),
+             _NONE_ROW, _NONE_ROW),
+    linear_dollar_delta=20_000.0, position_count=3, option_count=2, completeness=COMPLETE,
+)  # fmt: skip
+SPY = records.ExpiryScope(
+    buckets=(_NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW, _NONE_ROW),
+    linear_dollar_delta=None, position_count=1, option_count=1,
+    completeness={
+        "net_dollar_delta": _counts(0, 1, no_expiry=1),
+        "net_dollar_gamma": _counts(0, 1, no_expiry=1),
+        "net_theta": _counts(0, 1, no_expiry=1),
+        "net_vega": _counts(0, 1, no_expiry=1),
+    },
+)  # fmt: skip
+TOTAL = records.ExpiryScope(
+    buckets=AAPL.buckets, linear_dollar_delta=20_000.0, position_count=4, option_count=3,
+    completeness={
+        "net_dollar_delta": _counts(3, 1, no_expiry=1),
+        "net_dollar_gamma": _counts(2, 1, no_expiry=1),
+        "net_theta": _counts(2, 1, no_expiry=1),
+        "net_vega": _counts(2, 1, no_expiry=1),
+    },
+)  # fmt: skip
+EXPIRY = records.ExpiryGreeks(
+    records.snapshot_id("DU1", EPOCH),
+    EPOCH,
+    "DU1",
+    "SOCKET",
+    "USD",
+    TOTAL,
+    {"AAPL": AAPL, "SPY": SPY},
+)
+PUT = records.Leg(
+    2, "AAPL", "OPT", -1.0, 100.0, 1.0, 3.1, 200.0, 0.25, 200.0, date(2026, 4, 11), "P",
+    -0.3, 0.02, -0.05, 0.2, 6_000.0, -800.0, 5.0, -20.0, None,
+)  # fmt: skip
+STOCK = records.Leg(
+    4, "AAPL", "STK", 100.0, 1.0, 1.0, None, None, None, None, None, None,
+    None, None, None, None, None, None, None, None, "no_price",
+)  # fmt: skip
+LEGS = records.Legs(records.snapshot_id("DU1", EPOCH), EPOCH, "DU1", "PORTAL", "USD", (PUT, STOCK))
 
 
 def pnl_explain(

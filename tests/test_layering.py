@@ -1,7 +1,8 @@
 """Dependencies point one way: the processes use `database/` and `shared/`; `database/` uses
 `shared/`; `shared/` uses neither a process nor `database/`; no process imports another, and the
-collector and the simulator (which never touch PostgreSQL) import no `database/`. Read from the
-sources' imports."""
+collector and the simulator (which never touch PostgreSQL) import no `database/`. The bridge
+imports none of `tests/`, `bench/` and `testkit/`; the benchmarks import no test (what both
+need is in `testkit/`, which imports neither). Read from the sources' imports."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = {"collector", "writer", "replayer", "alerter", "web", "simulator"}
+TOOLS = {"tests", "bench", "testkit"}  # never part of the bridge itself
 MAY_NOT_IMPORT = {
-    "shared": PROCESSES | {"database"},
-    "database": PROCESSES,
-    **{process: PROCESSES - {process} for process in PROCESSES},
-    "collector": PROCESSES - {"collector"} | {"database"},
-    "simulator": PROCESSES - {"simulator"} | {"database"},
+    "shared": PROCESSES | {"database"} | TOOLS,
+    "database": PROCESSES | TOOLS,
+    **{process: PROCESSES - {process} | TOOLS for process in PROCESSES},
+    "collector": PROCESSES - {"collector"} | {"database"} | TOOLS,
+    "simulator": PROCESSES - {"simulator"} | {"database"} | TOOLS,
+    "bench": {"tests"},
+    "testkit": {"tests", "bench"},
 }
 
 
@@ -34,6 +38,7 @@ def _imported_packages(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("package", sorted(MAY_NOT_IMPORT))
 def test_a_lower_layer_imports_no_higher_one(package: str) -> None:
+    """No module of a package imports a package it may not (the table MAY_NOT_IMPORT)."""
     wrong = {
         str(path.relative_to(ROOT)): sorted(_imported_packages(path) & MAY_NOT_IMPORT[package])
         for path in sorted((ROOT / package).rglob("*.py"))
@@ -42,6 +47,8 @@ def test_a_lower_layer_imports_no_higher_one(package: str) -> None:
 
 
 def test_the_check_sees_imports(tmp_path: Path) -> None:
+    """The import reader sees `import` and `from` imports by their top package and ignores relative
+    ones."""
     module = tmp_path / "m.py"
     module.write_text("import writer.writer\nfrom database.store import X\nfrom . import y\n")
     assert _imported_packages(module) == {"writer", "database"}

@@ -38,6 +38,8 @@ def test_the_lock_is_read() -> None:
 
 @pytest.mark.parametrize("requirement", _declared(), ids=str)
 def test_every_declared_dependency_is_pinned(requirement: Requirement) -> None:
+    """Every dependency pyproject.toml declares is pinned in requirements.lock inside its declared
+    range."""
     versions = _pinned().get(canonicalize_name(requirement.name), [])
     assert versions, f"{requirement.name} is not in requirements.lock: run `make lock`"
     assert all(requirement.specifier.contains(v, prereleases=True) for v in versions), (

@@ -17,7 +17,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 # Money figures are in the account's base currency: the `currency` column once it exists.
-Unit = Literal["money", "money/day", "money/vol point", "benchmark shares", "share-equivalents"]
+Unit = Literal[
+    "money", "money/day", "money/vol point", "benchmark shares", "share-equivalents", "SPX units"
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("net_theta", "Theta", "money/day", "Theta"),
     Figure("net_vega", "Vega", "money/vol point", "Vega"),
     Figure("net_delta", "Delta", "share-equivalents", None),
+    # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
+    Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
     Figure("net_liquidation", "Net liquidation", "money", None),
     Figure("unrealized_pnl", "Unrealized P&L", "money", None),
     Figure("daily_pnl", "Daily P&L", "money", None),
@@ -208,25 +212,6 @@ def lane(event: str, level: str) -> Lane | None:
     if event in _LANES:
         return _LANES[event]
     return "other" if level in ("warning", "error", "critical") else None
-
-
-def breaker_events(
-    before: dict[str, str | None], after: dict[str, str | None]
-) -> list[tuple[str, str]]:
-    """(process, `breaker_opened` | `breaker_closed`) for each breaker that changed state.
-
-    Open to half-open is the breaker's own trial, not news: only open and closed are events.
-    """
-    changes = []
-    for process, state in sorted(after.items()):
-        old = before.get(process)
-        if old is None or state is None or old == state:
-            continue
-        if state == "open":
-            changes.append((process, "breaker_opened"))
-        elif state == "closed":
-            changes.append((process, "breaker_closed"))
-    return changes
 
 
 EVENTS_SHOWN: tuple[str, ...] = tuple(_LANES)

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from database.circuit_breaker import BreakerState
-from shared.health import BREAKER_PROCESSES, Facts, Finding, age_s, worst
+from shared.health import Facts, Finding, age_s, feed_conditions, worst
 from web.figures import Columns
 
 PREFIX = "ibkr_bridge_"
@@ -143,31 +143,29 @@ class BridgeCollector(Collector):
             "Seconds since each process last published its heartbeat",
             labels=["process"],
         )
-        for process, beat in sorted(facts.heartbeats.items()):
-            if beat is None:
-                continue
-            seconds = age_s(beat.get("heartbeat"), seen.now)
+        feed = feed_conditions(facts.heartbeats, seen.now)
+        for process, seconds in sorted(feed.heartbeat_age_s.items()):
             if seconds is not None:
                 beats.add_metric([process], seconds)
-            if process in BREAKER_PROCESSES and beat.get("breaker") in set(BreakerState):
+        for process, published in sorted(feed.breakers.items()):
+            if published in set(BreakerState):
                 for state in BreakerState:
-                    breaker.add_metric([process, str(state)], float(beat["breaker"] == state))
+                    breaker.add_metric([process, str(state)], float(published == state))
         yield breaker
         yield beats
-        collector = facts.heartbeats.get("collector")
-        if collector is not None:
-            gateway = collector.get("gateway") or {}
+        if facts.heartbeats.get("collector") is not None:
+            gateway = feed.gateway
             # A stopped collector's last heartbeat still says how it was connected before.
-            running = collector.get("state") != "stopped"
+            running = "collector" not in feed.stopped
             yield GaugeMetricFamily(
                 PREFIX + "gateway_connected",
                 "1 when the collector is running and connected to the gateway",
-                value=float(running and bool(gateway.get("connected"))),
+                value=float(running and gateway is not None and gateway.connected),
             )
             yield GaugeMetricFamily(
                 PREFIX + "in_reset_window",
                 "1 inside one of IBKR's daily reset windows",
-                value=float(bool(gateway.get("in_reset_window"))),
+                value=float(gateway is not None and gateway.in_reset_window),
             )
         yield GaugeMetricFamily(
             PREFIX + "healthy",
@@ -183,7 +181,7 @@ class BridgeCollector(Collector):
     def _counters(self) -> Iterator[Metric]:
         seen = self.observation
         writer = seen.facts.heartbeats.get("writer")
-        totals = (writer or {}).get("totals") or {}
+        totals = (writer.details.get("totals") if writer is not None else None) or {}
         for name, what in (
             ("stored", "Records the writer stored since it started"),
             ("buffered", "Records the writer buffered since it started (database down)"),
@@ -209,7 +207,7 @@ class BridgeCollector(Collector):
         alerter = self.observation.facts.heartbeats.get("alerter")
         if alerter is None:
             return
-        firing = [item for item in alerter.get("firing") or [] if isinstance(item, dict)]
+        firing = alerter.firing or ()
         yield GaugeMetricFamily(
             PREFIX + "alerts_firing", "Alerts the alerter has firing", value=len(firing)
         )

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from shared.health import Finding, worst
+from shared.records import EXPIRY_BUCKETS, EXPIRY_FIGURES
+from shared.status import Heartbeat
 from web.figures import (
     AGE_COLUMN,
     COMPLETENESS_COLUMNS,
@@ -120,8 +122,52 @@ def _with_breaks(rows: list[Row], step: timedelta) -> list[Row]:
     return out
 
 
-def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
-    """api_logs rows (and the web program's own observations) for the event axis, oldest first.
+def expiry(row: Row | None) -> Row | None:
+    """An `expiry_greeks` row as the page's table: per scope (the account, `total`, then each
+    underlying) each figure's five buckets and the delta-one line; None before any row."""
+    if row is None:
+        return None
+
+    def scope(buckets: list[list[float | None]], linear: float | None) -> Row:
+        return {
+            "figures": {
+                name: [bucket[index] for bucket in buckets]
+                for index, name in enumerate(EXPIRY_FIGURES)
+            },
+            "linear_dollar_delta": linear,
+        }
+
+    symbols = row["underlying_symbols"] or []
+    figures = row["underlying_figures"] or []
+    linear = row["underlying_linear"] or []
+    return {
+        "ts": row["ts"],
+        "currency": row["currency"],
+        "buckets": list(EXPIRY_BUCKETS),
+        "total": scope(row["bucket_figures"], row["linear_dollar_delta"]),
+        "underlyings": {
+            symbol: scope(rows, line)
+            for symbol, rows, line in zip(symbols, figures, linear, strict=True)
+        },
+        # Only the figures that are not complete are stored (complete: nothing missing).
+        "incomplete": row["completeness"] or {},
+    }
+
+
+def legs(rows: Iterable[Row]) -> list[Row]:
+    """`position_legs` rows as the page's list, dates as ISO text."""
+    return [
+        {
+            key: value.isoformat() if isinstance(value, date) else value
+            for key, value in row.items()
+            if key not in ("account", "mode")
+        }
+        for row in rows
+    ]
+
+
+def events(rows: Iterable[Row]) -> list[Row]:
+    """api_logs rows for the event axis, oldest first.
 
     A gap carries the span it reports (`from`, `to`), drawn as a band rather than a point.
     """
@@ -143,21 +189,16 @@ def events(rows: Iterable[Row], observed: Iterable[Row] = ()) -> list[Row]:
         if row["event"].startswith("alert_"):
             item["details"] = details
         found.append(item)
-    found += [dict(item) for item in observed]
     found.sort(key=lambda item: item["ts"])
     return found
 
 
-def firing(alerter: Row | None) -> list[Row] | None:
+def firing(alerter: Heartbeat | None) -> list[Row] | None:
     """The alerter's firing alerts from its heartbeat; None when there is no alerter here."""
     if alerter is None:
         return None
     keys = ("rule", "account", "figure", "value", "limit", "since")
-    return [
-        {key: item.get(key) for key in keys}
-        for item in alerter.get("firing") or []
-        if isinstance(item, dict)
-    ]
+    return [{key: item.get(key) for key in keys} for item in alerter.firing or ()]
 
 
 def public_health(findings: Iterable[Finding]) -> Row:

@@ -110,6 +110,19 @@ _ROLLUP_PART_SQL = """SELECT r.bucket AS at, r.snapshots AS rows, r.last_ts{roll
       AND NOT EXISTS (SELECT FROM dirty d WHERE d.bucket = r.bucket)
     UNION ALL
     """
+# The account's newest Greeks by expiry, and its newest legs (migration 006); each by the
+# primary key's (account, ts) order, one index probe.
+_EXPIRY_SQL = """
+SELECT ts, currency, bucket_figures, linear_dollar_delta, completeness, position_count,
+    option_count, underlying_symbols, underlying_figures, underlying_linear
+FROM expiry_greeks WHERE account = %(account)s ORDER BY ts DESC LIMIT 1
+"""
+_LEGS_SQL = """
+SELECT * FROM position_legs
+WHERE account = %(account)s
+  AND ts = (SELECT max(ts) FROM position_legs WHERE account = %(account)s)
+ORDER BY conid
+"""
 _EVENTS_SQL = """
 SELECT ts, level, event, code, message, details FROM api_logs
 WHERE ts >= %(start)s AND ts <= %(end)s
@@ -181,6 +194,16 @@ class Reader:
             return await reads.dict_rows(conn, query, params)
 
         return await self._ask(("series", account, span.name), work)
+
+    async def positions(self, account: str) -> Answer[tuple[Row | None, list[Row]]]:
+        """The account's newest Greeks by expiry (None before any) and its newest legs."""
+
+        async def work(_conn: Connection, _columns: Columns) -> tuple[Row | None, list[Row]]:
+            expiry = await reads.dict_rows(_conn, sql.SQL(_EXPIRY_SQL), {"account": account})
+            legs = await reads.dict_rows(_conn, sql.SQL(_LEGS_SQL), {"account": account})
+            return (expiry[0] if expiry else None), legs
+
+        return await self._ask(("positions", account), work)
 
     async def explain(self, account: str, span: Window) -> Answer[dict[str, Any]]:
         """The P&L explain of `account` over `span` (every interval over the last hour, per

@@ -3,8 +3,9 @@
 It reads and never writes: heartbeats, spool, buffer and dead letters through the same code as
 `bridge-status` (`shared/bridge_status.gather_files`, judged by `shared/health.assess`), and
 PostgreSQL through `web/reader.py`'s read-only session, which keeps its last answers while the
-database is down. Its `step()` reads the heartbeats once and notes the breaker transitions it
-sees (they are nowhere else on record); `run()` serves and steps until told to stop.
+database is down. Its `step()` reads the files once; `run()` serves until told to stop. The
+breakers' openings and closings on the event axis are `api_logs` rows like any other event
+(the writer and the replayer record them).
 
 Bound to a non-loopback address every path but `/healthz` (and `/login`, where a browser
 exchanges the token for a cookie) requires the token: `Authorization: Bearer <token>`, or the
@@ -19,7 +20,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -30,10 +30,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import logs, status
+from shared import logs
 from shared.bridge_status import FileCounts, count_files, gather_files, summary, unhealthy
-from shared.health import BREAKER_PROCESSES, Facts, Finding, assess
-from shared.service import pause
+from shared.health import Facts, Finding, assess
 from web import payload
 from web.errors import NoAnswer
 from web.exposure import (
@@ -47,7 +46,7 @@ from web.exposure import (
     session_expiry,
     session_value,
 )
-from web.figures import EVENTS_SHOWN, WINDOWS, breaker_events, charted, window
+from web.figures import EVENTS_SHOWN, WINDOWS, charted, window
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
 from web.settings import WebSettings
@@ -56,7 +55,6 @@ log = logging.getLogger("web")
 
 STATIC = Path(__file__).with_name("static")
 _OPEN_PATHS = ("/healthz", "/login", "/logout")
-_OBSERVED_MAX = 500
 FILE_COUNTS_MAX_AGE_S = 1.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -87,8 +85,6 @@ class WebServer:
         # /healthz questions still running after their answer went out (see _observe_within).
         self._unfinished: set[asyncio.Task[Observation]] = set()
         self.reader = Reader(settings.database, clock=clock)
-        self._breakers: dict[str, str | None] = {}
-        self._observed: deque[dict[str, Any]] = deque(maxlen=_OBSERVED_MAX)
         # Sessions ended by /logout before their expiry, each kept until it would have expired.
         self._logged_out: dict[str, int] = {}
         if settings.token is not None:
@@ -100,14 +96,12 @@ class WebServer:
     # ---- what it knows -------------------------------------------------------------------
 
     async def step(self) -> Facts:
-        """Read the files once (as bridge-status does) and note breaker transitions."""
+        """Read the files once, as bridge-status does."""
         counts = await self._file_counts()
         now = self._clock()
-        facts = await asyncio.to_thread(
+        return await asyncio.to_thread(
             gather_files, self.settings.paths, self.settings.buffer_limits, now, counts
         )
-        self._note_breakers(facts.heartbeats, now)
-        return facts
 
     async def _file_counts(self) -> FileCounts:
         """The spool's backlog and the dead letters, read at most once a second: reading them
@@ -119,32 +113,6 @@ class WebServer:
                 self._counts = await asyncio.to_thread(count_files, self.settings.paths)
                 self._counts_at_s = read_at_s
             return self._counts
-
-    def watch_breakers(self) -> None:
-        """Note breaker transitions from the two heartbeats that carry them (what the
-        background loop does between requests, without reading the spool or the buffer)."""
-        run_dir = self.settings.paths.run_dir
-        heartbeats = {process: status.read(run_dir, process) for process in BREAKER_PROCESSES}
-        self._note_breakers(heartbeats, self._clock())
-
-    def _note_breakers(
-        self, heartbeats: Mapping[str, Mapping[str, Any] | None], now: datetime
-    ) -> None:
-        states = {
-            process: (heartbeats.get(process) or {}).get("breaker") for process in BREAKER_PROCESSES
-        }
-        for process, event in breaker_events(self._breakers, states):
-            verb = "opened" if event == "breaker_opened" else "closed"
-            self._observed.append(
-                {
-                    "ts": now,
-                    "lane": "breaker",
-                    "event": event,
-                    "level": "warning" if verb == "opened" else "info",
-                    "message": f"{process}: database breaker {verb} (seen in its heartbeat)",
-                }
-            )
-        self._breakers.update(states)
 
     async def observe(
         self,
@@ -219,6 +187,7 @@ class WebServer:
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.router.add_get("/api/overview", self._overview)
         app.router.add_get("/api/series", self._series)
+        app.router.add_get("/api/positions", self._positions)
         app.router.add_get("/api/explain", self._explain)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
@@ -351,10 +320,26 @@ class WebServer:
             body |= payload.series(rows.value, names, span)
             body["database"] = {"error": rows.error, "as_of": rows.as_of}
             events = await self.reader.events(span, list(EVENTS_SHOWN))
-            body["events"] = payload.events(events.value, self._observed_in(span.start))
+            body["events"] = payload.events(events.value)
         except NoAnswer as exc:
             body["database"]["error"] = str(exc)
-            body["events"] = payload.events([], self._observed_in(span.start))
+            body["events"] = []
+        return _json(body)
+
+    async def _positions(self, request: web.Request) -> web.StreamResponse:
+        """The selected account's Greeks by expiry and its legs (docs/expiry-and-legs.md)."""
+        account = request.query.get("account", "")
+        if not account:
+            raise web.HTTPBadRequest(text="account is required\n")
+        body: dict[str, Any] = {"account": account, "expiry": None, "legs": []}
+        try:
+            answer = await self.reader.positions(account)
+        except NoAnswer as exc:
+            body["database"] = {"error": str(exc), "as_of": None}
+            return _json(body)
+        expiry, legs = answer.value
+        body |= {"expiry": payload.expiry(expiry), "legs": payload.legs(legs)}
+        body["database"] = {"error": answer.error, "as_of": answer.as_of}
         return _json(body)
 
     async def _explain(self, request: web.Request) -> web.StreamResponse:
@@ -371,9 +356,6 @@ class WebServer:
         except NoAnswer as exc:
             return _json({**body, "error": str(exc), "rows": [], "score": None, "width": None})
         return _json({**body, **answer.value, "error": answer.error})
-
-    def _observed_in(self, start: datetime) -> list[dict[str, Any]]:
-        return [item for item in self._observed if item["ts"] >= start]
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
         seen = await self._observe_within(self.settings.health_timeout_s)
@@ -434,9 +416,7 @@ class WebServer:
             ),
         )
         try:
-            while not stop.is_set():
-                self.watch_breakers()
-                await pause(stop, min(1.0, self.settings.refresh_s))
+            await stop.wait()
         finally:
             await runner.cleanup()
             for task in self._unfinished:

@@ -58,7 +58,7 @@ class WebSettings:
             port=env.integer("BRIDGE_WEB_PORT", 8765, minimum=0, maximum=65535),
             token=token,
             refresh_s=env.seconds("BRIDGE_WEB_REFRESH_S", 5.0, minimum=0.5, maximum=300),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            log_level=env.log_level(),
             health_timeout_s=env.seconds(
                 "BRIDGE_WEB_HEALTH_TIMEOUT_S", 3.0, minimum=0.5, maximum=60
             ),

@@ -3,9 +3,10 @@
 WriterError (BridgeError)
 ├── BufferUnavailable   records could neither be stored nor buffered (disk full, I/O error):
 │   │                   the checkpoint does not move, the spool keeps them, we retry
-│   └── BufferFull      ... because the buffer reached BRIDGE_BUFFER_MAX_BYTES
-└── DeadLettersUnavailable  a bad line could not be written to the dead-letter file: the
-                        checkpoint does not move, the spool keeps it, we retry
+    └── BufferFull      ... because the buffer reached BRIDGE_BUFFER_MAX_BYTES
+
+A bad line that cannot be dead-lettered raises shared's DeadLettersUnavailable (the replayer
+meets it too): the checkpoint does not move, the spool keeps it, we retry.
 """
 
 from __future__ import annotations
@@ -23,7 +24,3 @@ class BufferUnavailable(WriterError):
 
 class BufferFull(BufferUnavailable):
     """PostgreSQL is down and the buffer has reached its configured cap."""
-
-
-class DeadLettersUnavailable(WriterError):
-    """A line that cannot be stored cannot be dead-lettered either (disk full, I/O error)."""

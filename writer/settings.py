@@ -6,32 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from database.settings import DatabaseSettings
-from shared.records import MODES, Mode
-from shared.settings import BufferLimits, EnvReader, PipelinePaths
+from shared.settings import BufferLimits, EnvReader, PipelineCore
 
 
 @dataclass(frozen=True)
-class WriterSettings:
-    paths: PipelinePaths
+class WriterSettings(PipelineCore):
+    """The pipeline's preamble (the mode: for the events the writer itself reports), then the
+    writer's own."""
+
     database: DatabaseSettings
     buffer_limits: BufferLimits
-    mode: Mode  # the collector's, for the events the writer itself reports
     poll_interval_s: float
     batch_max_records: int
     connections: int
-    status_interval_s: float
     startup_grace_s: float
-    log_level: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> WriterSettings:
         env = EnvReader(environ)
-        paths = PipelinePaths.from_environ(environ)
+        core = PipelineCore.from_environ(environ)
         return cls(
-            paths=paths,
-            database=DatabaseSettings.from_environ(environ, var_dir=paths.var_dir),
+            **core.by_name(),
+            database=DatabaseSettings.from_environ(environ, var_dir=core.paths.var_dir),
             buffer_limits=BufferLimits.from_environ(environ),
-            mode="PORTAL" if env.choice("IB_API_MODE", MODES, "SOCKET") == "PORTAL" else "SOCKET",
             # The pause when the spool had nothing new (after a batch that found work there is
             # none): 20 ms keeps spool-to-database latency far under 100 ms at p99 for the
             # price of 50 reads a second when idle.
@@ -41,9 +38,7 @@ class WriterSettings:
             ),
             # A large batch is spread over this many connections (writer/writer.py says how).
             connections=env.integer("BRIDGE_WRITER_CONNECTIONS", 2, minimum=1, maximum=8),
-            status_interval_s=env.seconds("BRIDGE_STATUS_INTERVAL_S", 1.0, minimum=0.1, maximum=60),
             startup_grace_s=env.seconds(
                 "BRIDGE_WRITER_STARTUP_GRACE_S", 30.0, minimum=0, maximum=3600
             ),
-            log_level=env.choice("BRIDGE_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
         )

@@ -1,14 +1,16 @@
 """The writer: tails the spools into PostgreSQL, behind the circuit breaker, buffering when it must.
 
-Two producers spool records: the collector and the alerter, each in its own directory with its
-own checkpoint (`writer.checkpoint` in that directory). One step (`drain_once`) takes each spool
-in turn: it reads the complete lines after that spool's checkpoint, validates each one
-(a bad line goes to the dead-letter file with its reason), stores the valid ones idempotently
-(a large batch spread by account over `BRIDGE_WRITER_CONNECTIONS` connections, so PostgreSQL
-stores it on as many cores), or appends them to the buffer file when the breaker is open or
-the store fails, and only then deletes the spool segments that are fully consumed and moves the
-checkpoint (atomically). A crash anywhere in between re-delivers at most one batch, which the
-idempotent sink absorbs.
+Producers spool records: the collector and the alerter, and the writer and the replayer their
+breaker's events, each in its own directory with its own checkpoint (`writer.checkpoint` in that
+directory). The breakers' events are read only by a step that starts and stays with the
+breaker closed: while the database is down they wait in their spool, not in the buffer. One
+step (`drain_once`) takes each spool in turn: it reads the complete lines after that spool's
+checkpoint, validates each one (a bad line goes to the dead-letter file with its reason), stores
+the valid ones idempotently (a large batch spread by account over `BRIDGE_WRITER_CONNECTIONS`
+connections, so PostgreSQL stores it on as many cores), or appends them to the buffer file when
+the breaker is open or the store fails, and only then deletes the spool segments that are fully
+consumed and moves the checkpoint (atomically). A crash anywhere in between re-delivers at most
+one batch, which the idempotent sink absorbs.
 
 A full disk is retried, never fatal: records that can be neither stored nor buffered (the
 buffer is full or cannot be written) stay in the spool; a checkpoint that cannot be saved is
@@ -34,7 +36,8 @@ from shared import logs, records, status
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
-from shared.errors import CheckpointCorrupt, RecordError
+from shared.errors import CheckpointCorrupt, DeadLettersUnavailable, RecordError
+from shared.event_spool import EventSpool
 from shared.service import pause
 from shared.spool import (
     SpoolBatch,
@@ -45,7 +48,7 @@ from shared.spool import (
     segment_name,
 )
 from shared.troubles import Troubles
-from writer.errors import BufferFull, BufferUnavailable, DeadLettersUnavailable
+from writer.errors import BufferFull, BufferUnavailable
 from writer.settings import WriterSettings
 
 log = logging.getLogger("writer")
@@ -97,9 +100,10 @@ SPREAD_MIN_LINES = 100
 def spread(lines: Sequence[ValidLine], ways: int) -> list[list[bytes]]:
     """Split a batch into at most `ways` groups, one per connection, by account.
 
-    An account's snapshots always travel together, so two groups never insert the same key
-    (account, ts) nor mark the same (account, minute) for rollup: their transactions never wait
-    for each other or deadlock. Events and betas, few, go with the first group.
+    An account's snapshots (and its Greeks by expiry and legs) always travel together, so two
+    groups never insert the same key (account, ts) nor mark the same (account, minute) for
+    rollup: their transactions never wait for each other or deadlock. Events and betas, few,
+    go with the first group.
     """
     if ways == 1 or len(lines) < SPREAD_MIN_LINES:
         return [[line.data for line in lines]]
@@ -120,7 +124,15 @@ class Writer:
         self.settings = settings
         paths = settings.paths
         # The collector's spool first: it carries the snapshots.
-        self.spools = (paths.spool_dir, paths.alerter_spool_dir)
+        self.spools = (
+            paths.spool_dir,
+            paths.alerter_spool_dir,
+            paths.writer_events_dir,
+            paths.replayer_events_dir,
+        )
+        # The breakers' events wait in their spools while the database is down, rather than go
+        # to the buffer: read only by a step that starts with the breaker closed.
+        self._while_closed = {paths.writer_events_dir, paths.replayer_events_dir}
         for directory in self.spools:
             directory.mkdir(parents=True, exist_ok=True)
         self._monotonic = monotonic
@@ -130,6 +142,7 @@ class Writer:
             application_name="bridge-writer",
             connections=settings.connections,
             monotonic=monotonic,
+            events=EventSpool(paths.writer_events_dir, producer="writer", mode=settings.mode),
         )
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
@@ -172,8 +185,11 @@ class Writer:
         """Move the next batch of each spool's lines to PostgreSQL or the buffer; checkpoint
         each spool after its batch."""
         report = DrainReport()
+        closed_at_start = self.store.view.breaker is BreakerState.CLOSED
         for spool in self._spools.values():
-            report.add(await self._drain_spool(spool))
+            closed = closed_at_start and self.store.view.breaker is BreakerState.CLOSED
+            if closed or spool.directory not in self._while_closed:
+                report.add(await self._drain_spool(spool))
         self._publish_status()
         return report
 
@@ -233,12 +249,7 @@ class Writer:
         spool.unconsumed -= gone
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        try:
-            self._dead_letters.add(letters, now=datetime.now(UTC))
-        except OSError as exc:
-            raise DeadLettersUnavailable(
-                f"cannot append to {self._dead_letters.path}: {exc}"
-            ) from exc
+        self._dead_letters.quarantine(letters, now=datetime.now(UTC))
         for letter in letters:
             log.error(
                 "dead-lettered a line",
@@ -385,15 +396,11 @@ class Writer:
         self._last_status_at = now
         buffer = self._buffer.stats()
         limits = self.settings.buffer_limits
-        view = self.store.view
-        status.publish_reporting(
-            self.troubles,
-            self.settings.paths.run_dir,
-            "writer",
-            {
-                "state": state,
-                "breaker": str(view.breaker),
-                "last_db_error": view.last_error,
+        beat = self.store.heartbeat(
+            state,
+            interval_s=self.settings.status_interval_s,
+            troubles=self.troubles.current,
+            details={
                 "checkpoint": {"seq": self.position.seq, "offset": self.position.offset},
                 # Where and how large: bridge-status reads the running writer's own settings,
                 # whatever the environment of the shell it is run from.
@@ -402,11 +409,9 @@ class Writer:
                 "buffer_max_bytes": limits.max_bytes,
                 "buffer_warn_bytes": limits.warn_bytes,
                 "buffer_full": self._buffer_full,
-                "troubles": self.troubles.current,
                 "totals": {
                     item.name: getattr(self.totals, item.name) for item in fields(DrainReport)
                 },
             },
-            now=datetime.now(UTC),
-            interval_s=self.settings.status_interval_s,
         )
+        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

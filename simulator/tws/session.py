@@ -154,6 +154,9 @@ class Session:
         self._account_multi: dict[int, str] = {}
         self._market_data: dict[int, _MarketData] = {}
         self._pnl: dict[int, _PnL] = {}
+        # reqMarketDataType: with live data available TWS serves live whatever was asked; with
+        # live data not subscribed (fault 354) and delayed asked for, it serves delayed.
+        self._data_type_asked = MarketDataType.REALTIME
         self._handlers: dict[type, Callable[[Any, float], Outgoing]] = {
             ReqPositions: self._req_positions,
             CancelPositions: self._cancel_positions,
@@ -170,8 +173,7 @@ class Session:
             ReqIds: lambda request, now: [messages.next_valid_id(self.state.next_order_id)],
             ReqManagedAccts: lambda request, now: [messages.managed_accounts(market.accounts())],
             ReqCurrentTime: lambda request, now: [messages.current_time(int(now))],
-            # Live data is always available here, and TWS then serves live whatever was asked.
-            ReqMarketDataType: lambda request, now: [],
+            ReqMarketDataType: self._req_market_data_type,
             ReqMktData: self._req_mkt_data,
             CancelMktData: self._cancel_mkt_data,
             ReqContractDetails: self._req_contract_details,
@@ -412,13 +414,24 @@ class Session:
         end = time.strftime("%Y%m%d %H:%M:%S", time.gmtime(now))
         return [messages.historical_data(request.req_id, start, end, served)]
 
+    def _req_market_data_type(self, request: ReqMarketDataType, _now: float) -> Outgoing:
+        if request.market_data_type in {int(kind) for kind in MarketDataType}:
+            self._data_type_asked = MarketDataType(request.market_data_type)
+        return []
+
     def _req_mkt_data(self, request: ReqMktData, now: float) -> Outgoing:
         matches = match_instruments(self.market, request.contract)
         if len(matches) != 1:
             return [self._error(request.req_id, messages.NO_SECURITY_DEFINITION)]
         instrument = matches[0]
         faults = self.market.faults
-        if faults.market_data_error == messages.NOT_SUBSCRIBED[0]:
+        # Live not subscribed, delayed asked for (reqMarketDataType 3 or 4): delayed data, with
+        # 10167 "Displaying delayed market data" (TWS API "Delayed Streaming Data",
+        # https://interactivebrokers.github.io/tws-api/delayed_data.html).
+        delayed_instead = faults.market_data_error == messages.NOT_SUBSCRIBED[0] and (
+            self._data_type_asked in (MarketDataType.DELAYED, MarketDataType.DELAYED_FROZEN)
+        )
+        if faults.market_data_error == messages.NOT_SUBSCRIBED[0] and not delayed_instead:
             venue = "BEST" if instrument.exchange == "SMART" else instrument.exchange
             return [
                 self._error(
@@ -433,7 +446,7 @@ class Session:
             self._drop_market_data(request.req_id)
         if streaming and self.state.market_data_lines >= faults.max_market_data_lines:
             return [self._error(request.req_id, messages.MAX_TICKERS)]
-        delayed = faults.market_data_error == messages.DISPLAYING_DELAYED[0]
+        delayed = faults.market_data_error == messages.DISPLAYING_DELAYED[0] or delayed_instead
         partial = faults.market_data_error == messages.PARTLY_NOT_SUBSCRIBED[0]
         out: Outgoing = []
         if delayed:

@@ -31,11 +31,11 @@ from replayer.settings import ReplayerSettings
 from shared import records
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until_async
 from tests.fixtures.pipeline import RefusingSpool, append
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import free_port
-from tests.waiting import wait_until_async
 from writer.settings import WriterSettings
 from writer.writer import Writer
 

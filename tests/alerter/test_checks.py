@@ -16,7 +16,9 @@ from alerter.checks import (
 )
 from alerter.episodes import Change, Episode, step
 from alerter.rules import HealthRules, LimitRule
+from shared.health import feed_conditions
 from shared.reset_window import active_window, parse_reset_windows
+from shared.status import Heartbeat
 
 # Tuesday 3 March 2026: New York is on EST (UTC-5), so 23:45 ET is 04:45 UTC on Wednesday and
 # 01:45 ET is 06:45 UTC.
@@ -38,7 +40,10 @@ def _gateway_check(now: datetime, connected: bool) -> Check:
         "gateway": {"connected": connected},
     }
     facts = FeedFacts(
-        heartbeats={"collector": collector, "writer": collector, "replayer": collector},
+        feed=feed_conditions(
+            {name: Heartbeat.from_json(collector) for name in ("collector", "writer", "replayer")},
+            now,
+        ),
         in_reset_window=active_window(WINDOWS, now) is not None,
     )
     (check,) = [
@@ -89,6 +94,9 @@ def _story(steps: list[tuple[str, bool]]) -> list[Change | None]:
 def test_gateway_disconnected_outside_reset_windows_only(
     steps: list[tuple[str, bool]], expected: list[str | None]
 ) -> None:
+    """A disconnect fires after its 60 s outside IBKR's reset window only: inside one its time does
+    not run, after it the 60 s count from the window's end, and a firing alert resolves only when
+    the connection is back."""
     assert _story(steps) == expected
 
 
@@ -97,7 +105,11 @@ def test_gateway_unknown_when_the_collector_is_silent() -> None:
     speaks instead."""
     now = _utc("12:00:00")
     stale = {"heartbeat": (now - timedelta(seconds=31)).isoformat(), "gateway": {}}
-    facts = FeedFacts(heartbeats={"collector": stale, "writer": None, "replayer": None})
+    facts = FeedFacts(
+        feed=feed_conditions(
+            {"collector": Heartbeat.from_json(stale), "writer": None, "replayer": None}, now
+        )
+    )
     checks = {c.key: c for c in health_checks(ONLY_GATEWAY, facts, now=now, dead_letters=None)}
     assert checks["gateway_disconnected|gateway"].reading.past is None
     assert checks["heartbeat_silent|collector"].reading.past is True
@@ -108,7 +120,7 @@ def test_a_missing_heartbeat_file_counts_from_the_alerters_start() -> None:
     """Never written: silent for as long as the alerter has been watching (40 s > 30 s)."""
     now = _utc("12:00:00")
     facts = FeedFacts(
-        heartbeats={"collector": None, "writer": None, "replayer": None},
+        feed=feed_conditions({"collector": None, "writer": None, "replayer": None}, now),
         started_at=now - timedelta(seconds=40),
     )
     checks = {c.key: c for c in health_checks(ONLY_GATEWAY, facts, now=now, dead_letters=None)}
@@ -125,11 +137,12 @@ def test_a_missing_heartbeat_file_counts_from_the_alerters_start() -> None:
     ],
 )
 def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) -> None:
+    """A snapshot older than the 60 s limit is past it, one exactly 60 s old is clear; inside a
+    reset window an old snapshot is expected: neither."""
     now = _utc("12:00:00")
     rules = HealthRules(heartbeat_silent_s=None, gateway_disconnected_s=None)
     facts = FeedFacts(
-        heartbeats={},
-        last_snapshot={"DU1": now - timedelta(seconds=age_s)},
+        feed=feed_conditions({}, now, stored_snapshots={"DU1": now - timedelta(seconds=age_s)}),
         in_reset_window=in_window,
     )
     (check,) = [
@@ -159,6 +172,8 @@ def test_stale_snapshot(age_s: float, in_window: bool, past: bool, clear: bool) 
     ],
 )
 def test_dead_letters(steps: list[tuple[float, int]], expected: list[str | None]) -> None:
+    """New dead letters fire the alert and keep it firing; a quiet period with none resolves it; an
+    emptied file fires nothing until a new letter comes."""
     watch = DeadLetterWatch()  # a first start: no memory
     episode, changes = Episode(), list[Change | None]()
     start = _utc("12:00:00")
@@ -179,6 +194,8 @@ def test_dead_letter_values_say_how_many_are_new() -> None:
 
 
 def test_limits_apply_per_account_or_to_one_account() -> None:
+    """A limit for `*` applies to every account, one naming an account to that one only; an unknown
+    figure reads neither past nor clear."""
     rules = [
         LimitRule("theta", "net_theta", "*", -2000.0, None, 0.0, 100.0, 0.0),
         LimitRule("delta DU2", "net_delta", "DU2", None, 500.0, 0.0, 0.0, 25.0),
@@ -196,13 +213,19 @@ def test_limits_apply_per_account_or_to_one_account() -> None:
     [("open", True), ("half_open", True), ("closed", False), (None, None)],  # None: no file
 )
 def test_breaker_open(breaker: str | None, past: bool | None) -> None:
+    """A writer breaker open or half-open is past, closed is clear, no heartbeat file is unknown;
+    the rule waits its 60 s."""
     now = _utc("12:00:00")
     beat = {"heartbeat": now.isoformat(), "state": "running", "breaker": breaker}
     rules = HealthRules(
         stale_snapshot_s=None, gateway_disconnected_s=None, login_required_s=None,
         buffer_above_mb=None, heartbeat_silent_s=None, breaker_open_s=60,
     )  # fmt: skip
-    facts = FeedFacts(heartbeats={"writer": beat if breaker else None, "replayer": None})
+    facts = FeedFacts(
+        feed=feed_conditions(
+            {"writer": Heartbeat.from_json(beat) if breaker else None, "replayer": None}, now
+        )
+    )
     checks = {c.key: c for c in health_checks(rules, facts, now=now, dead_letters=None)}
     assert checks["breaker_open|writer"].reading.past is past
     assert checks["breaker_open|writer"].for_s == 60

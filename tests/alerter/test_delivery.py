@@ -18,6 +18,7 @@ T0 = datetime(2026, 3, 3, 14, 0, tzinfo=UTC)
     [(1, 5), (2, 30), (3, 120), (4, 120), (10, 120)],  # the last delay repeats
 )
 def test_retry_schedule(attempts: int, after_s: float) -> None:
+    """The n-th retry waits the n-th delay of the schedule; past its end the last one repeats."""
     assert retry_at(attempts, T0, (5, 30, 120)) == T0 + timedelta(seconds=after_s)
 
 
@@ -54,6 +55,8 @@ def test_a_targets_notifications_go_one_at_a_time_in_order_and_others_do_not_wai
     ],
 )
 def test_a_bad_url_is_named_without_its_secret(urls: str, message: str) -> None:
+    """A URL that is not one is named by its position and scheme, never by its text (it may hold a
+    password)."""
     with pytest.raises(TargetError) as caught:
         parse_targets(urls)
     assert str(caught.value).startswith(message)
@@ -61,6 +64,7 @@ def test_a_bad_url_is_named_without_its_secret(urls: str, message: str) -> None:
 
 
 def test_good_urls_are_kept_secret() -> None:
+    """Each target is labelled by its position and scheme; its URL shows in no repr or str."""
     (first, second) = parse_targets("json://user:hunter2@127.0.0.1:9/a  ntfy://topic-hunter2")
     assert (first.label, second.label) == ("target 1 (json)", "target 2 (ntfy)")
     assert "hunter2" not in repr(first) + str(first) + repr(second)

@@ -38,6 +38,8 @@ def test_threshold_hysteresis(  # noqa: PLR0917  # one parameter per column of t
     clear: bool,
     limit: float | None,
 ) -> None:
+    """Past a limit when beyond it; clear only once back inside by the margin; in between neither
+    (no flapping); an unknown value is not zero."""
     reading = threshold(value, below=below, above=above, margin_below=margin, margin_above=margin)
     assert (reading.past, reading.clear, reading.limit) == (past, clear, limit)
 
@@ -125,6 +127,8 @@ def test_a_condition_reports_how_long_it_held() -> None:
     ],
 )
 def test_condition_readings(holds: bool | None, suppressed: bool, expected: Reading) -> None:
+    """A condition that holds is past, one that does not is clear; expected trouble (suppressed) is
+    neither, but the end of it still clears; unknown is neither."""
     assert condition(holds, suppressed=suppressed) == expected
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def test_a_bad_rule_stops_the_alerter_with_one_line(tmp_path: Path) -> None:
+    """A rules file naming a figure that does not exist stops `python -m alerter` with exit 1 and
+    one line naming the rule and the figure."""
     rules = tmp_path / "alerts.toml"
     rules.write_text(
         '[[limit]]\nfigure = "net_delta"\nabove = 500\n\n'

@@ -14,6 +14,8 @@ FIGURES = snapshot_figures()
 
 
 def test_the_figures_are_the_numeric_columns_of_portfolio_greeks() -> None:
+    """A limit may name any number stored per snapshot, and nothing that is not a number (ids,
+    names, JSON)."""
     assert {
         "net_theta", "net_vega", "net_dollar_delta", "net_dollar_gamma", "net_beta_delta",
         "net_liquidation", "unrealized_pnl", "daily_pnl", "option_count", "stalest_greek_age_s",
@@ -25,6 +27,7 @@ def test_the_figures_are_the_numeric_columns_of_portfolio_greeks() -> None:
 
 
 def test_the_form_other_tools_write() -> None:
+    """The rules file as the README documents it parses into the limits and health rules it says."""
     rules = parse_rules(
         """
         [[limit]]
@@ -54,6 +57,8 @@ def test_a_figure_added_to_the_table_can_be_limited() -> None:
 
 
 def test_the_example_file_is_valid() -> None:
+    """alerts.example.toml parses, its three limits named as the README shows them, the health rules
+    at their defaults."""
     rules = parse_rules((ROOT / "alerts.example.toml").read_text(), figures=FIGURES)
     assert [rule.name for rule in rules.limits] == [
         "theta floor", "net_vega above 50000", "net_beta_delta outside -500..500 (DU1234567)",
@@ -70,6 +75,7 @@ def test_a_limit_of_0_with_a_margin_resolves_only_back_inside_by_it() -> None:
 
 
 def test_health_rules_change_or_turn_off() -> None:
+    """A `[health]` key changes its rule's limit, and `false` turns the rule off."""
     rules = parse_rules("[health]\nbuffer_above_mb = 50\nlogin_required_s = false\n", figures=())
     assert (rules.health.buffer_above_mb, rules.health.login_required_s) == (50.0, None)
 
@@ -111,6 +117,8 @@ def test_health_rules_change_or_turn_off() -> None:
     ],
 )  # fmt: skip
 def test_a_bad_rule_is_named_with_its_problem(text: str, message: str) -> None:
+    """Every malformed rule is refused in one line that names the rule (its position and name) and
+    what is wrong with it."""
     with pytest.raises(RulesError) as caught:
         parse_rules(text, figures=FIGURES)
     assert str(caught.value).startswith(message)

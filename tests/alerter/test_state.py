@@ -26,6 +26,7 @@ def _state() -> saved.AlerterState:
 
 
 def test_a_saved_state_reads_back_whole() -> None:
+    """The alerter's state, encoded and decoded, is the state it was."""
     assert saved.decode(saved.encode(_state())) == _state()
 
 

@@ -31,6 +31,9 @@ EUR_ACCOUNT_VALUES = [
 
 
 def test_socket_values_name_the_base_and_every_rate() -> None:
+    """The socket's account values of an EUR account give its base currency (NetLiquidation's), a
+    rate for every currency (BASE is none), its net liquidation and its unrealized P&L from the
+    BASE row."""
     money = from_socket_values(EUR_ACCOUNT_VALUES, daily_pnl=-2668.5)
     assert money.base_currency == "EUR"  # the currency NetLiquidation is written in
     assert money.fx_rates == {"EUR": 1.0, "USD": 0.9238}  # BASE is not a currency
@@ -68,6 +71,7 @@ def test_ledger_prefixed_per_currency_values_read_as_the_plain_ones(prefix: str)
 def test_socket_values_unknown_stay_unknown(
     values: list[tuple[str, str, str]], daily: float, expected: tuple[object, ...]
 ) -> None:
+    """No values yet, IB's unset double, `n/a` and a zero rate read as unknown, never as 0."""
     money = from_socket_values(values, daily)
     base = "USD" if any(tag == "NetLiquidation" for tag, _, _ in values) else None
     assert money.base_currency == base
@@ -77,6 +81,9 @@ def test_socket_values_unknown_stay_unknown(
 
 
 def test_portal_ledger_summary_and_pnl() -> None:
+    """The Portal's ledger gives the rates, its summary the base currency, net liquidation and
+    unrealized P&L (null when IB says isNull), its partitioned P&L each account's daily P&L;
+    malformed replies give nothing."""
     ledger = {
         "USD": {"exchangerate": 0.9238, "currency": "USD"},
         "EUR": {"exchangerate": 1, "currency": "EUR"},
@@ -105,6 +112,8 @@ def test_portal_ledger_summary_and_pnl() -> None:
 
 
 def test_portal_history_bars() -> None:
+    """Portal history bars become daily closes; a bar with an unreadable time or close is skipped;
+    no bars is None."""
     t = int(datetime(2026, 3, 2, tzinfo=UTC).timestamp() * 1000)
     reply = {"data": [{"t": t, "c": 600.0, "o": 1}, {"t": t + 86_400_000, "c": "601.5"},
                       {"t": "x", "c": 1}, {"t": t, "c": None}]}  # fmt: skip
@@ -122,4 +131,5 @@ def test_portal_history_bars() -> None:
     ],
 )
 def test_socket_bar_days(raw: object, expected: date | None) -> None:
+    """A socket bar's date is its day, a timestamp's UTC day; a string it cannot be is None."""
     assert socket_bar_day(raw) == expected

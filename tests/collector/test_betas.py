@@ -15,6 +15,8 @@ from collector.betas import (
     BetasFileError,
     aligned_returns,
     beta_of,
+    dimson_beta,
+    lagged_returns,
     ols_beta,
     parse_betas_file,
 )
@@ -40,6 +42,8 @@ def _bars(*closes: float, skip: tuple[int, ...] = ()) -> list[Bar]:
     ],
 )
 def test_ols_slope(pairs: list[tuple[float, float]], expected: float) -> None:
+    """The least-squares slope of hand-worked return pairs, whatever the intercept, with its sample
+    size."""
     estimate = ols_beta(pairs)
     assert estimate is not None
     assert estimate.beta == pytest.approx(expected, rel=1e-12)
@@ -55,6 +59,7 @@ def test_ols_slope(pairs: list[tuple[float, float]], expected: float) -> None:
     ],
 )
 def test_no_beta_without_enough_data(pairs: list[tuple[float, float]]) -> None:
+    """No returns, one return, or a benchmark that never moved give no beta (None, not 1.0)."""
     assert ols_beta(pairs) is None
 
 
@@ -103,6 +108,8 @@ def test_an_underlying_in_another_currency_is_converted_at_each_days_rate() -> N
 
 
 def test_beta_from_bars_and_the_benchmark_against_itself() -> None:
+    """An underlying whose every return is twice the benchmark's has beta 2, the benchmark against
+    itself 1; fewer common returns than asked give none."""
     benchmark = _bars(100, 101, 99, 102, 100)
     # an underlying whose every return is twice the benchmark's has beta 2
     closes = [100.0]
@@ -136,6 +143,8 @@ def test_bad_closes_are_left_out() -> None:
 
 
 def test_betas_file() -> None:
+    """The betas file's `[betas]` table gives each symbol's override, quoted symbols included; an
+    empty file none."""
     assert parse_betas_file("[betas]\nAAPL = 1.23\nZC = 0\n'BRK B' = 0.8\n") == {
         "AAPL": 1.23,
         "ZC": 0.0,
@@ -156,11 +165,15 @@ def test_betas_file() -> None:
     ],
 )
 def test_bad_betas_files_are_refused(text: str, reason: str) -> None:
+    """A betas file that is not TOML, has another table or key, or a beta that is not a finite
+    number is refused with its reason."""
     with pytest.raises(BetasFileError, match=reason):
         parse_betas_file(text)
 
 
 def test_beta_book_refreshes_once_a_day_and_overrides_win() -> None:
+    """Each symbol's beta is due once a day, the benchmark and the overridden ones never; a day with
+    no history is recorded as missing, not 1.0."""
     book = BetaBook("SPY", {"TSLA": 2.0})
     assert book.due(["AAPL", "SPY", "TSLA", "ZC"], DAY) == ["AAPL", "ZC"]
     book.record("AAPL", DAY, BetaEstimate(1.2, 250))
@@ -188,3 +201,45 @@ def test_a_betas_file_that_is_not_betas_stops_the_collector_naming_it(tmp_path: 
         {"BRIDGE_BETA_BENCHMARK_EXCHANGE": " ibis ", "BRIDGE_BETA_BENCHMARK_CURRENCY": "eur"}
     )
     assert (settings.beta_benchmark_exchange, settings.beta_benchmark_currency) == ("IBIS", "EUR")
+
+
+def test_lagged_returns_chain_only_consecutive_steps() -> None:
+    """Each row is (its return, the benchmark's, the benchmark's the step before); the step
+    before must end the day this one starts: day 3 is missing for the benchmark, so the
+    returns 2 -> 3 and 3 -> 4 are gone and 4 -> 5 has no aligned step before it."""
+    underlying = _bars(100, 110, 121, 133.1, 146.41, 161.051)  # +10 % a day
+    benchmark = _bars(200, 210, 199.5, 999, 209.475, 230.4225, skip=(3,))
+    # benchmark returns: 0 -> 1 +5 %, 1 -> 2 -5 %, (2 -> 4 spans the gap: none), 4 -> 5 +10 %
+    assert lagged_returns(underlying, benchmark) == [pytest.approx((0.1, -0.05, 0.05))]
+
+
+def test_dimson_beta_sums_the_same_day_and_previous_day_slopes() -> None:
+    """y = 0.3 x + 0.7 x(day before), exactly: the same-day slope alone is about 0.3 (the
+    previous day's x is not correlated with today's here), Dimson's is 0.3 + 0.7 = 1."""
+    xs = [0.01, -0.02, 0.015, 0.005, -0.01, 0.02, -0.005, 0.0, 0.012, -0.018]
+    rows = [(0.3 * x + 0.7 * before, x, before) for before, x in itertools.pairwise(xs)]
+    estimate = dimson_beta(rows)
+    assert estimate is not None
+    assert estimate.beta == pytest.approx(1.0, rel=1e-9)
+    assert estimate.sample_size == len(xs) - 1
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(0.01, 0.01, 0.02), (0.02, 0.02, 0.04)],  # two rows: a plane needs three
+        [(0.01, 0.01, 0.02), (0.02, 0.02, 0.04), (0.0, -0.01, -0.02)],  # lag = 2 x: collinear
+    ],
+)
+def test_no_dimson_beta_without_enough_independent_data(
+    rows: list[tuple[float, float, float]],
+) -> None:
+    """Too few rows, or a previous-day return that is a multiple of the same-day one."""
+    assert dimson_beta(rows) is None
+
+
+def test_the_lagged_beta_of_bars_wants_60_rows_too() -> None:
+    """beta_of(lagged=True) applies the same minimum sample, to the lagged rows."""
+    closes = [100 * (1.01 + 0.001 * (i % 3)) ** i for i in range(61)]
+    bench = [200 * (1.005 + 0.002 * (i % 2)) ** i for i in range(61)]
+    assert beta_of(_bars(*closes), _bars(*bench), lagged=True) is None  # 59 rows

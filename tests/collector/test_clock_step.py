@@ -12,8 +12,8 @@ import pytest
 from collector.collector import STATE_NAME, Collector
 from collector.schedule import NextTick, Schedule, next_tick
 from collector.settings import CollectorSettings
-from tests.collector.conftest import events, spooled
-from tests.waiting import wait_until_async
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import events, spooled
 
 FIVE_S = Schedule(5.0)
 LAST = 1000  # tick 1000 is at 5,000 s after the epoch

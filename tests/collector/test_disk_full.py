@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from shared.spool import list_segments
-from tests.collector.conftest import spooled
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import spooled
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +113,7 @@ async def test_records_past_the_memory_bound_are_reported_as_a_gap(
     assert gap["level"] == "error"
     details = gap["details"]
     assert details["reason"] == "spool_unwritable"
-    dropped = ("dropped_snapshots", "dropped_events", "dropped_explains")
+    dropped = ("dropped_snapshots", "dropped_events", "dropped_figures")
     assert sum(details[name] for name in dropped) >= 6
     assert _spool_state(var_dir)["dropped"] >= 6
     stored = {(r["account"], datetime.fromisoformat(r["ts"])) for r in snapshots()}

@@ -33,7 +33,7 @@ from collector.socket_source import SocketSource
 from shared import records
 from simulator.app import Simulator
 from simulator.model import Quote, cents
-from tests.collector.conftest import spool_lines
+from tests.collector.spooled import spool_lines
 from tests.collector.trader import store
 from tests.fixtures.simulator import StartSimulator
 

@@ -18,7 +18,8 @@ from collector.betas import Bar
 from collector.collector import Collector
 from collector.fx_pairs import FxPair, fx_pair, rates
 from simulator.app import Simulator
-from tests.collector.conftest import event_names, opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import event_names, snapshots_at
 from tests.collector.trader import settle
 from tests.fixtures.simulator import StartSimulator
 
@@ -44,10 +45,14 @@ USD_PAIRS = {
 def test_the_pair_that_gives_a_currency_in_usd(
     reply: Any, currency: str, expected: FxPair | None
 ) -> None:
+    """The pair quoting a currency against USD is found, inverted when USD is its base; one not
+    listed or malformed gives None."""
     assert fx_pair(reply, currency, "USD") == expected
 
 
 def test_an_inverted_pair_gives_one_over_its_closes() -> None:
+    """An inverted pair's rates are one over its closes, a zero close left out; a direct pair's are
+    its closes."""
     day = date(2026, 3, 2)
     usd_jpy = [Bar(day, 150.0), Bar(day, 0.0)]  # 150 JPY per USD; a zero close is no price
     assert rates(usd_jpy, FxPair(1, inverted=True)) == [Bar(day, 1 / 150)]

@@ -12,7 +12,7 @@ from collector.settings import CollectorSettings
 from database.sink import RecordSink
 from shared import records
 from shared.spool import list_segments
-from tests.collector.conftest import events
+from tests.collector.spooled import events
 
 
 async def _ticks(environ: dict[str, str], *indices: int) -> None:

@@ -213,6 +213,9 @@ ALL_UNSUPPORTED = dict.fromkeys(FIGURES, "unsupported_type")
 def test_position_figures(
     holding: Holding, context: AccountContext, expected: dict[str, Part]
 ) -> None:
+    """Each position's contribution to every figure, worked by hand, or the reason it contributes
+    nothing (no price, beta, rate, multiplier, magnifier, quantity or Greek; an unsupported
+    type)."""
     parts = position_figures(holding, context)
     assert set(parts) == set(FIGURES)
     for name, value in expected.items():
@@ -247,6 +250,8 @@ def test_covered_call_account_totals_and_completeness() -> None:
 
 
 def test_nothing_contributed_is_null_never_zero() -> None:
+    """An account whose positions contribute nothing has every figure null, never zero, with the
+    reasons counted."""
     result = aggregate([Holding(1, "XYZ", "OPT", 5, 100.0, "USD"), WARRANT], USD, NOW)
     assert [result.net[name] for name in FIGURES] == [None] * 5
     assert result.net["completeness"]["net_vega"]["reasons"] == {
@@ -256,6 +261,7 @@ def test_nothing_contributed_is_null_never_zero() -> None:
 
 
 def test_closed_positions_are_skipped_entirely() -> None:
+    """A position of quantity 0 is neither counted nor listed under its underlying."""
     result = aggregate([Holding(1, "SPY", "STK", 0, 1.0, "USD", price=500.0)], USD, NOW)
     assert result.net["position_count"] == 0
     assert result.underlyings == {}
@@ -288,6 +294,8 @@ def test_change_clock_keeps_the_time_greeks_last_changed() -> None:
     ],
 )
 def test_socket_sentinel_greeks_are_unknown(raw: float | None, expected: float | None) -> None:
+    """The socket's placeholder Greeks (-2, IB's unset double, NaN, infinities) read as unknown; a
+    true zero stays zero."""
     assert known_socket_greek(raw) == expected
 
 
@@ -345,6 +353,8 @@ def test_snapshot_record_is_the_current_format_with_the_account_values() -> None
 def test_which_conids_bars_give_a_symbols_beta(
     holdings: list[tuple[str, str, int, int]], expected: dict[str, int]
 ) -> None:
+    """A symbol's beta is read from its linear holding's bars, else from its option's underlying; an
+    unknown underlying gives none."""
     sources: dict[str, int] = {}
     for symbol, sec_type, conid, underlying in holdings:
         note_bars_source(sources, symbol, sec_type, conid, underlying)

@@ -16,7 +16,8 @@ import pytest
 from collector.benchmark_search import benchmark_candidates, benchmark_in_currency
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import snapshots_at
 from tests.collector.trader import assert_figures_equal, settle
 from tests.fixtures.simulator import StartSimulator
 
@@ -55,6 +56,8 @@ def _hit(conid: Any, symbol: str, exchange: str, *sec_types: str) -> dict[str, A
     ],
 )
 def test_search_hits_on_the_configured_exchange(hits: Any, expected: list[int]) -> None:
+    """The benchmark's search hits keep the stocks and ETFs of the symbol on the configured
+    exchange, in the gateway's order; malformed hits are skipped."""
     assert benchmark_candidates(hits, "SPY", "ARCA") == expected
 
 
@@ -71,6 +74,8 @@ def test_search_hits_on_the_configured_exchange(hits: Any, expected: list[int]) 
 def test_the_first_candidate_in_the_configured_currency(
     secdefs: Any, currency: str, expected: int | None
 ) -> None:
+    """The first candidate trading in the configured currency is the benchmark; none in it gives
+    None."""
     assert benchmark_in_currency([7, 8], secdefs, currency) == expected
 
 

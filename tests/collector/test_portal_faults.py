@@ -11,8 +11,8 @@ import pytest
 from collector.collector import Collector
 from collector.portal_values import parse_conid
 from simulator.app import Simulator
-from tests.collector.conftest import event_names, events, snapshots_at
-from tests.waiting import wait_until_async
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import event_names, events, snapshots_at
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import pytest
 
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import events, opened_portal_collector, snapshots_at
+from tests.collector.portal import opened_portal_collector
+from tests.collector.spooled import events, snapshots_at
 from tests.fixtures.simulator import StartSimulator
 
 U1 = "U1111111"
@@ -273,3 +274,26 @@ async def test_an_account_of_stocks_alone_has_an_input_age(
     assert first_age is not None
     assert first_age >= 0
     assert later_age > first_age
+
+
+async def test_a_delayed_quote_flags_every_figure_built_from_it(
+    portal_collector: Collector, trader_portal: Simulator
+) -> None:
+    """ZC's future quoted delayed (6509 "DpB"): the future and the call priced by it count as
+    delayed in each figure they contribute to, at account level as many as in ZC's own figures;
+    ZC's share-equivalents say so too, and U2222222 (no ZC) says nothing."""
+    market = trader_portal.market
+    market.faults.portal_delayed_conid = ZC_FUTURE
+    assert await portal_collector.connect_once()
+    _, records = await tick_until(
+        portal_collector,
+        100,
+        lambda r: r[U1]["underlyings"].get("ZC", {}).get("options_with_greeks") == 1,
+    )
+    zc = records[U1]["underlyings"]["ZC"]["completeness"]
+    for name, counts in records[U1]["completeness"].items():
+        contributing = zc[name]["contributing"]
+        assert counts.get("market_data") == ({"delayed": contributing} if contributing else None)
+    assert zc["net_dollar_gamma"]["market_data"] == {"delayed": 1}  # the call
+    assert zc["net_delta"]["market_data"] == {"delayed": 2}  # the future and the call
+    assert all("market_data" not in c for c in records["U2222222"]["completeness"].values())

@@ -17,8 +17,8 @@ from aiohttp import web
 
 from collector.collector import Collector
 from simulator.app import Simulator
-from tests.collector.conftest import event_names, events, snapshots_at, spooled
-from tests.waiting import wait_until_async
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import event_names, events, snapshots_at, spooled
 
 
 async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(

@@ -102,6 +102,8 @@ def test_greeks_arriving_a_snapshot_apart_are_unknown_until_they_come() -> None:
 def test_a_prefixed_last_is_not_a_live_price(
     item: dict[str, object], price: float | None, reason: str | None
 ) -> None:
+    """A last price prefixed C (prior close) or H (halted) is no live price, and says why; a live
+    mark or bid/ask is used instead."""
     quote = parse_snapshot_item({"conid": 1, **item})
     assert quote is not None
     assert (quote.price, quote.price_reason) == (price, reason)

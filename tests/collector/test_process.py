@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.collector.conftest import spooled
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import spooled
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until_async
 
 
 @pytest.mark.slow

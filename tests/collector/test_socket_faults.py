@@ -17,8 +17,8 @@ from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from simulator.model import Market
 from simulator.tws import SocketGateway
-from tests.collector.conftest import event_names, events, spooled
-from tests.waiting import wait_until_async
+from testkit.waiting import wait_until_async
+from tests.collector.spooled import event_names, events, spooled
 
 
 def _events(collector: Collector) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from collector.collector import Collector
 from collector.socket_source import SocketSource
 from simulator.model import Market
-from tests.collector.conftest import events, snapshots_at
+from tests.collector.spooled import events, snapshots_at
 
 OPTIONS_WITH_GREEKS = {"DU1234567": 3, "DU7654321": 3}
 

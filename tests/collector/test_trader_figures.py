@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,7 +23,7 @@ from simulator.app import Simulator
 from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
-from tests.collector.conftest import events, snapshots_at, spooled
+from tests.collector.spooled import events, snapshots_at, spooled
 from tests.collector.trader import (
     FIGURES,
     MONEY,
@@ -224,3 +225,80 @@ async def test_socket_a_benchmark_the_gateway_does_not_know_leaves_beta_delta_ou
         )
     finally:
         await collector.close()
+
+
+def _scopes(
+    account: str, record: dict[str, Any], truth: dict[str, Any]
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """An account's stored figures and truth, then each underlying's, named for messages."""
+    return [
+        (account, record, truth),
+        *(
+            (f"{account} {symbol}", record["underlyings"][symbol], exact)
+            for symbol, exact in truth["underlyings"].items()
+        ),
+    ]
+
+
+@pytest.mark.timeout(90)
+async def test_portal_every_figure_is_within_its_stored_bound_and_one_percent_or_imprecise(
+    portal_collector: Collector, trader_portal: Simulator
+) -> None:
+    """PORTAL, frozen, the trader's book: every stored figure, of an account and of each
+    underlying, is within the rounding bound its completeness states of the exact truth; one
+    more than 1 % off the truth is marked imprecise; `imprecise` is set exactly where the bound
+    exceeds 1 % of the figure. U1111111's dollar gamma (whose sign the rounding flips) and its
+    SPX dollar gamma (stored 0) are among the imprecise, as issue #17 measured them."""
+    market = trader_portal.market
+    assert await portal_collector.connect_once()
+    last = await settle(portal_collector, market.portal_truth, 100)
+    exact = market.truth()
+    imprecise: set[tuple[str, str]] = set()
+    bounded = 0
+    for account, record in snapshots_at(portal_collector, last).items():
+        for where, stored, truth in _scopes(account, record, exact[account]):
+            for name, counts in stored["completeness"].items():
+                value, true = stored[name], truth[name]
+                if value is None or true is None:
+                    continue
+                bound = counts.get("rounding_bound", 0.0)
+                bounded += bound > 0
+                assert abs(value - true) <= bound * (1 + 1e-9) + 1e-9, (where, name)
+                assert counts.get("imprecise", False) == (bound > 0.01 * abs(value)), (where, name)
+                if abs(value - true) > 0.01 * abs(true):
+                    assert counts.get("imprecise") is True, (where, name, value, true)
+                if counts.get("imprecise"):
+                    imprecise.add((where, name))
+    assert bounded > 0
+    assert {("U1111111", "net_dollar_gamma"), ("U1111111 SPX", "net_dollar_gamma")} <= imprecise
+
+
+_SPX = 416904
+
+
+@pytest.mark.timeout(90)
+async def test_portal_the_gateways_beta_delta_is_stored_beside_ours(
+    portal_collector: Collector, trader_portal: Simulator, database_url: str
+) -> None:
+    """PORTAL, frozen: each account's Σ 7696 x qty x multiplier (the gateway's SPX delta) is
+    stored beside net_beta_delta, spooled and in PostgreSQL. With the simulator's betas (ours
+    come from its bars too) it is ours x SPY's price / SPX's, within 7696's three decimals
+    (0.0005 a unit) and our own rounding bound; the SOCKET-only figures do not have it."""
+    market = trader_portal.market
+    assert await portal_collector.connect_once()
+    last = await settle(portal_collector, market.portal_truth, 100)
+    spy, spx = market.quote(756733).mark, market.quote(_SPX).mark
+    assert spy is not None
+    assert spx is not None
+    records = snapshots_at(portal_collector, last)
+    for account, record in records.items():
+        ours = record["net_beta_delta"]
+        units = sum(abs(p.quantity * p.instrument.multiplier) for p in market.positions(account))
+        ours_bound = record["completeness"]["net_beta_delta"].get("rounding_bound", 0.0)
+        tolerance = 0.0005 * units + ours_bound * spy / spx + 1e-9
+        assert record["gateway_beta_delta"] is not None, account
+        assert abs(record["gateway_beta_delta"] - ours * spy / spx) <= tolerance, account
+    rows = await store(spooled_lines(portal_collector), database_url)
+    assert {a: r["gateway_beta_delta"] for a, r in rows.items()} == {
+        a: r["gateway_beta_delta"] for a, r in records.items()
+    }

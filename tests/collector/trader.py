@@ -17,18 +17,30 @@ from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from database.sink import RecordSink
-from tests.collector.conftest import snapshots_at, spool_lines
+from tests.collector.spooled import snapshots_at, spool_lines
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
 COUNTS = ("position_count", "option_count", "options_with_greeks")
-COLUMNS = ("currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta")
+COLUMNS = (
+    "currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta",
+    "gateway_beta_delta",
+)  # fmt: skip
+
+
+# What a figure's completeness says of its precision, not of its positions: compared on its
+# own (test_trader_figures.py), since /truth states exact figures.
+PRECISION_KEYS = ("rounding_bound", "imprecise")
 
 
 def completeness_of(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts with the reasons that occurred (a reason counted 0 times says nothing)."""
+    """Counts with the reasons that occurred (a reason counted 0 times says nothing), without
+    the precision keys."""
     return {
-        name: {**counts, "reasons": {r: n for r, n in counts["reasons"].items() if n}}
+        name: {
+            **{key: n for key, n in counts.items() if key not in PRECISION_KEYS},
+            "reasons": {r: n for r, n in counts["reasons"].items() if n},
+        }
         for name, counts in value.items()
     }
 

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
 from tests.fixtures.processes import Processes
 from tests.fixtures.replication import ReplicatedPostgres
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -33,6 +33,9 @@ def _read_write(url: str) -> bool:
 def test_writer_follows_a_promoted_standby(
     replicated_postgres: ReplicatedPostgres, processes: Processes, tmp_path: Path
 ) -> None:
+    """The primary crashes mid-stream and the synchronous standby is promoted: through the multi-
+    host URL the writer and the replayer land on it, and every row, those written while no server
+    took writes included, is stored once."""
     url = replicated_postgres.failover_url()
     environ = {
         "BRIDGE_VAR_DIR": str(tmp_path / "var"),

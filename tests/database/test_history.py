@@ -28,7 +28,7 @@ from database.history import (
     UNDERLYING_FIGURES,
     Retention,
 )
-from database.schema import bootstrap
+from database.schema import bootstrap, migrations
 from database.sink import RecordSink
 from shared import records
 from tests import builders
@@ -51,7 +51,8 @@ async def _old_layout(url: str) -> None:
 async def _migrate(url: str) -> None:
     """What the writer or the replayer does on connecting: migrate to the shipped schema."""
     async with await _connect(url) as conn:
-        assert await bootstrap(conn) == [4, 5]
+        shipped = [migration.version for migration in migrations()]
+        assert await bootstrap(conn) == [v for v in shipped if v > OLD_LAYOUT]
 
 
 def _varying(tick: int, seed: int) -> float | None:
@@ -258,19 +259,24 @@ def _ticks(accounts: Sequence[str], ticks: Iterable[int]) -> list[records.Snapsh
     return [_snapshot(account, tick) for tick in ticks for account in accounts]
 
 
-async def _all_rows(url: str, table: str) -> list[tuple[Any, ...]]:
-    """Every row of `table`, by id, in the columns the old layout had (later migrations add
-    columns, NULL in the rows stored before them)."""
+async def _columns(url: str, table: str) -> str:
+    """The columns `table` has now, as a select list."""
     async with await _connect(url) as conn:
         cursor = await conn.execute(
             "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
-            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped"
-            " AND attname NOT LIKE 'underlying\\_%%'",
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
             [table],
         )
         row = await cursor.fetchone()
-        assert row is not None
-        cursor = await conn.execute(f"SELECT {row[0]} FROM {table} ORDER BY id")  # noqa: S608
+    assert row is not None
+    return str(row[0])
+
+
+async def _all_rows(url: str, table: str, columns: str) -> list[tuple[Any, ...]]:
+    """Every row of `table`, by id, in `columns` (those of the old layout: later migrations
+    add columns, NULL in the rows stored before them)."""
+    async with await _connect(url) as conn:
+        cursor = await conn.execute(f"SELECT {columns} FROM {table} ORDER BY id")  # noqa: S608
         return await cursor.fetchall()
 
 
@@ -281,17 +287,21 @@ async def _partitions(url: str, table: str) -> list[str]:
 
 
 async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) -> None:
+    """Migrating three days of the old unpartitioned tables keeps every row and column, nothing
+    more, in one partition covering the old days."""
     await _old_layout(database_url)
     # Three days of the old layout: ticks 0.. spread over March 2 to March 4.
     day_ticks = [tick + day * 17_280 for day in range(3) for tick in range(0, 40)]
     snapshots = [records.encode(s) for s in _ticks(["DU1", "DU2"], day_ticks)]
     logs = [builders.api_log(f"event_{n}") for n in range(25)]
     await _store_in_old_layout(database_url, snapshots + logs)
-    before = {t: await _all_rows(database_url, t) for t in ("portfolio_greeks", "api_logs")}
+    tables = ("portfolio_greeks", "api_logs")
+    old_columns = {t: await _columns(database_url, t) for t in tables}
+    before = {t: await _all_rows(database_url, t, old_columns[t]) for t in tables}
 
     await _migrate(database_url)
 
-    after = {t: await _all_rows(database_url, t) for t in ("portfolio_greeks", "api_logs")}
+    after = {t: await _all_rows(database_url, t, old_columns[t]) for t in tables}
     assert after == before  # every row, every column, nothing more
     # The old rows are one partition from March 2 (UTC) to the end of March 4.
     async with await _connect(database_url) as conn:
@@ -334,6 +344,8 @@ async def test_migration_from_the_old_layout_keeps_every_row(database_url: str) 
 async def test_rollups_equal_the_raw_rows_after_late_and_repeated_replays(
     database_url: str,
 ) -> None:
+    """After a 20-minute hole arrives late and batches are replayed twice, every minute and hour
+    rolled up equals what the raw rows give."""
     await _old_layout(database_url)
     await _migrate(database_url)
     retention = Retention()
@@ -383,6 +395,8 @@ async def test_rollups_equal_the_raw_rows_after_late_and_repeated_replays(
 
 
 async def test_partitions_are_made_ahead_and_dropped_past_retention(database_url: str) -> None:
+    """Maintenance makes the partitions of today and the days ahead (compressed inline), nothing
+    twice, and drops those past retention."""
     await _old_layout(database_url)
     await _migrate(database_url)
     retention = Retention(raw=timedelta(days=3), api_logs=timedelta(days=3))

@@ -47,6 +47,8 @@ def day(table: str, year: int, month: int, d: int) -> Partition:
     ],
 )
 def test_period_start(ts: datetime, width: Width, start: datetime) -> None:
+    """A day starts at midnight UTC, a week on its Monday, a month on its first, hand-worked across
+    time zones."""
     assert period_start(ts, width) == start
 
 
@@ -61,10 +63,12 @@ def test_period_start(ts: datetime, width: Width, start: datetime) -> None:
     ],
 )
 def test_partition_end(ts: datetime, width: Width, end: datetime) -> None:
+    """A partition ends a day, a week or a month after its start, across month and year ends."""
     assert partition_at("t", ts, width).end == end
 
 
 def test_partition_names_carry_their_start_date() -> None:
+    """A partition's name is its table's and its start date."""
     assert partition_at("portfolio_greeks", utc(2026, 3, 4, 17), Width.WEEK).name == (
         "portfolio_greeks_p20260302"
     )
@@ -115,6 +119,8 @@ def test_daily_plan(
     create: list[tuple[int, int]],
     drop: list[tuple[int, int]],
 ) -> None:
+    """Daily partitions: today and those ahead are made, nothing twice, a gap after an outage
+    filled, other tables' partitions left alone."""
     result = plan(RAW, existing, now)
     assert [(p.start.month, p.start.day) for p in result.create] == create
     assert [(p.start.month, p.start.day) for p in result.drop] == drop
@@ -138,6 +144,7 @@ MARCH_1_TO_5 = [day("raw", 2026, 3, d) for d in range(1, 6)]
     ],
 )
 def test_retention(now: datetime, drop: list[str], create: list[str]) -> None:
+    """A partition is dropped once it ends at or before now minus the retention, never earlier."""
     result = plan(SHORT, MARCH_1_TO_5, now)
     assert [p.name for p in result.drop] == drop
     assert [p.name for p in result.create] == create
@@ -176,10 +183,13 @@ def test_drop_keeps_every_row_inside_retention() -> None:
     ],
 )
 def test_widths_and_horizons(policy: Policy, now: datetime, create: list[str]) -> None:
+    """Weekly and monthly policies make the current period and those ahead; none ahead makes the
+    current one only."""
     assert [p.name for p in plan(policy, [], now).create] == create
 
 
 def test_kept_forever_never_drops() -> None:
+    """A policy without retention drops nothing, however old."""
     policy = Policy("h", Width.MONTH, 1, None)
     old = partition_at("h", utc(2001, 1, 1), Width.MONTH)
     assert plan(policy, [old], utc(2026, 3, 4)).drop == []
@@ -202,11 +212,14 @@ def test_kept_forever_never_drops() -> None:
     ],
 )
 def test_bounds_from_the_catalog(bound: str, start: datetime, end: datetime) -> None:
+    """A partition's bounds are read back from PostgreSQL's catalog text, whatever time zone the
+    session printed them in."""
     assert from_catalog("raw", bound) == Partition("raw", start, end)
 
 
 @pytest.mark.parametrize("bound", ["DEFAULT", "FOR VALUES IN ('a')", "FOR VALUES FROM (x) TO (y)"])
 def test_bounds_that_are_not_ranges_are_refused(bound: str) -> None:
+    """A default partition, a list partition or unreadable bounds are refused, not guessed."""
     with pytest.raises(PartitionError):
         from_catalog("raw", bound)
 
@@ -232,4 +245,6 @@ def test_bounds_that_are_not_ranges_are_refused(bound: str) -> None:
 def test_rows_without_a_partition_get_theirs_inside_retention(
     stray: list[datetime], create: list[str]
 ) -> None:
+    """Rows waiting in the default partition get their day made when it is inside retention, once
+    per day; older ones are left alone."""
     assert [p.name for p in plan(RAW, [], utc(2026, 3, 4, 12), stray).create] == create

@@ -14,6 +14,7 @@ from database.settings import DatabaseSettings
 async def test_a_read_only_session_reads_and_is_refused_every_write(
     database_url: str, tmp_path: Path
 ) -> None:
+    """A read-only session (the alerter's, the web program's) reads and is refused every write."""
     settings = DatabaseSettings.from_environ({"DATABASE_URL": database_url}, var_dir=tmp_path)
     async with await settings.connect("bridge-test") as conn:
         await bootstrap(conn)

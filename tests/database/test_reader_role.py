@@ -14,8 +14,9 @@ import pytest
 from alerter.settings import AlerterSettings
 from database.embedded import READER_ROLE
 from database.schema import bootstrap
-from tests.fixtures.postgres import PostgresServer
-from tests.fixtures.web import insert_snapshots, serving, snapshot_row
+from testkit.postgres import PostgresServer
+from testkit.web import serving
+from tests.fixtures.web import insert_snapshots, snapshot_row
 from web.settings import WebSettings
 
 WRITES = [

@@ -28,6 +28,7 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
     assert tables == [
         "api_logs",
         "betas",
+        "expiry_greeks",
         "pnl_explain",
         "pnl_explain_daily",
         "pnl_explain_positions",
@@ -35,6 +36,7 @@ async def test_bootstrap_creates_tables_and_records_versions(database_url: str) 
         "portfolio_greeks",
         "portfolio_greeks_1h",
         "portfolio_greeks_1m",
+        "position_legs",
         "rollup_pending",
         "schema_migrations",
         "snapshots",

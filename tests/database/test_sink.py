@@ -14,8 +14,8 @@ from psycopg import sql
 from database.errors import DatabaseUnavailable
 from database.sink import RecordSink
 from shared import records
+from testkit.postgres import PostgresServer
 from tests import builders
-from tests.fixtures.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -218,6 +218,8 @@ async def test_a_format_2_row_with_account_share_equivalents_is_refused(
 async def test_betas_are_stored_once_per_underlying_and_day(
     sink: RecordSink, database_url: str
 ) -> None:
+    """A beta is stored once per underlying, benchmark and day; the same again counts as a
+    duplicate."""
     lines = [builders.beta("AAPL", value=1.2), builders.beta("QQQ", value=1.1)]
     first = await sink.store(lines)
     again = await sink.store([builders.beta("AAPL", value=1.2)])

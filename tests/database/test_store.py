@@ -12,10 +12,10 @@ from database.circuit_breaker import BreakerState
 from database.errors import SchemaError
 from database.settings import DatabaseSettings
 from database.store import DatabaseStore, NotStored
+from testkit.postgres import PostgresServer
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import backends, stored_ids
-from tests.fixtures.postgres import PostgresServer
-from tests.waiting import wait_until
 
 
 def _settings(database_url: str, tmp_path: Path) -> DatabaseSettings:
@@ -180,5 +180,6 @@ async def test_a_group_whose_connection_fails_comes_back_unstored(
 
 
 async def test_more_groups_than_connections_is_a_bug(store: DatabaseStore) -> None:
+    """Spreading a batch over more groups than the store has connections is refused loudly."""
     with pytest.raises(ValueError, match="2 groups for 1 connections"):
         await store.store_spread([[builders.snapshot()], [builders.snapshot("DU0002")]])

@@ -119,6 +119,8 @@ async def test_a_server_gone_deaf_mid_stream_opens_the_breaker_and_loses_nothing
 async def test_a_slow_server_is_waited_for_only_within_the_bound(
     db_proxy: TcpProxy, database_url: str, tmp_path: Path, delay_s: float, stored: bool
 ) -> None:
+    """A slow server that answers within the bound stores the batch; one slower than it is taken as
+    unavailable and nothing hangs."""
     settings = DatabaseSettings.from_environ(
         {"DATABASE_URL": proxy_url(database_url, db_proxy)} | QUICK_TIMEOUTS, var_dir=tmp_path
     )

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import control, query
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -87,6 +87,8 @@ def _status(supervisor: Supervisor) -> dict[str, Any]:
 def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter(
     supervisor: Supervisor, receiver: Receiver, second_receiver: Receiver
 ) -> None:
+    """Under supervisord, a limit breach and a gateway outage each fire once and resolve once at
+    both notification URLs, and an alerter killed mid-episode does not notify again."""
     a, b = receiver, second_receiver
     # No reset window anywhere near: 12 hours from now, New York time.
     far = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=12)
@@ -189,6 +191,7 @@ def test_limit_and_gateway_alerts_fire_once_resolve_once_and_survive_the_alerter
 def test_a_drop_inside_a_reset_window_does_not_alert(
     supervisor: Supervisor, receiver: Receiver
 ) -> None:
+    """A gateway drop inside IBKR's reset window, longer than the rule's 5 s, raises no alert."""
     url = _start(
         supervisor,
         QUIET + "gateway_disconnected_s = 5\n",

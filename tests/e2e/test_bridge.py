@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import (
     ACCOUNTS,
     assert_promise_kept,
@@ -25,7 +26,6 @@ from tests.e2e.bridge_checks import (
     rows_per_tick,
 )
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

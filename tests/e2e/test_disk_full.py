@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from shared import status
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, assert_promise_kept, query, rows_per_tick
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -93,7 +93,8 @@ def _fill(path: Path) -> int:
 
 
 def _beat(var: Path, process: str) -> dict[str, Any]:
-    return status.read(var / "run", process) or {}
+    beat = status.read(var / "run", process)
+    return beat.to_json() if beat is not None else {}
 
 
 def _bridge_status(supervisor: Supervisor) -> dict[str, Any]:

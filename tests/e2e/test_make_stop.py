@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.waiting import wait_until
 from tests.fixtures.supervisor import PROJECT_ROOT
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

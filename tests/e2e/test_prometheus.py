@@ -23,11 +23,11 @@ import psycopg
 import pytest
 import yaml
 
+from testkit.waiting import wait_until
 from tests.fixtures.processes import Processes
 from tests.fixtures.prometheus import PrometheusServer, Starter
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -58,6 +58,7 @@ def _promtool(promtool: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_accepts_every_rule_of_the_rules_file(promtool: Path) -> None:
+    """promtool accepts the shipped Prometheus rules file and reads every one of its alerts."""
     result = _promtool(promtool, "check", "rules", RULES.name)
     assert result.returncode == 0, result.stdout + result.stderr
     # As many rules as the file has alerts: promtool read them all, none was skipped.
@@ -134,6 +135,8 @@ def test_a_real_prometheus_scrapes_the_stored_figures_with_the_token(
     # Two accounts, three ticks each, every figure different per tick: only the newest row of
     # each may come out of Prometheus. The second account's newest row is 2 minutes old, past
     # the rules' 30 s, so its stale-snapshot alert must fire and the first's must not.
+    """A real Prometheus scraping /metrics with the token stores each account's newest figures only,
+    and its stale-snapshot rule fires for the account past 30 s and not for the fresh one."""
     asyncio.run(prepare_schema(database_url))
     now = datetime.now(UTC)
     rows = [

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import stored_ids
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, TICK, query
 from tests.fixtures.supervisor import Supervisor, free_port, simulator_ports
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -24,9 +24,9 @@ from playwright.sync_api import Browser, Page
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.spool import backlog, load_checkpoint
+from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, control, query
 from tests.fixtures.supervisor import Supervisor
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -90,6 +90,8 @@ def _page_figures(page: Page, account: str) -> dict[str, str]:
 def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     supervisor: Supervisor, browser: Browser, tmp_path: Path
 ) -> None:
+    """In a real browser under supervisord the dashboard shows the stored figures and the chart, and
+    updates in place (no reload) with a staged gap on the event axis."""
     url = _start(supervisor)
     # Figures with prices in them before the drop, so the chart has a line on both sides.
     wait_until(lambda: _priced_ticks(url) >= 3, what="3 ticks with dollar delta", timeout_s=60)
@@ -199,6 +201,8 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
 def test_healthz_turns_503_within_30_s_of_the_writer_stopping_and_200_after_its_start(
     supervisor: Supervisor,
 ) -> None:
+    """Stopping the writer under supervisord turns /healthz 503 (`writer: stopped`) within 30 s;
+    starting it again turns it 200."""
     _start(supervisor)
     healthz = supervisor.web_url + "/healthz"
     wait_until(lambda: _http(healthz)[0] == 200, what="/healthz 200", timeout_s=60)

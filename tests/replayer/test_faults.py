@@ -6,16 +6,17 @@ import asyncio
 import json
 import os
 import signal
+from datetime import datetime
 from pathlib import Path
 
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import status
 from shared.buffer import Buffer
+from testkit.waiting import wait_until, wait_until_async
 from tests import builders
 from tests.fixtures.pipeline import stored_ids
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until, wait_until_async
 
 
 def _ids(lines: list[bytes]) -> list[str]:
@@ -72,6 +73,8 @@ def test_a_corrupt_offset_is_reported_and_the_file_stored_from_its_start(
 def test_a_second_replayer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
+    """A second replayer on the same buffer exits non-zero with one line naming the lock it could
+    not take."""
     first = processes.start("replayer", pipeline_environ)
     processes.read_until(first, b"replayer started")
     second = processes.start("replayer", pipeline_environ)
@@ -96,12 +99,12 @@ async def test_heartbeat_is_published_between_replay_periods(
     }
     replayer = Replayer(ReplayerSettings.from_environ(environ))
     run_dir = Path(environ["BRIDGE_VAR_DIR"]) / "run"
-    stamps: set[str] = set()
+    stamps: set[datetime | None] = set()
 
     def beats() -> bool:
         beat = status.read(run_dir, "replayer")
         if beat is not None:
-            stamps.add(beat["heartbeat"])
+            stamps.add(beat.at)
         return len(stamps) >= 3
 
     stop = asyncio.Event()
@@ -113,5 +116,5 @@ async def test_heartbeat_is_published_between_replay_periods(
         await task
     beat = status.read(run_dir, "replayer")
     assert beat is not None
-    assert (beat["state"], beat["interval_s"], beat["replay_interval_s"]) == ("stopped", 0.1, 60)
-    assert os.getpid() == beat["pid"]
+    assert (beat.state, beat.interval_s, beat.details["replay_interval_s"]) == ("stopped", 0.1, 60)
+    assert os.getpid() == beat.pid

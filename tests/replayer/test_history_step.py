@@ -18,9 +18,10 @@ import pytest
 from database.schema import bootstrap
 from shared import records
 from shared.spool import SpoolAppender
+from testkit.snapshots import snapshot
+from testkit.waiting import wait_until
 from tests.fixtures.pipeline import append
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,13 +33,9 @@ async def _schema(url: str) -> None:
 
 def _snapshot(account: str, ts: datetime, delta: float) -> bytes:
     return records.encode(
-        records.Snapshot(
-            id=records.snapshot_id(account, ts),
-            ts=ts,
-            account=account,
-            mode="SOCKET",
-            net_delta=None,
-            net_gamma=None,
+        snapshot(
+            account,
+            ts,
             net_theta=-1.0,
             net_vega=2.0,
             net_dollar_delta=delta,
@@ -71,6 +68,9 @@ def test_rollups_follow_the_spool_and_bridge_status_shows_history(
     processes: Processes,
     database_url: str,
 ) -> None:
+    """Rows through the spool are rolled up within a replay period, the replayer's heartbeat carries
+    the history's facts, and bridge-status shows the database size, the oldest raw row and the
+    next drop."""
     asyncio.run(_schema(database_url))
     environ = {**pipeline_environ, "BRIDGE_REPLAY_INTERVAL_S": "0.5"}
     processes.start("writer", environ)

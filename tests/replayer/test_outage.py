@@ -12,9 +12,9 @@ from database.circuit_breaker import BreakerState
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared.spool import SpoolAppender
+from testkit.postgres import PostgresServer
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
-from tests.fixtures.postgres import PostgresServer
 from writer.settings import WriterSettings
 from writer.writer import Writer
 

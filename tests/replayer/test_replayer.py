@@ -15,11 +15,11 @@ from database.sink import RecordSink
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared.buffer import Buffer
+from testkit.postgres import PostgresServer
+from testkit.waiting import wait_until_async
 from tests import builders
 from tests.fixtures.pipeline import stored_ids
-from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until_async
 
 
 def _settings(environ: dict[str, str], **overrides: str) -> ReplayerSettings:

@@ -9,12 +9,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shared import records, status
+from shared import records
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
+from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.pipeline import append, stored_ids
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 
 def _status(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,10 +33,10 @@ def _collector_heartbeat(run_dir: Path, *, firing: list[dict[str, object]] | Non
     """The collector's and the alerter's heartbeat files, as they publish them (the files are
     the contract)."""
     now = datetime.now(UTC)
-    status.publish(
+    publish_body(
         run_dir, "alerter", {"state": "running", "firing": firing or []}, now=now, interval_s=5
     )
-    status.publish(
+    publish_body(
         run_dir,
         "collector",
         {

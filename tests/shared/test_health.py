@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.health import Facts, assess, worst
+from shared.health import Facts, assess, feed_conditions, silent_after_s, stale_after_s, worst
+from shared.status import Gateway, Heartbeat
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
@@ -50,8 +51,12 @@ def _facts(**changes: Any) -> Facts:
         "dead_letters": 0,
         "rows_last_hour": 720,
     }
-    heartbeats = changes.pop("heartbeats", {})
-    values["heartbeats"] = {**values["heartbeats"], **heartbeats}
+    heartbeats = {**values["heartbeats"], **changes.pop("heartbeats", {})}
+    # Each body as its file holds it, read as every reader reads it.
+    values["heartbeats"] = {
+        name: Heartbeat.from_json(body) if body is not None else None
+        for name, body in heartbeats.items()
+    }
     values.update(changes)
     return Facts(**values)
 
@@ -240,3 +245,41 @@ def test_worst_level_decides_the_exit(levels: list[str], expected: str) -> None:
         heartbeats={"writer": None} if "unhealthy" in levels else {},
     )
     assert worst(assess(facts, NOW)) == expected
+
+
+def test_feed_conditions_read_each_heartbeat_once_before_any_limit() -> None:
+    """Ages from the stamps, the gateway and breakers as published, each account's newest
+    snapshot the later of the heartbeat (2 s) and the database (DU1 stored 10 s ago; DU9 only
+    stored, 100 s ago)."""
+    beats = {
+        "collector": Heartbeat.from_json(_collector()),
+        "writer": Heartbeat.from_json(_beat(0.5, breaker="open")),
+        "replayer": Heartbeat.from_json(_beat(30, 60, state="stopped", breaker="closed")),
+        "alerter": None,
+    }
+    stored = {"DU1": NOW - timedelta(seconds=10), "DU9": NOW - timedelta(seconds=100)}
+    feed = feed_conditions(beats, NOW, stored_snapshots=stored)
+    assert feed.heartbeat_age_s == {"collector": 1, "writer": 0.5, "replayer": 30, "alerter": None}
+    assert feed.stopped == {"replayer"}
+    assert feed.breakers == {"writer": "open", "replayer": "closed"}
+    assert feed.gateway == Gateway(connected=True)
+    assert feed.snapshot_age_s == {"DU1": 2.0, "DU9": 100.0}
+    assert feed.poll_interval_s == 5
+    # quiet: past the limit, stopped, or never heard from
+    assert [feed.quiet_for(p, 20) for p in ("collector", "replayer", "alerter")] == [
+        False,
+        True,
+        True,
+    ]
+    assert feed.quiet_for("collector", 0.5)
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "silent_s", "poll_s", "stale_s"),
+    [(1.0, 8.0, 5.0, 15.0), (60.0, 185.0, 1.0, 3.0)],  # 3 x 1 + 5, 3 x 60 + 5; 3 x 5, 3 x 1
+)
+def test_bridge_status_limits(
+    interval_s: float, silent_s: float, poll_s: float, stale_s: float
+) -> None:
+    """bridge-status's limits: three promised intervals plus 5 s; three poll intervals."""
+    assert (silent_after_s(interval_s), stale_after_s(poll_s)) == (silent_s, stale_s)

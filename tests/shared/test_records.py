@@ -168,12 +168,15 @@ def _changed_v2(**changes: object) -> bytes:
     ],
 )
 def test_invalid_format_2_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
+    """A format-2 snapshot with a field of the wrong type is refused; the reason names the field."""
     with pytest.raises(RecordError) as raised:
         records.decode(line)
     assert raised.value.reason.startswith(reason)
 
 
 def test_beta_round_trips_and_its_id_is_one_per_underlying_benchmark_and_day() -> None:
+    """A beta line decodes to what was encoded, and its id is the same for one underlying, benchmark
+    and day, different otherwise."""
     line = builders.beta("AAPL", value=1.25)
     decoded = records.decode(line)
     assert isinstance(decoded, records.Beta)
@@ -207,6 +210,8 @@ def test_beta_round_trips_and_its_id_is_one_per_underlying_benchmark_and_day() -
 def test_invalid_beta_lines_are_refused_with_a_reason(
     changes: dict[str, object], reason: str
 ) -> None:
+    """A beta line with a field missing or of the wrong type is refused, the reason naming the
+    field."""
     body = json.loads(builders.beta())
     body.update(changes)
     with pytest.raises(RecordError) as raised:
@@ -267,6 +272,14 @@ def _v3(**changes: object) -> bytes:
         (_v3(underlying_completeness={"QQQ": {}}), "names a symbol that is not held"),
         (_v3(underlying_completeness={"ZC": {"delta": {}}}), "unknown figure 'delta'"),
         (_v3(completeness={"net_theta": 3}), "completeness of net_theta is not an object"),
+        (_v3(completeness={"net_theta": {"rounding_bound": -1}}), "rounding_bound is not"),
+        (_v3(completeness={"net_theta": {"rounding_bound": "1"}}), "rounding_bound is not"),
+        (_v3(completeness={"net_theta": {"imprecise": 1}}), "imprecise is not true"),
+        (_v3(completeness={"net_theta": {"market_data": {"delayed": 0}}}), "market_data is not"),
+        (
+            _v3(underlying_completeness={"ZC": {"net_gamma": {"market_data": ["delayed"]}}}),
+            "completeness of ZC of net_gamma: market_data is not",
+        ),
     ],
 )
 def test_invalid_format_3_snapshots_are_refused_with_a_reason(line: bytes, reason: str) -> None:
@@ -303,3 +316,23 @@ def test_a_complete_figure_counts_every_position_it_counts(figure: str, expected
         "missing": 0,
         "reasons": {},
     }
+
+
+def test_format_3_carries_the_gateways_beta_delta_and_precision_only_when_known() -> None:
+    """A PORTAL snapshot with the gateway's beta delta and a figure's rounding bound and
+    market data comes back whole; a snapshot without them writes neither key, so a SOCKET line
+    is as long as before."""
+    plain = builders.trader_snapshot()
+    completeness = {
+        **plain.completeness,  # type: ignore[dict-item]
+        "net_dollar_gamma": {
+            "contributing": 2, "missing": 1, "reasons": {"unsupported_type": 1},
+            "rounding_bound": 12.5, "imprecise": True, "market_data": {"delayed": 2},
+        },
+    }  # fmt: skip
+    portal = dataclasses.replace(plain, gateway_beta_delta=-1.25, completeness=completeness)
+    assert records.decode(records.encode(portal)) == portal
+    body = json.loads(records.encode(portal))
+    assert body["gateway_beta_delta"] == -1.25
+    assert body["completeness"]["net_dollar_gamma"]["rounding_bound"] == 12.5
+    assert "gateway_beta_delta" not in json.loads(records.encode(plain))

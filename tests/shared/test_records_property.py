@@ -89,6 +89,8 @@ def _check(line: bytes) -> None:
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300) | _mutated_lines() | _wrong_values() | st.sampled_from(_NASTY))
 def test_any_bytes_give_a_record_or_a_record_error(line: bytes) -> None:
+    """Any bytes (random, mutated lines, wrong values, nasty cases) decode to a record or raise
+    RecordError, never anything else."""
     _check(line)
 
 

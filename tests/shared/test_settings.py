@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SettingsError
-from shared.settings import EnvReader, PipelinePaths, Secret, mask_url, read_dotenv, with_dotenv
+from shared.settings import (
+    EnvReader,
+    PipelineCore,
+    PipelinePaths,
+    Secret,
+    mask_url,
+    read_dotenv,
+    with_dotenv,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +116,38 @@ def test_local_profile_keeps_the_buffer_out_of_home() -> None:
         {"BRIDGE_PROFILE": "local", "BRIDGE_BUFFER_PATH": "/data/buffer.jsonl"}
     )
     assert configured.buffer_path == Path("/data/buffer.jsonl")
+
+
+def test_the_pipeline_core_reads_the_shared_preamble_once() -> None:
+    """The writer, replayer and alerter read paths, log level, API mode and heartbeat interval
+    from the same variables, with the same defaults."""
+    core = PipelineCore.from_environ(
+        {
+            "BRIDGE_VAR_DIR": "/srv/bridge",
+            "BRIDGE_LOG_LEVEL": "debug",
+            "IB_API_MODE": "portal",
+            "BRIDGE_STATUS_INTERVAL_S": "2.5",
+        }
+    )
+    assert (core.paths.run_dir, core.log_level, core.mode, core.status_interval_s) == (
+        Path("/srv/bridge/run"),
+        "DEBUG",
+        "PORTAL",
+        2.5,
+    )
+    defaults = PipelineCore.from_environ({})
+    assert (defaults.log_level, defaults.mode, defaults.status_interval_s) == (
+        "INFO",
+        "SOCKET",
+        1.0,
+    )
+    assert (defaults.paths.writer_events_dir, defaults.paths.replayer_events_dir) == (
+        Path("var/writer-events"),
+        Path("var/replayer-events"),
+    )
+
+
+def test_a_bad_log_level_names_the_variable() -> None:
+    """BRIDGE_LOG_LEVEL is checked the same way for every program."""
+    with pytest.raises(SettingsError, match="BRIDGE_LOG_LEVEL: 'loud' is not one of DEBUG"):
+        EnvReader({"BRIDGE_LOG_LEVEL": "loud"}).log_level()

@@ -15,7 +15,7 @@ from simulator.model import Market
 from simulator.portal import BASE, PortalGateway
 
 GREEKS = ("7308", "7309", "7310", "7311")
-ALL_FIELDS = "31,84,86,7635,85,88,7059,87,7308,7309,7310,7311,7633,55,6070,201,6008,6457"
+ALL_FIELDS = "31,84,86,7635,85,88,7059,87,7308,7309,7310,7311,7633,55,6070,201,6008,6457,7696"
 UNAUTHORIZED = (401, "text/plain", "Unauthorized")
 NO_BRIDGE = (400, {"error": "Bad Request: no bridge", "statusCode": 400})
 

@@ -14,8 +14,8 @@ import pytest
 from ib_async import IB
 
 from simulator.app import Simulator
+from testkit.waiting import wait_until_async
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until_async
 
 
 @pytest.fixture

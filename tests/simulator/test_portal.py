@@ -13,6 +13,7 @@ import pytest
 from simulator.model import Market
 from simulator.portal import BASE
 from simulator.scenario import from_mapping
+from testkit.waiting import wait_until_async
 from tests.simulator.portal_client import (
     GREEKS,
     NO_BRIDGE,
@@ -21,7 +22,6 @@ from tests.simulator.portal_client import (
     Portal,
     StartPortal,
 )
-from tests.waiting import wait_until_async
 
 # Session endpoints ---------------------------------------------------------------------------
 
@@ -250,6 +250,31 @@ async def test_snapshot_values_are_strings_keyed_by_field_id(
     assert not set(GREEKS) & set(stock)
     assert float(stock["31"]) == market.quote(756733).last
     assert (stock["88"], stock["85"], stock["87"], stock["87_raw"]) == ("100", "100", "10K", 10000)
+
+
+async def test_a_delayed_conid_says_so_in_its_market_data_availability(
+    prepared: Portal, market: Market
+) -> None:
+    """portal_delayed_conid: that conid's 6509 starts with D (delayed), the others' with R."""
+    market.faults.portal_delayed_conid = 756733
+    quotes = await prepared.quotes("700001,756733")
+    assert (quotes[756733]["6509"], quotes[700001]["6509"]) == ("DpB", "RpB")
+
+
+async def test_7696_is_the_models_beta_weighted_delta_against_spx(
+    prepared: Portal, market: Market
+) -> None:
+    """SPY: beta x its price / SPX's; an option: its delta x the same; a string, like a Greek."""
+    market.freeze()
+    quotes = await prepared.quotes("700001,756733")
+    spy, spx = market.quote(756733).mark, market.quote(416904).mark
+    beta, delta = market.beta("SPY"), market.quote(700001).delta
+    assert spy is not None
+    assert spx is not None
+    assert beta is not None
+    assert delta is not None
+    assert float(quotes[756733]["7696"]) == pytest.approx(beta * spy / spx, rel=1e-12)
+    assert float(quotes[700001]["7696"]) == pytest.approx(delta * beta * spy / spx, rel=1e-12)
 
 
 async def test_the_option_without_greeks_never_gets_them(prepared: Portal) -> None:

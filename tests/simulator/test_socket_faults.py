@@ -168,6 +168,24 @@ async def test_market_data_permission_errors(
         assert ticker.modelGreeks.delta == pytest.approx(market.quote(option_conid).delta)
 
 
+async def test_delayed_data_asked_for_is_served_when_live_is_not_subscribed(
+    ib: IB, market: Market, option_conid: int
+) -> None:
+    """354 and reqMarketDataType(3): delayed ticks with their Greeks, marketDataType 3, and
+    10167, not 354."""
+    market.freeze()
+    market.faults.market_data_error = 354
+    errors = _record_errors(ib)
+    ib.reqMarketDataType(3)
+    contract = await qualify(ib, Contract(conId=option_conid))
+    ticker = ib.reqMktData(contract)
+    await until(ib, lambda: ticker.modelGreeks is not None)
+    assert ticker.marketDataType == 3
+    assert _codes(errors) == [10167]
+    assert ticker.modelGreeks is not None
+    assert ticker.modelGreeks.delta == pytest.approx(market.quote(option_conid).delta)
+
+
 async def test_too_many_market_data_lines(ib: IB, market: Market, gateway: SocketGateway) -> None:
     """Past faults.max_market_data_lines a reqMktData is refused with 101."""
     market.faults.max_market_data_lines = 2

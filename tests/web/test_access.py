@@ -9,15 +9,17 @@ import sys
 import aiohttp
 import pytest
 
+from testkit.waiting import wait_until
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers
-from tests.waiting import wait_until
 
 SENTINEL = "SENTINEL-token-8c41f0a2d9"
 
 
 def test_a_non_loopback_bind_without_a_token_refuses_to_start() -> None:
+    """Bound to 0.0.0.0 with no BRIDGE_WEB_TOKEN, `python -m web` refuses to start, with one line
+    saying why."""
     result = subprocess.run(
         [sys.executable, "-m", "web"],
         env={"PATH": "/usr/bin:/bin", "BRIDGE_WEB_HOST": "0.0.0.0"},
@@ -37,6 +39,8 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start() -> None:
 async def test_every_path_but_healthz_needs_the_token_and_it_is_never_logged(
     web_environ: dict[str, str], processes: Processes
 ) -> None:
+    """On a non-loopback bind every path but /healthz refuses a caller without the token or with a
+    wrong one and serves one with it; the token appears in no log line, even at DEBUG."""
     port = free_port()
     environ = {
         **web_environ,

@@ -13,11 +13,11 @@ from playwright.sync_api import Browser
 
 from database.sink import RecordSink
 from shared import records
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
 from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
-from tests.waiting import wait_until
 
 ACCOUNT = "DU0000007"
 # (actual, explained) of four scored intervals a minute apart, and one fill (not scored).

@@ -16,14 +16,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database.history import Retention, apply_partition_plan
-from shared import status
+from testkit.web import serving
+from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.proxy import TcpProxy, proxy_url
 from tests.fixtures.web import (
     healthy_heartbeats,
     insert_events,
     insert_snapshots,
     prepare_schema,
-    serving,
     snapshot_row,
 )
 from web.metrics import KNOWN_EVENTS
@@ -44,7 +44,7 @@ async def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, An
 def _stale_account_and_a_firing_alert(run_dir: Path) -> None:
     """A collector whose account DU7 has been silent for an hour, an alerter with one alert."""
     now = datetime.now(UTC)
-    status.publish(
+    publish_body(
         run_dir,
         "collector",
         {
@@ -57,7 +57,7 @@ def _stale_account_and_a_firing_alert(run_dir: Path) -> None:
         interval_s=5,
     )
     firing = {"rule": "theta", "account": "DU7", "figure": "net_theta", "value": -2500.0}
-    status.publish(run_dir, "alerter", {"state": "running", "firing": [firing]}, now=now,
+    publish_body(run_dir, "alerter", {"state": "running", "firing": [firing]}, now=now,
                    interval_s=5)  # fmt: skip
 
 

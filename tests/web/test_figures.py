@@ -10,7 +10,6 @@ from web.figures import (
     Columns,
     Source,
     Window,
-    breaker_events,
     charted,
     figures,
     lane,
@@ -54,6 +53,8 @@ AFTER = {
 
 
 def test_today_s_table_shows_its_five_figures_in_four_panels() -> None:
+    """The columns of today's portfolio_greeks give its five known figures, grouped in their four
+    panels."""
     columns = Columns(BEFORE)
     assert [f.column for f in figures(columns)] == [
         "net_dollar_delta", "net_gamma", "net_theta", "net_vega", "net_delta",
@@ -81,6 +82,8 @@ def test_columns_a_migration_adds_appear_with_no_code_change() -> None:
 
 
 def test_a_numeric_column_nobody_named_is_still_shown_under_its_own_name() -> None:
+    """A numeric column the figure list does not know is shown last, labelled by its name, in no
+    panel; a text column is not shown."""
     columns = Columns({**BEFORE, "net_rho": "double precision", "note": "text"})
     other = figures(columns)[-1]
     assert (other.column, other.label, other.unit, other.panel) == (
@@ -106,10 +109,14 @@ def test_a_numeric_column_nobody_named_is_still_shown_under_its_own_name() -> No
     ],
 )
 def test_bucket_width_draws_at_most_720_points(span_s: float, step_s: int) -> None:
+    """A chart's bucket is the narrowest readable width that keeps it to 720 points, never under the
+    5 s poll, never over a day."""
     assert step_for(span_s) == step_s
 
 
 def test_windows_end_now_and_today_starts_at_midnight_in_new_york() -> None:
+    """Each window ends now; `today` starts at midnight in New York; an unknown window name is
+    refused."""
     now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York (EST, UTC-5)
     assert window("1h", now).start == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
     assert window("5d", now).start == datetime(2026, 2, 25, 15, 0, tzinfo=UTC)
@@ -152,10 +159,15 @@ def _at(seconds: int) -> datetime:
 def test_long_buckets_read_the_widest_rollup_over_its_whole_buckets(
     start_s: int, end_s: int, step_s: int, usable: set[str], expected: Source
 ) -> None:
+    """Buckets of whole minutes or hours read the widest rollup table there is over the whole
+    buckets inside the span, raw rows at its ragged ends; other widths, or no rollups, read raw
+    rows."""
     assert source(Window("w", _at(start_s), _at(end_s), step_s), usable) == expected
 
 
 def test_a_rollup_is_usable_only_with_last_min_and_max_of_every_charted_figure() -> None:
+    """A rollup table serves a chart only when it has the last, min and max column of every figure
+    charted."""
     full = frozenset({"net_theta", "net_theta_min", "net_theta_max"})
     columns = Columns(
         BEFORE, {"portfolio_greeks_1m": full, "portfolio_greeks_1h": full - {"net_theta_max"}}
@@ -180,21 +192,6 @@ def test_a_rollup_is_usable_only_with_last_min_and_max_of_every_charted_figure()
     ],
 )
 def test_event_lanes(event: str, level: str, expected: str | None) -> None:
+    """Each known event goes on its lane; any other warning on `other`; routine info events are not
+    drawn."""
     assert lane(event, level) == expected
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "expected"),
-    [
-        ({"writer": "closed"}, {"writer": "open"}, [("writer", "breaker_opened")]),
-        ({"writer": "open"}, {"writer": "half_open"}, []),  # the breaker's own trial
-        ({"writer": "half_open"}, {"writer": "closed"}, [("writer", "breaker_closed")]),
-        ({"writer": "half_open"}, {"writer": "open"}, [("writer", "breaker_opened")]),
-        ({}, {"writer": "open"}, []),  # first sight: no transition seen
-        ({"writer": "open"}, {"writer": None}, []),  # heartbeat gone: unknown, not closed
-    ],
-)
-def test_breaker_transitions(
-    before: dict[str, str | None], after: dict[str, str | None], expected: list[tuple[str, str]]
-) -> None:
-    assert breaker_events(before, after) == expected

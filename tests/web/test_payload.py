@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from shared.status import Heartbeat
 from web.figures import Window
-from web.payload import events, firing, series
+from web.payload import events, expiry, firing, legs, series
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
@@ -34,6 +35,8 @@ def test_a_missing_bucket_breaks_the_line_instead_of_joining_across_it() -> None
 
 
 def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
+    """api_logs rows become the event axis oldest first, a gap keeping its span, routine events left
+    out, a breaker's opening on its lane."""
     rows = [
         {"ts": T0, "level": "warning", "event": "gap", "message": "3 ticks",
          "details": {"from": "a", "to": "b", "ticks": 3}},
@@ -41,20 +44,52 @@ def test_events_keep_a_gap_s_span_and_drop_routine_ones_oldest_first() -> None:
          "message": "routine", "details": {}},
         {"ts": T0 - timedelta(seconds=30), "level": "warning", "event": "alert_fired",
          "message": "theta", "details": {"rule": "theta floor"}},
+        {"ts": T0 - timedelta(seconds=20), "level": "warning", "event": "breaker_opened",
+         "message": "writer", "details": {"process": "writer"}},
     ]  # fmt: skip
-    seen = [{"ts": T0 - timedelta(seconds=20), "lane": "breaker",
-             "event": "breaker_opened", "level": "warning", "message": "writer"}]  # fmt: skip
-    found = events(rows, seen)
+    found = events(rows)
     assert [e["event"] for e in found] == ["alert_fired", "breaker_opened", "gap"]
     assert (found[2]["from"], found[2]["to"]) == ("a", "b")
     assert found[0]["details"] == {"rule": "theta floor"}
 
 
 def test_firing_alerts_none_without_an_alerter_and_its_fields_with_one() -> None:
+    """No alerter heartbeat: None (nothing to show); with one, each firing alert's six fields,
+    anything else dropped."""
     assert firing(None) is None
-    assert firing({"firing": []}) == []
+    assert firing(Heartbeat.from_json({"firing": []})) == []
     item = {"rule": "r", "account": "DU1", "figure": "net_theta", "value": -3.0, "limit": -2.0,
             "since": "2026-03-02T14:00:00+00:00", "extra": "ignored"}  # fmt: skip
-    assert firing({"firing": [item, "not an object"]}) == [
+    assert firing(Heartbeat.from_json({"firing": [item, "not an object"]})) == [
         {key: item[key] for key in ("rule", "account", "figure", "value", "limit", "since")}
     ]
+
+
+def test_an_expiry_row_becomes_each_scopes_figures_by_bucket() -> None:
+    """Rows of [figure] per bucket become per figure its five buckets; unknowns stay null;
+    no row, no table (None)."""
+    row = {
+        "ts": datetime(2026, 3, 2, 14, 30, tzinfo=UTC), "currency": "USD",
+        "bucket_figures": [[1.0, 2.0, 3.0, 4.0], [None] * 4, [5.0, 6.0, 7.0, 8.0], [None] * 4,
+                           [None] * 4],
+        "linear_dollar_delta": 9.0, "completeness": None,
+        "underlying_symbols": ["SPY"],
+        "underlying_figures": [[[None] * 4, [None] * 4, [5.0, 6.0, 7.0, 8.0], [None] * 4,
+                                [None] * 4]],
+        "underlying_linear": [None],
+    }  # fmt: skip
+    table = expiry(row)
+    assert table is not None
+    assert table["buckets"] == ["0-7", "8-30", "31-90", "91-365", "366+"]
+    assert table["total"]["figures"]["net_theta"] == [3.0, None, 7.0, None, None]
+    assert table["total"]["linear_dollar_delta"] == 9.0
+    assert table["underlyings"]["SPY"]["figures"]["net_vega"] == [None, None, 8.0, None, None]
+    assert table["underlyings"]["SPY"]["linear_dollar_delta"] is None
+    assert table["incomplete"] == {}
+    assert expiry(None) is None
+
+
+def test_legs_leave_out_the_account_and_write_dates_as_text() -> None:
+    """The page needs neither the account nor the mode; an expiry date travels as ISO text."""
+    rows = [{"account": "DU1", "mode": "SOCKET", "conid": 7, "expiry": date(2026, 4, 11)}]
+    assert legs(rows) == [{"conid": 7, "expiry": "2026-04-11"}]

@@ -17,7 +17,8 @@ from psycopg.rows import dict_row
 
 from database import history
 from database.settings import DatabaseSettings
-from tests.fixtures.web import insert_snapshots, prepare_schema, serving, snapshot_row
+from testkit.web import serving
+from tests.fixtures.web import insert_snapshots, prepare_schema, snapshot_row
 from web.figures import Columns, Window, source, window
 from web.reader import Reader, series_query
 
@@ -91,6 +92,8 @@ SPANS = [
 async def test_a_long_range_read_through_rollups_equals_the_raw_series(
     database_url: str, tmp_path: Path
 ) -> None:
+    """Over a week of rows rolled up, each long window read through its rollup table gives the same
+    last, min and max per bucket as reading the raw rows."""
     await prepare_schema(database_url)
     insert_snapshots(database_url, _history(NOW))
     await _maintain(database_url, NOW)
@@ -120,6 +123,8 @@ async def test_a_long_range_read_through_rollups_equals_the_raw_series(
 async def test_the_newest_minutes_and_a_late_row_show_before_they_are_rolled_up(
     database_url: str, tmp_path: Path, web_environ: dict[str, str]
 ) -> None:
+    """Rows stored after the last rollup (the newest minutes, and a late row with a new low inside a
+    minute already rolled up) show on the chart at once."""
     await prepare_schema(database_url)
     insert_snapshots(database_url, _history(NOW))
     await _maintain(database_url, NOW)

@@ -18,16 +18,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database.sink import RecordSink
-from shared import records, status
+from shared import records
+from testkit.postgres import PostgresServer
+from testkit.web import serving
 from tests import builders
-from tests.fixtures.postgres import PostgresServer
+from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.proxy import QUICK_TIMEOUTS, SILENT_BOUND_S, TcpProxy, proxy_url
 from tests.fixtures.web import (
     healthy_heartbeats,
     insert_events,
     insert_snapshots,
     prepare_schema,
-    serving,
     snapshot_row,
 )
 
@@ -50,6 +51,8 @@ async def _get(url: str) -> tuple[int, Any]:
 async def test_overview_shows_each_account_s_newest_row_its_age_and_completeness(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """/api/overview gives each account's newest row only, its age in seconds, and its completeness
+    (options with Greeks of options)."""
     await prepare_schema(database_url)
     insert_snapshots(
         database_url,
@@ -108,6 +111,8 @@ async def test_a_5_day_chart_is_bucketed_in_sql_min_max_last(
 async def test_events_share_the_time_axis_routine_ones_are_left_out(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """/api/series carries the window's events on the chart's time axis, a gap with its span,
+    routine events left out."""
     await prepare_schema(database_url)
     gap = {
         "from": (NOW - timedelta(minutes=9)).isoformat(),
@@ -137,6 +142,8 @@ async def test_events_share_the_time_axis_routine_ones_are_left_out(
 async def test_a_figure_column_added_by_a_migration_appears_with_no_code_change(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """A figure column missing from the table is not shown; once a migration adds it, the page and
+    /metrics show it without a restart or a code change."""
     await prepare_schema(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:  # the table before migration 002
         # (and before the views that read the column since)
@@ -174,6 +181,8 @@ async def test_the_session_is_read_only(web_environ: dict[str, str], database_ur
 async def test_keeps_answering_with_what_it_knows_while_postgres_is_down(
     web_environ: dict[str, str], database_url: str, postgres_server: PostgresServer
 ) -> None:
+    """With PostgreSQL stopped the overview and the chart still answer 200 with what they last read,
+    marked with the error, and /healthz says 503 naming the database."""
     await prepare_schema(database_url)
     insert_snapshots(database_url, [snapshot_row("DU1", NOW, net_dollar_delta=7.25)])
     async with serving(web_environ, clock=_now) as (_server, base):
@@ -263,6 +272,8 @@ async def test_healthz_says_what_bridge_status_says_from_the_same_code(
 async def test_metrics_equal_the_database_and_the_heartbeats(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """The /metrics samples equal what the database and the heartbeat files hold: the figures, the
+    breaker and gateway states, the writer's totals, the events per kind, the database up."""
     await prepare_schema(database_url)
     insert_snapshots(
         database_url,
@@ -309,19 +320,22 @@ async def test_metrics_equal_the_database_and_the_heartbeats(
     assert samples[("ibkr_bridge_database_up", ())] == 1
 
 
-async def test_breaker_transitions_seen_in_heartbeats_go_on_the_event_axis(
+async def test_breaker_transitions_recorded_in_api_logs_go_on_the_event_axis(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """The writer's breaker opened and closed before this web program started (they are rows,
+    not something it saw): both are on the breaker lane, in order."""
     await prepare_schema(database_url)
-    insert_snapshots(database_url, [snapshot_row("DU1", datetime.now(UTC))])
-    run_dir = Path(web_environ["BRIDGE_VAR_DIR"]) / "run"
-    async with serving(web_environ) as (server, base):
-        healthy_heartbeats(run_dir, breaker="closed")
-        await server.step()
-        healthy_heartbeats(run_dir, breaker="open")
-        await server.step()
-        healthy_heartbeats(run_dir, breaker="closed")
-        await server.step()
+    now = datetime.now(UTC)
+    insert_snapshots(database_url, [snapshot_row("DU1", now)])
+    insert_events(
+        database_url,
+        [
+            (now - timedelta(minutes=5), "warning", "breaker_opened", {"process": "writer"}),
+            (now - timedelta(minutes=4), "info", "breaker_closed", {"process": "writer"}),
+        ],
+    )
+    async with serving(web_environ) as (_server, base):
         _code, body = await _get(f"{base}/api/series?account=DU1&window=1h")
     assert [e["event"] for e in body["events"] if e["lane"] == "breaker"] == [
         "breaker_opened",
@@ -332,6 +346,8 @@ async def test_breaker_transitions_seen_in_heartbeats_go_on_the_event_axis(
 async def test_firing_alerts_from_the_alerter_s_heartbeat_are_shown(
     web_environ: dict[str, str], database_url: str
 ) -> None:
+    """The alerts firing in the alerter's heartbeat are on /api/overview and in /metrics; without an
+    alerter heartbeat, none are."""
     await prepare_schema(database_url)
     run_dir = Path(web_environ["BRIDGE_VAR_DIR"]) / "run"
     async with serving(web_environ) as (_server, base):
@@ -344,7 +360,7 @@ async def test_firing_alerts_from_the_alerter_s_heartbeat_are_shown(
             "limit": -2000.0,
             "since": "2026-03-02T14:00:00+00:00",
         }
-        status.publish(
+        publish_body(
             run_dir,
             "alerter",
             {"state": "running", "firing": [firing]},

@@ -13,14 +13,15 @@ import psycopg
 import pytest
 
 from shared import status
+from shared.errors import DeadLettersUnavailable
 from shared.spool import SpoolAppender, list_segments
+from testkit.postgres import PostgresServer
+from testkit.waiting import wait_until, wait_until_async
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
-from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
-from tests.waiting import wait_until, wait_until_async
-from writer.errors import BufferFull, DeadLettersUnavailable
+from writer.errors import BufferFull
 from writer.settings import WriterSettings
 from writer.writer import Writer
 
@@ -178,13 +179,13 @@ async def test_heartbeat_goes_on_while_records_cannot_be_buffered(
     task = asyncio.create_task(writer.run(stop))
     try:
         await wait_until_async(
-            lambda: "spool" in ((status.read(run_dir, "writer") or {}).get("troubles") or {}),
+            lambda: "spool" in _writer_beat(run_dir).troubles,
             what="the writer's heartbeat naming the held records",
             timeout_s=30,
         )
-        first = (status.read(run_dir, "writer") or {})["heartbeat"]
+        first = _writer_beat(run_dir).at
         await wait_until_async(
-            lambda: (status.read(run_dir, "writer") or {})["heartbeat"] != first,
+            lambda: _writer_beat(run_dir).at != first,
             what="a later heartbeat",
         )
     finally:
@@ -201,7 +202,7 @@ def test_heartbeat_during_the_start_up_grace(
     processes.start("writer", environ)
     run_dir = Path(environ["BRIDGE_VAR_DIR"]) / "run"
     wait_until(
-        lambda: (status.read(run_dir, "writer") or {}).get("state") == "starting",
+        lambda: _writer_beat(run_dir).state == "starting",
         what="a heartbeat during the grace",
     )
 
@@ -209,6 +210,8 @@ def test_heartbeat_during_the_start_up_grace(
 def test_a_second_writer_is_refused_with_one_line(
     pipeline_environ: dict[str, str], processes: Processes
 ) -> None:
+    """A second writer on the same spool exits non-zero with one line naming the lock it could not
+    take."""
     first = processes.start("writer", pipeline_environ)
     processes.read_until(first, b"writer started")
     second = processes.start("writer", pipeline_environ)
@@ -259,3 +262,9 @@ def test_a_full_disk_under_the_checkpoint_is_retried_not_fatal(
     assert writer.returncode == 0, output
     assert output.count("cannot save the spool checkpoint; retrying") == 1
     assert not (Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "spool/writer.checkpoint").exists()
+
+
+def _writer_beat(run_dir: Path) -> status.Heartbeat:
+    """The writer's heartbeat; one saying nothing before its first."""
+    beat = status.read(run_dir, "writer")
+    return beat or status.Heartbeat("writer", at=None, interval_s=1.0, state="not started")

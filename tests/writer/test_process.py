@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import append, stored_ids
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 
 def test_sigterm_finishes_checkpoints_and_exits_zero(

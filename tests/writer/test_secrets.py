@@ -8,10 +8,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender
+from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import append
 from tests.fixtures.processes import Processes
-from tests.waiting import wait_until
 
 SENTINEL = "SENTINEL-pw-4b1d9e"
 

@@ -25,6 +25,8 @@ def _names(accounts: Sequence[str | None], keep: tuple[str | None, ...]) -> list
 
 def test_crc32_of_the_accounts_used_below() -> None:
     # The table below relies on these: DU4 and DU5 go to group 0, DU0 and DU1 to group 1.
+    """The accounts of the table below fall in the groups it relies on (DU4, DU5 in group 0; DU0,
+    DU1 in group 1)."""
     assert [zlib.crc32(name.encode()) % 2 for name in ("DU4", "DU5", "DU0", "DU1")] == [0, 0, 1, 1]
 
 
@@ -42,11 +44,14 @@ def test_crc32_of_the_accounts_used_below() -> None:
     ],
 )
 def test_spread(accounts: list[str | None], ways: int, expected: list[list[str]]) -> None:
+    """A batch is split by account over the connections, each account's lines together and in order,
+    events with the first group, no group empty; a small batch or one connection is one group."""
     groups = spread(_lines(accounts), ways)
     assert [[line.decode() for line in group] for group in groups] == expected
 
 
 def test_the_threshold_is_where_a_batch_starts_to_split() -> None:
+    """A batch one line short of SPREAD_MIN_LINES is one group; one of that many is split."""
     below = _lines(["DU4", "DU0"] * (SPREAD_MIN_LINES // 2 - 1) + ["DU4"])
     at = _lines(["DU4", "DU0"] * (SPREAD_MIN_LINES // 2))
     assert len(spread(below, 2)) == 1

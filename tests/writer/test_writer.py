@@ -13,9 +13,9 @@ import pytest
 from database.circuit_breaker import BreakerState
 from shared.buffer import Buffer
 from shared.spool import SpoolAppender, list_segments
+from testkit.postgres import PostgresServer
 from tests import builders
 from tests.fixtures.pipeline import append, backends, stored_ids
-from tests.fixtures.postgres import PostgresServer
 from writer.settings import WriterSettings
 from writer.writer import Writer
 

@@ -12,7 +12,28 @@ const state = {
   updates: 0,
   filter: "",
   accounts: [],
+  legs: [],
+  legsSort: { key: "dollar_delta", descending: true },
+  expiry: null,
+  expiryFigure: "net_dollar_gamma",
 };
+
+// The Greeks by expiry table (docs/expiry-and-legs.md): each figure of each scope by bucket.
+const EXPIRY_FIGURES = [
+  ["net_dollar_delta", "dollar delta"], ["net_dollar_gamma", "dollar gamma / 1 %"],
+  ["net_theta", "theta / day"], ["net_vega", "vega / vol pt"],
+];
+// The legs list: column, heading, text (left-aligned, sorted as text) or a number.
+const LEG_COLUMNS = [
+  ["symbol", "underlying", true], ["conid", "conid", false], ["sec_type", "type", true],
+  ["option_right", "right", true], ["strike", "strike", false], ["expiry", "expiry", true],
+  ["quantity", "qty", false], ["multiplier", "mult.", false], ["magnifier", "magn.", false],
+  ["price", "price", false], ["underlying_price", "und. price", false],
+  ["implied_vol", "IV", false], ["delta", "delta", false], ["gamma", "gamma", false],
+  ["theta", "theta", false], ["vega", "vega", false], ["dollar_delta", "$ delta", false],
+  ["dollar_gamma", "$ gamma / 1 %", false], ["net_theta", "theta $/day", false],
+  ["net_vega", "vega $/vol pt", false], ["missing_reason", "missing", true],
+];
 
 const LANE_COLORS = {
   gap: "#cf222e",
@@ -60,6 +81,7 @@ function unitText(unit, row) {
     case "money/day": return `${money}/day`;
     case "money/vol point": return `${money}/vol pt`;
     case "benchmark shares": return "benchmark shares";
+    case "SPX units": return "SPX units";
     case "share-equivalents": return "share-eq.";
     default: return "";
   }
@@ -220,6 +242,23 @@ function figureCell(row, figure) {
     td.title += ` — partial: ${detail.contributing} positions in, ${detail.missing} left out` +
       (reasons ? ` (${reasons})` : "");
   }
+  // Rounded inputs (the Portal's Greeks): the figure is only known to ± its bound.
+  if (detail && detail.rounding_bound > 0 && known) {
+    td.dataset.bound = String(detail.rounding_bound);
+    td.append(el("span", { class: "bound" }, ` ±${formatNumber(detail.rounding_bound)}`));
+    td.title += ` — ±${formatNumber(detail.rounding_bound)} from the gateway's rounding`;
+    if (detail.imprecise) {
+      td.classList.add("imprecise");
+      td.title += " (imprecise: more than 1 % of the figure)";
+    }
+  }
+  // Inputs from delayed or frozen market data: said per figure, with how many positions.
+  const notLive = detail && detail.market_data ? Object.entries(detail.market_data) : [];
+  if (notLive.length && known) {
+    td.classList.add("delayed");
+    td.dataset.marketData = notLive.map(([kind]) => kind).join(",");
+    td.title += ` — not live: ${notLive.map(([kind, n]) => `${n} ${kind}`).join(", ")}`;
+  }
   return td;
 }
 
@@ -253,6 +292,7 @@ function selectAccount(account) {
     tr.classList.toggle("selected", tr.dataset.account === account);
   }
   renderDetail(state.accounts.find((row) => row.account === account));
+  refreshPositions().catch(showError);
   refreshSeries().catch(showError);
 }
 
@@ -382,6 +422,120 @@ function renderEvents(events) {
   list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events in this range")]));
 }
 
+// ---- Greeks by expiry and the legs -------------------------------------------------------
+
+// One bar per underlying in each bucket, stacked, for the figure chosen: where in time the
+// gamma (or theta, vega, delta) sits. An unknown bucket has no bar, never a bar of 0.
+function renderExpiryChart(expiry) {
+  const chart = $("expiry-chart");
+  if (!expiry) {
+    Plotly.purge(chart);
+    return;
+  }
+  const [, label] = EXPIRY_FIGURES.find(([name]) => name === state.expiryFigure);
+  const x = expiry.buckets.map((bucket) => `${bucket} d`);
+  const traces = Object.entries(expiry.underlyings).map(([symbol, scope], index) => ({
+    type: "bar", name: symbol, meta: symbol, x, y: scope.figures[state.expiryFigure],
+    marker: { color: LINE_COLORS[index % LINE_COLORS.length] },
+  }));
+  Plotly.react(chart, traces, {
+    barmode: "relative", margin: { t: 10, r: 10, b: 30, l: 60 }, height: 260,
+    yaxis: { title: { text: `${label} (${expiry.currency || "$"})` } },
+    legend: { orientation: "h" },
+  }, { displaylogo: false, responsive: true });
+}
+
+function renderExpiry(expiry) {
+  state.expiry = expiry;
+  renderExpiryChart(expiry);
+  const table = $("expiry");
+  if (!expiry) {
+    table.replaceChildren(el("caption", {}, "no Greeks by expiry stored for this account"));
+    $("expiry-note").textContent = "";
+    return;
+  }
+  $("expiry-note").textContent = `${expiry.currency || ""} at ${local(expiry.ts)}` +
+    (Object.keys(expiry.incomplete).length ? " (incomplete: some positions left out)" : "");
+  const head = el("tr");
+  head.append(el("th", {}, "underlying"), el("th", {}, "figure"));
+  for (const bucket of expiry.buckets) head.append(el("th", {}, `${bucket} d`));
+  head.append(el("th", {}, "delta-one"));
+  const rows = [];
+  const scopes = [["all", expiry.total], ...Object.entries(expiry.underlyings)];
+  for (const [name, scope] of scopes) {
+    EXPIRY_FIGURES.forEach(([figure, label], index) => {
+      const tr = el("tr", { "data-scope": name, "data-figure": figure, class: index ? null : "first" });
+      tr.append(el("td", { class: "scope" }, index ? "" : name), el("td", { class: "scope" }, label));
+      scope.figures[figure].forEach((value, bucket) => {
+        tr.append(el("td", { "data-bucket": expiry.buckets[bucket], class: value === null ? "null" : null },
+          formatNumber(value)));
+      });
+      const linear = figure === "net_dollar_delta" ? scope.linear_dollar_delta : null;
+      tr.append(el("td", { "data-bucket": "delta-one", class: linear === null ? "null" : null },
+        formatNumber(linear)));
+      rows.push(tr);
+    });
+  }
+  table.replaceChildren(el("thead", {}), el("tbody", {}));
+  table.tHead.append(head);
+  table.tBodies[0].append(...rows);
+}
+
+// Unknowns sort last whichever the direction: an unknown figure is not a small one.
+function compareLegs(a, b, key, descending, text) {
+  const x = a[key], y = b[key];
+  if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+  if (y === null || y === undefined) return -1;
+  const order = text ? String(x).localeCompare(String(y)) : x - y;
+  return descending ? -order : order;
+}
+
+function renderLegs() {
+  const table = $("legs");
+  const { key, descending } = state.legsSort;
+  const text = LEG_COLUMNS.find(([name]) => name === key)?.[2] || false;
+  const head = el("tr");
+  for (const [name, label] of LEG_COLUMNS) {
+    const sort = name === key ? (descending ? "descending" : "ascending") : null;
+    const th = el("th", { "data-column": name, "aria-sort": sort }, label);
+    th.addEventListener("click", () => {
+      state.legsSort = { key: name, descending: name === key ? !descending : true };
+      renderLegs();
+    });
+    head.append(th);
+  }
+  const legs = [...state.legs].sort((a, b) => compareLegs(a, b, key, descending, text));
+  const rows = legs.map((leg) => {
+    const tr = el("tr", { "data-conid": String(leg.conid) });
+    for (const [name, , isText] of LEG_COLUMNS) {
+      const value = leg[name];
+      const shown = isText || name === "conid" ? (value ?? "—") :
+        name === "implied_vol" && value !== null ? `${(value * 100).toFixed(2)} %` : formatNumber(value);
+      tr.append(el("td", { "data-column": name, class: isText ? "text" : (value === null ? "null" : null) },
+        String(shown)));
+    }
+    return tr;
+  });
+  table.tHead.replaceChildren(head);
+  if (!rows.length) {
+    const empty = el("tr");
+    empty.append(el("td", { colspan: String(LEG_COLUMNS.length), class: "text muted" }, "no legs stored"));
+    rows.push(empty);
+  }
+  table.tBodies[0].replaceChildren(...rows);
+  $("legs-note").textContent = legs.length ?
+    `${legs.length} positions at ${local(legs[0].ts)}; click a column to sort` : "no legs stored";
+}
+
+async function refreshPositions() {
+  if (!state.account) return;
+  const answer = await getJSON(`/api/positions?${new URLSearchParams({ account: state.account })}`);
+  if (answer.account !== state.account) return;
+  renderExpiry(answer.expiry);
+  state.legs = answer.legs;
+  renderLegs();
+}
+
 // ---- the loop ----------------------------------------------------------------------------
 
 async function refreshSeries() {
@@ -444,6 +598,8 @@ async function refresh() {
     if (state.layout) {
       renderAccounts(overview.accounts);
       await refreshSeries();
+      // The expiry table and the legs are extras: their failure leaves the rest updating.
+      await refreshPositions().catch(showError);
     }
     state.updates += 1;
     document.body.dataset.updates = String(state.updates);
@@ -471,6 +627,13 @@ function setup() {
   $("underlying-figure").addEventListener("change", (event) => {
     state.underlyingFigure = event.target.value;
     refreshSeries().catch(showError);
+  });
+  $("expiry-figure").replaceChildren(...EXPIRY_FIGURES.map(([name, label]) =>
+    el("option", { value: name }, label)));
+  $("expiry-figure").value = state.expiryFigure;
+  $("expiry-figure").addEventListener("change", (event) => {
+    state.expiryFigure = event.target.value;
+    renderExpiryChart(state.expiry);
   });
   $("filter").addEventListener("input", (event) => {
     state.filter = event.target.value.trim().toLowerCase();
