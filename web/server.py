@@ -34,7 +34,9 @@ from shared import logs
 from shared.health import Facts, Finding, assess
 from shared.status_report import FileCounts, count_files, gather_files, summary, unhealthy
 from web import payload
+from web.chart_windows import WINDOWS, window
 from web.errors import NoAnswer
+from web.event_lanes import EVENTS_SHOWN
 from web.exposure import (
     NO_STORE,
     SECURITY_HEADERS,
@@ -46,7 +48,7 @@ from web.exposure import (
     session_expiry,
     session_value,
 )
-from web.figures import EVENTS_SHOWN, WINDOWS, charted, window
+from web.figures import charted
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
 from web.settings import WebSettings
