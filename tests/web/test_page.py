@@ -17,7 +17,7 @@ from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
-from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
+from tests.fixtures.web import answers, insert_snapshots, open_page, prepare_schema, snapshot_row
 
 
 def test_sixty_accounts_one_selector_one_chart(
@@ -114,12 +114,7 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, store()).result()
-    port = free_port()
-    processes.start("web", {**web_environ, "BRIDGE_WEB_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    wait_until(lambda: answers(base + "/healthz"), what="the web program")
-    page.goto(base + "/")
+    page = open_page(processes, browser, web_environ)
     page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
     row = '#accounts td[data-account="DU0000001"]'
     gamma = page.query_selector(f'{row}[data-figure="net_dollar_gamma"]')
