@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from tests import builders
 from tests.fixtures.processes import Processes
 from tests.fixtures.web import insert_snapshots, open_page, prepare_schema, snapshot_row
@@ -44,14 +44,7 @@ def _explains(now: datetime) -> list[bytes]:
 
 
 async def _store(url: str, lines: list[bytes]) -> None:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        assert (await sink.store(lines)).rejected == []
-    finally:
-        await sink.close()
+    assert (await store_lines(url, lines)).rejected == []
 
 
 def test_the_explain_chart_stacks_the_terms_against_the_actual_pnl(

@@ -8,11 +8,10 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.processes import Processes
@@ -106,11 +105,7 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
 
     async def store() -> None:
         await prepare_schema(database_url)
-        sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
-        try:
-            assert (await sink.store([records.encode(snapshot)])).stored == 1
-        finally:
-            await sink.close()
+        assert (await store_lines(database_url, [records.encode(snapshot)])).stored == 1
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, store()).result()
