@@ -40,6 +40,7 @@ from collector.events import Dropped, EventLog, SpoolWriter
 from collector.expiry import by_expiry, expiry_day, expiry_record
 from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
 from collector.legs import legs_record
+from collector.recompute import GreekRecomputer
 from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
@@ -112,6 +113,8 @@ class Collector:
             rate=settings.risk_free_rate_pct / 100,
             dividend_yield=settings.dividend_yield_pct / 100,
         )
+        # PORTAL: the Greeks its rounding destroys, recomputed (the socket's are exact: never)
+        self._recomputer = GreekRecomputer(self._market)
         self._revaluation: asyncio.Task[None] | None = None
         self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
@@ -263,11 +266,15 @@ class Collector:
         legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
         legs_due = legs_window != self._legs_window
         self._legs_window = legs_window
+        # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed.
+        figured = self._recomputer.apply(
+            {account: view.holdings for account, view in holdings.items()}, now
+        )
         for account, view in sorted(holdings.items()):
             context = _context(view, betas)
             record = snapshot(
                 account, tick_ts, self.settings.mode, context,
-                aggregate(view.holdings, context, now),
+                aggregate(figured[account], context, now),
             )  # fmt: skip
             lines.append(records.encode(record))
             self.last_snapshot_at[account] = tick_ts

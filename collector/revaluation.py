@@ -242,6 +242,68 @@ def _option_inputs(holding: Holding, now: datetime) -> _Priced | str:
     return _Priced(model, terms.right == "C", terms.strike, underlying, years, vol)
 
 
+@dataclass(frozen=True)
+class ModelGreeks:
+    """One option's Greeks by its model, in the gateway's units: per unit of quoted underlying
+    (delta, gamma), per calendar day (theta), per vol point (vega)."""
+
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+
+
+# Central differences: the spot moved by this share of itself, the vol by this many (annual)
+# units, the time by an hour. Small enough that the truncation error is below 1e-5 of gamma at
+# a month to expiry (tests/collector/test_recompute.py), large enough that QD+'s own noise (its
+# fixed-point iteration) does not reach the second difference.
+_SPOT_BUMP: Final = 1e-4
+_VOL_BUMP: Final = 1e-4
+_TIME_BUMP_YEARS: Final = 1 / (_DAYS_PER_YEAR * 24)
+
+
+def model_greeks(holding: Holding, market: Market, now: datetime) -> ModelGreeks | str:
+    """An option's Greeks from its own terms (implied vol, strike, expiry, right, exercise) and
+    its underlying's price, priced by the model `option_model` picks (the grid's pricer, so the
+    two never disagree), by central differences; or the reason they cannot be."""
+    priced = _option_inputs(holding, now)
+    if isinstance(priced, str):
+        return priced
+    american = priced.model == "american" and not (priced.call and market.dividend_yield <= 0)
+    pricers: dict[float, _American] = {}
+
+    def value(years: float, underlying: float, vol: float) -> float:
+        if not american:
+            return option_value(priced.model, call=priced.call, underlying=underlying,
+                                strike=priced.strike, years=years, vol=vol,
+                                market=market)  # fmt: skip
+        if years not in pricers:
+            pricers[years] = _American(
+                call=priced.call, strike=priced.strike, years=years, market=market
+            )
+        return pricers[years].value(underlying, vol)
+
+    years, spot, vol = priced.years, priced.underlying, priced.vol
+    step = spot * _SPOT_BUMP
+    # Never past expiry: near it the time step shrinks to half the time left.
+    dt = min(_TIME_BUMP_YEARS, years / 2)
+    try:
+        down, middle, up = (value(years, spot + k * step, vol) for k in (-1, 0, 1))
+        vega = (value(years, spot, vol + _VOL_BUMP) - value(years, spot, vol - _VOL_BUMP)) / (
+            2 * _VOL_BUMP
+        )
+        # Theta is the value's change as time passes: time to expiry falls.
+        theta = (value(years - dt, spot, vol) - value(years + dt, spot, vol)) / (2 * dt)
+    except RuntimeError:  # QuantLib refused the inputs
+        return "pricing_failed"
+    return ModelGreeks(
+        delta=(up - down) / (2 * step),
+        gamma=(up - 2 * middle + down) / step**2,
+        theta=theta / _DAYS_PER_YEAR,
+        vega=vega / 100,
+    )
+
+
 def position_grid(
     holding: Holding,
     context: AccountContext,
