@@ -155,7 +155,7 @@ class OptionGreeks:
     # (its doubles are the model's own).
     errors: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
     # The names (GREEKS) of the Greeks that are the model's, not the gateway's
-    # (`with_model_greeks`): their error above is 0, since nothing rounded them.
+    # (`with_model_greeks`): their error above is the model's from its rounded inputs.
     recomputed: frozenset[str] = frozenset()
 
     @property
@@ -171,14 +171,16 @@ def destroyed_by_rounding(value: float | None, error: float) -> bool:
 
 
 def with_model_greeks(
-    stated: OptionGreeks, model: tuple[float, float, float, float]
+    stated: OptionGreeks,
+    model: tuple[float, float, float, float],
+    model_errors: tuple[float, float, float, float],
 ) -> OptionGreeks:
     """`stated` with each Greek its rounding destroys (`destroyed_by_rounding`) replaced by the
     model's (`model`: delta, gamma, theta, vega, in the gateway's units), where the model's lies
     within the stated value's rounding: the gateway's own rounded figure proves a model outside
     it wrong (its rate, dividends or exercise differ from the gateway's), and then the stated
-    one is kept, imprecise. A replaced Greek carries no rounding error; its name is in
-    `recomputed`."""
+    one is kept, imprecise. A replaced Greek's error becomes the model's from its rounded
+    inputs (`model_errors`: the implied vol's and the price's); its name is in `recomputed`."""
     values, errors = list(stated.values), list(stated.errors)
     names = set()
     for index, name in enumerate(GREEKS):
@@ -188,7 +190,7 @@ def with_model_greeks(
             and destroyed_by_rounding(value, error)
             and abs(model[index] - value) <= error
         ):
-            values[index], errors[index] = model[index], 0.0
+            values[index], errors[index] = model[index], model_errors[index]
             names.add(name)
     if not names:
         return stated
@@ -235,6 +237,8 @@ class OptionTerms:
     underlying_sec_type: str | None  # STK, ETF, IND or FUT: with `exercise`, picks the model
     implied_vol: float | None  # annualised, 0.25 for 25 %
     option_price: float | None  # the option's own price, quoted units
+    # What `implied_vol` can be off by from the gateway's rounding (annualised; 0 on the socket)
+    implied_vol_error: float = 0.0
 
 
 @dataclass(frozen=True)

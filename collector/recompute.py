@@ -24,7 +24,7 @@ from typing import Any
 
 from collector import greeks
 from collector.greeks import Holding
-from collector.revaluation import Market, model_greeks
+from collector.revaluation import Market, ModelGreeks, model_greeks
 
 
 def _needs_model(holding: Holding) -> bool:
@@ -45,7 +45,7 @@ class GreekRecomputer:
     def __init__(self, market: Market) -> None:
         self._market = market
         # conid -> (the inputs last priced, the model's Greeks or why there are none)
-        self._priced: dict[int, tuple[Any, tuple[float, float, float, float] | str]] = {}
+        self._priced: dict[int, tuple[Any, ModelGreeks | str]] = {}
 
     def apply(
         self, accounts: Mapping[str, Sequence[Holding]], now: datetime
@@ -67,23 +67,20 @@ class GreekRecomputer:
                     # Not in need, or not priceable (its Greeks stay the stated ones, imprecise)
                     result[account].append(holding)
                 else:
-                    recomputed = greeks.with_model_greeks(stated, model)
+                    recomputed = greeks.with_model_greeks(stated, model.values, model.errors)
                     result[account].append(replace(holding, greeks=recomputed))
         for conid in set(self._priced) - seen:
             del self._priced[conid]
         return result
 
-    def _model(self, holding: Holding, now: datetime) -> tuple[float, float, float, float] | str:
+    def _model(self, holding: Holding, now: datetime) -> ModelGreeks | str:
         stated = holding.greeks
         assert stated is not None  # `_needs_model`
-        inputs = (stated.values, stated.underlying_price, holding.terms, holding.sec_type)
+        inputs = (stated.values, stated.underlying_price, stated.errors, holding.terms,
+                  holding.sec_type)  # fmt: skip
         previous = self._priced.get(holding.conid)
         if previous is not None and previous[0] == inputs:
             return previous[1]
-        priced = model_greeks(holding, self._market, now)
-        model = (
-            priced if isinstance(priced, str)
-            else (priced.delta, priced.gamma, priced.theta, priced.vega)
-        )  # fmt: skip
+        model = model_greeks(holding, self._market, now)
         self._priced[holding.conid] = (inputs, model)
         return model
