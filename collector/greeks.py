@@ -157,6 +157,9 @@ class OptionGreeks:
     # The names (GREEKS) of the Greeks that are the model's, not the gateway's
     # (`with_model_greeks`): their error above is the model's from its rounded inputs.
     recomputed: frozenset[str] = frozenset()
+    # The names of those the rounding destroyed whose model value lay outside the stated one's
+    # rounding: the model contradicts the gateway there, so the stated Greek was kept.
+    disagreed: frozenset[str] = frozenset()
 
     @property
     def values(self) -> tuple[float | None, ...]:
@@ -179,20 +182,21 @@ def with_model_greeks(
     model's (`model`: delta, gamma, theta, vega, in the gateway's units), where the model's lies
     within the stated value's rounding: the gateway's own rounded figure proves a model outside
     it wrong (its rate, dividends or exercise differ from the gateway's), and then the stated
-    one is kept, imprecise. A replaced Greek's error becomes the model's from its rounded
-    inputs (`model_errors`: the implied vol's and the price's); its name is in `recomputed`."""
+    one is kept, imprecise, its name in `disagreed`. A replaced Greek's error becomes the
+    model's from its rounded inputs (`model_errors`: the implied vol's and the price's); its
+    name is in `recomputed`."""
     values, errors = list(stated.values), list(stated.errors)
-    names = set()
+    names, disagreed = set(), set()
     for index, name in enumerate(GREEKS):
         value, error = values[index], errors[index]
-        if (
-            value is not None
-            and destroyed_by_rounding(value, error)
-            and abs(model[index] - value) <= error
-        ):
+        if value is None or not destroyed_by_rounding(value, error):
+            continue
+        if abs(model[index] - value) <= error:
             values[index], errors[index] = model[index], model_errors[index]
             names.add(name)
-    if not names:
+        else:
+            disagreed.add(name)
+    if not names and not disagreed:
         return stated
     delta, gamma, theta, vega = values
     return replace(
@@ -203,6 +207,7 @@ def with_model_greeks(
         vega=vega,
         errors=(errors[0], errors[1], errors[2], errors[3], errors[4]),
         recomputed=stated.recomputed | names,
+        disagreed=stated.disagreed | disagreed,
     )
 
 
@@ -533,6 +538,7 @@ class _Sums:
         if holding.is_option and greeks is not None and None not in greeks.values:
             self.options_with_greeks += 1  # all four Greeks known
         recomputed = greeks.recomputed if holding.is_option and greeks is not None else ()
+        disagreed = greeks.disagreed if holding.is_option and greeks is not None else ()
         if self.share_equivalents:
             shares = share_equivalent_parts(holding)
             parts = {**parts, **shares}
@@ -545,6 +551,8 @@ class _Sums:
                 counts["contributing"] += 1
                 if _GREEK_OF[name] in recomputed:
                     counts["recomputed"] = counts.get("recomputed", 0) + 1
+                if _GREEK_OF[name] in disagreed:
+                    counts["model_disagrees"] = counts.get("model_disagrees", 0) + 1
                 for kind in holding.market_data:
                     not_live = counts.setdefault("market_data", {})
                     not_live[kind] = not_live.get(kind, 0) + 1
