@@ -46,6 +46,7 @@ class GreekRecomputer:
         self._market = market
         # conid -> (the inputs last priced, the model's Greeks or why there are none)
         self._priced: dict[int, tuple[Any, ModelGreeks | str]] = {}
+        self.pricings = 0  # options priced so far: the look-ups the kept inputs did not answer
 
     def apply(
         self, accounts: Mapping[str, Sequence[Holding]], now: datetime
@@ -82,5 +83,6 @@ class GreekRecomputer:
         if previous is not None and previous[0] == inputs:
             return previous[1]
         model = model_greeks(holding, self._market, now)
+        self.pricings += 1
         self._priced[holding.conid] = (inputs, model)
         return model
