@@ -5,6 +5,7 @@ inputs sparing a second pricing. No I/O."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -198,8 +199,8 @@ def test_unchanged_inputs_are_priced_once_and_exact_greeks_never() -> None:
     assert first["U1"] == first["U2"] == second["U1"]
     moved = _option((0.618, 0.019, -0.016, 0.381))
     assert moved.greeks is not None
-    moved_greeks = OptionGreeks(*moved.greeks.values, 100.01, NOW, PORTAL_ERRORS)
-    recomputer.apply({"U1": [Holding(**{**vars(moved), "greeks": moved_greeks})]}, NOW)
+    moved = replace(moved, greeks=replace(moved.greeks, underlying_price=100.01))
+    recomputer.apply({"U1": [moved]}, NOW)
     assert recomputer.pricings == 2
     socket = _option((CALL_DELTA, CALL_GAMMA, CALL_THETA, VEGA), errors=(0.0,) * 5)
     assert recomputer.apply({"U1": [socket]}, NOW)["U1"][0] is socket
