@@ -27,15 +27,15 @@ from collector.greeks import Holding
 from collector.revaluation import Market, ModelGreeks, model_greeks
 
 
-def _needs_model(holding: Holding) -> bool:
+def _destroyed(holding: Holding) -> frozenset[str]:
+    """The names of the Greeks of an option its rounding destroyed."""
     stated = holding.greeks
-    return (
-        holding.is_option
-        and stated is not None
-        and any(
-            greeks.destroyed_by_rounding(value, error)
-            for value, error in zip(stated.values, stated.errors, strict=False)
-        )
+    if not holding.is_option or stated is None:
+        return frozenset()
+    return frozenset(
+        name
+        for name, value, error in zip(greeks.GREEKS, stated.values, stated.errors, strict=False)
+        if greeks.destroyed_by_rounding(value, error)
     )
 
 
@@ -60,10 +60,11 @@ class GreekRecomputer:
             result[account] = []
             for holding in holdings:
                 stated = holding.greeks
+                destroyed = _destroyed(holding)
                 model = None
-                if stated is not None and _needs_model(holding):
+                if stated is not None and destroyed:
                     seen.add(holding.conid)
-                    model = self._model(holding, now)
+                    model = self._model(holding, destroyed, now)
                 if stated is None or model is None or isinstance(model, str):
                     # Not in need, or not priceable (its Greeks stay the stated ones, imprecise)
                     result[account].append(holding)
@@ -74,15 +75,19 @@ class GreekRecomputer:
             del self._priced[conid]
         return result
 
-    def _model(self, holding: Holding, now: datetime) -> ModelGreeks | str:
+    def _model(
+        self, holding: Holding, destroyed: frozenset[str], now: datetime
+    ) -> ModelGreeks | str:
+        """The model's Greeks of the `destroyed` ones (only those are priced), kept while the
+        option's stated inputs stay the same."""
         stated = holding.greeks
-        assert stated is not None  # `_needs_model`
+        assert stated is not None  # `destroyed` is not empty
         inputs = (stated.values, stated.underlying_price, stated.errors, holding.terms,
                   holding.sec_type)  # fmt: skip
         previous = self._priced.get(holding.conid)
         if previous is not None and previous[0] == inputs:
             return previous[1]
-        model = model_greeks(holding, self._market, now)
+        model = model_greeks(holding, self._market, now, destroyed)
         self.pricings += 1
         self._priced[holding.conid] = (inputs, model)
         return model

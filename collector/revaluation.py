@@ -269,10 +269,16 @@ _VOL_BUMP: Final = 1e-4
 _TIME_BUMP_YEARS: Final = 1 / (_DAYS_PER_YEAR * 24)
 
 
-def model_greeks(holding: Holding, market: Market, now: datetime) -> ModelGreeks | str:
+def model_greeks(
+    holding: Holding,
+    market: Market,
+    now: datetime,
+    wanted: frozenset[str] = frozenset(greeks.GREEKS),
+) -> ModelGreeks | str:
     """An option's Greeks from its own terms (implied vol, strike, expiry, right, exercise) and
     its underlying's price, priced by the model `option_model` picks (the grid's pricer, so the
-    two never disagree), by central differences; or the reason they cannot be. Their errors:
+    two never disagree), by central differences; or the reason they cannot be. Only the
+    `wanted` ones (names of `greeks.GREEKS`) are computed, the others are NaN. Their errors:
     each Greek's change when the implied vol moves by its rounding (`terms.implied_vol_error`)
     plus its change when the underlying's price moves by its own (`greeks.errors`), to first
     order."""
@@ -296,21 +302,24 @@ def model_greeks(holding: Holding, market: Market, now: datetime) -> ModelGreeks
     years = priced.years
     # Never past expiry: near it the time step shrinks to half the time left.
     dt = min(_TIME_BUMP_YEARS, years / 2)
+    nothing = math.nan
 
     def at(spot: float, vol: float) -> tuple[float, float, float, float]:
-        step = spot * _SPOT_BUMP
-        down, middle, up = (value(years, spot + k * step, vol) for k in (-1, 0, 1))
-        vega = (value(years, spot, vol + _VOL_BUMP) - value(years, spot, vol - _VOL_BUMP)) / (
-            2 * _VOL_BUMP
-        )
-        # Theta is the value's change as time passes: time to expiry falls.
-        theta = (value(years - dt, spot, vol) - value(years + dt, spot, vol)) / (2 * dt)
-        return (
-            (up - down) / (2 * step),
-            (up - 2 * middle + down) / step**2,
-            theta / _DAYS_PER_YEAR,
-            vega / 100,
-        )
+        delta = gamma = theta = vega = nothing
+        if wanted & {"delta", "gamma"}:
+            step = spot * _SPOT_BUMP
+            down, middle, up = (value(years, spot + k * step, vol) for k in (-1, 0, 1))
+            delta, gamma = (up - down) / (2 * step), (up - 2 * middle + down) / step**2
+        if "vega" in wanted:
+            vega = (value(years, spot, vol + _VOL_BUMP) - value(years, spot, vol - _VOL_BUMP)) / (
+                2 * _VOL_BUMP * 100
+            )
+        if "theta" in wanted:
+            # The value's change as time passes (time to expiry falls), per calendar day.
+            theta = (value(years - dt, spot, vol) - value(years + dt, spot, vol)) / (
+                2 * dt * _DAYS_PER_YEAR
+            )
+        return delta, gamma, theta, vega
 
     terms, stated = holding.terms, holding.greeks
     vol_error = terms.implied_vol_error if terms is not None else 0.0
