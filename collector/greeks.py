@@ -29,7 +29,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
 - Precision: a figure built from rounded inputs (the Portal writes Greeks to three decimals)
   carries in its completeness `rounding_bound`, how far it can be from the exact figure (Σ over
   its positions), and `imprecise` when that bound exceeds IMPRECISE_SHARE of it. Exact inputs
-  (the socket's) add neither.
+  (the socket's) add neither. A Greek the rounding destroyed (`destroyed_by_rounding`) may be
+  the model's instead (`with_model_greeks`, applied by collector/recompute.py): counted per
+  figure as `recomputed`, or as `model_disagrees` where the model contradicted the stated one.
 - Market data: a figure any contributing position of which had an input from market data that
   is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
 - `gateway_beta_delta` (PORTAL): the gateway's own beta-weighted delta, Σ field 7696 x qty x
