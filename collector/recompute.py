@@ -82,8 +82,9 @@ class GreekRecomputer:
         option's stated inputs stay the same."""
         stated = holding.greeks
         assert stated is not None  # `destroyed` is not empty
-        inputs = (stated.values, stated.underlying_price, stated.errors, holding.terms,
-                  holding.sec_type)  # fmt: skip
+        # What the model reads: not the option's own price, which moves with every quote.
+        terms = replace(holding.terms, option_price=None) if holding.terms is not None else None
+        inputs = (stated.values, stated.underlying_price, stated.errors, terms, holding.sec_type)
         previous = self._priced.get(holding.conid)
         if previous is not None and previous[0] == inputs:
             return previous[1]

@@ -189,14 +189,17 @@ def test_completeness_counts_the_recomputed_and_the_disagreeing() -> None:
 
 
 def test_unchanged_inputs_are_priced_once_and_exact_greeks_never() -> None:
-    """The same stated values on the next tick cost no pricing; a new underlying price does.
+    """The same stated values on the next tick cost no pricing, even with a new price of the
+    option itself (the model does not read it); a new underlying price does.
     The socket's Greeks (no error) are returned as they are, never priced."""
     recomputer = GreekRecomputer(MARKET)
     option = _option((0.618, 0.019, -0.016, 0.381))
     first = recomputer.apply({"U1": [option], "U2": [option]}, NOW)
-    second = recomputer.apply({"U1": [option]}, NOW)
+    assert option.terms is not None
+    quoted = replace(option, terms=replace(option.terms, option_price=8.05))
+    second = recomputer.apply({"U1": [quoted]}, NOW)  # its own price is not the model's input
     assert recomputer.pricings == 1
-    assert first["U1"] == first["U2"] == second["U1"]
+    assert first["U1"][0].greeks == first["U2"][0].greeks == second["U1"][0].greeks
     moved = _option((0.618, 0.019, -0.016, 0.381))
     assert moved.greeks is not None
     moved = replace(moved, greeks=replace(moved.greeks, underlying_price=100.01))
