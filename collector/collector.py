@@ -20,7 +20,7 @@ import logging
 import math
 import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -40,8 +40,16 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.expiry import by_expiry, expiry_day, expiry_record
-from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
+from collector.greeks import (
+    LINEAR_TYPES,
+    OPTION_TYPES,
+    AccountContext,
+    Holding,
+    aggregate,
+    snapshot,
+)
 from collector.legs import legs_record
+from collector.recompute import GreekRecomputer
 from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
@@ -114,6 +122,8 @@ class Collector:
             rate=settings.risk_free_rate_pct / 100,
             dividend_yield=settings.dividend_yield_pct / 100,
         )
+        # PORTAL: the Greeks its rounding destroys, recomputed (the socket's are exact: never)
+        self._recomputer = GreekRecomputer(self._market)
         self._revaluation: asyncio.Task[None] | None = None
         self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
@@ -267,10 +277,15 @@ class Collector:
         legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
         legs_due = legs_window != self._legs_window
         self._legs_window = legs_window
+        # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed.
+        figured = self._recomputer.apply(
+            {account: view.holdings for account, view in holdings.items()}, now
+        )
         for account, view in sorted(holdings.items()):
             figures, interval = self._account_lines(
-                account, view, tick_ts, now=now, betas=betas, legs_due=legs_due
-            )
+                account, view, figured[account], tick_ts, now=now, betas=betas,
+                legs_due=legs_due,
+            )  # fmt: skip
             lines += figures
             if interval is not None:
                 explains.append(interval)
@@ -299,18 +314,20 @@ class Collector:
         self,
         account: str,
         view: AccountView,
+        figured: Sequence[Holding],
         tick_ts: datetime,
         *,
         now: datetime,
         betas: dict[str, float],
         legs_due: bool,
     ) -> tuple[list[bytes], bytes | None]:
-        """One account's lines of a tick: its snapshot, its Greeks by expiry and, when due, its
-        legs; and apart, the explain of the interval since its previous snapshot (None for its
-        first)."""
+        """One account's lines of a tick: its snapshot (from `figured`: its holdings with the
+        Greeks the gateway's rounding destroyed recomputed), its Greeks by expiry and, when due,
+        its legs; and apart, the explain of the interval since its previous snapshot (None for
+        its first). All but the snapshot read the gateway's Greeks as stated."""
         context = _context(view, betas)
         record = snapshot(
-            account, tick_ts, self.settings.mode, context, aggregate(view.holdings, context, now)
+            account, tick_ts, self.settings.mode, context, aggregate(figured, context, now)
         )
         lines = [records.encode(record)]
         end = explain.End(tick_ts, tuple(view.holdings), context)

@@ -144,6 +144,7 @@ class PortalQuote:
     price_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     market_data: frozenset[str] = frozenset()  # `parse_market_data` of its 6509
     spx_delta: float | None = None  # 7696
+    implied_vol_error: float = 0.0  # 7633's rounding (`rounding_error`), in percent like it
 
     @property
     def price(self) -> float | None:
@@ -204,6 +205,7 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         ),
         market_data=parse_market_data(item.get(MARKET_DATA_AVAILABILITY)),
         spx_delta=parse_number(item.get(SPX_DELTA)),
+        implied_vol_error=rounding_error(item.get(IMPLIED_VOL)),
         price_errors=(
             rounding_error(item.get(LAST)),
             rounding_error(item.get(BID)),

@@ -30,7 +30,7 @@ COLUMNS = (
 
 # What a figure's completeness says of its precision, not of its positions: compared on its
 # own (test_trader_figures.py), since /truth states exact figures.
-PRECISION_KEYS = ("rounding_bound", "imprecise")
+PRECISION_KEYS = ("rounding_bound", "imprecise", "recomputed", "model_disagrees")
 
 
 def completeness_of(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,11 +82,17 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
 ) -> None:
     """A PORTAL snapshot stored by the writer's sink whose dollar gamma carries a rounding bound
     over 1 % of it (imprecise) and whose dollar delta had delayed inputs: the gamma cell reads
-    "± 2,500", marked imprecise; the delta cell is marked delayed, naming the kind; the
-    gateway's own beta delta is shown beside ours."""
+    "± 2,500", marked imprecise, and says how many of its Greeks were recomputed and how many
+    the model disagreed with; the delta cell is marked delayed, naming the kind; the gateway's
+    own beta delta is shown beside ours."""
     plain = builders.trader_snapshot("DU0000001")
     assert plain.completeness is not None
-    gamma_counts = {**plain.completeness["net_dollar_gamma"], "rounding_bound": 2500.0}
+    gamma_counts = {
+        **plain.completeness["net_dollar_gamma"],
+        "rounding_bound": 2500.0,
+        "recomputed": 2,
+        "model_disagrees": 1,
+    }
     delta_counts = {**plain.completeness["net_dollar_delta"], "market_data": {"delayed": 2}}
     completeness = {
         **plain.completeness,
@@ -120,10 +126,13 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
     assert theirs is not None
     gamma_text, gamma_class = gamma.inner_text(), str(gamma.get_attribute("class"))
     shown = (gamma.get_attribute("data-bound"), delta.get_attribute("data-market-data"))
+    recomputed, gamma_title = gamma.get_attribute("data-recomputed"), gamma.get_attribute("title")
     delta_class, their_value = str(delta.get_attribute("class")), theirs.get_attribute("data-value")
     page.close()
     assert "±2,500" in gamma_text.replace(" ", "")
     assert "imprecise" in gamma_class
     assert shown == ("2500", "delayed")
+    assert recomputed == "2"
+    assert "2 Greeks recomputed by the model, 1 kept as rounded" in str(gamma_title)
     assert "delayed" in delta_class
     assert their_value == "-12.5"
