@@ -247,7 +247,7 @@ def _complete(completeness: Row | None, figure: str) -> bool | None:
     counts = (completeness or {}).get(figure)
     if not isinstance(counts, dict) or counts.get("missing") is None:
         return None
-    return counts["missing"] == 0
+    return bool(counts["missing"] == 0)
 
 
 def _profile(row: Row | None) -> Row | None:
