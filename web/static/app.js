@@ -303,8 +303,9 @@ function selectAccount(account) {
   }
   renderDetail(state.accounts.find((row) => row.account === account));
   state.legsLink = null;  // a drill-down belongs to the account it was made in
+  $("explain-positions").tHead.replaceChildren();
   $("explain-positions").tBodies[0].replaceChildren();
-  $("explain-positions-note").textContent = "";
+  $("explain-positions-note").textContent = EXPLAIN_POSITIONS_HINT;
   refreshPositions().catch(showError);
   refreshSeries().catch(showError);
 }
@@ -593,14 +594,21 @@ function renderProfile(body) {
   const note = $("profile-note");
   note.textContent = !body.now ? "no scenario grid stored for this account" :
     !now?.lines ? "no position contributed" : partial ? `${partial}: not the account's total` : "";
-  note.className = partial ? "partial" : "muted";
+  if (before?.lines && before.complete === false) {
+    note.textContent += `${note.textContent ? "; " : ""}an hour ago ${partialText(before.completeness)}`;
+  }
+  note.className = partial || before?.complete === false ? "partial" : "muted";
   note.dataset.complete = now?.complete === false ? "partial" : "whole";
-  Plotly.react(chart, traces, {
-    height: 300, margin: { t: 10, r: 10, b: 40, l: 70 }, legend: { orientation: "h" },
-    xaxis: { title: { text: view === "own" ? "each underlying's move (%)" : "the benchmark's move (%)" },
-      tickvals: x },
-    yaxis: { title: { text: `P&L (${currency})${partial ? " *" : ""}` } },
-  }, { displaylogo: false, responsive: true });
+  if (!traces.length) {
+    Plotly.purge(chart);  // no grid: no empty axes that read as a flat book
+  } else {
+    Plotly.react(chart, traces, {
+      height: 300, margin: { t: 10, r: 10, b: 40, l: 70 }, legend: { orientation: "h" },
+      xaxis: { title: { text: view === "own" ? "each underlying's move (%)" : "the benchmark's move (%)" },
+        tickvals: x },
+      yaxis: { title: { text: `P&L (${currency})${partial ? " *" : ""}` } },
+    }, { displaylogo: false, responsive: true });
+  }
   const dg = $("delta-gamma");
   if (view !== "own" || !approx) {
     dg.textContent = "";
@@ -624,22 +632,26 @@ function renderWorst(body) {
     `at ${worst.words}` + (worst.complete === false ? " (partial: positions left out)" : "");
   const series = body.worst_over_time;
   const column = view === "own" ? "worst_pnl" : "beta_worst_pnl";
-  Plotly.react("worst-chart", [{
-    type: "scatter", mode: "lines+markers", name: "worst loss", meta: column,
-    x: series.t.map(local), y: series[column], line: { color: "#cf222e" },
-  }], {
-    height: 220, margin: { t: 10, r: 10, b: 40, l: 70 },
-    yaxis: { title: { text: `worst P&L of the grid (${body.now?.currency || "base currency"})` } },
-  }, { displaylogo: false, responsive: true });
+  if (!series.t.length) {
+    Plotly.purge("worst-chart");
+  } else {
+    Plotly.react("worst-chart", [{
+      type: "scatter", mode: "lines+markers", name: "worst loss", meta: column,
+      x: series.t.map(local), y: series[column], line: { color: "#cf222e" },
+    }], {
+      height: 220, margin: { t: 10, r: 10, b: 40, l: 70 },
+      yaxis: { title: { text: `worst P&L of the grid (${body.now?.currency || "base currency"})` } },
+    }, { displaylogo: false, responsive: true });
+  }
   const table = $("worst-underlyings");
   const head = el("tr");
   head.append(el("th", {}, "underlying"), el("th", {}, "P&L in the worst scenario"));
-  table.tHead.replaceChildren(head);
   // The per-underlying grids are by own moves only: the drill-down is of the own-move worst.
   const shown = view === "own" && body.worst ? body.worst_by_underlying : [];
   $("worst-underlyings-note").textContent = view === "own" ?
     (shown.length ? `at ${body.worst.words}, the largest loss first; click one for its legs` : "") :
     "per underlying by own moves only: choose own moves";
+  table.tHead.replaceChildren(...(shown.length ? [head] : []));
   table.tBodies[0].replaceChildren(...shown.map((item) => {
     const tr = el("tr", { "data-symbol": item.symbol });
     tr.append(el("td", { class: "text" }, item.symbol),
@@ -673,6 +685,7 @@ function linkLegs(link) {
   $("legs").querySelector("tr.linked")?.scrollIntoView({ block: "nearest" });
 }
 
+const EXPLAIN_POSITIONS_HINT = "click a bar of the last hour to list its positions";
 const EXPLAIN_POSITION_COLUMNS = [
   ["symbol", "underlying", true], ["conid", "conid", true], ["sec_type", "type", true],
   ["option_right", "right", true], ["strike", "strike", false], ["quantity", "qty", false],
