@@ -3,7 +3,9 @@
 Each is a function of one connection (run it through a `Session`, database/session.py, for the
 reply bound, the breaker and the translation of errors): the newest snapshot of each account,
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
-the columns the schema has, an account's P&L explain over a range and its day's score. The
+the columns the schema has, an account's P&L explain over a range and its day's score, the
+positions of one explained interval, and an account's scenario grids (newest, an hour before,
+the worst loss over a range). The
 alerter, the web program and `bridge-status` ask these and write no SQL of their own for them.
 """
 
@@ -106,6 +108,50 @@ SELECT day::text AS day, scored, not_scored, explained_share, spearman, worst_un
        worst_at
 FROM pnl_explain_daily WHERE account = %(account)s ORDER BY day DESC LIMIT 1
 """
+# One interval's positions, each with its leg where the legs were stored at that same tick
+# (position_legs keeps them every BRIDGE_LEGS_INTERVAL_S, not at every explain): the largest
+# explained P&L first, the unknown last.
+_EXPLAIN_POSITIONS = """
+SELECT e.conid, l.symbol, l.sec_type, l.option_right, l.strike, l.expiry, l.quantity,
+       e.delta_pnl, e.gamma_pnl, e.theta_pnl, e.vega_pnl, e.linear_pnl, e.explained_pnl,
+       e.actual_pnl, e.missing
+FROM pnl_explain_positions e
+LEFT JOIN position_legs l ON l.account = e.account AND l.ts = e.ts AND l.conid = e.conid
+WHERE e.account = %(account)s AND e.ts = %(ts)s
+ORDER BY abs(e.explained_pnl) DESC NULLS LAST, e.conid
+"""
+# The scenario grids the dashboard draws (docs/scenarios.md); every read by the primary key
+# (account, ts).
+_SCENARIO_COLUMNS = """ts, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
+    beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols, underlying_grids,
+    underlying_completeness"""
+_SCENARIO_NEWEST = """
+SELECT {columns} FROM scenario_pnl WHERE account = %(account)s ORDER BY ts DESC LIMIT 1
+"""
+# The row nearest `at` within `within` either side, strictly before `before` (the newest row
+# is not its own hour-ago): the nearest at or before it, the nearest after it, the closer one.
+_SCENARIO_NEAREST = """
+SELECT * FROM (
+    (SELECT {columns} FROM scenario_pnl
+     WHERE account = %(account)s AND ts <= %(at)s AND ts >= %(at)s - %(within)s
+     ORDER BY ts DESC LIMIT 1)
+    UNION ALL
+    (SELECT {columns} FROM scenario_pnl
+     WHERE account = %(account)s AND ts > %(at)s AND ts <= %(at)s + %(within)s
+       AND ts < %(before)s
+     ORDER BY ts LIMIT 1)
+) near
+ORDER BY abs(extract(epoch FROM near.ts - %(at)s)), near.ts LIMIT 1
+"""
+_SCENARIO_WORST = """
+SELECT ts, worst_pnl, beta_worst_pnl FROM scenario_pnl
+WHERE account = %(account)s AND ts > %(start)s AND ts <= %(end)s
+ORDER BY ts
+"""
+# How far from an hour before the newest grid a row may be and still stand for "an hour ago":
+# a quarter of the hour, so a gap in the grids shows as none rather than as a wrong hour.
+SCENARIO_HOUR_AGO = timedelta(hours=1)
+SCENARIO_HOUR_AGO_WITHIN = timedelta(minutes=15)
 _COLUMNS = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)
@@ -146,6 +192,42 @@ async def explain_score(conn: Connection, account: str) -> Row | None:
     """The score of `account`'s latest day with an explain (pnl_explain_daily), or None."""
     rows = await dict_rows(conn, sql.SQL(_EXPLAIN_SCORE), {"account": account})
     return rows[0] if rows else None
+
+
+async def explain_positions(conn: Connection, account: str, ts: datetime) -> list[Row]:
+    """The positions of `account`'s explained interval ending at `ts`, each with its leg's
+    symbol, type and terms where the legs were stored at that tick; the largest first."""
+    return await dict_rows(conn, sql.SQL(_EXPLAIN_POSITIONS), {"account": account, "ts": ts})
+
+
+def _scenario_sql(template: str) -> sql.Composed:
+    return sql.SQL(template).format(columns=sql.SQL(_SCENARIO_COLUMNS))
+
+
+async def scenario_rows(
+    conn: Connection, account: str, start: datetime, end: datetime
+) -> tuple[Row | None, Row | None, list[Row]]:
+    """`account`'s newest scenario row (None before any), the row nearest an hour before it
+    (None when no row is within SCENARIO_HOUR_AGO_WITHIN of that), and the worst P&L of every
+    row in (start, end], oldest first: (ts, worst_pnl, beta_worst_pnl)."""
+    params: dict[str, Any] = {"account": account}
+    newest_rows = await dict_rows(conn, _scenario_sql(_SCENARIO_NEWEST), params)
+    newest = newest_rows[0] if newest_rows else None
+    hour_ago = None
+    if newest is not None:
+        near = await dict_rows(
+            conn,
+            _scenario_sql(_SCENARIO_NEAREST),
+            params
+            | {
+                "at": newest["ts"] - SCENARIO_HOUR_AGO,
+                "within": SCENARIO_HOUR_AGO_WITHIN,
+                "before": newest["ts"],
+            },
+        )
+        hour_ago = near[0] if near else None
+    worst = await dict_rows(conn, sql.SQL(_SCENARIO_WORST), params | {"start": start, "end": end})
+    return newest, hour_ago, worst
 
 
 async def unseen_snapshots(

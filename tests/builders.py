@@ -255,3 +255,38 @@ def pnl_explain(
         position_rows=rows,
         position_missing=(None, None),
     )
+
+
+def scenario(
+    account: str = "DU1", ts: datetime = EPOCH, *, shift: float = 0.0, missing: int = 0
+) -> records.Scenario:
+    """An account's scenario grids at `ts`: element i of its grid is 100 x (i - 14) + `shift`
+    (so today at IV unchanged, element 10 + m, is 100 x (m - 4) + shift, and the worst is
+    element 0); the beta grid twice that; SPY three quarters of each scenario, AAPL one
+    quarter; with `missing` > 0, a QQQ whose options all lack an implied vol (no grid), which
+    leaves the account's grid partial."""
+    grid = tuple(100.0 * (i - 14) + shift for i in range(records.SCENARIO_GRID_SIZE))
+    whole = {"contributing": 4, "missing": 0, "reasons": {}}
+    left_out = {"contributing": 4, "missing": missing, "reasons": {"no_implied_vol": missing}}
+    counts = left_out if missing else whole
+    underlyings = {
+        "AAPL": records.UnderlyingScenario(tuple(0.25 * v for v in grid), (-90.0, 110.0), {}),
+        "SPY": records.UnderlyingScenario(tuple(0.75 * v for v in grid), (-270.0, 330.0), {}),
+    }
+    if missing:
+        none = {"contributing": 0, "missing": missing, "reasons": {"no_implied_vol": missing}}
+        underlyings["QQQ"] = records.UnderlyingScenario(
+            None, None, {"grid": none, "delta_gamma": none}
+        )
+    return records.Scenario(
+        id=records.scenario_id(account, ts),
+        ts=ts,
+        account=account,
+        mode="SOCKET",
+        currency="USD",
+        grid=grid,
+        beta_grid=tuple(2.0 * v for v in grid),
+        delta_gamma_10=(-360.0, 440.0),
+        completeness={"grid": counts, "beta_grid": counts, "delta_gamma": counts},
+        underlyings=underlyings,
+    )

@@ -204,3 +204,132 @@ def public_health(findings: Iterable[Finding]) -> Row:
         if finding.level == "unhealthy"
     }
     return {"status": worst(list(findings)), "failing": sorted(failing)}
+
+
+# The scenario grid's axes (docs/scenarios.md): element (day x 3 + vol shift) x 10 + move.
+SCENARIO_MOVES_PCT = (-20, -10, -5, -2, -1, 1, 2, 5, 10, 20)
+SCENARIO_VOL_SHIFTS_PTS = (-5, 0, 5)
+SCENARIO_DAYS = (0, 1)
+# The moves of `delta_gamma_10`, in its order.
+DELTA_GAMMA_MOVES_PCT = (-10, 10)
+
+
+def scenario_index(move_pct: int, vol_shift_pts: int, day: int) -> int:
+    """The 0-based element of a grid for one scenario."""
+    return (
+        day * len(SCENARIO_VOL_SHIFTS_PTS) + SCENARIO_VOL_SHIFTS_PTS.index(vol_shift_pts)
+    ) * len(SCENARIO_MOVES_PCT) + SCENARIO_MOVES_PCT.index(move_pct)
+
+
+def _signed(value: int) -> str:
+    return f"{value}" if value < 0 else f"+{value}"
+
+
+def scenario_words(index: int) -> str:
+    """A grid element in words: "-10 %, +5 vol pts, +1 day"."""
+    day, rest = divmod(index, len(SCENARIO_MOVES_PCT) * len(SCENARIO_VOL_SHIFTS_PTS))
+    shift, move = divmod(rest, len(SCENARIO_MOVES_PCT))
+    vol_pts = SCENARIO_VOL_SHIFTS_PTS[shift]
+    vol = "vol unchanged" if vol_pts == 0 else f"{_signed(vol_pts)} vol pts"
+    when = "today" if SCENARIO_DAYS[day] == 0 else f"+{SCENARIO_DAYS[day]} day"
+    return f"{_signed(SCENARIO_MOVES_PCT[move])} %, {vol}, {when}"
+
+
+def _complete(completeness: Row | None, figure: str) -> bool | None:
+    """Did every position contribute to `figure`? None: the row does not say."""
+    counts = (completeness or {}).get(figure)
+    if not isinstance(counts, dict) or counts.get("missing") is None:
+        return None
+    return bool(counts["missing"] == 0)
+
+
+def _profile(row: Row | None) -> Row | None:
+    """One scenario row as the risk profile: per way of moving (own, beta), the P&L against
+    the move today for each vol shift, with the grid's completeness beside it."""
+    if row is None:
+        return None
+    completeness = row["completeness"] or {}
+    views = {}
+    for view, column, figure in (("own", "grid", "grid"), ("beta", "beta_grid", "beta_grid")):
+        grid = row[column]
+        views[view] = {
+            "lines": None
+            if grid is None
+            else {
+                str(vol): [grid[scenario_index(move, vol, 0)] for move in SCENARIO_MOVES_PCT]
+                for vol in SCENARIO_VOL_SHIFTS_PTS
+            },
+            "complete": _complete(completeness, figure),
+            "completeness": completeness.get(figure),
+        }
+    return {"ts": row["ts"], "currency": row["currency"], "views": views}
+
+
+def _worst(row: Row, pnl_column: str, index_column: str, figure: str) -> Row | None:
+    pnl, index = row[pnl_column], row[index_column]
+    if pnl is None or index is None:
+        return None
+    return {
+        "pnl": pnl,
+        "scenario": index,
+        "words": scenario_words(index),
+        # The lowest of a grid that left positions out is no account's worst loss.
+        "complete": _complete(row["completeness"], figure),
+    }
+
+
+def _by_underlying(row: Row, index: int) -> list[Row]:
+    """Each underlying's P&L in the scenario `index`, the largest loss first, the unknown
+    last: which underlying the worst loss comes from."""
+    partial = row["underlying_completeness"] or {}
+    found = [
+        {
+            "symbol": symbol,
+            "pnl": None if grid is None else grid[index],
+            "complete": _complete(partial.get(symbol), "grid") is not False,
+        }
+        for symbol, grid in zip(
+            row["underlying_symbols"] or [], row["underlying_grids"] or [], strict=True
+        )
+    ]
+    found.sort(key=lambda item: (item["pnl"] is None, item["pnl"] or 0.0, item["symbol"]))
+    return found
+
+
+def scenarios(newest: Row | None, hour_ago: Row | None, worst_rows: Iterable[Row]) -> Row:
+    """What the page draws of `scenario_pnl`: the risk profile now and an hour ago, the
+    delta-gamma approximation at ±10 % beside the full revaluation, the worst loss in words and
+    by underlying, and the worst loss over time. Unknown stays null; a grid that left
+    positions out says so (`complete` false) and is never shown as the account's total."""
+    rows = list(worst_rows)
+    body: Row = {
+        "moves_pct": list(SCENARIO_MOVES_PCT),
+        "vol_shifts_pts": list(SCENARIO_VOL_SHIFTS_PTS),
+        "now": _profile(newest),
+        "hour_ago": _profile(hour_ago),
+        "delta_gamma": None,
+        "worst": None,
+        "beta_worst": None,
+        "worst_by_underlying": [],
+        "worst_over_time": {
+            "t": [row["ts"] for row in rows],
+            "worst_pnl": [row["worst_pnl"] for row in rows],
+            "beta_worst_pnl": [row["beta_worst_pnl"] for row in rows],
+        },
+    }
+    if newest is None:
+        return body
+    grid, approximation = newest["grid"], newest["delta_gamma_10"]
+    body["delta_gamma"] = {
+        "moves_pct": list(DELTA_GAMMA_MOVES_PCT),
+        "approximation": approximation,
+        "revaluation": None
+        if grid is None
+        else [grid[scenario_index(move, 0, 0)] for move in DELTA_GAMMA_MOVES_PCT],
+        "complete": _complete(newest["completeness"], "delta_gamma"),
+    }
+    body["worst"] = _worst(newest, "worst_pnl", "worst_scenario", "grid")
+    body["beta_worst"] = _worst(newest, "beta_worst_pnl", "beta_worst_scenario", "beta_grid")
+    if body["worst"] is not None:
+        body["worst_by_underlying"] = _by_underlying(newest, body["worst"]["scenario"])
+    return body

@@ -217,6 +217,27 @@ class Reader:
 
         return await self._ask(("explain", account, span.name), work)
 
+    async def explain_positions(self, account: str, ts: datetime) -> Answer[list[Row]]:
+        """The positions of `account`'s explained interval ending at `ts`, with their legs."""
+
+        async def work(conn: Connection, _columns: Columns) -> list[Row]:
+            return await reads.explain_positions(conn, account, ts)
+
+        return await self._ask(("explain_positions", account, ts), work)
+
+    async def scenarios(
+        self, account: str, span: Window
+    ) -> Answer[tuple[Row | None, Row | None, list[Row]]]:
+        """`account`'s newest scenario grid, the one nearest an hour before it, and the worst
+        loss of each grid over `span` (database/reads.py `scenario_rows`)."""
+
+        async def work(
+            conn: Connection, _columns: Columns
+        ) -> tuple[Row | None, Row | None, list[Row]]:
+            return await reads.scenario_rows(conn, account, span.start, span.end)
+
+        return await self._ask(("scenarios", account, span.name), work)
+
     async def events(
         self, span: Window, names: list[str], *, limit: int = 2000
     ) -> Answer[list[Row]]:

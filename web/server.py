@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -58,6 +59,7 @@ log = logging.getLogger("web")
 STATIC = Path(__file__).with_name("static")
 _OPEN_PATHS = ("/healthz", "/login", "/logout")
 FILE_COUNTS_MAX_AGE_S = 1.0
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -191,6 +193,8 @@ class WebServer:
         app.router.add_get("/api/series", self._series)
         app.router.add_get("/api/positions", self._positions)
         app.router.add_get("/api/explain", self._explain)
+        app.router.add_get("/api/explain/positions", self._explain_positions)
+        app.router.add_get("/api/scenarios", self._scenarios)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
@@ -306,14 +310,12 @@ class WebServer:
         return _json(body)
 
     async def _series(self, request: web.Request) -> web.StreamResponse:
-        account = request.query.get("account", "")
+        account = _account(request)
         name = request.query.get("window", "1h")
         try:
             span = window(name, self._clock())
         except ValueError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
-        if not account:
-            raise web.HTTPBadRequest(text="account is required\n")
         body: dict[str, Any] = {"account": account, "database": {"error": None, "as_of": None}}
         try:
             rows = await self.reader.series(account, span)
@@ -330,9 +332,7 @@ class WebServer:
 
     async def _positions(self, request: web.Request) -> web.StreamResponse:
         """The selected account's Greeks by expiry and its legs (docs/expiry-and-legs.md)."""
-        account = request.query.get("account", "")
-        if not account:
-            raise web.HTTPBadRequest(text="account is required\n")
+        account = _account(request)
         body: dict[str, Any] = {"account": account, "expiry": None, "legs": []}
         try:
             answer = await self.reader.positions(account)
@@ -345,19 +345,48 @@ class WebServer:
         return _json(body)
 
     async def _explain(self, request: web.Request) -> web.StreamResponse:
-        account = request.query.get("account", "")
+        account = _account(request)
         try:
             span = window(request.query.get("window", "1h"), self._clock())
         except ValueError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
-        if not account:
-            raise web.HTTPBadRequest(text="account is required\n")
         body: dict[str, Any] = {"account": account, "window": span.name}
         try:
             answer = await self.reader.explain(account, span)
         except NoAnswer as exc:
             return _json({**body, "error": str(exc), "rows": [], "score": None, "width": None})
         return _json({**body, **answer.value, "error": answer.error})
+
+    async def _explain_positions(self, request: web.Request) -> web.StreamResponse:
+        """The positions behind one explained interval (`ts`: its end, ISO 8601 with offset)."""
+        account = _account(request)
+        try:
+            ts = datetime.fromisoformat(request.query.get("ts", ""))
+        except ValueError:
+            raise web.HTTPBadRequest(text="ts must be an ISO 8601 time\n") from None
+        if ts.tzinfo is None:
+            raise web.HTTPBadRequest(text="ts must carry its UTC offset\n")
+        body: dict[str, Any] = {"account": account, "ts": ts}
+        try:
+            answer = await self.reader.explain_positions(account, ts)
+        except NoAnswer as exc:
+            return _json({**body, "error": str(exc), "positions": []})
+        return _json({**body, "positions": payload.legs(answer.value), "error": answer.error})
+
+    async def _scenarios(self, request: web.Request) -> web.StreamResponse:
+        """The risk profile now and an hour ago, the worst loss and where it comes from, and
+        the worst loss over the chart's window (docs/scenarios.md)."""
+        account = _account(request)
+        try:
+            span = window(request.query.get("window", "1h"), self._clock())
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        body: dict[str, Any] = {"account": account, "window": span.name}
+        try:
+            answer = await self.reader.scenarios(account, span)
+        except NoAnswer as exc:
+            return _json({**body, **payload.scenarios(None, None, []), "error": str(exc)})
+        return _json({**body, **payload.scenarios(*answer.value), "error": answer.error})
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
         seen = await self._observe_within(self.settings.health_timeout_s)
@@ -443,6 +472,18 @@ def _over_tls(request: web.Request) -> bool:
     """Did the browser reach us over TLS, directly or through a TLS-terminating proxy? Trusting
     the proxy's header costs nothing: a forged one only makes the cookie stricter."""
     return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def _account(request: web.Request) -> str:
+    """The `account` asked for, refused (400) when absent or not shaped like an account id:
+    IBKR's are letters and digits (DU1234567, U1234567, F1234567); the simulator's and the
+    tests' add `_` and `-`. A well-shaped unknown account is no error: it has no rows."""
+    account = request.query.get("account", "")
+    if not account:
+        raise web.HTTPBadRequest(text="account is required\n")
+    if not _ACCOUNT_ID.fullmatch(account):
+        raise web.HTTPBadRequest(text="account is not an account id\n")
+    return account
 
 
 def _json(body: Any, *, status: int = 200) -> web.Response:

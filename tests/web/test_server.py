@@ -455,3 +455,44 @@ async def test_the_explain_api_sums_scored_intervals_per_bucket_and_refuses_bad_
     assert hour["score"]["scored"] == 2
     assert hour["score"]["not_scored"] == 1
     assert refused == [400, 400]
+
+
+async def test_the_scenario_api_gives_the_profile_now_and_an_hour_ago_and_refuses_bad_queries(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """/api/scenarios over grids stored by the sink: the newest, the one nearest an hour before
+    it (55 min before is nearer than 70 min before; 2 min before is no hour ago), the worst
+    loss of each over the last hour; no account, a malformed one or an unknown window is a
+    400; an unknown account has no grid (null, not zeros)."""
+    await prepare_schema(database_url)
+    stamps = [NOW - timedelta(minutes=m) for m in (70, 55, 2, 0)]
+    lines = [
+        records.encode(builders.scenario("DU1", ts, shift=-100.0 * k))
+        for k, ts in enumerate(stamps)
+    ]
+
+    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+
+    sink = RecordSink(connect)
+    assert (await sink.store(lines)).rejected == []
+    await sink.close()
+    async with serving(web_environ, clock=_now) as (_server, base):
+        _code, body = await _get(f"{base}/api/scenarios?account=DU1&window=1h")
+        _code, unknown = await _get(f"{base}/api/scenarios?account=DU9&window=1h")
+        refused = [
+            (await _get(f"{base}/api/scenarios?window=1h"))[0],
+            (await _get(f"{base}/api/scenarios?account=DU1%27%3B--&window=1h"))[0],
+            (await _get(f"{base}/api/scenarios?account=DU1&window=1y"))[0],
+            (await _get(f"{base}/api/explain/positions?account=DU1&ts=yesterday"))[0],
+        ]
+    assert body["now"]["ts"] == stamps[3].isoformat()
+    assert body["hour_ago"]["ts"] == stamps[1].isoformat()
+    # builders.scenario: today at IV unchanged, element 10 + m is 100 x (m - 4) + the shift
+    assert body["now"]["views"]["own"]["lines"]["0"][:2] == [-700.0, -600.0]
+    assert body["hour_ago"]["views"]["own"]["lines"]["0"][:2] == [-500.0, -400.0]
+    assert body["worst"]["words"] == "-20 %, -5 vol pts, today"
+    assert [t[11:16] for t in body["worst_over_time"]["t"]] == ["14:05", "14:58", "15:00"]
+    assert unknown["now"] is None
+    assert unknown["worst"] is None
+    assert refused == [400, 400, 400, 400]

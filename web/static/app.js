@@ -16,6 +16,10 @@ const state = {
   legsSort: { key: "dollar_delta", descending: true },
   expiry: null,
   expiryFigure: "net_dollar_gamma",
+  profileView: "own",
+  scenarios: null,
+  explain: null,
+  legsLink: null,
 };
 
 // The Greeks by expiry table (docs/expiry-and-legs.md): each figure of each scope by bucket.
@@ -298,6 +302,10 @@ function selectAccount(account) {
     tr.classList.toggle("selected", tr.dataset.account === account);
   }
   renderDetail(state.accounts.find((row) => row.account === account));
+  state.legsLink = null;  // a drill-down belongs to the account it was made in
+  $("explain-positions").tHead.replaceChildren();
+  $("explain-positions").tBodies[0].replaceChildren();
+  $("explain-positions-note").textContent = EXPLAIN_POSITIONS_HINT;
   refreshPositions().catch(showError);
   refreshSeries().catch(showError);
 }
@@ -512,7 +520,9 @@ function renderLegs() {
   }
   const legs = [...state.legs].sort((a, b) => compareLegs(a, b, key, descending, text));
   const rows = legs.map((leg) => {
-    const tr = el("tr", { "data-conid": String(leg.conid) });
+    const link = state.legsLink;
+    const linked = link && (link.conid === leg.conid || link.symbol === leg.symbol);
+    const tr = el("tr", { "data-conid": String(leg.conid), class: linked ? "linked" : null });
     for (const [name, , isText] of LEG_COLUMNS) {
       const value = leg[name];
       const shown = isText || name === "conid" ? (value ?? "—") :
@@ -542,6 +552,179 @@ async function refreshPositions() {
   renderLegs();
 }
 
+// ---- the scenario grid (docs/scenarios.md) -------------------------------------------------
+
+// A grid that left positions out is no account's total: said beside it, with the reasons.
+function partialText(counts) {
+  if (!counts || !counts.missing) return "";
+  const reasons = Object.entries(counts.reasons || {}).map(([r, n]) => `${n} ${r}`).join(", ");
+  return `partial: ${counts.missing} positions left out${reasons ? ` (${reasons})` : ""}`;
+}
+
+// P&L against the move today: now and an hour ago at IV unchanged, now also at ±5 vol points;
+// the delta-gamma approximation at ±10 % as markers beside the revaluation (own moves only).
+function renderProfile(body) {
+  const chart = $("profile-chart");
+  const view = state.profileView;
+  const now = body.now?.views[view];
+  const before = body.hour_ago?.views[view];
+  const x = body.moves_pct;
+  const traces = [];
+  if (now?.lines) {
+    for (const [vol, dash] of [["-5", "dot"], ["5", "dash"]]) {
+      traces.push({ type: "scatter", mode: "lines", name: `now, ${vol === "5" ? "+5" : vol} vol pts`,
+        meta: `now_vol${vol === "5" ? "+5" : vol}`, x, y: now.lines[vol],
+        line: { color: "#0969da", width: 1, dash } });
+    }
+    traces.push({ type: "scatter", mode: "lines+markers", name: `now (${local(body.now.ts)})`,
+      meta: "now", x, y: now.lines["0"], line: { color: "#0969da", width: 3 } });
+  }
+  if (before?.lines) {
+    traces.push({ type: "scatter", mode: "lines+markers", name: `an hour ago (${local(body.hour_ago.ts)})`,
+      meta: "hour_ago", x, y: before.lines["0"], line: { color: "#656d76", width: 2 } });
+  }
+  const approx = body.delta_gamma;
+  if (view === "own" && approx?.approximation) {
+    traces.push({ type: "scatter", mode: "markers", name: "delta-gamma approximation",
+      meta: "delta_gamma", x: approx.moves_pct, y: approx.approximation,
+      marker: { symbol: "x", size: 11, color: "#cf222e" } });
+  }
+  const currency = body.now?.currency || "base currency";
+  const partial = partialText(now?.completeness);
+  const note = $("profile-note");
+  note.textContent = !body.now ? "no scenario grid stored for this account" :
+    !now?.lines ? "no position contributed" : partial ? `${partial}: not the account's total` : "";
+  if (before?.lines && before.complete === false) {
+    note.textContent += `${note.textContent ? "; " : ""}an hour ago ${partialText(before.completeness)}`;
+  }
+  note.className = partial || before?.complete === false ? "partial" : "muted";
+  note.dataset.complete = now?.complete === false ? "partial" : "whole";
+  if (!traces.length) {
+    Plotly.purge(chart);  // no grid: no empty axes that read as a flat book
+  } else {
+    Plotly.react(chart, traces, {
+      height: 300, margin: { t: 10, r: 10, b: 40, l: 70 }, legend: { orientation: "h" },
+      xaxis: { title: { text: view === "own" ? "each underlying's move (%)" : "the benchmark's move (%)" },
+        tickvals: x },
+      yaxis: { title: { text: `P&L (${currency})${partial ? " *" : ""}` } },
+    }, { displaylogo: false, responsive: true });
+  }
+  const dg = $("delta-gamma");
+  if (view !== "own" || !approx) {
+    dg.textContent = "";
+  } else {
+    dg.textContent = approx.moves_pct.map((move, k) => `at ${move > 0 ? "+" : ""}${move} %: ` +
+      `delta-gamma ${formatNumber(approx.approximation?.[k] ?? null)} against ` +
+      `${formatNumber(approx.revaluation?.[k] ?? null)} revalued`).join("; ") +
+      (approx.complete === false ? " (partial: positions left out)" : "");
+  }
+}
+
+// The worst loss now in words, over the chart's window, and which underlyings it comes from.
+function renderWorst(body) {
+  const view = state.profileView;
+  const worst = view === "own" ? body.worst : body.beta_worst;
+  const words = $("worst-words");
+  words.dataset.complete = worst?.complete === false ? "partial" : "whole";
+  words.className = worst?.complete === false ? "partial" : "";
+  words.textContent = !worst ? "— (no grid)" :
+    `${formatNumber(worst.pnl)}${worst.complete === false ? "*" : ""} ${body.now.currency || ""} ` +
+    `at ${worst.words}` + (worst.complete === false ? " (partial: positions left out)" : "");
+  const series = body.worst_over_time;
+  const column = view === "own" ? "worst_pnl" : "beta_worst_pnl";
+  if (!series.t.length) {
+    Plotly.purge("worst-chart");
+  } else {
+    Plotly.react("worst-chart", [{
+      type: "scatter", mode: "lines+markers", name: "worst loss", meta: column,
+      x: series.t.map(local), y: series[column], line: { color: "#cf222e" },
+    }], {
+      height: 220, margin: { t: 10, r: 10, b: 40, l: 70 },
+      yaxis: { title: { text: `worst P&L of the grid (${body.now?.currency || "base currency"})` } },
+    }, { displaylogo: false, responsive: true });
+  }
+  const table = $("worst-underlyings");
+  const head = el("tr");
+  head.append(el("th", {}, "underlying"), el("th", {}, "P&L in the worst scenario"));
+  // The per-underlying grids are by own moves only: the drill-down is of the own-move worst.
+  const shown = view === "own" && body.worst ? body.worst_by_underlying : [];
+  $("worst-underlyings-note").textContent = view === "own" ?
+    (shown.length ? `at ${body.worst.words}, the largest loss first; click one for its legs` : "") :
+    "per underlying by own moves only: choose own moves";
+  table.tHead.replaceChildren(...(shown.length ? [head] : []));
+  table.tBodies[0].replaceChildren(...shown.map((item) => {
+    const tr = el("tr", { "data-symbol": item.symbol });
+    tr.append(el("td", { class: "text" }, item.symbol),
+      el("td", { class: item.pnl === null ? "null" : (item.complete ? null : "partial"),
+        "data-value": item.pnl === null ? "null" : String(item.pnl) },
+      `${formatNumber(item.pnl)}${item.complete || item.pnl === null ? "" : "*"}`));
+    tr.addEventListener("click", () => linkLegs({ symbol: item.symbol }));
+    return tr;
+  }));
+}
+
+function renderScenarios(body) {
+  state.scenarios = body;
+  renderProfile(body);
+  renderWorst(body);
+}
+
+async function refreshScenarios() {
+  if (!state.account) return;
+  const query = new URLSearchParams({ account: state.account, window: state.window });
+  const body = await getJSON(`/api/scenarios?${query}`);
+  if (body.account === state.account && body.window === state.window) renderScenarios(body);
+}
+
+// ---- drill-down to the legs ----------------------------------------------------------------
+
+// Mark the legs of an underlying or one position in the legs list, and bring the first there.
+function linkLegs(link) {
+  state.legsLink = link;
+  renderLegs();
+  $("legs").querySelector("tr.linked")?.scrollIntoView({ block: "nearest" });
+}
+
+const EXPLAIN_POSITIONS_HINT = "click a bar of the last hour to list its positions";
+const EXPLAIN_POSITION_COLUMNS = [
+  ["symbol", "underlying", true], ["conid", "conid", true], ["sec_type", "type", true],
+  ["option_right", "right", true], ["strike", "strike", false], ["quantity", "qty", false],
+  ["delta_pnl", "delta", false], ["gamma_pnl", "gamma", false], ["theta_pnl", "theta", false],
+  ["vega_pnl", "vega", false], ["linear_pnl", "linear", false],
+  ["explained_pnl", "explained", false], ["actual_pnl", "actual", false],
+  ["missing", "missing", true],
+];
+
+// The positions behind one interval of the explain chart (each interval: the last hour only).
+async function showExplainPositions(index) {
+  const row = state.explain?.rows[index];
+  const note = $("explain-positions-note");
+  if (!row) return;
+  if (state.explain.width) {
+    note.textContent = "the bars are sums: choose the last hour to list one interval's positions";
+    return;
+  }
+  const query = new URLSearchParams({ account: state.account, ts: row.ts });
+  const answer = await getJSON(`/api/explain/positions?${query}`);
+  const table = $("explain-positions");
+  const head = el("tr");
+  for (const [, label] of EXPLAIN_POSITION_COLUMNS) head.append(el("th", {}, label));
+  table.tHead.replaceChildren(head);
+  table.tBodies[0].replaceChildren(...answer.positions.map((position) => {
+    const tr = el("tr", { "data-conid": String(position.conid) });
+    for (const [name, , isText] of EXPLAIN_POSITION_COLUMNS) {
+      const value = position[name];
+      tr.append(el("td", { "data-column": name, class: isText ? "text" : (value === null ? "null" : null) },
+        isText ? String(value ?? "—") : formatNumber(value)));
+    }
+    tr.addEventListener("click", () => linkLegs({ conid: position.conid }));
+    return tr;
+  }));
+  note.textContent = `interval ending ${local(row.ts)}: ${answer.positions.length} positions, ` +
+    "the largest explained first; click one for its leg";
+  note.dataset.ts = row.ts;
+}
+
 // ---- the loop ----------------------------------------------------------------------------
 
 async function refreshSeries() {
@@ -555,6 +738,8 @@ async function refreshSeries() {
   if (explain.account === state.account && explain.window === state.window) {
     renderExplain(explain);
   }
+  // The scenario grid is an extra: its failure leaves the rest updating.
+  await refreshScenarios().catch(showError);
 }
 
 // ---- the P&L explain -----------------------------------------------------------------------
@@ -565,6 +750,7 @@ const EXPLAIN_TERMS = [
 ];
 
 function renderExplain(explain) {
+  state.explain = explain;
   const score = explain.score;
   $("explain-score").textContent = score
     ? `${score.day}: ${score.scored} intervals scored, ${score.not_scored} not; explained share `
@@ -587,6 +773,11 @@ function renderExplain(explain) {
     barmode: "relative", height: 280, margin: { t: 10, r: 10, b: 40, l: 70 },
     yaxis: { title: { text: `${per} (base currency)` } }, legend: { orientation: "h" },
   }, { displaylogo: false, responsive: true });
+  const chart = $("explain-chart");
+  if (!chart.dataset.drills) {  // Plotly keeps its handlers across react: bound once
+    chart.dataset.drills = "1";
+    chart.on("plotly_click", (event) => showExplainPositions(event.points[0].pointIndex).catch(showError));
+  }
 }
 
 function showError(error) {
@@ -640,6 +831,10 @@ function setup() {
   $("expiry-figure").addEventListener("change", (event) => {
     state.expiryFigure = event.target.value;
     renderExpiryChart(state.expiry);
+  });
+  $("profile-view").addEventListener("change", (event) => {
+    state.profileView = event.target.value;
+    if (state.scenarios) renderScenarios(state.scenarios);
   });
   $("filter").addEventListener("input", (event) => {
     state.filter = event.target.value.trim().toLowerCase();
