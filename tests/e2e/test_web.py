@@ -92,6 +92,8 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
 ) -> None:
     """In a real browser under supervisord the dashboard shows the stored figures and the chart, and
     updates in place (no reload) with a staged gap on the event axis."""
+    # A scenario grid every 10 s rather than every minute, so the picture has risk profiles.
+    supervisor.environ["BRIDGE_SCENARIO_INTERVAL_S"] = "10"
     url = _start(supervisor)
     # Figures with prices in them before the drop, so the chart has a line on both sides.
     wait_until(lambda: _priced_ticks(url) >= 3, what="3 ticks with dollar delta", timeout_s=60)
@@ -117,7 +119,13 @@ def test_the_dashboard_shows_the_stored_figures_the_chart_and_a_staged_gap_live(
     resumed = _ticks(url)
     wait_until(lambda: _ticks(url) >= resumed + 2, what="2 ticks after the gap", timeout_s=30)
 
-    # The picture of a live bridge, gap included (the README's, under `make screenshot`).
+    # The picture of a live bridge, gap and risk profiles included (the README's, under
+    # `make screenshot`).
+    wait_until(
+        lambda: bool(query(url, "SELECT 1 FROM scenario_pnl WHERE ts > %s", dropped_at)),
+        what="a scenario grid after the gap",
+        timeout_s=60,
+    )
     _wait_updates(page, _updates(page) + 1)
     picture = tmp_path / "dashboard.png"
     page.screenshot(path=str(picture), full_page=True)
