@@ -33,16 +33,48 @@ SCENARIO_AGE = timedelta(minutes=5)
 _AS_OF = """(SELECT s.{column} FROM scenario_pnl s WHERE s.account = p.account AND s.ts <= p.ts
     AND s.ts > p.ts - {age} ORDER BY s.ts DESC LIMIT 1) AS {name}"""
 
+# The P&L explain's day score (docs/pnl-explain.md) as of each snapshot: over the scored
+# intervals of its account's UTC day that end at or before it (the day so far), as the view
+# pnl_explain_daily scores a whole day. Unknown (NULL) until EXPLAIN_MIN_SCORED intervals are
+# scored: one interval's share or residual is noise, not a day's verdict, and a rank correlation
+# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick.
+EXPLAIN_MIN_SCORED = 12
+_RANKED = """(SELECT e.actual_pnl, e.unexplained_pnl,
+           rank() OVER (ORDER BY e.explained_pnl)
+             + (count(*) OVER (PARTITION BY e.explained_pnl) - 1) / 2.0 AS explained_rank,
+           rank() OVER (ORDER BY e.actual_pnl)
+             + (count(*) OVER (PARTITION BY e.actual_pnl) - 1) / 2.0 AS actual_rank
+    FROM pnl_explain e WHERE e.account = p.account AND e.ts <= p.ts
+    AND e.ts >= date_trunc('day', p.ts, 'UTC') AND cardinality(e.marks) = 0) e"""
+# Name -> the figure over the day so far (the rows `_RANKED`); ranks tie at their average, as
+# in the view.
+EXPLAIN_FIGURES: dict[str, str] = {
+    "explain_share": "1 - sum(abs(e.unexplained_pnl)) / nullif(sum(abs(e.actual_pnl)), 0)",
+    "explain_spearman": "corr(e.explained_rank::float8, e.actual_rank::float8)",
+    "explain_worst_unexplained": "max(abs(e.unexplained_pnl))",
+}
+_EXPLAIN_AS_OF = """(SELECT CASE WHEN count(*) >= {minimum} THEN {figure} END
+    FROM {ranked}) AS {name}"""
+# Every figure a limit can watch that is not a column of portfolio_greeks.
+DERIVED_FIGURES: tuple[str, ...] = (*SCENARIO_FIGURES, *EXPLAIN_FIGURES)
+
 
 def _column(name: str) -> sql.Composable:
-    """A snapshot's column, or a scenario figure as of the snapshot (`SCENARIO_FIGURES`)."""
-    if name not in SCENARIO_FIGURES:
-        return sql.Identifier("p", name)
-    return sql.SQL(_AS_OF).format(
-        column=sql.Identifier(SCENARIO_FIGURES[name]),
-        age=sql.Literal(SCENARIO_AGE),
-        name=sql.Identifier(name),
-    )
+    """A snapshot's column, or a figure as of the snapshot (`DERIVED_FIGURES`)."""
+    if name in SCENARIO_FIGURES:
+        return sql.SQL(_AS_OF).format(
+            column=sql.Identifier(SCENARIO_FIGURES[name]),
+            age=sql.Literal(SCENARIO_AGE),
+            name=sql.Identifier(name),
+        )
+    if name in EXPLAIN_FIGURES:
+        return sql.SQL(_EXPLAIN_AS_OF).format(
+            minimum=sql.Literal(EXPLAIN_MIN_SCORED),
+            figure=sql.SQL(EXPLAIN_FIGURES[name]),
+            ranked=sql.SQL(_RANKED),
+            name=sql.Identifier(name),
+        )
+    return sql.Identifier("p", name)
 
 
 # Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: one

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from alerter.episodes import Episode
 from alerter.journal import SPOOL_LOCK
 from alerter.settings import AlerterSettings
 from alerter.transitions import IN_THE_BUFFER, NOT_ANSWERING
+from database import reads
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import records
@@ -110,6 +111,18 @@ class Feed:
             completeness={"grid": counts},
         )  # fmt: skip
         append(self.spool, [records.encode(scenario)])
+        await self.writer.run_until_caught_up()
+
+    async def explain(self, actual: float, explained: float) -> None:
+        """A scored P&L explain of DU0001 over the interval ending at the last snapshot."""
+        explain = records.PnlExplain(
+            id=records.explain_id("DU0001", self.tick), ts=self.tick, account="DU0001",
+            mode="SOCKET", start_ts=self.tick - timedelta(seconds=5), currency="USD",
+            actual_pnl=actual, explained_pnl=explained, terms={}, marks=(), missing={},
+            underlying_symbols=(), underlying_rows=(), position_conids=(), position_rows=(),
+            position_missing=(),
+        )  # fmt: skip
+        append(self.spool, [records.encode(explain)])
         await self.writer.run_until_caught_up()
 
     async def event(self, name: str) -> None:
@@ -208,6 +221,42 @@ async def test_a_limit_on_the_scenario_worst_loss_fires_from_the_newest_grid(
     assert [(t.alert.rule, t.change) for t in fired] == [("worst loss floor", "fired")]
     (firing,) = alerter.firing()
     assert (firing["value"], firing["limit"]) == (-2500.0, -1000.0)
+    await alerter.close()
+
+
+async def test_a_limit_on_the_explained_share_waits_for_the_days_twelfth_interval(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """`explain_share` is the day so far as of each snapshot: eleven intervals explaining half
+    of the actual P&L (share 0.5, under a floor of 0.9) are too few to judge, replayed or not;
+    the twelfth (reads.EXPLAIN_MIN_SCORED) fires the floor, at its own snapshot."""
+    assert reads.EXPLAIN_MIN_SCORED == 12
+    rules = tmp_path / "explain.toml"
+    rules.write_text(
+        RULES.replace('figure = "net_dollar_delta"', 'figure = "explain_share"')
+        .replace('name = "delta cap"', 'name = "explain floor"')
+        .replace("above = 100", "below = 0.9")
+        .replace("margin = 10", "margin = 0.05")
+    )
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    midnight = datetime.combine(feed.tick.date() + timedelta(days=1), time(), UTC)
+    if midnight - feed.tick < timedelta(minutes=2):  # the twelve intervals in one UTC day
+        feed.tick = midnight
+    await feed.dollar_delta(50.0)
+    await feed.explain(100.0, 50.0)
+    alerter = await _start(environ)
+    assert await alerter.step() == []
+    for _ in range(10):  # replayed at the next step, each as of its own snapshot
+        await feed.dollar_delta(50.0)
+        await feed.explain(100.0, 50.0)
+    assert await alerter.step() == []
+    assert alerter.firing() == []
+    await feed.dollar_delta(50.0)
+    await feed.explain(100.0, 50.0)
+    fired = await alerter.step()
+    assert [(t.alert.rule, t.change) for t in fired] == [("explain floor", "fired")]
+    (firing,) = alerter.firing()
+    assert (firing["value"], firing["limit"]) == (0.5, 0.9)
     await alerter.close()
 
 
