@@ -2,9 +2,10 @@
 
 Each is a function of one connection (run it through a `Session`, database/session.py, for the
 reply bound, the breaker and the translation of errors): the newest snapshot of each account,
-the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
-the columns the schema has, an account's P&L explain over a range and its day's score. The
-alerter, the web program and `bridge-status` ask these and write no SQL of their own for them.
+the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, the
+columns the schema has, an account's P&L explain over a range and its day's score, and the legs
+of its newest worst loss. The alerter, the web program and `bridge-status` ask these and write
+no SQL of their own for them.
 """
 
 from __future__ import annotations
@@ -138,6 +139,25 @@ SELECT day::text AS day, scored, not_scored, explained_share, spearman, worst_un
        worst_at
 FROM pnl_explain_daily WHERE account = %(account)s ORDER BY day DESC LIMIT 1
 """
+# The legs of an account's newest worst loss: its newest scenario row with legs, unnested, the
+# largest loss first; each leg described by its newest stored position_legs row at or before
+# the grid (BRIDGE_LEGS_INTERVAL_S apart: NULLs when none is stored yet).
+_WORST_LEGS = """
+SELECT s.ts, s.currency, s.{worst_pnl} AS worst_pnl, s.{scenario} AS worst_scenario,
+       leg.conid, leg.pnl, described.symbol, described.sec_type, described.quantity,
+       described.strike, described.expiry, described.option_right
+FROM (SELECT * FROM scenario_pnl WHERE account = %(account)s AND {conids} IS NOT NULL
+      ORDER BY ts DESC LIMIT 1) s
+CROSS JOIN LATERAL unnest(s.{conids}, s.{pnls}) AS leg(conid, pnl)
+LEFT JOIN LATERAL (
+    SELECT l.symbol, l.sec_type, l.quantity, l.strike, l.expiry, l.option_right
+    FROM position_legs l
+    WHERE l.account = s.account AND l.conid = leg.conid AND l.ts <= s.ts
+      AND l.ts > s.ts - interval '1 day'
+    ORDER BY l.ts DESC LIMIT 1
+) described ON true
+ORDER BY leg.pnl, leg.conid
+"""
 _COLUMNS = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)
@@ -178,6 +198,24 @@ async def explain_score(conn: Connection, account: str) -> Row | None:
     """The score of `account`'s latest day with an explain (pnl_explain_daily), or None."""
     rows = await dict_rows(conn, sql.SQL(_EXPLAIN_SCORE), {"account": account})
     return rows[0] if rows else None
+
+
+async def worst_loss_legs(
+    conn: Connection, account: str, *, beta_weighted: bool = False
+) -> list[Row]:
+    """The legs of `account`'s newest worst loss (scenario_pnl), the largest loss first: each
+    contributing position's P&L (`pnl`, base currency) at the worst scenario, with the grid's
+    `ts`, `currency`, `worst_pnl` (their sum) and `worst_scenario`, and the position's symbol,
+    type, quantity, strike, expiry and right where position_legs has them. `beta_weighted`: at
+    the beta-weighted grid's worst instead. Empty when no grid with legs is stored."""
+    prefix = "beta_" if beta_weighted else ""
+    query = sql.SQL(_WORST_LEGS).format(
+        worst_pnl=sql.Identifier(f"{prefix}worst_pnl"),
+        scenario=sql.Identifier(f"{prefix}worst_scenario"),
+        conids=sql.Identifier(f"{prefix}worst_leg_conids"),
+        pnls=sql.Identifier(f"{prefix}worst_leg_pnl"),
+    )
+    return await dict_rows(conn, query, {"account": account})
 
 
 async def unseen_snapshots(

@@ -1,6 +1,7 @@
 -- The P&L explain's tables (migration 007) partitioned by UTC day like the other tables beside
 -- the snapshots (006, 008), so the replayer's maintenance makes their days ahead and drops them
--- past the raw retention (database/history.py BESIDE_SNAPSHOTS).
+-- past the raw retention (database/history.py BESIDE_SNAPSHOTS). And, at the end, the legs of
+-- the scenario grid's worst loss in scenario_pnl.
 --
 -- An existing install keeps every row: the tables step aside, the partitioned ones are made
 -- LIKE them (every column, generated residual, default, check and comment carried over), a day
@@ -105,3 +106,22 @@ BEGIN
     END LOOP;
 END
 $views$;
+
+-- The worst loss drilled down to the leg (docs/scenarios.md): each contributing position's P&L
+-- at the account grid's worst scenario, as two parallel arrays (8 bytes a conid, 8 a P&L: about
+-- 16 bytes a position a grid), own moves and beta-weighted. NULL: not computed (rows stored
+-- before) or no grid. They add up to worst_pnl (beta_worst_pnl): shared/records.py refuses a
+-- line whose legs do not.
+ALTER TABLE scenario_pnl
+    ADD COLUMN worst_leg_conids      bigint[],
+    ADD COLUMN worst_leg_pnl         double precision[],
+    ADD COLUMN beta_worst_leg_conids bigint[],
+    ADD COLUMN beta_worst_leg_pnl    double precision[];
+COMMENT ON COLUMN scenario_pnl.worst_leg_conids IS
+    'the contributing positions (conids), the largest loss at worst_scenario first; worst_leg_pnl holds their P&Ls, which add up to worst_pnl';
+COMMENT ON COLUMN scenario_pnl.worst_leg_pnl IS
+    'per worst_leg_conids: the position''s P&L at worst_scenario, base currency';
+COMMENT ON COLUMN scenario_pnl.beta_worst_leg_conids IS
+    'as worst_leg_conids, at beta_worst_scenario of beta_grid';
+COMMENT ON COLUMN scenario_pnl.beta_worst_leg_pnl IS
+    'per beta_worst_leg_conids: the position''s P&L at beta_worst_scenario, base currency';
