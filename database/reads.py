@@ -107,7 +107,12 @@ JOIN portfolio_greeks p
     ON p.account = unseen.account AND p.ts > unseen.since AND p.ts < unseen.until
 WHERE p.ts > %(floor)s
 ORDER BY p.ts, p.account
+LIMIT %(limit)s
 """
+# The most snapshots one read of the catch-up returns: the day-so-far explain figures cost up to
+# ~50 ms a snapshot late in a day of 5-s intervals (docs/pnl-explain.md), so a page stays well
+# inside the 60-s statement timeout however long the outage was.
+UNSEEN_PAGE = 200
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
 SELECT EXISTS (
@@ -224,7 +229,8 @@ async def unseen_snapshots(
     ranges: dict[str, tuple[datetime, datetime]],
 ) -> list[tuple[Any, ...]]:
     """Each account's snapshots strictly inside its range (since, until), in time order, as
-    rows of (account, ts, *figures)."""
+    rows of (account, ts, *figures): the first UNSEEN_PAGE of them (the caller asks again
+    after the last one it got)."""
     if not ranges:
         return []
     columns = sql.SQL("").join(sql.SQL(", {}").format(_column(name)) for name in figures)
@@ -234,6 +240,7 @@ async def unseen_snapshots(
         "since": since,
         "until": [end for _start, end in ranges.values()],
         "floor": min(since),
+        "limit": UNSEEN_PAGE,
     }
     cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
     return list(await cursor.fetchall())

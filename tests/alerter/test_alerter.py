@@ -260,6 +260,39 @@ async def test_a_limit_on_the_explained_share_waits_for_the_days_twelfth_interva
     await alerter.close()
 
 
+async def test_a_catch_up_longer_than_a_page_is_replayed_whole(
+    alerter_environ: dict[str, str], feed: Feed, spool: SpoolAppender, writer: Writer
+) -> None:
+    """While the alerter is down, 240 snapshots (more than reads.UNSEEN_PAGE): the 221st to
+    the 230th past the limit (130), then back (60). The restart reads them a page at a time and
+    reports the episode at its own times, late."""
+    assert reads.UNSEEN_PAGE < 221
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+    await alerter.close()
+    lines, ticks = [], []
+    for number in range(1, 241):
+        feed.tick += timedelta(seconds=5)
+        ticks.append(feed.tick)
+        value = 130.0 if 221 <= number <= 230 else (60.0 if number > 230 else 50.0)
+        lines.append(records.encode(records.Snapshot(
+            id=records.snapshot_id("DU0001", feed.tick), ts=feed.tick, account="DU0001",
+            mode="SOCKET", net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=value, position_count=1, option_count=0, options_with_greeks=0,
+            stalest_greek_age_s=None,
+        )))  # fmt: skip
+    append(spool, lines)
+    await writer.run_until_caught_up()
+    restarted = _alerter_at(alerter_environ, feed)
+    changes = await restarted.step()
+    assert [(t.change, t.at, t.late) for t in changes] == [
+        ("fired", ticks[220], True),
+        ("resolved", ticks[230], True),
+    ]
+    await restarted.close()
+
+
 async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(
     alerter_environ: dict[str, str], feed: Feed, receiver: Receiver
 ) -> None:
