@@ -9,6 +9,7 @@ database did not answer), then the snapshots stored since the newest one the lim
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +62,17 @@ def unseen_ranges(
     return ranges, cut
 
 
+def next_ranges(
+    ranges: Mapping[str, tuple[datetime, datetime]], page: Sequence[tuple[Any, ...]]
+) -> dict[str, tuple[datetime, datetime]]:
+    """The ranges left after a page of (account, ts, ...) rows in time order: each account's
+    starts after its last row in the page."""
+    left = dict(ranges)
+    for account, ts, *_ in page:
+        left[account] = (ts, left[account][1])
+    return left
+
+
 class StoreReader:
     """The alerter's read-only session, and the last error it met (None once answering)."""
 
@@ -101,16 +113,26 @@ class StoreReader:
         self, figures: Sequence[str], ranges: dict[str, tuple[datetime, datetime]]
     ) -> list[tuple[Any, ...]] | None:
         """The snapshots inside `ranges`, in time order, as (account, ts, *figures); None when
-        the database does not answer (tried again at the next step)."""
-        if not self._session.allows():
-            return None
-        try:
-            return await self._session.run(
-                lambda conn: reads.unseen_snapshots(conn, figures, ranges)
-            )
-        except DatabaseError as exc:
-            self._failed(exc)
-            return None
+        the database does not answer (tried again at the next step). Read a page at a time
+        (reads.UNSEEN_PAGE), each read bounded on its own, so a long outage's replay goes on
+        past the statement timeout instead of failing at every step."""
+        found: list[tuple[Any, ...]] = []
+        left = dict(ranges)
+        while left:
+            if not self._session.allows():
+                return None
+            try:
+                page = await self._session.run(
+                    functools.partial(reads.unseen_snapshots, figures=figures, ranges=left)
+                )
+            except DatabaseError as exc:
+                self._failed(exc)
+                return None
+            found += page
+            if len(page) < reads.UNSEEN_PAGE:
+                break
+            left = next_ranges(left, page)
+        return found
 
     async def close(self) -> None:
         await self._session.close()

@@ -8,7 +8,9 @@ added there (`net_beta_delta`, ...) can be limited without a change here.
     [[limit]]
     name = "theta floor"   # optional; by default "net_theta below -2000"
     figure = "net_theta"   # any numeric column of portfolio_greeks, or scenario_worst_pnl
-                           # (the latest scenario grid's worst P&L; scenario_beta_worst_pnl)
+                           # (the latest scenario grid's worst P&L; scenario_beta_worst_pnl),
+                           # explain_share, explain_spearman or explain_worst_unexplained (the
+                           # P&L explain's score of the account's day so far)
     account = "*"          # or one account id
     below = -2000          # and/or above = ...
     for_s = 30             # past the limit this long before it fires (default 0)
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from alerter.errors import RulesError
-from database.reads import SCENARIO_FIGURES
+from database.reads import DERIVED_FIGURES
 from shared.records import Snapshot
 
 ALL_ACCOUNTS: Final = "*"
@@ -43,11 +45,12 @@ _NOT_FIGURES: Final = frozenset({"version"})
 
 def snapshot_figures() -> tuple[str, ...]:
     """The numeric columns of `portfolio_greeks` (the number fields of the snapshot record),
-    then the scenario grid's worst P&Ls as of each snapshot (database/reads.py)."""
+    then the scenario grid's worst P&Ls and the P&L explain's day score as of each snapshot
+    (database/reads.py `DERIVED_FIGURES`)."""
     hints = typing.get_type_hints(Snapshot)
     return (
         *(name for name, hint in hints.items() if _is_number(hint) and name not in _NOT_FIGURES),
-        *SCENARIO_FIGURES,
+        *DERIVED_FIGURES,
     )
 
 

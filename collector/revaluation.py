@@ -20,6 +20,8 @@ What a trader reads in `scenario_pnl` (docs/scenarios.md has the meaning and the
   ½ x gamma x (move x price)²), beside the grid's full revaluation of the same moves.
 - Completeness: every position with a quantity contributes or is missing with one reason
   (`REASONS` order); a grid nothing contributed to is None, never zeros.
+- The worst loss drilled down (`worst_legs`): each contributing position's P&L at the account's
+  worst scenario, own moves and beta-weighted; they add up to the worst P&L.
 """
 
 from __future__ import annotations
@@ -417,10 +419,28 @@ class ScopeScenarios:
     completeness: Mapping[str, records.Counts]  # grid, beta_grid, delta_gamma
 
 
+Legs = tuple[tuple[int, float], ...]  # (conid, P&L in base currency)
+
+
 @dataclass(frozen=True)
 class AccountScenarios:
     account: ScopeScenarios
     underlyings: Mapping[str, ScopeScenarios]
+    # Each contributing position's P&L at the account grid's worst scenario, the largest loss
+    # first; None: no grid.
+    worst_legs: Legs | None = None
+    beta_worst_legs: Legs | None = None
+
+
+def worst_legs(total: Grid | None, legs: Sequence[tuple[int, Grid]]) -> Legs | None:
+    """Each position's P&L at the scenario where `total` (the sum of `legs`' grids) is lowest
+    (the first, if tied: records.worst_of's), the largest loss first."""
+    worst = records.worst_of(None if total is None else tuple(total))
+    if worst is None:
+        return None
+    index = worst[1]
+    return tuple(sorted(((conid, grid[index]) for conid, grid in legs),
+                        key=lambda leg: (leg[1], leg[0])))  # fmt: skip
 
 
 class _Scope:
@@ -447,6 +467,9 @@ class Revaluation:
         self._context, self._market, self._now = context, market, now
         self._total = _Scope()
         self._scopes: dict[str, _Scope] = {}
+        # Each contributing position's grids, for the drill-down of the worst scenario.
+        self._legs: list[tuple[int, Grid]] = []
+        self._beta_legs: list[tuple[int, Grid]] = []
 
     def add(self, holding: Holding) -> None:
         if holding.quantity == 0:
@@ -468,11 +491,18 @@ class Revaluation:
             scope.grid.add(grid)
             scope.beta_grid.add(beta_grid)
             scope.delta_gamma.add(delta_gamma)
+        if not isinstance(grid, str):
+            self._legs.append((holding.conid, grid))
+        if not isinstance(beta_grid, str):
+            self._beta_legs.append((holding.conid, beta_grid))
 
     def result(self) -> AccountScenarios:
+        total = self._total.result()
         return AccountScenarios(
-            self._total.result(),
+            total,
             {symbol: scope.result() for symbol, scope in sorted(self._scopes.items())},
+            worst_legs(total.grid, self._legs),
+            worst_legs(total.beta_grid, self._beta_legs),
         )
 
 
@@ -517,6 +547,8 @@ def scenario_record(
             )
             for symbol, scope in scenarios.underlyings.items()
         },
+        worst_legs=scenarios.worst_legs,
+        beta_worst_legs=scenarios.beta_worst_legs,
     )
 
 

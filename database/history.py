@@ -25,9 +25,15 @@ from database.session import Connection, Session
 from shared import records
 
 RAW_TABLES = ("portfolio_greeks", "api_logs")
-# Tables of figures stored beside the snapshots, partitioned and kept like them
-# (docs/expiry-and-legs.md, docs/scenarios.md).
-BESIDE_SNAPSHOTS = ("expiry_greeks", "position_legs", "scenario_pnl")
+# Tables of figures stored beside the snapshots, partitioned and kept like them (issue #16;
+# docs/expiry-and-legs.md, docs/scenarios.md, docs/pnl-explain.md).
+BESIDE_SNAPSHOTS = (
+    "expiry_greeks",
+    "position_legs",
+    "scenario_pnl",
+    "pnl_explain",
+    "pnl_explain_positions",
+)
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
 # Format 2's figures, each with its completeness; in each underlying also the
@@ -60,7 +66,7 @@ class Retention:
         return [
             Policy("portfolio_greeks", Width.DAY, RAW_AHEAD_DAYS, self.raw, RAW_STORAGE),
             Policy("api_logs", Width.DAY, RAW_AHEAD_DAYS, self.api_logs),
-            # Beside each snapshot, kept as long (migrations 006 and 008).
+            # Beside each snapshot, kept as long (migrations 006, 008 and 011).
             *(Policy(t, Width.DAY, RAW_AHEAD_DAYS, self.raw) for t in BESIDE_SNAPSHOTS),
             *(
                 Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1m, column="bucket")

@@ -4,9 +4,9 @@ Each is a function of one connection (run it through a `Session`, database/sessi
 reply bound, the breaker and the translation of errors): the newest snapshot of each account,
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
 the columns the schema has, an account's P&L explain over a range and its day's score, the
-positions of one explained interval, and an account's scenario grids (newest, an hour before,
-the worst loss over a range). The
-alerter, the web program and `bridge-status` ask these and write no SQL of their own for them.
+positions of one explained interval, an account's scenario grids (newest, an hour before, the
+worst loss over a range) and the legs of its newest worst loss. The alerter, the web program
+and `bridge-status` ask these and write no SQL of their own for them.
 """
 
 from __future__ import annotations
@@ -35,16 +35,48 @@ SCENARIO_AGE = timedelta(minutes=5)
 _AS_OF = """(SELECT s.{column} FROM scenario_pnl s WHERE s.account = p.account AND s.ts <= p.ts
     AND s.ts > p.ts - {age} ORDER BY s.ts DESC LIMIT 1) AS {name}"""
 
+# The P&L explain's day score (docs/pnl-explain.md) as of each snapshot: over the scored
+# intervals of its account's UTC day that end at or before it (the day so far), as the view
+# pnl_explain_daily scores a whole day. Unknown (NULL) until EXPLAIN_MIN_SCORED intervals are
+# scored: one interval's share or residual is noise, not a day's verdict, and a rank correlation
+# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick.
+EXPLAIN_MIN_SCORED = 12
+_RANKED = """(SELECT e.actual_pnl, e.unexplained_pnl,
+           rank() OVER (ORDER BY e.explained_pnl)
+             + (count(*) OVER (PARTITION BY e.explained_pnl) - 1) / 2.0 AS explained_rank,
+           rank() OVER (ORDER BY e.actual_pnl)
+             + (count(*) OVER (PARTITION BY e.actual_pnl) - 1) / 2.0 AS actual_rank
+    FROM pnl_explain e WHERE e.account = p.account AND e.ts <= p.ts
+    AND e.ts >= date_trunc('day', p.ts, 'UTC') AND cardinality(e.marks) = 0) e"""
+# Name -> the figure over the day so far (the rows `_RANKED`); ranks tie at their average, as
+# in the view.
+EXPLAIN_FIGURES: dict[str, str] = {
+    "explain_share": "1 - sum(abs(e.unexplained_pnl)) / nullif(sum(abs(e.actual_pnl)), 0)",
+    "explain_spearman": "corr(e.explained_rank::float8, e.actual_rank::float8)",
+    "explain_worst_unexplained": "max(abs(e.unexplained_pnl))",
+}
+_EXPLAIN_AS_OF = """(SELECT CASE WHEN count(*) >= {minimum} THEN {figure} END
+    FROM {ranked}) AS {name}"""
+# Every figure a limit can watch that is not a column of portfolio_greeks.
+DERIVED_FIGURES: tuple[str, ...] = (*SCENARIO_FIGURES, *EXPLAIN_FIGURES)
+
 
 def _column(name: str) -> sql.Composable:
-    """A snapshot's column, or a scenario figure as of the snapshot (`SCENARIO_FIGURES`)."""
-    if name not in SCENARIO_FIGURES:
-        return sql.Identifier("p", name)
-    return sql.SQL(_AS_OF).format(
-        column=sql.Identifier(SCENARIO_FIGURES[name]),
-        age=sql.Literal(SCENARIO_AGE),
-        name=sql.Identifier(name),
-    )
+    """A snapshot's column, or a figure as of the snapshot (`DERIVED_FIGURES`)."""
+    if name in SCENARIO_FIGURES:
+        return sql.SQL(_AS_OF).format(
+            column=sql.Identifier(SCENARIO_FIGURES[name]),
+            age=sql.Literal(SCENARIO_AGE),
+            name=sql.Identifier(name),
+        )
+    if name in EXPLAIN_FIGURES:
+        return sql.SQL(_EXPLAIN_AS_OF).format(
+            minimum=sql.Literal(EXPLAIN_MIN_SCORED),
+            figure=sql.SQL(EXPLAIN_FIGURES[name]),
+            ranked=sql.SQL(_RANKED),
+            name=sql.Identifier(name),
+        )
+    return sql.Identifier("p", name)
 
 
 # Distinct accounts by a skip scan over (account, ts DESC), then each one's newest row: one
@@ -76,7 +108,12 @@ JOIN portfolio_greeks p
     ON p.account = unseen.account AND p.ts > unseen.since AND p.ts < unseen.until
 WHERE p.ts > %(floor)s
 ORDER BY p.ts, p.account
+LIMIT %(limit)s
 """
+# The most snapshots one read of the catch-up returns: the day-so-far explain figures cost up to
+# ~50 ms a snapshot late in a day of 5-s intervals (docs/pnl-explain.md), so a page stays well
+# inside the 60-s statement timeout however long the outage was.
+UNSEEN_PAGE = 200
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
 SELECT EXISTS (
@@ -152,6 +189,25 @@ ORDER BY ts
 # a quarter of the hour, so a gap in the grids shows as none rather than as a wrong hour.
 SCENARIO_HOUR_AGO = timedelta(hours=1)
 SCENARIO_HOUR_AGO_WITHIN = timedelta(minutes=15)
+# The legs of an account's newest worst loss: its newest scenario row with legs, unnested, the
+# largest loss first; each leg described by its newest stored position_legs row at or before
+# the grid (BRIDGE_LEGS_INTERVAL_S apart: NULLs when none is stored yet).
+_WORST_LEGS = """
+SELECT s.ts, s.currency, s.{worst_pnl} AS worst_pnl, s.{scenario} AS worst_scenario,
+       leg.conid, leg.pnl, described.symbol, described.sec_type, described.quantity,
+       described.strike, described.expiry, described.option_right
+FROM (SELECT * FROM scenario_pnl WHERE account = %(account)s AND {conids} IS NOT NULL
+      ORDER BY ts DESC LIMIT 1) s
+CROSS JOIN LATERAL unnest(s.{conids}, s.{pnls}) AS leg(conid, pnl)
+LEFT JOIN LATERAL (
+    SELECT l.symbol, l.sec_type, l.quantity, l.strike, l.expiry, l.option_right
+    FROM position_legs l
+    WHERE l.account = s.account AND l.conid = leg.conid AND l.ts <= s.ts
+      AND l.ts > s.ts - interval '1 day'
+    ORDER BY l.ts DESC LIMIT 1
+) described ON true
+ORDER BY leg.pnl, leg.conid
+"""
 _COLUMNS = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)
@@ -230,13 +286,32 @@ async def scenario_rows(
     return newest, hour_ago, worst
 
 
+async def worst_loss_legs(
+    conn: Connection, account: str, *, beta_weighted: bool = False
+) -> list[Row]:
+    """The legs of `account`'s newest worst loss (scenario_pnl), the largest loss first: each
+    contributing position's P&L (`pnl`, base currency) at the worst scenario, with the grid's
+    `ts`, `currency`, `worst_pnl` (their sum) and `worst_scenario`, and the position's symbol,
+    type, quantity, strike, expiry and right where position_legs has them. `beta_weighted`: at
+    the beta-weighted grid's worst instead. Empty when no grid with legs is stored."""
+    prefix = "beta_" if beta_weighted else ""
+    query = sql.SQL(_WORST_LEGS).format(
+        worst_pnl=sql.Identifier(f"{prefix}worst_pnl"),
+        scenario=sql.Identifier(f"{prefix}worst_scenario"),
+        conids=sql.Identifier(f"{prefix}worst_leg_conids"),
+        pnls=sql.Identifier(f"{prefix}worst_leg_pnl"),
+    )
+    return await dict_rows(conn, query, {"account": account})
+
+
 async def unseen_snapshots(
     conn: Connection,
     figures: Sequence[str],
     ranges: dict[str, tuple[datetime, datetime]],
 ) -> list[tuple[Any, ...]]:
     """Each account's snapshots strictly inside its range (since, until), in time order, as
-    rows of (account, ts, *figures)."""
+    rows of (account, ts, *figures): the first UNSEEN_PAGE of them (the caller asks again
+    after the last one it got)."""
     if not ranges:
         return []
     columns = sql.SQL("").join(sql.SQL(", {}").format(_column(name)) for name in figures)
@@ -246,6 +321,7 @@ async def unseen_snapshots(
         "since": since,
         "until": [end for _start, end in ranges.values()],
         "floor": min(since),
+        "limit": UNSEEN_PAGE,
     }
     cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
     return list(await cursor.fetchall())

@@ -87,18 +87,21 @@ INSERT INTO scenario_pnl (
     id, ts, account, mode, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
     beta_worst_scenario, delta_gamma_10, completeness, underlying_symbols, underlying_grids,
     underlying_worst_pnl, underlying_worst_scenario, underlying_delta_gamma_10,
-    underlying_completeness)
+    underlying_completeness, worst_leg_conids, worst_leg_pnl, beta_worst_leg_conids,
+    beta_worst_leg_pnl)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     line->>'currency', arrays.grid, (line->>'worst_pnl')::float8,
     (line->>'worst_scenario')::smallint, arrays.beta_grid, (line->>'beta_worst_pnl')::float8,
     (line->>'beta_worst_scenario')::smallint, arrays.delta_gamma_10, line->'completeness',
     coalesce(arrays.underlying_symbols, '{}'), arrays.underlying_grids,
     arrays.underlying_worst_pnl, arrays.underlying_worst_scenario,
-    arrays.underlying_delta_gamma_10, line->'underlying_completeness'
+    arrays.underlying_delta_gamma_10, line->'underlying_completeness', arrays.worst_leg_conids,
+    arrays.worst_leg_pnl, arrays.beta_worst_leg_conids, arrays.beta_worst_leg_pnl
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     grid float8[], beta_grid float8[], delta_gamma_10 float8[], underlying_symbols text[],
     underlying_grids float8[], underlying_worst_pnl float8[], underlying_worst_scenario smallint[],
-    underlying_delta_gamma_10 float8[])
+    underlying_delta_gamma_10 float8[], worst_leg_conids bigint[], worst_leg_pnl float8[],
+    beta_worst_leg_conids bigint[], beta_worst_leg_pnl float8[])
 WHERE line->>'kind' = 'scenario'
 ON CONFLICT (account, ts) DO NOTHING
 """

@@ -122,6 +122,9 @@ SCENARIO_NAMESPACE: Final = uuid.UUID("3d0f7b6e-2c41-4a8e-b5d3-9e7a1c6f4b80")
 SCENARIO_GRID_SIZE: Final = 60
 # The delta-gamma approximation beside the grid: at a 10 % fall and a 10 % rise.
 DELTA_GAMMA_SIZE: Final = 2
+# The legs of a worst scenario add up to its P&L within this share of Σ |leg P&L|: floats summed
+# in another order differ by a few units in the last place per leg, far below it.
+WORST_LEGS_ROUNDING: Final = 1e-9
 # The figures whose completeness a scenario record carries.
 SCENARIO_FIGURES: Final = ("grid", "beta_grid", "delta_gamma")
 
@@ -320,6 +323,10 @@ class Scenario:
     delta_gamma_10: tuple[float, ...] | None
     completeness: Mapping[str, Counts]  # grid, beta_grid, delta_gamma
     underlyings: Mapping[str, UnderlyingScenario] = field(default_factory=dict)
+    # Each contributing position's P&L at the grid's worst scenario (`worst`), as (conid, P&L):
+    # they add up to the worst P&L. None: not computed (a line from before) or no grid.
+    worst_legs: tuple[tuple[int, float], ...] | None = None
+    beta_worst_legs: tuple[tuple[int, float], ...] | None = None  # at beta_grid's worst
 
     kind: ClassVar[Literal["scenario"]] = "scenario"
 
@@ -483,6 +490,18 @@ def _scenario_body(record: Scenario) -> dict[str, Any]:
         "underlying_worst_scenario": [row.worst[1] if row.worst else None for row in rows],
         "underlying_delta_gamma_10": [_row(row.delta_gamma_10, DELTA_GAMMA_SIZE) for row in rows],
         "underlying_completeness": incomplete or None,
+        **_legs_body("", record.worst_legs),
+        **_legs_body("beta_", record.beta_worst_legs),
+    }
+
+
+def _legs_body(prefix: str, legs: tuple[tuple[int, float], ...] | None) -> dict[str, Any]:
+    """The worst scenario's legs as two parallel arrays (conids, P&Ls); absent when unknown."""
+    if legs is None:
+        return {}
+    return {
+        f"{prefix}worst_leg_conids": [conid for conid, _ in legs],
+        f"{prefix}worst_leg_pnl": [pnl for _, pnl in legs],
     }
 
 
@@ -1121,7 +1140,47 @@ def _decode_scenario(body: dict[str, Any]) -> Scenario:
         ),
         completeness=completeness,
         underlyings=underlyings,
+        worst_legs=_worst_legs(body, "", grid, completeness),
+        beta_worst_legs=_worst_legs(body, "beta_", beta_grid, completeness),
     )
+
+
+def _worst_legs(
+    body: Mapping[str, Any],
+    prefix: str,
+    grid: tuple[float, ...] | None,
+    completeness: Mapping[str, Counts],
+) -> tuple[tuple[int, float], ...] | None:
+    """The legs of a grid's worst scenario, refused unless they are the whole of it: one per
+    contributing position (the missing ones are counted in completeness, never in the grid),
+    each conid once, adding up to the worst P&L within rounding."""
+    conids, values = body.get(f"{prefix}worst_leg_conids"), body.get(f"{prefix}worst_leg_pnl")
+    name = f"{prefix}worst_legs"
+    if conids is None and values is None:
+        return None  # not computed: a line from before the legs, or no grid
+    if not isinstance(conids, list) or not isinstance(values, list) or len(conids) != len(values):
+        raise RecordError(f"{name}: conids and P&Ls are not two lists of one length")
+    if grid is None:
+        raise RecordError(f"{name}: legs of a grid nothing contributed to")
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in conids):
+        raise RecordError(f"{name}: a conid is not an integer")
+    if len(set(conids)) != len(conids):
+        raise RecordError(f"{name}: a conid is named twice")
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    ):
+        raise RecordError(f"{name}: a P&L is not a finite number")
+    counts = completeness.get(f"{prefix}grid")
+    contributing = counts.get("contributing") if counts else None
+    if contributing != len(conids):
+        raise RecordError(
+            f"{name}: {len(conids)} legs, but {contributing} positions contributed to the grid"
+        )
+    worst = min(grid)
+    total = math.fsum(values)
+    if abs(total - worst) > WORST_LEGS_ROUNDING * max(1.0, math.fsum(abs(v) for v in values)):
+        raise RecordError(f"{name}: the legs add up to {total!r}, not the worst P&L {worst!r}")
+    return tuple((conid, float(value)) for conid, value in zip(conids, values, strict=True))
 
 
 def _scenario_grid(value: Any, name: str, size: int) -> tuple[float, ...] | None:

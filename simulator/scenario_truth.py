@@ -11,6 +11,8 @@ QuantLib revaluation so neither can agree with the other on a wrong one:
 - a linear position's P&L = qty x multiplier x price / magnifier x fx x move;
 - beta-weighted: each underlying moved by its beta x the benchmark's move;
 - delta-gamma at -10 % and +10 %: dollar delta x m + 50 m² x dollar gamma (simulator.truth's).
+- the worst loss drilled down: each contributing position's P&L at the account grid's lowest
+  scenario (the first, if tied), own moves and beta-weighted, by conid (as text).
 A position that cannot be valued is missing with a reason; a grid nothing contributed to is None.
 """
 
@@ -131,13 +133,26 @@ class _Sum:
                 "reasons": self.reasons}  # fmt: skip
 
 
+def _at_lowest(total: list[float] | None, legs: dict[int, list[float]]) -> dict[str, float] | None:
+    """Each leg's P&L at the scenario where `total` is lowest (the first, if tied), by conid
+    as text (the control API's JSON keys)."""
+    if total is None:
+        return None
+    lowest = total.index(min(total))
+    return {str(conid): grid[lowest] for conid, grid in legs.items()}
+
+
 def _scope(items: Iterable[Revaluable], *, with_beta: bool) -> dict[str, Any]:
     grid, beta_grid, delta_gamma = _Sum(), _Sum(), _Sum()
+    legs: dict[int, list[float]] = {}
+    beta_legs: dict[int, list[float]] = {}
     for item in items:
         if item.exposure.quantity == 0:
             continue
         own = position_grid(item)
         grid.add(own)
+        if not isinstance(own, str):
+            legs[item.exposure.conid] = own
         delta_gamma.add(_delta_gamma(item))
         if with_beta:
             beta = item.exposure.beta
@@ -146,7 +161,10 @@ def _scope(items: Iterable[Revaluable], *, with_beta: bool) -> dict[str, Any]:
             elif beta is None:
                 beta_grid.add("no_beta")
             else:
-                beta_grid.add(position_grid(item, [beta * move for move in MOVES_PCT]))
+                moved = position_grid(item, [beta * move for move in MOVES_PCT])
+                beta_grid.add(moved)
+                if not isinstance(moved, str):
+                    beta_legs[item.exposure.conid] = moved
     result: dict[str, Any] = {
         "grid": grid.total,
         "delta_gamma_10": delta_gamma.total,
@@ -155,6 +173,8 @@ def _scope(items: Iterable[Revaluable], *, with_beta: bool) -> dict[str, Any]:
     if with_beta:
         result["beta_grid"] = beta_grid.total
         result["completeness"]["beta_grid"] = beta_grid.counts()
+        result["worst_legs"] = _at_lowest(grid.total, legs)
+        result["beta_worst_legs"] = _at_lowest(beta_grid.total, beta_legs)
     return result
 
 

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from alerter.episodes import Episode
 from alerter.journal import SPOOL_LOCK
 from alerter.settings import AlerterSettings
 from alerter.transitions import IN_THE_BUFFER, NOT_ANSWERING
+from database import reads
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
 from shared import records
@@ -108,6 +109,18 @@ class Feed:
             completeness={"grid": counts},
         )  # fmt: skip
         append(self.spool, [records.encode(scenario)])
+        await self.writer.run_until_caught_up()
+
+    async def explain(self, actual: float, explained: float) -> None:
+        """A scored P&L explain of DU0001 over the interval ending at the last snapshot."""
+        explain = records.PnlExplain(
+            id=records.explain_id("DU0001", self.tick), ts=self.tick, account="DU0001",
+            mode="SOCKET", start_ts=self.tick - timedelta(seconds=5), currency="USD",
+            actual_pnl=actual, explained_pnl=explained, terms={}, marks=(), missing={},
+            underlying_symbols=(), underlying_rows=(), position_conids=(), position_rows=(),
+            position_missing=(),
+        )  # fmt: skip
+        append(self.spool, [records.encode(explain)])
         await self.writer.run_until_caught_up()
 
     async def event(self, name: str) -> None:
@@ -207,6 +220,75 @@ async def test_a_limit_on_the_scenario_worst_loss_fires_from_the_newest_grid(
     (firing,) = alerter.firing()
     assert (firing["value"], firing["limit"]) == (-2500.0, -1000.0)
     await alerter.close()
+
+
+async def test_a_limit_on_the_explained_share_waits_for_the_days_twelfth_interval(
+    alerter_environ: dict[str, str], feed: Feed, tmp_path: Path
+) -> None:
+    """`explain_share` is the day so far as of each snapshot: eleven intervals explaining half
+    of the actual P&L (share 0.5, under a floor of 0.9) are too few to judge, replayed or not;
+    the twelfth (reads.EXPLAIN_MIN_SCORED) fires the floor, at its own snapshot."""
+    assert reads.EXPLAIN_MIN_SCORED == 12
+    rules = tmp_path / "explain.toml"
+    rules.write_text(
+        RULES.replace('figure = "net_dollar_delta"', 'figure = "explain_share"')
+        .replace('name = "delta cap"', 'name = "explain floor"')
+        .replace("above = 100", "below = 0.9")
+        .replace("margin = 10", "margin = 0.05")
+    )
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    midnight = datetime.combine(feed.tick.date() + timedelta(days=1), time(), UTC)
+    if midnight - feed.tick < timedelta(minutes=2):  # the twelve intervals in one UTC day
+        feed.tick = midnight
+    await feed.dollar_delta(50.0)
+    await feed.explain(100.0, 50.0)
+    alerter = await _start(environ)
+    assert await alerter.step() == []
+    for _ in range(10):  # replayed at the next step, each as of its own snapshot
+        await feed.dollar_delta(50.0)
+        await feed.explain(100.0, 50.0)
+    assert await alerter.step() == []
+    assert alerter.firing() == []
+    await feed.dollar_delta(50.0)
+    await feed.explain(100.0, 50.0)
+    fired = await alerter.step()
+    assert [(t.alert.rule, t.change) for t in fired] == [("explain floor", "fired")]
+    (firing,) = alerter.firing()
+    assert (firing["value"], firing["limit"]) == (0.5, 0.9)
+    await alerter.close()
+
+
+async def test_a_catch_up_longer_than_a_page_is_replayed_whole(
+    alerter_environ: dict[str, str], feed: Feed, spool: SpoolAppender, writer: Writer
+) -> None:
+    """While the alerter is down, 240 snapshots (more than reads.UNSEEN_PAGE): the 221st to
+    the 230th past the limit (130), then back (60). The restart reads them a page at a time and
+    reports the episode at its own times, late."""
+    assert reads.UNSEEN_PAGE < 221
+    await feed.dollar_delta(50.0)
+    alerter = _alerter_at(alerter_environ, feed)
+    assert await alerter.step() == []
+    await alerter.close()
+    lines, ticks = [], []
+    for number in range(1, 241):
+        feed.tick += timedelta(seconds=5)
+        ticks.append(feed.tick)
+        value = 130.0 if 221 <= number <= 230 else (60.0 if number > 230 else 50.0)
+        lines.append(records.encode(records.Snapshot(
+            id=records.snapshot_id("DU0001", feed.tick), ts=feed.tick, account="DU0001",
+            mode="SOCKET", net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
+            net_dollar_delta=value, position_count=1, option_count=0, options_with_greeks=0,
+            stalest_greek_age_s=None,
+        )))  # fmt: skip
+    append(spool, lines)
+    await writer.run_until_caught_up()
+    restarted = _alerter_at(alerter_environ, feed)
+    changes = await restarted.step()
+    assert [(t.change, t.at, t.late) for t in changes] == [
+        ("fired", ticks[220], True),
+        ("resolved", ticks[230], True),
+    ]
+    await restarted.close()
 
 
 async def test_an_episode_that_began_while_the_alerter_was_down_is_not_missed(

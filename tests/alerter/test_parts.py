@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alerter.buffer_wait import LIMITS_WAIT_MAX, BufferWait
-from alerter.catch_up import unseen_ranges
+from alerter.catch_up import next_ranges, unseen_ranges
 from alerter.checks import Check
 from alerter.episodes import threshold
 from alerter.state import Alert
@@ -92,3 +92,16 @@ def test_apply_moves_the_alerts_and_reports_each_change_at_its_time() -> None:
     assert [(t.change, t.since, t.fired_at) for t in resolved] == [("resolved", T0, T0)]
     assert dirty is True
     assert not alerts["delta cap|DU0001"].episode.firing
+
+
+def test_the_next_page_of_the_catch_up_starts_after_each_accounts_last_row() -> None:
+    """A page cut at DU0001's 30 s: DU0001 goes on after it, DU0002 after its 20 s, DU0003 (not
+    reached) from where it was."""
+    ranges = {account: (T0, T0 + 90 * SECOND) for account in ("DU0001", "DU0002", "DU0003")}
+    page = [("DU0001", T0 + 10 * SECOND, 1.0), ("DU0002", T0 + 20 * SECOND, 2.0),
+            ("DU0001", T0 + 30 * SECOND, 3.0)]  # fmt: skip
+    assert next_ranges(ranges, page) == {
+        "DU0001": (T0 + 30 * SECOND, T0 + 90 * SECOND),
+        "DU0002": (T0 + 20 * SECOND, T0 + 90 * SECOND),
+        "DU0003": (T0, T0 + 90 * SECOND),
+    }

@@ -56,6 +56,28 @@ def test_a_figure_added_to_the_table_can_be_limited() -> None:
     )  # fmt: skip
 
 
+def test_the_explain_score_is_limited_like_any_figure() -> None:
+    """The day's explained share, Spearman correlation and worst interval are figures: a floor
+    of 0.8 on the correlation (FRTB's green line) resolves back at 0.84 (5 % of 0.8 is 0.04);
+    the worst interval's cap of 500 at 475."""
+    assert {"explain_share", "explain_spearman", "explain_worst_unexplained"} <= set(FIGURES)
+    rules = parse_rules(
+        '[[limit]]\nfigure = "explain_spearman"\nbelow = 0.8\n'
+        '[[limit]]\nfigure = "explain_worst_unexplained"\naccount = "DU0001"\nabove = 500\n',
+        figures=FIGURES,
+    )
+    spearman, worst = rules.limits
+    assert (spearman.name, spearman.account, spearman.below, spearman.above) == (
+        "explain_spearman below 0.8", "*", 0.8, None,
+    )  # fmt: skip
+    assert spearman.margin_below == pytest.approx(0.04)
+    assert worst == LimitRule(
+        "explain_worst_unexplained above 500 (DU0001)", "explain_worst_unexplained", "DU0001",
+        None, 500.0, 0.0, 0.0, 25.0,
+    )  # fmt: skip
+    assert rules.figures == ("explain_spearman", "explain_worst_unexplained")
+
+
 def test_the_example_file_is_valid() -> None:
     """alerts.example.toml parses, its three limits named as the README shows them, the health rules
     at their defaults."""

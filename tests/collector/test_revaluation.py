@@ -279,3 +279,24 @@ def test_the_worst_loss_and_its_scenario_travel_in_the_record() -> None:
         record,
         underlyings={"AAPL": dataclasses.replace(record.underlyings["AAPL"], completeness={})},
     )
+
+
+def test_the_worst_loss_is_drilled_down_to_its_legs() -> None:
+    """100 AAPL at 50 (beta 1.5), short 4 SPY at 500 (beta 1), a call without IV: the account's
+    dollar delta is 5,000 - 2,000, so its worst is -20 % (index 0): AAPL -1,000, SPY +400, sum
+    -600; beta-weighted AAPL moves -30 %: -1,500, SPY +400, sum -1,100. The call is missing, in
+    the counts, not among the legs; the legs travel in the record and are accepted."""
+    aapl = Holding(9, "AAPL", "STK", 100, 1.0, "USD", price=50.0)
+    spy = Holding(1, "SPY", "STK", -4, 1.0, "USD", price=500.0)
+    result = revalue([spy, aapl, _option(vol=None)], USD, MARKET, NOW)
+    assert result.worst_legs == ((9, -1000.0), (1, 400.0))  # linear: exact
+    assert result.beta_worst_legs == ((9, -1500.0), (1, 400.0))
+    record = scenario_record("DU1", NOW, "SOCKET", USD, result)
+    assert record.worst == (-600.0, 0)
+    assert record.beta_worst == (-1100.0, 0)
+    decoded = records.decode(records.encode(record))
+    assert isinstance(decoded, records.Scenario)
+    assert (decoded.worst_legs, decoded.beta_worst_legs) == (
+        record.worst_legs, record.beta_worst_legs,
+    )  # fmt: skip
+    assert revalue([_option(vol=None)], USD, MARKET, NOW).worst_legs is None  # no grid

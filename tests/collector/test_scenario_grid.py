@@ -1,6 +1,7 @@
-"""The scenario grids the collector spools and PostgreSQL stores, in both modes, against the
-simulator's own computation (`Market.scenario_truth`: its own trees and closed forms, none of
-the collector's code or QuantLib), within the tolerance docs/scenarios.md states."""
+"""The scenario grids the collector spools and PostgreSQL stores, and the legs of their worst
+losses, in both modes, against the simulator's own computation (`Market.scenario_truth`: its own
+trees and closed forms, none of the collector's code or QuantLib), within the tolerance
+docs/scenarios.md states."""
 
 from __future__ import annotations
 
@@ -55,11 +56,13 @@ async def _stored(lines: list[bytes], database_url: str) -> dict[str, dict[str, 
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(
             "SELECT account, grid, beta_grid, delta_gamma_10, completeness, underlying_symbols,"
-            " underlying_grids, worst_pnl, worst_scenario FROM scenario_pnl"
+            " underlying_grids, worst_pnl, worst_scenario, worst_leg_conids, worst_leg_pnl,"
+            " beta_worst_leg_conids, beta_worst_leg_pnl FROM scenario_pnl"
         )
         rows = await cursor.fetchall()
     names = ("grid", "beta_grid", "delta_gamma_10", "completeness", "underlying_symbols",
-             "underlying_grids", "worst_pnl", "worst_scenario")  # fmt: skip
+             "underlying_grids", "worst_pnl", "worst_scenario", "worst_leg_conids",
+             "worst_leg_pnl", "beta_worst_leg_conids", "beta_worst_leg_pnl")  # fmt: skip
     return {row[0]: dict(zip(names, row[1:], strict=True)) for row in rows}
 
 
@@ -92,6 +95,24 @@ def _assert_grid_close(
     assert worst <= tolerance, f"{where}: off by {worst:.4f} > {tolerance:.4f}"
 
 
+def _assert_legs_close(
+    row: dict[str, Any], truth: dict[str, Any], prefix: str, tolerance: float, account: str
+) -> None:
+    """The worst loss's legs: the same positions as the truth's, each P&L within the grid's
+    tolerance (the same scenario: the grids agree far closer than their scenarios differ)."""
+    expected = truth[f"{prefix}worst_legs"]
+    conids, pnls = row[f"{prefix}worst_leg_conids"], row[f"{prefix}worst_leg_pnl"]
+    where = f"{account} {prefix}worst legs"
+    if expected is None:
+        assert conids is None, where
+        return
+    assert conids is not None, where
+    stored = {str(conid): pnl for conid, pnl in zip(conids, pnls, strict=True)}
+    assert set(stored) == set(expected), where
+    worst = max(abs(stored[conid] - expected[conid]) for conid in expected)
+    assert worst <= tolerance, f"{where}: off by {worst:.4f} > {tolerance:.4f}"
+
+
 def _assert_row_equals_truth(
     row: dict[str, Any], truth: dict[str, Any], market: Market, account: str, share: float
 ) -> None:
@@ -105,6 +126,8 @@ def _assert_row_equals_truth(
             truth["completeness"][name]["contributing"],
             truth["completeness"][name]["missing"],
         ), f"{account} {name} completeness"
+    for prefix in ("", "beta_"):
+        _assert_legs_close(row, truth, prefix, tolerance, account)
     assert row["underlying_symbols"] == sorted(truth["underlyings"])
     for symbol, grid in zip(row["underlying_symbols"], row["underlying_grids"], strict=True):
         expected = truth["underlyings"][symbol]["grid"]

@@ -1,5 +1,6 @@
 """The P&L explain in a real PostgreSQL: the sink stores each interval and its positions once,
-and the daily score view (migration 007) gives the hand-worked score of a day."""
+the daily score view (migration 007) gives the hand-worked score of a day, and the alert
+figures give the score of the day so far as of each snapshot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from collector.explain import spearman
+from database import reads
 from database.sink import RecordSink
 from shared import records
 from tests import builders
@@ -112,3 +115,55 @@ async def test_the_rollup_sums_scored_intervals_per_minute_hour_and_day(
     assert rows == [
         (width, bucket, 4, 2, total_actual, total_explained) for width, bucket in buckets.items()
     ]
+
+
+# Twelve scored intervals (EXPLAIN_MIN_SCORED), worked by hand: actual 10 x k; explained the
+# same but 20 at the 3rd (|unexplained| 10) and 100 at the 12th (20): share 1 - 30 / 780 = 25/26,
+# the worst 20.
+_SO_FAR = [(10.0 * k, {3: 20.0, 12: 100.0}.get(k, 10.0 * k)) for k in range(1, 13)]
+
+
+async def test_the_alert_figures_score_the_day_so_far_from_the_twelfth_interval(
+    sink: RecordSink, database_url: str
+) -> None:
+    """As of each snapshot: unknown for the first eleven intervals, then the hand-worked share
+    and worst and the pure Spearman of the same pairs; a marked interval (a fill far off) and
+    the day before (far off too) change nothing."""
+    assert len(_SO_FAR) == reads.EXPLAIN_MIN_SCORED
+    lines = [builders.snapshot_v2(tick=tick) for tick in range(1, 14)]
+    lines += [
+        records.encode(builders.pnl_explain(tick=tick, actual=actual, explained=explained))
+        for tick, (actual, explained) in enumerate(_SO_FAR, start=1)
+    ]
+    lines.append(
+        records.encode(
+            builders.pnl_explain(tick=13, actual=1e6, explained=0.0, marks=("positions_changed",))
+        )
+    )
+    yesterday = builders.EPOCH - timedelta(days=1)
+    lines.append(
+        records.encode(
+            replace(
+                builders.pnl_explain(tick=1, actual=1e6, explained=0.0),
+                ts=yesterday,
+                start_ts=yesterday - timedelta(seconds=5),
+                id=records.explain_id("DU0001", yesterday),
+            )
+        )
+    )
+    assert (await sink.store(lines)).rejected == []
+    figures = tuple(reads.EXPLAIN_FIGURES)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await reads.unseen_snapshots(
+            conn, figures, {"DU0001": (builders.EPOCH, builders.EPOCH + timedelta(minutes=5))}
+        )
+    assert [row[1] for row in rows] == [
+        builders.EPOCH + timedelta(seconds=5 * tick) for tick in range(1, 14)
+    ]
+    assert all(row[2:] == (None, None, None) for row in rows[:11])
+    expected_spearman = spearman([e for _, e in _SO_FAR], [a for a, _ in _SO_FAR])
+    for row in rows[11:]:
+        share, rank_correlation, worst = row[2:]
+        assert share == pytest.approx(25 / 26, abs=1e-12)
+        assert rank_correlation == pytest.approx(expected_spearman, abs=1e-12)
+        assert worst == 20.0

@@ -1,15 +1,19 @@
-"""Scenario records into `scenario_pnl` on a real PostgreSQL: every array as sent, once."""
+"""Scenario records into `scenario_pnl` on a real PostgreSQL: every array as sent, once; the
+legs of the newest worst loss read back, the largest loss first."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
+from database import reads
 from database.sink import RecordSink
 from shared import records
+from tests import builders
 
 TS = datetime(2026, 12, 7, 15, 0, 5, tzinfo=UTC)
 GRID = tuple(float(i - 30) * 1.5 for i in range(60))
@@ -90,3 +94,42 @@ async def test_the_readmes_scenario_query_returns_the_worst_loss(
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         rows = await (await conn.execute(block.strip().rstrip(";"))).fetchall()
     assert rows == [("DU1", TS, "EUR", min(GRID), GRID.index(min(GRID)))]
+
+
+async def test_the_legs_of_the_newest_worst_loss_largest_loss_first(
+    sink: RecordSink, database_url: str
+) -> None:
+    """Two grids of DU1 with legs: the read takes the newer one's, the stock's -50 before the
+    put's +5 (they add up to its worst, -45), each described by its newest position_legs row;
+    a leg stored nowhere in position_legs keeps its P&L with NULL terms; no beta legs: none."""
+    older_ts = builders.EPOCH + timedelta(seconds=5)
+    newer_ts = builders.EPOCH + timedelta(seconds=10)
+    two = {"grid": {"contributing": 2, "missing": 0, "reasons": {}}}
+    three = {"grid": {"contributing": 3, "missing": 0, "reasons": {}}}
+    older = dataclasses.replace(
+        _scenario("DU1"), id=records.scenario_id("DU1", older_ts), ts=older_ts, beta_grid=None,
+        completeness=two, worst_legs=((2, -46.0), (4, 1.0)),
+    )  # fmt: skip
+    newer = dataclasses.replace(
+        older, id=records.scenario_id("DU1", newer_ts), ts=newer_ts, completeness=three,
+        worst_legs=((4, -50.0), (99, 0.0), (2, 5.0)),
+    )  # fmt: skip
+    lines = [records.encode(builders.LEGS), records.encode(older), records.encode(newer)]
+    assert (await sink.store(lines)).rejected == []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        legs = await reads.worst_loss_legs(conn, "DU1")
+        beta = await reads.worst_loss_legs(conn, "DU1", beta_weighted=True)
+    assert {
+        (row["ts"], row["currency"], row["worst_pnl"], row["worst_scenario"]) for row in legs
+    } == {(newer_ts, "EUR", min(GRID), 0)}
+    assert [
+        (row["conid"], row["pnl"], row["symbol"], row["sec_type"], row["quantity"], row["strike"],
+         row["expiry"], row["option_right"])
+        for row in legs
+    ] == [
+        (4, -50.0, "AAPL", "STK", 100.0, None, None, None),
+        (99, 0.0, None, None, None, None, None, None),
+        (2, 5.0, "AAPL", "OPT", -1.0, 200.0, date(2026, 4, 11), "P"),
+    ]  # fmt: skip
+    assert sum(row["pnl"] for row in legs) == min(GRID)
+    assert beta == []

@@ -37,6 +37,8 @@ def _record() -> records.Scenario:
                 {"grid": {"contributing": 0, "missing": 1, "reasons": {"no_implied_vol": 1}}},
             ),
         },
+        # The two contributing positions at the worst scenario (index 0): -40 + 10 = -30.
+        worst_legs=((11, -40.0), (22, 10.0)),
     )
 
 
@@ -54,7 +56,25 @@ def test_a_scenario_line_round_trips() -> None:
     assert (body["beta_worst_pnl"], body["beta_worst_scenario"]) == (None, None)
     assert body["underlying_grids"][1] == [None] * 60  # QQQ: nothing contributed
     assert body["underlying_completeness"] == {"QQQ": _record().underlyings["QQQ"].completeness}
+    assert (body["worst_leg_conids"], body["worst_leg_pnl"]) == ([11, 22], [-40.0, 10.0])
+    assert "beta_worst_leg_conids" not in body  # no beta grid: no legs
     assert records.decode(line) == _record()
+
+
+def test_the_worst_legs_may_differ_from_the_worst_by_rounding_only() -> None:
+    """Legs summed in another order than the grid differ in the last digits: accepted up to
+    WORST_LEGS_ROUNDING of Σ |leg| (50 here: 5e-8), refused past it; a line from before the
+    legs (none) is accepted without them."""
+    rounded = records.decode(_line(worst_leg_pnl=[-40.0 + 1e-8, 10.0]))
+    assert isinstance(rounded, records.Scenario)
+    assert rounded.worst_legs == ((11, -40.0 + 1e-8), (22, 10.0))
+    with pytest.raises(RecordError, match="add up to"):
+        records.decode(_line(worst_leg_pnl=[-40.0 + 1e-6, 10.0]))
+    body = json.loads(records.encode(_record()))
+    del body["worst_leg_conids"], body["worst_leg_pnl"]
+    before = records.decode(json.dumps(body).encode())
+    assert isinstance(before, records.Scenario)
+    assert before.worst_legs is None
 
 
 @pytest.mark.parametrize(
@@ -71,6 +91,18 @@ def test_a_scenario_line_round_trips() -> None:
         (
             {"completeness": {"grid": {"contributing": -1}}},
             "contributing is missing or not a count",
+        ),
+        ({"worst_leg_pnl": [-40.0, 9.0]}, "the legs add up to -31.0, not the worst P&L -30.0"),
+        ({"worst_leg_conids": [11]}, "conids and P&Ls are not two lists of one length"),
+        (  # a partial sum is not the total: every contributing position has its leg
+            {"worst_leg_conids": [11], "worst_leg_pnl": [-30.0]},
+            "1 legs, but 2 positions contributed to the grid",
+        ),
+        ({"worst_leg_conids": [11, 11]}, "a conid is named twice"),
+        ({"worst_leg_pnl": [-40.0, None]}, "a P&L is not a finite number"),
+        (
+            {"beta_worst_leg_conids": [11], "beta_worst_leg_pnl": [0.0]},
+            "beta_worst_legs: legs of a grid nothing contributed to",
         ),
         ({"mode": "FIX"}, "mode 'FIX' is not SOCKET or PORTAL"),
         ({"v": 2}, "unknown kind 'scenario'"),
