@@ -101,6 +101,7 @@ class Collector:
         self._window: ResetWindow | None = None
         self._clock_behind = False
         self._legs_window: int | None = None  # the BRIDGE_LEGS_INTERVAL_S window last stored
+        self._expiry_window: int | None = None  # the BRIDGE_EXPIRY_INTERVAL_S window last stored
         self.betas = BetaBook(settings.beta_benchmark, settings.beta_overrides)
         self._beta_refresh: asyncio.Task[None] | None = None
         self._overrides_recorded: date | None = None
@@ -258,11 +259,16 @@ class Collector:
         lines = []
         betas = self.betas.betas()
         today = expiry_day(tick_ts)
-        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window (all ticks when the
-        # window is no longer than the poll interval).
+        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window, the Greeks by expiry
+        # at the first of each BRIDGE_EXPIRY_INTERVAL_S window (all ticks when the window is no
+        # longer than the poll interval): both change slowly, and at every tick they would cost
+        # several times the snapshot's own storage (docs/benchmarks.md, "Storage budget").
         legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
         legs_due = legs_window != self._legs_window
         self._legs_window = legs_window
+        expiry_window = math.floor(tick_ts.timestamp() / self.settings.expiry_interval_s)
+        expiry_due = expiry_window != self._expiry_window
+        self._expiry_window = expiry_window
         for account, view in sorted(holdings.items()):
             context = _context(view, betas)
             record = snapshot(
@@ -271,9 +277,10 @@ class Collector:
             )  # fmt: skip
             lines.append(records.encode(record))
             self.last_snapshot_at[account] = tick_ts
-            by_bucket = by_expiry(view.holdings, context, today)
-            expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
-            lines.append(records.encode(expiry))
+            if expiry_due:
+                by_bucket = by_expiry(view.holdings, context, today)
+                expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
+                lines.append(records.encode(expiry))
             if legs_due:
                 legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
                 if legs.legs:  # an account without positions has no leg to store
