@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    budget,
     capacity,
     collector,
     expiry_legs,
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, scenarios, web, expiry);"
+        " collector, scenarios, web, expiry, budget);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -123,6 +124,11 @@ def _expiry_sections(quick: bool) -> list[str]:
     return [expiry_legs.table(expiry_legs.measure(ticks), ticks)]
 
 
+def _budget_sections(quick: bool) -> list[str]:
+    rows = 200 if quick else 2_000
+    return [budget.table(budget.measure(rows), rows)]
+
+
 def _scenario_sections(quick: bool) -> list[str]:
     figures = scenarios.measure(200 if quick else 1000, rows=120 if quick else 1200)
     return [
@@ -146,6 +152,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "scenarios": _scenario_sections,
     "web": _web_sections,
     "expiry": _expiry_sections,
+    "budget": _budget_sections,
 }
 
 
