@@ -32,8 +32,10 @@ def symbol(index: int) -> str:
     return base if index < len(_SYMBOLS) else f"{base}{index // len(_SYMBOLS)}"
 
 
-def _complete(positions: int, options: int) -> dict[str, records.Counts]:
-    return {name: records.complete_counts(name, positions, options) for name in records.FIGURES}
+def _complete(
+    positions: int, options: int, figures: tuple[str, ...] = records.FIGURES
+) -> dict[str, records.Counts]:
+    return {name: records.complete_counts(name, positions, options) for name in figures}
 
 
 @functools.cache  # the same line every time: a benchmark asks for its probes' template often
@@ -56,7 +58,9 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
             "net_beta_delta": figure(2e3),
             "net_delta": figure(5e3),
             "net_gamma": figure(50.0),
-            "completeness": _complete(4, 3),
+            # An underlying's share-equivalents have a completeness too (format 3): complete,
+            # as the collector writes them when every position contributed.
+            "completeness": _complete(4, 3, records.UNDERLYING_FIGURES),
             "position_count": 4,
             "option_count": 3,
             "options_with_greeks": 3,
