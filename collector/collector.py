@@ -3,10 +3,11 @@
 Two tasks share one source. The *keeper* owns the connection: it connects, reconnects on the
 5/10/20 s schedule, probes for stalls, and reports reset windows entered and left. The *ticker*
 runs the drift-free schedule: at each tick it reads the holdings and appends one snapshot per
-account; every BRIDGE_SCENARIO_INTERVAL_S it also revalues them under the scenario grid in a
-worker process, and appends one `scenario` record per account when done.
-A tick that produced nothing (disconnected, too slow, the process down) is never invented: when
-snapshots resume, the ticks in between are reported as one `gap` event.
+account, and the P&L explain of the interval since the account's previous snapshot (it keeps
+that snapshot's holdings; collector/explain.py); every BRIDGE_SCENARIO_INTERVAL_S it also
+revalues them under the scenario grid in a worker process, and appends one `scenario` record per
+account when done. A tick that produced nothing (disconnected, too slow, the process down) is
+never invented: when snapshots resume, the ticks in between are reported as one `gap` event.
 `tick_once()` is the finite step tests await.
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
+from collector import explain
 from collector.backoff import ReconnectBackoff
 from collector.betas import MIN_RETURNS, Bar, BetaBook, beta_of
 from collector.errors import (
@@ -116,6 +118,8 @@ class Collector:
         self._revaluation: asyncio.Task[None] | None = None
         self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
+        # Each account's holdings at its latest snapshot: the start of the next explain.
+        self._explain_start: dict[str, explain.End] = {}
 
     def in_reset_window(self, now: datetime) -> bool:
         return active_window(self.settings.reset_windows, now) is not None
@@ -257,8 +261,8 @@ class Collector:
             return TickReport(index, 0, spooled=True)
         self._report_gap(index)
         lines = []
+        explains = []  # written after the tick's other lines
         betas = self.betas.betas()
-        today = expiry_day(tick_ts)
         # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window, the Greeks by expiry
         # at the first of each BRIDGE_EXPIRY_INTERVAL_S window (all ticks when the window is no
         # longer than the poll interval): both change slowly, and at every tick they would cost
@@ -270,25 +274,24 @@ class Collector:
         expiry_due = expiry_window != self._expiry_window
         self._expiry_window = expiry_window
         for account, view in sorted(holdings.items()):
-            context = _context(view, betas)
-            record = snapshot(
-                account, tick_ts, self.settings.mode, context,
-                aggregate(view.holdings, context, now),
-            )  # fmt: skip
-            lines.append(records.encode(record))
-            self.last_snapshot_at[account] = tick_ts
-            if expiry_due:
-                by_bucket = by_expiry(view.holdings, context, today)
-                expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
-                lines.append(records.encode(expiry))
-            if legs_due:
-                legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
-                if legs.legs:  # an account without positions has no leg to store
-                    lines.append(records.encode(legs))
+            figures, interval = self._account_lines(
+                account,
+                view,
+                tick_ts,
+                now=now,
+                betas=betas,
+                legs_due=legs_due,
+                expiry_due=expiry_due,
+            )
+            lines += figures
+            if interval is not None:
+                explains.append(interval)
         snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
         self._start_revaluation(index, tick_ts, holdings, now)
         spooled = self.writer.write(lines)
+        if explains:  # written apart: a tick's snapshots never wait on its explains' room
+            self.writer.write(explains)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
@@ -303,6 +306,46 @@ class Collector:
                 # Only the gap report after a restart depends on it; the snapshots are spooled.
                 log.warning("cannot save the last tick", extra=logs.fields(reason=exc.strerror))
         return TickReport(index, snapshots, spooled)
+
+    def _account_lines(
+        self,
+        account: str,
+        view: AccountView,
+        tick_ts: datetime,
+        *,
+        now: datetime,
+        betas: dict[str, float],
+        legs_due: bool,
+        expiry_due: bool,
+    ) -> tuple[list[bytes], bytes | None]:
+        """One account's lines of a tick: its snapshot and, when due, its Greeks by expiry and
+        its legs; and apart, the explain of the interval since its previous snapshot (None for
+        its first)."""
+        context = _context(view, betas)
+        record = snapshot(
+            account, tick_ts, self.settings.mode, context, aggregate(view.holdings, context, now)
+        )
+        lines = [records.encode(record)]
+        end = explain.End(tick_ts, tuple(view.holdings), context)
+        start = self._explain_start.get(account)
+        interval = (
+            None
+            if start is None
+            else records.encode(
+                explain.record(account, self.settings.mode, explain.explain(start, end))
+            )
+        )
+        self._explain_start[account] = end
+        self.last_snapshot_at[account] = tick_ts
+        if expiry_due:
+            by_bucket = by_expiry(view.holdings, context, expiry_day(tick_ts))
+            expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
+            lines.append(records.encode(expiry))
+        if legs_due:
+            legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
+            if legs.legs:  # an account without positions has no leg to store
+                lines.append(records.encode(legs))
+        return lines, interval
 
     def _start_revaluation(
         self, index: int, tick_ts: datetime, views: dict[str, AccountView], now: datetime
@@ -362,9 +405,9 @@ class Collector:
         self.events.emit(
             "error",
             "gap",
-            f"{dropped.snapshots} snapshots, {dropped.figures} lines of their Greeks by expiry and"
-            f" legs, and {dropped.events} events dropped while the spool could not be written"
-            f" (memory bound reached){span}",
+            f"{dropped.snapshots} snapshots, {dropped.figures} lines of their Greeks by expiry,"
+            f" legs and P&L explain, and {dropped.events} events dropped while the spool could"
+            f" not be written (memory bound reached){span}",
             details=details,
         )
 

@@ -42,13 +42,13 @@ class Dropped:
 
     snapshots: int = 0
     events: int = 0
-    figures: int = 0  # Greeks by expiry and legs lines (issue #16)
+    figures: int = 0  # Greeks by expiry, legs and P&L explain lines (issue #16)
     first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
     last_tick: str | None = None
 
     def add(self, line: bytes) -> None:
         body = json.loads(line)  # our own line, encoded a moment ago
-        if body.get("kind") in ("expiry", "legs"):
+        if body.get("kind") in ("expiry", "legs", "pnl_explain"):
             self.figures += 1  # beside a snapshot of the same tick (the span is the snapshots')
             return
         if body.get("kind") != "snapshot":
@@ -62,10 +62,11 @@ class Dropped:
 class SpoolWriter:
     """Appends records to the spool; holds them in memory while the disk refuses them.
 
-    At most `max_held_records` are held (100,000: about an hour of 5-s ticks for 60 accounts,
-    each a snapshot and its Greeks by expiry, the legs once a minute); past it the oldest are
-    dropped and, once the spool takes records again, `on_dropped` is called with what was lost
-    so it is reported as a gap.
+    At most `max_held_records` are held (100,000: about an hour of 5-s ticks for 60
+    accounts, each a snapshot and its P&L explain, the Greeks by expiry and the legs once a
+    minute);
+    past it the oldest are dropped and, once the spool takes records again, `on_dropped` is
+    called with what was lost so it is reported as a gap.
     """
 
     def __init__(self, spool: SpoolAppender, *, max_held_records: int = 100_000) -> None:

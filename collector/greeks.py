@@ -212,6 +212,9 @@ class Holding:
     market_data: frozenset[str] = frozenset()
     # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
     gateway_spx_delta: float | None = None
+    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), taken to be in the
+    # position's currency (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
+    daily_pnl: float | None = None
 
     @property
     def is_option(self) -> bool:
@@ -309,7 +312,7 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
     # Quoted prices, theta and vega of a cents-quoted contract are in cents: / magnifier. Its
     # gamma is per cent of move, so gamma x size x und² already equals gamma x qty x mult x und²
     # / magnifier, the contract's dollar gamma (docs/ibkr-conventions.md, "Magnifiers").
-    size = quantity * holding.multiplier / holding.magnifier
+    size = quantity * money_per_point(holding.multiplier, holding.magnifier)
     fx = context.fx(holding.currency)
     und = greeks.underlying_price if greeks is not None else None
 
@@ -342,6 +345,14 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
     }
 
 
+def money_per_point(multiplier: float, magnifier: float) -> float:
+    """What one contract makes, in its currency, when its quoted price (or an option's quoted
+    underlying) moves by one quoted unit: multiplier / magnifier, since a cents-quoted contract
+    (magnifier 100) is quoted in cents. The one place the two conventions meet: the P&L explain
+    (collector/explain.py) uses it too, and its tests replace it to break one of them."""
+    return multiplier / magnifier
+
+
 def _linear_parts(holding: Holding, quantity: float, context: AccountContext) -> dict[str, Part]:
     parts: dict[str, Part] = dict.fromkeys(FIGURES[1:4])
     price = known_price(holding.price)
@@ -355,7 +366,8 @@ def _linear_parts(holding: Holding, quantity: float, context: AccountContext) ->
     elif price is None:
         parts["net_dollar_delta"] = holding.price_reason or "no_price"
     else:
-        parts["net_dollar_delta"] = quantity * holding.multiplier * price / holding.magnifier * fx
+        units = money_per_point(holding.multiplier, holding.magnifier)
+        parts["net_dollar_delta"] = quantity * units * price * fx
     return parts
 
 

@@ -137,9 +137,7 @@ class CollectorSettings:
             ),
             log_level=env.log_level(),
             legs_interval_s=env.seconds("BRIDGE_LEGS_INTERVAL_S", 60.0, minimum=1, maximum=60),
-            expiry_interval_s=env.seconds(
-                "BRIDGE_EXPIRY_INTERVAL_S", 60.0, minimum=1, maximum=60
-            ),
+            expiry_interval_s=env.seconds("BRIDGE_EXPIRY_INTERVAL_S", 60.0, minimum=1, maximum=60),
             beta_benchmark=benchmark,
             beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
             .strip()

@@ -21,7 +21,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from ib_async import IB, Contract, ContractDetails, Forex, StartupFetch, Stock, Ticker
+from ib_async import IB, Contract, ContractDetails, Forex, Position, StartupFetch, Stock, Ticker
 
 from collector.account_values import from_socket_values, socket_bar_day
 from collector.betas import Bar
@@ -293,10 +293,12 @@ class SocketSource:
         held = [p.contract for p in positions if p.position != 0]
         benchmark = self._benchmark_contract(held)
         self._sync_subscriptions(held + ([benchmark] if benchmark is not None else []))
+        daily_pnl = self._sync_position_pnl(positions)
         holdings: dict[str, list[Holding]] = {}
         for position in positions:
+            own_pnl = daily_pnl.get((position.account, position.contract.conId))
             holdings.setdefault(position.account, []).append(
-                self._holding(position.contract, position.position)
+                self._holding(position.contract, position.position, daily_pnl=own_pnl)
             )
         accounts = [
             account
@@ -334,7 +336,9 @@ class SocketSource:
             for account, items in holdings.items()
         }
 
-    def _holding(self, contract: Contract, quantity: float) -> Holding:
+    def _holding(
+        self, contract: Contract, quantity: float, *, daily_pnl: float | None = None
+    ) -> Holding:
         conid = contract.conId
         multiplier = parse_multiplier(contract.multiplier)
         if multiplier is None and contract.secType in ONE_PER_UNIT:
@@ -367,6 +371,7 @@ class SocketSource:
                 option_price=self._prices.get(conid),
             ),
             market_data=self._not_live.get(conid, frozenset()),
+            daily_pnl=daily_pnl,
         )
 
     def _benchmark_contract(self, held: list[Contract]) -> Contract | None:
@@ -457,6 +462,21 @@ class SocketSource:
     async def _details_of(self, conid: int) -> Contract | None:
         await self._qualify([conid])
         return self._contracts.get(conid)
+
+    def _sync_position_pnl(self, positions: list[Position]) -> dict[tuple[str, int], float]:
+        """Keep one reqPnLSingle per position held (dropped when it closes); each position's
+        daily P&L as the gateway last sent it (the P&L explain's actual per position)."""
+        wanted = {(p.account, p.contract.conId) for p in positions if p.position != 0}
+        subscribed = {(item.account, item.conId): item for item in self.ib.pnlSingle()}
+        for account, conid in wanted - set(subscribed):
+            self.ib.reqPnLSingle(account, "", conid)
+        for account, conid in set(subscribed) - wanted:
+            self.ib.cancelPnLSingle(account, "", conid)
+        return {
+            key: value
+            for key, item in subscribed.items()
+            if key in wanted and (value := known(item.dailyPnL)) is not None
+        }
 
     def _sync_subscriptions(self, contracts: list[Contract]) -> None:
         """Plan what streams now (options first, overflow in rotation), cancel what no longer

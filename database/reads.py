@@ -3,8 +3,8 @@
 Each is a function of one connection (run it through a `Session`, database/session.py, for the
 reply bound, the breaker and the translation of errors): the newest snapshot of each account,
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
-the columns the schema has. The alerter, the web program and `bridge-status` ask these and
-write no SQL of their own for them.
+the columns the schema has, an account's P&L explain over a range and its day's score. The
+alerter, the web program and `bridge-status` ask these and write no SQL of their own for them.
 """
 
 from __future__ import annotations
@@ -86,6 +86,26 @@ SELECT EXISTS (
 # key (account, ts) answers by skip scan, however long the history. (Counting by `stored_at`,
 # which has no index, read every partition: bench/web.py measures both.)
 ROWS_LAST_HOUR_SQL = "SELECT count(*) FROM portfolio_greeks WHERE ts > now() - interval '1 hour'"
+# An account's explained and actual P&L in (start, end]: each interval (width None), or the
+# scored intervals summed per minute or hour (the view pnl_explain_rollup, migration 007).
+_EXPLAIN_INTERVALS = """
+SELECT ts, actual_pnl, explained_pnl, delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl,
+       cardinality(marks) = 0 AS scored
+FROM pnl_explain WHERE account = %(account)s AND ts > %(start)s AND ts <= %(end)s
+ORDER BY ts
+"""
+_EXPLAIN_BUCKETS = """
+SELECT bucket AS ts, actual_pnl, explained_pnl, delta_pnl, gamma_pnl, theta_pnl, vega_pnl,
+       linear_pnl, scored > 0 AS scored
+FROM pnl_explain_rollup
+WHERE width = %(width)s AND account = %(account)s AND bucket > %(start)s AND bucket <= %(end)s
+ORDER BY bucket
+"""
+_EXPLAIN_SCORE = """
+SELECT day::text AS day, scored, not_scored, explained_share, spearman, worst_unexplained,
+       worst_at
+FROM pnl_explain_daily WHERE account = %(account)s ORDER BY day DESC LIMIT 1
+"""
 _COLUMNS = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = ANY(%(tables)s)
@@ -110,6 +130,22 @@ async def newest_per_account(
         recent=recent,
     )
     return await dict_rows(conn, query, {})
+
+
+async def explain_intervals(
+    conn: Connection, account: str, start: datetime, end: datetime, *, width: str | None
+) -> list[Row]:
+    """`account`'s P&L explain in (start, end], oldest first: every interval (`width` None) or
+    the scored ones summed per bucket of `width` ("1m", "1h", "1d")."""
+    query = _EXPLAIN_INTERVALS if width is None else _EXPLAIN_BUCKETS
+    params = {"account": account, "start": start, "end": end, "width": width}
+    return await dict_rows(conn, sql.SQL(query), params)
+
+
+async def explain_score(conn: Connection, account: str) -> Row | None:
+    """The score of `account`'s latest day with an explain (pnl_explain_daily), or None."""
+    rows = await dict_rows(conn, sql.SQL(_EXPLAIN_SCORE), {"account": account})
+    return rows[0] if rows else None
 
 
 async def unseen_snapshots(

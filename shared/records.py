@@ -11,6 +11,10 @@ re-parses JSON in Python.
   overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
 - `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
   results, one row each (a leg travels as an array in `LEG_FIELDS` order).
+- `pnl_explain` -> tables `pnl_explain` and `pnl_explain_positions` (migration 007): how much
+  of the gateway's own P&L change over one interval between two snapshots the Greeks explain,
+  per account, per underlying (parallel arrays, like format 3's) and per position
+  (docs/pnl-explain.md).
 - `scenario` -> table `scenario_pnl`: one account's scenario P&L grids (docs/scenarios.md),
   from format 3 on; its underlyings travel as parallel arrays like a format-3 snapshot's.
 
@@ -39,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import chain
@@ -100,6 +104,15 @@ LEG_FIELDS: Final = (
     "theta", "vega", "dollar_delta", "dollar_gamma", "net_theta", "net_vega", "missing_reason",
 )  # fmt: skip
 _LEG_NUMBERS: Final = frozenset(LEG_FIELDS[3:10] + LEG_FIELDS[12:20])
+# The P&L explain's terms, in the order of its per-underlying and per-position rows (each row
+# ends with their sum, the explained P&L), and why an interval is left out of the score.
+EXPLAIN_TERMS: Final = ("delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl", "linear_pnl")
+EXPLAIN_ROW: Final = (*EXPLAIN_TERMS, "explained_pnl")
+# A position's row adds the gateway's own P&L change of the position (SOCKET reqPnLSingle).
+EXPLAIN_POSITION_ROW: Final = (*EXPLAIN_ROW, "actual_pnl")
+EXPLAIN_MARKS: Final = ("positions_changed", "pnl_rolled_over", "input_missing")
+# uuid5 namespace for explain ids: one per account and interval end, like snapshots'.
+EXPLAIN_NAMESPACE: Final = uuid.UUID("c3b1f6a4-2d7e-4f0a-9e55-7a16d0e4b816")
 # uuid5 namespace for beta ids: one row per underlying, benchmark and day.
 BETA_NAMESPACE: Final = uuid.UUID("0b7e6c1d-3f55-4f7e-8d0a-5c1f2e9a4b21")
 # uuid5 namespace for scenario ids: one row per account and tick, like snapshots.
@@ -327,7 +340,43 @@ def worst_of(grid: tuple[float, ...] | None) -> tuple[float, int] | None:
     return grid[index], index
 
 
-Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs | Scenario
+@dataclass(frozen=True, slots=True)
+class PnlExplain:
+    """The P&L explain of one account over the interval from `start_ts` to `ts` (two
+    consecutive snapshots), in the base currency `currency`.
+
+    `actual_pnl`: the change of the gateway's daily P&L; `explained_pnl`: the sum of every
+    position's terms, None when any position's input is missing (`missing`: reason -> count).
+    `marks` (from EXPLAIN_MARKS): why the interval is left out of the score; empty: scored, and
+    then both sums are known. Rows of `underlying_rows` are EXPLAIN_ROW, of `position_rows`
+    EXPLAIN_POSITION_ROW."""
+
+    id: uuid.UUID
+    ts: datetime
+    account: str
+    mode: Mode
+    start_ts: datetime
+    currency: str | None
+    actual_pnl: float | None
+    explained_pnl: float | None
+    terms: Mapping[str, float | None]  # EXPLAIN_TERMS -> the account's sum
+    marks: tuple[str, ...]
+    missing: Mapping[str, int]
+    underlying_symbols: tuple[str, ...]
+    underlying_rows: tuple[tuple[float | None, ...], ...]
+    position_conids: tuple[int, ...]
+    position_rows: tuple[tuple[float | None, ...], ...]
+    position_missing: tuple[str | None, ...]  # each position's missing input, or None
+
+    kind: ClassVar[Literal["pnl_explain"]] = "pnl_explain"
+
+
+def explain_id(account: str, ts: datetime) -> uuid.UUID:
+    """One explain per account and interval end, however often it is delivered."""
+    return uuid.uuid5(EXPLAIN_NAMESPACE, f"{account}|{_iso(ts)}")
+
+
+Record = Snapshot | ApiLog | Beta | ExpiryGreeks | Legs | Scenario | PnlExplain
 
 
 def new_api_log(
@@ -374,6 +423,8 @@ def encode(record: Record) -> bytes:
             ]
             for leg in record.legs
         ]
+    elif isinstance(record, PnlExplain):
+        body.update(_explain_body(record))
     elif isinstance(record, Beta):
         body.update(
             underlying=record.underlying,
@@ -440,6 +491,26 @@ def _grid(values: tuple[float, ...] | None) -> list[float] | None:
 
 def _row(values: tuple[float, ...] | None, size: int) -> list[float | None]:
     return [None] * size if values is None else list(values)
+
+
+def _explain_body(record: PnlExplain) -> dict[str, Any]:
+    _check_explain(record)
+    return {
+        "account": record.account,
+        "mode": record.mode,
+        "start_ts": _iso(record.start_ts),
+        "currency": record.currency,
+        "actual_pnl": record.actual_pnl,
+        "explained_pnl": record.explained_pnl,
+        **{name: record.terms.get(name) for name in EXPLAIN_TERMS},
+        "marks": list(record.marks),
+        "missing": dict(record.missing),
+        "underlying_symbols": list(record.underlying_symbols),
+        "underlying_rows": [list(row) for row in record.underlying_rows],
+        "position_conids": list(record.position_conids),
+        "position_rows": [list(row) for row in record.position_rows],
+        "position_missing": list(record.position_missing),
+    }
 
 
 def expanded(record: Snapshot) -> dict[str, Any]:
@@ -640,12 +711,13 @@ def decode(line: bytes) -> Record:
 
 def checked_account(line: bytes) -> str | None:
     """What the writer needs of a line: RecordError exactly where `decode` raises it, else the
-    account of a snapshot, or of an expiry or legs line (which go with their account's
+    account of a snapshot, or of an expiry, legs or explain line (which go with their account's
     snapshots: as many, keyed by account too), None for another kind. A format-3 snapshot's
     underlyings are checked but not read back into mappings, which would cost the writer more
     than the check."""
     record = _decoded(line, expand=False)
-    return record.account if isinstance(record, Snapshot | ExpiryGreeks | Legs) else None
+    by_account = Snapshot | ExpiryGreeks | Legs | PnlExplain
+    return record.account if isinstance(record, by_account) else None
 
 
 def _decoded(line: bytes, *, expand: bool) -> Record:
@@ -671,17 +743,10 @@ def _decoded(line: bytes, *, expand: bool) -> Record:
     kind = body.get("kind")
     if kind == "snapshot":
         return _decode_snapshot(body, version, expand=expand)
-    if kind == "api_log":
-        return _decode_api_log(body)
-    if kind == "beta" and version >= 2:
-        return _decode_beta(body)
-    if kind == "expiry" and version >= 3:
-        return _decode_expiry(body)
-    if kind == "legs" and version >= 3:
-        return _decode_legs(body)
-    if kind == "scenario" and version >= 3:
-        return _decode_scenario(body)
-    raise RecordError(f"unknown kind {kind!r}")
+    since, decoder = _DECODERS.get(kind, (None, None)) if isinstance(kind, str) else (None, None)
+    if since is None or decoder is None or version < since:
+        raise RecordError(f"unknown kind {kind!r}")
+    return decoder(body)
 
 
 def _check_text(text: str) -> None:
@@ -1095,6 +1160,94 @@ def _scenario_completeness(value: Any, name: str) -> dict[str, Counts]:
     return value
 
 
+def _decode_explain(body: dict[str, Any]) -> PnlExplain:
+    raw_start = body.get("start_ts")
+    start_ts = _timestamp({"ts": raw_start}) if raw_start is not None else None
+    if start_ts is None:
+        raise RecordError("start_ts is missing")
+    currency = body.get("currency")
+    if currency is not None and not isinstance(currency, str):
+        raise RecordError("currency is not a string or null")
+    marks = body.get("marks")
+    if not isinstance(marks, list) or not all(isinstance(mark, str) for mark in marks):
+        raise RecordError("marks is not a list of strings")
+    missing = body.get("missing")
+    if not isinstance(missing, dict):
+        raise RecordError("missing is not an object")
+    symbols = _strings(body, "underlying_symbols")
+    conids = body.get("position_conids")
+    if not isinstance(conids, list) or not all(
+        isinstance(conid, int) and not isinstance(conid, bool) for conid in conids
+    ):
+        raise RecordError("position_conids is not a list of integers")
+    position_missing = body.get("position_missing")
+    if not isinstance(position_missing, list) or not all(
+        reason is None or isinstance(reason, str) for reason in position_missing
+    ):
+        raise RecordError("position_missing is not a list of strings or nulls")
+    record = PnlExplain(
+        id=_uuid(body),
+        ts=_timestamp(body),
+        account=_text(body, "account"),
+        mode=_mode(body),
+        start_ts=start_ts,
+        currency=currency,
+        actual_pnl=_optional_float(body, "actual_pnl"),
+        explained_pnl=_optional_float(body, "explained_pnl"),
+        terms={name: _optional_float(body, name) for name in EXPLAIN_TERMS},
+        marks=tuple(marks),
+        missing={str(reason): _count(missing, reason) for reason in missing},
+        underlying_symbols=tuple(symbols),
+        underlying_rows=_rows(body, "underlying_rows"),
+        position_conids=tuple(conids),
+        position_rows=_rows(body, "position_rows"),
+        position_missing=tuple(position_missing),
+    )
+    _check_explain(record)
+    return record
+
+
+def _check_explain(record: PnlExplain) -> None:
+    """What a stored explain must hold beyond its types (encode and decode both check it)."""
+    if record.start_ts >= record.ts:
+        raise RecordError("start_ts is not before ts")
+    unknown = [mark for mark in record.marks if mark not in EXPLAIN_MARKS]
+    if unknown:
+        raise RecordError(f"unknown mark {unknown[0]!r}: not one of {', '.join(EXPLAIN_MARKS)}")
+    if len(set(record.marks)) != len(record.marks):
+        raise RecordError("a mark is repeated")
+    if not record.marks and (record.actual_pnl is None or record.explained_pnl is None):
+        raise RecordError("an unmarked (scored) interval needs actual_pnl and explained_pnl")
+    if record.missing and "input_missing" not in record.marks:
+        raise RecordError("missing inputs without the input_missing mark")
+    if len(record.underlying_rows) != len(record.underlying_symbols):
+        raise RecordError("underlying_rows and underlying_symbols differ in length")
+    if not len(record.position_rows) == len(record.position_conids) == len(record.position_missing):
+        raise RecordError("position_rows, position_conids and position_missing differ in length")
+    for rows, names in ((record.underlying_rows, EXPLAIN_ROW),
+                        (record.position_rows, EXPLAIN_POSITION_ROW)):  # fmt: skip
+        for row in rows:
+            if len(row) != len(names):
+                raise RecordError(f"a row has {len(row)} values, not {len(names)}")
+
+
+def _strings(body: Mapping[str, Any], name: str) -> list[str]:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RecordError(f"{name} is not a list of strings")
+    return value
+
+
+def _rows(body: Mapping[str, Any], name: str) -> tuple[tuple[float | None, ...], ...]:
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise RecordError(f"{name} is not a list of rows")
+    return tuple(
+        tuple(_optional_float({"value": item}, "value", where=f"{name}: a ") for item in row)
+        for row in value
+    )
+
+
 def _decode_api_log(body: dict[str, Any]) -> ApiLog:
     level = body.get("level")
     if level not in LEVELS:
@@ -1171,3 +1324,15 @@ def _optional_float(body: Mapping[str, Any], name: str, *, where: str = "") -> f
     if not math.isfinite(number):
         raise RecordError(f"{where}{name} is not finite")
     return number
+
+
+# Every kind but the snapshot (whose decoding depends on its version): the first format version
+# that wrote it, and its decoder.
+_DECODERS: Final[dict[str, tuple[int, Callable[[dict[str, Any]], Record]]]] = {
+    "api_log": (1, _decode_api_log),
+    "beta": (2, _decode_beta),
+    "expiry": (3, _decode_expiry),
+    "legs": (3, _decode_legs),
+    "pnl_explain": (3, _decode_explain),
+    "scenario": (3, _decode_scenario),
+}

@@ -1,7 +1,8 @@
 """The simulator's control endpoint (plain HTTP on loopback): read the truth, stage faults.
 
 GET /truth (?scenarios=1: with the scenario grids), GET /betas, GET /health, POST /freeze,
-POST /thaw, GET|POST|DELETE /faults, POST /positions.
+POST /thaw, POST /advance (a frozen market's time, by {"seconds": n}), GET|POST|DELETE /faults,
+POST /positions (stage a fill: a position's new quantity).
 Bad input is a 400 with a JSON reason, never a 500.
 """
 
@@ -58,6 +59,7 @@ class ControlEndpoint:
         app.router.add_get("/health", self.health)
         app.router.add_post("/freeze", self.freeze)
         app.router.add_post("/thaw", self.thaw)
+        app.router.add_post("/advance", self.advance)
         app.router.add_get("/faults", self.show_faults)
         app.router.add_post("/faults", self.set_faults)
         app.router.add_delete("/faults", self.clear_faults)
@@ -100,6 +102,19 @@ class ControlEndpoint:
     async def thaw(self, request: web.Request) -> web.Response:
         self.market.thaw()
         return web.json_response({"frozen": False})
+
+    async def advance(self, request: web.Request) -> web.Response:
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return _bad('expected {"seconds": a number}')
+        try:
+            at = self.market.advance(float(seconds))
+        except ValueError as exc:
+            return _bad(str(exc))
+        return web.json_response({"at": at})
 
     async def show_faults(self, request: web.Request) -> web.Response:
         return web.json_response(self.market.faults.describe())

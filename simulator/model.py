@@ -2,7 +2,9 @@
 the accounts' money and a year of daily bars.
 
 Prices follow deterministic paths (seed, instrument, time) around yesterday's close; options are
-priced with Black-Scholes, so their Greeks move with the underlying. `truth()` gives every figure
+priced with Black-Scholes, so their Greeks move with the underlying. Each position's P&L is
+marked to market from those prices (`valuation`: price minus yesterday's close), never from
+its Greeks. `truth()` gives every figure
 of a snapshot at the instant it is called, summed by `simulator.truth` independently of the
 bridge's own code, so tests can compare what a client computed with it; `portal_truth()` gives
 the same from the values as the Portal writes them (rounded). `freeze()` holds everything still.
@@ -287,6 +289,16 @@ class Market:
 
     def thaw(self) -> None:
         self._frozen_at = None
+
+    def advance(self, seconds: float) -> float:
+        """Move the frozen market's time on by `seconds` (prices, Greeks and P&L follow their
+        paths to it at once): a test steps through hours of market in no time. The new time."""
+        if self._frozen_at is None:
+            raise ValueError("only a frozen market's time can be advanced")
+        if not seconds >= 0:  # also refuses NaN
+            raise ValueError("time only moves forward")
+        self._frozen_at += seconds
+        return self._frozen_at
 
     @property
     def frozen(self) -> bool:

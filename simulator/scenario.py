@@ -21,7 +21,7 @@ from typing import Any
 
 from simulator.errors import ScenarioError
 
-BUILT_IN = ("default", "trader")
+BUILT_IN = ("default", "trader", "explain")
 SEC_TYPES = ("STK", "ETF", "IND", "FUT", "CFD", "WAR", "BOND", "CASH", "CRYPTO")
 PORTAL_VALUES = ("exact", "as_gateway")
 

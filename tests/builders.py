@@ -223,3 +223,35 @@ STOCK = records.Leg(
     None, None, None, None, None, None, None, None, "no_price",
 )  # fmt: skip
 LEGS = records.Legs(records.snapshot_id("DU1", EPOCH), EPOCH, "DU1", "PORTAL", "USD", (PUT, STOCK))
+
+
+def pnl_explain(
+    account: str = "DU0001",
+    tick: int = 1,
+    *,
+    actual: float | None = 130.0,
+    explained: float | None = 118.0,
+    marks: tuple[str, ...] = (),
+) -> records.PnlExplain:
+    """The explain of the interval ending at tick `tick` (5 s after the one before): an option
+    and a future on ES, each term its own number; a marked one may lack its sums."""
+    end = EPOCH + timedelta(seconds=5 * tick)
+    rows = ((100.0, 4.0, -2.0, 1.0, None, 103.0, 110.0), (None, None, None, None, 15.0, 15.0, 20.0))
+    return records.PnlExplain(
+        id=records.explain_id(account, end),
+        ts=end,
+        account=account,
+        mode="SOCKET",
+        start_ts=end - timedelta(seconds=5),
+        currency="USD",
+        actual_pnl=actual,
+        explained_pnl=explained,
+        terms=dict(zip(records.EXPLAIN_TERMS, (100.0, 4.0, -2.0, 1.0, 15.0), strict=True)),
+        marks=marks,
+        missing={"no_implied_vol": 1} if "input_missing" in marks else {},
+        underlying_symbols=("ES",),
+        underlying_rows=((100.0, 4.0, -2.0, 1.0, 15.0, 118.0),),
+        position_conids=(716002, 495512563),
+        position_rows=rows,
+        position_missing=(None, None),
+    )

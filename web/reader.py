@@ -42,6 +42,11 @@ _SCHEMA_TABLES = ("portfolio_greeks", "snapshots", "rollup_pending", *(t for t, 
 _COLUMNS_MAX_AGE_S = 60.0
 
 
+# The P&L explain chart's bucket per window: each interval over the last hour, else the scored
+# intervals summed (pnl_explain_rollup), so a window draws at most ~1,500 bars.
+EXPLAIN_WIDTHS: dict[str, str | None] = {"1h": None, "today": "1m", "5d": "1h"}
+
+
 def snapshot_source(columns: Columns) -> str:
     """Where a snapshot is read in full: format 3 keeps its underlyings as arrays and its
     completeness only where it is not complete, so the view `snapshots` (migration 005), once
@@ -199,6 +204,17 @@ class Reader:
             return (expiry[0] if expiry else None), legs
 
         return await self._ask(("positions", account), work)
+
+    async def explain(self, account: str, span: Window) -> Answer[dict[str, Any]]:
+        """The P&L explain of `account` over `span` (every interval over the last hour, per
+        minute today, per hour over 5 days) and its latest day's score."""
+        width = EXPLAIN_WIDTHS.get(span.name)
+
+        async def work(conn: Connection, _columns: Columns) -> dict[str, Any]:
+            rows = await reads.explain_intervals(conn, account, span.start, span.end, width=width)
+            return {"width": width, "rows": rows, "score": await reads.explain_score(conn, account)}
+
+        return await self._ask(("explain", account, span.name), work)
 
     async def events(
         self, span: Window, names: list[str], *, limit: int = 2000

@@ -188,6 +188,7 @@ class WebServer:
         app.router.add_get("/api/overview", self._overview)
         app.router.add_get("/api/series", self._series)
         app.router.add_get("/api/positions", self._positions)
+        app.router.add_get("/api/explain", self._explain)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/login", self._login_form)
@@ -340,6 +341,21 @@ class WebServer:
         body |= {"expiry": payload.expiry(expiry), "legs": payload.legs(legs)}
         body["database"] = {"error": answer.error, "as_of": answer.as_of}
         return _json(body)
+
+    async def _explain(self, request: web.Request) -> web.StreamResponse:
+        account = request.query.get("account", "")
+        try:
+            span = window(request.query.get("window", "1h"), self._clock())
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        if not account:
+            raise web.HTTPBadRequest(text="account is required\n")
+        body: dict[str, Any] = {"account": account, "window": span.name}
+        try:
+            answer = await self.reader.explain(account, span)
+        except NoAnswer as exc:
+            return _json({**body, "error": str(exc), "rows": [], "score": None, "width": None})
+        return _json({**body, **answer.value, "error": answer.error})
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
         seen = await self._observe_within(self.settings.health_timeout_s)

@@ -63,7 +63,8 @@ def _events_since(url: str, since: datetime) -> list[tuple[datetime, str, str]]:
 @pytest.mark.parametrize("mode", ["SOCKET", "PORTAL"])
 def test_make_run_stores_a_row_per_account_every_5_s(supervisor: Supervisor, mode: str) -> None:
     """Within 30 s of the start, every account gets a row every 5 s and api_logs shows the
-    connection; bridge-status says all is well."""
+    connection; each interval's P&L explain is stored beside the later snapshot; bridge-status
+    says all is well."""
     started = time.monotonic()
     url = _start(supervisor, IB_API_MODE=mode)
     wait_until(lambda: _complete_ticks(url) >= 3, what="3 complete ticks", timeout_s=60)
@@ -71,6 +72,13 @@ def test_make_run_stores_a_row_per_account_every_5_s(supervisor: Supervisor, mod
     connected = query(url, "SELECT message FROM api_logs WHERE event = 'connected'")
     assert connected == [(f"connected in {mode} mode",)]
     assert query(url, "SELECT DISTINCT mode FROM portfolio_greeks") == [(mode,)]
+    explained = query(
+        url,
+        "SELECT count(*), count(s.ts) FROM pnl_explain e"
+        " LEFT JOIN portfolio_greeks s ON s.account = e.account AND s.ts = e.ts",
+    )
+    assert explained[0][0] >= 2
+    assert explained[0][0] == explained[0][1]  # each at a stored snapshot's tick
     assert_promise_kept(url)
     status = _status(supervisor)
     assert status.returncode == 0, status.stdout

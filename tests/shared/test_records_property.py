@@ -19,6 +19,7 @@ from shared.errors import RecordError
 from tests import builders
 
 _VALID = [
+    records.encode(builders.pnl_explain(marks=("input_missing",))),
     builders.snapshot(),
     records.encode(builders.trader_snapshot()),
     builders.api_log(code=1100),
@@ -81,7 +82,7 @@ def _check(line: bytes) -> None:
     else:
         expected = outcome.account if isinstance(outcome, records.Snapshot) else None
         assert records.checked_account(line) == expected
-        assert isinstance(outcome, records.Snapshot | records.ApiLog)
+        assert isinstance(outcome, records.Snapshot | records.ApiLog | records.PnlExplain)
         assert records.decode(records.encode(outcome)) == outcome
 
 

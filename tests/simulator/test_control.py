@@ -162,3 +162,23 @@ def _serving_line(process: subprocess.Popen[bytes]) -> str:
         if b"simulator serving" in raw:
             return raw.decode()
     return ""
+
+
+async def test_advance_moves_a_frozen_market_on(control: Any, simulator: Simulator) -> None:
+    """POST /advance: the frozen time moves on by the seconds asked, prices with it; a thawed
+    market, time going back and a body without seconds are refused, and change nothing."""
+    before = simulator.market.now()
+    spy_before = simulator.market.quote(756733).mark
+    status, body = await control("POST", "/advance", json={"seconds": 30})
+    assert (status, body) == (200, {"at": before + 30})
+    assert simulator.market.now() == before + 30
+    assert simulator.market.quote(756733).mark != spy_before
+    for bad, reason in (
+        ({"seconds": -1}, "time only moves forward"),
+        ({"seconds": "5"}, 'expected {"seconds": a number}'),
+        ({"seconds": True}, 'expected {"seconds": a number}'),
+    ):
+        assert await control("POST", "/advance", json=bad) == (400, {"error": reason})
+    await control("POST", "/thaw")
+    status, body = await control("POST", "/advance", json={"seconds": 5})
+    assert (status, body) == (400, {"error": "only a frozen market's time can be advanced"})

@@ -156,3 +156,28 @@ def test_scenario_file_formats(tmp_path: Path) -> None:
     assert market.truth()["DU1"]["net"]["net_delta"] == 7.0
     with pytest.raises(ScenarioError, match="No such file"):
         load(tmp_path / "missing.toml")
+
+
+def test_daily_pnl_follows_prices_not_greeks() -> None:
+    """A position's daily P&L is marked to market from its price path: an option whose
+    reported Greeks are all 0 still makes its price change x size when the market moves."""
+    raw = {
+        "accounts": ["DU1"], "seed": 3, "frozen": True,
+        "underlyings": [{"conid": 5, "symbol": "Z", "sec_type": "STK", "exchange": "SMART",
+                         "primary_exchange": "NYSE", "spot": 50, "vol": 0.3}],
+        "options": [{"conid": 6, "underlying": 5, "right": "C", "strike": 50, "expiry_days": 30,
+                     "multiplier": 100, "fixed_greeks": {"delta": 0, "gamma": 0, "theta": 0,
+                                                         "vega": 0}}],
+        "positions": [{"account": "DU1", "holdings": [{"conid": 6, "quantity": 3}]}],
+    }  # fmt: skip
+    market = Market(from_mapping(raw), clock=lambda: T0)
+    [position] = market.positions("DU1")
+    before, price_before = market.valuation(position), market.quote(6).mark
+    market.advance(5.0)
+    after, price_after = market.valuation(position), market.quote(6).mark
+    assert price_before is not None
+    assert price_after is not None
+    assert market.quote(6).delta == 0.0  # what the gateway reports
+    moved = 3 * 100 * (price_after - price_before)
+    assert moved != 0  # the market did move
+    assert after.daily_pnl - before.daily_pnl == pytest.approx(moved, rel=1e-9)

@@ -413,3 +413,45 @@ async def test_a_format_3_account_shows_as_the_same_account_in_format_2(
     assert charts["DU_V3"]["underlyings"] == charts["DU_V2"]["underlyings"]
     assert charts["DU_V3"]["figures"] == charts["DU_V2"]["figures"]
     assert charts["DU_V3"]["t"] == charts["DU_V2"]["t"]
+
+
+async def test_the_explain_api_sums_scored_intervals_per_bucket_and_refuses_bad_queries(
+    web_environ: dict[str, str], database_url: str
+) -> None:
+    """/api/explain: the last hour's intervals one by one; over 5 days the scored ones summed
+    per hour (a fill counted, not summed); no account or an unknown window is a 400."""
+    await prepare_schema(database_url)
+    intervals = [(NOW - timedelta(minutes=10 - k), 10.0 * (k + 1), 9.0 * (k + 1)) for k in range(3)]
+    lines = [
+        records.encode(
+            dataclasses.replace(
+                builders.pnl_explain("DU1", actual=actual, explained=explained,
+                                     marks=("positions_changed",) if k == 2 else ()),
+                id=records.explain_id("DU1", ts), ts=ts, start_ts=ts - timedelta(seconds=5),
+            )
+        )
+        for k, (ts, actual, explained) in enumerate(intervals)
+    ]  # fmt: skip
+
+    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
+        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+
+    sink = RecordSink(connect)
+    await sink.store(lines)
+    await sink.close()
+    async with serving(web_environ, clock=_now) as (_server, base):
+        _code, hour = await _get(f"{base}/api/explain?account=DU1&window=1h")
+        _code, days = await _get(f"{base}/api/explain?account=DU1&window=5d")
+        refused = [
+            (await _get(f"{base}/api/explain?window=1h"))[0],
+            (await _get(f"{base}/api/explain?account=DU1&window=1y"))[0],
+        ]
+    assert hour["width"] is None
+    assert [(r["actual_pnl"], r["scored"]) for r in hour["rows"]] == [
+        (10.0, True), (20.0, True), (30.0, False),
+    ]  # fmt: skip
+    assert days["width"] == "1h"
+    assert [(r["actual_pnl"], r["explained_pnl"]) for r in days["rows"]] == [(30.0, 27.0)]
+    assert hour["score"]["scored"] == 2
+    assert hour["score"]["not_scored"] == 1
+    assert refused == [400, 400]

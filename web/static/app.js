@@ -545,6 +545,42 @@ async function refreshSeries() {
   if (series.account !== state.account || series.window?.name !== state.window) return;
   if (series.t) renderChart(series);
   renderEvents(series.events || []);
+  const explain = await getJSON(`/api/explain?${query}`);
+  if (explain.account === state.account && explain.window === state.window) {
+    renderExplain(explain);
+  }
+}
+
+// ---- the P&L explain -----------------------------------------------------------------------
+
+const EXPLAIN_TERMS = [
+  ["delta_pnl", "delta"], ["gamma_pnl", "gamma"], ["theta_pnl", "theta"], ["vega_pnl", "vega"],
+  ["linear_pnl", "linear"],
+];
+
+function renderExplain(explain) {
+  const score = explain.score;
+  $("explain-score").textContent = score
+    ? `${score.day}: ${score.scored} intervals scored, ${score.not_scored} not; explained share `
+      + `${formatNumber(score.explained_share)}, Spearman ${formatNumber(score.spearman)} `
+      + `(FRTB green from 0.80), worst interval ${formatNumber(score.worst_unexplained)}`
+    : "no P&L explain stored for this account";
+  const rows = explain.rows;
+  const x = rows.map((row) => row.ts);
+  const traces = EXPLAIN_TERMS.map(([name, label], k) => ({
+    type: "bar", name: label, meta: name, x, marker: { color: LINE_COLORS[k] },
+    y: rows.map((row) => (row.scored ? row[name] : null)),
+  }));
+  traces.push({
+    type: "scatter", mode: "lines+markers", name: "actual", meta: "actual_pnl", x,
+    y: rows.map((row) => (row.scored ? row.actual_pnl : null)),
+    line: { color: "#000000" },
+  });
+  const per = explain.width ? `scored intervals summed per ${explain.width}` : "each interval";
+  Plotly.react("explain-chart", traces, {
+    barmode: "relative", height: 280, margin: { t: 10, r: 10, b: 40, l: 70 },
+    yaxis: { title: { text: `${per} (base currency)` } }, legend: { orientation: "h" },
+  }, { displaylogo: false, responsive: true });
 }
 
 function showError(error) {
