@@ -133,7 +133,7 @@ async def test_grids_are_kept_to_the_stated_precision_and_the_worst_exactly(
     assert row is not None
     grid, worst, delta_gamma, underlying, underlying_worst = row
     for stored, sent in zip(
-        grid + delta_gamma + underlying[0], fine + (-123_456.789, 234_567.891) + fine, strict=True
+        grid + delta_gamma + underlying[0], (*fine, -123_456.789, 234_567.891, *fine), strict=True
     ):
         assert abs(stored - sent) <= abs(sent) * 2.0**-23
     assert grid != list(fine)  # float4 indeed: the stated precision, not more
