@@ -191,9 +191,10 @@ def _replay_table(figures: pipeline.ReplayFigures) -> str:
             f" {figures.naive_rows_s:,.0f} | {figures.naive_rows_s / ceiling:.3f} | 1.0 |",
             "",
             "Goals: ours ≥ 0.6 x ceiling, ≥ 20 x naive. Rows shaped like the collector's for a"
-            f" book of {shapes.BOOK} underlyings per account (format 3, full-precision figures,"
-            " all known; `bench/shapes.py`), 60 accounts, into the partitioned table with its"
-            " key, BRIN and rollup trigger. Ours and the ceiling both use two connections.",
+            f" book of {shapes.BOOK} underlyings per account (format 3, figures as the collector"
+            " states them, all known; `bench/shapes.py`), 60 accounts, into the partitioned"
+            " table with its key, BRIN and rollup trigger. Ours and the ceiling both use two"
+            " connections.",
         ]
     )
 

@@ -1,7 +1,7 @@
 """Snapshots shaped like the collector's: what the storage benchmarks feed the writer and the
 replayer. A book is named by its underlyings per account (`BOOKS`: 2, 10 and 50); each
-underlying holds options, so all of its figures are known, with full-precision values as the
-collector computes them and every completeness complete (the steady state). Format 3 unless a
+underlying holds options, so all of its figures are known, with values as the collector states
+them (`records.kept`) and every completeness complete (the steady state). Format 3 unless a
 format 2 line is asked for (the line before lean snapshots, measured beside it)."""
 
 from __future__ import annotations
