@@ -49,7 +49,7 @@ from alerter.transitions import (
     Transition,
     apply,
 )
-from shared import logs, status
+from shared import heartbeat_files, logs
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
 from shared.health import feed_conditions
@@ -246,7 +246,7 @@ class Alerter:
     ) -> list[Check]:
         """The feed's health from `stored` and the files; the limits on `latest` unless None."""
         rules = self.settings.rules
-        heartbeats = status.read_all(self.settings.paths.run_dir, WATCHED_PROCESSES)
+        heartbeats = heartbeat_files.read_all(self.settings.paths.run_dir, WATCHED_PROCESSES)
         stored_snapshots = {account: row["ts"] for account, row in (stored.latest or {}).items()}
         facts = FeedFacts(
             feed=feed_conditions(heartbeats, now, stored_snapshots=stored_snapshots),
@@ -353,7 +353,7 @@ class Alerter:
         return [alert.view() for alert in self.state.alerts.values() if alert.episode.firing]
 
     def _publish(self, state: str) -> None:
-        beat = status.Heartbeat(
+        beat = heartbeat_files.Heartbeat(
             process="alerter",
             at=self._clock(),
             interval_s=self.settings.interval_s,
@@ -366,4 +366,4 @@ class Alerter:
                 "limits_waiting_since": stamp(self._buffer_wait.since),
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

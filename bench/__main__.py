@@ -20,6 +20,7 @@ from bench import (
     history,
     lean,
     pipeline,
+    recompute,
     scenarios,
     server_time,
     shapes,
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, scenarios, web, expiry, budget);"
+        " collector, scenarios, web, expiry, recompute, budget);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -138,6 +139,11 @@ def _scenario_sections(quick: bool) -> list[str]:
     ]
 
 
+def _recompute_sections(quick: bool) -> list[str]:
+    ticks = 5 if quick else 20
+    return [recompute.table(recompute.measure(ticks), ticks)]
+
+
 def _web_sections(quick: bool) -> list[str]:
     return [web.table(web.chart(days=0.5 if quick else web.DAYS))]
 
@@ -152,6 +158,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "scenarios": _scenario_sections,
     "web": _web_sections,
     "expiry": _expiry_sections,
+    "recompute": _recompute_sections,
     "budget": _budget_sections,
 }
 

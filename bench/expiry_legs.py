@@ -1,4 +1,4 @@
-"""What Greeks by expiry and the legs cost (issue #16): the line, the stored row, and the
+"""What Greeks by expiry and the legs cost: the line, the stored row, and the
 collector's time to compute them, for books of 2, 10 and 50 underlyings per account.
 
 Each underlying holds 3 options (expiring in 5, 40 and 200 days: three buckets) and a share

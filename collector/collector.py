@@ -20,7 +20,7 @@ import logging
 import math
 import multiprocessing
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -40,13 +40,21 @@ from collector.errors import (
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.expiry import by_expiry, expiry_day, expiry_record
-from collector.greeks import LINEAR_TYPES, OPTION_TYPES, AccountContext, aggregate, snapshot
+from collector.greeks import (
+    LINEAR_TYPES,
+    OPTION_TYPES,
+    AccountContext,
+    Holding,
+    aggregate,
+    snapshot,
+)
 from collector.legs import legs_record
+from collector.recompute import GreekRecomputer
 from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
-from shared import logs, records, status
+from shared import heartbeat_files, logs, records
 from shared.durable import atomic_replace
 from shared.reset_window import ResetWindow, active_window
 from shared.service import pause
@@ -89,11 +97,11 @@ class Collector:
         self._spool = SpoolAppender(
             settings.paths.spool_dir, segment_max_bytes=settings.segment_max_bytes
         )
-        self.writer = SpoolWriter(self._spool, max_held_records=settings.held_max_records)
+        self.spool_writer = SpoolWriter(self._spool, max_held_records=settings.held_max_records)
         self.events = EventLog(
-            settings.mode, self.writer, clock=clock, in_reset_window=self.in_reset_window
+            settings.mode, self.spool_writer, clock=clock, in_reset_window=self.in_reset_window
         )
-        self.writer.on_dropped = self._report_dropped
+        self.spool_writer.on_dropped = self._report_dropped
         self.source = source or _make_source(settings, self.events, clock)
         self._state_path = settings.paths.run_dir / STATE_NAME
         self.last_produced: int | None = None
@@ -115,6 +123,8 @@ class Collector:
             rate=settings.risk_free_rate_pct / 100,
             dividend_yield=settings.dividend_yield_pct / 100,
         )
+        # PORTAL: the Greeks its rounding destroys, recomputed (the socket's are exact: never)
+        self._recomputer = GreekRecomputer(self._market)
         self._revaluation: asyncio.Task[None] | None = None
         self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
@@ -273,25 +283,24 @@ class Collector:
         expiry_window = math.floor(tick_ts.timestamp() / self.settings.expiry_interval_s)
         expiry_due = expiry_window != self._expiry_window
         self._expiry_window = expiry_window
+        # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed.
+        figured = self._recomputer.apply(
+            {account: view.holdings for account, view in holdings.items()}, now
+        )
         for account, view in sorted(holdings.items()):
             figures, interval = self._account_lines(
-                account,
-                view,
-                tick_ts,
-                now=now,
-                betas=betas,
-                legs_due=legs_due,
-                expiry_due=expiry_due,
-            )
+                account, view, figured[account], tick_ts, now=now, betas=betas,
+                legs_due=legs_due, expiry_due=expiry_due,
+            )  # fmt: skip
             lines += figures
             if interval is not None:
                 explains.append(interval)
         snapshots = len(holdings)
         lines += self._beta_records(holdings, now)
         self._start_revaluation(index, tick_ts, holdings, now)
-        spooled = self.writer.write(lines)
+        spooled = self.spool_writer.write(lines)
         if explains:  # written apart: a tick's snapshots never wait on its explains' room
-            self.writer.write(explains)
+            self.spool_writer.write(explains)
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
@@ -311,6 +320,7 @@ class Collector:
         self,
         account: str,
         view: AccountView,
+        figured: Sequence[Holding],
         tick_ts: datetime,
         *,
         now: datetime,
@@ -318,12 +328,13 @@ class Collector:
         legs_due: bool,
         expiry_due: bool,
     ) -> tuple[list[bytes], bytes | None]:
-        """One account's lines of a tick: its snapshot and, when due, its Greeks by expiry and
-        its legs; and apart, the explain of the interval since its previous snapshot (None for
-        its first)."""
+        """One account's lines of a tick: its snapshot (from `figured`: its holdings with the
+        Greeks the gateway's rounding destroyed recomputed) and, when due, its Greeks by expiry
+        and its legs; and apart, the explain of the interval since its previous snapshot (None
+        for its first). All but the snapshot read the gateway's Greeks as stated."""
         context = _context(view, betas)
         record = snapshot(
-            account, tick_ts, self.settings.mode, context, aggregate(view.holdings, context, now)
+            account, tick_ts, self.settings.mode, context, aggregate(figured, context, now)
         )
         lines = [records.encode(record)]
         end = explain.End(tick_ts, tuple(view.holdings), context)
@@ -381,7 +392,7 @@ class Collector:
                 if isinstance(exc, BrokenProcessPool):
                     self._revaluer = None  # a new worker for the next grid
                 return
-            self.writer.write(lines)
+            self.spool_writer.write(lines)
 
         self._revaluation = asyncio.create_task(run())
 
@@ -555,7 +566,7 @@ class Collector:
                 details={"symbols": without},
             )  # fmt: skip
         if lines:
-            self.writer.write(lines)
+            self.spool_writer.write(lines)
 
     async def _rates(
         self, symbols: list[str], currencies: Mapping[str, str], benchmark_currency: str | None
@@ -663,12 +674,12 @@ class Collector:
 
     def _publish_status(self, state: str) -> None:
         now = self._clock()
-        beat = status.Heartbeat(
+        beat = heartbeat_files.Heartbeat(
             process="collector",
             at=now,
             interval_s=self.settings.poll_interval_s,
             state=state,
-            gateway=status.Gateway(
+            gateway=heartbeat_files.Gateway(
                 connected=self.source.connected,
                 in_reset_window=self.in_reset_window(now),
                 last_error=self.events.last_error,
@@ -683,14 +694,14 @@ class Collector:
                     "skipped": self.scenarios_skipped,
                 },
                 "spool": {
-                    "pending_in_memory": self.writer.pending,
+                    "pending_in_memory": self.spool_writer.pending,
                     "held_max_records": self.settings.held_max_records,
-                    "dropped": self.writer.dropped,
-                    "error": self.writer.last_error,
+                    "dropped": self.spool_writer.dropped,
+                    "error": self.spool_writer.last_error,
                 },
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
 
 def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:

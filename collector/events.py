@@ -42,7 +42,7 @@ class Dropped:
 
     snapshots: int = 0
     events: int = 0
-    figures: int = 0  # Greeks by expiry, legs and P&L explain lines (issue #16)
+    figures: int = 0  # Greeks by expiry, legs and P&L explain lines
     first_tick: str | None = None  # the oldest and newest tick of the dropped snapshots
     last_tick: str | None = None
 

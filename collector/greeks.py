@@ -29,7 +29,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
 - Precision: a figure built from rounded inputs (the Portal writes Greeks to three decimals)
   carries in its completeness `rounding_bound`, how far it can be from the exact figure (Σ over
   its positions), and `imprecise` when that bound exceeds IMPRECISE_SHARE of it. Exact inputs
-  (the socket's) add neither.
+  (the socket's) add neither. A Greek the rounding destroyed (`destroyed_by_rounding`) may be
+  the model's instead (`with_model_greeks`, applied by collector/recompute.py): counted per
+  figure as `recomputed`, or as `model_disagrees` where the model contradicted the stated one.
 - Market data: a figure any contributing position of which had an input from market data that
   is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
 - `gateway_beta_delta` (PORTAL): the gateway's own beta-weighted delta, Σ field 7696 x qty x
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
@@ -79,10 +81,18 @@ _UNSET_ABOVE: Final = 1e300
 _NOT_COMPUTED_GREEK: Final = -2.0
 _NOT_COMPUTED_PRICE: Final = -1.0
 # A figure whose rounding bound exceeds this share of it is `imprecise` in its completeness:
-# 1 %, the precision issue #17 asks of every PORTAL figure (docs/ibkr-conventions.md).
+# 1 %, the precision promised of every PORTAL figure (docs/ibkr-conventions.md).
 IMPRECISE_SHARE: Final = 0.01
 # Dollar gamma: the delta a 1 % rise of the underlying adds, valued at its price (module doc).
 _ONE_PERCENT: Final = 0.01
+# The Greeks of OptionGreeks.values, in its order.
+GREEKS: Final = ("delta", "gamma", "theta", "vega")
+# The Greek each figure of an option is built from.
+_GREEK_OF: Final = {
+    "net_dollar_delta": "delta", "net_beta_delta": "delta", "net_delta": "delta",
+    "net_dollar_gamma": "gamma", "net_gamma": "gamma",
+    "net_theta": "theta", "net_vega": "vega",
+}  # fmt: skip
 
 
 def note_bars_source(
@@ -146,10 +156,61 @@ class OptionGreeks:
     # gateway's rounding: half a unit of its last stated decimal on the Portal, 0 on the socket
     # (its doubles are the model's own).
     errors: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    # The names (GREEKS) of the Greeks that are the model's, not the gateway's
+    # (`with_model_greeks`): their error above is the model's from its rounded inputs.
+    recomputed: frozenset[str] = frozenset()
+    # The names of those the rounding destroyed whose model value lay outside the stated one's
+    # rounding: the model contradicts the gateway there, so the stated Greek was kept.
+    disagreed: frozenset[str] = frozenset()
 
     @property
     def values(self) -> tuple[float | None, ...]:
         return (self.delta, self.gamma, self.theta, self.vega)
+
+
+def destroyed_by_rounding(value: float | None, error: float) -> bool:
+    """Whether a stated Greek's rounding `error` exceeds IMPRECISE_SHARE of it: the rounding
+    leaves it fewer than two significant digits ("0.022" +- 0.0005 is 2.3 % off), so every
+    figure it goes into is imprecise for its sake. A stated 0 with an error always is."""
+    return value is not None and error > IMPRECISE_SHARE * abs(value)
+
+
+def with_model_greeks(
+    stated: OptionGreeks,
+    model: tuple[float, float, float, float],
+    model_errors: tuple[float, float, float, float],
+) -> OptionGreeks:
+    """`stated` with each Greek its rounding destroys (`destroyed_by_rounding`) replaced by the
+    model's (`model`: delta, gamma, theta, vega, in the gateway's units), where the model's lies
+    within the stated value's rounding: the gateway's own rounded figure proves a model outside
+    it wrong (its rate, dividends or exercise differ from the gateway's), and then the stated
+    one is kept, imprecise, its name in `disagreed`. A replaced Greek's error becomes the
+    model's from its rounded inputs (`model_errors`: the implied vol's and the price's); its
+    name is in `recomputed`."""
+    values, errors = list(stated.values), list(stated.errors)
+    names, disagreed = set(), set()
+    for index, name in enumerate(GREEKS):
+        value, error = values[index], errors[index]
+        if value is None or not destroyed_by_rounding(value, error):
+            continue
+        if abs(model[index] - value) <= error:
+            values[index], errors[index] = model[index], model_errors[index]
+            names.add(name)
+        else:
+            disagreed.add(name)
+    if not names and not disagreed:
+        return stated
+    delta, gamma, theta, vega = values
+    return replace(
+        stated,
+        delta=delta,
+        gamma=gamma,
+        theta=theta,
+        vega=vega,
+        errors=(errors[0], errors[1], errors[2], errors[3], errors[4]),
+        recomputed=stated.recomputed | names,
+        disagreed=stated.disagreed | disagreed,
+    )
 
 
 class ChangeClock:
@@ -173,7 +234,7 @@ class ChangeClock:
 
 @dataclass(frozen=True)
 class OptionTerms:
-    """What revaluing an option needs beyond its Greeks, as the gateway states it (issue #16:
+    """What revaluing an option needs beyond its Greeks, as the gateway states it (for
     scenario P&L, Greeks by expiry, the P&L explain). None in a field: the gateway did not say."""
 
     right: Literal["C", "P"]
@@ -183,6 +244,8 @@ class OptionTerms:
     underlying_sec_type: str | None  # STK, ETF, IND or FUT: with `exercise`, picks the model
     implied_vol: float | None  # annualised, 0.25 for 25 %
     option_price: float | None  # the option's own price, quoted units
+    # What `implied_vol` can be off by from the gateway's rounding (annualised; 0 on the socket)
+    implied_vol_error: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -326,10 +389,8 @@ def _option_parts(holding: Holding, quantity: float, context: AccountContext) ->
         return value
 
     delta = greeks.delta if greeks else None
-    # The Portal's gamma is rounded to 0.001 and often reads 0.000 (docs/ibkr-conventions.md,
-    # "PORTAL mode: the gateway's rounding"): where that makes dollar gamma imprecise, a gamma
-    # recomputed from `holding.terms` with the revaluation pricer (issue #16) is what would
-    # replace it here, with the model's bound instead of the rounding's.
+    # A Greek the Portal's rounding destroyed may be the model's here (`with_model_greeks`,
+    # docs/ibkr-conventions.md "PORTAL mode: the gateway's rounding"): used like the stated one.
     gamma = greeks.gamma if greeks else None
     theta = greeks.theta if greeks else None
     vega = greeks.vega if greeks else None
@@ -490,6 +551,8 @@ class _Sums:
         greeks = holding.greeks
         if holding.is_option and greeks is not None and None not in greeks.values:
             self.options_with_greeks += 1  # all four Greeks known
+        recomputed = greeks.recomputed if holding.is_option and greeks is not None else ()
+        disagreed = greeks.disagreed if holding.is_option and greeks is not None else ()
         if self.share_equivalents:
             shares = share_equivalent_parts(holding)
             parts = {**parts, **shares}
@@ -500,6 +563,10 @@ class _Sums:
                 self.figures[name] = (self.figures[name] or 0.0) + part
                 self.bounds[name] += bounds.get(name, 0.0)
                 counts["contributing"] += 1
+                if _GREEK_OF[name] in recomputed:
+                    counts["recomputed"] = counts.get("recomputed", 0) + 1
+                if _GREEK_OF[name] in disagreed:
+                    counts["model_disagrees"] = counts.get("model_disagrees", 0) + 1
                 for kind in holding.market_data:
                     not_live = counts.setdefault("market_data", {})
                     not_live[kind] = not_live.get(kind, 0) + 1

@@ -93,9 +93,11 @@ def option_terms(
     underlying_sec_type: str | None,
     implied_vol: float | None,
     option_price: float | None,
+    implied_vol_error: float = 0.0,
 ) -> OptionTerms | None:
     """The terms of one option; None for a non-option or when right, strike or expiry is
-    unknown. `implied_vol` is annualised (0.25 for 25 %); zero or less is unknown."""
+    unknown. `implied_vol` is annualised (0.25 for 25 %); zero or less is unknown;
+    `implied_vol_error` what the gateway's rounding leaves of it, annualised."""
     if sec_type not in OPTION_TYPES:
         return None
     side = parse_right(right)
@@ -113,6 +115,7 @@ def option_terms(
         underlying_sec_type=underlying,
         implied_vol=vol if vol is not None and vol > 0 else None,
         option_price=known_price(option_price),
+        implied_vol_error=implied_vol_error,
     )
 
 

@@ -697,6 +697,7 @@ class PortalSource:
                     else None
                 ),
                 option_price=price,
+                implied_vol_error=quote.implied_vol_error / 100 if quote is not None else 0.0,
             ),
         )
 

@@ -67,15 +67,8 @@ def parse_number(raw: Any) -> float | None:
         return known(raw)
     if not isinstance(raw, str):
         return None
-    text = raw.strip().replace(",", "")
-    scale = 1.0
-    if text[-1:].upper() in _SUFFIX:
-        scale = _SUFFIX[text[-1].upper()]
-        text = text[:-1]
-    text = text.removesuffix("%")
-    if not _NUMBER.match(text):
-        return None
-    return known(float(text) * scale)
+    stated = _stated_number(raw.strip().replace(",", ""))
+    return None if stated is None else known(float(stated[0]) * stated[1])
 
 
 # Field 31's prefixes: the value is not a live price (IBKR "Market Data Fields": the last price
@@ -92,17 +85,24 @@ def rounding_error(raw: Any) -> float:
     if not isinstance(raw, str):
         return 0.0
     text = raw.strip().replace(",", "")
-    text = text[1:] if text[:1] in LAST_PREFIXES else text
+    stated = _stated_number(text[1:] if text[:1] in LAST_PREFIXES else text)
+    if stated is None:
+        return 0.0
+    text, scale = stated
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
+    return 0.5 * 10.0**-decimals * scale
+
+
+def _stated_number(text: str) -> tuple[str, float] | None:
+    """A gateway number without its commas: its digits as written and the scale of its suffix
+    ('10.2K' -> ('10.2', 1000.0), '45.10%' -> ('45.10', 1.0)); None when it is no number."""
     scale = 1.0
     if text[-1:].upper() in _SUFFIX:
         scale = _SUFFIX[text[-1].upper()]
         text = text[:-1]
     text = text.removesuffix("%")
-    if not _NUMBER.match(text):
-        return 0.0
-    mantissa, _, exponent = text.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2]) - (int(exponent) if exponent else 0)
-    return 0.5 * 10.0**-decimals * scale
+    return (text, scale) if _NUMBER.match(text) else None
 
 
 def parse_market_data(raw: Any) -> frozenset[str]:
@@ -144,6 +144,7 @@ class PortalQuote:
     price_errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     market_data: frozenset[str] = frozenset()  # `parse_market_data` of its 6509
     spx_delta: float | None = None  # 7696
+    implied_vol_error: float = 0.0  # 7633's rounding (`rounding_error`), in percent like it
 
     @property
     def price(self) -> float | None:
@@ -204,6 +205,7 @@ def parse_snapshot_item(item: Mapping[str, Any]) -> PortalQuote | None:
         ),
         market_data=parse_market_data(item.get(MARKET_DATA_AVAILABILITY)),
         spx_delta=parse_number(item.get(SPX_DELTA)),
+        implied_vol_error=rounding_error(item.get(IMPLIED_VOL)),
         price_errors=(
             rounding_error(item.get(LAST)),
             rounding_error(item.get(BID)),

@@ -242,6 +242,101 @@ def _option_inputs(holding: Holding, now: datetime) -> _Priced | str:
     return _Priced(model, terms.right == "C", terms.strike, underlying, years, vol)
 
 
+@dataclass(frozen=True)
+class ModelGreeks:
+    """One option's Greeks by its model, in the gateway's units: per unit of quoted underlying
+    (delta, gamma), per calendar day (theta), per vol point (vega); and what each can be off by
+    from the rounding of the model's inputs (the implied vol's and the underlying price's, as
+    the gateway stated them), not from the model itself."""
+
+    delta: float
+    gamma: float
+    theta: float
+    vega: float
+    errors: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def values(self) -> tuple[float, float, float, float]:
+        return (self.delta, self.gamma, self.theta, self.vega)
+
+
+# Central differences: the spot moved by this share of itself, the vol by this many (annual)
+# units, the time by an hour. Small enough that the truncation error is below 1e-5 of gamma at
+# a month to expiry (tests/collector/test_recompute.py), large enough that QD+'s own noise (its
+# fixed-point iteration) does not reach the second difference.
+_SPOT_BUMP: Final = 1e-4
+_VOL_BUMP: Final = 1e-4
+_TIME_BUMP_YEARS: Final = 1 / (_DAYS_PER_YEAR * 24)
+
+
+def model_greeks(
+    holding: Holding,
+    market: Market,
+    now: datetime,
+    wanted: frozenset[str] = frozenset(greeks.GREEKS),
+) -> ModelGreeks | str:
+    """An option's Greeks from its own terms (implied vol, strike, expiry, right, exercise) and
+    its underlying's price, priced by the model `option_model` picks (the grid's pricer, so the
+    two never disagree), by central differences; or the reason they cannot be. Only the
+    `wanted` ones (names of `greeks.GREEKS`) are computed, the others are NaN. Their errors:
+    each Greek's change when the implied vol moves by its rounding (`terms.implied_vol_error`)
+    plus its change when the underlying's price moves by its own (`greeks.errors`), to first
+    order."""
+    priced = _option_inputs(holding, now)
+    if isinstance(priced, str):
+        return priced
+    american = priced.model == "american" and not (priced.call and market.dividend_yield <= 0)
+    pricers: dict[float, _American] = {}
+
+    def value(years: float, underlying: float, vol: float) -> float:
+        if not american:
+            return option_value(priced.model, call=priced.call, underlying=underlying,
+                                strike=priced.strike, years=years, vol=vol,
+                                market=market)  # fmt: skip
+        if years not in pricers:
+            pricers[years] = _American(
+                call=priced.call, strike=priced.strike, years=years, market=market
+            )
+        return pricers[years].value(underlying, vol)
+
+    years = priced.years
+    # Never past expiry: near it the time step shrinks to half the time left.
+    dt = min(_TIME_BUMP_YEARS, years / 2)
+    nothing = math.nan
+
+    def at(spot: float, vol: float) -> tuple[float, float, float, float]:
+        delta = gamma = theta = vega = nothing
+        if wanted & {"delta", "gamma"}:
+            step = spot * _SPOT_BUMP
+            down, middle, up = (value(years, spot + k * step, vol) for k in (-1, 0, 1))
+            delta, gamma = (up - down) / (2 * step), (up - 2 * middle + down) / step**2
+        if "vega" in wanted:
+            vega = (value(years, spot, vol + _VOL_BUMP) - value(years, spot, vol - _VOL_BUMP)) / (
+                2 * _VOL_BUMP * 100
+            )
+        if "theta" in wanted:
+            # The value's change as time passes (time to expiry falls), per calendar day.
+            theta = (value(years - dt, spot, vol) - value(years + dt, spot, vol)) / (
+                2 * dt * _DAYS_PER_YEAR
+            )
+        return delta, gamma, theta, vega
+
+    terms, stated = holding.terms, holding.greeks
+    vol_error = terms.implied_vol_error if terms is not None else 0.0
+    price_error = stated.errors[4] if stated is not None else 0.0
+    try:
+        greeks_now = at(priced.underlying, priced.vol)
+        by_vol = at(priced.underlying, priced.vol + vol_error) if vol_error else greeks_now
+        by_price = at(priced.underlying + price_error, priced.vol) if price_error else greeks_now
+    except RuntimeError:  # QuantLib refused the inputs
+        return "pricing_failed"
+    errors = [
+        abs(shifted_v - greek) + abs(shifted_p - greek)
+        for greek, shifted_v, shifted_p in zip(greeks_now, by_vol, by_price, strict=True)
+    ]
+    return ModelGreeks(*greeks_now, errors=(errors[0], errors[1], errors[2], errors[3]))
+
+
 def position_grid(
     holding: Holding,
     context: AccountContext,

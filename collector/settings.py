@@ -69,7 +69,8 @@ class CollectorSettings:
     # close before the benchmark (collector/betas.py)
     beta_lagged: bool = False
     # Scenario P&L (docs/scenarios.md): how often the grid is stored, and what the gateway does
-    # not state for the revaluation, both annual and continuously compounded, in percent.
+    # not state for the revaluation (and the Greeks recomputed where the Portal's rounding
+    # destroys them), both annual and continuously compounded, in percent.
     scenario_interval_s: float = 60.0
     risk_free_rate_pct: float = 4.0
     dividend_yield_pct: float = 0.0

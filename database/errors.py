@@ -31,6 +31,11 @@ class DatabaseError(BridgeError):
         super().__init__(message)
         self.sqlstate = sqlstate
 
+    @property
+    def reason(self) -> str:
+        """The error as the logs and heartbeats say it: its SQLSTATE first, when there is one."""
+        return f"{self.sqlstate}: {self}" if self.sqlstate else str(self)
+
 
 class DatabaseUnavailable(DatabaseError):
     """PostgreSQL cannot be reached or is not serving (connection, shutdown, disk full, auth)."""

@@ -25,8 +25,8 @@ from database.session import Connection, Session
 from shared import records
 
 RAW_TABLES = ("portfolio_greeks", "api_logs")
-# Tables of figures stored beside the snapshots, partitioned and kept like them (issue #16;
-# docs/expiry-and-legs.md, docs/scenarios.md).
+# Tables of figures stored beside the snapshots, partitioned and kept like them
+# (docs/expiry-and-legs.md, docs/scenarios.md).
 BESIDE_SNAPSHOTS = ("expiry_greeks", "position_legs", "scenario_pnl")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")

@@ -4,7 +4,9 @@ The sink (writer, replayer), the history keeper (replayer), the web reader, the 
 `bridge-status` each hold a `Session`: it opens the connection when first needed (and prepares
 it, once per connection), bounds every reply, translates psycopg's and the OS's errors into the
 `database` package's (`errors.translate`, the only translation), drops a connection that broke,
-counts outages against a circuit breaker when the client has one, and closes.
+counts outages (with their reason) against a circuit breaker when the client has one, and closes.
+No client touches its breaker but through its session; several sessions may share one breaker
+(the store's connections: an outage on one holds them all back).
 
 A server can accept a connection and then never answer (hung, or a network path that drops
 replies): psycopg would wait for ever. So a step must be answered within `reply_timeout_s` (the
@@ -42,7 +44,8 @@ class Session:
 
     `prepare` runs on each new connection (bounded like a step); a connection it fails on is
     closed at once. `breaker`, when given, is consulted before each step (open: the step fails
-    at once with `DatabaseUnavailable`) and told of each outage and each answer.
+    at once with `DatabaseUnavailable`) and told of each outage, with its reason, and of each
+    answer (an error the server answered with is an answer: only outages count).
     """
 
     def __init__(
@@ -89,8 +92,11 @@ class Session:
                     await self.close()
                 raise translate(exc) from exc
         except DatabaseError as exc:
-            if isinstance(exc, DatabaseUnavailable) and self._breaker is not None:
-                self._breaker.failed(self._monotonic())
+            if self._breaker is not None:
+                if isinstance(exc, DatabaseUnavailable):
+                    self._breaker.failed(self._monotonic(), exc.reason)
+                else:
+                    self._breaker.succeeded()
             raise
         if self._breaker is not None:
             self._breaker.succeeded()

@@ -21,11 +21,13 @@ connection-level failures are raised, as `DatabaseUnavailable`, for the caller's
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 
+from database.circuit_breaker import DBCircuitBreaker
 from database.errors import (
     BatchTooLarge,
     DatabaseError,
@@ -232,15 +234,23 @@ class StoreResult:
 class RecordSink:
     """Stores lines over one `Session` (database/session.py): opened lazily, prepared with the
     schema and the staging table, each statement answered within `reply_timeout_s`, dropped
-    when it breaks."""
+    when it breaks, its outages counted against `breaker` (the store's, shared by its sinks)."""
 
     def __init__(
         self,
         connect: Callable[[], Awaitable[Connection]],
         *,
         reply_timeout_s: float | None = None,
+        breaker: DBCircuitBreaker | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._session = Session(connect, reply_timeout_s=reply_timeout_s, prepare=_prepare)
+        self._session = Session(
+            connect,
+            reply_timeout_s=reply_timeout_s,
+            prepare=_prepare,
+            breaker=breaker,
+            monotonic=monotonic,
+        )
 
     async def store(self, lines: Sequence[bytes]) -> StoreResult:
         """Store every line once; raises DatabaseUnavailable (or SchemaError) for the caller."""
@@ -314,6 +324,10 @@ class RecordSink:
     @property
     def connected(self) -> bool:
         return self._session.connected
+
+    def allows(self) -> bool:
+        """May the database be tried now? False while the session's breaker is open."""
+        return self._session.allows()
 
     async def connect(self) -> None:
         """Connect and bootstrap the schema now (processes do this at start)."""

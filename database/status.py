@@ -1,7 +1,7 @@
 """`bridge-status`: the bridge's health on one screen, for operators and health checks.
 
 Reads each process's heartbeat file, the spool, the buffer and the dead-letter file directly
-(`shared/bridge_status.py`), so it answers when every process is down; asks PostgreSQL (through
+(`shared/status_report.py`), so it answers when every process is down; asks PostgreSQL (through
 one short `Session`: the same reply bound and translation of errors as every other client) how
 many rows it stored in the last hour, and says so when it cannot. Exit 0 when healthy
 (warnings allowed), 1 when unhealthy, with the reasons; `--json` prints the same for machines.
@@ -20,11 +20,11 @@ from database.errors import DatabaseError
 from database.reads import rows_last_hour
 from database.session import ask_once
 from database.settings import DatabaseSettings
-from shared.bridge_status import gather_files, render, summary, unhealthy
 from shared.errors import SettingsError
 from shared.health import Facts, assess
 from shared.logs import redact
 from shared.settings import BufferLimits, PipelinePaths, with_dotenv
+from shared.status_report import gather_files, render, summary, unhealthy
 
 # A health check must answer soon, whatever the processes' own timeouts: the connection gets
 # this long, and the count (a skip scan of today's partition: milliseconds) this long again.

@@ -1,18 +1,21 @@
 """DatabaseStore: the one way the writer and the replayer store lines, through the circuit breaker.
 
-It owns the idempotent sinks (one per connection), the breaker, the schema bootstrap and the last
-error, so both processes follow the same rules: an outage (`DatabaseUnavailable`) counts against
-the breaker and nothing is stored (`NotStored`); otherwise the result says what was stored, which
-records were rejected (for the caller's dead letters) and which lines lost a race past their
-retries (`unstored`, for the caller to keep), and the breaker is closed: the server answered.
-A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats publish; with
-`events`, the breaker's opening and closing are recorded as `breaker_opened` / `breaker_closed`
-events in the process's own spool (`shared/event_spool.py`), stored like any other event.
+It owns the idempotent sinks (one per connection, each over its own `Session`), the one breaker
+their sessions share, the schema bootstrap and the last error, so both processes follow the same
+rules: an outage (`DatabaseUnavailable`) is counted against the breaker by the session that met
+it, with its reason, and nothing is stored (`NotStored`); otherwise the result says what was
+stored, which records were rejected (for the caller's dead letters) and which lines lost a race
+past their retries (`unstored`, for the caller to keep), and the breaker is closed: the server
+answered. A `SchemaError` is raised, loudly. `view` is the read-only state the heartbeats
+publish; with `events`, the breaker's opening and closing are recorded as `breaker_opened` /
+`breaker_closed` events in the process's own spool (`shared/event_spool.py`), stored like any
+other event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,13 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from database.circuit_breaker import BreakerState, DBCircuitBreaker
-from database.errors import DatabaseError, DatabaseUnavailable
+from database.errors import DatabaseUnavailable
 from database.session import Connection
 from database.settings import DatabaseSettings
 from database.sink import RecordSink, StoreResult
 from shared import logs
 from shared.event_spool import EventSpool
-from shared.status import Heartbeat
+from shared.heartbeat_files import Heartbeat
 
 log = logging.getLogger("database")
 
@@ -61,19 +64,28 @@ class DatabaseStore:
         events: EventSpool | None = None,
     ) -> None:
         opener = connect or (lambda: settings.connect(application_name))
-        self._sinks = [
-            RecordSink(opener, reply_timeout_s=settings.reply_timeout_s) for _ in range(connections)
-        ]
-        self._monotonic = monotonic
-        self._last_error: str | None = None
-        self._events = events
         self.name = name
+        self._events = events
+        # One breaker behind every connection: an outage on one holds them all back. The
+        # sessions count on it; the store only listens to its transitions.
         self._breaker = DBCircuitBreaker(
             name=name,
             fail_max=settings.breaker_fail_max,
             reset_timeout_s=settings.breaker_reset_s,
             on_change=self._breaker_changed,
         )
+        self._sinks = [
+            RecordSink(
+                opener,
+                reply_timeout_s=settings.reply_timeout_s,
+                breaker=self._breaker,
+                monotonic=monotonic,
+            )
+            for _ in range(connections)
+        ]
+        # Why the last batch stored left lines behind (a race lost past its retries): the
+        # server answered, so this is no outage and not the breaker's.
+        self._race: str | None = None
 
     def heartbeat(
         self,
@@ -99,7 +111,9 @@ class DatabaseStore:
 
     @property
     def view(self) -> StoreView:
-        return StoreView(self._breaker.state, self._last_error, self._sinks[0].connected)
+        return StoreView(
+            self._breaker.state, self._breaker.last_failure or self._race, self._sinks[0].connected
+        )
 
     @property
     def connections(self) -> int:
@@ -107,7 +121,7 @@ class DatabaseStore:
 
     def allows(self) -> bool:
         """May the database be tried now? False while the breaker is open."""
-        return self._breaker.allows(self._monotonic())
+        return self._sinks[0].allows()
 
     async def ensure_schema(self) -> None:
         """Connect and create or migrate the schema as soon as the database answers.
@@ -117,36 +131,32 @@ class DatabaseStore:
         """
         if self._sinks[0].connected or not self.allows():
             return
-        try:
+        self._race = None
+        with contextlib.suppress(DatabaseUnavailable):  # counted by the session: tried again
             await self._sinks[0].connect()
-        except DatabaseUnavailable as exc:
-            self._failed(exc)
-        else:
-            self._succeeded()
 
     async def store(
         self, lines: Sequence[bytes], *, connection: int = 0
     ) -> StoreResult | NotStored:
         """Store `lines` over connection number `connection`, or say why nothing was stored."""
-        if not self.allows():
-            return NotStored(f"breaker open: {self._last_error or 'connection failures'}")
+        sink = self._sinks[connection]
+        if not sink.allows():
+            return NotStored(f"breaker open: {self.view.last_error or 'connection failures'}")
+        self._race = None
         try:
-            result = await self._sinks[connection].store(lines)
+            result = await sink.store(lines)
         except DatabaseUnavailable as exc:
-            self._failed(exc)
+            reason = self._breaker.last_failure or exc.reason
             log.warning(
                 "database unavailable: batch not stored",
-                extra=logs.fields(process=self.name, lines=len(lines), reason=self._last_error),
+                extra=logs.fields(process=self.name, lines=len(lines), reason=reason),
             )
-            return NotStored(self._last_error or str(exc))
-        self._succeeded()
+            return NotStored(reason)
         if result.unstored:
-            self._last_error = result.unstored[0][1]
+            self._race = result.unstored[0][1]
             log.warning(
                 "lines lost a race past their retries: not stored now",
-                extra=logs.fields(
-                    process=self.name, lines=len(result.unstored), reason=self._last_error
-                ),
+                extra=logs.fields(process=self.name, lines=len(result.unstored), reason=self._race),
             )
         return result
 
@@ -188,14 +198,6 @@ class DatabaseStore:
         if self._events is not None:
             self._events.close()
 
-    def _failed(self, exc: DatabaseUnavailable) -> None:
-        self._last_error = _describe(exc)
-        self._breaker.failed(self._monotonic())
-
-    def _succeeded(self) -> None:
-        self._last_error = None
-        self._breaker.succeeded()
-
     def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.OPEN and old is BreakerState.CLOSED:
             log.warning(
@@ -204,15 +206,15 @@ class DatabaseStore:
                     process=self.name,
                     transition=f"{old}->{new}",
                     for_s=self._breaker.reset_timeout_s,
-                    reason=self._last_error,
+                    reason=self._breaker.last_failure,
                 ),
             )
             if self._events is not None:
                 self._events.emit(
                     "warning",
                     "breaker_opened",
-                    f"{self.name}: database breaker opened: {self._last_error or 'outage'}",
-                    {"reason": self._last_error, "for_s": self._breaker.reset_timeout_s},
+                    f"{self.name}: database breaker opened: {self._breaker.last_failure}",
+                    {"reason": self._breaker.last_failure, "for_s": self._breaker.reset_timeout_s},
                 )
         elif new is BreakerState.CLOSED:
             log.info(
@@ -229,7 +231,3 @@ class DatabaseStore:
                 "database breaker",
                 extra=logs.fields(process=self.name, transition=f"{old}->{new}"),
             )
-
-
-def _describe(exc: DatabaseError) -> str:
-    return f"{exc.sqlstate}: {exc}" if exc.sqlstate else str(exc)

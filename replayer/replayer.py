@@ -26,7 +26,7 @@ from database.sink import StoreResult
 from database.store import DatabaseStore, NotStored
 from replayer.errors import BufferCorrupt, ReplayerError
 from replayer.settings import ReplayerSettings
-from shared import logs, status
+from shared import heartbeat_files, logs
 from shared.buffer import Buffer, read_lines
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
@@ -143,7 +143,7 @@ class Replayer:
                         log.error("lines kept in the claim", extra=logs.fields(reason=exc))
                         return
                     report.requeued += len(result.unstored)
-                self._account(result, report)
+                self._settle(result, report)
                 ends[index] = end
                 contiguous_end = None
                 while next_index in ends:
@@ -184,7 +184,8 @@ class Replayer:
         else:
             self.troubles.clear("offset")
 
-    def _account(self, result: StoreResult, report: ReplayReport) -> None:
+    def _settle(self, result: StoreResult, report: ReplayReport) -> None:
+        """Add a stored chunk's counts to `report` and dead-letter the lines it rejected."""
         report.stored += result.stored
         report.duplicates += result.duplicates
         report.splits += result.splits
@@ -250,7 +251,7 @@ class Replayer:
                 "history": vars(self.history.last_facts) if self.history.last_facts else None,
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
 
     async def _beat(self, stop: asyncio.Event) -> None:
         """The heartbeat, whether a drain runs, waits for its period, or is stuck."""

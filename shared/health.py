@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from shared.status import Gateway, Heartbeat
+from shared.heartbeat_files import Gateway, Heartbeat
 
 PROCESSES = ("collector", "writer", "replayer", "alerter")
 BREAKER_PROCESSES = ("writer", "replayer")  # those that store through a database breaker

@@ -28,7 +28,8 @@ null, and the underlyings travel as three parallel arrays (`underlying_symbols`,
 `underlying_figures` in `UNDERLYING_FIGURES` order, `underlying_counts` in `UNDERLYING_COUNTS`
 order) that PostgreSQL stores as arrays, plus `underlying_completeness` for the incomplete ones.
 Since migration 009 a figure's completeness may also say `rounding_bound`, `imprecise` and
-`market_data` (written, like any incomplete figure's, only where they apply), and a PORTAL line
+`market_data` (written, like any incomplete figure's, only where they apply; since issue 17's
+recomputed Greeks also `recomputed` and `model_disagrees`, counts of positions), and a PORTAL line
 carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
@@ -849,8 +850,9 @@ def _partial(
 
 
 def _check_qualifiers(counts: Mapping[str, Any], where: str) -> None:
-    """A figure's `rounding_bound` (a finite number >= 0), `imprecise` (true) and
-    `market_data` ({kind: a count > 0}), when it states them."""
+    """A figure's `rounding_bound` (a finite number >= 0), `imprecise` (true), `market_data`
+    ({kind: a count > 0}), `recomputed` and `model_disagrees` (counts > 0), when it states
+    them."""
     bound = counts.get("rounding_bound")
     if bound is not None and (
         type(bound) not in (int, float) or not math.isfinite(bound) or bound < 0
@@ -863,6 +865,9 @@ def _check_qualifiers(counts: Mapping[str, Any], where: str) -> None:
         isinstance(kinds, dict) and all(type(n) is int and n > 0 for n in kinds.values())
     ):
         raise RecordError(f"{where}: market_data is not {{kind: a count}}")
+    for name in ("recomputed", "model_disagrees"):
+        if name in counts and not (type(counts[name]) is int and counts[name] > 0):
+            raise RecordError(f"{where}: {name} is not a count > 0")
 
 
 def _underlyings_from_arrays(body: Mapping[str, Any], *, expand: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ end at or before the start means the window runs past midnight into the next day
 separated by `;`. The default covers both schedules IBKR has published for North America
 (23:45-00:45 ET Saturday to Thursday, and 00:15-01:45 ET Sunday to Friday: together 23:45-01:45),
 the Friday-night weekend maintenance (23:00-03:00 ET) and, inside the first, the Sunday 01:00 ET
-re-login. Accounts served from Europe or Asia add their windows (README lists them).
+re-login. Accounts served from Europe or Asia add their windows (docs/collector.md lists them).
 
 Comparisons are made in UTC, so a window keeps its wall-clock meaning across both DST changes. A
 wall-clock time that does not exist on a spring-forward day is read with the winter offset (the

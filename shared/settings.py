@@ -124,28 +124,26 @@ class EnvReader:
         return number
 
     def seconds(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise SettingsError(name, f"{value!r} is not a number of seconds") from None
-        if not math.isfinite(number) or not minimum <= number <= maximum:
-            raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} seconds")
-        return number
+        return self._finite(name, default, minimum, maximum, ("seconds", " seconds"))
 
     def percent(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
         """A percentage (4 for 4 %), returned as it is written."""
+        return self._finite(name, default, minimum, maximum, ("percent", " %"))
+
+    def _finite(
+        self, name: str, default: float, minimum: float, maximum: float, unit: tuple[str, str]
+    ) -> float:
+        """A finite number in minimum..maximum; `unit` names it in the errors (a number of
+        `unit[0]`, outside the range with `unit[1]` after it)."""
         value = self._raw(name)
         if value is None:
             return default
         try:
             number = float(value)
         except ValueError:
-            raise SettingsError(name, f"{value!r} is not a number of percent") from None
+            raise SettingsError(name, f"{value!r} is not a number of {unit[0]}") from None
         if not math.isfinite(number) or not minimum <= number <= maximum:
-            raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g} %")
+            raise SettingsError(name, f"{value} is outside {minimum:g}..{maximum:g}{unit[1]}")
         return number
 
     def delays(self, name: str, default: str, *, maximum: float) -> tuple[float, ...]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from simulator import history, rounding
 from simulator.faults import Faults
 from simulator.history import Bar
-from simulator.pricing import black_scholes, path
+from simulator.pricing import black_76_greeks, black_scholes, path
 from simulator.scenario import Scenario, Underlying
 from simulator.scenario_truth import Revaluable, account_scenarios
 from simulator.truth import Exposure, account_truth
@@ -326,8 +326,14 @@ class Market:
         )
         years = (expires.timestamp() - at_s) / (365.0 * 86400)
         vol = self._vol[item.underlying_conid] * (1 + 0.1 * (item.strike / spot - 1))
-        value = black_scholes(
-            spot=spot, strike=item.strike, years=years, vol=vol, call=item.right == "C"
+        # An option on a future is priced on the future as its forward (Black-76), like the
+        # gateway's and the collector's model: not Black-Scholes, which would grow it at the rate
+        on_future = self._instruments[item.underlying_conid].sec_type == "FUT"
+        call = item.right == "C"
+        value = (
+            black_76_greeks(future=spot, strike=item.strike, years=years, vol=vol, call=call)
+            if on_future
+            else black_scholes(spot=spot, strike=item.strike, years=years, vol=vol, call=call)
         )
         return value.price, spot, (value, vol)
 
@@ -616,7 +622,7 @@ class Market:
 
     def truth(self) -> dict[str, dict[str, Any]]:
         """Per account: every figure now, exactly, overall and per underlying symbol; `net`
-        keeps format 1's account-level sums for readers of rows stored before issue #8."""
+        keeps format 1's account-level sums for readers of rows stored in format 1."""
         result = self._truth(portal=False)
         for account, figures in result.items():
             figures["net"] = asdict(self._net(self.positions(account)))

@@ -1,5 +1,5 @@
-"""Black-Scholes prices and Greeks, Black-76, an American price by binomial tree, and the
-deterministic paths the simulator's markets follow.
+"""Black-Scholes prices and Greeks, Black-76 prices and Greeks (options on futures), an
+American price by binomial tree, and the deterministic paths the simulator's markets follow.
 
 Greeks are given in IB's units: delta and gamma per unit of underlying, theta per calendar day,
 vega per one point of volatility (1 %). Pure functions of their arguments.
@@ -55,6 +55,31 @@ def black_scholes(
         gamma=pdf / (spot * vol * root),
         theta=theta_year / _DAYS_PER_YEAR,
         vega=spot * pdf * root / 100.0,
+    )
+
+
+def black_76_greeks(
+    *, future: float, strike: float, years: float, vol: float, call: bool
+) -> OptionValue:
+    """A European option on a future (Black 1976) and its Greeks, the future taken as its own
+    forward: the model of futures options (CME's, and the collector's), so their Greeks are not
+    Black-Scholes' on the future, which would grow the future at the rate."""
+    years = max(years, 1.0 / (_DAYS_PER_YEAR * 24 * 60))  # at least a minute: no division by 0
+    root = math.sqrt(years)
+    d1 = (math.log(future / strike) + 0.5 * vol * vol * years) / (vol * root)
+    d2 = d1 - vol * root
+    discount = math.exp(-RATE * years)
+    sign = 1.0 if call else -1.0
+    price = discount * sign * (future * _normal_cdf(sign * d1) - strike * _normal_cdf(sign * d2))
+    pdf = _normal_pdf(d1)
+    # Calendar time shortens T: theta = -dV/dT = rV - e^(-rT) F pdf(d1) vol / (2 sqrt T).
+    theta_year = RATE * price - discount * future * pdf * vol / (2 * root)
+    return OptionValue(
+        price=price,
+        delta=discount * sign * _normal_cdf(sign * d1),
+        gamma=discount * pdf / (future * vol * root),
+        theta=theta_year / _DAYS_PER_YEAR,
+        vega=discount * future * pdf * root / 100.0,
     )
 
 

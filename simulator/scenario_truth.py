@@ -1,6 +1,6 @@
 """The scenario P&L grid, computed by the simulator on its own: pure arithmetic, no I/O.
 
-The simulator's statement of issue #16's grid (docs/scenarios.md), apart from the collector's
+The simulator's statement of the scenario grid (docs/scenarios.md), apart from the collector's
 QuantLib revaluation so neither can agree with the other on a wrong one:
 - 10 moves of the underlying (`MOVES_PCT`) x 3 vol shifts (`VOL_SHIFTS_PTS`) x now and a day
   later: 60 P&Ls, day first, then vol shift, then move;

@@ -1,6 +1,6 @@
 """The figures a trader reads, summed from per-position inputs: pure arithmetic, no I/O.
 
-The simulator's own statement of issue #8's conventions, written apart from the collector's so
+The simulator's own statement of the figures' conventions, written apart from the collector's so
 that neither can agree with the other on a wrong one (docs/simulator.md lists them):
 
 - dollar delta = delta * qty * multiplier * (price / magnifier) * fx, with delta 1 for linear
@@ -14,7 +14,7 @@ A position that cannot contribute to a figure is counted as missing with one rea
 that applies in `REASONS` order. Warrants, bonds, FX and crypto are `unsupported_type`
 everywhere; linear instruments are not counted at all for gamma, theta and vega.
 
-Greeks by expiry (issue #16): each option's dollar delta, dollar gamma, theta and vega go to
+Greeks by expiry: each option's dollar delta, dollar gamma, theta and vega go to
 the bucket of its calendar days to expiry (0-7, 8-30, 31-90, 91-365, over 365) from the day
 given; linear instruments' dollar delta to a line of its own; a bucket nothing reached is None.
 """

@@ -1,6 +1,6 @@
 """A real PostgreSQL on demand: `python -m database.embedded` in a subprocess, which can be stopped
 and started again to stage an outage. The tests' fixtures and the benchmarks' scratch servers
-both run it."""
+both run it; `store_lines` stores spool lines in it as the writer does."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from database.sink import RecordSink, StoreResult
 
 READY_TIMEOUT_S = 60
 
@@ -73,3 +77,13 @@ class PostgresServer:
         assert self._process.stderr is not None
         self._process.stderr.close()
         self._process = None
+
+
+async def store_lines(database_url: str, lines: Sequence[bytes]) -> StoreResult:
+    """`lines` stored through the writer's own sink over one connection, opened and closed here;
+    what was stored, duplicated and rejected."""
+    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url, autocommit=True))
+    try:
+        return await sink.store(lines)
+    finally:
+        await sink.close()

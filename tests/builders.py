@@ -170,7 +170,7 @@ def trader_snapshot(account: str = "DU0001", tick: int = 0) -> records.Snapshot:
     )
 
 
-# Greeks by expiry and legs (issue #16): an account with an AAPL weekly call and a 40-day put
+# Greeks by expiry and legs: an account with an AAPL weekly call and a 40-day put
 # and 100 AAPL shares (complete), and an SPY option without an expiry (missing everywhere).
 _NONE_ROW = (None, None, None, None)
 

@@ -15,18 +15,11 @@ from typing import Any
 from uuid import UUID
 
 from shared.health import Finding, worst
+from shared.heartbeat_files import Heartbeat
 from shared.records import EXPIRY_BUCKETS, EXPIRY_FIGURES
-from shared.status import Heartbeat
-from web.figures import (
-    AGE_COLUMN,
-    COMPLETENESS_COLUMNS,
-    Columns,
-    Figure,
-    Window,
-    figures,
-    lane,
-    panels,
-)
+from web.chart_windows import Window
+from web.event_lanes import lane
+from web.figures import AGE_COLUMN, COMPLETENESS_COLUMNS, Columns, Figure, figures, panels
 
 Row = dict[str, Any]
 _PARTS = ("min", "max", "last")

@@ -9,8 +9,8 @@ breaker period, not per request.
 
 The columns of `portfolio_greeks` and of its rollups are read from information_schema
 (database/reads.py) at each connection and every minute, and every query is built from them
-(see `web/figures.py`); long charts read the rollups, with raw rows for what is not rolled up
-yet (`series_query`).
+(see `web/figures.py`, `web/chart_windows.py`); long charts read the rollups, with raw rows for
+what is not rolled up yet (`series_query`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from database.errors import DatabaseError
 from database.session import Connection, reading_session
 from database.settings import DatabaseSettings
 from shared.logs import redact
+from web.chart_windows import ORIGIN, ROLLUPS, Window, rollup_usable, source
 from web.errors import NoAnswer, NoSchema
-from web.figures import ORIGIN, ROLLUPS, Columns, Window, charted, rollup_usable, source
+from web.figures import Columns, charted
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -57,7 +58,7 @@ def snapshot_source(columns: Columns) -> str:
 _REMEMBERED = 256
 # A chart: min and max of each figure per bucket, and its last value, so a 5-day view ships a
 # few hundred points, not 86,400. The rows are `parts`: raw rows, or for a long bucket (see
-# figures.source) rollup rows for the whole rollup buckets of the window, each a part with its
+# chart_windows.source) rollup rows for the whole rollup buckets of the window, each a part with its
 # own count, last, min and max. A rollup bucket with a minute still in rollup_pending (rows
 # stored since the replayer last rolled it up: the newest minutes, a late replay) is read from
 # the raw rows instead, so the chart shows what the raw table has. The marks are written in the
@@ -359,7 +360,7 @@ class Reader:
 def series_query(
     columns: Columns, account: str, span: Window
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The one chart query, from raw rows or a rollup (figures.source decides which)."""
+    """The one chart query, from raw rows or a rollup (chart_windows.source decides which)."""
     names = charted(columns)
     usable = {table for table, _width in ROLLUPS if rollup_usable(columns, table, names)}
     chosen = source(span, usable)

@@ -1,7 +1,7 @@
 """The web program: the dashboard, its JSON, `/healthz` and `/metrics`, over aiohttp.
 
 It reads and never writes: heartbeats, spool, buffer and dead letters through the same code as
-`bridge-status` (`shared/bridge_status.gather_files`, judged by `shared/health.assess`), and
+`bridge-status` (`shared/status_report.gather_files`, judged by `shared/health.assess`), and
 PostgreSQL through `web/reader.py`'s read-only session, which keeps its last answers while the
 database is down. Its `step()` reads the files once; `run()` serves until told to stop. The
 breakers' openings and closings on the event axis are `api_logs` rows like any other event
@@ -31,10 +31,12 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import logs
-from shared.bridge_status import FileCounts, count_files, gather_files, summary, unhealthy
 from shared.health import Facts, Finding, assess
+from shared.status_report import FileCounts, count_files, gather_files, summary, unhealthy
 from web import payload
+from web.chart_windows import WINDOWS, window
 from web.errors import NoAnswer
+from web.event_lanes import EVENTS_SHOWN
 from web.exposure import (
     NO_STORE,
     SECURITY_HEADERS,
@@ -46,7 +48,7 @@ from web.exposure import (
     session_expiry,
     session_value,
 )
-from web.figures import EVENTS_SHOWN, WINDOWS, charted, window
+from web.figures import charted
 from web.metrics import Observation, exposition_registry
 from web.reader import Reader
 from web.settings import WebSettings

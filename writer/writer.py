@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 from database.circuit_breaker import BreakerState
 from database.store import DatabaseStore, NotStored
-from shared import logs, records, status
+from shared import heartbeat_files, logs, records
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetter, DeadLetters
 from shared.durable import single_instance
@@ -157,11 +157,6 @@ class Writer:
         self._buffer_full = False  # the last batch did not fit under the buffer's cap
         self.totals = DrainReport()
         self._last_status_at = float("-inf")
-
-    @property
-    def positions(self) -> dict[Path, SpoolPosition]:
-        """How far each spool is consumed."""
-        return {directory: spool.position for directory, spool in self._spools.items()}
 
     @property
     def position(self) -> SpoolPosition:
@@ -414,4 +409,4 @@ class Writer:
                 },
             },
         )
-        status.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)
+        heartbeat_files.publish_reporting(self.troubles, self.settings.paths.run_dir, beat)

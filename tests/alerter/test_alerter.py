@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+import testkit.snapshots
 from alerter import state as saved
 from alerter.alerter import Alerter
 from alerter.buffer_wait import LIMITS_WAIT_MAX
@@ -91,12 +92,9 @@ class Feed:
 
     async def dollar_delta(self, value: float) -> None:
         self.tick += timedelta(seconds=5)
-        snapshot = records.Snapshot(
-            id=records.snapshot_id("DU0001", self.tick), ts=self.tick, account="DU0001",
-            mode="SOCKET", net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
-            net_dollar_delta=value, position_count=1, option_count=0, options_with_greeks=0,
-            stalest_greek_age_s=None,
-        )  # fmt: skip
+        snapshot = testkit.snapshots.snapshot(
+            "DU0001", self.tick, net_dollar_delta=value, position_count=1
+        )
         append(self.spool, [records.encode(snapshot)])
         await self.writer.run_until_caught_up()
 
@@ -740,14 +738,9 @@ async def test_a_storm_of_sixty_accounts_reaches_each_url_as_one_notification(
     environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules), "BRIDGE_ALERT_URLS": urls}
     tick = feed.tick + timedelta(seconds=5)
     snapshots = [
-        records.Snapshot(
-            id=records.snapshot_id(account, tick), ts=tick, account=account, mode="SOCKET",
-            net_delta=None, net_gamma=None, net_theta=None, net_vega=None,
-            net_dollar_delta=150.0, position_count=1, option_count=0, options_with_greeks=0,
-            stalest_greek_age_s=None,
-        )
+        testkit.snapshots.snapshot(account, tick, net_dollar_delta=150.0, position_count=1)
         for account in (f"DU{number:04d}" for number in range(60))
-    ]  # fmt: skip
+    ]
     append(feed.spool, [records.encode(snapshot) for snapshot in snapshots])
     await feed.writer.run_until_caught_up()
 

@@ -17,8 +17,8 @@ from alerter.checks import (
 from alerter.episodes import Change, Episode, step
 from alerter.rules import HealthRules, LimitRule
 from shared.health import feed_conditions
+from shared.heartbeat_files import Heartbeat
 from shared.reset_window import active_window, parse_reset_windows
-from shared.status import Heartbeat
 
 # Tuesday 3 March 2026: New York is on EST (UTC-5), so 23:45 ET is 04:45 UTC on Wednesday and
 # 01:45 ET is 06:45 UTC.

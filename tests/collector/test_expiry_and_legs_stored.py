@@ -16,10 +16,10 @@ from psycopg import sql
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
-from database.sink import RecordSink
 from shared import records
 from simulator.app import Simulator
 from simulator.model import Market
+from testkit.postgres import store_lines
 from tests.collector.spooled import spool_lines
 
 FIGURES = records.EXPIRY_FIGURES
@@ -45,14 +45,7 @@ async def every_tick_collector(collector_environ: dict[str, str]) -> AsyncIterat
 async def _store(collector: Collector, database_url: str) -> None:
     """Every line the collector spooled, through the real sink."""
 
-    async def connect() -> psycopg.AsyncConnection[tuple[Any, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        result = await sink.store(spool_lines(collector.settings.paths.var_dir))
-    finally:
-        await sink.close()
+    result = await store_lines(database_url, spool_lines(collector.settings.paths.var_dir))
     assert result.rejected == []
 
 

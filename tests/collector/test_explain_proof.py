@@ -1,4 +1,4 @@
-"""The proof that the explain checks the conventions (issue #16): against the real simulator, in
+"""The proof that the explain checks the conventions: against the real simulator, in
 both modes, the unbroken collector's explain score passes, and breaking one convention at a time
 in the collector makes it fail.
 

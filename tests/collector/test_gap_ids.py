@@ -9,9 +9,9 @@ import psycopg
 
 from collector.collector import STATE_NAME, Collector
 from collector.settings import CollectorSettings
-from database.sink import RecordSink
 from shared import records
 from shared.spool import list_segments
+from testkit.postgres import store_lines
 from tests.collector.spooled import events
 
 
@@ -53,12 +53,8 @@ async def test_a_gap_re_emitted_after_a_crash_is_stored_once(
     assert len(gaps) == 2
     assert gaps[0]["id"] == gaps[1]["id"]
     assert gaps[0]["details"]["ticks"] == 4
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url, autocommit=True))
-    try:
-        for segment in list_segments(var_dir / "spool"):
-            await sink.store(segment.path.read_bytes().splitlines(keepends=True))
-    finally:
-        await sink.close()
+    for segment in list_segments(var_dir / "spool"):
+        await store_lines(database_url, segment.path.read_bytes().splitlines(keepends=True))
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT details FROM api_logs WHERE event = 'gap'").fetchall()
     assert [row[0]["ticks"] for row in rows] == [4]

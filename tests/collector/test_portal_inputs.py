@@ -14,7 +14,7 @@ from collector.collector import Collector
 from simulator.app import Simulator
 from tests.collector.portal import opened_portal_collector
 from tests.collector.spooled import events, snapshots_at
-from tests.collector.stated import stated
+from tests.collector.stated import HALF_CENT, stated
 from tests.fixtures.simulator import StartSimulator
 
 U1 = "U1111111"
@@ -51,7 +51,8 @@ async def test_an_unknown_magnifier_is_missing_and_asked_again_never_1(
 ) -> None:
     """Positions without displayRule, info-and-rules failing: ZC's future and call are
     missing with no_magnifier (not valued 100x too large); once the lookup answers, the next
-    tick asks again and ZC equals the truth. A null priceMagnifier (SPY) stays missing."""
+    tick asks again and ZC equals the truth (its recomputed dollar gamma the exact one, within
+    its bound). A null priceMagnifier (SPY) stays missing."""
     market = trader_portal.market
     market.faults.portal_no_display_rule = True
     market.faults.portal_rules_error = 500
@@ -74,8 +75,13 @@ async def test_an_unknown_magnifier_is_missing_and_asked_again_never_1(
     )
     zc = records[U1]["underlyings"]["ZC"]
     assert reasons(records[U1], "net_dollar_delta", "ZC") == {}
-    for name in ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega"):
+    for name in ("net_dollar_delta", "net_theta", "net_vega"):
         assert zc[name] == stated(name, truth[name]), name
+    # Its call's gamma ("0.0xx") is recomputed: the exact truth within the stated bound.
+    gamma = zc["completeness"]["net_dollar_gamma"]
+    exact = market.truth()[U1]["underlyings"]["ZC"]["net_dollar_gamma"]
+    assert gamma["recomputed"] == 1
+    assert abs(zc["net_dollar_gamma"] - exact) <= gamma["rounding_bound"] * (1 + 1e-9) + HALF_CENT
     # Info-and-rules says null for SPY and its two calls: unknown, not 1.
     assert reasons(records[U1], "net_dollar_delta", "SPY") == {"no_magnifier": 3}
 

@@ -14,9 +14,9 @@ import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
-from database.sink import RecordSink
 from simulator.app import Simulator
 from simulator.model import Market
+from testkit.postgres import store_lines
 from tests.collector.portal import opened_portal_collector
 from tests.collector.spooled import spool_lines
 from tests.collector.trader import settle
@@ -50,14 +50,7 @@ def _scenario_lines(collector: Collector, index: int) -> dict[str, bytes]:
 
 
 async def _stored(lines: list[bytes], database_url: str) -> dict[str, dict[str, Any]]:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        result = await sink.store(lines)
-    finally:
-        await sink.close()
+    result = await store_lines(database_url, lines)
     assert result.rejected == []
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(

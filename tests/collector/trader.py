@@ -15,7 +15,7 @@ import psycopg
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
-from database.sink import RecordSink
+from testkit.postgres import store_lines
 from tests.collector.spooled import snapshots_at, spool_lines
 from tests.collector.stated import stated
 
@@ -30,7 +30,7 @@ COLUMNS = (
 
 # What a figure's completeness says of its precision, not of its positions: compared on its
 # own (test_trader_figures.py), since /truth states exact figures.
-PRECISION_KEYS = ("rounding_bound", "imprecise")
+PRECISION_KEYS = ("rounding_bound", "imprecise", "recomputed", "model_disagrees")
 
 
 def completeness_of(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,14 +128,7 @@ async def settle(
 async def store(lines: list[bytes], database_url: str) -> dict[str, dict[str, Any]]:
     """Store spool lines with the writer's sink; the stored rows by account (latest tick)."""
 
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        result = await sink.store(lines)
-    finally:
-        await sink.close()
+    result = await store_lines(database_url, lines)
     assert result.rejected == []
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cursor = await conn.execute(

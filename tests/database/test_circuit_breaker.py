@@ -12,7 +12,7 @@ def _replay(events: list[tuple[str, float]], *, fail_max: int = 3) -> list[Break
     states = []
     for event, now in events:
         if event == "fail":
-            breaker.failed(now)
+            breaker.failed(now, "refused")
         elif event == "ok":
             breaker.succeeded()
         else:
@@ -59,7 +59,7 @@ def test_state_sequence(events: list[tuple[str, float]], expected: list[str]) ->
 def test_open_breaker_refuses_calls_until_timeout() -> None:
     """While open, `allows` says no; after the timeout it lets one trial through."""
     breaker = DBCircuitBreaker(name="test", fail_max=1, reset_timeout_s=2.0)
-    breaker.failed(100.0)
+    breaker.failed(100.0, "refused")
     assert not breaker.allows(101.0)
     assert breaker.allows(102.0)
     assert breaker.state is BreakerState.HALF_OPEN
@@ -74,7 +74,7 @@ def test_state_changes_are_reported() -> None:
         reset_timeout_s=1.0,
         on_change=lambda old, new: seen.append((str(old), str(new))),
     )
-    breaker.failed(0)
+    breaker.failed(0, "refused")
     breaker.allows(1)
     breaker.succeeded()
     assert seen == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
@@ -85,3 +85,14 @@ def test_rejects_nonsense_configuration(fail_max: int, reset_s: float) -> None:
     """A breaker that could never open or never close is refused at construction."""
     with pytest.raises(ValueError, match="fail_max"):
         DBCircuitBreaker(name="test", fail_max=fail_max, reset_timeout_s=reset_s)
+
+
+def test_the_last_failure_is_kept_until_a_call_succeeds() -> None:
+    """Each outage's reason replaces the one before; a success forgets it."""
+    breaker = DBCircuitBreaker(name="test", fail_max=3)
+    assert breaker.last_failure is None
+    breaker.failed(0, "refused")
+    breaker.failed(1, "no answer from the server within 5 s")
+    assert breaker.last_failure == "no answer from the server within 5 s"
+    breaker.succeeded()
+    assert breaker.last_failure is None

@@ -21,6 +21,7 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+import testkit.snapshots
 from database import history
 from database.history import (
     ACCOUNT_FIGURES,
@@ -29,8 +30,8 @@ from database.history import (
     Retention,
 )
 from database.schema import bootstrap, migrations
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from tests import builders
 
 EPOCH = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
@@ -93,11 +94,9 @@ def _snapshot(account: str, tick: int) -> records.Snapshot:
         }  # fmt: skip
     else:
         extra = {name: None for name in ACCOUNT_FIGURES[2:] if name not in records.GREEK_FIELDS}
-    return records.Snapshot(
-        id=records.snapshot_id(account, ts),
-        ts=ts,
-        account=account,
-        mode="SOCKET",
+    return testkit.snapshots.snapshot(
+        account,
+        ts,
         net_delta=figures["net_delta"],
         net_gamma=figures["net_gamma"],
         net_theta=figures["net_theta"],
@@ -122,11 +121,7 @@ def _snapshot(account: str, tick: int) -> records.Snapshot:
 
 async def _store(url: str, snapshots: Iterable[records.Snapshot]) -> int:
     """Store through the bridge's own sink; duplicates are absorbed by the table's key."""
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(url))
-    try:
-        result = await sink.store([records.encode(snapshot) for snapshot in snapshots])
-    finally:
-        await sink.close()
+    result = await store_lines(url, [records.encode(snapshot) for snapshot in snapshots])
     assert result.rejected == []
     return result.stored
 

@@ -17,8 +17,8 @@ import pytest
 
 from database import history
 from database.schema import bootstrap
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from tests import builders
 
 pytestmark = [pytest.mark.slow]
@@ -81,11 +81,7 @@ async def _stored(url: str) -> None:
     book = [_book(tick) for tick in range(_TICKS)]
     lines = [records.encode(_as(s, "DU_V2", 2)) for s in book]
     lines += [records.encode(_as(s, "DU_V3", 3)) for s in book]
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(url))
-    try:
-        result = await sink.store(lines)
-    finally:
-        await sink.close()
+    result = await store_lines(url, lines)
     assert (result.stored, result.rejected) == (2 * _TICKS, [])
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await history.maintain(conn, history.Retention(), builders.EPOCH + timedelta(hours=2))
@@ -146,11 +142,7 @@ async def test_a_complete_format_3_row_stores_no_completeness_and_no_jsonb(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await bootstrap(conn)
         await history.maintain(conn, history.Retention(), builders.EPOCH)
-    sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
-    try:
-        await sink.store([records.encode(lean)])
-    finally:
-        await sink.close()
+    await store_lines(database_url, [records.encode(lean)])
     with psycopg.connect(database_url) as conn:
         stored = conn.execute(
             "SELECT completeness, underlyings, underlying_completeness, underlying_symbols"
@@ -185,11 +177,7 @@ async def test_the_readmes_queries_answer_the_same_for_either_format(database_ur
     answers = []
     for version in (2, 3):
         lines = [records.encode(_as(s, "DU1234567", version)) for s in book]
-        sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
-        try:
-            assert (await sink.store(lines)).stored == len(lines)
-        finally:
-            await sink.close()
+        assert (await store_lines(database_url, lines)).stored == len(lines)
         with psycopg.connect(database_url) as conn:
             answers.append([conn.execute(query).fetchall() for query in queries])
             conn.execute("TRUNCATE portfolio_greeks")

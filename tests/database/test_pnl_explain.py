@@ -4,7 +4,6 @@ and the daily score view (migration 007) gives the hand-worked score of a day.""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,16 +18,6 @@ from tests import builders
 # Σ|actual| 100 -> explained share 0.83; ranks of explained 2, 1, 3.5, 3.5 (a tie) against
 # actual's 2, 1, 3, 4 -> Spearman 4.5 / sqrt(4.5 x 5) = 3 / sqrt(10); the worst is the 4th.
 _DAY = [(10.0, 8.0), (-20.0, -25.0), (30.0, 30.0), (40.0, 30.0)]
-
-
-@pytest.fixture
-async def sink(database_url: str) -> AsyncIterator[RecordSink]:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    yield sink
-    await sink.close()
 
 
 def _lines() -> list[bytes]:

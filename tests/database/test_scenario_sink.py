@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from database.sink import RecordSink
 from shared import records
 
 TS = datetime(2026, 12, 7, 15, 0, 5, tzinfo=UTC)
 GRID = tuple(float(i - 30) * 1.5 for i in range(60))
-
-
-@pytest.fixture
-async def sink(database_url: str) -> AsyncIterator[RecordSink]:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    yield sink
-    await sink.close()
 
 
 def _scenario(account: str) -> records.Scenario:

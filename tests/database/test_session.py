@@ -86,3 +86,50 @@ async def test_an_open_breaker_refuses_without_trying_the_server(
         await session.run(_one)
     assert len(attempts) == 1
     await session.close()
+
+
+async def test_sessions_sharing_a_breaker_are_held_back_together(
+    db_proxy: TcpProxy, database_url: str
+) -> None:
+    """Two sessions on one breaker (the store's connections): an outage met by one opens it
+    with its reason, and the other then fails at once, without a connection attempt."""
+    url = proxy_url(database_url, db_proxy)
+    db_proxy.close()  # nothing listens any more: every connection is refused
+    breaker = DBCircuitBreaker(name="test", fail_max=1)
+    first, second = _session(url, breaker), _session(url, breaker)
+    with pytest.raises(DatabaseUnavailable) as outage:
+        await first.run(_one)
+    assert (breaker.state, breaker.last_failure) == (BreakerState.OPEN, outage.value.reason)
+    assert second.allows() is False
+    with pytest.raises(DatabaseUnavailable, match="breaker open"):
+        await second.run(_one)
+    assert db_proxy.accepted == 0
+    await first.close()
+    await second.close()
+
+
+async def test_an_answered_error_closes_a_half_open_breaker(
+    db_proxy: TcpProxy, database_url: str
+) -> None:
+    """The breaker's trial call meets an error the server answered with (a missing table):
+    the server is up, so the breaker closes and forgets the outage's reason."""
+    now = [0.0]
+    breaker = DBCircuitBreaker(name="test", fail_max=1, reset_timeout_s=1.0)
+    session = Session(
+        lambda: psycopg.AsyncConnection.connect(
+            proxy_url(database_url, db_proxy), autocommit=True, connect_timeout=2
+        ),
+        reply_timeout_s=5.0,
+        breaker=breaker,
+        monotonic=lambda: now[0],
+    )
+    breaker.failed(0.0, "staged outage")
+    now[0] = 2.0  # past the reset timeout: the next step is the trial
+
+    async def missing(conn: Connection) -> None:
+        await conn.execute("SELECT * FROM no_such_table")
+
+    with pytest.raises(SchemaError):
+        await session.run(missing)
+    assert (breaker.state, breaker.last_failure) == (BreakerState.CLOSED, None)
+    await session.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,16 +15,6 @@ from database.sink import RecordSink
 from shared import records
 from testkit.postgres import PostgresServer
 from tests import builders
-
-
-@pytest.fixture
-async def sink(database_url: str) -> AsyncIterator[RecordSink]:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(database_url, autocommit=True)
-
-    sink = RecordSink(connect)
-    yield sink
-    await sink.close()
 
 
 async def _count(url: str, table: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from shared import status
+from shared import heartbeat_files
 from testkit.waiting import wait_until
 from tests.e2e.bridge_checks import ACCOUNTS, assert_promise_kept, query, rows_per_tick
 from tests.fixtures.supervisor import Supervisor
@@ -93,7 +93,7 @@ def _fill(path: Path) -> int:
 
 
 def _beat(var: Path, process: str) -> dict[str, Any]:
-    beat = status.read(var / "run", process)
+    beat = heartbeat_files.read(var / "run", process)
     return beat.to_json() if beat is not None else {}
 
 

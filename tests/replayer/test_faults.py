@@ -11,7 +11,7 @@ from pathlib import Path
 
 from replayer.replayer import Replayer
 from replayer.settings import ReplayerSettings
-from shared import status
+from shared import heartbeat_files
 from shared.buffer import Buffer
 from testkit.waiting import wait_until, wait_until_async
 from tests import builders
@@ -102,7 +102,7 @@ async def test_heartbeat_is_published_between_replay_periods(
     stamps: set[datetime | None] = set()
 
     def beats() -> bool:
-        beat = status.read(run_dir, "replayer")
+        beat = heartbeat_files.read(run_dir, "replayer")
         if beat is not None:
             stamps.add(beat.at)
         return len(stamps) >= 3
@@ -114,7 +114,7 @@ async def test_heartbeat_is_published_between_replay_periods(
     finally:
         stop.set()
         await task
-    beat = status.read(run_dir, "replayer")
+    beat = heartbeat_files.read(run_dir, "replayer")
     assert beat is not None
     assert (beat.state, beat.interval_s, beat.details["replay_interval_s"]) == ("stopped", 0.1, 60)
     assert os.getpid() == beat.pid

@@ -23,7 +23,8 @@ def test_an_explain_round_trips_through_its_line() -> None:
     record = builders.pnl_explain()
     assert records.decode(records.encode(record)) == record
     assert record.id == records.explain_id("DU0001", record.ts)
-    assert records.checked_account(records.encode(record)) is None  # not a snapshot
+    # It goes with its account's snapshots, on the writer's connection for that account.
+    assert records.checked_account(records.encode(record)) == "DU0001"
 
 
 @given(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.health import Facts, assess, feed_conditions, silent_after_s, stale_after_s, worst
-from shared.status import Gateway, Heartbeat
+from shared.heartbeat_files import Gateway, Heartbeat
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

@@ -276,6 +276,9 @@ def _v3(**changes: object) -> bytes:
         (_v3(completeness={"net_theta": {"rounding_bound": "1"}}), "rounding_bound is not"),
         (_v3(completeness={"net_theta": {"imprecise": 1}}), "imprecise is not true"),
         (_v3(completeness={"net_theta": {"market_data": {"delayed": 0}}}), "market_data is not"),
+        (_v3(completeness={"net_dollar_gamma": {"recomputed": 0}}), "recomputed is not"),
+        (_v3(completeness={"net_dollar_gamma": {"recomputed": 1.0}}), "recomputed is not"),
+        (_v3(completeness={"net_dollar_gamma": {"model_disagrees": -1}}), "model_disagrees is"),
         (
             _v3(underlying_completeness={"ZC": {"net_gamma": {"market_data": ["delayed"]}}}),
             "completeness of ZC of net_gamma: market_data is not",

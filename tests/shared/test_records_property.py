@@ -80,7 +80,8 @@ def _check(line: bytes) -> None:
             records.checked_account(line)
         assert refused.value.reason == outcome.reason
     else:
-        expected = outcome.account if isinstance(outcome, records.Snapshot) else None
+        by_account = records.Snapshot | records.ExpiryGreeks | records.Legs | records.PnlExplain
+        expected = outcome.account if isinstance(outcome, by_account) else None
         assert records.checked_account(line) == expected
         assert isinstance(outcome, records.Snapshot | records.ApiLog | records.PnlExplain)
         assert records.decode(records.encode(outcome)) == outcome

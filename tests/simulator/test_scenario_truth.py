@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from simulator.pricing import RATE, american, black_76, black_scholes, european
+from simulator.pricing import RATE, american, black_76, black_76_greeks, black_scholes, european
 from simulator.scenario_truth import Revaluable, account_scenarios, position_grid
 from simulator.truth import Exposure
 
@@ -16,6 +16,29 @@ def test_black_76_put_call_parity() -> None:
     call = black_76(future=105, strike=100, years=0.5, vol=0.3, call=True)
     put = black_76(future=105, strike=100, years=0.5, vol=0.3, call=False)
     assert call - put == pytest.approx(math.exp(-RATE * 0.5) * 5, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("call", "price", "delta", "theta"),
+    [
+        # F = 105, K = 100, T = 0.5, vol 30 %, r = 4 %: d1 = 0.336066, d2 = 0.123934,
+        # e^(-rT) = 0.980199; theta = rV - e^(-rT) F pdf(d1) vol / (2 sqrt T), per day.
+        (True, 11.159827, 0.619083, -0.0213299),
+        (False, 6.258834, -0.361116, -0.0218670),
+    ],
+)
+def test_black_76_greeks_by_hand(call: bool, price: float, delta: float, theta: float) -> None:
+    """Black-76's value and Greeks of options on a future; gamma e^(-rT) pdf(d1) / (F vol
+    sqrt T) = 0.0165922 and vega e^(-rT) F pdf(d1) sqrt T / 100 = 0.274394 for both rights."""
+    value = black_76_greeks(future=105, strike=100, years=0.5, vol=0.3, call=call)
+    assert value.price == pytest.approx(price, abs=1e-6)
+    assert value.price == pytest.approx(
+        black_76(future=105, strike=100, years=0.5, vol=0.3, call=call), rel=1e-12
+    )
+    assert value.delta == pytest.approx(delta, abs=1e-6)
+    assert value.gamma == pytest.approx(0.0165922, abs=1e-7)
+    assert value.theta == pytest.approx(theta, abs=1e-7)
+    assert value.vega == pytest.approx(0.274394, abs=1e-6)
 
 
 def test_the_tree_prices_an_american_put_above_the_european() -> None:

@@ -1,5 +1,5 @@
-"""The simulator's own statement of issue #8's figures, with hand-worked tables; its daily bars,
-betas and ledger over small scenarios."""
+"""The simulator's own statement of the figures' conventions, with hand-worked tables; its daily
+bars, betas and ledger over small scenarios."""
 
 from __future__ import annotations
 

@@ -9,29 +9,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
-from testkit.waiting import wait_until
+from testkit.postgres import store_lines
 from tests import builders
 from tests.fixtures.processes import Processes
-from tests.fixtures.supervisor import free_port
-from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
+from tests.fixtures.web import insert_snapshots, open_page, prepare_schema, snapshot_row
 
 ACCOUNT = "DU0000001"
 
 
 async def _store(url: str, lines: list[bytes]) -> None:
-    async def connect() -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        assert (await sink.store(lines)).rejected == []
-    finally:
-        await sink.close()
+    assert (await store_lines(url, lines)).rejected == []
 
 
 def _cells(page: Any, selector: str) -> list[str]:
@@ -64,12 +54,7 @@ def test_expiry_table_and_sortable_legs(
         pool.submit(asyncio.run, _store(database_url, lines)).result()
     insert_snapshots(database_url, [snapshot_row(ACCOUNT, now)])
 
-    port = free_port()
-    processes.start("web", {**web_environ, "BRIDGE_WEB_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    wait_until(lambda: answers(base + "/healthz"), what="the web program")
-    page.goto(base + "/")
+    page = open_page(processes, browser, web_environ)
     page.wait_for_function("() => document.querySelectorAll('#legs tbody tr[data-conid]').length")
     theta = '#expiry tr[data-scope="AAPL"][data-figure="net_theta"]'
     aapl_theta = [

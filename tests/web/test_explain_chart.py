@@ -11,13 +11,11 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
-from testkit.waiting import wait_until
+from testkit.postgres import store_lines
 from tests import builders
 from tests.fixtures.processes import Processes
-from tests.fixtures.supervisor import free_port
-from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
+from tests.fixtures.web import insert_snapshots, open_page, prepare_schema, snapshot_row
 
 ACCOUNT = "DU0000007"
 # (actual, explained) of four scored intervals a minute apart, and one fill (not scored).
@@ -46,14 +44,7 @@ def _explains(now: datetime) -> list[bytes]:
 
 
 async def _store(url: str, lines: list[bytes]) -> None:
-    async def connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
-        return await psycopg.AsyncConnection.connect(url, autocommit=True)
-
-    sink = RecordSink(connect)
-    try:
-        assert (await sink.store(lines)).rejected == []
-    finally:
-        await sink.close()
+    assert (await store_lines(url, lines)).rejected == []
 
 
 def test_the_explain_chart_stacks_the_terms_against_the_actual_pnl(
@@ -74,12 +65,7 @@ def test_the_explain_chart_stacks_the_terms_against_the_actual_pnl(
         ).fetchone()
     assert row is not None
 
-    port = free_port()
-    processes.start("web", {**web_environ, "BRIDGE_WEB_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    wait_until(lambda: answers(base + "/healthz"), what="the web program")
-    page.goto(base + "/")
+    page = open_page(processes, browser, web_environ)
     page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
     page.select_option("#account", ACCOUNT)
     page.wait_for_function(

@@ -6,19 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from web.figures import (
-    Columns,
-    Source,
-    Window,
-    charted,
-    figures,
-    lane,
-    panels,
-    rollup_usable,
-    source,
-    step_for,
-    window,
-)
+from web.chart_windows import Source, Window, rollup_usable, source, step_for, window
+from web.event_lanes import lane
+from web.figures import Columns, charted, figures, panels
 
 # The columns of migration 001, as information_schema lists them.
 BEFORE = {

@@ -8,16 +8,15 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from playwright.sync_api import Browser
 
-from database.sink import RecordSink
 from shared import records
+from testkit.postgres import store_lines
 from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.processes import Processes
 from tests.fixtures.supervisor import free_port
-from tests.fixtures.web import answers, insert_snapshots, prepare_schema, snapshot_row
+from tests.fixtures.web import answers, insert_snapshots, open_page, prepare_schema, snapshot_row
 
 
 def test_sixty_accounts_one_selector_one_chart(
@@ -83,11 +82,17 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
 ) -> None:
     """A PORTAL snapshot stored by the writer's sink whose dollar gamma carries a rounding bound
     over 1 % of it (imprecise) and whose dollar delta had delayed inputs: the gamma cell reads
-    "± 2,500", marked imprecise; the delta cell is marked delayed, naming the kind; the
-    gateway's own beta delta is shown beside ours."""
+    "± 2,500", marked imprecise, and says how many of its Greeks were recomputed and how many
+    the model disagreed with; the delta cell is marked delayed, naming the kind; the gateway's
+    own beta delta is shown beside ours."""
     plain = builders.trader_snapshot("DU0000001")
     assert plain.completeness is not None
-    gamma_counts = {**plain.completeness["net_dollar_gamma"], "rounding_bound": 2500.0}
+    gamma_counts = {
+        **plain.completeness["net_dollar_gamma"],
+        "rounding_bound": 2500.0,
+        "recomputed": 2,
+        "model_disagrees": 1,
+    }
     delta_counts = {**plain.completeness["net_dollar_delta"], "market_data": {"delayed": 2}}
     completeness = {
         **plain.completeness,
@@ -106,20 +111,11 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
 
     async def store() -> None:
         await prepare_schema(database_url)
-        sink = RecordSink(lambda: psycopg.AsyncConnection.connect(database_url))
-        try:
-            assert (await sink.store([records.encode(snapshot)])).stored == 1
-        finally:
-            await sink.close()
+        assert (await store_lines(database_url, [records.encode(snapshot)])).stored == 1
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, store()).result()
-    port = free_port()
-    processes.start("web", {**web_environ, "BRIDGE_WEB_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    wait_until(lambda: answers(base + "/healthz"), what="the web program")
-    page.goto(base + "/")
+    page = open_page(processes, browser, web_environ)
     page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
     row = '#accounts td[data-account="DU0000001"]'
     gamma = page.query_selector(f'{row}[data-figure="net_dollar_gamma"]')
@@ -130,10 +126,13 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
     assert theirs is not None
     gamma_text, gamma_class = gamma.inner_text(), str(gamma.get_attribute("class"))
     shown = (gamma.get_attribute("data-bound"), delta.get_attribute("data-market-data"))
+    recomputed, gamma_title = gamma.get_attribute("data-recomputed"), gamma.get_attribute("title")
     delta_class, their_value = str(delta.get_attribute("class")), theirs.get_attribute("data-value")
     page.close()
     assert "±2,500" in gamma_text.replace(" ", "")
     assert "imprecise" in gamma_class
     assert shown == ("2500", "delayed")
+    assert recomputed == "2"
+    assert "2 Greeks recomputed by the model, 1 kept as rounded" in str(gamma_title)
     assert "delayed" in delta_class
     assert their_value == "-12.5"

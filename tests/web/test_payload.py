@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from shared.status import Heartbeat
-from web.figures import Window
+from shared.heartbeat_files import Heartbeat
+from web.chart_windows import Window
 from web.payload import events, expiry, firing, legs, series
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)

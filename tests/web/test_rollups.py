@@ -19,7 +19,8 @@ from database import history
 from database.settings import DatabaseSettings
 from testkit.web import serving
 from tests.fixtures.web import insert_snapshots, prepare_schema, snapshot_row
-from web.figures import Columns, Window, source, window
+from web.chart_windows import Window, source, window
+from web.figures import Columns
 from web.reader import Reader, series_query
 
 NOW = datetime(2026, 3, 2, 15, 0, 7, tzinfo=UTC)  # 7 s into a minute

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared import status
+from shared import heartbeat_files
 from shared.errors import DeadLettersUnavailable
 from shared.spool import SpoolAppender, list_segments
 from testkit.postgres import PostgresServer
@@ -264,7 +264,7 @@ def test_a_full_disk_under_the_checkpoint_is_retried_not_fatal(
     assert not (Path(pipeline_environ["BRIDGE_VAR_DIR"]) / "spool/writer.checkpoint").exists()
 
 
-def _writer_beat(run_dir: Path) -> status.Heartbeat:
+def _writer_beat(run_dir: Path) -> heartbeat_files.Heartbeat:
     """The writer's heartbeat; one saying nothing before its first."""
-    beat = status.read(run_dir, "writer")
-    return beat or status.Heartbeat("writer", at=None, interval_s=1.0, state="not started")
+    beat = heartbeat_files.read(run_dir, "writer")
+    return beat or heartbeat_files.Heartbeat("writer", at=None, interval_s=1.0, state="not started")

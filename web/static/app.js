@@ -252,6 +252,12 @@ function figureCell(row, figure) {
       td.title += " (imprecise: more than 1 % of the figure)";
     }
   }
+  // Greeks the rounding destroyed, the model's instead (PORTAL): said, with how many.
+  if (detail && (detail.recomputed || detail.model_disagrees) && known) {
+    td.dataset.recomputed = String(detail.recomputed || 0);
+    td.title += ` — ${detail.recomputed || 0} Greeks recomputed by the model` +
+      (detail.model_disagrees ? `, ${detail.model_disagrees} kept as rounded (the model disagreed)` : "");
+  }
   // Inputs from delayed or frozen market data: said per figure, with how many positions.
   const notLive = detail && detail.market_data ? Object.entries(detail.market_data) : [];
   if (notLive.length && known) {

@@ -16,9 +16,9 @@ from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
 from shared.errors import CheckpointCorrupt
 from shared.health import PROCESSES, Facts, Finding, worst
+from shared.heartbeat_files import Heartbeat, read_all
 from shared.settings import BufferLimits, PipelinePaths
 from shared.spool import SpoolPosition, backlog, load_checkpoint
-from shared.status import Heartbeat, read_all
 
 
 def _record_ts(line: bytes | None) -> datetime | None:
