@@ -86,7 +86,7 @@ bench: $(STAMP)
 
 ## bench-quick: the headline ratios at small sizes, printed only (under 3 minutes)
 bench-quick: $(STAMP)
-	$(BIN)/python -m bench --quick --only lean,replay,latency,capacity,web,budget
+	$(BIN)/python -m bench --quick --only lean,replay,latency,capacity,web
 
 ## screenshot: the README's docs/dashboard.png, taken by the browser test from a running bridge
 screenshot: $(STAMP)
