@@ -42,14 +42,15 @@ class Cost:
     compute_us: float  # CPU: by_expiry + legs_record + both encodes, per account and tick
 
     def mb_per_account_day(self, legs_interval_s: float) -> tuple[float, float]:
-        """Expiry rows every tick, legs every `legs_interval_s`: MB a day each."""
+        """Expiry rows every tick (`BRIDGE_EXPIRY_INTERVAL_S=5`; a twelfth of it at the 60-s
+        default), legs every `legs_interval_s`: MB a day each."""
         expiry = self.expiry_stored_bytes * _TICKS_PER_DAY / 1e6
         legs_ticks = 86_400 / max(legs_interval_s, 5.0)
         legs = self.leg_stored_bytes * self.legs_per_tick * legs_ticks / 1e6
         return expiry, legs
 
 
-def _book(underlyings: int, today: date) -> list[Holding]:
+def book(underlyings: int, today: date) -> list[Holding]:
     now = datetime.combine(today, datetime.min.time(), UTC)
     holdings = []
     for index in range(underlyings):
@@ -77,12 +78,14 @@ def _book(underlyings: int, today: date) -> list[Holding]:
     return holdings
 
 
-def _lines(underlyings: int, ticks: int) -> tuple[list[bytes], list[bytes], float]:
+def record_lines(underlyings: int, ticks: int) -> tuple[list[bytes], list[bytes], float]:
+    """The expiry and legs lines of `ticks` ticks of one account, and the collector's CPU µs
+    a tick to make them."""
     expiry_lines, legs_lines = [], []
     spent = 0.0
     for tick in range(ticks):
         ts = shapes.BASE + timedelta(seconds=5 * tick)
-        holdings = _book(underlyings, expiry_day(ts))
+        holdings = book(underlyings, expiry_day(ts))
         began = time.process_time()  # CPU time: the shared machine's waits left out
         figures = by_expiry(holdings, _CONTEXT, expiry_day(ts))
         expiry = records.encode(expiry_record("DU1", ts, "SOCKET", _CONTEXT, figures))
@@ -106,7 +109,9 @@ async def _store(url: str, lines: list[bytes]) -> None:
         await sink.close()
 
 
-def _stored(url: str, table: str) -> tuple[float, int]:
+def stored(url: str, table: str) -> tuple[float, int]:
+    """Bytes of the day partition holding `table`'s rows (with its indexes, after VACUUM) and
+    its rows."""
     name = sql.Identifier(table)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(name))
@@ -125,12 +130,12 @@ def measure(ticks: int, books: tuple[int, ...] = shapes.BOOKS) -> list[Cost]:
     found = []
     with scratch_postgres() as server:
         for underlyings in books:
-            expiry_lines, legs_lines, compute_us = _lines(underlyings, ticks)
+            expiry_lines, legs_lines, compute_us = record_lines(underlyings, ticks)
             url = fresh_database(server, f"bench_expiry_{underlyings}")
             asyncio.run(shapes.prepare(url))
             asyncio.run(_store(url, expiry_lines + legs_lines))
-            expiry_bytes, expiry_rows = _stored(url, "expiry_greeks")
-            legs_bytes, leg_rows = _stored(url, "position_legs")
+            expiry_bytes, expiry_rows = stored(url, "expiry_greeks")
+            legs_bytes, leg_rows = stored(url, "position_legs")
             found.append(
                 Cost(
                     underlyings=underlyings,
@@ -150,7 +155,7 @@ def table(costs: list[Cost], ticks: int) -> str:
         f"### Greeks by expiry and the legs: cost by book ({ticks:,} ticks of one account)",
         "",
         "| book | expiry line | expiry row | legs line | leg row | legs a tick"
-        " | collector µs a tick | MB/account-day: expiry | legs at 60 s | legs at 5 s |",
+        " | collector µs a tick | MB/account-day: expiry at 5 s | legs at 60 s | legs at 5 s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for cost in costs:

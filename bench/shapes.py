@@ -1,7 +1,7 @@
 """Snapshots shaped like the collector's: what the storage benchmarks feed the writer and the
 replayer. A book is named by its underlyings per account (`BOOKS`: 2, 10 and 50); each
-underlying holds options, so all of its figures are known, with full-precision values as the
-collector computes them and every completeness complete (the steady state). Format 3 unless a
+underlying holds options, so all of its figures are known, with values as the collector states
+them (`records.kept`) and every completeness complete (the steady state). Format 3 unless a
 format 2 line is asked for (the line before lean snapshots, measured beside it)."""
 
 from __future__ import annotations
@@ -32,20 +32,28 @@ def symbol(index: int) -> str:
     return base if index < len(_SYMBOLS) else f"{base}{index // len(_SYMBOLS)}"
 
 
-def _complete(positions: int, options: int) -> dict[str, records.Counts]:
-    return {name: records.complete_counts(name, positions, options) for name in records.FIGURES}
+def _complete(
+    positions: int, options: int, figures: tuple[str, ...] = records.FIGURES
+) -> dict[str, records.Counts]:
+    return {name: records.complete_counts(name, positions, options) for name in figures}
 
 
 @functools.cache  # the same line every time: a benchmark asks for its probes' template often
 def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3) -> bytes:
     """An account holding 3 options and 1 share position on each of `underlyings` symbols, as
-    the collector writes it: full-precision figures (17 significant digits, as a sum of
-    products comes out), completeness complete, the account's values known."""
+    the collector writes it: figures as a snapshot states them (format 3: money to the cent,
+    share-equivalents to 9 significant digits; format 2: full precision, 17 significant digits
+    as a sum of products comes out), completeness complete, the account's values known."""
     ts = BASE + timedelta(seconds=5 * tick)
     draw = random.Random(f"{account}|{tick}|{underlyings}")
 
     def figure(scale: float) -> float:
         return draw.uniform(-1.0, 1.0) * scale
+
+    def kept(name: str, value: float) -> float | None:
+        """A figure as a format-3 snapshot states it (`records.kept`), as the collector does;
+        a format-2 line, from before, at full precision."""
+        return records.kept(name, value) if version >= 3 else value
 
     book = {
         symbol(index): {
@@ -56,7 +64,11 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
             "net_beta_delta": figure(2e3),
             "net_delta": figure(5e3),
             "net_gamma": figure(50.0),
-            "completeness": _complete(4, 3),
+            # An underlying's share-equivalents have a completeness too from format 3 on:
+            # complete, as the collector writes them when every position contributed.
+            "completeness": _complete(
+                4, 3, records.UNDERLYING_FIGURES if version >= 3 else records.FIGURES
+            ),
             "position_count": 4,
             "option_count": 3,
             "options_with_greeks": 3,
@@ -64,8 +76,14 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
         for index in range(underlyings)
     }
 
-    def total(name: str) -> float:
-        return sum(values[name] for values in book.values())  # type: ignore[misc]
+    def total(name: str) -> float | None:
+        return kept(name, sum(values[name] for values in book.values()))  # type: ignore[misc]
+
+    stated = {
+        name: {key: kept(key, value) if isinstance(value, float) else value
+               for key, value in values.items()}
+        for name, values in book.items()
+    }  # fmt: skip
 
     return records.encode(
         testkit.snapshots.snapshot(
@@ -77,16 +95,16 @@ def snapshot(account: str, tick: int, underlyings: int = BOOK, version: int = 3)
             position_count=4 * underlyings,
             option_count=3 * underlyings,
             options_with_greeks=3 * underlyings,
-            stalest_greek_age_s=draw.uniform(0.0, 5.0),
-            underlyings=book,
+            stalest_greek_age_s=round(draw.uniform(0.0, 5.0), 3 if version >= 3 else None),
+            underlyings=stated,
             version=version,
             currency="USD",
             net_dollar_gamma=total("net_dollar_gamma"),
             net_beta_delta=total("net_beta_delta"),
             completeness=_complete(4 * underlyings, 3 * underlyings),
-            net_liquidation=draw.uniform(1e6, 1e7),
-            unrealized_pnl=figure(1e5),
-            daily_pnl=figure(5e4),
+            net_liquidation=kept("net_liquidation", draw.uniform(1e6, 1e7)),
+            unrealized_pnl=kept("unrealized_pnl", figure(1e5)),
+            daily_pnl=kept("daily_pnl", figure(5e4)),
         )
     )
 

@@ -111,6 +111,7 @@ class Collector:
         self._window: ResetWindow | None = None
         self._clock_behind = False
         self._legs_window: int | None = None  # the BRIDGE_LEGS_INTERVAL_S window last stored
+        self._expiry_window: int | None = None  # the BRIDGE_EXPIRY_INTERVAL_S window last stored
         self.betas = BetaBook(settings.beta_benchmark, settings.beta_overrides)
         self._beta_refresh: asyncio.Task[None] | None = None
         self._overrides_recorded: date | None = None
@@ -272,11 +273,16 @@ class Collector:
         lines = []
         explains = []  # written after the tick's other lines
         betas = self.betas.betas()
-        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window (all ticks when the
-        # window is no longer than the poll interval).
+        # The legs at the first tick of each BRIDGE_LEGS_INTERVAL_S window, the Greeks by expiry
+        # at the first of each BRIDGE_EXPIRY_INTERVAL_S window (all ticks when the window is no
+        # longer than the poll interval): both change slowly, and at every tick they would cost
+        # several times the snapshot's own storage (docs/benchmarks.md, "Storage budget").
         legs_window = math.floor(tick_ts.timestamp() / self.settings.legs_interval_s)
         legs_due = legs_window != self._legs_window
         self._legs_window = legs_window
+        expiry_window = math.floor(tick_ts.timestamp() / self.settings.expiry_interval_s)
+        expiry_due = expiry_window != self._expiry_window
+        self._expiry_window = expiry_window
         # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed.
         figured = self._recomputer.apply(
             {account: view.holdings for account, view in holdings.items()}, now
@@ -284,7 +290,7 @@ class Collector:
         for account, view in sorted(holdings.items()):
             figures, interval = self._account_lines(
                 account, view, figured[account], tick_ts, now=now, betas=betas,
-                legs_due=legs_due,
+                legs_due=legs_due, expiry_due=expiry_due,
             )  # fmt: skip
             lines += figures
             if interval is not None:
@@ -320,11 +326,12 @@ class Collector:
         now: datetime,
         betas: dict[str, float],
         legs_due: bool,
+        expiry_due: bool,
     ) -> tuple[list[bytes], bytes | None]:
         """One account's lines of a tick: its snapshot (from `figured`: its holdings with the
-        Greeks the gateway's rounding destroyed recomputed), its Greeks by expiry and, when due,
-        its legs; and apart, the explain of the interval since its previous snapshot (None for
-        its first). All but the snapshot read the gateway's Greeks as stated."""
+        Greeks the gateway's rounding destroyed recomputed) and, when due, its Greeks by expiry
+        and its legs; and apart, the explain of the interval since its previous snapshot (None
+        for its first). All but the snapshot read the gateway's Greeks as stated."""
         context = _context(view, betas)
         record = snapshot(
             account, tick_ts, self.settings.mode, context, aggregate(figured, context, now)
@@ -341,10 +348,10 @@ class Collector:
         )
         self._explain_start[account] = end
         self.last_snapshot_at[account] = tick_ts
-        by_bucket = by_expiry(view.holdings, context, expiry_day(tick_ts))
-        lines.append(
-            records.encode(expiry_record(account, tick_ts, self.settings.mode, context, by_bucket))
-        )
+        if expiry_due:
+            by_bucket = by_expiry(view.holdings, context, expiry_day(tick_ts))
+            expiry = expiry_record(account, tick_ts, self.settings.mode, context, by_bucket)
+            lines.append(records.encode(expiry))
         if legs_due:
             legs = legs_record(account, tick_ts, self.settings.mode, view.holdings, context)
             if legs.legs:  # an account without positions has no leg to store

@@ -62,8 +62,9 @@ class Dropped:
 class SpoolWriter:
     """Appends records to the spool; holds them in memory while the disk refuses them.
 
-    At most `max_held_records` are held (100,000: about 45 minutes of 5-s ticks for 60
-    accounts, each a snapshot, its Greeks by expiry and P&L explain, the legs once a minute);
+    At most `max_held_records` are held (100,000: about an hour of 5-s ticks for 60
+    accounts, each a snapshot and its P&L explain, the Greeks by expiry and the legs once a
+    minute);
     past it the oldest are dropped and, once the spool takes records again, `on_dropped` is
     called with what was lost so it is reported as a gap.
     """

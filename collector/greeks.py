@@ -677,8 +677,19 @@ def snapshot(
     context: AccountContext,
     figures: AccountFigures,
 ) -> records.Snapshot:
-    """The spool record (the current format) of one account at one tick."""
+    """The spool record (the current format) of one account at one tick, its figures as a
+    snapshot states them (`records.kept`: money to the cent, share-equivalents to 9 significant
+    digits, the inputs' age to the millisecond)."""
     net = figures.net
+    kept = records.kept
+    underlyings = {
+        symbol: {
+            **values,
+            **{name: kept(name, values.get(name)) for name in records.UNDERLYING_FIGURES},
+        }
+        for symbol, values in figures.underlyings.items()
+    }
+    age = figures.stalest_greek_age_s
     return records.Snapshot(
         id=records.snapshot_id(account, tick_ts),
         ts=tick_ts,
@@ -686,21 +697,21 @@ def snapshot(
         mode=mode,
         net_delta=None,
         net_gamma=None,
-        net_theta=net["net_theta"],
-        net_vega=net["net_vega"],
-        net_dollar_delta=net["net_dollar_delta"],
+        net_theta=kept("net_theta", net["net_theta"]),
+        net_vega=kept("net_vega", net["net_vega"]),
+        net_dollar_delta=kept("net_dollar_delta", net["net_dollar_delta"]),
         position_count=net["position_count"],
         option_count=net["option_count"],
         options_with_greeks=net["options_with_greeks"],
-        stalest_greek_age_s=figures.stalest_greek_age_s,
-        underlyings=figures.underlyings,
+        stalest_greek_age_s=None if age is None else round(age, 3),
+        underlyings=underlyings,
         version=records.FORMAT_VERSION,
         currency=context.base_currency,
-        net_dollar_gamma=net["net_dollar_gamma"],
-        net_beta_delta=net["net_beta_delta"],
+        net_dollar_gamma=kept("net_dollar_gamma", net["net_dollar_gamma"]),
+        net_beta_delta=kept("net_beta_delta", net["net_beta_delta"]),
         completeness=net["completeness"],
-        net_liquidation=known(context.net_liquidation),
-        unrealized_pnl=known(context.unrealized_pnl),
-        daily_pnl=known(context.daily_pnl),
-        gateway_beta_delta=figures.gateway_beta_delta,
+        net_liquidation=kept("net_liquidation", known(context.net_liquidation)),
+        unrealized_pnl=kept("unrealized_pnl", known(context.unrealized_pnl)),
+        daily_pnl=kept("daily_pnl", known(context.daily_pnl)),
+        gateway_beta_delta=kept("gateway_beta_delta", figures.gateway_beta_delta),
     )

@@ -58,6 +58,8 @@ class CollectorSettings:
     # How often each position's leg is stored (position_legs): at the first tick of each
     # window of this many seconds; at most a minute, every tick when at most the poll interval.
     legs_interval_s: float = 60.0
+    # How often the Greeks by expiry are stored (expiry_greeks), the same way as the legs.
+    expiry_interval_s: float = 60.0
     beta_benchmark: str = "SPY"
     # PORTAL: the search hit taken as the benchmark (its primary exchange and its currency)
     beta_benchmark_exchange: str = "ARCA"
@@ -136,6 +138,7 @@ class CollectorSettings:
             ),
             log_level=env.log_level(),
             legs_interval_s=env.seconds("BRIDGE_LEGS_INTERVAL_S", 60.0, minimum=1, maximum=60),
+            expiry_interval_s=env.seconds("BRIDGE_EXPIRY_INTERVAL_S", 60.0, minimum=1, maximum=60),
             beta_benchmark=benchmark,
             beta_benchmark_exchange=env.text("BRIDGE_BETA_BENCHMARK_EXCHANGE", "ARCA")
             .strip()

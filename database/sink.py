@@ -81,7 +81,8 @@ WHERE line->>'kind' = 'snapshot'
 ON CONFLICT (account, ts) DO NOTHING
 """
 
-# A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call.
+# A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call;
+# the grids as float4 (migration 010), the worst P&Ls as float8.
 INSERT_SCENARIOS = """
 INSERT INTO scenario_pnl (
     id, ts, account, mode, currency, grid, worst_pnl, worst_scenario, beta_grid, beta_worst_pnl,
@@ -98,9 +99,9 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     arrays.underlying_delta_gamma_10, line->'underlying_completeness', arrays.worst_leg_conids,
     arrays.worst_leg_pnl, arrays.beta_worst_leg_conids, arrays.beta_worst_leg_pnl
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
-    grid float8[], beta_grid float8[], delta_gamma_10 float8[], underlying_symbols text[],
-    underlying_grids float8[], underlying_worst_pnl float8[], underlying_worst_scenario smallint[],
-    underlying_delta_gamma_10 float8[], worst_leg_conids bigint[], worst_leg_pnl float8[],
+    grid real[], beta_grid real[], delta_gamma_10 real[], underlying_symbols text[],
+    underlying_grids real[], underlying_worst_pnl float8[], underlying_worst_scenario smallint[],
+    underlying_delta_gamma_10 real[], worst_leg_conids bigint[], worst_leg_pnl float8[],
     beta_worst_leg_conids bigint[], beta_worst_leg_pnl float8[])
 WHERE line->>'kind' = 'scenario'
 ON CONFLICT (account, ts) DO NOTHING

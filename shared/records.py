@@ -88,6 +88,16 @@ GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
+# What the bridge states of a snapshot's figure (`kept`; docs/scaling.md, "Lean snapshots"):
+# money to the cent (from $10M up, to 9 significant digits: within $0.05), share
+# equivalents (net_delta, net_gamma, beta-weighted delta) to 9 significant digits. A double's 17
+# digits are twice what the gateway's inputs carry, a third of the line, and most of what
+# PostgreSQL spends parsing it.
+SIGNIFICANT_DIGITS: Final = 9
+_CENTS: Final = 2
+_SHARE_EQUIVALENTS: Final = frozenset(
+    {"net_beta_delta", "net_delta", "net_gamma", "gateway_beta_delta"}
+)
 # The figures every position counts in (a linear one included); the other three count options
 # (and positions of unsupported types, which are missing from all five).
 _COUNTED_BY_POSITION: Final = frozenset({"net_dollar_delta", "net_beta_delta", "net_delta"})
@@ -127,6 +137,17 @@ DELTA_GAMMA_SIZE: Final = 2
 WORST_LEGS_ROUNDING: Final = 1e-9
 # The figures whose completeness a scenario record carries.
 SCENARIO_FIGURES: Final = ("grid", "beta_grid", "delta_gamma")
+
+
+def kept(name: str, value: float | None) -> float | None:
+    """Figure `name` as a snapshot states it: money to the cent (to 9 significant digits from
+    $10M up), share-equivalents to 9 significant digits; None stays None."""
+    if value is None or value == 0 or not math.isfinite(value):
+        return value
+    digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
+    if name not in _SHARE_EQUIVALENTS:
+        digits = min(digits, _CENTS)
+    return float(round(value, digits))
 
 
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:

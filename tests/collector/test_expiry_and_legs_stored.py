@@ -31,9 +31,11 @@ LEG_COLUMNS = (
 
 @pytest.fixture
 async def every_tick_collector(collector_environ: dict[str, str]) -> AsyncIterator[Collector]:
-    """A SOCKET collector that stores the legs at every tick."""
+    """A SOCKET collector that stores the legs and the Greeks by expiry at every tick."""
     collector = Collector(
-        CollectorSettings.from_environ({**collector_environ, "BRIDGE_LEGS_INTERVAL_S": "5"})
+        CollectorSettings.from_environ(
+            {**collector_environ, "BRIDGE_LEGS_INTERVAL_S": "5", "BRIDGE_EXPIRY_INTERVAL_S": "5"}
+        )
     )
     collector.open()
     yield collector
@@ -165,7 +167,7 @@ async def test_portal_expiry_and_legs_are_stored_equal_to_the_truth(
 ) -> None:
     """PORTAL: the same, from the second tick (the first opens the streams), against the truth
     of the values as the Portal writes them."""
-    collector = make_collector(BRIDGE_LEGS_INTERVAL_S="5")
+    collector = make_collector(BRIDGE_LEGS_INTERVAL_S="5", BRIDGE_EXPIRY_INTERVAL_S="5")
     assert await collector.connect_once()
     market = portal_simulator.market
     tick = _now_tick(collector, market)

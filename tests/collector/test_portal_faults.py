@@ -13,6 +13,7 @@ from collector.portal_values import parse_conid
 from simulator.app import Simulator
 from testkit.waiting import wait_until_async
 from tests.collector.spooled import event_names, events, snapshots_at
+from tests.collector.stated import stated
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ async def test_conids_sent_as_strings_are_read_as_numbers(
     snapshots = snapshots_at(collector, 11)
     assert set(snapshots) == set(truth)
     for account, record in snapshots.items():
-        assert record["net_vega"] == pytest.approx(truth[account]["net"]["net_vega"], rel=1e-9)
+        assert record["net_vega"] == stated("net_vega", truth[account]["net"]["net_vega"])
         assert record["options_with_greeks"] == truth[account]["net"]["options_with_greeks"]
     assert "bad_position" not in event_names(collector)
 

@@ -19,6 +19,7 @@ from collector.collector import Collector
 from simulator.app import Simulator
 from testkit.waiting import wait_until_async
 from tests.collector.spooled import event_names, events, snapshots_at, spooled
+from tests.collector.stated import stated
 
 
 async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
@@ -35,7 +36,7 @@ async def test_net_greeks_equal_the_truth_after_the_empty_first_snapshot(
     truth = portal_simulator.market.truth()
     for account, record in snapshots_at(collector, 11).items():
         for name in ("net_theta", "net_vega", "net_dollar_delta"):
-            assert record[name] == pytest.approx(truth[account][name], rel=1e-9), name
+            assert record[name] == stated(name, truth[account][name]), name
         assert record["options_with_greeks"] == truth[account]["options_with_greeks"]
     assert "pacing_backoff" not in event_names(collector)
 

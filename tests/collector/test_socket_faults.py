@@ -19,6 +19,7 @@ from simulator.model import Market
 from simulator.tws import SocketGateway
 from testkit.waiting import wait_until_async
 from tests.collector.spooled import event_names, events, spooled
+from tests.collector.stated import stated
 
 
 def _events(collector: Collector) -> list[dict[str, Any]]:
@@ -278,4 +279,4 @@ async def test_snapshot_mode_refreshes_every_option_within_the_documented_ticks(
         and r["account"] == "DU7654321"
         and r["ts"] == collector.schedule.at(400 + rounds + 1).isoformat(timespec="microseconds")
     )
-    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == stated("net_dollar_delta", truth["net_dollar_delta"])

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from collector.collector import Collector
 from collector.socket_source import SocketSource
 from simulator.model import Market
 from tests.collector.spooled import events, snapshots_at
+from tests.collector.stated import stated
 
 OPTIONS_WITH_GREEKS = {"DU1234567": 3, "DU7654321": 3}
 
@@ -60,13 +59,13 @@ async def test_net_greeks_equal_the_simulators_truth(collector: Collector, marke
         expected = truth[account]
         assert record["currency"] == expected["currency"]
         for name in ("net_dollar_gamma", "net_theta", "net_vega", "net_dollar_delta"):
-            assert record[name] == pytest.approx(expected[name], rel=1e-9), (account, name)
+            assert record[name] == stated(name, expected[name]), (account, name)
             assert record["completeness"][name] == expected["completeness"][name], name
         counts = ("position_count", "option_count", "options_with_greeks")
         assert [record[name] for name in counts] == [expected[name] for name in counts]
         for symbol, values in truth[account]["underlyings"].items():
             for name in ("net_delta", "net_gamma", "net_dollar_delta"):
-                assert record["underlyings"][symbol][name] == pytest.approx(values[name], rel=1e-9)
+                assert record["underlyings"][symbol][name] == stated(name, values[name])
 
 
 async def test_option_without_greeks_is_counted_and_contributes_nothing(
@@ -101,7 +100,7 @@ async def test_positions_opened_and_closed_mid_run(collector: Collector, market:
     record = snapshots_at(collector, 3003)["DU7654321"]
     truth = market.truth()["DU7654321"]
     assert record["position_count"] == truth["position_count"]
-    assert record["net_dollar_delta"] == pytest.approx(truth["net_dollar_delta"], rel=1e-9)
+    assert record["net_dollar_delta"] == stated("net_dollar_delta", truth["net_dollar_delta"])
     assert 700004 not in source.subscribed
 
 

@@ -26,6 +26,7 @@ from simulator.model import Market
 from simulator.scenario import load
 from simulator.tws import SocketGateway
 from tests.collector.spooled import events, snapshots_at, spooled
+from tests.collector.stated import HALF_CENT, STATED_REL
 from tests.collector.trader import (
     FIGURES,
     MONEY,
@@ -120,9 +121,11 @@ async def test_socket_a_betas_file_overrides_the_regression(
         es = record["underlyings"]["ES"]
         benchmark_price = market.quote(756733).mark
         assert benchmark_price is not None
-        # ES beta delta = ES dollar delta x 2.0 / SPY's price
+        # ES beta delta = ES dollar delta x 2.0 / SPY's price, each as the snapshot states it
+        # (9 significant digits; the dollar delta to the cent)
         assert es["net_beta_delta"] == pytest.approx(
-            es["net_dollar_delta"] * 2.0 / benchmark_price, rel=1e-12
+            es["net_dollar_delta"] * 2.0 / benchmark_price,
+            rel=STATED_REL + HALF_CENT / abs(es["net_dollar_delta"]),
         )
         betas = [r for r in spooled(collector.settings.paths.var_dir) if r["kind"] == "beta"]
         assert [

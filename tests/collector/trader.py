@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from collector.collector import Collector
 from collector.settings import CollectorSettings
 from collector.socket_source import SocketSource
 from testkit.postgres import store_lines
 from tests.collector.spooled import snapshots_at, spool_lines
+from tests.collector.stated import stated
 
 FIGURES = ("net_dollar_delta", "net_dollar_gamma", "net_theta", "net_vega", "net_beta_delta")
 MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
@@ -46,10 +46,12 @@ def completeness_of(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _close(actual: Any, expected: Any, *, rel: float, abs_: float, where: str) -> None:
+    """Equal within `rel` and `abs_`, or the precision a snapshot states the figure to (the
+    last word of `where` names it; tests/collector/stated.py)."""
     if expected is None or isinstance(expected, str):
         assert actual == expected, where
     else:
-        assert actual == pytest.approx(expected, rel=rel, abs=abs_), where
+        assert actual == stated(where.rsplit(maxsplit=1)[-1], expected, rel=rel, abs_=abs_), where
 
 
 def assert_figures_equal(

@@ -133,3 +133,39 @@ async def test_the_legs_of_the_newest_worst_loss_largest_loss_first(
     ]  # fmt: skip
     assert sum(row["pnl"] for row in legs) == min(GRID)
     assert beta == []
+
+
+async def test_grids_are_kept_to_the_stated_precision_and_the_worst_exactly(
+    sink: RecordSink, database_url: str
+) -> None:
+    """Migration 010: each P&L of a grid is stored as float4 and read back within 2^-23 of
+    itself (7 significant digits: 12 cents of $1,000,000, docs/scenarios.md "Precision"); the
+    worst P&L beside it is the collector's float8, exactly."""
+    fine = tuple(-1_234_567.891 + 98_765.4321 * i for i in range(60))
+    record = records.Scenario(
+        id=records.scenario_id("DU3", TS),
+        ts=TS,
+        account="DU3",
+        mode="SOCKET",
+        currency="USD",
+        grid=fine,
+        beta_grid=None,
+        delta_gamma_10=(-123_456.789, 234_567.891),
+        completeness={},
+        underlyings={"SPY": records.UnderlyingScenario(fine, (-123_456.789, 234_567.891), {})},
+    )
+    assert (await sink.store([records.encode(record)])).rejected == []
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT grid, worst_pnl, delta_gamma_10, underlying_grids[1:1][1:60],"
+            " underlying_worst_pnl FROM scenario_pnl WHERE account = 'DU3'"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    grid, worst, delta_gamma, underlying, underlying_worst = row
+    for stored, sent in zip(
+        grid + delta_gamma + underlying[0], (*fine, -123_456.789, 234_567.891, *fine), strict=True
+    ):
+        assert abs(stored - sent) <= abs(sent) * 2.0**-23
+    assert grid != list(fine)  # float4 indeed: the stated precision, not more
+    assert (worst, underlying_worst) == (min(fine), [min(fine)])

@@ -339,3 +339,24 @@ def test_format_3_carries_the_gateways_beta_delta_and_precision_only_when_known(
     assert body["gateway_beta_delta"] == -1.25
     assert body["completeness"]["net_dollar_gamma"]["rounding_bound"] == 12.5
     assert "gateway_beta_delta" not in json.loads(records.encode(plain))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "stated"),
+    [
+        ("net_dollar_delta", -469_068.8646120631, -469_068.86),  # money: to the cent
+        ("net_theta", 0.0123456, 0.01),
+        ("net_liquidation", 12_345_678.987, 12_345_679.0),  # from $10M: 9 digits
+        ("net_delta", 724.8964978493899, 724.896498),  # share-equivalents: 9 digits
+        ("net_gamma", 0.012345678901234567, 0.0123456789),
+        ("net_beta_delta", -2522.449687, -2522.44969),
+        ("net_vega", 0.0, 0.0),
+        ("net_vega", None, None),  # unknown stays unknown
+    ],
+)
+def test_a_snapshot_states_money_to_the_cent_and_shares_to_9_digits(
+    name: str, value: float | None, stated: float | None
+) -> None:
+    """`kept`: what the collector states of each figure (docs/scaling.md, "Lean snapshots"),
+    never None for a known figure nor a figure for an unknown one."""
+    assert records.kept(name, value) == stated

@@ -1,0 +1,25 @@
+"""The precision a snapshot states its figures to (`records.kept`), as the tolerance of the
+tests that compare them with the simulator's truth: money within half a cent (or, from $10M
+up, 9 significant digits), share-equivalents to 9 significant digits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import records
+
+# Half a unit in the 9th significant digit, relative: what rounding to 9 digits can move.
+STATED_REL = 0.5 * 10.0 ** (1 - records.SIGNIFICANT_DIGITS)
+HALF_CENT = 0.005
+_SHARE_EQUIVALENTS = frozenset({"net_beta_delta", "net_delta", "net_gamma", "gateway_beta_delta"})
+
+
+def stated(name: str, expected: float, *, rel: float = 1e-9, abs_: float = 0.0) -> Any:
+    """`expected` as figure `name` of a snapshot can be stated: within `rel` (or `abs_`) of
+    it, widened to the stated precision, never narrowed."""
+    money = name not in _SHARE_EQUIVALENTS
+    return pytest.approx(
+        expected, rel=max(rel, STATED_REL), abs=max(abs_, HALF_CENT if money else 0.0)
+    )
