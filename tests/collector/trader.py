@@ -102,6 +102,8 @@ async def settle(
     }
     index = first_tick
     state: dict[str, Any] = {}
+    # Without betas, beta delta is left out of the figures whose contributors must match.
+    checked = FIGURES if betas else tuple(name for name in FIGURES if name != "net_beta_delta")
 
     async def ready() -> bool:
         nonlocal index
@@ -111,6 +113,8 @@ async def settle(
         counts_match = all(
             [state["records"].get(account, {}).get(name) for name in COUNTS]
             == [figures[name] for name in COUNTS]
+            and _contributing(state["records"].get(account, {}), checked)
+            == _contributing(figures, checked)
             for account, figures in expected.items()
         )
         return counts_match and (not betas or with_beta <= set(collector.betas.betas()))
@@ -123,6 +127,14 @@ async def settle(
     index += 1
     await collector.tick_once(index)  # one tick with everything in
     return index
+
+
+def _contributing(figures: Mapping[str, Any], names: tuple[str, ...]) -> list[int | None]:
+    """How many positions contributed to each figure: equal to the truth's once every price
+    the figures need has arrived (a stock's Portal snapshot can come a tick after the counts
+    are complete on a busy machine)."""
+    counts = figures.get("completeness") or {}
+    return [(counts.get(name) or {}).get("contributing") for name in names]
 
 
 async def store(lines: list[bytes], database_url: str) -> dict[str, dict[str, Any]]:
