@@ -20,6 +20,8 @@ def stated(name: str, expected: float, *, rel: float = 1e-9, abs_: float = 0.0) 
     """`expected` as figure `name` of a snapshot can be stated: within `rel` (or `abs_`) of
     it, widened to the stated precision, never narrowed."""
     money = name not in _SHARE_EQUIVALENTS
-    return pytest.approx(
-        expected, rel=max(rel, STATED_REL), abs=max(abs_, HALF_CENT if money else 0.0)
-    )
+    # Money is rounded to the cent after the arithmetic: half a cent, plus the `rel` by which the
+    # unrounded value may differ from `expected` (24631.2050000001 states .21, the truth's
+    # 24631.2049999999 .20).
+    half_cent = HALF_CENT + rel * abs(expected) if money else 0.0
+    return pytest.approx(expected, rel=max(rel, STATED_REL), abs=max(abs_, half_cent))
