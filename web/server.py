@@ -35,7 +35,7 @@ from shared import logs
 from shared.health import Facts, Finding, assess
 from shared.status_report import FileCounts, count_files, gather_files, summary, unhealthy
 from web import payload
-from web.chart_windows import WINDOWS, window
+from web.chart_windows import WINDOWS, Window, window
 from web.errors import NoAnswer
 from web.event_lanes import EVENTS_SHOWN
 from web.exposure import (
@@ -344,12 +344,16 @@ class WebServer:
         body["database"] = {"error": answer.error, "as_of": answer.as_of}
         return _json(body)
 
-    async def _explain(self, request: web.Request) -> web.StreamResponse:
-        account = _account(request)
+    def _window(self, request: web.Request) -> Window:
+        """The chart window asked for (`1h` when none), refused (400) when unknown."""
         try:
-            span = window(request.query.get("window", "1h"), self._clock())
+            return window(request.query.get("window", "1h"), self._clock())
         except ValueError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from None
+
+    async def _explain(self, request: web.Request) -> web.StreamResponse:
+        account = _account(request)
+        span = self._window(request)
         body: dict[str, Any] = {"account": account, "window": span.name}
         try:
             answer = await self.reader.explain(account, span)
@@ -377,10 +381,7 @@ class WebServer:
         """The risk profile now and an hour ago, the worst loss and where it comes from, and
         the worst loss over the chart's window (docs/scenarios.md)."""
         account = _account(request)
-        try:
-            span = window(request.query.get("window", "1h"), self._clock())
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        span = self._window(request)
         body: dict[str, Any] = {"account": account, "window": span.name}
         try:
             answer = await self.reader.scenarios(account, span)
