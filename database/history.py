@@ -127,16 +127,25 @@ async def _create(conn: Connection, policy: Policy, partition: Partition, stray:
         )
         return
     default, column = sql.Identifier(f"{partition.table}_default"), sql.Identifier(policy.column)
+    # A generated column (pnl_explain's residual) must be generated in the partition too, and
+    # is computed again there rather than copied (PostgreSQL refuses a value for it).
     await conn.execute(
-        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){}").format(
-            name, table, storage
-        )
+        sql.SQL(
+            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+            " INCLUDING GENERATED){}"
+        ).format(name, table, storage)
     )
+    cursor = await conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        (partition.table,),
+    )
+    stored = sql.SQL(", ").join(sql.Identifier(row[0]) for row in await cursor.fetchall())
     await conn.execute(
         sql.SQL(
             "WITH moved AS (DELETE FROM {} WHERE {} >= {} AND {} < {} RETURNING *)"
-            " INSERT INTO {} SELECT * FROM moved"
-        ).format(default, column, bounds[0], column, bounds[1], name)
+            " INSERT INTO {} ({}) SELECT {} FROM moved"
+        ).format(default, column, bounds[0], column, bounds[1], name, stored, stored)
     )
     await conn.execute(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
