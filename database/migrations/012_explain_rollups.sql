@@ -150,41 +150,35 @@ $sums$;
 -- One account's score of the UTC day starting at p_day, from its raw intervals, as migration
 -- 007's view computed it (and collector/explain.py day_score): explained_share = 1 -
 -- Σ|unexplained| / Σ|actual| over the scored intervals; spearman = the Pearson correlation of
--- the ranks of explained and actual (ties at their average rank, rank() + (ties - 1) / 2),
--- NULL under three; the worst interval's |unexplained| and its end; the intervals not scored,
--- in all and by mark. No row for a day without intervals.
+-- the ranks of explained and actual, ties at their average rank, NULL under three; the worst
+-- interval's |unexplained| and its end (the earliest of equals); the intervals not scored, in
+-- all and by mark. No row for a day without intervals.
 CREATE FUNCTION pnl_explain_day_score(p_account text, p_day timestamptz)
 RETURNS TABLE (
     scored bigint, not_scored bigint, explained_share float8, spearman float8,
     worst_unexplained float8, worst_at timestamptz, positions_changed bigint,
     pnl_rolled_over bigint, input_missing bigint)
 LANGUAGE sql STABLE AS $score$
-SELECT count(*) FILTER (WHERE r.scored),
-       count(*) FILTER (WHERE NOT r.scored),
-       1 - sum(r.miss) FILTER (WHERE r.scored)
-           / nullif(sum(abs(r.actual_pnl)) FILTER (WHERE r.scored), 0),
-       CASE WHEN count(*) FILTER (WHERE r.scored) >= 3
-            THEN corr(r.explained_rank::float8, r.actual_rank::float8) FILTER (WHERE r.scored)
-       END,
-       max(r.miss) FILTER (WHERE r.scored),
-       (array_agg(r.ts ORDER BY r.miss DESC, r.ts) FILTER (WHERE r.scored))[1],
-       count(*) FILTER (WHERE 'positions_changed' = ANY(r.marks)),
-       count(*) FILTER (WHERE 'pnl_rolled_over' = ANY(r.marks)),
-       count(*) FILTER (WHERE 'input_missing' = ANY(r.marks))
-FROM (
-    SELECT e.ts, e.marks, e.actual_pnl, cardinality(e.marks) = 0 AS scored,
-           abs(e.unexplained_pnl) AS miss,
-           rank() OVER by_explained
-             + (count(*) OVER (by_explained RANGE CURRENT ROW) - 1) / 2.0 AS explained_rank,
-           rank() OVER by_actual
-             + (count(*) OVER (by_actual RANGE CURRENT ROW) - 1) / 2.0 AS actual_rank
-    FROM pnl_explain e
-    WHERE e.account = p_account AND e.ts >= p_day AND e.ts < p_day + interval '1 day'
-    -- The ties of a value are its peers in the window's order: one sort per rank.
-    WINDOW by_explained AS (PARTITION BY cardinality(e.marks) = 0 ORDER BY e.explained_pnl),
-           by_actual AS (PARTITION BY cardinality(e.marks) = 0 ORDER BY e.actual_pnl)
-) r
-HAVING count(*) > 0
+SELECT d.scored, d.not_scored, 1 - d.abs_unexplained_pnl / nullif(d.abs_actual_pnl, 0),
+       c.spearman, d.worst_unexplained, d.worst_at, d.positions_changed, d.pnl_rolled_over,
+       d.input_missing
+FROM pnl_explain_sums(p_account, p_day, p_day + interval '1 day') d
+CROSS JOIN (
+    SELECT CASE WHEN count(*) >= 3 THEN corr(r.explained_ranks, r.actual_ranks) END AS spearman
+    FROM (
+        -- rank() is the first rank of a value's ties and cume_dist() x N the last: their sum
+        -- is twice the average rank, and a correlation does not change with the scale (one
+        -- sort per rank, where counting the ties took a second).
+        SELECT rank() OVER by_explained
+                 + cume_dist() OVER by_explained * count(*) OVER () AS explained_ranks,
+               rank() OVER by_actual
+                 + cume_dist() OVER by_actual * count(*) OVER () AS actual_ranks
+        FROM pnl_explain e
+        WHERE e.account = p_account AND e.ts >= p_day AND e.ts < p_day + interval '1 day'
+          AND cardinality(e.marks) = 0
+        WINDOW by_explained AS (ORDER BY e.explained_pnl), by_actual AS (ORDER BY e.actual_pnl)
+    ) r
+) c
 $score$;
 
 DROP VIEW pnl_explain_rollup;
