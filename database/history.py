@@ -59,8 +59,9 @@ RAW_AHEAD_DAYS = 7
 RAW_STORAGE = "toast_tuple_target=128"
 ROLLUP_AHEAD_MONTHS = 1
 # Explain days scored by one maintenance step at most: scoring an account-day of 5-s intervals
-# reads and ranks its 17,280 raw rows, 50 to 150 ms (docs/pnl-explain.md), so the midnight of
-# a thousand accounts is worked off over some steps rather than holding one replay period up.
+# reads and ranks its 17,280 raw rows, 50 to 110 ms (docs/pnl-explain.md): 5 to 11 s a step,
+# so the midnight of a thousand accounts is worked off over some steps rather than holding one
+# replay period up.
 DAYS_SCORED_PER_STEP = 100
 
 
