@@ -13,7 +13,7 @@ import pytest
 from alerter.checks import WATCHED_PROCESSES, FeedFacts, health_checks
 from alerter.episodes import Episode, step
 from alerter.rules import HealthRules
-from shared.health import Facts, assess, feed_conditions
+from shared.health import Facts, Finding, assess, feed_conditions
 from shared.heartbeat_files import Heartbeat
 
 # Tuesday 24 November 2026, 10:00 in New York: no reset window near.
@@ -72,8 +72,8 @@ STORIES: dict[str, Story] = {
 }
 
 
-def _findings(story: Story, now: datetime) -> set[tuple[str, str]]:
-    """bridge-status's unhealthy findings at `now`, as (level, subject)."""
+def _assessed(story: Story, now: datetime) -> list[Finding]:
+    """bridge-status's findings at `now`, the spool, buffer and dead letters empty."""
     bodies = {**_healthy(now), **story(now)}
     facts = Facts(
         heartbeats={name: Heartbeat.from_json(body) for name, body in bodies.items()},
@@ -83,7 +83,12 @@ def _findings(story: Story, now: datetime) -> set[tuple[str, str]]:
         oldest_buffered_ts=None,
         dead_letters=0,
     )
-    return {(f.level, f.subject) for f in assess(facts, now) if f.level == "unhealthy"}
+    return assess(facts, now)
+
+
+def _findings(story: Story, now: datetime) -> set[tuple[str, str]]:
+    """bridge-status's unhealthy findings at `now`, as (level, subject)."""
+    return {(f.level, f.subject) for f in _assessed(story, now) if f.level == "unhealthy"}
 
 
 def _readings(story: Story, now: datetime) -> dict[str, Any]:
@@ -151,15 +156,30 @@ def test_the_same_finding_fires_the_matching_rule_after_its_duration(
     assert (first_found, fired) == (found_at_s, [] if fired_at_s is None else [fired_at_s])
 
 
-def test_a_silent_collectors_last_word_on_the_gateway_is_not_news() -> None:
-    """The collector's last heartbeat, 25 s old (silent after 3 x 5 s + 5 s = 20 s), said
-    disconnected: bridge-status names the collector, not the gateway, and the alert's reading is
-    unknown (the heartbeat rule speaks instead), for both from the one judgement."""
+@pytest.mark.parametrize(
+    ("process", "last_word", "alert", "said"),
+    [
+        # silent after 3 x 5 s + 5 s = 20 s
+        ("collector", _collector(T0, connected=False), "gateway_disconnected|gateway",
+         ("gateway", "not connected")),
+        # silent after 3 x 1 s + 5 s = 8 s
+        ("writer", _beat(T0, breaker="open", last_db_error="refused"), "breaker_open|writer",
+         ("writer", "database breaker open: refused")),
+    ],
+    ids=["the gateway", "a breaker"],
+)  # fmt: skip
+def test_a_silent_process_s_last_word_is_not_news(
+    process: str, last_word: dict[str, Any], alert: str, said: tuple[str, str]
+) -> None:
+    """A process's last heartbeat, 25 s old, said disconnected (or its breaker open): bridge-status
+    names the process's silence and not what it last said, and the alert's reading is unknown
+    (the heartbeat rule speaks instead), both from the one judgement."""
     now = T0 + timedelta(seconds=25)
 
     def story(_now: datetime) -> Bodies:
-        return {"collector": _collector(T0, connected=False)}
+        return {process: last_word}
 
-    named = _findings(story, now) & {("unhealthy", "collector"), ("unhealthy", "gateway")}
-    assert named == {("unhealthy", "collector")}
-    assert _readings(story, now)["gateway_disconnected|gateway"].reading.past is None
+    findings = [(f.subject, f.message) for f in _assessed(story, now)]
+    assert (process, "silent: last heartbeat 25 s ago") in findings
+    assert said not in findings
+    assert _readings(story, now)[alert].reading.past is None
