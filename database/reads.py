@@ -5,8 +5,9 @@ reply bound, the breaker and the translation of errors): the newest snapshot of 
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
 the columns the schema has, an account's P&L explain over a range and its day's score, the
 positions of one explained interval, an account's scenario grids (newest, an hour before, the
-worst loss over a range) and the legs of its newest worst loss. The alerter, the web program
-and `bridge-status` ask these and write no SQL of their own for them.
+worst loss over a range) and the legs of its newest worst loss, and the scored explain
+intervals the alerter's running day score has not read yet. The alerter, the web program and
+`bridge-status` ask these and write no SQL of their own for them.
 """
 
 from __future__ import annotations
@@ -110,10 +111,22 @@ WHERE p.ts > %(floor)s
 ORDER BY p.ts, p.account
 LIMIT %(limit)s
 """
-# The most snapshots one read of the catch-up returns: the day-so-far explain figures cost up to
-# ~50 ms a snapshot late in a day of 5-s intervals (docs/pnl-explain.md), so a page stays well
-# inside the 60-s statement timeout however long the outage was.
+# The most snapshots one read of the catch-up returns, so a page stays well inside the 60-s
+# statement timeout however long the outage was and whatever figures it computes per snapshot.
+# (The alerter scores the explain's day from `scored_intervals`, not through `EXPLAIN_FIGURES`,
+# whose ~50 ms a snapshot late in a day made this page small: docs/pnl-explain.md.)
 UNSEEN_PAGE = 200
+# Each account's scored explain intervals in its own range [since, until], oldest first: what
+# the alerter's running day score (alerter/day_score.py) has not read yet. The floor (the
+# earliest since) prunes the day partitions before the plan is made.
+_SCORED_INTERVALS = """
+SELECT e.account, e.ts, e.actual_pnl, e.explained_pnl, e.unexplained_pnl
+FROM unnest(%(accounts)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
+    AS wanted(account, since, until)
+JOIN pnl_explain e ON e.account = wanted.account AND e.ts >= wanted.since AND e.ts <= wanted.until
+WHERE e.ts >= %(floor)s AND cardinality(e.marks) = 0
+ORDER BY e.ts, e.account
+"""
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
 SELECT EXISTS (
@@ -324,6 +337,25 @@ async def unseen_snapshots(
         "limit": UNSEEN_PAGE,
     }
     cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
+    return list(await cursor.fetchall())
+
+
+async def scored_intervals(
+    conn: Connection, ranges: dict[str, tuple[datetime, datetime]]
+) -> list[tuple[Any, ...]]:
+    """Each account's scored P&L explain intervals (no marks) ending inside its range
+    [since, until], oldest first, as rows of (account, ts, actual_pnl, explained_pnl,
+    unexplained_pnl)."""
+    if not ranges:
+        return []
+    since = [start for start, _end in ranges.values()]
+    params = {
+        "accounts": list(ranges),
+        "since": since,
+        "until": [end for _start, end in ranges.values()],
+        "floor": min(since),
+    }
+    cursor = await conn.execute(_SCORED_INTERVALS, params)
     return list(await cursor.fetchall())
 
 
