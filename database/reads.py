@@ -40,7 +40,10 @@ _AS_OF = """(SELECT s.{column} FROM scenario_pnl s WHERE s.account = p.account A
 # intervals of its account's UTC day that end at or before it (the day so far), as the view
 # pnl_explain_daily scores a whole day. Unknown (NULL) until EXPLAIN_MIN_SCORED intervals are
 # scored: one interval's share or residual is noise, not a day's verdict, and a rank correlation
-# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick.
+# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick. The
+# alerter carries the score from one snapshot to the next (alerter/day_score.py, fed by
+# `scored_intervals`); this SQL, which ranks the day so far afresh for each snapshot, is the
+# definition it is held to (tests/database/test_explain_running_score.py, bench/explain_score.py).
 EXPLAIN_MIN_SCORED = 12
 _RANKED = """(SELECT e.actual_pnl, e.unexplained_pnl,
            rank() OVER (ORDER BY e.explained_pnl)
