@@ -350,7 +350,7 @@ class Alerter:
         spans: dict[str, tuple[datetime, datetime]] = {}
         for account, ts in snapshots:
             spans[account] = (spans.get(account, (ts, ts))[0], ts)
-        intervals = await self._store.scored_intervals(self._day_scores.to_read(spans))
+        intervals = await self._store.intervals_to_score(self._day_scores.to_read(spans))
         if intervals is None:
             return None
         return as_of_each(self._day_scores, snapshots, intervals)

@@ -158,6 +158,11 @@ def _insert(values: Values, ranks2: Ranks, value: float) -> tuple[Values, Ranks]
     return np.append(values, value), np.append(moved, np.int64(own))
 
 
+# One stored interval as read: (account, ts, scored, actual, explained, unexplained); the P&L
+# None where it is marked (not scored).
+Interval = tuple[str, datetime, bool, float | None, float | None, float | None]
+
+
 class DayScores:
     """Each account's `RunningDayScore`, and how far its stored intervals were read."""
 
@@ -167,8 +172,8 @@ class DayScores:
 
     @property
     def accounts(self) -> frozenset[str]:
-        """The accounts with a day's score carried."""
-        return frozenset(self._scores)
+        """The accounts with intervals read."""
+        return frozenset(self._read_until)
 
     def forget(self) -> None:
         """Drop every account's score: the stored intervals may have changed behind the last
@@ -182,9 +187,9 @@ class DayScores:
         """Per account, given its first and last snapshot to judge, the range [from, until] of
         intervals to read: after the last one read, else (a first read, a day begun since) from
         the start of the first snapshot's day. Accounts not judged are dropped."""
-        for account in set(self._scores) - set(snapshots):
-            del self._scores[account]
-            self._read_until.pop(account, None)
+        for account in set(self._read_until) - set(snapshots):
+            self._scores.pop(account, None)
+            del self._read_until[account]
         ranges: dict[str, tuple[datetime, datetime]] = {}
         for account, (first, last) in snapshots.items():
             start = utc_day(first)
@@ -194,10 +199,13 @@ class DayScores:
             ranges[account] = (start, last)
         return ranges
 
-    def feed(self, account: str, ts: datetime, actual: float, explained: float,
-             unexplained: float) -> None:  # fmt: skip
-        """One stored scored interval of `account`, read in time order."""
-        self._scores.setdefault(account, RunningDayScore()).add(ts, actual, explained, unexplained)
+    def feed(self, interval: Interval) -> None:
+        """One stored interval, read in its account's time order: scored, it joins the day's
+        score; marked, it is only passed (the next read starts after it)."""
+        account, ts, scored, actual, explained, unexplained = interval
+        if scored and actual is not None and explained is not None and unexplained is not None:
+            score = self._scores.setdefault(account, RunningDayScore())
+            score.add(ts, actual, explained, unexplained)
         self._read_until[account] = max(ts, self._read_until.get(account, ts))
 
     def figures(self, account: str, as_of: datetime) -> dict[str, float | None]:
@@ -207,23 +215,21 @@ class DayScores:
 
 
 def as_of_each(
-    scores: DayScores,
-    snapshots: Iterable[tuple[str, datetime]],
-    intervals: Iterable[tuple[str, datetime, float, float, float]],
+    scores: DayScores, snapshots: Iterable[tuple[str, datetime]], intervals: Iterable[Interval]
 ) -> list[dict[str, float | None]]:
-    """The figures as of each snapshot (account, ts), in the order given (time order), each
-    after feeding its account's intervals (account, ts, actual, explained, unexplained; in time
-    order) that end at or before it."""
-    waiting: dict[str, list[tuple[datetime, float, float, float]]] = {}
-    for account, ts, actual, explained, unexplained in intervals:
-        waiting.setdefault(account, []).append((ts, actual, explained, unexplained))
+    """The figures as of each snapshot (account, ts), in the order given (each account's in
+    time order), each after feeding its account's intervals (in time order) that end at or
+    before it."""
+    waiting: dict[str, list[Interval]] = {}
+    for interval in intervals:
+        waiting.setdefault(interval[0], []).append(interval)
     fed = dict.fromkeys(waiting, 0)
     answers = []
     for account, as_of in snapshots:
         queue = waiting.get(account, [])
         position = fed.get(account, 0)
-        while position < len(queue) and queue[position][0] <= as_of:
-            scores.feed(account, *queue[position])
+        while position < len(queue) and queue[position][1] <= as_of:
+            scores.feed(queue[position])
             position += 1
         fed[account] = position
         answers.append(scores.figures(account, as_of))

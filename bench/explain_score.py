@@ -96,7 +96,7 @@ async def _measure(url: str, samples: int) -> Figures:
         scores = DayScores()
         started = time.perf_counter()
         ranges = scores.to_read({ACCOUNT: (snapshots[0][1], snapshots[-1][1])})
-        intervals = await reads.scored_intervals(conn, ranges)
+        intervals = await reads.intervals_to_score(conn, ranges)
         read_s = time.perf_counter() - started
         started = time.perf_counter()
         answers = as_of_each(scores, snapshots, intervals)
@@ -107,7 +107,7 @@ async def _measure(url: str, samples: int) -> Figures:
         ((_account, newest),) = await reads.unseen_snapshots(conn, (), window)
         ranges = scores.to_read({ACCOUNT: (newest, newest)})
         (newest_figures,) = as_of_each(
-            scores, [(ACCOUNT, newest)], await reads.scored_intervals(conn, ranges)
+            scores, [(ACCOUNT, newest)], await reads.intervals_to_score(conn, ranges)
         )
         next_step_ms = (time.perf_counter() - started) * 1e3
         per_snapshot = []

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerter.day_score import RERANK_FROM_PENDING, DayScores, RunningDayScore, as_of_each
+from alerter.day_score import (
+    RERANK_FROM_PENDING,
+    DayScores,
+    Interval,
+    RunningDayScore,
+    as_of_each,
+)
 from database.reads import EXPLAIN_MIN_SCORED
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -146,17 +152,17 @@ def test_the_running_score_equals_the_day_scored_afresh(
 
 def test_day_scores_read_after_the_last_interval_and_from_the_day_after_a_forget() -> None:
     """The first read starts at the first snapshot's UTC day; the next after the last interval
-    read (a microsecond on, timestamptz's resolution); after `forget`, at the day again; an
-    account no longer judged is dropped."""
+    read, scored or marked (a microsecond on, timestamptz's resolution); after `forget`, at the
+    day again; an account no longer judged is dropped."""
     scores = DayScores()
     day = datetime(2026, 3, 2, tzinfo=UTC)
     assert scores.to_read({"A": (NOON, NOON + STEP)}) == {"A": (day, NOON + STEP)}
     answers = as_of_each(
         scores,
         [("A", NOON), ("A", NOON + STEP)],
-        [("A", NOON - STEP, 1.0, 1.0, 0.0), ("A", NOON + STEP, 2.0, 1.0, 1.0)],
+        [("A", NOON - STEP, True, 1.0, 1.0, 0.0), ("A", NOON + STEP, False, None, None, None)],
     )
-    assert [a["explain_share"] for a in answers] == [None, None]  # two intervals: too few
+    assert [a["explain_share"] for a in answers] == [None, None]  # one interval: too few
     after = NOON + STEP + timedelta(microseconds=1)
     assert scores.to_read({"A": (NOON + 2 * STEP, NOON + 3 * STEP)}) == {
         "A": (after, NOON + 3 * STEP)
@@ -165,19 +171,21 @@ def test_day_scores_read_after_the_last_interval_and_from_the_day_after_a_forget
     assert scores.to_read({"A": (NOON + 2 * STEP, NOON + 3 * STEP)}) == {
         "A": (day, NOON + 3 * STEP)
     }
-    as_of_each(scores, [("A", NOON)], [("A", NOON, 1.0, 1.0, 0.0)])
+    as_of_each(scores, [("A", NOON)], [("A", NOON, True, 1.0, 1.0, 0.0)])
     assert scores.accounts == {"A"}
     scores.to_read({"B": (NOON, NOON)})
     assert scores.accounts == frozenset()
 
 
 def test_each_snapshot_sees_only_the_intervals_up_to_it() -> None:
-    """Twelve intervals 5 s apart, snapshots at the 11th and 12th: unknown, then known; an
-    interval after the last snapshot waits (not fed)."""
+    """Fourteen intervals 5 s apart, the 6th marked (a fill far off), snapshots at the 12th and
+    13th: eleven scored (unknown), then twelve (known, the fill left out); the 14th, after the
+    last snapshot, waits (not fed)."""
     scores = DayScores()
-    intervals = [("A", NOON + k * STEP, 10.0, 5.0, 5.0) for k in range(1, 14)]
-    answers = as_of_each(scores, [("A", NOON + 11 * STEP), ("A", NOON + 12 * STEP)], intervals)
+    intervals: list[Interval] = [("A", NOON + k * STEP, True, 10.0, 5.0, 5.0) for k in range(1, 15)]
+    intervals[5] = ("A", NOON + 6 * STEP, False, None, None, None)
+    answers = as_of_each(scores, [("A", NOON + 12 * STEP), ("A", NOON + 13 * STEP)], intervals)
     assert [a["explain_share"] for a in answers] == [None, 0.5]
-    assert scores.to_read({"A": (NOON, NOON)})["A"][0] == NOON + 12 * STEP + timedelta(
+    assert scores.to_read({"A": (NOON, NOON)})["A"][0] == NOON + 13 * STEP + timedelta(
         microseconds=1
     )

@@ -1,6 +1,6 @@
 """The alerter's running day score (alerter/day_score.py) against the SQL it replaces, in a real
 PostgreSQL: as of each snapshot of a hand-built day, the figures reads.EXPLAIN_FIGURES computes
-afresh per snapshot equal those carried from the intervals `reads.scored_intervals` returns,
+afresh per snapshot equal those carried from the intervals `reads.intervals_to_score` returns,
 read at once or in two steps; at the day's end, both equal the view pnl_explain_daily."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ async def test_the_running_score_equals_the_sql_as_of_each_snapshot(
         snapshots = [(account, ts) for account, ts, *_ in computed]
         assert len(snapshots) == TICKS
         at_once = DayScores()
-        intervals = await reads.scored_intervals(
+        intervals = await reads.intervals_to_score(
             conn, at_once.to_read({"DU0001": (snapshots[0][1], snapshots[-1][1])})
         )
         carried = as_of_each(at_once, snapshots, intervals)
@@ -90,7 +90,7 @@ async def test_the_running_score_equals_the_sql_as_of_each_snapshot(
         halves = []
         for part in (snapshots[:25], snapshots[25:]):
             ranges = in_two.to_read({"DU0001": (part[0][1], part[-1][1])})
-            halves += as_of_each(in_two, part, await reads.scored_intervals(conn, ranges))
+            halves += as_of_each(in_two, part, await reads.intervals_to_score(conn, ranges))
         daily = await (
             await conn.execute(
                 "SELECT scored, explained_share, spearman, worst_unexplained"
@@ -98,7 +98,9 @@ async def test_the_running_score_equals_the_sql_as_of_each_snapshot(
                 (builders.EPOCH.date(),),
             )
         ).fetchone()
-    assert len(intervals) == TICKS - len(FILLS) - len(MISSING)
+    assert len(intervals) == TICKS  # the marked ones too, without their P&L
+    scored_count = TICKS - len(FILLS) - len(MISSING)
+    assert [row[3] is None for row in intervals].count(True) == len(FILLS) + len(MISSING)
     # Unknown until the 12th scored interval: the 13th snapshot (the 8th marked).
     assert [row[2] is None for row in computed].index(False) == 12
     assert any(row[3] is None for row in computed[12:])  # no spread of explained ranks yet
@@ -112,7 +114,7 @@ async def test_the_running_score_equals_the_sql_as_of_each_snapshot(
     assert daily is not None
     scored, share, spearman, worst = daily
     last = carried[-1]
-    assert scored == len(intervals)
+    assert scored == scored_count
     assert _same(last["explain_share"], share)
     assert _same(last["explain_spearman"], spearman)
     assert last["explain_worst_unexplained"] == worst
