@@ -160,7 +160,7 @@ def table(figures: Figures) -> str:
             f" {figures.running_s * 1e3 / n:.3f} | {figures.running_s:.1f} s |",
             f"| of which the snapshots' pages, without the figure | |"
             f" {figures.running_pages_s:.1f} s |",
-            f"| of which the day's scored intervals, one read | | {figures.running_read_s:.2f} s |",
+            f"| of which the day's intervals, one read | | {figures.running_read_s:.2f} s |",
             f"| of which the figures as of each snapshot (Python, numpy) | |"
             f" {figures.running_score_s:.1f} s |",
             "",
