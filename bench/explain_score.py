@@ -5,7 +5,7 @@ before) against the running day score (alerter/day_score.py) fed each interval o
 One account, one UTC day of 5-s snapshots and explain intervals (17,280 each, generated inside
 PostgreSQL as bench/explain_rollups.py does: one in 97 missing an input, one in 500 a fill).
 After: the catch-up as the alerter runs it, whole: the snapshots a page at a time
-(reads.UNSEEN_PAGE), the day's scored intervals in one read, the figures as of each snapshot;
+(reads.UNSEEN_PAGE), the day's intervals in one read, the figures as of each snapshot;
 then the next step (one new snapshot and interval). Before: the same pages with the SQL figure,
 timed for a page at evenly spaced places of the day (its cost grows with the day so far, so
 their mean is the day's), the day's total extrapolated from them: measuring every page takes
@@ -50,7 +50,7 @@ class Figures:
     sql_ms_per_snapshot: float  # their mean: the day's
     sql_late_ms_per_snapshot: float  # the last page's: late in the day
     running_pages_s: float  # the catch-up's snapshot pages, without the figure
-    running_read_s: float  # the day's scored intervals, one read
+    running_read_s: float  # the day's intervals (marked ones too), one read
     running_score_s: float  # the figures as of each snapshot, in Python
     next_step_ms: float  # the step after: one snapshot, one interval
     agree: bool  # the last snapshot's figure the same both ways
