@@ -5,9 +5,9 @@ reply bound, the breaker and the translation of errors): the newest snapshot of 
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
 the columns the schema has, an account's P&L explain over a range and its day's score, the
 positions of one explained interval, an account's scenario grids (newest, an hour before, the
-worst loss over a range) and the legs of its newest worst loss, and the explain
-intervals the alerter's running day score has not read yet. The alerter, the web program and
-`bridge-status` ask these and write no SQL of their own for them.
+worst loss over a range) and the legs of its newest worst loss, and the explain intervals the
+alerter's running day score has not read yet. The alerter, the web program and `bridge-status`
+ask these and write no SQL of their own for them.
 """
 
 from __future__ import annotations
