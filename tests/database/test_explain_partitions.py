@@ -67,7 +67,7 @@ async def test_the_explain_tables_become_partitioned_keeping_every_row(database_
     assert [len(rows) for rows in before.values()] == [4, 8, 6, 2]
 
     async with await _connect(database_url) as conn:
-        assert await bootstrap(conn) == [11]
+        assert await bootstrap(conn, up_to=11) == [11]
     assert await _everything(database_url) == before
 
     async with await _connect(database_url) as conn:
