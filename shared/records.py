@@ -11,10 +11,10 @@ re-parses JSON in Python.
   overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
 - `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
   results, one row each (a leg travels as an array in `LEG_FIELDS` order).
-- `pnl_explain` -> tables `pnl_explain` and `pnl_explain_positions` (migration 007): how much
-  of the gateway's own P&L change over one interval between two snapshots the Greeks explain,
-  per account, per underlying (parallel arrays, like format 3's) and per position
-  (docs/pnl-explain.md).
+- `pnl_explain` -> table `pnl_explain` (migration 007): how much of the gateway's own P&L change
+  over one interval between two snapshots the Greeks explain, per account, per underlying and
+  per position (parallel arrays, like format 3's, stored as arrays of the row since migration
+  013 and read a position a row through the view `pnl_explain_positions`; docs/pnl-explain.md).
 - `scenario` -> table `scenario_pnl`: one account's scenario P&L grids (docs/scenarios.md),
   from format 3 on; its underlyings travel as parallel arrays like a format-3 snapshot's.
 
