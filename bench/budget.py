@@ -8,15 +8,15 @@ their interval's row, migration 013).
 Every record is made as the collector makes it (`bench/shapes.py` for the snapshot,
 `bench/expiry_legs.py` for the buckets and the legs, `bench/scenarios.py` for the grids,
 `collector.explain` between consecutive ticks of the legs' book, its prices and implied vols
-walking: 3 options and a share position per underlying, every figure known), stored through the writer's own sink into a fresh
-database, and each table measured on the day partition holding its rows, with its indexes,
-after VACUUM. The "before" grids and explains are the same lines stored into a second database
-whose grid columns are put back to float8 as they were before migration 010, and whose explained
-positions are put back into a table of a row each as they were before migration 013 (the
-interval's row rewritten without the arrays). Bytes a row times rows a day: a day is 17,280
-ticks at the default 5 s (snapshots, explains and their positions); legs, expiry and grids at
-60 s are 1,440. The positions' share of an explain row now is its bytes less those of the same
-row without them.
+walking: 3 options and a share position per underlying, every figure known), stored through
+the writer's own sink into a fresh database, and each table measured on the day partition
+holding its rows, with its indexes, after VACUUM. The "before" grids and explains are the same
+lines stored into a second database whose grid columns are put back to float8 as they were
+before migration 010, and whose explained positions are put back into a table of a row each
+as they were before migration 013 (the interval's row rewritten without the arrays). Bytes a
+row times rows a day: a day is 17,280 ticks at the default 5 s (snapshots, explains and their
+positions); legs, expiry and grids at 60 s are 1,440. The positions' share of an explain row
+now is its bytes less those of the same row without them.
 """
 
 from __future__ import annotations
