@@ -62,7 +62,7 @@ INSERT INTO portfolio_greeks (
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
     stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness, gateway_beta_delta)
+    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -74,7 +74,8 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
     CASE WHEN line->>'v' IN ('1', '2') THEN coalesce(line->'underlyings', '{}') END,
     arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_counts,
-    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8
+    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8,
+    (line->>'gateway_beta_delta_benchmark_shares')::float8
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'

@@ -31,6 +31,8 @@ Since migration 009 a figure's completeness may also say `rounding_bound`, `impr
 `market_data` (written, like any incomplete figure's, only where they apply; since issue 17's
 recomputed Greeks also `recomputed` and `model_disagrees`, counts of positions), and a PORTAL line
 carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
+Since migration 012 a PORTAL line may also carry `gateway_beta_delta_benchmark_shares`, the
+gateway's figure in shares of our benchmark, when SPX's price is known.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
 docs/ibkr-conventions.md says what format 1's figures meant.
@@ -84,7 +86,7 @@ FIGURES: Final = (
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
 # The gateway's own figures, kept beside ours to compare (migration 009): written only when
 # known, so a line without them is any older line.
-GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
+GATEWAY_FIGURES: Final = ("gateway_beta_delta", "gateway_beta_delta_benchmark_shares")
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
@@ -96,7 +98,13 @@ UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_gree
 SIGNIFICANT_DIGITS: Final = 9
 _CENTS: Final = 2
 _SHARE_EQUIVALENTS: Final = frozenset(
-    {"net_beta_delta", "net_delta", "net_gamma", "gateway_beta_delta"}
+    {
+        "net_beta_delta",
+        "net_delta",
+        "net_gamma",
+        "gateway_beta_delta",
+        "gateway_beta_delta_benchmark_shares",
+    }
 )
 # The figures every position counts in (a linear one included); the other three count options
 # (and positions of unsupported types, which are missing from all five).
@@ -193,6 +201,9 @@ class Snapshot:
     # PORTAL: Σ field 7696 ("SPX Delta") x qty x multiplier over the positions in
     # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
     gateway_beta_delta: float | None = None
+    # The same in shares of our benchmark, ours' unit (x SPX's price / the benchmark's, both in
+    # the base currency: migration 012); None when SPX's price or a rate is unknown.
+    gateway_beta_delta_benchmark_shares: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
 
@@ -592,8 +603,9 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
             unrealized_pnl=record.unrealized_pnl,
             daily_pnl=record.daily_pnl,
         )
-    if record.gateway_beta_delta is not None:
-        body["gateway_beta_delta"] = record.gateway_beta_delta
+    for name in GATEWAY_FIGURES:
+        if getattr(record, name) is not None:
+            body[name] = getattr(record, name)
     body.update(
         position_count=record.position_count,
         option_count=record.option_count,
