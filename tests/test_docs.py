@@ -98,7 +98,7 @@ def _portal_endpoints_called() -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             text = "".join(
-                part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
             )
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if id(node) in inside_f_strings:
