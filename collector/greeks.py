@@ -277,8 +277,8 @@ class Holding:
     market_data: frozenset[str] = frozenset()
     # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
     gateway_spx_delta: float | None = None
-    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), taken to be in the
-    # position's currency (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
+    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), in a currency IBKR
+    # does not state (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
     daily_pnl: float | None = None
 
     @property

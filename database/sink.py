@@ -171,7 +171,8 @@ WITH stored AS (
 SELECT count(DISTINCT (account, ts)) FROM stored
 """
 
-# The explain's account row, then its positions' rows (one per element of the parallel arrays).
+# The explain's account row, then its positions' rows (one per element of the parallel arrays;
+# `position_actual_missing` is written only when a position has a reason: NULL otherwise).
 # Its per-underlying rows arrive as a JSON array of arrays, which jsonb_to_record reads into one
 # PostgreSQL array, like a format-3 snapshot's (migration 005).
 _INSERT_EXPLAINS = """
@@ -193,14 +194,17 @@ ON CONFLICT DO NOTHING
 _INSERT_EXPLAIN_POSITIONS = """
 INSERT INTO pnl_explain_positions (
     account, ts, conid, delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, explained_pnl,
-    missing, actual_pnl)
+    missing, actual_pnl, actual_missing)
 SELECT line->>'account', (line->>'ts')::timestamptz, p.conid::bigint,
     (p.row->>0)::float8, (p.row->>1)::float8, (p.row->>2)::float8, (p.row->>3)::float8,
-    (p.row->>4)::float8, (p.row->>5)::float8, p.missing #>> '{}', (p.row->>6)::float8
+    (p.row->>4)::float8, (p.row->>5)::float8, p.missing #>> '{}', (p.row->>6)::float8,
+    p.actual_missing #>> '{}'
 FROM bridge_staging CROSS JOIN LATERAL ROWS FROM (
     jsonb_array_elements_text(line->'position_conids'),
     jsonb_array_elements(line->'position_rows'),
-    jsonb_array_elements(line->'position_missing')) AS p(conid, row, missing)
+    jsonb_array_elements(line->'position_missing'),
+    jsonb_array_elements(coalesce(line->'position_actual_missing', '[]'))
+    ) AS p(conid, row, missing, actual_missing)
 WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
