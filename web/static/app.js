@@ -724,6 +724,8 @@ const EXPLAIN_POSITION_COLUMNS = [
   ["vega_pnl", "vega", false], ["linear_pnl", "linear", false],
   ["explained_pnl", "explained", false], ["actual_pnl", "actual", false],
   ["missing", "missing", true],
+  // Why the gateway's own P&L of the position is no actual (docs/pnl-explain.md, "Actual").
+  ["actual_missing", "actual unknown", true],
 ];
 
 // The positions behind one interval of the explain chart (each interval: the last hour only).
