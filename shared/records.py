@@ -31,7 +31,7 @@ Since migration 009 a figure's completeness may also say `rounding_bound`, `impr
 `market_data` (written, like any incomplete figure's, only where they apply; since issue 17's
 recomputed Greeks also `recomputed` and `model_disagrees`, counts of positions), and a PORTAL line
 carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
-Since migration 012 a PORTAL line may also carry `gateway_beta_delta_benchmark_shares`, the
+Since migration 013 a PORTAL line may also carry `gateway_beta_delta_benchmark_shares`, the
 gateway's figure in shares of our benchmark, when SPX's price is known.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
@@ -130,7 +130,7 @@ EXPLAIN_ROW: Final = (*EXPLAIN_TERMS, "explained_pnl")
 # A position's row adds the gateway's own P&L change of the position (SOCKET reqPnLSingle).
 EXPLAIN_POSITION_ROW: Final = (*EXPLAIN_ROW, "actual_pnl")
 # Why a position's own P&L change, which the gateway gave, is not its actual (a row's
-# `position_actual_missing`, migration 013): IBKR does not state the currency of
+# `position_actual_missing`, migration 014): IBKR does not state the currency of
 # reqPnLSingle's values, so a position in another currency than the base has none; the base
 # currency or the position's unknown. docs/pnl-explain.md, "Actual".
 EXPLAIN_ACTUAL_UNKNOWN: Final = ("pnl_currency_unstated", "no_fx_rate")
@@ -207,7 +207,7 @@ class Snapshot:
     # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
     gateway_beta_delta: float | None = None
     # The same in shares of our benchmark, ours' unit (x SPX's price / the benchmark's, both in
-    # the base currency: migration 012); None when SPX's price or a rate is unknown.
+    # the base currency: migration 013); None when SPX's price or a rate is unknown.
     gateway_beta_delta_benchmark_shares: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
@@ -413,7 +413,7 @@ class PnlExplain:
     position_rows: tuple[tuple[float | None, ...], ...]
     position_missing: tuple[str | None, ...]  # each position's missing input, or None
     # Each position's reason from EXPLAIN_ACTUAL_UNKNOWN, or None; empty: none had one (a line
-    # written before migration 013, or one whose every position's actual was known or not given)
+    # written before migration 014, or one whose every position's actual was known or not given)
     position_actual_missing: tuple[str | None, ...] = ()
 
     kind: ClassVar[Literal["pnl_explain"]] = "pnl_explain"

@@ -78,7 +78,7 @@ async def test_why_a_positions_actual_is_unknown_is_stored_beside_it(
     sink: RecordSink, database_url: str
 ) -> None:
     """The future in another currency than the base: its actual NULL and `actual_missing`
-    pnl_currency_unstated (migration 013); the option's actual known, no reason."""
+    pnl_currency_unstated (migration 014); the option's actual known, no reason."""
     record = builders.pnl_explain()
     option, future = record.position_rows
     unstated = replace(

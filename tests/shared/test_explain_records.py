@@ -41,7 +41,7 @@ def _unstated_future() -> records.PnlExplain:
 
 def test_a_positions_reason_for_an_unknown_actual_round_trips() -> None:
     """`position_actual_missing` comes back as written; a line without any reason leaves the
-    key out, so it is the line it was before migration 013."""
+    key out, so it is the line it was before migration 014."""
     record = _unstated_future()
     assert records.decode(records.encode(record)) == record
     assert json.loads(records.encode(record))["position_actual_missing"] == [
