@@ -38,8 +38,6 @@ TERMS: Final = records.EXPLAIN_TERMS  # delta, gamma, theta, vega, linear
 MARKS: Final = records.EXPLAIN_MARKS
 # The FRTB P&L attribution test's green zone for the Spearman correlation (docs/pnl-explain.md).
 GREEN_SPEARMAN: Final = 0.80
-# Why a position's own P&L change, given by the gateway, is not its actual (`position_actual`).
-ACTUAL_UNKNOWN: Final = records.EXPLAIN_ACTUAL_UNKNOWN
 _SECONDS_PER_DAY: Final = 86400.0
 _VOL_POINTS: Final = 100.0  # an implied vol of 0.25 is 25 vol points
 
@@ -72,7 +70,8 @@ class PositionExplain:
     # base currency; None where the gateway gives none (PORTAL), or where it cannot be read as
     # the base currency's (`actual_missing` says why).
     actual: float | None = None
-    actual_missing: str | None = None  # ACTUAL_UNKNOWN's reason, when the gateway gave a P&L
+    # records.EXPLAIN_ACTUAL_UNKNOWN's reason, when the gateway gave a P&L but no actual
+    actual_missing: str | None = None
 
     @property
     def explained(self) -> float | None:
