@@ -605,8 +605,9 @@ def _precision(figure: float | None, bound: float) -> dict[str, Any]:
 
 class _GatewaySum:
     """Σ 7696 x qty x multiplier over the positions our beta delta counts: a total only when
-    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in dollars
-    per unit ("dollar adjusted"), so a cents-quoted contract takes no magnifier."""
+    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in SPX
+    units per unit of the instrument, its price already weighed against SPX's ("Delta x
+    dollar-adjusted beta"), so a cents-quoted contract takes no magnifier."""
 
     def __init__(self) -> None:
         self._sum: float | None = None

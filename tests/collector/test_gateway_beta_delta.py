@@ -23,7 +23,7 @@ CALL_GREEKS = OptionGreeks(0.4, 0.02, -0.05, 0.2, 200.0, NOW)
 
 def test_the_gateways_figure_is_7696_times_quantity_and_multiplier() -> None:
     """100 shares at 0.041 and a short call (1 x 100) at 0.016: 4.1 - 1.6 = 2.5 SPX units; a
-    cents-quoted future (2 x 5000 at 0.0007, dollars already) takes no magnifier: + 7."""
+    cents-quoted future (2 x 5000 at 0.0007, SPX units already) takes no magnifier: + 7."""
     stock = Holding(1, "AAPL", "STK", 100, 1.0, "USD", price=200.0, gateway_spx_delta=0.041)
     call = Holding(2, "AAPL", "OPT", -1, 100.0, "USD", greeks=CALL_GREEKS, gateway_spx_delta=0.016)
     corn = Holding(
