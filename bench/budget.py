@@ -3,7 +3,7 @@
 positions), for books of 2, 10 and 50 underlyings per account, at the default rates, as before
 the budget (Greeks by expiry every tick, grids in float8, a row per explained position) and now
 (`BRIDGE_EXPIRY_INTERVAL_S` 60, grids in float4, migration 010; the positions as arrays of
-their interval's row, migration 013).
+their interval's row, migration 015).
 
 Every record is made as the collector makes it (`bench/shapes.py` for the snapshot,
 `bench/expiry_legs.py` for the buckets and the legs, `bench/scenarios.py` for the grids,
@@ -13,7 +13,7 @@ the writer's own sink into a fresh database, and each table measured on the day 
 holding its rows, with its indexes, after VACUUM. The "before" grids and explains are the same
 lines stored into a second database whose grid columns are put back to float8 as they were
 before migration 010, and whose explained positions are put back into a table of a row each
-as they were before migration 013 (the interval's row rewritten without the arrays). Bytes a
+as they were before migration 015 (the interval's row rewritten without the arrays). Bytes a
 row times rows a day: a day is 17,280 ticks at the default 5 s (snapshots, explains and their
 positions); legs, expiry and grids at 60 s are 1,440. The positions' share of an explain row
 now is its bytes less those of the same row without them.
@@ -130,7 +130,7 @@ def _per_row(url: str, table: str) -> float:
 
 
 def _positions_as_rows(url: str) -> tuple[float, float]:
-    """The explain as stored before migration 013, rebuilt from the rows stored now: each
+    """The explain as stored before migration 015, rebuilt from the rows stored now: each
     position a row of the old table (key account, ts, conid), and the interval's row without
     the arrays (rewritten, so the dropped columns take no room). Bytes a row of each."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -314,7 +314,7 @@ def table(budgets: list[Budget], rows: int) -> str:
         " (1,440; before, the Greeks by expiry went with every snapshot). Each underlying holds"
         " 3 options and a share position, every figure known; records made by the collector's"
         " own functions and stored through the writer's sink (`bench/budget.py`); each table's"
-        " day partition with its indexes after VACUUM, per row. Before migration 013 each"
+        " day partition with its indexes after VACUUM, per row. Before migration 015 each"
         " explained position was a row of `pnl_explain_positions`; now its figures are arrays"
         " in its interval's `pnl_explain` row (the view `pnl_explain_positions` reads them),"
         " so the explain column is the row without them and the positions' column what they"

@@ -1,6 +1,6 @@
 """The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`,
 `expiry_greeks`, `position_legs`, `scenario_pnl` and the P&L explain's `pnl_explain` (its
-positions in arrays of the interval's row, migration 013) out.
+positions in arrays of the interval's row, migration 015) out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
@@ -62,7 +62,7 @@ INSERT INTO portfolio_greeks (
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
     stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness, gateway_beta_delta)
+    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -74,7 +74,8 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
     CASE WHEN line->>'v' IN ('1', '2') THEN coalesce(line->'underlyings', '{}') END,
     arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_counts,
-    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8
+    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8,
+    (line->>'gateway_beta_delta_benchmark_shares')::float8
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
@@ -172,13 +173,14 @@ SELECT count(DISTINCT (account, ts)) FROM stored
 
 # The explain: one row per account and interval, its per-underlying and per-position rows as
 # the line carries them (JSON arrays of arrays, which jsonb_to_record reads into PostgreSQL
-# arrays in one call, like a format-3 snapshot's: migrations 005 and 013). The positions' missing
-# inputs are stored only when a position lacked one (NULL: none did), as most intervals have.
+# arrays in one call, like a format-3 snapshot's: migrations 005 and 015). The positions' missing
+# inputs and the reasons their own actual is unknown are stored only when a position has one
+# (NULL: none has), as most intervals have.
 _INSERT_EXPLAINS = """
 INSERT INTO pnl_explain (
     account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
     theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
-    position_conids, position_rows, position_missing)
+    position_conids, position_rows, position_missing, position_actual_missing)
 SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->>'mode',
     (line->>'start_ts')::timestamptz, line->>'currency', (line->>'actual_pnl')::float8,
     (line->>'explained_pnl')::float8, (line->>'delta_pnl')::float8,
@@ -187,10 +189,12 @@ SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->
     arrays.underlying_symbols, arrays.underlying_rows, arrays.position_conids,
     arrays.position_rows,
     CASE WHEN cardinality(array_remove(arrays.position_missing, NULL)) > 0
-         THEN arrays.position_missing END
+         THEN arrays.position_missing END,
+    CASE WHEN cardinality(array_remove(arrays.position_actual_missing, NULL)) > 0
+         THEN arrays.position_actual_missing END
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     marks text[], underlying_symbols text[], underlying_rows float8[], position_conids bigint[],
-    position_rows float8[], position_missing text[])
+    position_rows float8[], position_missing text[], position_actual_missing text[])
 WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """

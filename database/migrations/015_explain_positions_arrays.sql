@@ -8,7 +8,9 @@
 -- - `position_conids`: the positions of the interval, one per row of the other two;
 -- - `position_rows`: per position [delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl,
 --   explained_pnl, actual_pnl] (shared/records.py EXPLAIN_POSITION_ROW, the line's order);
--- - `position_missing`: per position the input it lacked; NULL when none lacked one.
+-- - `position_missing`: per position the input it lacked; NULL when none lacked one;
+-- - `position_actual_missing`: per position why its own actual P&L is unknown although the
+--   gateway gave it (migration 014's `actual_missing`); NULL when no position has a reason.
 --
 -- Money stays double precision: a position's interval P&L is not bounded (a convention read
 -- wrong, which the explain exists to catch, makes it 100 times too large), and real holds the
@@ -22,22 +24,28 @@
 ALTER TABLE pnl_explain
     ADD COLUMN position_conids  bigint[],
     ADD COLUMN position_rows    double precision[],
-    ADD COLUMN position_missing text[];
+    ADD COLUMN position_missing text[],
+    ADD COLUMN position_actual_missing text[];
 
 COMMENT ON COLUMN pnl_explain.position_conids IS
-    'the positions of the interval, one per row of position_rows (and element of position_missing); NULL: stored before migration 013 without positions';
+    'the positions of the interval, one per row of position_rows (and element of position_missing); NULL: stored before migration 015 without positions';
 COMMENT ON COLUMN pnl_explain.position_rows IS
     'per position_conids: [delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, explained_pnl, actual_pnl], base currency; NULL elements unknown or not applicable; read them through the view pnl_explain_positions';
 COMMENT ON COLUMN pnl_explain.position_missing IS
     'per position_conids: the input the position lacked, NULL where none; NULL when no position lacked one';
+COMMENT ON COLUMN pnl_explain.position_actual_missing IS
+    'per position_conids: why its actual_pnl is NULL although the gateway gave the position''s daily P&L (pnl_currency_unstated or no_fx_rate, migration 014), NULL where none; NULL when no position has a reason';
 
 UPDATE pnl_explain e
-SET position_conids = p.conids, position_rows = p.figures, position_missing = p.missing
+SET position_conids = p.conids, position_rows = p.figures, position_missing = p.missing,
+    position_actual_missing = p.actual_missing
 FROM (
     SELECT account, ts, array_agg(conid ORDER BY conid) AS conids,
         array_agg(ARRAY[delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, explained_pnl,
                         actual_pnl] ORDER BY conid) AS figures,
-        CASE WHEN count(missing) > 0 THEN array_agg(missing ORDER BY conid) END AS missing
+        CASE WHEN count(missing) > 0 THEN array_agg(missing ORDER BY conid) END AS missing,
+        CASE WHEN count(actual_missing) > 0
+             THEN array_agg(actual_missing ORDER BY conid) END AS actual_missing
     FROM pnl_explain_positions
     GROUP BY account, ts
 ) p
@@ -49,7 +57,11 @@ ALTER TABLE pnl_explain ADD CONSTRAINT pnl_explain_positions_in_step CHECK (
     AND (position_rows IS NULL OR cardinality(position_rows) = 0
          OR array_length(position_rows, 2) = 7)
     AND (position_missing IS NULL
-         OR cardinality(position_missing) = coalesce(cardinality(position_conids), 0)));
+         OR cardinality(position_missing) = coalesce(cardinality(position_conids), 0))
+    AND (position_actual_missing IS NULL
+         OR cardinality(position_actual_missing) = coalesce(cardinality(position_conids), 0)));
+ALTER TABLE pnl_explain ADD CONSTRAINT pnl_explain_position_actual_missing_check CHECK (
+    array_remove(position_actual_missing, NULL) <@ ARRAY['pnl_currency_unstated', 'no_fx_rate']);
 
 DROP TABLE pnl_explain_positions;
 
@@ -58,8 +70,9 @@ SELECT e.account, e.ts, e.position_conids[i] AS conid,
     e.position_rows[i][1] AS delta_pnl, e.position_rows[i][2] AS gamma_pnl,
     e.position_rows[i][3] AS theta_pnl, e.position_rows[i][4] AS vega_pnl,
     e.position_rows[i][5] AS linear_pnl, e.position_rows[i][6] AS explained_pnl,
-    e.position_missing[i] AS missing, e.position_rows[i][7] AS actual_pnl
+    e.position_missing[i] AS missing, e.position_rows[i][7] AS actual_pnl,
+    e.position_actual_missing[i] AS actual_missing
 FROM pnl_explain e
 CROSS JOIN LATERAL generate_subscripts(e.position_conids, 1) AS i;
 COMMENT ON VIEW pnl_explain_positions IS
-    'one row per position and interval of the P&L explain (account, ts, conid), from the arrays of pnl_explain (migration 013); joins position_legs on the same key';
+    'one row per position and interval of the P&L explain (account, ts, conid), from the arrays of pnl_explain (migration 015); joins position_legs on the same key';
