@@ -84,9 +84,9 @@ class RunningDayScore:
             self._start(day)
         self._actual.append(actual)
         self._explained.append(explained)
-        self._abs_actual_sum += abs(actual)
-        self._abs_unexplained_sum += abs(unexplained)
         residual = abs(unexplained)
+        self._abs_actual_sum += abs(actual)
+        self._abs_unexplained_sum += residual
         if self._worst_unexplained is None or residual > self._worst_unexplained:
             self._worst_unexplained = residual
 
@@ -114,7 +114,8 @@ class RunningDayScore:
         if n < 3:
             return None
         self._rank()
-        # With doubled ranks the mean is n + 1 and every sum an exact integer (below 4n^3).
+        # With doubled ranks the mean is n + 1 and every sum an exact integer, below 4n^3: within
+        # int64 up to 1.3 million intervals a day (one every 65 ms).
         centre = n * (n + 1) ** 2
         explained, actual = self._explained_ranks2, self._actual_ranks2
         covariance = int(np.dot(explained, actual)) - centre
