@@ -190,9 +190,11 @@ class Alerter:
             self._stored_figures, wants_login=rules.health.login_required_s is not None
         )
         buffered_bytes = self._buffer.stats().pending_bytes
-        if buffered_bytes or self._buffer_held:
-            # The replayer stores the buffer's explain intervals after newer ones were read: the
-            # day scores are rebuilt from the stored days until a step after it has drained.
+        if self._late_because or (self._buffer_held and not buffered_bytes):
+            # Intervals may have been stored behind the ones the day scores read: by the
+            # replayer, from the writer's buffer, while the limits were blind (an outage, the
+            # wait for the buffer) or after they went on without it. Each day is read again
+            # from its start when they see again, and once the buffer has drained.
             self._day_scores.forget()
         self._buffer_held = buffered_bytes > 0
         if stored.latest and not self._accounts_checked:
