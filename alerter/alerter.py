@@ -347,15 +347,29 @@ class Alerter:
         self, snapshots: list[tuple[str, datetime]]
     ) -> list[dict[str, float | None]] | None:
         """The explain figures as of each snapshot (account, ts; per account in time order),
-        from the intervals each account's day score has not read yet: one read a step. None
-        when the database does not answer."""
+        from the intervals each account's day score has not read yet. None when the database
+        does not answer."""
         spans: dict[str, tuple[datetime, datetime]] = {}
-        for account, ts in snapshots:
+        positions: dict[str, list[int]] = {}
+        for index, (account, ts) in enumerate(snapshots):
             spans[account] = (spans.get(account, (ts, ts))[0], ts)
-        intervals = await self._store.intervals_to_score(self._day_scores.to_read(spans))
-        if intervals is None:
-            return None
-        return as_of_each(self._day_scores, snapshots, intervals)
+            positions.setdefault(account, []).append(index)
+        ranges = self._day_scores.to_read(spans)
+        carried = self._day_scores.accounts
+        # The new intervals of the days carried in one read; a day read from its start (a
+        # restart, a rebuild) an account at a time, so no step holds every account's day at once.
+        groups = [{a: span for a, span in ranges.items() if a in carried}]
+        groups += [{account: span} for account, span in ranges.items() if account not in carried]
+        answers: dict[int, dict[str, float | None]] = {}
+        for group in groups:
+            intervals = await self._store.intervals_to_score(group) if group else []
+            if intervals is None:
+                return None
+            self._day_scores.read(group)
+            chosen = [index for account in group for index in positions[account]]
+            figured = as_of_each(self._day_scores, [snapshots[i] for i in chosen], intervals)
+            answers |= dict(zip(chosen, figured, strict=True))
+        return [answers[index] for index in range(len(snapshots))]
 
     # Persistence and delivery ----------------------------------------------------------------
 

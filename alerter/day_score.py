@@ -173,7 +173,7 @@ class DayScores:
 
     @property
     def accounts(self) -> frozenset[str]:
-        """The accounts with intervals read."""
+        """The accounts whose day was read (from its start, or after its last interval)."""
         return frozenset(self._read_until)
 
     def forget(self) -> None:
@@ -199,6 +199,12 @@ class DayScores:
                 start = read_until + _AFTER
             ranges[account] = (start, last)
         return ranges
+
+    def read(self, ranges: Mapping[str, tuple[datetime, datetime]]) -> None:
+        """The intervals of `ranges` (from `to_read`) were read: an account with none yet is
+        carried all the same, its next read starting where this one did."""
+        for account, (start, _until) in ranges.items():
+            self._read_until.setdefault(account, start - _AFTER)
 
     def feed(self, interval: Interval) -> None:
         """One stored interval, read in its account's time order: scored, it joins the day's

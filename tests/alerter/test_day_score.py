@@ -189,3 +189,15 @@ def test_each_snapshot_sees_only_the_intervals_up_to_it() -> None:
     assert scores.to_read({"A": (NOON, NOON)})["A"][0] == NOON + 13 * STEP + timedelta(
         microseconds=1
     )
+
+
+def test_an_account_read_without_intervals_is_carried_and_read_from_the_same_start() -> None:
+    """A day read with no interval yet (an account without an explain): carried from then on,
+    its next read from the same start, the day's; its figures unknown."""
+    scores = DayScores()
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    ranges = scores.to_read({"A": (NOON, NOON)})
+    scores.read(ranges)
+    assert scores.accounts == {"A"}
+    assert scores.to_read({"A": (NOON + STEP, NOON + STEP)}) == {"A": (day, NOON + STEP)}
+    assert set(scores.figures("A", NOON).values()) == {None}
