@@ -8,8 +8,9 @@ that snapshot's holdings; collector/explain.py); every BRIDGE_SCENARIO_INTERVAL_
 revalues them under the scenario grid in a worker process, and appends one `scenario` record per
 account when done. In PORTAL mode the Greeks the gateway's rounding destroyed are recomputed
 before the snapshot, in a worker process of their own (collector/recompute_worker.py): QuantLib
-never runs on the event loop. A tick that produced nothing (disconnected, too slow, the process down) is
-never invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+never runs on the event loop. A tick that produced nothing (disconnected, too slow, the process
+down) is never invented: when snapshots resume, the ticks in between are reported as one `gap`
+event.
 `tick_once()` is the finite step tests await.
 """
 

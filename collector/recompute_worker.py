@@ -91,5 +91,9 @@ class RecomputeInWorker:
         self._failures[kind] += 1
         return reason
 
+    async def settled(self) -> None:
+        """Wait for the worker's job, if any, to end: a late result is then kept."""
+        await self._worker.idle()
+
     def close(self) -> None:
         self._worker.close()

@@ -48,6 +48,10 @@ class Job(Generic[T]):
 
         self._future.add_done_callback(deliver)
 
+    async def ended(self) -> None:
+        """Wait for the job to end, whatever its outcome (`on_result` callbacks run first)."""
+        await asyncio.wait([self._future])
+
     async def result(self, timeout_s: float | None = None) -> T:
         """The function's return value. `WorkerTimeout` when it is not there within
         `timeout_s` (the job goes on in the worker); `WorkerCrashed` when the process died."""
@@ -98,6 +102,11 @@ class Worker:
         job = Job(future, self.name)
         self._job = job
         return job
+
+    async def idle(self) -> None:
+        """Wait for the job running, if any, to end (its result delivered, or its failure)."""
+        if self._job is not None:
+            await self._job.ended()
 
     def close(self) -> None:
         """Stop the process; a job still running is abandoned."""
