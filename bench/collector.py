@@ -371,6 +371,8 @@ def jitter_table(figures: list[JitterFigures], options: int) -> str:
         " Portal rounding as the gateway does, so the market's moves reprice nearly every"
         " option at every tick (the recompute's worst case). *On the loop*:"
         " `bench/collector_on_loop.py`, the same collector with the pricing run on its event"
-        " loop, as before.",
+        " loop, as before. Load average at the end (this machine's 2 cores are shared): "
+        + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        + ".",
     ]
     return "\n".join(lines)

@@ -395,12 +395,12 @@ class Collector:
             return
         inputs = [(account, list(view.holdings), _context(view, self.betas.betas()))
                   for account, view in sorted(views.items())]  # fmt: skip
-        job = self._grid_worker.start(
-            account_lines, inputs, tick_ts, self.settings.mode, self._market, now
-        )
 
         async def run() -> None:
             try:
+                job = self._grid_worker.start(
+                    account_lines, inputs, tick_ts, self.settings.mode, self._market, now
+                )
                 lines = await job.result()
             except Exception as exc:  # a defect (or a dead worker) must not stop the ticks
                 self.events.emit(

@@ -72,8 +72,8 @@ class RecomputeInWorker:
             # Never queued behind it: this tick would wait for both.
             failure = self._failed("busy", "the worker is still pricing an earlier tick")
         elif wanted:
-            job = self._worker.start(price, wanted, self._market, now)
             try:
+                job = self._worker.start(price, wanted, self._market, now)
                 priced = await job.result(timeout_s)
             except WorkerTimeout as exc:
                 job.on_result(lambda late: self._recomputer.keep(wanted, late))

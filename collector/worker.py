@@ -85,12 +85,19 @@ class Worker:
 
     def start(self, function: Callable[..., T], *args: object) -> Job[T]:
         """Run `function(*args)` in the process (both must pickle: a top-level function).
-        The caller checks `busy` first: a second job would wait behind the first."""
+        The caller checks `busy` first: a second job would wait behind the first.
+        `WorkerCrashed` when the process is found dead (killed while idle); the next job
+        starts a new one."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             self._starts += 1
         pool = self._pool
-        future = asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool as exc:
+            self._pool = None
+            pool.shutdown(wait=False)
+            raise WorkerCrashed(f"the {self.name}'s worker process died: {exc}") from None
 
         def replace_if_broken(done: asyncio.Future[T]) -> None:
             if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
