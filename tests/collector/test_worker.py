@@ -18,6 +18,8 @@ def _refuse(message: str) -> None:
 
 
 async def test_a_worker_killed_while_idle_fails_one_job_then_a_new_process_serves() -> None:
+    """The process killed between jobs: the next job fails as `WorkerCrashed` (at its start or
+    at its result, whichever sees the death first), the one after runs in a new process."""
     worker = Worker("test job")
     try:
         pid = await worker.start(os.getpid).result(60)
@@ -32,6 +34,7 @@ async def test_a_worker_killed_while_idle_fails_one_job_then_a_new_process_serve
 
 
 async def test_a_jobs_own_exception_is_not_a_crash() -> None:
+    """A job that raises: its own exception, as raised; the process lives on for the next."""
     worker = Worker("test job")
     try:
         with pytest.raises(ValueError, match="no such option"):
