@@ -68,10 +68,15 @@ class Worker:
     """A single spawned process, started with its first job and replaced after a crash."""
 
     def __init__(self, name: str) -> None:
-        self.name = name  # what the errors call its jobs: "scenario grid", "recompute"
+        self._name = name
         self._pool: ProcessPoolExecutor | None = None
         self._job: Job[Any] | None = None
         self._starts = 0
+
+    @property
+    def name(self) -> str:
+        """What the errors call its jobs: "scenario grid", "recompute"."""
+        return self._name
 
     @property
     def busy(self) -> bool:
