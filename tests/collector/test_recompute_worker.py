@@ -163,6 +163,9 @@ async def test_a_crashed_recompute_worker_costs_no_snapshot(
             "IB_CONNECT_TIMEOUT_S": "3",
             "IB_RESET_WINDOWS": "none",
             "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            # The tick's budget, 0.8 x this: a dying worker's spawn on a loaded machine must be
+            # seen as the crash it is, not as a timeout (tick_once never waits for the schedule).
+            "BRIDGE_POLL_INTERVAL_S": "30",
         }
     )
     collector = Collector(settings, recompute_worker=_Replaced(_exit_at_once, jobs=2))
