@@ -345,12 +345,13 @@ class DayScore:
     worst_at: datetime | None  # the end of that interval
 
     def passes(self, *, min_explained_share: float, min_spearman: float = GREEN_SPEARMAN) -> bool:
-        """Both figures known and at or above their limits."""
+        """Both figures known, the share at or above its limit and the correlation above its
+        (MAR32.42's green zone is a correlation above 0.80: exactly 0.80 is not green)."""
         return (
             self.explained_share is not None
             and self.spearman is not None
             and self.explained_share >= min_explained_share
-            and self.spearman >= min_spearman
+            and self.spearman > min_spearman
         )
 
 

@@ -375,19 +375,24 @@ GROUP BY h.account, m.underlying, h.bucket""",  # noqa: S608  # names from this 
 async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int:
     """Recompute up to `max_minutes` pending (account, minute) buckets and their hours; returns
     how many were taken. One transaction: on failure the marks stay for the next run."""
+    statements = (_ROWS, _ACCOUNT_1M, _UNDERLYING_1M, _HOURS, _ACCOUNT_1H, _UNDERLYING_1H)
+    return await _refresh(conn, _TAKE, "rollup_batch", statements, max_minutes)
+
+
+async def _refresh(
+    conn: Connection, take: str, batch: str, statements: tuple[str, ...], max_minutes: int
+) -> int:
+    """Take up to `max_minutes` marks into the temporary table `batch` (`take`), then run
+    `statements` over it, in one transaction; returns how many marks were taken."""
     async with conn.transaction():
-        cursor = await conn.execute(_TAKE, {"limit": max_minutes})
+        cursor = await conn.execute(take, {"limit": max_minutes})
         taken = cursor.rowcount
         if taken:
-            await conn.execute("ANALYZE rollup_batch")
-            await conn.execute(_ROWS)
-            await conn.execute(_ACCOUNT_1M)
-            await conn.execute(_UNDERLYING_1M)
-            await conn.execute(_HOURS)
-            await conn.execute(_ACCOUNT_1H)
-            await conn.execute(_UNDERLYING_1H)
+            await conn.execute(f"ANALYZE {batch}")
+            for statement in statements:
+                await conn.execute(statement)
         else:
-            await conn.execute("DROP TABLE rollup_batch")
+            await conn.execute(f"DROP TABLE {batch}")
     return max(taken, 0)
 
 
@@ -485,17 +490,8 @@ async def refresh_explain_rollups(conn: Connection, *, max_minutes: int = 20_000
     """Recompute up to `max_minutes` pending (account, minute) buckets of the P&L explain, their
     hours and their days; returns how many were taken. One transaction: on failure the marks
     stay for the next run."""
-    async with conn.transaction():
-        cursor = await conn.execute(_EXPLAIN_TAKE, {"limit": max_minutes})
-        taken = cursor.rowcount
-        if taken:
-            await conn.execute("ANALYZE explain_batch")
-            await conn.execute(_EXPLAIN_1M)
-            await conn.execute(_EXPLAIN_1H)
-            await conn.execute(_EXPLAIN_1D)
-        else:
-            await conn.execute("DROP TABLE explain_batch")
-    return max(taken, 0)
+    statements = (_EXPLAIN_1M, _EXPLAIN_1H, _EXPLAIN_1D)
+    return await _refresh(conn, _EXPLAIN_TAKE, "explain_batch", statements, max_minutes)
 
 
 async def score_explain_days(

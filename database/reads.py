@@ -335,16 +335,21 @@ async def unseen_snapshots(
     if not ranges:
         return []
     columns = sql.SQL("").join(sql.SQL(", {}").format(_column(name)) for name in figures)
+    params = {**_range_params(ranges), "limit": UNSEEN_PAGE}
+    cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
+    return list(await cursor.fetchall())
+
+
+def _range_params(ranges: dict[str, tuple[datetime, datetime]]) -> dict[str, Any]:
+    """Each account's range as the parallel arrays the reads unnest, and the floor (the earliest
+    start) that prunes the day partitions before the plan is made."""
     since = [start for start, _end in ranges.values()]
-    params = {
+    return {
         "accounts": list(ranges),
         "since": since,
         "until": [end for _start, end in ranges.values()],
         "floor": min(since),
-        "limit": UNSEEN_PAGE,
     }
-    cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
-    return list(await cursor.fetchall())
 
 
 async def intervals_to_score(
@@ -355,14 +360,7 @@ async def intervals_to_score(
     P&L None where the interval is marked (not scored)."""
     if not ranges:
         return []
-    since = [start for start, _end in ranges.values()]
-    params = {
-        "accounts": list(ranges),
-        "since": since,
-        "until": [end for _start, end in ranges.values()],
-        "floor": min(since),
-    }
-    cursor = await conn.execute(_INTERVALS_TO_SCORE, params)
+    cursor = await conn.execute(_INTERVALS_TO_SCORE, _range_params(ranges))
     return list(await cursor.fetchall())
 
 

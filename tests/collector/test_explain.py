@@ -215,6 +215,16 @@ def test_the_day_score_of_a_hand_worked_day() -> None:
     assert not score.passes(min_explained_share=0.8, min_spearman=0.95)
 
 
+def test_a_correlation_of_exactly_the_green_limit_is_not_green() -> None:
+    """MAR32.42: green is a correlation above 0.80, so 0.80 itself fails, a hair above passes."""
+    at_limit = explain.DayScore(
+        scored=20, not_scored=0, explained_share=0.95, spearman=0.80, worst_unexplained=1.0,
+        worst_at=T0,
+    )  # fmt: skip
+    assert not at_limit.passes(min_explained_share=0.9)
+    assert replace(at_limit, spearman=0.8001).passes(min_explained_share=0.9)
+
+
 def test_a_day_without_enough_scored_intervals_has_no_correlation() -> None:
     """Two intervals, or no spread, give no Spearman (not 0, not 1); nothing scored, no share."""
     assert explain.day_score([_interval(1, 1.0, 1.0), _interval(2, 2.0, 2.0)]).spearman is None
