@@ -10,6 +10,7 @@ once, in the source that called them; the process pool's, in collector/worker.py
     ├── GatewayReplyError       a reply that is not what the protocol promises (quarantined)
     └── WorkerFailed            the worker process (collector/worker.py) gave no result
         ├── WorkerCrashed       its process died; the next job starts a new one
+        │   └── WorkerKilled    its job ran past the worker's bound: killed, replaced at once
         └── WorkerTimeout       no result within the time the caller gave it
 """
 
@@ -63,4 +64,9 @@ class WorkerCrashed(WorkerFailed):
 
 
 class WorkerTimeout(WorkerFailed):
-    """The worker's result was not there in the time given; the job goes on in the worker."""
+    """The worker's result was not there in the time given; the job goes on in the worker
+    (until it ends, or runs past the worker's bound: `WorkerKilled`)."""
+
+
+class WorkerKilled(WorkerCrashed):
+    """The worker's job ran past its bound (`kill_after_s`): hung, its process was killed."""

@@ -4,27 +4,63 @@ the Greeks the Portal's rounding destroys), so that it never runs on the event l
 Not a thread: QuantLib's Python wrappers hold the interpreter's lock while they price (a
 pure-Python loop beside a thread pricing QD+ puts ran at half its speed on 2 idle cores), and
 the grid in a thread made ticks late by tens of ms (docs/scenarios.md, "Jitter"). Spawned, not
-forked: a fork would copy the event loop's threads and sockets into the child. The process
-starts with its first job and is replaced after a crash; one job runs at a time, and a job is
-never queued behind another (`busy`): the caller decides what a busy worker means.
+forked: a fork would copy the event loop's threads and sockets into the child.
+
+A process starts with a warm-up job (`warm_up`, called when the collector starts, or else the
+first job): it imports what the jobs will need, QuantLib with it, and reports its pid. One job
+runs at a time, and a job is never queued behind another (`busy`): the caller decides what a
+busy worker means; a job started while the warm-up runs waits for it in the process. A job
+running past `kill_after_s` is hung, not slow: its process is killed (SIGKILL, by the pid it
+reported: Python 3.11's pool has no public way to stop a process) and a new one started at
+once. A process that died on its own is replaced at the next job.
 
 The pool's own failures are translated here, once, into the collector's errors: a dead process
-is `WorkerCrashed`, a result not there in time `WorkerTimeout`. A job's own exception (a
-defect in the function) reaches the caller as it was raised.
+is `WorkerCrashed` (`WorkerKilled` when the bound killed it), a result not there in the time a
+caller waits `WorkerTimeout`. A job's own exception (a defect in the function) reaches the
+caller as it was raised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
-from collector.errors import WorkerCrashed, WorkerTimeout
+from collector.errors import WorkerCrashed, WorkerKilled, WorkerTimeout
+from shared import logs
+
+log = logging.getLogger("collector.worker")
 
 T = TypeVar("T")
+
+# A job running longer is hung: 12 ticks at the default 5-s interval, about 20 times the
+# measured grid of 1,000 options (2.8 s) and 150 times the recompute of 1,000 moving options
+# (0.38 s a tick; docs/benchmarks.md). The collector's setting is BRIDGE_WORKER_KILL_AFTER_S.
+KILL_AFTER_S: Final = 60.0
+
+
+def _started(*functions: Callable[..., object]) -> int:
+    """The warm-up job: the process's pid. Its arguments are the functions its jobs will run,
+    sent by reference: unpickling them here imports their modules (QuantLib with them), the
+    slow part of a start, so that the first job does not pay for it."""
+    return os.getpid()
+
+
+def _reported(pid: asyncio.Future[int] | None) -> int | None:
+    """The pid a warm-up reported; None while it runs, or when it failed."""
+    if pid is None or not pid.done() or pid.cancelled() or pid.exception() is not None:
+        return None
+    return pid.result()
+
+
+def _died(name: str, exc: BrokenProcessPool) -> WorkerCrashed:
+    return WorkerCrashed(f"the {name}'s worker process died: {exc}")
 
 
 class Job(Generic[T]):
@@ -49,34 +85,57 @@ class Job(Generic[T]):
         self._future.add_done_callback(deliver)
 
     async def ended(self) -> None:
-        """Wait for the job to end, whatever its outcome (`on_result` callbacks run first)."""
+        """Wait for the job to end, whatever its outcome (`on_result` callbacks run first);
+        a killed job ends once its process is gone."""
         await asyncio.wait([self._future])
 
     async def result(self, timeout_s: float | None = None) -> T:
         """The function's return value. `WorkerTimeout` when it is not there within
-        `timeout_s` (the job goes on in the worker); `WorkerCrashed` when the process died."""
+        `timeout_s` (the job goes on in the worker); `WorkerCrashed` when the process died,
+        `WorkerKilled` when it ran past the worker's `kill_after_s`."""
         try:
             # shield: a wait that gives up must not cancel the job (its result is kept)
             return await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
         except TimeoutError:
             raise WorkerTimeout(f"the {self._name} took longer than {timeout_s:.3g} s") from None
         except BrokenProcessPool as exc:
-            raise WorkerCrashed(f"the {self._name}'s worker process died: {exc}") from None
+            raise _died(self._name, exc) from None
 
 
 class Worker:
-    """A single spawned process, started with its first job and replaced after a crash."""
+    """A single spawned process, started by `warm_up` or the first job, replaced after a
+    crash (at the next job) or a kill (at once)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        loads: tuple[Callable[..., object], ...] = (),
+        kill_after_s: float = KILL_AFTER_S,
+    ) -> None:
+        """`loads`: the functions its jobs run (top-level), imported by each new process
+        before its first job."""
         self._name = name
+        self._loads = loads
+        self._kill_after_s = kill_after_s
         self._pool: ProcessPoolExecutor | None = None
+        self._pid: asyncio.Future[int] | None = None  # the current process's, once reported
         self._job: Job[Any] | None = None
         self._starts = 0
+        self._kills = 0
+        self._closed = False
+        # Told of each kill (the collector's event), after the process is gone.
+        self.on_killed: Callable[[WorkerKilled], None] | None = None
 
     @property
     def name(self) -> str:
         """What the errors call its jobs: "scenario grid", "recompute"."""
         return self._name
+
+    @property
+    def kill_after_s(self) -> float:
+        """How long a job may run before its process is killed."""
+        return self._kill_after_s
 
     @property
     def busy(self) -> bool:
@@ -85,33 +144,45 @@ class Worker:
 
     @property
     def starts(self) -> int:
-        """Processes started so far: 1 after the first job, one more after each crash."""
+        """Processes started so far: 1 after the warm-up or the first job, one more for each
+        replacement."""
         return self._starts
+
+    @property
+    def kills(self) -> int:
+        """Processes killed so far for a job past `kill_after_s`."""
+        return self._kills
+
+    def warm_up(self) -> None:
+        """Start the process now, unless one runs, and return at once: it imports what the
+        jobs need meanwhile, and a job started before it is done waits for it."""
+        self._open()
+
+    async def ready(self) -> int:
+        """The process's pid, once it has started and imported what the jobs need (started
+        now if none runs). `WorkerCrashed` when it died starting."""
+        self._open()
+        assert self._pid is not None  # _open gives every process its warm-up
+        try:
+            return await asyncio.shield(self._pid)
+        except BrokenProcessPool as exc:
+            raise _died(self.name, exc) from None
 
     def start(self, function: Callable[..., T], *args: object) -> Job[T]:
         """Run `function(*args)` in the process (both must pickle: a top-level function).
         The caller checks `busy` first: a second job would wait behind the first.
         `WorkerCrashed` when the process is found dead (killed while idle); the next job
         starts a new one."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self._starts += 1
-        pool = self._pool
+        pool = self._open()
+        pid = self._pid
+        assert pid is not None  # _open gives every process its warm-up
         try:
-            future = asyncio.get_running_loop().run_in_executor(pool, function, *args)
+            running = asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool as exc:
-            self._pool = None
-            pool.shutdown(wait=False)
-            raise WorkerCrashed(f"the {self.name}'s worker process died: {exc}") from None
-
-        def replace_if_broken(done: asyncio.Future[T]) -> None:
-            if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
-                if self._pool is pool:
-                    self._pool = None  # a new process for the next job
-                pool.shutdown(wait=False)
-
-        future.add_done_callback(replace_if_broken)
-        job = Job(future, self.name)
+            self._forget(pool)
+            raise _died(self.name, exc) from None
+        running.add_done_callback(lambda done: self._replace_if_broken(pool, done))
+        job = Job(asyncio.ensure_future(self._bounded(pool, pid, running)), self.name)
         self._job = job
         return job
 
@@ -121,7 +192,72 @@ class Worker:
             await self._job.ended()
 
     def close(self) -> None:
-        """Stop the process; a job still running is abandoned."""
+        """Stop the process; a job still running is abandoned, its process killed (the pool
+        would wait for the job, and the interpreter's exit for the pool)."""
+        self._closed = True
+        pid = _reported(self._pid)
+        if self.busy and pid is not None:
+            os.kill(pid, signal.SIGKILL)  # its job fails as a crash
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Not cancel_futures: a job cancelled before it reached the process would raise
+            # asyncio's CancelledError to whoever waits for it, not a crash.
+            self._pool.shutdown(wait=False)
             self._pool = None
+
+    def _open(self) -> ProcessPoolExecutor:
+        """The current process's pool; a new one, its warm-up submitted first, if none."""
+        if self._pool is None:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._starts += 1
+            pid = asyncio.get_running_loop().run_in_executor(pool, _started, *self._loads)
+            pid.add_done_callback(lambda done: self._replace_if_broken(pool, done))
+            self._pool, self._pid = pool, pid
+        return self._pool
+
+    def _forget(self, pool: ProcessPoolExecutor) -> None:
+        """`pool`'s process is dead: the next job starts a new one."""
+        if self._pool is pool:
+            self._pool = None
+        pool.shutdown(wait=False)
+
+    def _replace_if_broken(self, pool: ProcessPoolExecutor, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
+            self._forget(pool)
+
+    async def _bounded(
+        self, pool: ProcessPoolExecutor, pid: asyncio.Future[int], running: asyncio.Future[T]
+    ) -> T:
+        """`running`'s outcome, unless it runs past `kill_after_s`: then its process is killed,
+        a new one started, and `WorkerKilled` raised once the old one is gone."""
+        # The job runs once the process has started: its bound counts from then.
+        await asyncio.wait([pid])
+        reported = _reported(pid)
+        if reported is None:
+            return await running  # no process to kill: the job fails as its warm-up did
+        await asyncio.wait([running], timeout=self._kill_after_s)
+        if running.done():
+            return running.result()
+        # Our own child: its pid is freed only once the pool has reaped it, after it died on
+        # its own, which `running` says within moments; another program could hold it then
+        # only if the system had gone through every pid meanwhile.
+        os.kill(reported, signal.SIGKILL)
+        self._kills += 1
+        self._forget(pool)
+        # Its manager thread joins the dead process before it ends: once this returns, the
+        # process is gone (not a zombie) and its memory freed before the new one starts.
+        await asyncio.to_thread(pool.shutdown, wait=True)
+        killed = WorkerKilled(
+            f"the {self.name} ran past {self._kill_after_s:g} s: its worker process"
+            f" (pid {reported}) was killed"
+        )
+        log.error(
+            "worker process killed",
+            extra=logs.fields(
+                worker=self.name, pid=reported, kill_after_s=f"{self._kill_after_s:g}"
+            ),
+        )
+        if not self._closed:
+            self._open()  # loading for the next job now, not when it comes
+        if self.on_killed is not None:
+            self.on_killed(killed)
+        raise killed
