@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -37,6 +38,7 @@ from collector.errors import (
     GatewayStalled,
     GatewayUnavailable,
     SessionRequired,
+    WorkerKilled,
 )
 from collector.events import Dropped, EventLog, SpoolWriter
 from collector.expiry import by_expiry, expiry_day, expiry_record
@@ -49,6 +51,7 @@ from collector.greeks import (
     snapshot,
 )
 from collector.legs import legs_record
+from collector.recompute import price
 from collector.recompute_worker import Recomputed, RecomputeInWorker
 from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
@@ -130,10 +133,17 @@ class Collector:
         )
         # PORTAL: the Greeks its rounding destroys, recomputed in a worker process (the
         # socket's are exact: never)
-        self._recompute = RecomputeInWorker(self._market, recompute_worker)
+        self._recompute_worker = recompute_worker or Worker(
+            "recompute", loads=(price,), kill_after_s=settings.worker_kill_after_s
+        )
+        self._recompute = RecomputeInWorker(self._market, self._recompute_worker)
         self._recompute_failing = False  # said once per episode of failed recomputes
         self._revaluation: asyncio.Task[None] | None = None
-        self._grid_worker = Worker("scenario grid")  # started with the first grid
+        self._grid_worker = Worker(
+            "scenario grid", loads=(account_lines,), kill_after_s=settings.worker_kill_after_s
+        )
+        for worker in (self._recompute_worker, self._grid_worker):
+            worker.on_killed = functools.partial(self._report_killed, worker)
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
         # Each account's holdings at its latest snapshot: the start of the next explain.
         self._explain_start: dict[str, explain.End] = {}
@@ -151,6 +161,15 @@ class Collector:
             self.last_produced = int(json.loads(self._state_path.read_text())["last_tick"])
         except (FileNotFoundError, KeyError, ValueError):
             self.last_produced = None
+
+    def _warm_up_workers(self) -> None:
+        """Start the worker processes the settings will use, beside the first ticks: each
+        imports QuantLib meanwhile, which on a busy machine could take longer than the first
+        tick's budget (its recompute would fail, its Greeks stay imprecise)."""
+        if self.settings.mode == "PORTAL":  # the socket's Greeks are exact: no recompute
+            self._recompute_worker.warm_up()
+        if self.settings.scenario_interval_s > 0:
+            self._grid_worker.warm_up()
 
     async def close(self) -> None:
         if self._revaluation is not None:
@@ -432,6 +451,14 @@ class Collector:
             )  # fmt: skip
         self._recompute_failing = recomputed.failure is not None
 
+    def _report_killed(self, worker: Worker, killed: WorkerKilled) -> None:
+        """A job past the bound had its worker process killed (a new one is starting): one
+        event each, counted in the heartbeat (`kills`)."""
+        self.events.emit(
+            "error", "worker_killed", f"{killed}; a new process is started",
+            details={"worker": worker.name, "kill_after_s": worker.kill_after_s},
+        )  # fmt: skip
+
     @property
     def recompute_failures(self) -> dict[str, int]:
         """Ticks whose recomputed Greeks went unpriced, by kind (collector/recompute_worker.py)."""
@@ -677,6 +704,7 @@ class Collector:
         """Tick until `stop`; the tick in progress finishes first."""
         self.open()
         self._settings_event()
+        self._warm_up_workers()
         keeper = asyncio.create_task(self.keep_connected(stop))
         index = self.next_tick(self.schedule.next_index(self._clock()))
         try:
@@ -729,15 +757,18 @@ class Collector:
             details={
                 "mode": self.settings.mode,
                 "poll_interval_s": self.settings.poll_interval_s,
-                # Grids due while the last was still being computed (docs/scenarios.md).
+                # Grids due while the last was still being computed (docs/scenarios.md), and
+                # worker processes killed for a job past BRIDGE_WORKER_KILL_AFTER_S.
                 "scenarios": {
                     "interval_s": self.settings.scenario_interval_s,
                     "skipped": self.scenarios_skipped,
+                    "kills": self._grid_worker.kills,
                 },
                 # Ticks whose recomputed Greeks went unpriced, by kind (docs/collector.md).
                 "recompute": {
                     "pricings": self._recompute.pricings,
                     "failures": self._recompute.failures,
+                    "kills": self._recompute_worker.kills,
                 },
                 "spool": {
                     "pending_in_memory": self.spool_writer.pending,

@@ -8,7 +8,9 @@ result comes in time (the worker is late, crashed, or still pricing an earlier t
 goes on without it: those options keep their stated Greeks, imprecise as stated, nothing is
 invented, the snapshot is written, and the failure is counted by kind (`failures`) and said in
 the tick's `Recomputed.failure`. A late result is still kept for the ticks after; a crashed
-worker is replaced at the next tick that needs it.
+worker is replaced at the next tick that needs it; a job that never ends has its process killed
+at the worker's bound (`kill_after_s`, collector/worker.py) and a new one started at once, so
+the ticks it held busy end there.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class RecomputeInWorker:
         self._recomputer = GreekRecomputer(market)
         # Its own process, not the scenario grid's: a grid takes seconds, and a tick's
         # recompute waiting behind it would miss its time at every grid.
-        self._worker = worker or Worker("recompute")
+        self._worker = worker or Worker("recompute", loads=(price,))
         self._failures = dict.fromkeys(FAILURES, 0)
 
     @property

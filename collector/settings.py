@@ -14,6 +14,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from collector.betas import BetasFileError, parse_betas_file
+from collector.worker import KILL_AFTER_S
 from shared.errors import SettingsError
 from shared.records import Mode
 from shared.reset_window import ResetWindow
@@ -74,6 +75,8 @@ class CollectorSettings:
     scenario_interval_s: float = 60.0
     risk_free_rate_pct: float = 4.0
     dividend_yield_pct: float = 0.0
+    # A worker process's job running longer is hung: its process is killed (collector/worker.py).
+    worker_kill_after_s: float = KILL_AFTER_S
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> CollectorSettings:
@@ -102,10 +105,11 @@ class CollectorSettings:
         if not benchmark or not benchmark.replace(".", "").replace(" ", "").isalnum():
             raise SettingsError("BRIDGE_BETA_BENCHMARK", f"{benchmark!r} is not a symbol")
         betas_file = env.optional_text("BRIDGE_BETAS_FILE")
+        poll_interval_s = env.seconds("BRIDGE_POLL_INTERVAL_S", 5.0, minimum=1, maximum=3600)
         return cls(
             mode=mode,
             paths=PipelinePaths.from_environ(environ),
-            poll_interval_s=env.seconds("BRIDGE_POLL_INTERVAL_S", 5.0, minimum=1, maximum=3600),
+            poll_interval_s=poll_interval_s,
             host=env.text("IB_HOST", "127.0.0.1"),
             port=env.integer(
                 "IB_PORT", SIMULATOR_SOCKET_PORT if local else 4001, minimum=1, maximum=65535
@@ -155,6 +159,14 @@ class CollectorSettings:
                 "BRIDGE_RISK_FREE_RATE_PCT", 4.0, minimum=-5, maximum=50
             ),
             dividend_yield_pct=env.percent("BRIDGE_DIVIDEND_YIELD_PCT", 0.0, minimum=0, maximum=50),
+            # At least the interval: a tick waits for its recompute 0.8 of it, and a shorter
+            # bound would kill a job the tick still waits for.
+            worker_kill_after_s=env.seconds(
+                "BRIDGE_WORKER_KILL_AFTER_S",
+                max(KILL_AFTER_S, poll_interval_s),
+                minimum=poll_interval_s,
+                maximum=86400,
+            ),
         )
 
 

@@ -1,17 +1,21 @@
 """The recomputed Greeks priced in the worker process: the event loop stays free while a large
 book is priced, the result is the in-process one, and a worker that crashes, is late or is
 still busy leaves the options' Greeks as stated (imprecise), counted, with the snapshot
-written."""
+written; a worker whose job never ends is killed and replaced; a running PORTAL collector
+starts its worker before the first tick needs it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 from collector.collector import Collector
 from collector.greeks import Holding, OptionGreeks, OptionTerms
@@ -19,9 +23,9 @@ from collector.recompute import GreekRecomputer
 from collector.recompute_worker import RecomputeInWorker
 from collector.revaluation import Market
 from collector.settings import CollectorSettings
-from collector.worker import Job, Worker
+from collector.worker import KILL_AFTER_S, Job, Worker
 from simulator.app import Simulator
-from tests.collector.spooled import event_names, snapshots_at
+from tests.collector.spooled import event_names, events, snapshots_at
 
 T = TypeVar("T")
 
@@ -46,11 +50,17 @@ def _exit_at_once(*_: object) -> None:
     os._exit(3)  # a process that dies mid-job: the pool breaks
 
 
+def _never_ends(*_: object) -> None:
+    threading.Event().wait()  # a hung job: no result, ever
+
+
 class _Replaced(Worker):
     """A real worker process whose next `jobs` run `function` instead of the one asked for."""
 
-    def __init__(self, function: Callable[..., Any], jobs: int = 1) -> None:
-        super().__init__("recompute")
+    def __init__(
+        self, function: Callable[..., Any], jobs: int = 1, kill_after_s: float = KILL_AFTER_S
+    ) -> None:
+        super().__init__("recompute", kill_after_s=kill_after_s)
         self._function, self._left = function, jobs
 
     def start(self, function: Callable[..., T], *args: object) -> Job[T]:
@@ -144,6 +154,27 @@ async def test_a_late_result_is_counted_then_kept_for_the_next_tick() -> None:
     assert recompute.pricings == 50
 
 
+async def test_a_hung_recompute_is_killed_and_a_new_process_prices_the_next_tick() -> None:
+    """A job that never ends: its tick times out, the next finds the worker busy; at the bound
+    the process is killed and replaced, and the tick after is priced in the new one."""
+    book = _book(3)
+    worker = _Replaced(_never_ends, kill_after_s=1)
+    recompute = RecomputeInWorker(MARKET, worker)
+    try:
+        late = await recompute.figured(book, NOW, timeout_s=0)
+        busy = await recompute.figured(book, NOW, timeout_s=0)
+        await recompute.settled()
+        again = await recompute.figured(book, NOW, timeout_s=60)
+    finally:
+        recompute.close()
+    assert late.accounts == busy.accounts == book
+    assert recompute.failures == {"timed_out": 1, "crashed": 0, "busy": 1, "error": 0}
+    assert worker.kills == 1
+    assert again.failure is None
+    assert again.accounts == GreekRecomputer(MARKET).apply(book, NOW)
+    assert worker.starts == 2
+
+
 def _scopes(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [record, *record["underlyings"].values()]
 
@@ -196,3 +227,98 @@ async def test_a_crashed_recompute_worker_costs_no_snapshot(
     spy = healed["U1111111"]["underlyings"]["SPY"]["completeness"]["net_dollar_gamma"]
     assert spy["recomputed"] >= 1
     assert "imprecise" not in spy
+
+
+def _portal_settings(simulator: Simulator, tmp_path: Path, **more: str) -> CollectorSettings:
+    return CollectorSettings.from_environ(
+        {
+            "IB_API_MODE": "PORTAL",
+            "IB_PORTAL_URL": simulator.portal_url,
+            "IB_CONNECT_TIMEOUT_S": "3",
+            "IB_RESET_WINDOWS": "none",
+            "BRIDGE_VAR_DIR": str(tmp_path / "var"),
+            **more,
+        }
+    )
+
+
+async def test_a_hung_recompute_worker_is_killed_said_once_and_the_next_tick_recomputed(
+    tmp_path: Path, trader_portal: Simulator
+) -> None:
+    """PORTAL, the recompute's first job never ends and its bound is inside the tick's
+    budget: the tick waits, the process is killed (a crash to the tick, its Greeks stay
+    imprecise), one `worker_killed` event names the worker; the next tick is recomputed in a
+    new process."""
+    worker = _Replaced(_never_ends, kill_after_s=1)
+    # The tick's budget, 0.8 x this, longer than the bound: the kill ends the tick's wait.
+    collector = Collector(
+        _portal_settings(trader_portal, tmp_path, BRIDGE_POLL_INTERVAL_S="30"),
+        recompute_worker=worker,
+    )
+    collector.open()
+    try:
+        assert await collector.connect_once()
+        index = 100
+        while worker.kills < 1 and index < 112:  # the first ticks may have no Greeks yet
+            index += 1
+            await collector.tick_once(index)
+        while "recompute_resumed" not in event_names(collector) and index < 124:
+            index += 1
+            await collector.tick_once(index)
+        healed = snapshots_at(collector, index)
+    finally:
+        await collector.close()
+    assert collector.recompute_failures == {"timed_out": 0, "crashed": 1, "busy": 0, "error": 0}
+    names = event_names(collector)
+    assert names.count("worker_killed") == 1
+    assert names.index("worker_killed") < names.index("recompute_resumed")
+    (killed,) = [
+        e for e in events(collector.settings.paths.var_dir) if e["event"] == "worker_killed"
+    ]
+    assert killed["details"] == {"worker": "recompute", "kill_after_s": 1}
+    assert "ran past 1 s" in killed["message"]
+    spy = healed["U1111111"]["underlyings"]["SPY"]["completeness"]["net_dollar_gamma"]
+    assert spy["recomputed"] >= 1
+    assert (worker.kills, worker.starts) == (1, 2)
+
+
+class _FirstJobSeen(Worker):
+    """A real recompute worker that remembers how many processes it had started when its
+    first job came."""
+
+    def __init__(self) -> None:
+        super().__init__("recompute")
+        self.first_job = asyncio.Event()
+        self.starts_at_first_job: int | None = None
+
+    def start(self, function: Callable[..., T], *args: object) -> Job[T]:
+        if not self.first_job.is_set():
+            self.starts_at_first_job = self.starts
+            self.first_job.set()
+        return super().start(function, *args)
+
+
+@pytest.mark.timeout(90)
+async def test_a_running_portal_collector_starts_its_worker_before_the_first_job(
+    tmp_path: Path, trader_portal: Simulator
+) -> None:
+    """`run` starts the recompute's worker process beside the first ticks: when the first
+    tick's recompute comes, the process was started already (importing QuantLib meanwhile),
+    and the job runs in it, not in a second one."""
+    worker = _FirstJobSeen()
+    collector = Collector(
+        _portal_settings(
+            trader_portal, tmp_path, BRIDGE_POLL_INTERVAL_S="1", BRIDGE_SCENARIO_INTERVAL_S="0"
+        ),
+        recompute_worker=worker,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(collector.run(stop))
+    try:
+        await asyncio.wait_for(worker.first_job.wait(), 60)
+        await worker.idle()
+    finally:
+        stop.set()
+        await running
+    assert worker.starts_at_first_job == 1
+    assert worker.starts == 1
