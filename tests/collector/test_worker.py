@@ -1,7 +1,7 @@
 """The collector's worker process (collector/worker.py): a process killed while idle costs one
 job, said as `WorkerCrashed`, and the next job starts a new one; a job's own exception comes
 back as it was raised; a warm-up starts the process before any job, and a job that never ends
-has its process killed at the bound and replaced."""
+has its process killed at the bound (BRIDGE_WORKER_KILL_AFTER_S) and replaced."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import threading
 import pytest
 
 from collector.errors import WorkerCrashed, WorkerKilled
-from collector.worker import Worker
+from collector.settings import CollectorSettings
+from collector.worker import KILL_AFTER_S, Worker
+from shared.errors import SettingsError
 
 
 def _refuse(message: str) -> None:
@@ -119,3 +121,14 @@ async def test_closing_a_worker_kills_a_job_that_never_ends() -> None:
         await hung.result(60)
     assert not isinstance(failed.value, WorkerKilled)
     assert worker.kills == 0
+
+
+def test_the_bound_is_a_minute_or_the_poll_interval_and_never_inside_a_tick() -> None:
+    """BRIDGE_WORKER_KILL_AFTER_S: 60 s by default, the poll interval when that is longer;
+    shorter than the interval is refused (a tick waits for its recompute 0.8 of it)."""
+    read = CollectorSettings.from_environ
+    assert read({}).worker_kill_after_s == KILL_AFTER_S == 60
+    assert read({"BRIDGE_POLL_INTERVAL_S": "120"}).worker_kill_after_s == 120
+    assert read({"BRIDGE_WORKER_KILL_AFTER_S": "300"}).worker_kill_after_s == 300
+    with pytest.raises(SettingsError, match="BRIDGE_WORKER_KILL_AFTER_S"):
+        read({"BRIDGE_POLL_INTERVAL_S": "10", "BRIDGE_WORKER_KILL_AFTER_S": "5"})
