@@ -23,6 +23,7 @@ caller as it was raised.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -30,9 +31,9 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
-from collector.errors import WorkerCrashed, WorkerKilled, WorkerTimeout
+from collector.errors import WorkerCrashed, WorkerFailed, WorkerKilled, WorkerTimeout
 from shared import logs
 
 log = logging.getLogger("collector.worker")
@@ -50,6 +51,11 @@ def _started(*functions: Callable[..., object]) -> int:
     sent by reference: unpickling them here imports their modules (QuantLib with them), the
     slow part of a start, so that the first job does not pay for it."""
     return os.getpid()
+
+
+class _Process(NamedTuple):
+    pool: ProcessPoolExecutor  # of one process
+    pid: asyncio.Future[int]  # its warm-up: the pid it reports once started
 
 
 def _reported(pid: asyncio.Future[int] | None) -> int | None:
@@ -92,7 +98,8 @@ class Job(Generic[T]):
     async def result(self, timeout_s: float | None = None) -> T:
         """The function's return value. `WorkerTimeout` when it is not there within
         `timeout_s` (the job goes on in the worker); `WorkerCrashed` when the process died,
-        `WorkerKilled` when it ran past the worker's `kill_after_s`."""
+        `WorkerKilled` when it ran past the worker's `kill_after_s`; `WorkerFailed` when the
+        worker was closed before it ran."""
         try:
             # shield: a wait that gives up must not cancel the job (its result is kept)
             return await asyncio.wait_for(asyncio.shield(self._future), timeout_s)
@@ -118,8 +125,7 @@ class Worker:
         self._name = name
         self._loads = loads
         self._kill_after_s = kill_after_s
-        self._pool: ProcessPoolExecutor | None = None
-        self._pid: asyncio.Future[int] | None = None  # the current process's, once reported
+        self._process: _Process | None = None
         self._job: Job[Any] | None = None
         self._starts = 0
         self._kills = 0
@@ -161,10 +167,9 @@ class Worker:
     async def ready(self) -> int:
         """The process's pid, once it has started and imported what the jobs need (started
         now if none runs). `WorkerCrashed` when it died starting."""
-        self._open()
-        assert self._pid is not None  # _open gives every process its warm-up
+        _, pid = self._open()
         try:
-            return await asyncio.shield(self._pid)
+            return await asyncio.shield(pid)
         except BrokenProcessPool as exc:
             raise _died(self.name, exc) from None
 
@@ -173,9 +178,7 @@ class Worker:
         The caller checks `busy` first: a second job would wait behind the first.
         `WorkerCrashed` when the process is found dead (killed while idle); the next job
         starts a new one."""
-        pool = self._open()
-        pid = self._pid
-        assert pid is not None  # _open gives every process its warm-up
+        pool, pid = self._open()
         try:
             running = asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool as exc:
@@ -195,29 +198,30 @@ class Worker:
         """Stop the process; a job still running is abandoned, its process killed (the pool
         would wait for the job, and the interpreter's exit for the pool)."""
         self._closed = True
-        pid = _reported(self._pid)
-        if self.busy and pid is not None:
-            os.kill(pid, signal.SIGKILL)  # its job fails as a crash
-        if self._pool is not None:
-            # Not cancel_futures: a job cancelled before it reached the process would raise
-            # asyncio's CancelledError to whoever waits for it, not a crash.
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        if self._process is not None:
+            pid = _reported(self._process.pid)
+            if self.busy and pid is not None:
+                # Its job fails as a crash (gone already, it has failed so).
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            # A job not yet sent to the process is not run.
+            self._process.pool.shutdown(wait=False, cancel_futures=True)
+            self._process = None
 
-    def _open(self) -> ProcessPoolExecutor:
-        """The current process's pool; a new one, its warm-up submitted first, if none."""
-        if self._pool is None:
+    def _open(self) -> tuple[ProcessPoolExecutor, asyncio.Future[int]]:
+        """The current process's pool and its warm-up (its pid); a new one if none."""
+        if self._process is None:
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             self._starts += 1
             pid = asyncio.get_running_loop().run_in_executor(pool, _started, *self._loads)
             pid.add_done_callback(lambda done: self._replace_if_broken(pool, done))
-            self._pool, self._pid = pool, pid
-        return self._pool
+            self._process = _Process(pool, pid)
+        return self._process
 
     def _forget(self, pool: ProcessPoolExecutor) -> None:
         """`pool`'s process is dead: the next job starts a new one."""
-        if self._pool is pool:
-            self._pool = None
+        if self._process is not None and self._process.pool is pool:
+            self._process = None
         pool.shutdown(wait=False)
 
     def _replace_if_broken(self, pool: ProcessPoolExecutor, done: asyncio.Future[Any]) -> None:
@@ -228,19 +232,32 @@ class Worker:
         self, pool: ProcessPoolExecutor, pid: asyncio.Future[int], running: asyncio.Future[T]
     ) -> T:
         """`running`'s outcome, unless it runs past `kill_after_s`: then its process is killed,
-        a new one started, and `WorkerKilled` raised once the old one is gone."""
+        a new one started, and `WorkerKilled` raised once the old one is gone. `WorkerFailed`
+        when the worker was closed before the job reached its process."""
         # The job runs once the process has started: its bound counts from then.
         await asyncio.wait([pid])
         reported = _reported(pid)
         if reported is None:
-            return await running  # no process to kill: the job fails as its warm-up did
-        await asyncio.wait([running], timeout=self._kill_after_s)
-        if running.done():
-            return running.result()
+            await asyncio.wait([running])  # no process to kill: it ends as its warm-up did
+        else:
+            await asyncio.wait([running], timeout=self._kill_after_s)
+            if not running.done():
+                await self._kill(pool, reported)
+                await asyncio.wait([running])  # it died on its own meanwhile: a crash
+        if running.cancelled():  # by `close`, before it ran (asyncio's error is not ours)
+            raise WorkerFailed(f"the {self.name} was not run: its worker was closed")
+        return running.result()
+
+    async def _kill(self, pool: ProcessPoolExecutor, pid: int) -> None:
+        """Kill `pool`'s process, running a hung job; once it is gone, start a new one and
+        raise `WorkerKilled`. Returns when it had died on its own already."""
         # Our own child: its pid is freed only once the pool has reaped it, after it died on
-        # its own, which `running` says within moments; another program could hold it then
-        # only if the system had gone through every pid meanwhile.
-        os.kill(reported, signal.SIGKILL)
+        # its own, which the job's future says within moments; another program could hold it
+        # then only if the system had gone through every pid meanwhile.
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
         self._kills += 1
         self._forget(pool)
         # Its manager thread joins the dead process before it ends: once this returns, the
@@ -248,13 +265,11 @@ class Worker:
         await asyncio.to_thread(pool.shutdown, wait=True)
         killed = WorkerKilled(
             f"the {self.name} ran past {self._kill_after_s:g} s: its worker process"
-            f" (pid {reported}) was killed"
+            f" (pid {pid}) was killed"
         )
         log.error(
             "worker process killed",
-            extra=logs.fields(
-                worker=self.name, pid=reported, kill_after_s=f"{self._kill_after_s:g}"
-            ),
+            extra=logs.fields(worker=self.name, pid=pid, kill_after_s=f"{self._kill_after_s:g}"),
         )
         if not self._closed:
             self._open()  # loading for the next job now, not when it comes

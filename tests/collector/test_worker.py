@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from collector.errors import WorkerCrashed, WorkerKilled
 from collector.settings import CollectorSettings
 from collector.worker import KILL_AFTER_S, Worker
 from shared.errors import SettingsError
+from testkit.waiting import wait_until_async
 
 
 def _refuse(message: str) -> None:
@@ -23,6 +25,11 @@ def _refuse(message: str) -> None:
 
 def _never_ends() -> None:
     threading.Event().wait()  # hung: no result, ever
+
+
+def _says_then_never_ends(path: str) -> None:
+    Path(path).touch()  # the test sees the job has reached the process
+    _never_ends()
 
 
 def _is_running(pid: int) -> bool:
@@ -110,12 +117,13 @@ async def test_a_job_within_the_bound_is_not_killed() -> None:
     assert (worker.kills, worker.starts) == (0, 1)
 
 
-async def test_closing_a_worker_kills_a_job_that_never_ends() -> None:
+async def test_closing_a_worker_kills_a_job_that_never_ends(tmp_path: Path) -> None:
     """Closed while its job hangs: the process is killed (a pool waits for its job, and the
     interpreter's exit for the pool), the job ends as a crash, not a kill at the bound."""
     worker = Worker("test job")
-    await worker.ready()
-    hung = worker.start(_never_ends)
+    running = tmp_path / "running"
+    hung = worker.start(_says_then_never_ends, str(running))
+    await wait_until_async(running.exists, what="the job running in the worker process")
     worker.close()
     with pytest.raises(WorkerCrashed, match="died") as failed:
         await hung.result(60)
