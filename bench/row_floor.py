@@ -5,9 +5,10 @@ Rows shaped like the collector's (format 3, every figure known and complete: `be
 of 60 accounts are stored through the writer's sink into a fresh database; after a VACUUM each
 column's average size is read from the rows themselves (`pg_column_size`, the bytes the column
 takes in the tuple, its header included), the whole tuple's (`pg_column_size` of the row), and
-each day partition's heap and index sizes. What is neither a column nor the tuple is the
-tuple's header and alignment; what the page holds beyond the tuples is its line pointers, its
-header and the room left when the next tuple does not fit.
+the heap and index sizes of the day partition holding them (the empty partitions made ahead
+hold a page or three of index each: a cost per day, not per row, left out here). What is
+neither a column nor the tuple is the tuple's header and alignment; what the page holds beyond
+the tuples is its line pointers, its header and the room left when the next tuple does not fit.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def measure(rows: int, underlyings: int = shapes.BOOK) -> RowFloor:
             heap = conn.execute(
                 "SELECT sum(pg_relation_size(inhrelid)), sum(pg_relation_size(inhrelid))"
                 " / current_setting('block_size')::int FROM pg_inherits"
-                " WHERE inhparent = 'portfolio_greeks'::regclass"
+                " WHERE inhparent = 'portfolio_greeks'::regclass AND pg_relation_size(inhrelid) > 0"
             ).fetchone()
             assert heap is not None
             indexes = conn.execute(
@@ -85,6 +86,7 @@ def measure(rows: int, underlyings: int = shapes.BOOK) -> RowFloor:
                 " JOIN pg_inherits link ON link.inhparent = parent.oid"
                 " JOIN pg_index child ON child.indexrelid = link.inhrelid"
                 " WHERE parent_index.indrelid = 'portfolio_greeks'::regclass"
+                " AND pg_relation_size(child.indrelid) > 0"
                 " GROUP BY parent.relname ORDER BY parent.relname"
             ).fetchall()
     return RowFloor(
@@ -118,7 +120,8 @@ def table(floor: RowFloor) -> str:
     lines += [
         f"| **table and indexes** | **{floor.total_bytes:.0f}** |",
         "",
-        "Columns that are NULL in every row (format 3 leaves out `underlyings`, a complete row"
+        "The day partition holding the rows, its heap (main fork) and its indexes;"
+        " columns that are NULL in every row (format 3 leaves out `underlyings`, a complete row"
         " its completeness; `net_delta`, `net_gamma` are format 1's, `gateway_beta_delta` PORTAL's)"
         " take no byte but their bit in the tuple's null bitmap. Rows stored through the"
         " writer's sink, then VACUUM; `bench/row_floor.py`.",
