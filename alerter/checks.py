@@ -1,9 +1,21 @@
 """What each rule reads now: the limits from the stored snapshots, the feed's health from the
 heartbeats, the buffer, the dead letters and the connection's events.
 
-The heartbeats are read once, by `shared.health.feed_conditions`, the same reading bridge-status
-judges: the rules here are durations over it, with the alerter's own limits (a stale snapshot is
-60 s here by default, where bridge-status says unhealthy after 3 poll intervals).
+The feed's health is judged once, by `shared.health.judge_feed`, the judgement bridge-status,
+`/healthz` and `/metrics` word: the feed-health rules here are durations over its verdicts, not a
+second judgement. A rule is past only while its verdict is bad, and fires once it has been for
+the rule's time: `gateway_disconnected_s` and `breaker_open_s` of the episode's steady clock;
+`heartbeat_silent_s` and `stale_snapshot_s` of the heartbeat's or the snapshot's own age, which
+the verdict carries (a silent process, a stale account, older than the rule's limit). So an alert
+fires at the later of the judgement's limit and the rule's (a stale snapshot: 3 poll intervals
+there, 60 s here by default), and never while bridge-status calls the same thing healthy;
+shared/health.py names each limit that differs and why. A heartbeat file never written cannot be
+dated: its silence counts from the alerter's start.
+
+The other rules read what the judgement does not: the login prompt (a database fact), the
+buffer's size (bridge-status judges it against its cap, the alerter against `buffer_above_mb`:
+an outage filling it, long before the cap) and the dead letters that are new (bridge-status
+counts them all).
 
 Pure: the observed facts and `now` come in, one `Check` per rule and subject comes out (a subject
 is an account or a process). Inside one of IBKR's reset windows a disconnect, a login prompt and
@@ -14,13 +26,13 @@ and an alert already firing stays firing until the feed is really back.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
 from alerter.episodes import Reading, condition, threshold
 from alerter.rules import HealthRules, LimitRule
-from shared.health import BREAKER_PROCESSES, FeedConditions
+from shared.health import BREAKER_PROCESSES, FeedConditions, Verdict, judge_feed
 
 WATCHED_PROCESSES: Final = ("collector", "writer", "replayer")
 _MB: Final = 1_000_000
@@ -49,7 +61,7 @@ class FeedFacts:
     feed: FeedConditions  # the heartbeats and each account's newest snapshot, stored or spooled
     login_required: bool | None = False  # a login prompt newer than the last connection
     buffer_bytes: int = 0
-    in_reset_window: bool = False
+    in_reset_window: bool = False  # by IB_RESET_WINDOWS, known while the collector is silent
     started_at: datetime | None = None  # the alerter's start: a heartbeat file not there yet
 
 
@@ -97,44 +109,38 @@ def watch_dead_letters(
 def health_checks(
     rules: HealthRules, facts: FeedFacts, *, now: datetime, dead_letters: Reading | None
 ) -> list[Check]:
-    """The feed-health rules that are on, each for its subjects."""
+    """The feed-health rules that are on, each for its subjects, over the one judgement."""
     checks: list[Check] = []
-    feed = facts.feed
-    suppressed = facts.in_reset_window
-    silent_s = rules.heartbeat_silent_s if rules.heartbeat_silent_s is not None else 30.0
+    judged = judge_feed(
+        facts.feed, in_reset_window=facts.in_reset_window, processes=WATCHED_PROCESSES
+    )
     if rules.heartbeat_silent_s is not None:
         for process in WATCHED_PROCESSES:
-            age = feed.heartbeat_age_s.get(process)
+            silent = judged.silent[process]
+            age = silent.age_s
             if age is None and facts.started_at is not None:
                 age = (now - facts.started_at).total_seconds()
-            reading = threshold(age, below=None, above=rules.heartbeat_silent_s)
+            reading = _older(silent, age, rules.heartbeat_silent_s)
             checks.append(Check("heartbeat_silent", process, "heartbeat_age_s", reading, 0.0))
     if rules.gateway_disconnected_s is not None:
-        connected = (
-            None
-            if feed.quiet_for("collector", silent_s)
-            else feed.gateway is not None and feed.gateway.connected
-        )
-        reading = condition(None if connected is None else not connected, suppressed=suppressed)
+        disconnected = judged.disconnected
+        reading = condition(disconnected.bad, suppressed=disconnected.expected)
         checks.append(
             Check("gateway_disconnected", "gateway", "disconnected_s", reading,
                   rules.gateway_disconnected_s)
         )  # fmt: skip
     if rules.login_required_s is not None:
-        reading = condition(facts.login_required, suppressed=suppressed)
+        reading = condition(facts.login_required, suppressed=facts.in_reset_window)
         checks.append(
             Check("login_required", "gateway", "login_required_s", reading, rules.login_required_s)
         )
     if rules.stale_snapshot_s is not None:
-        for account, age in sorted(feed.snapshot_age_s.items()):
-            reading = threshold(age, below=None, above=rules.stale_snapshot_s)
-            if suppressed and reading.past:
-                reading = Reading(past=False, clear=False, value=age, limit=rules.stale_snapshot_s)
+        for account, stale in judged.stale.items():
+            reading = _older(stale, stale.age_s, rules.stale_snapshot_s)
             checks.append(Check("stale_snapshot", account, "snapshot_age_s", reading, 0.0, account))
     if rules.breaker_open_s is not None:
         for process in BREAKER_PROCESSES:
-            state = None if feed.quiet_for(process, silent_s) else feed.breakers.get(process)
-            reading = condition(None if state is None else state != "closed")
+            reading = condition(judged.breaker_open[process].bad)
             checks.append(
                 Check("breaker_open", process, "breaker_open_s", reading, rules.breaker_open_s)
             )
@@ -149,3 +155,15 @@ def health_checks(
     if dead_letters is not None:
         checks.append(Check("dead_letter", "dead letters", "dead_letters", dead_letters, 0.0))
     return checks
+
+
+def _older(verdict: Verdict, age_s: float | None, limit_s: float) -> Reading:
+    """A silence or a staleness `age_s` old against the rule's `limit_s`: past only while the
+    verdict is bad (the judgement's limit, longer with a slow poll, is not reached yet: clear),
+    neither inside a reset window, where it is expected."""
+    reading = threshold(age_s, below=None, above=limit_s)
+    if reading.past and not verdict.bad:
+        return replace(reading, past=False, clear=True)
+    if reading.past and verdict.expected:
+        return replace(reading, past=False, clear=False)
+    return reading

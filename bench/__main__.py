@@ -17,6 +17,7 @@ from bench import (
     capacity,
     collector,
     expiry_legs,
+    explain_rollups,
     history,
     lean,
     pipeline,
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, scenarios, web, expiry, recompute, budget, typed, floor);"
+        " collector, scenarios, web, expiry, recompute, budget, explain-rollups, typed, floor);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -146,6 +147,10 @@ def _recompute_sections(quick: bool) -> list[str]:
     return [recompute.table(recompute.measure(ticks), ticks)]
 
 
+def _explain_rollup_sections(quick: bool) -> list[str]:
+    return [explain_rollups.table(explain_rollups.measure(4 if quick else 20))]
+
+
 def _web_sections(quick: bool) -> list[str]:
     return [web.table(web.chart(days=0.5 if quick else web.DAYS))]
 
@@ -172,6 +177,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "expiry": _expiry_sections,
     "recompute": _recompute_sections,
     "budget": _budget_sections,
+    "explain-rollups": _explain_rollup_sections,
     "typed": _typed_sections,
     "floor": _floor_sections,
 }

@@ -8,7 +8,11 @@ One idempotent step (`maintain`), run by the replayer every period:
 - rollups: the minutes marked in `rollup_pending` (a trigger marks every minute that gains raw
   rows, in the transaction that stores them, replays hours late included) are recomputed from
   the raw rows, and their hours from the minutes, then upserted. Recomputing rather than adding
-  makes a replay, or a second run, change nothing.
+  makes a replay, or a second run, change nothing;
+- the P&L explain's rollups (migration 012) the same way, from their own marks
+  (`pnl_explain_pending`): minutes from the raw intervals, hours from minutes, days from hours;
+  then each day that is over and not scored yet gets its Spearman correlation from its raw
+  intervals (docs/pnl-explain.md).
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ BESIDE_SNAPSHOTS = (
     "pnl_explain",
     "pnl_explain_positions",
 )
-ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m")
-ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h")
+ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m", "pnl_explain_1m")
+ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h", "pnl_explain_1h")
+# The explain's days and their scores (migration 012): one row an account-day, kept as long as
+# the hours they are folded from.
+ROLLUPS_1D = ("pnl_explain_1d",)
 # Format 2's figures, each with its completeness; in each underlying also the
 # share-equivalents; at account level also the account's values (and net_delta and net_gamma,
 # of format-1 rows only). Migration 004's rollup columns follow these lists.
@@ -51,6 +58,11 @@ RAW_AHEAD_DAYS = 7
 # the 2-kB threshold at which PostgreSQL tries to compress at all up to about 15 underlyings.
 RAW_STORAGE = "toast_tuple_target=128"
 ROLLUP_AHEAD_MONTHS = 1
+# Explain days scored by one maintenance step at most: scoring an account-day of 5-s intervals
+# reads and ranks its 17,280 raw rows, 50 to 110 ms (docs/pnl-explain.md): 5 to 11 s a step,
+# so the midnight of a thousand accounts is worked off over some steps rather than holding one
+# replay period up.
+DAYS_SCORED_PER_STEP = 100
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ class Retention:
             ),
             *(
                 Policy(t, Width.MONTH, ROLLUP_AHEAD_MONTHS, self.rollup_1h, column="bucket")
-                for t in ROLLUPS_1H
+                for t in (*ROLLUPS_1H, *ROLLUPS_1D)
             ),
         ]
 
@@ -84,6 +96,8 @@ class MaintenanceReport:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     minutes_rolled_up: int = 0
+    explain_minutes_rolled_up: int = 0
+    explain_days_scored: int = 0
 
 
 async def partitions(conn: Connection, tables: list[str]) -> dict[Partition, str]:
@@ -127,16 +141,25 @@ async def _create(conn: Connection, policy: Policy, partition: Partition, stray:
         )
         return
     default, column = sql.Identifier(f"{partition.table}_default"), sql.Identifier(policy.column)
+    # A generated column (pnl_explain's residual) must be generated in the partition too, and
+    # is computed again there rather than copied (PostgreSQL refuses a value for it).
     await conn.execute(
-        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS){}").format(
-            name, table, storage
-        )
+        sql.SQL(
+            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+            " INCLUDING GENERATED){}"
+        ).format(name, table, storage)
     )
+    cursor = await conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        (partition.table,),
+    )
+    stored = sql.SQL(", ").join(sql.Identifier(row[0]) for row in await cursor.fetchall())
     await conn.execute(
         sql.SQL(
             "WITH moved AS (DELETE FROM {} WHERE {} >= {} AND {} < {} RETURNING *)"
-            " INSERT INTO {} SELECT * FROM moved"
-        ).format(default, column, bounds[0], column, bounds[1], name)
+            " INSERT INTO {} ({}) SELECT {} FROM moved"
+        ).format(default, column, bounds[0], column, bounds[1], name, stored, stored)
     )
     await conn.execute(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
@@ -373,15 +396,145 @@ async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int
     return max(taken, 0)
 
 
+# The P&L explain's rollup columns (migration 012 creates them in this order) and how an hour
+# folds them from its minutes and a day from its hours: counts and sums add up, the worst is the
+# largest and its time the earliest of the largest (as among the raw intervals).
+EXPLAIN_SUMS = (
+    "scored",
+    "not_scored",
+    *records.EXPLAIN_MARKS,
+    "actual_pnl",
+    "explained_pnl",
+    "unexplained_pnl",
+    *records.EXPLAIN_TERMS,
+    "abs_actual_pnl",
+    "abs_unexplained_pnl",
+)
+EXPLAIN_ROLLUP: tuple[tuple[str, str], ...] = (
+    ("currency", "min(m.currency)"),
+    *((name, f"sum(m.{name})") for name in EXPLAIN_SUMS),
+    ("worst_unexplained", "max(m.worst_unexplained)"),
+    (
+        "worst_at",
+        "(array_agg(m.worst_at ORDER BY m.worst_unexplained DESC, m.worst_at)"
+        " FILTER (WHERE m.worst_unexplained IS NOT NULL))[1]",
+    ),
+)
+_EXPLAIN_NAMES = [name for name, _fold in EXPLAIN_ROLLUP]
+
+
+def _explain_upsert(table: str, select: str, *, reset: tuple[str, ...] = ()) -> str:
+    """`reset`: columns set back to NULL when the bucket is made again (a day's score)."""
+    updates = [f"{name} = excluded.{name}" for name in _EXPLAIN_NAMES]
+    updates += [f"{name} = NULL" for name in reset]
+    return (
+        f"INSERT INTO {table} (account, bucket, {', '.join(_EXPLAIN_NAMES)})\n{select}\n"
+        f"ON CONFLICT (account, bucket) DO UPDATE SET {', '.join(updates)}"
+    )
+
+
+_EXPLAIN_TAKE = """
+CREATE TEMP TABLE explain_batch ON COMMIT DROP AS
+WITH taken AS (
+    DELETE FROM pnl_explain_pending
+    WHERE (account, bucket) IN (
+        SELECT account, bucket FROM pnl_explain_pending ORDER BY bucket LIMIT %(limit)s)
+    RETURNING account, bucket)
+SELECT account, bucket FROM taken
+"""
+# Each taken minute from its raw intervals, by the function the views use for what is not
+# rolled up yet (pnl_explain_sums: a range scan of the key per minute).
+_EXPLAIN_1M = _explain_upsert(
+    "pnl_explain_1m",
+    f"""SELECT b.account, b.bucket, {", ".join(f"s.{name}" for name in _EXPLAIN_NAMES)}
+FROM explain_batch b
+CROSS JOIN LATERAL pnl_explain_sums(b.account, b.bucket, b.bucket + interval '1 minute') s""",  # noqa: S608  # names from this module only
+)
+
+
+def _explain_fold(target: str, source: str, width: str, *, reset: tuple[str, ...] = ()) -> str:
+    """The buckets of `width` ("hour", "day") holding a taken minute, folded from `source`."""
+    folds = ", ".join(fold for _name, fold in EXPLAIN_ROLLUP)
+    return _explain_upsert(
+        target,
+        f"""SELECT t.account, t.bucket, {folds}
+FROM (SELECT DISTINCT account, date_trunc('{width}', bucket, 'UTC') AS bucket
+      FROM explain_batch) t
+JOIN {source} m
+    ON m.account = t.account AND m.bucket >= t.bucket AND m.bucket < t.bucket + interval '1 {width}'
+GROUP BY t.account, t.bucket""",  # noqa: S608  # names from this module only
+        reset=reset,
+    )
+
+
+_EXPLAIN_1H = _explain_fold("pnl_explain_1h", "pnl_explain_1m", "hour")
+# A day made again is open again: its score is computed anew once it is over.
+_EXPLAIN_1D = _explain_fold(
+    "pnl_explain_1d", "pnl_explain_1h", "day", reset=("spearman", "scored_at")
+)
+# The days that are over and not scored, oldest first: each one's Spearman correlation from its
+# raw intervals (pnl_explain_day_score, as the view scores a day not scored yet). A day whose
+# raw intervals are gone keeps its sums and gets no correlation.
+_EXPLAIN_SCORE = """
+WITH due AS (
+    SELECT account, bucket FROM pnl_explain_1d
+    WHERE scored_at IS NULL AND bucket <= %(now)s - interval '1 day'
+    ORDER BY bucket LIMIT %(limit)s)
+UPDATE pnl_explain_1d d SET spearman = s.spearman, scored_at = %(now)s
+FROM due LEFT JOIN LATERAL pnl_explain_day_score(due.account, due.bucket) s ON true
+WHERE d.account = due.account AND d.bucket = due.bucket
+"""
+
+
+async def refresh_explain_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int:
+    """Recompute up to `max_minutes` pending (account, minute) buckets of the P&L explain, their
+    hours and their days; returns how many were taken. One transaction: on failure the marks
+    stay for the next run."""
+    async with conn.transaction():
+        cursor = await conn.execute(_EXPLAIN_TAKE, {"limit": max_minutes})
+        taken = cursor.rowcount
+        if taken:
+            await conn.execute("ANALYZE explain_batch")
+            await conn.execute(_EXPLAIN_1M)
+            await conn.execute(_EXPLAIN_1H)
+            await conn.execute(_EXPLAIN_1D)
+        else:
+            await conn.execute("DROP TABLE explain_batch")
+    return max(taken, 0)
+
+
+async def score_explain_days(
+    conn: Connection, now: datetime, *, max_days: int = DAYS_SCORED_PER_STEP
+) -> int:
+    """Score up to `max_days` account-days that are over at `now` and not scored; returns how
+    many were."""
+    async with conn.transaction():
+        cursor = await conn.execute(_EXPLAIN_SCORE, {"now": now, "limit": max_days})
+    return max(cursor.rowcount, 0)
+
+
 async def maintain(
-    conn: Connection, retention: Retention, now: datetime, *, max_minutes: int = 20_000
+    conn: Connection,
+    retention: Retention,
+    now: datetime,
+    *,
+    max_minutes: int = 20_000,
+    max_days: int = DAYS_SCORED_PER_STEP,
 ) -> MaintenanceReport:
     """Partitions first (a replayed backlog may need the days it covers), then every pending
-    minute, batch after batch."""
+    minute, batch after batch, the explain's too, then every explain day due its score."""
     report = await apply_partition_plan(conn, retention, now)
     while (taken := await refresh_rollups(conn, max_minutes=max_minutes)) > 0:
         report.minutes_rolled_up += taken
         if taken < max_minutes:
+            break
+    while (taken := await refresh_explain_rollups(conn, max_minutes=max_minutes)) > 0:
+        report.explain_minutes_rolled_up += taken
+        if taken < max_minutes:
+            break
+    while (scored := await score_explain_days(conn, now, max_days=max_days)) > 0:
+        report.explain_days_scored += scored
+        if scored < max_days:
             break
     return report
 
@@ -431,7 +584,8 @@ class HistoryKeeper:
     Its own connection, opened when needed and dropped when it breaks, so a maintenance
     statement never waits behind a replay chunk. Each step does a bounded amount of rollup work
     (`max_minutes`), so a first run over years of migrated rows never holds up the replay: the
-    backlog of minutes is worked off period after period. psycopg's errors come out translated.
+    backlog of minutes is worked off period after period; so does the scoring of the explain's
+    days (`max_days`). psycopg's errors come out translated.
     """
 
     def __init__(
@@ -440,6 +594,7 @@ class HistoryKeeper:
         retention: Retention,
         *,
         max_minutes: int = 20_000,
+        max_days: int = DAYS_SCORED_PER_STEP,
         reply_timeout_s: float | None = None,
     ) -> None:
         # A server that stops answering mid-step is hung up on, not waited for: the replayer's
@@ -447,6 +602,7 @@ class HistoryKeeper:
         self._session = Session(connect, reply_timeout_s=reply_timeout_s)
         self.retention = retention
         self._max_minutes = max_minutes
+        self._max_days = max_days
         self.last_facts: HistoryFacts | None = None
 
     async def step(self, now: datetime) -> MaintenanceReport:
@@ -456,6 +612,10 @@ class HistoryKeeper:
     async def _maintain(self, conn: Connection, now: datetime) -> MaintenanceReport:
         report = await apply_partition_plan(conn, self.retention, now)
         report.minutes_rolled_up = await refresh_rollups(conn, max_minutes=self._max_minutes)
+        report.explain_minutes_rolled_up = await refresh_explain_rollups(
+            conn, max_minutes=self._max_minutes
+        )
+        report.explain_days_scored = await score_explain_days(conn, now, max_days=self._max_days)
         self.last_facts = await facts(conn, self.retention)
         return report
 

@@ -1,12 +1,30 @@
 """The bridge's health, judged once: for `bridge-status`, `/healthz`, `/metrics` and the alerter.
 
-`feed_conditions` reads the heartbeats once, before any limit: how long each process has been
-quiet, the gateway, each account's newest snapshot, each database breaker. `assess` judges them
-(and the files, the database) now, for bridge-status, `/healthz` and `/metrics`; the alerter's
-feed-health rules (alerter/checks.py) are durations over the same conditions, with limits of
-their own: bridge-status says "unhealthy now" as soon as a heartbeat or a snapshot is late by
-its promised interval (`silent_after_s`, `stale_after_s`: 15 s for a 5 s poll), the alerter
-notifies once it has lasted its configured time (60 s by default). docs/design.md names both.
+`feed_conditions` reads the heartbeats once, as of one `now`, before any limit: how long each
+process has been quiet, the gateway, each account's newest snapshot, each database breaker.
+`judge_feed` judges them once, with one set of limits: each process silent or not, the gateway
+disconnected or not, each account's snapshots stale or not, each breaker open or not, with the
+age that made it so. `assess` words that judgement (with the spool, the buffer, the dead letters
+and the database) as the findings of bridge-status, `/healthz` and `/metrics`; the alerter's
+feed-health rules (alerter/checks.py) read the same verdicts and are durations over them: a rule
+fires once its verdict has been bad for the rule's time, never while the verdict is good.
+
+The limits that differ on purpose, each named (docs/design.md, "Health, judged once", says why):
+bridge-status answers "is something wrong now?" for an operator who is already looking, so a
+verdict turns bad at the first late interval; the alerter interrupts someone, so each rule waits
+until the bad verdict has lasted.
+
+- A process is silent after `silent_after_s` (3 of its promised intervals + 5 s); the alert
+  `heartbeat_silent_s` (30 s) is how old a silent process's heartbeat must be: it fires at the
+  later of the two.
+- An account is stale after `stale_after_s` (3 poll intervals: 15 s at the 5 s poll); the alert
+  `stale_snapshot_s` (60 s) is how old a stale account's snapshot must be: the later of the two.
+- The gateway is disconnected, and a breaker open (or half-open: its one trial call, the outage
+  is not over until that succeeds), at once; their alerts wait `gateway_disconnected_s` and
+  `breaker_open_s` (60 s) of it. bridge-status words a breaker unhealthy while it is `open`
+  only: a half-open one says open or closed at its next heartbeat.
+- Whose word says a reset window is on: bridge-status takes the collector's (its heartbeat), the
+  alerter its own reading of `IB_RESET_WINDOWS`, which it knows while the collector is silent.
 
 Pure: the facts and `now` are arguments, so every rule is tested with plain values. A finding is
 `unhealthy` when an operator must act (a process is silent, the database is unreachable, data
@@ -17,7 +35,7 @@ firing (from its heartbeat) are warnings: the bridge works, the portfolio or the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -26,9 +44,9 @@ from shared.heartbeat_files import Gateway, Heartbeat
 
 PROCESSES = ("collector", "writer", "replayer", "alerter")
 BREAKER_PROCESSES = ("writer", "replayer")  # those that store through a database breaker
-# bridge-status's limits. A heartbeat may be this many refresh intervals late (plus slack)
+# The judgement's limits. A heartbeat may be this many refresh intervals late (plus slack)
 # before the process is silent; a snapshot older than this many poll intervals means the
-# account has stopped updating.
+# account has stopped updating. The alerter's rules wait longer on top (see the docstring).
 SILENT_AFTER_INTERVALS: Final = 3
 SILENT_SLACK_S: Final = 5.0
 STALE_AFTER_POLLS: Final = 3
@@ -63,12 +81,12 @@ class Facts:
 
 
 def silent_after_s(interval_s: float) -> float:
-    """bridge-status's limit: a heartbeat this old means its process is silent."""
+    """The judgement's limit: a heartbeat this old means its process is silent."""
     return SILENT_AFTER_INTERVALS * interval_s + SILENT_SLACK_S
 
 
 def stale_after_s(poll_interval_s: float) -> float:
-    """bridge-status's limit: a snapshot this old means its account stopped updating."""
+    """The judgement's limit: a snapshot this old means its account stopped updating."""
     return STALE_AFTER_POLLS * poll_interval_s
 
 
@@ -144,19 +162,76 @@ def age_s(stamp: object, now: datetime) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One condition of one subject (a process, the gateway, an account, a breaker), judged."""
+
+    bad: bool | None  # None: cannot be told now (the process that would say is silent)
+    age_s: float | None = None  # silent, stale: seconds since its heartbeat or snapshot
+    expected: bool = False  # inside one of IBKR's reset windows, where it is expected
+
+
+@dataclass(frozen=True)
+class FeedJudgement:
+    """The feed judged once, as of one `now`: what bridge-status words and the alerter times."""
+
+    silent: Mapping[str, Verdict]  # process -> silent (no heartbeat file, stopped, or late)
+    disconnected: Verdict  # the gateway, as a running collector last said
+    stale: Mapping[str, Verdict]  # account -> its newest snapshot too old
+    breaker_open: Mapping[str, Verdict]  # writer, replayer -> its database breaker not closed
+
+
+def judge_feed(
+    feed: FeedConditions, *, in_reset_window: bool, processes: Iterable[str] = PROCESSES
+) -> FeedJudgement:
+    """`feed` judged with the limits above: `processes` silent or not, the gateway, each account,
+    each breaker. What a silent process's last heartbeat says (the gateway, its breaker) is not
+    news: unknown. `in_reset_window`: the caller's word for it (the module's docstring)."""
+
+    def silent(process: str) -> Verdict:
+        interval_s = feed.interval_s.get(process)
+        bad = interval_s is None or feed.quiet_for(process, silent_after_s(interval_s))
+        return Verdict(bad, age_s=feed.heartbeat_age_s.get(process))
+
+    def breaker(process: str) -> Verdict:
+        state = None if silent(process).bad else feed.breakers.get(process)
+        # Half-open is the breaker's one trial call: the outage lasts until it succeeds.
+        return Verdict(None if state is None else state != "closed")
+
+    connected = (
+        None if silent("collector").bad else feed.gateway is not None and feed.gateway.connected
+    )
+    stale_s = stale_after_s(feed.poll_interval_s)
+    return FeedJudgement(
+        silent={process: silent(process) for process in processes},
+        disconnected=Verdict(
+            None if connected is None else not connected, expected=in_reset_window
+        ),
+        stale={
+            account: Verdict(age > stale_s, age_s=age, expected=in_reset_window)
+            for account, age in sorted(feed.snapshot_age_s.items())
+        },
+        breaker_open={process: breaker(process) for process in BREAKER_PROCESSES},
+    )
+
+
 def assess(facts: Facts, now: datetime) -> list[Finding]:
-    """bridge-status's judgement of `facts` as of `now`, with its own limits."""
+    """The judgement of `facts` as of `now`, worded for bridge-status, `/healthz` and `/metrics`."""
     feed = feed_conditions(facts.heartbeats, now)
+    judged = judge_feed(
+        feed, in_reset_window=feed.gateway is not None and feed.gateway.in_reset_window
+    )
     findings: list[Finding] = []
     for process in PROCESSES:
-        findings += _process(process, feed)
-    findings += _collector(facts.heartbeats.get("collector"), feed)
+        findings += _process(process, judged.silent[process], feed)
+    findings += _collector(facts.heartbeats.get("collector"), feed, judged)
     findings += _alerts(facts.heartbeats.get("alerter"))
     for process in BREAKER_PROCESSES:
         beat = facts.heartbeats.get(process)
         if beat is None:
             continue
-        if feed.breakers.get(process) == "open":
+        # Open, not half-open: a trial call under way says open or closed at the next beat.
+        if judged.breaker_open[process].bad and feed.breakers.get(process) == "open":
             reason = beat.last_db_error or "connection failures"
             findings.append(Finding("unhealthy", process, f"database breaker open: {reason}"))
         # Retried troubles (a full disk, a corrupt checkpoint): nothing lost yet, but an
@@ -190,23 +265,23 @@ def assess(facts: Facts, now: datetime) -> list[Finding]:
     return findings
 
 
-def _process(name: str, feed: FeedConditions) -> list[Finding]:
+def _process(name: str, silent: Verdict, feed: FeedConditions) -> list[Finding]:
+    if not silent.bad:
+        return []
     if name not in feed.interval_s:
         return [Finding("unhealthy", name, "no heartbeat file: never started here?")]
     if name in feed.stopped:
         return [Finding("unhealthy", name, "stopped")]
-    if feed.quiet_for(name, silent_after_s(feed.interval_s[name])):
-        age = feed.heartbeat_age_s.get(name)
-        silent = "unknown" if age is None else f"{age:.0f} s"
-        return [Finding("unhealthy", name, f"silent: last heartbeat {silent} ago")]
-    return []
+    age = "unknown" if silent.age_s is None else f"{silent.age_s:.0f} s"
+    return [Finding("unhealthy", name, f"silent: last heartbeat {age} ago")]
 
 
-def _collector(beat: Heartbeat | None, feed: FeedConditions) -> list[Finding]:
+def _collector(
+    beat: Heartbeat | None, feed: FeedConditions, judged: FeedJudgement
+) -> list[Finding]:
+    # A collector that never ran or stopped is its own finding, for its accounts too.
     if beat is None or "collector" in feed.stopped:
         return []
-    gateway = feed.gateway or Gateway(connected=False)
-    in_reset = gateway.in_reset_window
     findings = []
     spool = beat.details.get("spool") or {}
     if spool.get("error"):
@@ -227,14 +302,15 @@ def _collector(beat: Heartbeat | None, feed: FeedConditions) -> list[Finding]:
                 "(reported as gap events)",
             )
         )
-    if not gateway.connected:
-        level: Level = "warning" if in_reset else "unhealthy"
-        why = " (inside a daily reset window: expected)" if in_reset else ""
+    gateway = judged.disconnected
+    if gateway.bad:
+        level: Level = "warning" if gateway.expected else "unhealthy"
+        why = " (inside a daily reset window: expected)" if gateway.expected else ""
         findings.append(Finding(level, "gateway", f"not connected{why}"))
-    for account, age in sorted(feed.snapshot_age_s.items()):
-        if age > stale_after_s(feed.poll_interval_s) and not in_reset:
+    for account, stale in judged.stale.items():
+        if stale.bad and not stale.expected:
             findings.append(
-                Finding("unhealthy", f"account {account}", f"last snapshot {age:.0f} s ago")
+                Finding("unhealthy", f"account {account}", f"last snapshot {stale.age_s:.0f} s ago")
             )
     return findings
 

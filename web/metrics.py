@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from database.circuit_breaker import BreakerState
-from shared.health import Facts, Finding, age_s, feed_conditions, worst
+from shared.health import Facts, Finding, age_s, feed_conditions, judge_feed, worst
 from web.figures import Columns
 
 PREFIX = "ibkr_bridge_"
@@ -155,18 +155,19 @@ class BridgeCollector(Collector):
         yield breaker
         yield beats
         if facts.heartbeats.get("collector") is not None:
-            gateway = feed.gateway
-            # A stopped collector's last heartbeat still says how it was connected before.
-            running = "collector" not in feed.stopped
+            in_reset = feed.gateway is not None and feed.gateway.in_reset_window
+            # As bridge-status judges it: a stopped or silent collector's last heartbeat still
+            # says how it was connected before, which is no longer news.
+            disconnected = judge_feed(feed, in_reset_window=in_reset).disconnected
             yield GaugeMetricFamily(
                 PREFIX + "gateway_connected",
                 "1 when the collector is running and connected to the gateway",
-                value=float(running and gateway is not None and gateway.connected),
+                value=float(disconnected.bad is False),
             )
             yield GaugeMetricFamily(
                 PREFIX + "in_reset_window",
                 "1 inside one of IBKR's daily reset windows",
-                value=float(gateway is not None and gateway.in_reset_window),
+                value=float(in_reset),
             )
         yield GaugeMetricFamily(
             PREFIX + "healthy",

@@ -16,6 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from database.history import Retention, apply_partition_plan
+from shared.health import Facts
+from shared.heartbeat_files import Heartbeat
 from testkit.web import serving
 from tests.fixtures.heartbeats import publish_body
 from tests.fixtures.proxy import TcpProxy, proxy_url
@@ -26,7 +28,7 @@ from tests.fixtures.web import (
     prepare_schema,
     snapshot_row,
 )
-from web.metrics import KNOWN_EVENTS
+from web.metrics import KNOWN_EVENTS, BridgeCollector, Observation
 
 TOKEN = "SENTINEL-token-8c41f0a2d9"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -431,3 +433,36 @@ async def test_accounts_without_a_recent_snapshot_leave_metrics(
     assert {account for _name, account in accounts} == {"DU1", "DU2"}
     assert ("ibkr_bridge_snapshot_age_seconds", "DU2") in accounts
     assert [row["account"] for row in overview["accounts"]] == ["DU1", "DU2", "DU9"]
+
+
+@pytest.mark.parametrize(
+    ("age_s", "state", "connected"),
+    [(2.0, "running", 1.0), (25.0, "running", 0.0), (2.0, "stopped", 0.0)],
+    ids=["running", "silent", "stopped"],
+)
+def test_gateway_connected_is_bridge_status_s_judgement(
+    age_s: float, state: str, connected: float
+) -> None:
+    """The collector's last heartbeat said connected: 1 while it runs, 0 once it stopped or is
+    silent (25 s at the 5 s poll, silent after 3 x 5 s + 5 s = 20 s): what it said is not news."""
+    now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    body = {
+        "heartbeat": (now - timedelta(seconds=age_s)).isoformat(),
+        "interval_s": 5,
+        "state": state,
+        "gateway": {"connected": True, "in_reset_window": False},
+    }
+    facts = Facts(
+        heartbeats={"collector": Heartbeat.from_json(body)},
+        spool_lag_records=0,
+        spool_lag_s=None,
+        buffer_bytes=0,
+        oldest_buffered_ts=None,
+        dead_letters=0,
+    )
+    observation = Observation(now, facts, [], None, [], None)
+    (gauge,) = [
+        family for family in BridgeCollector(observation).collect()
+        if family.name == "ibkr_bridge_gateway_connected"
+    ]  # fmt: skip
+    assert [sample.value for sample in gauge.samples] == [connected]
