@@ -45,13 +45,11 @@ _JSONB: Final = ("completeness", "underlying_completeness")
 # jsonb path ignores keys it does not read, and so would this, but a key unknown here may be a
 # column a later format fills).
 _KEYS: Final = frozenset({"v", "kind", *(name for name, _ in COLUMNS if name != "format_version")})
-_NUMBER: Final = frozenset({float, int})
 _FIGURE: Final = frozenset({float, int, type(None)})
 _INT4_MIN: Final = -(2**31)
 _INT4_MAX: Final = 2**31 - 1
 # A format-3 snapshot line as `records.encode` starts it: only these are decoded here.
 _PREFIX: Final = b'{"v":3,"kind":"snapshot",'
-
 
 _NAMES: Final = ", ".join(name for name, _ in COLUMNS)
 STAGING: Final = (
