@@ -7,19 +7,24 @@ ETF TRUST - ARCA") and its asset classes (`sections[].secType`) but not its curr
 `/trsrv/secdef` gives per conid. So the benchmark is chosen in two steps: the hits with the
 symbol, a stock or ETF section and the configured exchange (`benchmark_candidates`), then the
 first of those whose secdef currency is the configured one (`benchmark_in_currency`).
-docs/ibkr-conventions.md, "The Portal's benchmark by exchange and currency".
+docs/ibkr-conventions.md, "The Portal's benchmark by exchange and currency". The same two steps
+find SPX, the index field 7696 is stated in (an `IND` section on CBOE, in USD): docs/
+ibkr-conventions.md, "The gateway's own beta-weighted delta".
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-_EQUITY = ("STK", "ETF")
+EQUITY: Final = ("STK", "ETF")
 
 
-def benchmark_candidates(hits: Any, symbol: str, exchange: str) -> list[int]:
-    """Conids of the search hits that are `symbol` listed on `exchange` as a stock or ETF, in
-    the gateway's order; anything malformed is skipped."""
+def benchmark_candidates(
+    hits: Any, symbol: str, exchange: str, sec_types: tuple[str, ...] = EQUITY
+) -> list[int]:
+    """Conids of the search hits that are `symbol` listed on `exchange` with a section of one
+    of `sec_types` (a stock or ETF by default), in the gateway's order; anything malformed is
+    skipped."""
     found: list[int] = []
     for hit in hits if isinstance(hits, list) else []:
         if not isinstance(hit, dict):
@@ -30,12 +35,12 @@ def benchmark_candidates(hits: Any, symbol: str, exchange: str) -> list[int]:
         if _exchange_of(hit) != exchange.upper():
             continue
         sections = hit.get("sections")
-        sec_types = {
+        listed_types = {
             str(section.get("secType", "")).upper()
             for section in (sections if isinstance(sections, list) else [])
             if isinstance(section, dict)
         }
-        if sec_types & set(_EQUITY) and int(conid) not in found:
+        if listed_types & set(sec_types) and int(conid) not in found:
             found.append(int(conid))
     return found
 

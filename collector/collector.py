@@ -713,6 +713,7 @@ def _context(view: AccountView, betas: dict[str, float]) -> AccountContext:
         benchmark_price=view.benchmark_price,
         benchmark_currency=view.benchmark_currency,
         benchmark_price_error=view.benchmark_price_error,
+        spx_price=view.spx_price,
         net_liquidation=money.net_liquidation,
         unrealized_pnl=money.unrealized_pnl,
         daily_pnl=money.daily_pnl,

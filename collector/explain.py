@@ -10,7 +10,10 @@ both ends, in the account's base currency (docs/pnl-explain.md has the formulas 
 - a linear position (stock, ETF, future, CFD, index) is exact: size x (P1 - P0) x fx.
 `size` = quantity x `greeks.money_per_point` (multiplier / magnifier) and `fx` is the gateway's
 rate at the start (`AccountContext.fx`): the conventions of collector/greeks.py, not restated.
-Actual = the change of the account's daily P&L; unexplained = actual - explained.
+Actual = the change of the account's daily P&L; unexplained = actual - explained. A position's
+own actual (SOCKET reqPnLSingle) is known only for a position in the base currency: IBKR does
+not state the currency of reqPnLSingle's values, so another currency's is unknown
+(`pnl_currency_unstated`), never converted on a guess (docs/pnl-explain.md, "Actual").
 An interval is not scored when it carries a mark (`MARKS`); a position whose input is missing
 is counted with its reason and the account's explained sum is then unknown, never partial.
 """
@@ -64,8 +67,11 @@ class PositionExplain:
     terms: Mapping[str, float | None]  # every name of TERMS; None where it does not apply
     missing: str | None = None
     # The change of the gateway's own daily P&L of the position (SOCKET reqPnLSingle), in the
-    # base currency; None where the gateway gives none (PORTAL) or a rate is unknown.
+    # base currency; None where the gateway gives none (PORTAL), or where it cannot be read as
+    # the base currency's (`actual_missing` says why).
     actual: float | None = None
+    # records.EXPLAIN_ACTUAL_UNKNOWN's reason, when the gateway gave a P&L but no actual
+    actual_missing: str | None = None
 
     @property
     def explained(self) -> float | None:
@@ -153,9 +159,28 @@ def position_explain(
     """One position's terms over the interval (the first missing input's reason otherwise),
     and the gateway's own P&L of it where it gives one."""
     fx = context.fx(start.currency)
-    actual = _change(start.daily_pnl, end.daily_pnl)
-    actual = None if actual is None or fx is None else actual * fx
-    return replace(_terms(start, end, fx, elapsed_days), actual=actual)
+    actual, actual_missing = position_actual(start, end, context)
+    return replace(
+        _terms(start, end, fx, elapsed_days), actual=actual, actual_missing=actual_missing
+    )
+
+
+def position_actual(
+    start: Holding, end: Holding, context: AccountContext
+) -> tuple[float | None, str | None]:
+    """The change of the gateway's own daily P&L of a position over the interval, in the base
+    currency, or None and why. reqPnLSingle's values come in a currency IBKR does not state
+    (docs/pnl-explain.md, "Actual"): for a position in the base currency either reading is the
+    base currency; for one in another currency the change could be in either, so it is
+    unknown (`pnl_currency_unstated`). None without a reason: the gateway gave no P&L."""
+    change = _change(start.daily_pnl, end.daily_pnl)
+    if change is None:
+        return None, None
+    if context.base_currency is None or not start.currency:
+        return None, "no_fx_rate"
+    if start.currency != context.base_currency:
+        return None, "pnl_currency_unstated"
+    return change, None
 
 
 def _terms(start: Holding, end: Holding, fx: float | None, elapsed_days: float) -> PositionExplain:
@@ -285,6 +310,7 @@ def record(account: str, mode: records.Mode, interval: Explain) -> records.PnlEx
             for position in interval.positions
         ),
         position_missing=tuple(position.missing for position in interval.positions),
+        position_actual_missing=tuple(position.actual_missing for position in interval.positions),
     )
 
 

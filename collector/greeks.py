@@ -36,7 +36,9 @@ What a trader reads in `portfolio_greeks` (docs/ibkr-conventions.md has the sour
   is not live (delayed, frozen) carries in its completeness `market_data`, {kind: positions}.
 - `gateway_beta_delta` (PORTAL): the gateway's own beta-weighted delta, Σ field 7696 x qty x
   multiplier over the positions in `net_beta_delta`, in SPX units, to compare with
-  ours; null unless every one of those positions had a 7696.
+  ours; null unless every one of those positions had a 7696. `gateway_beta_delta_benchmark_shares`
+  is the same exposure in ours' unit: x SPX's price x fx of USD / (benchmark price x fx of the
+  benchmark's currency); null when any of them is unknown (never a ratio of 10 assumed).
 - `stalest_greek_age_s`: the longest time since an input of a contributing position last
   changed, an option's Greeks or a linear instrument's own price.
 """
@@ -275,8 +277,8 @@ class Holding:
     market_data: frozenset[str] = frozenset()
     # PORTAL field 7696, the gateway's beta-weighted delta per unit in SPX units; None: not sent
     gateway_spx_delta: float | None = None
-    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), taken to be in the
-    # position's currency (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
+    # The gateway's own daily P&L of this position (SOCKET reqPnLSingle), in a currency IBKR
+    # does not state (docs/pnl-explain.md, "Actual"); None: not given (PORTAL, or not yet)
     daily_pnl: float | None = None
 
     @property
@@ -294,6 +296,8 @@ class AccountContext:
     benchmark_price: float | None = None
     benchmark_currency: str = "USD"
     benchmark_price_error: float = 0.0  # from the gateway's rounding, in its own currency
+    # SPX's price in USD: the index field 7696 is stated in (PORTAL); None: not known
+    spx_price: float | None = None
     net_liquidation: float | None = None
     unrealized_pnl: float | None = None
     daily_pnl: float | None = None
@@ -601,8 +605,9 @@ def _precision(figure: float | None, bound: float) -> dict[str, Any]:
 
 class _GatewaySum:
     """Σ 7696 x qty x multiplier over the positions our beta delta counts: a total only when
-    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in dollars
-    per unit ("dollar adjusted"), so a cents-quoted contract takes no magnifier."""
+    every one of them had a 7696 (a partial sum is never shown as a total). 7696 is in SPX
+    units per unit of the instrument, its price already weighed against SPX's ("Delta x
+    dollar-adjusted beta"), so a cents-quoted contract takes no magnifier."""
 
     def __init__(self) -> None:
         self._sum: float | None = None
@@ -631,6 +636,21 @@ class AccountFigures:
     # The gateway's own beta-weighted delta (`gateway_beta_delta`) over the positions in
     # net_beta_delta; None unless every one of them had it.
     gateway_beta_delta: float | None = None
+    # The same in shares of our benchmark (`gateway_in_benchmark_shares`), to set against ours.
+    gateway_beta_delta_benchmark_shares: float | None = None
+
+
+def gateway_in_benchmark_shares(spx_units: float | None, context: AccountContext) -> float | None:
+    """The gateway's beta-weighted delta (SPX units) in shares of our benchmark: SPX units x
+    SPX's price is beta-weighted dollars, x the rate of USD in the base currency is base
+    money, / (benchmark price x the rate of its currency) is benchmark shares. None when any
+    of them is unknown: the ratio of SPX to SPY is near 10 but not 10."""
+    spx = known_price(context.spx_price)
+    benchmark = known_price(context.benchmark_price)
+    usd, benchmark_fx = context.fx("USD"), context.fx(context.benchmark_currency)
+    if spx_units is None or spx is None or benchmark is None or usd is None or benchmark_fx is None:
+        return None
+    return spx_units * spx * usd / (benchmark * benchmark_fx)
 
 
 def aggregate(
@@ -667,6 +687,7 @@ def aggregate(
         {symbol: sums.as_dict() for symbol, sums in sorted(per_underlying.items())},
         stalest,
         gateway.total,
+        gateway_in_benchmark_shares(gateway.total, context),
     )
 
 
@@ -714,4 +735,7 @@ def snapshot(
         unrealized_pnl=kept("unrealized_pnl", known(context.unrealized_pnl)),
         daily_pnl=kept("daily_pnl", known(context.daily_pnl)),
         gateway_beta_delta=kept("gateway_beta_delta", figures.gateway_beta_delta),
+        gateway_beta_delta_benchmark_shares=kept(
+            "gateway_beta_delta_benchmark_shares", figures.gateway_beta_delta_benchmark_shares
+        ),
     )

@@ -29,7 +29,7 @@ import aiohttp
 
 from collector.account_values import from_portal, portal_bars, portal_daily_pnl
 from collector.backoff import LookupRetries
-from collector.benchmark_search import benchmark_candidates, benchmark_in_currency
+from collector.benchmark_search import EQUITY, benchmark_candidates, benchmark_in_currency
 from collector.betas import Bar
 from collector.errors import (
     GatewayPacing,
@@ -76,6 +76,10 @@ _LEDGER_EVERY_S: Final = 60.0
 # Types whose figures need a magnifier (any of them may be quoted in fractions of their
 # currency: cents for ZC, ZS, ZW and their options; see docs/ibkr-conventions.md).
 _FIGURED_TYPES: Final = OPTION_TYPES | LINEAR_TYPES
+# The index field 7696 is stated in ("SPX Delta"): its listing, for its price.
+_SPX: Final = "SPX"
+_SPX_EXCHANGE: Final = "CBOE"
+_SPX_CURRENCY: Final = "USD"
 
 
 class PortalSource:
@@ -124,6 +128,8 @@ class PortalSource:
         self._benchmark_conid: int | None = None
         self._benchmark_searched = False
         self._benchmark_currency = settings.beta_benchmark_currency
+        self._spx_conid: int | None = None
+        self._spx_searched = False
         self._refused: set[str] = set()  # optional replies refused this session, said once
 
     @property
@@ -243,6 +249,7 @@ class PortalSource:
         await self._request("GET", "/iserver/accounts")  # required before snapshots
         self._streaming.clear()
         self._benchmark_searched = False
+        self._spx_searched = False
         self._refused.clear()
         self._last_tickle_at = self._monotonic()
         self._ready = True
@@ -299,8 +306,9 @@ class PortalSource:
             _all(*(self._money(account) for account in self._accounts)),
             self._daily_pnl_by_account(),
         )
-        positions, quotes, benchmark = market
+        positions, quotes, benchmark, spx = market
         bench_quote = quotes.get(benchmark) if benchmark else None
+        spx_quote = quotes.get(spx) if spx else None
         return {
             account: AccountView(
                 [self._holding(account, item, quotes, now) for item in items],
@@ -313,13 +321,14 @@ class PortalSource:
                 bench_quote.price if bench_quote is not None else None,
                 self._benchmark_currency,
                 bench_quote.price_error if bench_quote is not None else 0.0,
+                spx_quote.price if spx_quote is not None else None,
             )
             for (account, items), (ledger, summary) in zip(positions.items(), money, strict=True)
         }
 
     async def _positions_and_quotes(
         self,
-    ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, PortalQuote], int | None]:
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, PortalQuote], int | None, int | None]:
         pages = await _all(*(self._positions(account) for account in self._accounts))
         positions = dict(zip(self._accounts, pages, strict=True))
         conids = {int(p["conid"]) for items in positions.values() for p in items}
@@ -330,14 +339,15 @@ class PortalSource:
             if p.get("assetClass") in OPTION_TYPES and p.get("undConid")
         }
         benchmark = await self._benchmark(positions)
-        wanted = conids | underlyings | ({benchmark} if benchmark else set())
+        spx = await self._spx(positions)
+        wanted = conids | underlyings | {conid for conid in (benchmark, spx) if conid}
         quotes, _, _, _ = await _all(
             self._snapshots(sorted(wanted)),
             self._fill_multipliers(positions),
             self._fill_magnifiers(positions),
             self._fill_asset_classes(positions, underlyings),
         )
-        return positions, quotes, benchmark
+        return positions, quotes, benchmark, spx
 
     async def _fill_asset_classes(
         self, positions: dict[str, list[dict[str, Any]]], underlyings: set[int]
@@ -478,9 +488,44 @@ class PortalSource:
     async def _search_benchmark(self, symbol: str) -> int | None:
         exchange = self.settings.beta_benchmark_exchange
         currency = self.settings.beta_benchmark_currency
+        conid, failure = await self._search_listing(symbol, exchange, currency, EQUITY)
+        if conid is None:
+            why = failure or f"no {symbol} listed on {exchange} in {currency} among the search hits"
+            self.events.emit("warning", "benchmark_unknown", f"{why}; beta delta is left out")
+        return conid
+
+    async def _spx(self, positions: dict[str, list[dict[str, Any]]]) -> int | None:
+        """SPX's conid, whose price turns field 7696 (SPX units) into our benchmark's shares:
+        the underlying of a held SPX option, else found once per session with
+        /iserver/secdef/search (an index on CBOE whose /trsrv/secdef currency is USD). None:
+        the gateway's beta delta stays in SPX units alone, said once per session."""
+        for item in (item for items in positions.values() for item in items):
+            underlying = parse_conid(item.get("undConid"))
+            if item.get("undSym") == _SPX and underlying is not None:
+                self._spx_conid = underlying
+                return underlying
+        if self._spx_conid is None and not self._spx_searched:
+            self._spx_searched = True
+            self._spx_conid, failure = await self._search_listing(
+                _SPX, _SPX_EXCHANGE, _SPX_CURRENCY, ("IND",)
+            )
+            if self._spx_conid is None:
+                self.events.emit(
+                    "info", "spx_unknown",
+                    f"{failure or 'no SPX index on CBOE in USD among the search hits'}: the "
+                    "gateway's beta-weighted delta (7696) is not converted to benchmark shares",
+                )  # fmt: skip
+        return self._spx_conid
+
+    async def _search_listing(
+        self, symbol: str, exchange: str, currency: str, sec_types: tuple[str, ...]
+    ) -> tuple[int | None, str | None]:
+        """The first search hit for `symbol` on `exchange` of one of `sec_types` whose
+        /trsrv/secdef currency is `currency` (collector/benchmark_search.py); with why not,
+        when the gateway refused."""
         try:
             hits = await self._request("GET", "/iserver/secdef/search", params={"symbol": symbol})
-            candidates = benchmark_candidates(hits, symbol, exchange)
+            candidates = benchmark_candidates(hits, symbol, exchange, sec_types)
             secdefs = (
                 await self._request(
                     "GET", "/trsrv/secdef", params={"conids": ",".join(map(str, candidates))}
@@ -489,19 +534,8 @@ class PortalSource:
                 else None
             )
         except GatewayReplyError as exc:
-            self.events.emit(
-                "warning", "benchmark_unknown",
-                f"cannot find the benchmark {symbol}: {exc}; beta delta is left out",
-            )  # fmt: skip
-            return None
-        conid = benchmark_in_currency(candidates, secdefs, currency)
-        if conid is None:
-            self.events.emit(
-                "warning", "benchmark_unknown",
-                f"no {symbol} listed on {exchange} in {currency} among the gateway's search"
-                " hits; beta delta is left out",
-            )  # fmt: skip
-        return conid
+            return None, f"cannot find {symbol}: {exc}"
+        return benchmark_in_currency(candidates, secdefs, currency), None
 
     async def history(self, symbols: list[str]) -> dict[str, list[Bar] | None]:
         """A year of daily bars of each symbol whose conid is known, one request at a time

@@ -28,6 +28,8 @@ class AccountView:
     benchmark_price: float | None
     benchmark_currency: str
     benchmark_price_error: float = 0.0  # from the gateway's rounding (PORTAL)
+    # SPX's price in USD, the index the Portal's field 7696 is stated in (PORTAL only)
+    spx_price: float | None = None
 
 
 class GreeksSource(Protocol):

@@ -30,14 +30,9 @@ from shared import records
 
 RAW_TABLES = ("portfolio_greeks", "api_logs")
 # Tables of figures stored beside the snapshots, partitioned and kept like them (issue #16;
-# docs/expiry-and-legs.md, docs/scenarios.md, docs/pnl-explain.md).
-BESIDE_SNAPSHOTS = (
-    "expiry_greeks",
-    "position_legs",
-    "scenario_pnl",
-    "pnl_explain",
-    "pnl_explain_positions",
-)
+# docs/expiry-and-legs.md, docs/scenarios.md, docs/pnl-explain.md). The explain's positions are
+# arrays of its rows since migration 015 (`pnl_explain_positions` is a view over them).
+BESIDE_SNAPSHOTS = ("expiry_greeks", "position_legs", "scenario_pnl", "pnl_explain")
 ROLLUPS_1M = ("portfolio_greeks_1m", "underlying_greeks_1m", "pnl_explain_1m")
 ROLLUPS_1H = ("portfolio_greeks_1h", "underlying_greeks_1h", "pnl_explain_1h")
 # The explain's days and their scores (migration 012): one row an account-day, kept as long as

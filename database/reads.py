@@ -151,7 +151,7 @@ FROM pnl_explain_daily WHERE account = %(account)s ORDER BY day DESC LIMIT 1
 _EXPLAIN_POSITIONS = """
 SELECT e.conid, l.symbol, l.sec_type, l.option_right, l.strike, l.expiry, l.quantity,
        e.delta_pnl, e.gamma_pnl, e.theta_pnl, e.vega_pnl, e.linear_pnl, e.explained_pnl,
-       e.actual_pnl, e.missing
+       e.actual_pnl, e.missing, e.actual_missing
 FROM pnl_explain_positions e
 LEFT JOIN position_legs l ON l.account = e.account AND l.ts = e.ts AND l.conid = e.conid
 WHERE e.account = %(account)s AND e.ts = %(ts)s

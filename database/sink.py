@@ -1,14 +1,14 @@
 """The idempotent insert path: JSON lines in, rows of `portfolio_greeks`, `api_logs`, `betas`,
-`expiry_greeks`, `position_legs`, `scenario_pnl`, and the P&L explain's `pnl_explain` and
-`pnl_explain_positions` out.
+`expiry_greeks`, `position_legs`, `scenario_pnl` and the P&L explain's `pnl_explain` (its
+positions in arrays of the interval's row, migration 015) out.
 
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
 snapshot's natural key, account and tick; an event's id and time; migration 004), all in one
 transaction; each kind's statement runs only when the batch may hold that kind. PostgreSQL
 parses the JSON, so a bulk replay costs Python almost nothing per row (decoding the snapshots in
-Python and sending typed rows instead was measured and costs more in all: docs/benchmarks.md,
-"Typed staging"), and a record delivered twice is stored once.
+Python and sending typed rows instead was measured: more CPU in all at 2 and 10 underlyings,
+docs/benchmarks.md, "Typed staging"), and a record delivered twice is stored once.
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
@@ -65,7 +65,7 @@ INSERT INTO portfolio_greeks (
     net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
     stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness, gateway_beta_delta)
+    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -77,7 +77,8 @@ SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->
     (line->>'options_with_greeks')::integer, (line->>'stalest_greek_age_s')::float8,
     CASE WHEN line->>'v' IN ('1', '2') THEN coalesce(line->'underlyings', '{}') END,
     arrays.underlying_symbols, arrays.underlying_figures, arrays.underlying_counts,
-    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8
+    line->'underlying_completeness', (line->>'gateway_beta_delta')::float8,
+    (line->>'gateway_beta_delta_benchmark_shares')::float8
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
     underlying_symbols text[], underlying_figures float8[], underlying_counts integer[])
 WHERE line->>'kind' = 'snapshot'
@@ -173,53 +174,47 @@ WITH stored AS (
 SELECT count(DISTINCT (account, ts)) FROM stored
 """
 
-# The explain's account row, then its positions' rows (one per element of the parallel arrays).
-# Its per-underlying rows arrive as a JSON array of arrays, which jsonb_to_record reads into one
-# PostgreSQL array, like a format-3 snapshot's (migration 005).
+# The explain: one row per account and interval, its per-underlying and per-position rows as
+# the line carries them (JSON arrays of arrays, which jsonb_to_record reads into PostgreSQL
+# arrays in one call, like a format-3 snapshot's: migrations 005 and 015). The positions' missing
+# inputs and the reasons their own actual is unknown are stored only when a position has one
+# (NULL: none has), as most intervals have.
 _INSERT_EXPLAINS = """
 INSERT INTO pnl_explain (
     account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
-    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows)
+    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
+    position_conids, position_rows, position_missing, position_actual_missing)
 SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->>'mode',
     (line->>'start_ts')::timestamptz, line->>'currency', (line->>'actual_pnl')::float8,
     (line->>'explained_pnl')::float8, (line->>'delta_pnl')::float8,
     (line->>'gamma_pnl')::float8, (line->>'theta_pnl')::float8, (line->>'vega_pnl')::float8,
     (line->>'linear_pnl')::float8, arrays.marks, nullif(line->'missing', '{}'::jsonb),
-    arrays.underlying_symbols, arrays.underlying_rows
+    arrays.underlying_symbols, arrays.underlying_rows, arrays.position_conids,
+    arrays.position_rows,
+    CASE WHEN cardinality(array_remove(arrays.position_missing, NULL)) > 0
+         THEN arrays.position_missing END,
+    CASE WHEN cardinality(array_remove(arrays.position_actual_missing, NULL)) > 0
+         THEN arrays.position_actual_missing END
 FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
-    marks text[], underlying_symbols text[], underlying_rows float8[])
-WHERE line->>'kind' = 'pnl_explain'
-ON CONFLICT DO NOTHING
-"""
-
-_INSERT_EXPLAIN_POSITIONS = """
-INSERT INTO pnl_explain_positions (
-    account, ts, conid, delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, explained_pnl,
-    missing, actual_pnl)
-SELECT line->>'account', (line->>'ts')::timestamptz, p.conid::bigint,
-    (p.row->>0)::float8, (p.row->>1)::float8, (p.row->>2)::float8, (p.row->>3)::float8,
-    (p.row->>4)::float8, (p.row->>5)::float8, p.missing #>> '{}', (p.row->>6)::float8
-FROM bridge_staging CROSS JOIN LATERAL ROWS FROM (
-    jsonb_array_elements_text(line->'position_conids'),
-    jsonb_array_elements(line->'position_rows'),
-    jsonb_array_elements(line->'position_missing')) AS p(conid, row, missing)
+    marks text[], underlying_symbols text[], underlying_rows float8[], position_conids bigint[],
+    position_rows float8[], position_missing text[], position_actual_missing text[])
 WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
 
 # A line's kind as records.encode writes it, first after its version: each kind's statement
 # is a round trip and a scan of the whole staging table, so one a batch cannot hold is not run
-# (for batches of 160 snapshot lines of 10 underlyings the six that found nothing took the
-# INSERTs from 59 to 97 µs of wall a line: bench/typed_staging.py). PostgreSQL reads
+# (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
+# the INSERTs from 59 to 97 µs of wall a line: bench/typed_staging.py). PostgreSQL reads
 # the last of a key written twice: a line whose kind is not read so (another writer, a second
 # key "kind", one spelled with a \u escape) may hold any kind, and every statement runs.
 _KIND = re.compile(rb'\{"v":[0-9]+,"kind":"([a-z_]+)"[,}]')
 _KIND_KEY = b'"kind"'
 _ESCAPE = b"\\u"
 
-# Each kind's statement, in the order the transaction runs them (the explain's positions follow
-# their accounts' rows). Each counts the lines that stored rows: a rowcount, or for the legs
-# (a row per leg) the count of lines the statement returns.
+# Each kind's statement, in the order the transaction runs them. Each counts the lines that
+# stored rows: a rowcount, or for the legs (a row per leg) the count of lines the statement
+# returns.
 _STATEMENTS = (
     ("snapshot", INSERT_SNAPSHOTS),
     ("api_log", _INSERT_API_LOGS),
@@ -349,8 +344,6 @@ class RecordSink:
                 if kinds.may_hold(kind):
                     cursor = await answered(conn, conn.execute(statement))
                     stored += await self._lines_stored(conn, cursor)
-            if kinds.may_hold("pnl_explain"):
-                await answered(conn, conn.execute(_INSERT_EXPLAIN_POSITIONS))
             await answered(conn, conn.execute("COMMIT"))
         except psycopg.Error:
             if not (conn.broken or conn.closed):

@@ -11,10 +11,10 @@ re-parses JSON in Python.
   overall and per underlying, as arrays (migration 006; docs/expiry-and-legs.md).
 - `legs`     -> table `position_legs`: one account's positions at one time, each its inputs and
   results, one row each (a leg travels as an array in `LEG_FIELDS` order).
-- `pnl_explain` -> tables `pnl_explain` and `pnl_explain_positions` (migration 007): how much
-  of the gateway's own P&L change over one interval between two snapshots the Greeks explain,
-  per account, per underlying (parallel arrays, like format 3's) and per position
-  (docs/pnl-explain.md).
+- `pnl_explain` -> table `pnl_explain` (migration 007): how much of the gateway's own P&L change
+  over one interval between two snapshots the Greeks explain, per account, per underlying and
+  per position (parallel arrays, like format 3's, stored as arrays of the row since migration
+  013 and read a position a row through the view `pnl_explain_positions`; docs/pnl-explain.md).
 - `scenario` -> table `scenario_pnl`: one account's scenario P&L grids (docs/scenarios.md),
   from format 3 on; its underlyings travel as parallel arrays like a format-3 snapshot's.
 
@@ -31,6 +31,8 @@ Since migration 009 a figure's completeness may also say `rounding_bound`, `impr
 `market_data` (written, like any incomplete figure's, only where they apply; since issue 17's
 recomputed Greeks also `recomputed` and `model_disagrees`, counts of positions), and a PORTAL line
 carries `gateway_beta_delta` when the gateway gave it: a SOCKET line is no longer than before.
+Since migration 013 a PORTAL line may also carry `gateway_beta_delta_benchmark_shares`, the
+gateway's figure in shares of our benchmark, when SPX's price is known.
 In memory every format is the same `Snapshot`, completeness and underlyings in full. Format 1
 and 2 lines (older spools and buffers) are still read and stored as they are;
 docs/ibkr-conventions.md says what format 1's figures meant.
@@ -84,7 +86,7 @@ FIGURES: Final = (
 ACCOUNT_VALUES: Final = ("net_liquidation", "unrealized_pnl", "daily_pnl")
 # The gateway's own figures, kept beside ours to compare (migration 009): written only when
 # known, so a line without them is any older line.
-GATEWAY_FIGURES: Final = ("gateway_beta_delta",)
+GATEWAY_FIGURES: Final = ("gateway_beta_delta", "gateway_beta_delta_benchmark_shares")
 # Format 3's per-underlying arrays: the figures (money, then share-equivalents), the counts.
 UNDERLYING_FIGURES: Final = (*FIGURES, "net_delta", "net_gamma")
 UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_greeks")
@@ -96,7 +98,13 @@ UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_gree
 SIGNIFICANT_DIGITS: Final = 9
 _CENTS: Final = 2
 _SHARE_EQUIVALENTS: Final = frozenset(
-    {"net_beta_delta", "net_delta", "net_gamma", "gateway_beta_delta"}
+    {
+        "net_beta_delta",
+        "net_delta",
+        "net_gamma",
+        "gateway_beta_delta",
+        "gateway_beta_delta_benchmark_shares",
+    }
 )
 # The figures every position counts in (a linear one included); the other three count options
 # (and positions of unsupported types, which are missing from all five).
@@ -121,6 +129,11 @@ EXPLAIN_TERMS: Final = ("delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl", "line
 EXPLAIN_ROW: Final = (*EXPLAIN_TERMS, "explained_pnl")
 # A position's row adds the gateway's own P&L change of the position (SOCKET reqPnLSingle).
 EXPLAIN_POSITION_ROW: Final = (*EXPLAIN_ROW, "actual_pnl")
+# Why a position's own P&L change, which the gateway gave, is not its actual (a row's
+# `position_actual_missing`, migration 014): IBKR does not state the currency of
+# reqPnLSingle's values, so a position in another currency than the base has none; the base
+# currency or the position's unknown. docs/pnl-explain.md, "Actual".
+EXPLAIN_ACTUAL_UNKNOWN: Final = ("pnl_currency_unstated", "no_fx_rate")
 EXPLAIN_MARKS: Final = ("positions_changed", "pnl_rolled_over", "input_missing")
 # uuid5 namespace for explain ids: one per account and interval end, like snapshots'.
 EXPLAIN_NAMESPACE: Final = uuid.UUID("c3b1f6a4-2d7e-4f0a-9e55-7a16d0e4b816")
@@ -193,6 +206,9 @@ class Snapshot:
     # PORTAL: Σ field 7696 ("SPX Delta") x qty x multiplier over the positions in
     # net_beta_delta, in SPX units (docs/ibkr-conventions.md); None when not every one had it.
     gateway_beta_delta: float | None = None
+    # The same in shares of our benchmark, ours' unit (x SPX's price / the benchmark's, both in
+    # the base currency: migration 013); None when SPX's price or a rate is unknown.
+    gateway_beta_delta_benchmark_shares: float | None = None
 
     kind: ClassVar[Literal["snapshot"]] = "snapshot"
 
@@ -396,6 +412,9 @@ class PnlExplain:
     position_conids: tuple[int, ...]
     position_rows: tuple[tuple[float | None, ...], ...]
     position_missing: tuple[str | None, ...]  # each position's missing input, or None
+    # Each position's reason from EXPLAIN_ACTUAL_UNKNOWN, or None; empty: none had one (a line
+    # written before migration 014, or one whose every position's actual was known or not given)
+    position_actual_missing: tuple[str | None, ...] = ()
 
     kind: ClassVar[Literal["pnl_explain"]] = "pnl_explain"
 
@@ -551,6 +570,12 @@ def _explain_body(record: PnlExplain) -> dict[str, Any]:
         "position_conids": list(record.position_conids),
         "position_rows": [list(row) for row in record.position_rows],
         "position_missing": list(record.position_missing),
+        # Written only when a position has a reason, so other lines are as before.
+        **(
+            {"position_actual_missing": list(record.position_actual_missing)}
+            if any(record.position_actual_missing)
+            else {}
+        ),
     }
 
 
@@ -592,8 +617,9 @@ def _full_body(record: Snapshot) -> dict[str, Any]:
             unrealized_pnl=record.unrealized_pnl,
             daily_pnl=record.daily_pnl,
         )
-    if record.gateway_beta_delta is not None:
-        body["gateway_beta_delta"] = record.gateway_beta_delta
+    for name in GATEWAY_FIGURES:
+        if getattr(record, name) is not None:
+            body[name] = getattr(record, name)
     body.update(
         position_count=record.position_count,
         option_count=record.option_count,
@@ -1270,6 +1296,14 @@ def _decode_explain(body: dict[str, Any]) -> PnlExplain:
         reason is None or isinstance(reason, str) for reason in position_missing
     ):
         raise RecordError("position_missing is not a list of strings or nulls")
+    actual_missing = body.get("position_actual_missing", [])
+    if not isinstance(actual_missing, list) or not all(
+        reason is None or reason in EXPLAIN_ACTUAL_UNKNOWN for reason in actual_missing
+    ):
+        raise RecordError(
+            "position_actual_missing is not a list of nulls and "
+            f"{', '.join(EXPLAIN_ACTUAL_UNKNOWN)}"
+        )
     record = PnlExplain(
         id=_uuid(body),
         ts=_timestamp(body),
@@ -1287,6 +1321,7 @@ def _decode_explain(body: dict[str, Any]) -> PnlExplain:
         position_conids=tuple(conids),
         position_rows=_rows(body, "position_rows"),
         position_missing=tuple(position_missing),
+        position_actual_missing=tuple(actual_missing) if any(actual_missing) else (),
     )
     _check_explain(record)
     return record
@@ -1309,11 +1344,29 @@ def _check_explain(record: PnlExplain) -> None:
         raise RecordError("underlying_rows and underlying_symbols differ in length")
     if not len(record.position_rows) == len(record.position_conids) == len(record.position_missing):
         raise RecordError("position_rows, position_conids and position_missing differ in length")
+    _check_actual_missing(record)
     for rows, names in ((record.underlying_rows, EXPLAIN_ROW),
                         (record.position_rows, EXPLAIN_POSITION_ROW)):  # fmt: skip
         for row in rows:
             if len(row) != len(names):
                 raise RecordError(f"a row has {len(row)} values, not {len(names)}")
+
+
+def _check_actual_missing(record: PnlExplain) -> None:
+    """Each position's reason its actual is unknown: one per position when any is given, each
+    of EXPLAIN_ACTUAL_UNKNOWN, and only beside an unknown actual."""
+    reasons = record.position_actual_missing
+    if not reasons:
+        return
+    if len(reasons) != len(record.position_conids):
+        raise RecordError("position_actual_missing and position_conids differ in length")
+    if any(reason is not None and reason not in EXPLAIN_ACTUAL_UNKNOWN for reason in reasons):
+        raise RecordError("position_actual_missing holds an unknown reason")
+    if any(
+        reason is not None and row[-1] is not None
+        for reason, row in zip(reasons, record.position_rows, strict=True)
+    ):
+        raise RecordError("a position with an actual_pnl has a reason it is unknown")
 
 
 def _strings(body: Mapping[str, Any], name: str) -> list[str]:

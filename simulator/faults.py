@@ -35,6 +35,9 @@ class Faults:
     portal_no_display_rule: bool = False  # positions without their displayRule
     portal_rules_error: int | None = None  # this status from every info-and-rules request
     portal_delayed_conid: int | None = None  # this conid's quotes say delayed (6509 "DpB")
+    # socket: reqPnLSingle in the account's base currency, not the position's: the other
+    # reading IBKR leaves open (docs/pnl-explain.md, "Actual")
+    pnl_single_in_base: bool = False
     _listeners: list[Callable[[FaultEvent], None]] = field(default_factory=list, repr=False)
 
     def subscribe(self, callback: Callable[[FaultEvent], None]) -> None:

@@ -78,3 +78,66 @@ def test_every_test_has_a_docstring() -> None:
     tests = _tests()
     assert len(tests) > 100  # the scan finds the tests: a broken one would make this vacuous
     assert [test for test, documented in tests.items() if not documented] == []
+
+
+_EVIDENCE = re.compile(
+    r"\d{4}-\d{2}-\d{2}|(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December) \d{4}|no dated source found"
+)
+
+
+def _portal_endpoints_called() -> set[str]:
+    """Every path `collector/portal_source.py` writes (a string or an f-string starting with
+    "/"), each interpolation written `{}`."""
+    tree = ast.parse((ROOT / "collector" / "portal_source.py").read_text())
+    inside_f_strings = {
+        id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+        for part in node.values
+    }  # fmt: skip
+    paths: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                str(part.value) if isinstance(part, ast.Constant) else "{}" for part in node.values
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) in inside_f_strings:
+                continue
+            text = node.value
+        else:
+            continue
+        if re.fullmatch(r"(/[a-z0-9_{}-]+)+", text):
+            paths.add(text)
+    return paths
+
+
+def _documented_endpoints() -> dict[str, str]:
+    """docs/protocol.md's endpoint table: each endpoint (its `{name}`s written `{}`) -> the
+    cell of its earliest dated public evidence."""
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    table = text.split("### Endpoints the bridge depends on", 1)[1].split("\n### ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        found = re.fullmatch(r"`(?:GET|POST) (/\S+)`", cells[0]) if len(cells) == 5 else None
+        if found:
+            rows[re.sub(r"\{[^}]*\}", "{}", found.group(1))] = cells[3]
+    return rows
+
+
+def test_the_scan_finds_the_portal_endpoints() -> None:
+    """The scan sees plain and f-string paths (a broken pattern would make the next test
+    vacuous)."""
+    assert {"/tickle", "/portfolio/{}/positions/{}", "/iserver/contract/{}/info"} <= (
+        _portal_endpoints_called()
+    )
+
+
+def test_every_portal_endpoint_is_listed_with_its_earliest_evidence() -> None:
+    """Each Client Portal endpoint the collector calls is a row of docs/protocol.md's table of
+    the endpoints the bridge depends on, whose evidence cell gives a date (or says that no
+    dated source was found): an endpoint added to the code without its research fails here."""
+    documented = _documented_endpoints()
+    assert sorted(_portal_endpoints_called() - set(documented)) == []
+    undated = {path: cell for path, cell in documented.items() if not _EVIDENCE.search(cell)}
+    assert undated == {}

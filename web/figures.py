@@ -41,6 +41,14 @@ FIGURES: tuple[Figure, ...] = (
     Figure("net_delta", "Delta", "share-equivalents", None),
     # PORTAL: IBKR's own (field 7696, its betas, against SPX), beside ours (migration 009).
     Figure("gateway_beta_delta", "IBKR beta-weighted delta (7696)", "SPX units", None),
+    # The same in ours' unit (x SPX's price / the benchmark's, migration 013): the page sets
+    # it against ours (`payload.beta_delta_gap`).
+    Figure(
+        "gateway_beta_delta_benchmark_shares",
+        "IBKR beta-weighted delta (7696), in benchmark shares",
+        "benchmark shares",
+        None,
+    ),
     Figure("net_liquidation", "Net liquidation", "money", None),
     Figure("unrealized_pnl", "Unrealized P&L", "money", None),
     Figure("daily_pnl", "Daily P&L", "money", None),

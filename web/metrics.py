@@ -42,7 +42,7 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "market_data_partly_subscribed", "market_data_delayed", "market_data_competing_session",
         "contract_unknown", "benchmark_unknown", "bad_position", "account_data_unavailable",
         "portal_auth_state", "pacing_backoff", "pacing_resumed", "bad_quantity",
-        "magnifier_unknown",
+        "magnifier_unknown", "spx_unknown",
         "betas_deferred", "betas_missing", "betas_unavailable", "beta_in_local_currency",
         "scenarios_failed",
         # the writer, the breakers, the alerter

@@ -61,11 +61,25 @@ def layout(columns: Columns) -> dict[str, Any]:
 
 
 def account(row: Row, now: datetime) -> Row:
-    """One account's newest row, with its age at `now`."""
+    """One account's newest row, with its age at `now` and how far IBKR's beta-weighted delta
+    is from ours (`beta_delta_gap`)."""
     body = {key: value for key, value in row.items() if key != "id"}
     stamp = row.get("ts")
     body["age_s"] = (now - stamp).total_seconds() if isinstance(stamp, datetime) else None
+    body["beta_delta_gap"] = beta_delta_gap(row)
     return body
+
+
+def beta_delta_gap(row: Row) -> dict[str, float | None] | None:
+    """IBKR's beta-weighted delta (field 7696, in shares of our benchmark) less ours, in
+    benchmark shares, and that as a share of ours (None when ours is 0). None when either is
+    unknown (SOCKET has no 7696; SPX's price unknown): never a gap of 0. What a gap means is in
+    docs/ibkr-conventions.md, "The gateway's own beta-weighted delta"."""
+    theirs, ours = row.get("gateway_beta_delta_benchmark_shares"), row.get("net_beta_delta")
+    if not isinstance(theirs, int | float) or not isinstance(ours, int | float):
+        return None
+    gap = float(theirs) - float(ours)
+    return {"benchmark_shares": gap, "share_of_ours": gap / abs(ours) if ours else None}
 
 
 def series(rows: Iterable[Row], names: list[str], span: Window) -> dict[str, Any]:

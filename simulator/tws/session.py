@@ -551,7 +551,8 @@ class Session:
 
     def _pnl_update(self, subscription: _PnL) -> Outgoing:
         """reqPnL: the account's daily and unrealized P&L in its base currency, to the cent, as
-        its account values state them; reqPnLSingle: one position's, in its own currency."""
+        its account values state them; reqPnLSingle: one position's, in its own currency (in
+        the base currency with the `pnl_single_in_base` fault)."""
         if subscription.conid is None:
             money = self.market.ledger(subscription.account).base
             message = messages.pnl(
@@ -569,13 +570,22 @@ class Session:
             if position is None:
                 return []
             value = self.market.valuation(position)
+            # The position's own currency, or with `pnl_single_in_base` the base currency:
+            # IBKR does not say which a real gateway uses (docs/pnl-explain.md, "Actual").
+            rate = (
+                self.market.exchange_rate(subscription.account, position.instrument.currency)
+                if self.market.faults.pnl_single_in_base
+                else 1.0
+            )
+            if rate is None:
+                return []
             message = messages.pnl_single(
                 subscription.req_id,
                 position.quantity,
-                daily=cents(value.daily_pnl),
-                unrealized=cents(value.unrealized_pnl),
+                daily=cents(value.daily_pnl * rate),
+                unrealized=cents(value.unrealized_pnl * rate),
                 realized=0.0,
-                value=cents(value.market_value),
+                value=cents(value.market_value * rate),
             )
         if message == subscription.sent:
             return []

@@ -237,14 +237,32 @@ def test_a_record_carries_every_sum_row_and_mark() -> None:
     assert record.underlying_rows[1] == pytest.approx((200.0, 8.0, -5.0, 20.0, None, 223.0))
 
 
-def test_a_positions_own_pnl_change_is_its_actual_in_the_base_currency() -> None:
-    """SAP in EUR: the gateway's daily P&L of it 100 -> 130 EUR is 30 x 1.1 = 33 USD actual,
-    beside its explained 220; a position the gateway gives no P&L of has no actual."""
+def test_a_positions_own_pnl_change_is_its_actual_when_it_is_in_the_base_currency() -> None:
+    """SPY in a USD account: the gateway's daily P&L of it 40 -> 65 is an actual of 25, whatever
+    currency reqPnLSingle reports in (both readings are USD); a position the gateway gives no
+    P&L of has no actual and no reason."""
+    before, after = _option(), _option(underlying=102.0, implied_vol=0.21)
+    position = explain.position_explain(
+        replace(before, daily_pnl=40.0), replace(after, daily_pnl=65.0), USD, elapsed_days=0.5
+    )
+    assert (position.actual, position.actual_missing) == (25.0, None)
+    assert position.explained == pytest.approx(223.0)
+    quiet = explain.position_explain(before, after, USD, elapsed_days=0.5)
+    assert (quiet.actual, quiet.actual_missing) == (None, None)
+
+
+def test_a_positions_own_pnl_in_another_currency_is_unknown_not_converted() -> None:
+    """SAP in EUR in a USD account: the gateway's daily P&L of it 100 -> 130 could be 30 EUR (33
+    USD) or 30 USD: IBKR does not say which, so its actual is unknown and says why, beside its
+    explained 220 (it used to be taken as EUR and converted: 33). Unknown base currency: no
+    rate to tell."""
     before, after = (
         replace(_stock(), daily_pnl=100.0),
         replace(_stock(price=232.0), daily_pnl=130.0),
     )
     position = explain.position_explain(before, after, USD, elapsed_days=0.5)
-    assert position.actual == pytest.approx(33.0)
+    assert (position.actual, position.actual_missing) == (None, "pnl_currency_unstated")
     assert position.explained == pytest.approx(220.0)
-    assert explain.position_explain(_stock(), after, USD, elapsed_days=0.5).actual is None
+    unknown_base = AccountContext(None, {"EUR": 1.1})
+    blind = explain.position_explain(before, after, unknown_base, elapsed_days=0.5)
+    assert (blind.actual, blind.actual_missing) == (None, "no_fx_rate")

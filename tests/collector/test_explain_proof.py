@@ -160,12 +160,16 @@ async def _inputs_arrived(collector: Collector, simulator: Simulator) -> bool:
 
 def _own_pnl(simulator: Simulator) -> dict[int, float]:
     """Each position's daily P&L as the simulator's reqPnLSingle serves it: marked from its
-    prices, to the cent, in the position's currency."""
+    prices, to the cent, in the position's currency (the base one with the
+    `pnl_single_in_base` fault)."""
     market = simulator.market
-    return {
-        position.instrument.conid: cents(market.valuation(position).daily_pnl)
-        for position in market.positions(ACCOUNT)
-    }
+    in_base = market.faults.pnl_single_in_base
+    served: dict[int, float] = {}
+    for position in market.positions(ACCOUNT):
+        rate = market.exchange_rate(ACCOUNT, position.instrument.currency) if in_base else 1.0
+        assert rate is not None
+        served[position.instrument.conid] = cents(market.valuation(position).daily_pnl * rate)
+    return served
 
 
 def _holding_arrived(holding: greeks.Holding, quote: Quote, *, portal: bool) -> bool:
@@ -281,24 +285,32 @@ async def test_a_staged_fill_leaves_its_interval_out_of_the_score(
     assert (score.scored, score.not_scored) == (2, 1)
 
 
+@pytest.mark.parametrize("pnl_single_in_base", [False, True], ids=["position ccy", "base ccy"])
 async def test_socket_explains_each_position_against_its_own_pnl(
-    simulator: Simulator, tmp_path: Path
+    simulator: Simulator, tmp_path: Path, pnl_single_in_base: bool
 ) -> None:
-    """SOCKET: each position's actual P&L is the change of its reqPnLSingle daily P&L, in the
-    base currency (the yen position at the gateway's rate), equal to the simulator's own; each
-    position's explain is within 2 % of it (a 5-s step: the Taylor terms are near exact)."""
+    """SOCKET: each USD position's actual P&L is the change of its reqPnLSingle daily P&L,
+    equal to the simulator's own, and its explain is within 2 % of it (a 5-s step: the Taylor
+    terms are near exact). The yen position's own P&L is served too, but IBKR does not state
+    reqPnLSingle's currency: its actual is unknown, `pnl_currency_unstated`, never converted.
+    The same whichever currency the gateway reports in (the simulator's either reading)."""
+    if pnl_single_in_base:
+        await _control(simulator, "/faults", pnl_single_in_base=True)
     market = simulator.market
-    rates = {p.instrument.conid: market.exchange_rate(ACCOUNT, p.instrument.currency)
-             for p in market.positions(ACCOUNT)}  # fmt: skip
+    currencies = {p.instrument.conid: p.instrument.currency for p in market.positions(ACCOUNT)}
     before = _own_pnl(simulator)
     [interval] = await _explains(simulator, "SOCKET", tmp_path / "var", steps_s=(5.0,))
     after = _own_pnl(simulator)
     actual_at = records.EXPLAIN_POSITION_ROW.index("actual_pnl")
     explained_at = records.EXPLAIN_POSITION_ROW.index("explained_pnl")
     assert set(interval.position_conids) == set(after)
+    assert "JPY" in currencies.values()
+    reasons = dict(zip(interval.position_conids, interval.position_actual_missing, strict=True))
     for conid, row in zip(interval.position_conids, interval.position_rows, strict=True):
-        rate = rates[conid]
-        assert rate is not None
-        expected = (after[conid] - before[conid]) * rate
+        if currencies[conid] != "USD":
+            assert (row[actual_at], reasons[conid]) == (None, "pnl_currency_unstated"), conid
+            continue
+        expected = after[conid] - before[conid]
+        assert reasons[conid] is None, conid
         assert row[actual_at] == pytest.approx(expected, rel=1e-9), conid
-        assert row[explained_at] == pytest.approx(expected, rel=0.02, abs=0.02 * rate), conid
+        assert row[explained_at] == pytest.approx(expected, rel=0.02, abs=0.02), conid

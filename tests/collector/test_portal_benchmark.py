@@ -1,6 +1,8 @@
 """PORTAL: the beta benchmark found by symbol search is the listing on the configured exchange
 in the configured currency, not the search's first hit (issue 17). The hits' choice is worked
-by hand; the simulator serves a search whose first hits are other listings of SPY."""
+by hand; the simulator serves a search whose first hits are other listings of SPY. SPX, whose
+price turns field 7696 into benchmark shares, is found the same way when no SPX option is
+held."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tests.collector.trader import assert_figures_equal, settle
 from tests.fixtures.simulator import StartSimulator
 
 SPY_ARCA = 756733
+SPX_CBOE = 416904
 
 
 def _hit(conid: Any, symbol: str, exchange: str, *sec_types: str) -> dict[str, Any]:
@@ -164,3 +167,44 @@ async def test_a_benchmark_in_euros_is_priced_in_euros(
         truth = simulator.market.truth()
         for account, record in snapshots_at(collector, last).items():
             assert_figures_equal(record, truth[account], rel=1e-9)
+
+
+@pytest.fixture
+def scenario_without_spx_options(tmp_path: Path) -> Path:
+    """The default scenario with no SPX option held (SPX still listed, as an index on CBOE),
+    and an SPX CFD the search names first."""
+    raw = tomllib.loads(resources.files("simulator.scenarios").joinpath("default.toml").read_text())
+    spx_options = {o["conid"] for o in raw["options"] if o["underlying"] == SPX_CBOE}
+    for entry in raw["positions"]:
+        entry["holdings"] = [h for h in entry["holdings"] if h["conid"] not in spx_options]
+    raw["listings"] = [
+        {"conid": 9_000_003, "symbol": "SPX", "exchange": "CBOE", "currency": "USD",
+         "sec_type": "CFD"},
+    ]  # fmt: skip
+    path = tmp_path / "no-spx-options.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+async def test_spx_is_searched_when_no_spx_option_is_held(
+    tmp_path: Path, start_simulator: StartSimulator, scenario_without_spx_options: Path
+) -> None:
+    """No SPX option held, frozen: the index is found by the search (not the CFD it names
+    first), so each account's gateway beta delta is also in benchmark shares, 7696's SPX units
+    x SPX's price / SPY's (both as the Portal writes them, to the cent: 1e-4)."""
+    simulator = await start_simulator(scenario_without_spx_options)
+    market = simulator.market
+    market.freeze()  # the marks read below are the ones the snapshots saw
+    async with opened_portal_collector(simulator, tmp_path / "var") as collector:
+        assert await collector.connect_once()
+        last = await settle(collector, market.truth, 10)
+        records = snapshots_at(collector, last)
+    spx, spy = market.quote(SPX_CBOE).mark, market.quote(SPY_ARCA).mark
+    assert spx is not None
+    assert spy is not None
+    assert records
+    for account, record in records.items():
+        assert record["gateway_beta_delta"] is not None, account
+        assert record["gateway_beta_delta_benchmark_shares"] == pytest.approx(
+            record["gateway_beta_delta"] * spx / spy, rel=1e-4
+        ), account

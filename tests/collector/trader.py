@@ -24,7 +24,7 @@ MONEY = ("net_liquidation", "unrealized_pnl", "daily_pnl")
 COUNTS = ("position_count", "option_count", "options_with_greeks")
 COLUMNS = (
     "currency", *FIGURES, *MONEY, *COUNTS, "completeness", "underlyings", "net_delta",
-    "gateway_beta_delta",
+    "gateway_beta_delta", "gateway_beta_delta_benchmark_shares",
 )  # fmt: skip
 
 

@@ -74,6 +74,27 @@ async def test_each_interval_and_its_positions_are_stored_once(
     ]
 
 
+async def test_why_a_positions_actual_is_unknown_is_stored_beside_it(
+    sink: RecordSink, database_url: str
+) -> None:
+    """The future in another currency than the base: its actual NULL and `actual_missing`
+    pnl_currency_unstated (migration 014); the option's actual known, no reason."""
+    record = builders.pnl_explain()
+    option, future = record.position_rows
+    unstated = replace(
+        record,
+        position_rows=(option, (*future[:-1], None)),
+        position_actual_missing=(None, "pnl_currency_unstated"),
+    )
+    assert (await sink.store([records.encode(unstated)])).stored == 1
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cursor = await conn.execute(
+            "SELECT conid, actual_pnl, actual_missing FROM pnl_explain_positions ORDER BY conid"
+        )
+        positions = await cursor.fetchall()
+    assert positions == [(716002, 110.0, None), (495512563, None, "pnl_currency_unstated")]
+
+
 async def test_the_daily_score_view_gives_the_hand_worked_score(
     sink: RecordSink, database_url: str
 ) -> None:

@@ -27,6 +27,30 @@ def test_an_explain_round_trips_through_its_line() -> None:
     assert records.checked_account(records.encode(record)) == "DU0001"
 
 
+def _unstated_future() -> records.PnlExplain:
+    """The builder's explain whose future (conid 495512563) is in another currency than the
+    base: its own P&L change is unknown, and says why."""
+    record = builders.pnl_explain()
+    option, future = record.position_rows
+    return replace(
+        record,
+        position_rows=(option, (*future[:-1], None)),
+        position_actual_missing=(None, "pnl_currency_unstated"),
+    )
+
+
+def test_a_positions_reason_for_an_unknown_actual_round_trips() -> None:
+    """`position_actual_missing` comes back as written; a line without any reason leaves the
+    key out, so it is the line it was before migration 014."""
+    record = _unstated_future()
+    assert records.decode(records.encode(record)) == record
+    assert json.loads(records.encode(record))["position_actual_missing"] == [
+        None,
+        "pnl_currency_unstated",
+    ]
+    assert "position_actual_missing" not in json.loads(records.encode(builders.pnl_explain()))
+
+
 @given(
     actual=_money,
     explained=_money,
@@ -75,6 +99,9 @@ def _line(**changes: object) -> bytes:
         (_line(missing={"no_greek": -1}), "no_greek is missing or not a count"),
         (_line(delta_pnl="12"), "delta_pnl is not a number or null"),
         (_line(v=2), "unknown kind 'pnl_explain'"),
+        (_line(position_actual_missing=["guessed", None]), "position_actual_missing is not a list"),
+        (_line(position_actual_missing=["no_fx_rate"]), "position_actual_missing and position_c"),
+        (_line(position_actual_missing=["no_fx_rate", None]), "a position with an actual_pnl has"),
     ],
 )
 def test_invalid_explain_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:

@@ -333,12 +333,22 @@ def test_format_3_carries_the_gateways_beta_delta_and_precision_only_when_known(
             "rounding_bound": 12.5, "imprecise": True, "market_data": {"delayed": 2},
         },
     }  # fmt: skip
-    portal = dataclasses.replace(plain, gateway_beta_delta=-1.25, completeness=completeness)
+    portal = dataclasses.replace(
+        plain,
+        gateway_beta_delta=-1.25,
+        gateway_beta_delta_benchmark_shares=-12.4,
+        completeness=completeness,
+    )
     assert records.decode(records.encode(portal)) == portal
     body = json.loads(records.encode(portal))
-    assert body["gateway_beta_delta"] == -1.25
+    assert (body["gateway_beta_delta"], body["gateway_beta_delta_benchmark_shares"]) == (
+        -1.25,
+        -12.4,
+    )
     assert body["completeness"]["net_dollar_gamma"]["rounding_bound"] == 12.5
-    assert "gateway_beta_delta" not in json.loads(records.encode(plain))
+    assert not {"gateway_beta_delta", "gateway_beta_delta_benchmark_shares"} & set(
+        json.loads(records.encode(plain))
+    )
 
 
 @pytest.mark.parametrize(

@@ -136,3 +136,55 @@ def test_a_figure_shows_its_rounding_bound_imprecision_and_delayed_inputs(
     assert "2 Greeks recomputed by the model, 1 kept as rounded" in str(gamma_title)
     assert "delayed" in delta_class
     assert their_value == "-12.5"
+
+
+def test_ibkrs_beta_delta_is_set_against_ours_in_benchmark_shares(
+    browser: Browser, web_environ: dict[str, str], database_url: str, processes: Processes
+) -> None:
+    """A PORTAL snapshot whose gateway beta delta is 10.4 SPX units, 104 benchmark shares,
+    against our 100: the selected account's card says IBKR - ours is +4 shares, +4 % of ours.
+    A SOCKET snapshot (no 7696) reads the gap as unknown, never 0."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    portal = dataclasses.replace(
+        builders.trader_snapshot("DU0000001"),
+        ts=now,
+        id=records.snapshot_id("DU0000001", now),
+        mode="PORTAL",
+        net_beta_delta=100.0,
+        gateway_beta_delta=10.4,
+        gateway_beta_delta_benchmark_shares=104.0,
+    )
+    socket = dataclasses.replace(
+        builders.trader_snapshot("DU0000002"),
+        ts=now,
+        id=records.snapshot_id("DU0000002", now),
+        mode="SOCKET",
+        net_beta_delta=100.0,
+    )
+
+    async def store() -> None:
+        await prepare_schema(database_url)
+        lines = [records.encode(portal), records.encode(socket)]
+        assert (await store_lines(database_url, lines)).stored == 2
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, store()).result()
+    page = open_page(processes, browser, web_environ)
+    page.wait_for_function("() => Number(document.body.dataset.updates || 0) >= 1")
+    page.select_option("#account", "DU0000001")
+    gap = '#detail td[data-figure="beta_delta_gap"]'
+    page.wait_for_function(
+        f"() => document.querySelector('{gap}')?.dataset.value !== undefined"
+        " && document.querySelector('#detail caption').textContent.startsWith('DU0000001')"
+    )
+    portal_gap = page.eval_on_selector(
+        gap, "(td) => [td.dataset.value, td.dataset.share, td.textContent]"
+    )
+    page.select_option("#account", "DU0000002")
+    page.wait_for_function(
+        "() => document.querySelector('#detail caption').textContent.startsWith('DU0000002')"
+    )
+    socket_gap = page.eval_on_selector(gap, "(td) => [td.dataset.value, td.textContent]")
+    page.close()
+    assert portal_gap == ["4", "0.04", "+4.000 (+4.0 % of ours)"]
+    assert socket_gap == ["null", "—"]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from shared.heartbeat_files import Heartbeat
 from web.chart_windows import Window
-from web.payload import events, expiry, firing, legs, series
+from web.payload import beta_delta_gap, events, expiry, firing, legs, series
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
@@ -93,3 +93,24 @@ def test_legs_leave_out_the_account_and_write_dates_as_text() -> None:
     """The page needs neither the account nor the mode; an expiry date travels as ISO text."""
     rows = [{"account": "DU1", "mode": "SOCKET", "conid": 7, "expiry": date(2026, 4, 11)}]
     assert legs(rows) == [{"conid": 7, "expiry": "2026-04-11"}]
+
+
+def test_the_beta_delta_gap_is_ibkrs_less_ours_in_benchmark_shares_or_unknown() -> None:
+    """104 against our 100: +4 shares, 4 % of ours (of its size when ours is short); a row
+    without IBKR's figure (SOCKET, SPX's price unknown) or without ours has no gap, never 0."""
+    row = {"net_beta_delta": 100.0, "gateway_beta_delta_benchmark_shares": 104.0}
+    assert beta_delta_gap(row) == {"benchmark_shares": 4.0, "share_of_ours": 0.04}
+    short = {"net_beta_delta": -50.0, "gateway_beta_delta_benchmark_shares": -49.0}
+    assert beta_delta_gap(short) == {"benchmark_shares": 1.0, "share_of_ours": 0.02}
+    assert beta_delta_gap({"net_beta_delta": 0.0, "gateway_beta_delta_benchmark_shares": 1.0}) == {
+        "benchmark_shares": 1.0,
+        "share_of_ours": None,
+    }
+    assert (
+        beta_delta_gap({"net_beta_delta": 100.0, "gateway_beta_delta_benchmark_shares": None})
+        is None
+    )
+    assert (
+        beta_delta_gap({"net_beta_delta": None, "gateway_beta_delta_benchmark_shares": 1.0}) is None
+    )
+    assert beta_delta_gap({"net_beta_delta": 100.0}) is None

@@ -50,14 +50,17 @@ def _traces(page: Page, chart: str) -> dict[str, Any]:
 def _lines(now: datetime) -> list[bytes]:
     """Grids 63, 58 and 1 min ago and now (the newest has a QQQ without implied vols); an
     explained interval ending now with its two positions, one of which has its leg stored at
-    the same tick."""
+    the same tick, the other an own P&L in a currency IBKR does not state (no actual)."""
     stamps = [now - timedelta(minutes=m) for m in (63, 58, 1)]
     grids = [builders.scenario(ACCOUNT, ts, shift=-100.0 * k) for k, ts in enumerate(stamps)]
     grids.append(builders.scenario(ACCOUNT, now, shift=-300.0, missing=2))
     explain = builders.pnl_explain(ACCOUNT)
+    option, future = explain.position_rows
     explain = replace(
-        explain, id=records.explain_id(ACCOUNT, now), ts=now, start_ts=now - timedelta(seconds=5)
-    )
+        explain, id=records.explain_id(ACCOUNT, now), ts=now, start_ts=now - timedelta(seconds=5),
+        position_rows=(option, (*future[:-1], None)),
+        position_actual_missing=(None, "pnl_currency_unstated"),
+    )  # fmt: skip
     es_option = replace(builders.PUT, conid=716002, symbol="ES", sec_type="FOP")
     spy = replace(builders.PUT, conid=7, symbol="SPY")
     legs = replace(
@@ -81,7 +84,8 @@ def test_the_risk_profile_the_worst_loss_and_the_drill_downs_to_the_legs(
     partial (QQQ left 2 options out); over the hour -1,500, -1,600, -1,700. By underlying:
     SPY -1,275, AAPL -425, QQQ unknown last; clicking SPY marks its legs. Clicking the
     explain bar lists the interval's positions, the larger explained first, the one with a
-    leg named; clicking it marks that leg."""
+    leg named, the one whose own P&L's currency is unstated without an actual, saying why;
+    clicking it marks that leg."""
     now = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
     with ThreadPoolExecutor(1) as pool:  # Playwright's loop runs in this thread
         pool.submit(asyncio.run, prepare_schema(database_url)).result()
@@ -129,6 +133,13 @@ def test_the_risk_profile_the_worst_loss_and_the_drill_downs_to_the_legs(
         (row.get_attribute("data-conid"), row.eval_on_selector('td[data-column="symbol"]', _TEXT))
         for row in page.query_selector_all("#explain-positions tbody tr")
     ]
+    actuals = [
+        (
+            row.eval_on_selector('td[data-column="actual_pnl"]', _TEXT),
+            row.eval_on_selector('td[data-column="actual_missing"]', _TEXT),
+        )
+        for row in page.query_selector_all("#explain-positions tbody tr")
+    ]
     page.click('#explain-positions tr[data-conid="716002"]')
     linked_by_conid = [
         row.get_attribute("data-conid") for row in page.query_selector_all("#legs tr.linked")
@@ -149,4 +160,5 @@ def test_the_risk_profile_the_worst_loss_and_the_drill_downs_to_the_legs(
     assert "delta_gamma" not in beta  # the approximation is of own moves
     assert "-3,400* USD at -20 %, -5 vol pts, today" in beta_words
     assert positions == [("716002", "ES"), ("495512563", "—")]  # explained 103, then 15
+    assert actuals == [("110.0", "—"), ("—", "pnl_currency_unstated")]
     assert linked_by_conid == ["716002"]

@@ -224,6 +224,37 @@ function renderDetail(row) {
       el("td", { class: "unit" }, unitText(figure.unit, row)));
     card.append(tr);
   }
+  if (state.layout.figures.some((f) => f.column === "gateway_beta_delta_benchmark_shares")) {
+    card.append(betaDeltaGapRow(row));
+  }
+}
+
+// IBKR's beta-weighted delta (7696: its betas, against SPX) less ours, both in shares of our
+// benchmark (web/payload.py beta_delta_gap). A gap is the betas' difference (and the prices'
+// IBKR weighs by), not an error of either (docs/ibkr-conventions.md); unknown reads "—".
+function betaDeltaGapRow(row) {
+  const gap = row.beta_delta_gap;
+  const known = gap !== null && gap !== undefined;
+  const share = known && gap.share_of_ours !== null ? gap.share_of_ours : null;
+  let text = "—";
+  if (known) {
+    text = `${gap.benchmark_shares > 0 ? "+" : ""}${formatNumber(gap.benchmark_shares)}`;
+    if (share !== null) text += ` (${share > 0 ? "+" : ""}${(100 * share).toFixed(1)} % of ours)`;
+  }
+  const td = el("td", {
+    "data-figure": "beta_delta_gap",
+    "data-value": known ? String(gap.benchmark_shares) : "null",
+    "data-share": share !== null ? String(share) : "null",
+    title: known
+      ? "IBKR's beta-weighted delta (7696 × SPX's price ÷ the benchmark's) less ours: " +
+        "IBKR's betas against SPX at its close-price ratio, ours against the benchmark"
+      : "unknown: no 7696 (SOCKET), or SPX's price or a rate unknown",
+  }, text);
+  if (!known) td.classList.add("null");
+  const tr = el("tr");
+  tr.append(el("th", {}, "IBKR − ours, beta-weighted delta"), td,
+    el("td", { class: "unit" }, "benchmark shares"));
+  return tr;
 }
 
 function figureCell(row, figure) {
@@ -693,6 +724,8 @@ const EXPLAIN_POSITION_COLUMNS = [
   ["vega_pnl", "vega", false], ["linear_pnl", "linear", false],
   ["explained_pnl", "explained", false], ["actual_pnl", "actual", false],
   ["missing", "missing", true],
+  // Why the gateway's own P&L of the position is no actual (docs/pnl-explain.md, "Actual").
+  ["actual_missing", "actual unknown", true],
 ];
 
 // The positions behind one interval of the explain chart (each interval: the last hour only).
