@@ -205,7 +205,8 @@ ON CONFLICT DO NOTHING
 # A line's kind as records.encode writes it, first after its version: each kind's statement
 # is a round trip and a scan of the whole staging table, so one a batch cannot hold is not run
 # (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
-# the INSERTs from 59 to 97 µs of wall a line: bench/typed_staging.py). PostgreSQL reads
+# the INSERTs from 25 to 34 µs of wall a line, 59 to 97 on a busier machine:
+# bench/typed_staging.py). PostgreSQL reads
 # the last of a key written twice: a line whose kind is not read so (another writer, a second
 # key "kind", one spelled with a \u escape) may hold any kind, and every statement runs.
 _KIND = re.compile(rb'\{"v":[0-9]+,"kind":"([a-z_]+)"[,}]')
