@@ -206,9 +206,9 @@ ON CONFLICT DO NOTHING
 # is a round trip and a scan of the whole staging table, so one a batch cannot hold is not run
 # (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
 # the INSERTs from 25 to 34 µs of wall a line, 59 to 97 on a busier machine:
-# bench/typed_staging.py). PostgreSQL reads
-# the last of a key written twice: a line whose kind is not read so (another writer, a second
-# key "kind", one spelled with a \u escape) may hold any kind, and every statement runs.
+# bench/typed_staging.py). PostgreSQL reads the last of a key written twice: a line whose kind
+# is not read so (another writer, a second key "kind", one spelled with a \u escape) may hold
+# any kind, and every statement runs.
 _KIND = re.compile(rb'\{"v":[0-9]+,"kind":"([a-z_]+)"[,}]')
 _KIND_KEY = b'"kind"'
 _ESCAPE = b"\\u"
