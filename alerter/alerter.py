@@ -6,6 +6,8 @@ and tested alone:
 - `catch_up.StoreReader`: the reads of PostgreSQL through the read seam, and which snapshots the
   limits have not seen yet (`unseen_ranges`);
 - `buffer_wait.BufferWait`: whether the limits wait for the snapshots in the writer's buffer;
+- `day_score.DayScores`: each account's P&L explain score of the day so far, carried from one
+  snapshot to the next (pure);
 - `checks` and `transitions.apply`: what each rule reads now, and how the episodes move (pure);
 - `journal.Journal`: the state file and the spool of alert events (persistence, crash order);
 - `courier.Courier`: the outbox's deliveries, beside the steps.
@@ -37,6 +39,7 @@ from alerter.checks import (
     watch_dead_letters,
 )
 from alerter.courier import Courier
+from alerter.day_score import DayScores, as_of_each
 from alerter.delivery import Outbox
 from alerter.journal import Journal, alerter_spool
 from alerter.rules import ALL_ACCOUNTS
@@ -49,6 +52,7 @@ from alerter.transitions import (
     Transition,
     apply,
 )
+from database.reads import EXPLAIN_FIGURES
 from shared import heartbeat_files, logs
 from shared.buffer import Buffer
 from shared.deadletter import DeadLetters
@@ -98,6 +102,12 @@ class Alerter:
         self._buffer = Buffer(paths.buffer_path)
         self._dead_letters = DeadLetters(paths.dead_letter_path)
         self._buffer_wait = BufferWait()
+        # The explain figures are carried per account (`DayScores`), the others read per
+        # snapshot from the database.
+        self._stored_figures = tuple(f for f in settings.rules.figures if f not in EXPLAIN_FIGURES)
+        self._explain_figures = tuple(f for f in settings.rules.figures if f in EXPLAIN_FIGURES)
+        self._day_scores = DayScores()
+        self._buffer_held = False  # the writer's buffer held lines at the previous step
         self.started_at = clock()
         # Set when the limits could not see every snapshot (a restart, an outage, a buffer):
         # the snapshots they then step through are reported late.
@@ -177,9 +187,16 @@ class Alerter:
         now, tick = self._clock(), self._tick()
         rules = self.settings.rules
         stored = await self._store.read(
-            rules.figures, wants_login=rules.health.login_required_s is not None
+            self._stored_figures, wants_login=rules.health.login_required_s is not None
         )
         buffered_bytes = self._buffer.stats().pending_bytes
+        if self._late_because or (self._buffer_held and not buffered_bytes):
+            # Intervals may have been stored behind the ones the day scores read: by the
+            # replayer, from the writer's buffer, while the limits were blind (an outage, the
+            # wait for the buffer) or after they went on without it. Each day is read again
+            # from its start when they see again, and once the buffer has drained.
+            self._day_scores.forget()
+        self._buffer_held = buffered_bytes > 0
         if stored.latest and not self._accounts_checked:
             self._warn_unmatched_accounts(stored.latest)
         transitions: list[Transition] = []
@@ -192,7 +209,7 @@ class Alerter:
             if unseen is None:
                 latest = None
             else:
-                transitions, dirty = unseen
+                transitions, dirty, latest = unseen
         state = self.state
         if latest is None and state.watched_until is not None:
             # Snapshots this step could not see are stepped through, late, once it can.
@@ -271,33 +288,45 @@ class Alerter:
 
     # Snapshots the limits have not seen ------------------------------------------------------
 
-    async def _unseen(self, latest: Latest, now: datetime) -> tuple[list[Transition], bool] | None:
+    async def _unseen(
+        self, latest: Latest, now: datetime
+    ) -> tuple[list[Transition], bool, Latest] | None:
         """Step the limits through each account's snapshots after the newest one they saw and
         before its newest (stepped at `now` by the caller), in time order, each at its own time:
-        the changes, and whether any state changed. None when the database does not answer
-        (tried again at the next step)."""
+        the changes, whether any state changed, and `latest` with the explain figures as of each
+        newest snapshot. None when the database does not answer (tried again at the next
+        step)."""
         rules = self.settings.rules
         if not rules.limits:
-            return [], False
+            return [], False, latest
         floor = now - CATCH_UP_MAX
         ranges, cut = unseen_ranges(latest, self.state.seen, self.state.watched_until, floor)
-        if not ranges:
-            return [], False
         if cut:
             log.warning(
                 "the limits missed more than they replay: older snapshots skipped",
                 extra=logs.fields(replayed_from=floor.isoformat()),
             )
-        rows = await self._store.unseen(rules.figures, ranges)
+        rows = await self._store.unseen(self._stored_figures, ranges) if ranges else []
         if rows is None:
             return None
+        # Each snapshot replayed, then each account's newest: per account in time order.
+        snapshots = [
+            (account, ts, dict(zip(self._stored_figures, values, strict=True)))
+            for account, ts, *values in rows
+        ]
+        snapshots += [(account, row["ts"], dict(row)) for account, row in latest.items()]
+        if self._explain_figures:
+            figured = await self._explain_as_of([(account, ts) for account, ts, _ in snapshots])
+            if figured is None:
+                return None
+            for (_account, _ts, values), figures in zip(snapshots, figured, strict=True):
+                values.update(figures)
         late_because = self._late_because
         transitions: list[Transition] = []
         dirty = False
-        for account, ts, *values in rows:
-            snapshot = {account: dict(zip(rules.figures, values, strict=True))}
+        for account, ts, values in snapshots[: len(rows)]:
             changes, changed = apply(
-                self.state.alerts, limit_checks(rules.limits, snapshot), ts,
+                self.state.alerts, limit_checks(rules.limits, {account: values}), ts,
                 late_because=late_because,
             )  # fmt: skip
             transitions += changes
@@ -311,7 +340,36 @@ class Alerter:
                     why=late_because,
                 ),
             )  # fmt: skip
-        return transitions, dirty
+        newest = {account: values for account, _ts, values in snapshots[len(rows) :]}
+        return transitions, dirty, newest
+
+    async def _explain_as_of(
+        self, snapshots: list[tuple[str, datetime]]
+    ) -> list[dict[str, float | None]] | None:
+        """The explain figures as of each snapshot (account, ts; per account in time order),
+        from the intervals each account's day score has not read yet. None when the database
+        does not answer."""
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        positions: dict[str, list[int]] = {}
+        for index, (account, ts) in enumerate(snapshots):
+            spans[account] = (spans.get(account, (ts, ts))[0], ts)
+            positions.setdefault(account, []).append(index)
+        ranges = self._day_scores.to_read(spans)
+        carried = self._day_scores.accounts
+        # The new intervals of the days carried in one read; a day read from its start (a
+        # restart, a rebuild) an account at a time, so no step holds every account's day at once.
+        groups = [{a: span for a, span in ranges.items() if a in carried}]
+        groups += [{account: span} for account, span in ranges.items() if account not in carried]
+        answers: dict[int, dict[str, float | None]] = {}
+        for group in groups:
+            intervals = await self._store.intervals_to_score(group) if group else []
+            if intervals is None:
+                return None
+            self._day_scores.read(group)
+            chosen = [index for account in group for index in positions[account]]
+            figured = as_of_each(self._day_scores, [snapshots[i] for i in chosen], intervals)
+            answers |= dict(zip(chosen, figured, strict=True))
+        return [answers[index] for index in range(len(snapshots))]
 
     # Persistence and delivery ----------------------------------------------------------------
 

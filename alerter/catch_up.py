@@ -4,7 +4,8 @@ Every read goes through one read-only `Session` (database/session.py: the reply 
 translation of errors, the breaker) and the named reads of database/reads.py. A step reads each
 account's newest snapshot and whether an operator must log in (`DatabaseAnswer`; None where the
 database did not answer), then the snapshots stored since the newest one the limits saw
-(`unseen_ranges` says which: pure), to step through them in time order.
+(`unseen_ranges` says which: pure), to step through them in time order, and the explain
+intervals the running day scores have not read (alerter/day_score.py).
 """
 
 from __future__ import annotations
@@ -133,6 +134,22 @@ class StoreReader:
                 break
             left = next_ranges(left, page)
         return found
+
+    async def intervals_to_score(
+        self, ranges: dict[str, tuple[datetime, datetime]]
+    ) -> list[tuple[Any, ...]] | None:
+        """The explain intervals inside `ranges` ([since, until] per account), oldest first, as
+        (account, ts, scored, actual, explained, unexplained); None when the database does not
+        answer (tried again at the next step)."""
+        if not self._session.allows():
+            return None
+        try:
+            return await self._session.run(
+                functools.partial(reads.intervals_to_score, ranges=ranges)
+            )
+        except DatabaseError as exc:
+            self._failed(exc)
+            return None
 
     async def close(self) -> None:
         await self._session.close()

@@ -18,6 +18,7 @@ from bench import (
     collector,
     expiry_legs,
     explain_rollups,
+    explain_score,
     history,
     lean,
     pipeline,
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, scenarios, web, expiry, recompute, budget, explain-rollups, typed, floor);"
+        " collector, scenarios, web, expiry, recompute, budget, explain-rollups,"
+        " explain-score, typed, floor);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -147,6 +149,10 @@ def _recompute_sections(quick: bool) -> list[str]:
     return [recompute.table(recompute.measure(ticks), ticks)]
 
 
+def _explain_score_sections(quick: bool) -> list[str]:
+    return [explain_score.table(explain_score.measure(4 if quick else 16))]
+
+
 def _explain_rollup_sections(quick: bool) -> list[str]:
     return [explain_rollups.table(explain_rollups.measure(4 if quick else 20))]
 
@@ -178,6 +184,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "recompute": _recompute_sections,
     "budget": _budget_sections,
     "explain-rollups": _explain_rollup_sections,
+    "explain-score": _explain_score_sections,
     "typed": _typed_sections,
     "floor": _floor_sections,
 }

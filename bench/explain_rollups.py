@@ -26,7 +26,8 @@ from database.schema import bootstrap
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 INTERVALS_A_DAY = 17_280
 
-_FILL = """
+# One account-day of intervals per account, generated in PostgreSQL (also bench/explain_score.py).
+FILL = """
 INSERT INTO pnl_explain (account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl,
     delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, marks, underlying_symbols)
 SELECT 'DU' || lpad(a::text, 7, '0'), t, gen_random_uuid(), 'SOCKET', t - interval '5 s', 'USD',
@@ -122,7 +123,7 @@ async def _measure(url: str, accounts: int) -> Figures:
         await bootstrap(conn)
         await history.apply_partition_plan(conn, history.Retention(), DAY)
         params = {"accounts": accounts, "intervals": INTERVALS_A_DAY, "day": DAY}
-        await conn.execute(_FILL, params)
+        await conn.execute(FILL, params)
         await conn.execute("ANALYZE")
     async with await _connect(url) as conn:
         started = time.perf_counter()

@@ -5,8 +5,9 @@ reply bound, the breaker and the translation of errors): the newest snapshot of 
 the snapshots after a mark, whether an operator must log in, the snapshots of the last hour, and
 the columns the schema has, an account's P&L explain over a range and its day's score, the
 positions of one explained interval, an account's scenario grids (newest, an hour before, the
-worst loss over a range) and the legs of its newest worst loss. The alerter, the web program
-and `bridge-status` ask these and write no SQL of their own for them.
+worst loss over a range) and the legs of its newest worst loss, and the explain intervals the
+alerter's running day score has not read yet. The alerter, the web program and `bridge-status`
+ask these and write no SQL of their own for them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ _AS_OF = """(SELECT s.{column} FROM scenario_pnl s WHERE s.account = p.account A
 # intervals of its account's UTC day that end at or before it (the day so far), as the view
 # pnl_explain_daily scores a whole day. Unknown (NULL) until EXPLAIN_MIN_SCORED intervals are
 # scored: one interval's share or residual is noise, not a day's verdict, and a rank correlation
-# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick.
+# of a handful of points swings from -1 to 1. 12 is one minute at the default 5-s tick. The
+# alerter carries the score from one snapshot to the next (alerter/day_score.py, fed by
+# `intervals_to_score`); this SQL, which ranks the day so far afresh for each snapshot, is the
+# definition it is held to (tests/database/test_explain_running_score.py, bench/explain_score.py).
 EXPLAIN_MIN_SCORED = 12
 _RANKED = """(SELECT e.actual_pnl, e.unexplained_pnl,
            rank() OVER (ORDER BY e.explained_pnl)
@@ -110,10 +114,26 @@ WHERE p.ts > %(floor)s
 ORDER BY p.ts, p.account
 LIMIT %(limit)s
 """
-# The most snapshots one read of the catch-up returns: the day-so-far explain figures cost up to
-# ~50 ms a snapshot late in a day of 5-s intervals (docs/pnl-explain.md), so a page stays well
-# inside the 60-s statement timeout however long the outage was.
+# The most snapshots one read of the catch-up returns, so a page stays well inside the 60-s
+# statement timeout however long the outage was and whatever figures it computes per snapshot.
+# (The alerter scores the explain's day from `intervals_to_score`, not through `EXPLAIN_FIGURES`,
+# whose ~50 ms a snapshot late in a day made this page small: docs/pnl-explain.md.)
 UNSEEN_PAGE = 200
+# Each account's explain intervals in its own range [since, until], oldest first: what the
+# alerter's running day score (alerter/day_score.py) has not read yet. The marked ones come
+# without their figures, only so that the next read starts after them. The floor (the earliest
+# since) prunes the day partitions before the plan is made.
+_INTERVALS_TO_SCORE = """
+SELECT e.account, e.ts, scored,
+    CASE WHEN scored THEN e.actual_pnl END, CASE WHEN scored THEN e.explained_pnl END,
+    CASE WHEN scored THEN e.unexplained_pnl END
+FROM unnest(%(accounts)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[])
+    AS wanted(account, since, until)
+JOIN pnl_explain e ON e.account = wanted.account AND e.ts >= wanted.since AND e.ts <= wanted.until
+CROSS JOIN LATERAL (SELECT cardinality(e.marks) = 0 AS scored) marks
+WHERE e.ts >= %(floor)s
+ORDER BY e.ts, e.account
+"""
 # A login prompt newer than the last connection means an operator must log in.
 _LOGIN = """
 SELECT EXISTS (
@@ -324,6 +344,25 @@ async def unseen_snapshots(
         "limit": UNSEEN_PAGE,
     }
     cursor = await conn.execute(sql.SQL(_UNSEEN).format(figures=columns), params)
+    return list(await cursor.fetchall())
+
+
+async def intervals_to_score(
+    conn: Connection, ranges: dict[str, tuple[datetime, datetime]]
+) -> list[tuple[Any, ...]]:
+    """Each account's P&L explain intervals ending inside its range [since, until], oldest
+    first, as rows of (account, ts, scored, actual_pnl, explained_pnl, unexplained_pnl): the
+    P&L None where the interval is marked (not scored)."""
+    if not ranges:
+        return []
+    since = [start for start, _end in ranges.values()]
+    params = {
+        "accounts": list(ranges),
+        "since": since,
+        "until": [end for _start, end in ranges.values()],
+        "floor": min(since),
+    }
+    cursor = await conn.execute(_INTERVALS_TO_SCORE, params)
     return list(await cursor.fetchall())
 
 

@@ -449,6 +449,64 @@ async def test_a_buffer_that_does_not_drain_holds_the_limits_five_minutes_at_mos
     await alerter.close()
 
 
+async def test_an_explain_interval_the_buffer_stores_late_counts_from_the_next_snapshot(
+    alerter_environ: dict[str, str],
+    pipeline_environ: dict[str, str],
+    feed: Feed,
+    tmp_path: Path,
+) -> None:
+    """Twelve intervals with a residual of 1 (the worst, under a cap of 50); the 13th, with a
+    residual of 100, waits in the writer's buffer while the 14th (residual 1) is stored. The
+    limits wait LIMITS_WAIT_MAX, then judge the 14th without it; the replayer then stores it,
+    older than every interval read: the next snapshot's day so far counts it (as the SQL
+    scoring the day afresh would), and the cap fires there."""
+    rules = tmp_path / "worst.toml"
+    rules.write_text(
+        RULES.replace('figure = "net_dollar_delta"', 'figure = "explain_worst_unexplained"')
+        .replace('name = "delta cap"', 'name = "residual cap"')
+        .replace("above = 100", "above = 50")
+        .replace("margin = 10", "margin = 5")
+    )
+    environ = {**alerter_environ, "BRIDGE_ALERTS_FILE": str(rules)}
+    midnight = datetime.combine(feed.tick.date() + timedelta(days=1), time(), UTC)
+    if midnight - feed.tick < timedelta(minutes=3):  # the fifteen intervals in one UTC day
+        feed.tick = midnight
+    for _ in range(12):
+        await feed.dollar_delta(50.0)
+        await feed.explain(2.0, 1.0)
+    clock = feed.tick + timedelta(seconds=1)
+    alerter = Alerter(AlerterSettings.from_environ(environ), clock=lambda: clock)
+    alerter.open()
+    assert await alerter.step() == []
+
+    refused = f"postgresql://bridge@127.0.0.1:{free_port()}/bridge"
+    feed.writer = Writer(WriterSettings.from_environ({**pipeline_environ, "DATABASE_URL": refused}))
+    await feed.dollar_delta(50.0)
+    await feed.explain(101.0, 1.0)
+    await feed.writer.close()
+    feed.writer = Writer(WriterSettings.from_environ(pipeline_environ))
+    await feed.dollar_delta(50.0)
+    await feed.explain(2.0, 1.0)
+    clock = feed.tick + timedelta(seconds=1)
+    assert await alerter.step() == []  # waiting for the buffer
+    clock += LIMITS_WAIT_MAX
+    assert await alerter.step() == []  # the 14th judged without the 13th
+    assert alerter.firing() == []
+
+    replayer = Replayer(ReplayerSettings.from_environ(pipeline_environ))
+    assert (await replayer.drain_once()).stored == 2
+    await replayer.close()
+    await feed.dollar_delta(50.0)
+    await feed.explain(2.0, 1.0)
+    clock = feed.tick + timedelta(seconds=1)
+    fired = await alerter.step()
+    assert [(t.alert.rule, t.change, t.at) for t in fired] == [("residual cap", "fired", clock)]
+    (firing,) = alerter.firing()
+    assert (firing["value"], firing["limit"]) == (100.0, 50.0)
+    await alerter.close()
+    await feed.writer.close()
+
+
 @pytest.mark.timeout(60)
 async def test_a_database_gone_silent_stops_no_step_and_what_it_missed_is_seen_late(
     alerter_environ: dict[str, str], feed: Feed, db_proxy: TcpProxy, database_url: str
