@@ -80,7 +80,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest -n 2 --dist worksteal --basetemp=$$scratch $(PYTEST_ARGS); status=$$?; \
 	rm -rf $$scratch; exit $$status
 
-## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md (about 30 minutes)
+## bench: run every benchmark under bench/ and rewrite docs/benchmarks.md (about 45 minutes; the tick jitter alone 14)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

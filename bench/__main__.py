@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
-        " collector, scenarios, web, expiry, recompute, budget, explain-rollups,"
+        " collector, jitter, scenarios, web, expiry, recompute, budget, explain-rollups,"
         " explain-score, typed, floor);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
@@ -125,6 +125,15 @@ def _collector_sections(quick: bool) -> list[str]:
     return [_collector_table(collector.collector_cost(cases, 15.0 if quick else 60.0))]
 
 
+def _jitter_sections(quick: bool) -> list[str]:
+    options = 1000
+    return [
+        collector.jitter_table(
+            collector.tick_jitter(collector.jitter_cases(quick), options), options
+        )
+    ]
+
+
 def _expiry_sections(quick: bool) -> list[str]:
     ticks = 200 if quick else 2_000
     return [expiry_legs.table(expiry_legs.measure(ticks), ticks)]
@@ -178,6 +187,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "capacity": _capacity_sections,
     "history": _history_sections,
     "collector": _collector_sections,
+    "jitter": _jitter_sections,
     "scenarios": _scenario_sections,
     "web": _web_sections,
     "expiry": _expiry_sections,

@@ -133,16 +133,18 @@ def table(costs: list[Cost], ticks: int) -> str:
         " SPY's puts, closed forms for calls without dividends, index and futures options)."
         " *Moving*: every option's stated values new at each tick, each priced again (a market"
         " where every underlying moves between two ticks, the worst case); *unchanged*: the"
-        " kept inputs answer. On the collector's event loop, before the tick's spool write.",
+        " kept inputs answer. The CPU of the pricing, wherever it runs: in the collector it"
+        " runs in its worker process (collector/recompute_worker.py), so the event loop is"
+        " free meanwhile; the tick's snapshot waits for it, within the tick's time.",
         "",
         f"What it means at the 5 s tick: the trader book costs {costs[0].moving_ms:.2f} ms a"
         f" tick at worst. 1,000 options in a market that moves every option at every tick cost"
         f" {costs[1].moving_ms:,.0f} ms a tick ({costs[1].moving_ms / 50:.1f} % of a core),"
-        " which delays that tick's spool write by as much: the tick is not late (a tick is late"
-        " when reading the gateway alone takes 0.8 x the interval, 4 s) but its lag grows by"
-        " that; most of it is QD+ (American puts: a pricer built and 3 to 9 values for each"
+        " which delays that tick's spool write by as much (on the event loop, before the"
+        " worker process, it also held the heartbeat, the keeper and the gateway's I/O for as"
+        " long); most of it is QD+ (American puts: a pricer built and 3 to 9 values for each"
         " destroyed Greek and its error). Once the values stop changing, the kept inputs bring"
-        f" it to {costs[1].unchanged_ms:.1f} ms. Not measured: a live 1,000-option PORTAL"
-        " collector end to end (`bench/collector.py` drives the socket side only).",
+        f" it to {costs[1].unchanged_ms:.1f} ms. A live 1,000-option PORTAL collector, the"
+        ' recompute in its worker and on the loop: "The collector\'s tick jitter" below.',
     ]
     return "\n".join(lines)

@@ -6,8 +6,11 @@ runs the drift-free schedule: at each tick it reads the holdings and appends one
 account, and the P&L explain of the interval since the account's previous snapshot (it keeps
 that snapshot's holdings; collector/explain.py); every BRIDGE_SCENARIO_INTERVAL_S it also
 revalues them under the scenario grid in a worker process, and appends one `scenario` record per
-account when done. A tick that produced nothing (disconnected, too slow, the process down) is
-never invented: when snapshots resume, the ticks in between are reported as one `gap` event.
+account when done. In PORTAL mode the Greeks the gateway's rounding destroyed are recomputed
+before the snapshot, in a worker process of their own (collector/recompute_worker.py): QuantLib
+never runs on the event loop. A tick that produced nothing (disconnected, too slow, the process
+down) is never invented: when snapshots resume, the ticks in between are reported as one `gap`
+event.
 `tick_once()` is the finite step tests await.
 """
 
@@ -18,11 +21,8 @@ import contextlib
 import json
 import logging
 import math
-import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
@@ -49,11 +49,12 @@ from collector.greeks import (
     snapshot,
 )
 from collector.legs import legs_record
-from collector.recompute import GreekRecomputer
+from collector.recompute_worker import Recomputed, RecomputeInWorker
 from collector.revaluation import Market, account_lines
 from collector.schedule import Schedule, next_tick
 from collector.settings import CollectorSettings
 from collector.source import AccountView, GreeksSource
+from collector.worker import Worker
 from shared import heartbeat_files, logs, records
 from shared.durable import atomic_replace
 from shared.reset_window import ResetWindow, active_window
@@ -70,6 +71,9 @@ _BETA_RETRY: Final = timedelta(minutes=5)
 _BENCHMARK_WAIT: Final = timedelta(seconds=30)
 # The keeper looks at the connection this often; a stall probe runs every stall_probe_s.
 _WATCH_S = 1.0
+# A tick is late when its work takes this share of the interval: the gateway's read, then the
+# recomputed Greeks within what is left of it.
+_TICK_BUDGET_SHARE = 0.8
 
 
 def _utc_now() -> datetime:
@@ -90,6 +94,7 @@ class Collector:
         *,
         source: GreeksSource | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        recompute_worker: Worker | None = None,
     ) -> None:
         self.settings = settings
         self.schedule = Schedule(settings.poll_interval_s)
@@ -123,10 +128,12 @@ class Collector:
             rate=settings.risk_free_rate_pct / 100,
             dividend_yield=settings.dividend_yield_pct / 100,
         )
-        # PORTAL: the Greeks its rounding destroys, recomputed (the socket's are exact: never)
-        self._recomputer = GreekRecomputer(self._market)
+        # PORTAL: the Greeks its rounding destroys, recomputed in a worker process (the
+        # socket's are exact: never)
+        self._recompute = RecomputeInWorker(self._market, recompute_worker)
+        self._recompute_failing = False  # said once per episode of failed recomputes
         self._revaluation: asyncio.Task[None] | None = None
-        self._revaluer: ProcessPoolExecutor | None = None  # started with the first grid
+        self._grid_worker = Worker("scenario grid")  # started with the first grid
         self.scenarios_skipped = 0  # grids due while the previous one was still being computed
         # Each account's holdings at its latest snapshot: the start of the next explain.
         self._explain_start: dict[str, explain.End] = {}
@@ -150,8 +157,8 @@ class Collector:
             self._revaluation.cancel()  # a grid not finished is not stored
             with contextlib.suppress(asyncio.CancelledError):
                 await self._revaluation
-        if self._revaluer is not None:
-            self._revaluer.shutdown(wait=False, cancel_futures=True)
+        self._grid_worker.close()
+        self._recompute.close()
         if self._beta_refresh is not None:
             self._beta_refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -254,12 +261,14 @@ class Collector:
     async def tick_once(self, index: int) -> TickReport:
         """Read the holdings and spool one snapshot per account for tick `index`."""
         tick_ts = self.schedule.at(index)
+        started_s = time.monotonic()
+        start_late_ms = (self._clock() - tick_ts).total_seconds() * 1000
         if not self.source.connected:
             return TickReport(index, 0, spooled=True)
         now = self._clock()
         try:
             holdings = await asyncio.wait_for(
-                self.source.read(now), 0.8 * self.settings.poll_interval_s
+                self.source.read(now), _TICK_BUDGET_SHARE * self.settings.poll_interval_s
             )
         except TimeoutError:
             self.events.emit("warning", "tick_late", f"tick {tick_ts:%H:%M:%S} took too long")
@@ -283,10 +292,16 @@ class Collector:
         expiry_window = math.floor(tick_ts.timestamp() / self.settings.expiry_interval_s)
         expiry_due = expiry_window != self._expiry_window
         self._expiry_window = expiry_window
-        # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed.
-        figured = self._recomputer.apply(
-            {account: view.holdings for account, view in holdings.items()}, now
+        # The figures' holdings: the Greeks the gateway's rounding destroyed recomputed, in
+        # the worker while the loop serves the rest, within what the read left of the tick.
+        budget_s = started_s + _TICK_BUDGET_SHARE * self.settings.poll_interval_s
+        recomputed = await self._recompute.figured(
+            {account: view.holdings for account, view in holdings.items()},
+            now,
+            timeout_s=max(0.0, budget_s - time.monotonic()),
         )
+        self._report_recompute(tick_ts, recomputed)
+        figured = recomputed.accounts
         for account, view in sorted(holdings.items()):
             figures, interval = self._account_lines(
                 account, view, figured[account], tick_ts, now=now, betas=betas,
@@ -304,7 +319,13 @@ class Collector:
         self.last_produced = index
         lag_ms = (self._clock() - tick_ts).total_seconds() * 1000
         log.debug(
-            "tick", extra=logs.fields(index=index, snapshots=snapshots, lag_ms=f"{lag_ms:.1f}")
+            "tick",
+            extra=logs.fields(
+                index=index,
+                snapshots=snapshots,
+                start_late_ms=f"{start_late_ms:.1f}",
+                lag_ms=f"{lag_ms:.1f}",
+            ),
         )
         if spooled:
             # Only a tick on disk counts: held in memory, it is lost if the process dies, and
@@ -372,29 +393,49 @@ class Collector:
         if self._revaluation is not None and not self._revaluation.done():
             self.scenarios_skipped += 1
             return
-        if self._revaluer is None:
-            # spawn: a fork would copy the event loop's threads and sockets into the child.
-            self._revaluer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        pool = self._revaluer
         inputs = [(account, list(view.holdings), _context(view, self.betas.betas()))
                   for account, view in sorted(views.items())]  # fmt: skip
-        job = (inputs, tick_ts, self.settings.mode, self._market, now)
 
         async def run() -> None:
-            loop = asyncio.get_running_loop()
             try:
-                lines = await loop.run_in_executor(pool, account_lines, *job)
+                job = self._grid_worker.start(
+                    account_lines, inputs, tick_ts, self.settings.mode, self._market, now
+                )
+                lines = await job.result()
             except Exception as exc:  # a defect (or a dead worker) must not stop the ticks
                 self.events.emit(
                     "error", "scenarios_failed",
                     f"the scenario grid of tick {tick_ts:%H:%M:%S} failed: {exc!r}",
                 )  # fmt: skip
-                if isinstance(exc, BrokenProcessPool):
-                    self._revaluer = None  # a new worker for the next grid
                 return
             self.spool_writer.write(lines)
 
         self._revaluation = asyncio.create_task(run())
+
+    def _report_recompute(self, tick_ts: datetime, recomputed: Recomputed) -> None:
+        """A tick whose options in need went unpriced: one `recompute_failed` event when it
+        starts (each is counted in the heartbeat), one `recompute_resumed` when a tick is whole
+        again."""
+        if recomputed.failure is not None and not self._recompute_failing:
+            self.events.emit(
+                "error", "recompute_failed",
+                f"tick {tick_ts:%H:%M:%S}: {recomputed.unpriced} options' Greeks the rounding"
+                f" destroyed were not recomputed ({recomputed.failure}); they stay as the"
+                " gateway rounded them, imprecise",
+                details={"unpriced": recomputed.unpriced, "reason": recomputed.failure},
+            )  # fmt: skip
+        elif recomputed.failure is None and self._recompute_failing:
+            self.events.emit(
+                "info", "recompute_resumed",
+                f"tick {tick_ts:%H:%M:%S}: the Greeks the rounding destroyed are recomputed"
+                " again",
+            )  # fmt: skip
+        self._recompute_failing = recomputed.failure is not None
+
+    @property
+    def recompute_failures(self) -> dict[str, int]:
+        """Ticks whose recomputed Greeks went unpriced, by kind (collector/recompute_worker.py)."""
+        return self._recompute.failures
 
     async def scenarios_settled(self) -> None:
         """Wait for the scenario grid being computed, if any, to be spooled."""
@@ -692,6 +733,11 @@ class Collector:
                 "scenarios": {
                     "interval_s": self.settings.scenario_interval_s,
                     "skipped": self.scenarios_skipped,
+                },
+                # Ticks whose recomputed Greeks went unpriced, by kind (docs/collector.md).
+                "recompute": {
+                    "pricings": self._recompute.pricings,
+                    "failures": self._recompute.failures,
                 },
                 "spool": {
                     "pending_in_memory": self.spool_writer.pending,

@@ -1,5 +1,5 @@
 """The exception tree of the collector; ib_async's and aiohttp's errors are translated into it
-once, in the source that called them.
+once, in the source that called them; the process pool's, in collector/worker.py.
 
     CollectorError (BridgeError)
     ├── GatewayUnavailable      cannot reach the gateway, or the connection broke: reconnect
@@ -7,7 +7,10 @@ once, in the source that called them.
     │   └── ClientIdInUse       error 326: another application holds our client id
     ├── SessionRequired         Portal: no authenticated session; a browser login is needed
     ├── GatewayPacing           Portal: 429, back off for the penalty period
-    └── GatewayReplyError       a reply that is not what the protocol promises (quarantined)
+    ├── GatewayReplyError       a reply that is not what the protocol promises (quarantined)
+    └── WorkerFailed            the worker process (collector/worker.py) gave no result
+        ├── WorkerCrashed       its process died; the next job starts a new one
+        └── WorkerTimeout       no result within the time the caller gave it
 """
 
 from __future__ import annotations
@@ -49,3 +52,15 @@ class GatewayPacing(CollectorError):
 
 class GatewayReplyError(CollectorError):
     """A reply that breaks the protocol (not JSON, wrong shape): reported, never guessed at."""
+
+
+class WorkerFailed(CollectorError):
+    """The worker process gave no result: the work it was given is not done."""
+
+
+class WorkerCrashed(WorkerFailed):
+    """The worker process died (killed, out of memory, a crash in native code)."""
+
+
+class WorkerTimeout(WorkerFailed):
+    """The worker's result was not there in the time given; the job goes on in the worker."""

@@ -44,7 +44,7 @@ KNOWN_EVENTS: frozenset[str] = frozenset(
         "portal_auth_state", "pacing_backoff", "pacing_resumed", "bad_quantity",
         "magnifier_unknown", "spx_unknown",
         "betas_deferred", "betas_missing", "betas_unavailable", "beta_in_local_currency",
-        "scenarios_failed",
+        "scenarios_failed", "recompute_failed", "recompute_resumed",
         # the writer, the breakers, the alerter
         "spool_segment_missing", "breaker_opened", "breaker_closed",
         "alert_fired", "alert_resolved",
