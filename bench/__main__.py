@@ -23,9 +23,11 @@ from bench import (
     lean,
     pipeline,
     recompute,
+    row_floor,
     scenarios,
     server_time,
     shapes,
+    typed_staging,
     web,
 )
 from bench.harness import machine
@@ -40,7 +42,7 @@ def main() -> None:
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
         " collector, jitter, scenarios, web, expiry, recompute, budget, explain-rollups,"
-        " explain-score);"
+        " explain-score, typed, floor);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -168,6 +170,16 @@ def _web_sections(quick: bool) -> list[str]:
     return [web.table(web.chart(days=0.5 if quick else web.DAYS))]
 
 
+def _typed_sections(quick: bool) -> list[str]:
+    lines, replay = (1_600, 10_000) if quick else (16_000, 60_000)
+    books = (shapes.BOOK,) if quick else shapes.BOOKS
+    return [typed_staging.table([typed_staging.measure(lines, replay, book) for book in books])]
+
+
+def _floor_sections(quick: bool) -> list[str]:
+    return [row_floor.table(row_floor.measure(2_000 if quick else 20_000))]
+
+
 _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "lean": _lean_sections,
     "replay": _replay_sections,
@@ -183,6 +195,8 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "budget": _budget_sections,
     "explain-rollups": _explain_rollup_sections,
     "explain-score": _explain_score_sections,
+    "typed": _typed_sections,
+    "floor": _floor_sections,
 }
 
 

@@ -5,9 +5,10 @@ positions in arrays of the interval's row, migration 015) out.
 Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
 and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
 snapshot's natural key, account and tick; an event's id and time; migration 004), all in one
-transaction. PostgreSQL parses
-the JSON, so a bulk replay costs Python almost nothing per row, and a record delivered twice is
-stored once.
+transaction; each kind's statement runs only when the batch may hold that kind. PostgreSQL
+parses the JSON, so a bulk replay costs Python almost nothing per row (decoding the snapshots in
+Python and sending typed rows instead was measured: more CPU in all at 2 and 10 underlyings,
+docs/benchmarks.md, "Typed staging"), and a record delivered twice is stored once.
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
@@ -20,12 +21,14 @@ connection-level failures are raised, as `DatabaseUnavailable`, for the caller's
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from database.circuit_breaker import DBCircuitBreaker
 from database.errors import (
@@ -199,6 +202,48 @@ WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
 
+# A line's kind as records.encode writes it, first after its version: each kind's statement
+# is a round trip and a scan of the whole staging table, so one a batch cannot hold is not run
+# (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
+# the INSERTs from 25 to 34 µs of wall a line, 59 to 97 on a busier machine:
+# bench/typed_staging.py). PostgreSQL reads the last of a key written twice: a line whose kind
+# is not read so (another writer, a second key "kind", one spelled with a \u escape) may hold
+# any kind, and every statement runs.
+_KIND = re.compile(rb'\{"v":[0-9]+,"kind":"([a-z_]+)"[,}]')
+_KIND_KEY = b'"kind"'
+_ESCAPE = b"\\u"
+
+# Each kind's statement, in the order the transaction runs them. Each counts the lines that
+# stored rows: a rowcount, or for the legs (a row per leg) the count of lines the statement
+# returns.
+_STATEMENTS = (
+    ("snapshot", INSERT_SNAPSHOTS),
+    ("api_log", _INSERT_API_LOGS),
+    ("beta", _INSERT_BETAS),
+    ("expiry", _INSERT_EXPIRY),
+    ("legs", _INSERT_LEGS),
+    ("scenario", INSERT_SCENARIOS),
+    ("pnl_explain", _INSERT_EXPLAINS),
+)
+
+
+class _Kinds:
+    """The kinds a batch's lines may hold, read from where records.encode writes a line's kind."""
+
+    def __init__(self, lines: Sequence[bytes]) -> None:
+        self._found: set[bytes] = set()
+        self._any = False
+        for line in lines:
+            found = _KIND.match(line)
+            if found is None or line.count(_KIND_KEY) != 1 or _ESCAPE in line:
+                self._any = True
+                return
+            self._found.add(found[1])
+
+    def may_hold(self, kind: str) -> bool:
+        return self._any or kind.encode() in self._found
+
+
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_TRAILER = struct.pack("!h", -1)
 _JSONB_VERSION = b"\x01"
@@ -290,33 +335,29 @@ class RecordSink:
     async def _transaction(self, conn: Connection, lines: list[bytes]) -> int:
         # Statement by statement (the connection is in autocommit), so that each one is bounded
         # by the reply timeout, the commit included.
+        kinds = _Kinds(lines)
         answered = self._session.answered
         await answered(conn, conn.execute("BEGIN"))
         try:
             await answered(conn, _copy(conn, lines))
-            snapshots = await answered(conn, conn.execute(INSERT_SNAPSHOTS))
-            api_logs = await answered(conn, conn.execute(_INSERT_API_LOGS))
-            betas = await answered(conn, conn.execute(_INSERT_BETAS))
-            expiry = await answered(conn, conn.execute(_INSERT_EXPIRY))
-            legs = await answered(conn, conn.execute(_INSERT_LEGS))
-            row = await answered(conn, legs.fetchone())
-            legs_stored = int(row[0]) if row is not None else 0
-            scenarios = await answered(conn, conn.execute(INSERT_SCENARIOS))
-            explains = await answered(conn, conn.execute(_INSERT_EXPLAINS))
+            stored = 0
+            for kind, statement in _STATEMENTS:
+                if kinds.may_hold(kind):
+                    cursor = await answered(conn, conn.execute(statement))
+                    stored += await self._lines_stored(conn, cursor)
             await answered(conn, conn.execute("COMMIT"))
         except psycopg.Error:
             if not (conn.broken or conn.closed):
                 await answered(conn, conn.execute("ROLLBACK"))
             raise
-        return (
-            snapshots.rowcount
-            + api_logs.rowcount
-            + betas.rowcount
-            + expiry.rowcount
-            + legs_stored
-            + scenarios.rowcount
-            + explains.rowcount
-        )
+        return stored
+
+    async def _lines_stored(self, conn: Connection, cursor: psycopg.AsyncCursor[TupleRow]) -> int:
+        """The lines a statement stored: its rowcount, or the count it returns (the legs')."""
+        if cursor.description is None:
+            return cursor.rowcount
+        row = await self._session.answered(conn, cursor.fetchone())
+        return int(row[0]) if row is not None else 0
 
     @property
     def connected(self) -> bool:

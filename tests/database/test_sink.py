@@ -265,3 +265,22 @@ async def test_lines_small_and_larger_than_a_page_store_whole(
         row = await cursor.fetchone()
     assert row is not None
     assert row[0] == held
+
+
+@pytest.mark.parametrize(
+    "second_key",
+    [pytest.param(b'"kind"', id="written-twice"), pytest.param(b'"\\u006bind"', id="escaped")],
+)
+async def test_a_line_naming_its_kind_twice_is_stored_as_its_last(
+    sink: RecordSink, database_url: str, second_key: bytes
+) -> None:
+    """A JSON object's last key decides, for PostgreSQL and the writer's check alike: the kind
+    at the line's start alone would skip the statement of the kind it is (a beta here), and
+    count the line as a duplicate."""
+    beta = builders.beta()
+    line = b'{"v":3,"kind":"api_log",' + beta[1:].replace(b'"kind"', second_key, 1)
+    assert isinstance(records.decode(line), records.Beta)
+    result = await sink.store([line])
+    assert (result.stored, result.duplicates) == (1, 0)
+    assert await _count(database_url, "betas") == 1
+    assert await _count(database_url, "api_logs") == 0

@@ -17,7 +17,7 @@ from shared.spool import SpoolAppender
 from testkit.waiting import wait_until
 from tests import builders
 from tests.fixtures.pipeline import stored_ids
-from tests.fixtures.supervisor import Supervisor
+from tests.fixtures.supervisor import Supervisor, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -104,6 +104,10 @@ def test_external_database_url_skips_the_embedded_server(
 
 def test_schema_is_bootstrapped_at_start_before_any_record(supervisor: Supervisor) -> None:
     """An operator can query the tables as soon as the bridge is up, even with nothing spooled."""
+    # A gateway that never answers: nothing is spooled, however long the schema takes to show on
+    # a loaded machine (against the simulator, the collector's first tick could be stored first).
+    supervisor.environ["IB_PORT"] = str(free_port())
+    supervisor.environ["IB_PORTAL_URL"] = f"https://127.0.0.1:{free_port()}/v1/api"
     supervisor.start()
     supervisor.wait_running("postgres", "writer", "replayer")
     url_file = supervisor.root / "var/database_url"
