@@ -130,7 +130,7 @@ class Worker:
         self._starts = 0
         self._kills = 0
         self._closed = False
-        # Told of each kill (the collector's event), after the process is gone.
+        # Told of each kill (the collector's event), once the process is gone, unless closed.
         self.on_killed: Callable[[WorkerKilled], None] | None = None
 
     @property
@@ -271,8 +271,9 @@ class Worker:
             "worker process killed",
             extra=logs.fields(worker=self.name, pid=pid, kill_after_s=f"{self._kill_after_s:g}"),
         )
+        # Closed meanwhile: no new process, and no one to tell (the owner may be gone).
         if not self._closed:
             self._open()  # loading for the next job now, not when it comes
-        if self.on_killed is not None:
-            self.on_killed(killed)
+            if self.on_killed is not None:
+                self.on_killed(killed)
         raise killed
