@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -72,8 +73,9 @@ class _Replaced(Worker):
 
 async def test_the_loop_stays_responsive_while_a_large_recompute_runs() -> None:
     """1,200 American puts, every one priced (QD+): in this process that blocks the loop for
-    the whole pricing; in the worker, a timer due every 10 ms is never late by more than a
-    quarter of it once the process is up, and the holdings are the in-process ones exactly."""
+    the whole pricing; in the worker, a timer due every 10 ms is mostly on time (its median
+    lateness under a twentieth of the pricing, nine in ten under a quarter) once the process
+    is up, and the holdings are the in-process ones exactly."""
     book = _book(1200)
     started = time.perf_counter()
     expected = GreekRecomputer(MARKET).apply(book, NOW)
@@ -107,8 +109,12 @@ async def test_the_loop_stays_responsive_while_a_large_recompute_runs() -> None:
     assert recomputed.failure is None
     assert recomputed.accounts == expected
     assert recompute.pricings == 1200
+    # A loop held by the pricing wakes about once in it, that once late by all of it; a free
+    # loop wakes every 10 ms or so throughout, on time but for what the machine's other
+    # processes take from it (2 shared cores: a late wake-up alone proves nothing).
     assert len(lateness_s) > 10
-    assert max(lateness_s) < on_loop_s / 4, (max(lateness_s), on_loop_s)
+    assert statistics.median(lateness_s) < on_loop_s / 20, (lateness_s, on_loop_s)
+    assert sorted(lateness_s)[len(lateness_s) * 9 // 10] < on_loop_s / 4, (lateness_s, on_loop_s)
 
 
 async def test_a_worker_crash_keeps_the_stated_greeks_and_the_next_tick_prices_them() -> None:
