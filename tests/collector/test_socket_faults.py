@@ -238,7 +238,11 @@ async def test_data_lost_after_a_reset_rebuilds_every_subscription(
     await collector.tick_once(301)
     await asyncio.wait_for(_subscribed_options_have_greeks(source, market, received), 5)
     assert set(source.subscribed) == set(before)
-    assert gateway.state.market_data_lines == len(before)  # ...and the collector rebuilt them
+    # ...and the collector rebuilt them: the options' Greeks can arrive before the gateway has
+    # read the last request (an underlying's), so its count is awaited, not read at once.
+    await wait_until_async(
+        lambda: gateway.state.market_data_lines == len(before), what="every line rebuilt"
+    )
     restored = next(e for e in _events(collector) if e["code"] == 1101)
     assert restored["event"] == "connectivity_restored_data_lost"
 
