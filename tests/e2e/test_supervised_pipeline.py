@@ -59,7 +59,9 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     lines = builders.snapshots(300, accounts=5)
     spool = _spool(supervisor)
     spool.append(lines[:100], now_us=0)
-    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows")
+    # The first rows wait for every program's start and the writer's start-up breaker (or the
+    # buffer and a replay): 30 s was twice too short on a machine running two suites at once.
+    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows", timeout_s=120)
 
     for victim in ("writer", "replayer"):
         before = {name: supervisor.pid(name) for name in PIPELINE}
