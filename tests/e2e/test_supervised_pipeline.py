@@ -39,6 +39,7 @@ def _restarted(supervisor: Supervisor, program: str, old_pid: int) -> Callable[[
     return check
 
 
+@pytest.mark.timeout(240)  # the first rows' 90 s, two restarts and 300 rows on a busy machine
 def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_once(
     supervisor: Supervisor,
 ) -> None:
@@ -61,7 +62,7 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     spool.append(lines[:100], now_us=0)
     # The first rows wait for every program's start and the writer's start-up breaker (or the
     # buffer and a replay): 30 s was twice too short on a machine running two suites at once.
-    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows", timeout_s=120)
+    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows", timeout_s=90)
 
     for victim in ("writer", "replayer"):
         before = {name: supervisor.pid(name) for name in PIPELINE}
