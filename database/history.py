@@ -295,12 +295,14 @@ def _list(items: list[str]) -> str:
     return ",\n    ".join(items)
 
 
+# Up to %(limit)s marks, oldest first, moved out of a pending table into a temporary batch
+# (`_refresh` names both).
 _TAKE = """
-CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
+CREATE TEMP TABLE {batch} ON COMMIT DROP AS
 WITH taken AS (
-    DELETE FROM rollup_pending
+    DELETE FROM {pending}
     WHERE (account, bucket) IN (
-        SELECT account, bucket FROM rollup_pending ORDER BY bucket LIMIT %(limit)s)
+        SELECT account, bucket FROM {pending} ORDER BY bucket LIMIT %(limit)s)
     RETURNING account, bucket)
 SELECT account, bucket FROM taken
 """
@@ -376,14 +378,15 @@ async def refresh_rollups(conn: Connection, *, max_minutes: int = 20_000) -> int
     """Recompute up to `max_minutes` pending (account, minute) buckets and their hours; returns
     how many were taken. One transaction: on failure the marks stay for the next run."""
     statements = (_ROWS, _ACCOUNT_1M, _UNDERLYING_1M, _HOURS, _ACCOUNT_1H, _UNDERLYING_1H)
-    return await _refresh(conn, _TAKE, "rollup_batch", statements, max_minutes)
+    return await _refresh(conn, "rollup_pending", "rollup_batch", statements, max_minutes)
 
 
 async def _refresh(
-    conn: Connection, take: str, batch: str, statements: tuple[str, ...], max_minutes: int
+    conn: Connection, pending: str, batch: str, statements: tuple[str, ...], max_minutes: int
 ) -> int:
-    """Take up to `max_minutes` marks into the temporary table `batch` (`take`), then run
+    """Take up to `max_minutes` marks of `pending` into the temporary table `batch`, then run
     `statements` over it, in one transaction; returns how many marks were taken."""
+    take = _TAKE.format(batch=batch, pending=pending)  # names from this module only
     async with conn.transaction():
         cursor = await conn.execute(take, {"limit": max_minutes})
         taken = cursor.rowcount
@@ -433,15 +436,6 @@ def _explain_upsert(table: str, select: str, *, reset: tuple[str, ...] = ()) -> 
     )
 
 
-_EXPLAIN_TAKE = """
-CREATE TEMP TABLE explain_batch ON COMMIT DROP AS
-WITH taken AS (
-    DELETE FROM pnl_explain_pending
-    WHERE (account, bucket) IN (
-        SELECT account, bucket FROM pnl_explain_pending ORDER BY bucket LIMIT %(limit)s)
-    RETURNING account, bucket)
-SELECT account, bucket FROM taken
-"""
 # Each taken minute from its raw intervals, by the function the views use for what is not
 # rolled up yet (pnl_explain_sums: a range scan of the key per minute).
 _EXPLAIN_1M = _explain_upsert(
@@ -491,7 +485,7 @@ async def refresh_explain_rollups(conn: Connection, *, max_minutes: int = 20_000
     hours and their days; returns how many were taken. One transaction: on failure the marks
     stay for the next run."""
     statements = (_EXPLAIN_1M, _EXPLAIN_1H, _EXPLAIN_1D)
-    return await _refresh(conn, _EXPLAIN_TAKE, "explain_batch", statements, max_minutes)
+    return await _refresh(conn, "pnl_explain_pending", "explain_batch", statements, max_minutes)
 
 
 async def score_explain_days(
