@@ -7,7 +7,14 @@ the JSON? Three paths for the same snapshot lines:
 - now (`database/sink.py`): the same COPY, then only the statements of the kinds the batch holds;
 - typed, measured and not applied: each line decoded in Python (`bench/typed_rows.py`), its
   columns sent as PostgreSQL's binary values by `copy.set_types` + `write_row` into a staging
-  table of the table's own columns, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`.
+  table of the table's own columns, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`;
+- text rows, measured and not applied: each line cut into its columns by one regular expression
+  (`bench/text_rows.py`, no JSON parser on either side), sent as COPY's text format into a
+  staging table of the columns, PostgreSQL parsing each value with its column's input function;
+- json staging, measured and not applied: each line as a `json` value (COPY only checks its
+  syntax, no numeric is built), then one `json_to_record` a line reading every field straight
+  into its column's type (no Python decoding: the server's cheaper parser, not the client's).
+Every path must store the same rows: the table's content (less `stored_at`) is compared.
 
 Per line, in one run on the same lines (format 3, batches of 160 over one connection, each path
 on a fresh database): the wall time of each statement, the CPU the client spent (the process's
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import sys
 import threading
 import time
@@ -31,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from bench import shapes, typed_rows
+from bench import shapes, text_rows, typed_rows
 from bench.harness import fresh_database, scratch_postgres
 from database import sink
 
@@ -96,6 +104,55 @@ class _Path:
     statements: list[str]
 
 
+# The json staging path: the line kept as `json` text (toast target as the sink's), read once
+# per line by json_to_record into every column's type; only format-3 snapshot lines, as shaped.
+_JSON_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS bridge_json_staging (line json NOT NULL)"
+    " WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS"
+)
+_JSON_INSERT = """
+INSERT INTO portfolio_greeks (
+    id, ts, account, mode, format_version, currency, net_theta, net_vega, net_dollar_delta,
+    net_dollar_gamma, net_beta_delta, completeness, net_liquidation, unrealized_pnl, daily_pnl,
+    position_count, option_count, options_with_greeks, stalest_greek_age_s, underlying_symbols,
+    underlying_figures, underlying_counts, underlying_completeness, gateway_beta_delta,
+    gateway_beta_delta_benchmark_shares, underlyings)
+SELECT r.id, r.ts, r.account, r.mode, r.v, r.currency, r.net_theta, r.net_vega,
+    r.net_dollar_delta, r.net_dollar_gamma, r.net_beta_delta, r.completeness, r.net_liquidation,
+    r.unrealized_pnl, r.daily_pnl, r.position_count, r.option_count, r.options_with_greeks,
+    r.stalest_greek_age_s, r.underlying_symbols, r.underlying_figures, r.underlying_counts,
+    r.underlying_completeness, r.gateway_beta_delta, r.gateway_beta_delta_benchmark_shares, NULL
+FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
+    v smallint, id uuid, ts timestamptz, account text, mode text, currency text,
+    net_theta float8, net_vega float8, net_dollar_delta float8, net_dollar_gamma float8,
+    net_beta_delta float8, completeness jsonb, net_liquidation float8, unrealized_pnl float8,
+    daily_pnl float8, position_count integer, option_count integer, options_with_greeks integer,
+    stalest_greek_age_s float8, underlying_symbols text[], underlying_figures float8[],
+    underlying_counts integer[], underlying_completeness jsonb, gateway_beta_delta float8,
+    gateway_beta_delta_benchmark_shares float8)
+ON CONFLICT (account, ts) DO NOTHING
+"""
+_JSON_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # binary COPY, no flags
+
+
+def _text_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
+    rows = [text_rows.text_row(line) for line in batch]
+    assert all(row is not None for row in rows), "a shaped line the regex would not cut"
+    with conn.cursor().copy(text_rows.COPY) as copy:
+        copy.write(b"".join(row + b"\n" for row in rows if row is not None))
+
+
+def _json_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
+    """Each line as a `json` value: binary COPY's form of json is the text itself."""
+    parts = [_JSON_HEADER]
+    for line in batch:
+        body = line.removesuffix(b"\n")
+        parts += (struct.pack("!hi", 1, len(body)), body)
+    parts.append(struct.pack("!h", -1))
+    with conn.cursor().copy("COPY bridge_json_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(b"".join(parts))
+
+
 def _paths() -> list[_Path]:
     before = _before_statements()
     return [
@@ -104,7 +161,31 @@ def _paths() -> list[_Path]:
               before[:1]),
         _Path("measured, not applied: typed rows by binary COPY", typed_rows.STAGING, _typed_copy,
               [typed_rows.INSERT]),
+        _Path("measured, not applied: text rows cut by a regex", text_rows.STAGING, _text_copy,
+              [text_rows.INSERT]),
+        _Path("measured, not applied: json staging, json_to_record", _JSON_STAGING, _json_copy,
+              [_JSON_INSERT]),
     ]  # fmt: skip
+
+
+def _stored(url: str) -> str:
+    """A digest of every stored row but its `stored_at`: equal digests, equal rows."""
+    with _connect(url) as conn:
+        columns = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'portfolio_greeks' AND column_name <> 'stored_at'"
+                " ORDER BY ordinal_position"
+            )
+        ]
+        query = (
+            "SELECT md5(string_agg(r::text, E'\\n' ORDER BY r.account, r.ts))"  # noqa: S608
+            f" FROM (SELECT {', '.join(columns)} FROM portfolio_greeks) r"
+        )
+        row = conn.execute(query).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
@@ -193,13 +274,15 @@ def measure(line_count: int, replay_rows: int, underlyings: int = shapes.BOOK) -
     replay_lines = shapes.snapshots(
         replay_rows, accounts=60, first_tick=line_count, underlyings=underlyings
     )
-    times, rates = [], []
+    times, rates, digests = [], [], set()
     with scratch_postgres() as server:
         for number, path in enumerate(_paths()):
             url = fresh_database(server, f"bench_typed_{number}")
             asyncio.run(shapes.prepare(url))
             times.append(_measure(url, path, lines))
             rates.append(_replay(url, path, replay_lines))
+            digests.add(_stored(url))
+    assert len(digests) == 1, "the paths stored different rows"
     return TypedFigures(line_count, replay_rows, underlyings, times, rates)
 
 
@@ -224,13 +307,17 @@ def table(books: list[TypedFigures]) -> str:
                 f" | {rate / figures.replay_rows_s[0]:.2f} |"
             )
     for figures in books:
-        before, now, typed = figures.paths
-        now_rate, typed_rate = figures.replay_rows_s[1], figures.replay_rows_s[2]
+        before, now, typed, text, json_path = figures.paths
+        now_rate, typed_rate, text_rate, json_rate = figures.replay_rows_s[1:]
         lines.append(
             f"\n{figures.underlyings} underlyings: typed rows save the server"
             f" {now.server_cpu_us - typed.server_cpu_us:.0f} µs a line and cost the client"
             f" {typed.client_cpu_us - now.client_cpu_us:.0f} more: {typed.cpu_us / now.cpu_us:.2f}"
             f" x the CPU of now, replay at {typed_rate / now_rate:.2f} x now's rows/s."
+            f" Text rows: {text.cpu_us / now.cpu_us:.2f} x the CPU of now, replay at"
+            f" {text_rate / now_rate:.2f} x."
+            f" json staging: {json_path.cpu_us / now.cpu_us:.2f} x the CPU of now, replay at"
+            f" {json_rate / now_rate:.2f} x."
             f" Skipping the kinds a batch does not hold: {now.cpu_us / before.cpu_us:.2f} x the"
             f" CPU of before, replay at {now_rate / figures.replay_rows_s[0]:.2f} x."
         )
@@ -240,7 +327,9 @@ def table(books: list[TypedFigures]) -> str:
         " includes the encoding in Python); client CPU: this process's CPU time (decoding,"
         " checking, encoding, psycopg); server CPU: the backend's, from `/proc`. Replay: other"
         " lines of the same book in chunks of 20,000 over two connections at once (threads of"
-        " one process). `bench/typed_staging.py`, the typed decoder `bench/typed_rows.py`.",
+        " one process). Every path stored the same rows (compared, less `stored_at`)."
+        " `bench/typed_staging.py`, the typed decoder `bench/typed_rows.py`, the text rows'"
+        " cutter `bench/text_rows.py`.",
     ]
     return "\n".join(lines)
 
