@@ -2,13 +2,22 @@
 `expiry_greeks`, `position_legs`, `scenario_pnl` and the P&L explain's `pnl_explain` (its
 positions in arrays of the interval's row, migration 015) out.
 
-Lines are sent as they are, in one binary COPY into a temporary staging table (one jsonb column),
-and moved into the tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a
-snapshot's natural key, account and tick; an event's id and time; migration 004), all in one
-transaction; each kind's statement runs only when the batch may hold that kind. PostgreSQL
-parses the JSON, so a bulk replay costs Python almost nothing per row (decoding the snapshots in
-Python and sending typed rows instead was measured: more CPU in all at 2 and 10 underlyings,
-docs/benchmarks.md, "Typed staging"), and a record delivered twice is stored once.
+Lines are sent as they are, by binary COPY into temporary staging tables, and moved into the
+tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key (a snapshot's natural
+key, account and tick; an event's id and time; migration 004), all in one transaction; each
+kind's statement runs only when the batch may hold that kind. PostgreSQL parses the JSON, so a
+bulk replay costs Python almost nothing per row (decoding in Python and sending typed rows was
+measured: more CPU in all at 2 and 10 underlyings, docs/benchmarks.md, "Typed staging").
+
+Two stagings, by what the server must parse. A format-3 snapshot line whose kind is told from
+its first bytes goes as `json` text, read once by `json_to_record` straight into each column's
+type: COPY only checks its syntax, and no figure becomes a numeric on the way (0.75 x the
+server's CPU a line at 10 underlyings, 0.3 x at 50). Every other line goes as `jsonb`, each
+field read out of the parsed value. The two read a line's values alike except where
+`_json_routed` sends the line to jsonb (a negative zero, which jsonb's numeric stores as +0; a
+JSON null for a jsonb column, which jsonb keeps as the JSON null); the one difference left is
+that json refuses a count written as `1e2`, which jsonb reads as 100 (`records.encode` never
+writes one). A record delivered twice is stored once, whichever staging took it.
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
@@ -50,6 +59,44 @@ CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
         AND line->>'kind' IN ('snapshot', 'api_log', 'beta', 'expiry', 'legs', 'scenario',
             'pnl_explain'))
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
+"""
+
+# Format-3 snapshot lines as json text (see the module's docstring): `kind` is the line's, read
+# by the client from its first bytes. Lines up to a page stay uncompressed, as in the jsonb
+# staging: json_to_record reads each once.
+JSON_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS bridge_json_staging (
+    kind text NOT NULL,
+    line json NOT NULL
+) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
+"""
+
+# One json_to_record a line gives every column in its type (a format-3 line's fields are the
+# row's columns; what the line leaves out is NULL). As INSERT_SNAPSHOTS does for format 3: the
+# version, and NULL, not the column's default, for the `underlyings` of formats 1 and 2.
+JSON_INSERT_SNAPSHOTS = """
+INSERT INTO portfolio_greeks (
+    id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
+    net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
+    unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
+    stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
+    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
+SELECT r.id, r.ts, r.account, r.mode, 3, r.currency, r.net_delta, r.net_gamma, r.net_theta,
+    r.net_vega, r.net_dollar_delta, r.net_dollar_gamma, r.net_beta_delta, r.completeness,
+    r.net_liquidation, r.unrealized_pnl, r.daily_pnl, r.position_count, r.option_count,
+    r.options_with_greeks, r.stalest_greek_age_s, NULL, r.underlying_symbols,
+    r.underlying_figures, r.underlying_counts, r.underlying_completeness, r.gateway_beta_delta,
+    r.gateway_beta_delta_benchmark_shares
+FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
+    id uuid, ts timestamptz, account text, mode text, currency text, net_delta float8,
+    net_gamma float8, net_theta float8, net_vega float8, net_dollar_delta float8,
+    net_dollar_gamma float8, net_beta_delta float8, completeness jsonb, net_liquidation float8,
+    unrealized_pnl float8, daily_pnl float8, position_count integer, option_count integer,
+    options_with_greeks integer, stalest_greek_age_s float8, underlying_symbols text[],
+    underlying_figures float8[], underlying_counts integer[], underlying_completeness jsonb,
+    gateway_beta_delta float8, gateway_beta_delta_benchmark_shares float8)
+WHERE kind = 'snapshot'
+ON CONFLICT (account, ts) DO NOTHING
 """
 
 # Fields are extracted one by one rather than with jsonb_populate_record: measured ~10 % faster
@@ -202,20 +249,26 @@ WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
 
-# A line's kind as records.encode writes it, first after its version: each kind's statement
-# is a round trip and a scan of the whole staging table, so one a batch cannot hold is not run
+# A line's version and kind as records.encode writes them, first: each kind's statement is a
+# round trip and a scan of the whole staging table, so one a batch cannot hold is not run
 # (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
 # the INSERTs from 25 to 34 µs of wall a line, 59 to 97 on a busier machine:
 # bench/typed_staging.py). PostgreSQL reads the last of a key written twice: a line whose kind
 # is not read so (another writer, a second key "kind", one spelled with a \u escape) may hold
 # any kind, and every statement runs.
-_KIND = re.compile(rb'\{"v":[0-9]+,"kind":"([a-z_]+)"[,}]')
+_KIND = re.compile(rb'\{"v":([0-9]+),"kind":"([a-z_]+)"[,}]')
 _KIND_KEY = b'"kind"'
 _ESCAPE = b"\\u"
+# What json and jsonb would read differently, sent to jsonb: a number written as a negative zero
+# (jsonb's numeric has no signed zero and stores +0; json stores -0), and a JSON null for a
+# jsonb column (jsonb keeps the JSON null, json_to_record gives SQL NULL). A match in an
+# exponent (`1e-0,`) or a string only sends a line the other way, to be stored the same.
+_NEGATIVE_ZERO = re.compile(rb"-0(?:\.0*)?(?:[eE][+-]?[0-9]+)?[,\]}]")
+_JSONB_NULL = b'completeness":null'
 
-# Each kind's statement, in the order the transaction runs them. Each counts the lines that
-# stored rows: a rowcount, or for the legs (a row per leg) the count of lines the statement
-# returns.
+# Each kind's statements, in the order the transaction runs them: the jsonb staging's, and the
+# json staging's for the kinds it takes. Each counts the lines that stored rows: a rowcount, or
+# for the legs (a row per leg) the count of lines the statement returns.
 _STATEMENTS = (
     ("snapshot", INSERT_SNAPSHOTS),
     ("api_log", _INSERT_API_LOGS),
@@ -225,23 +278,54 @@ _STATEMENTS = (
     ("scenario", INSERT_SCENARIOS),
     ("pnl_explain", _INSERT_EXPLAINS),
 )
+_JSON_STATEMENTS = {"snapshot": JSON_INSERT_SNAPSHOTS}
 
 
-class _Kinds:
-    """The kinds a batch's lines may hold, read from where records.encode writes a line's kind."""
+def json_kind(line: bytes) -> str | None:
+    """The kind of a line the json staging takes, or None: the line goes as jsonb. Only a
+    format-3 line of a kind with a json statement, its kind read for certain, and nothing in it
+    that json and jsonb read differently (the module's docstring)."""
+    found = _KIND.match(line)
+    if (
+        found is None
+        or found[1] != b"3"
+        or (kind := found[2].decode()) not in _JSON_STATEMENTS
+        or line.count(_KIND_KEY) != 1
+        or _ESCAPE in line
+        or _JSONB_NULL in line
+        or (b"-0" in line and _NEGATIVE_ZERO.search(line))
+    ):
+        return None
+    return kind
+
+
+class _Routed:
+    """A batch's lines by staging, and the kinds each staging may hold (read from where
+    records.encode writes a line's kind)."""
 
     def __init__(self, lines: Sequence[bytes]) -> None:
-        self._found: set[bytes] = set()
-        self._any = False
+        self.as_json: list[tuple[str, bytes]] = []
+        self.as_jsonb: list[bytes] = []
+        self._jsonb_kinds: set[bytes] = set()
+        self._jsonb_any = False
         for line in lines:
+            kind = json_kind(line)
+            if kind is not None:
+                self.as_json.append((kind, line))
+                continue
+            self.as_jsonb.append(line)
             found = _KIND.match(line)
             if found is None or line.count(_KIND_KEY) != 1 or _ESCAPE in line:
-                self._any = True
-                return
-            self._found.add(found[1])
+                self._jsonb_any = True
+            else:
+                self._jsonb_kinds.add(found[2])
+        self._json_kinds = {kind for kind, _ in self.as_json}
 
-    def may_hold(self, kind: str) -> bool:
-        return self._any or kind.encode() in self._found
+    def jsonb_may_hold(self, kind: str) -> bool:
+        return self._jsonb_any or kind.encode() in self._jsonb_kinds
+
+    def json_holds(self, kind: str) -> bool:
+        return kind in self._json_kinds
 
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -258,6 +342,21 @@ def copy_payload(lines: Sequence[bytes]) -> bytes:
         body = line[:-1] if line.endswith(b"\n") else line
         parts.append(struct.pack("!hi", 1, len(body) + 1))
         parts.append(_JSONB_VERSION)
+        parts.append(body)
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+def json_copy_payload(lines: Sequence[tuple[str, bytes]]) -> bytes:
+    """The binary COPY stream of the json staging's (kind, line) rows: binary text and json are
+    the text itself (newlines dropped)."""
+    parts = [_COPY_HEADER]
+    for kind, line in lines:
+        body = line[:-1] if line.endswith(b"\n") else line
+        name = kind.encode()
+        parts.append(struct.pack("!hi", 2, len(name)))
+        parts.append(name)
+        parts.append(struct.pack("!i", len(body)))
         parts.append(body)
     parts.append(_COPY_TRAILER)
     return b"".join(parts)
@@ -335,15 +434,21 @@ class RecordSink:
     async def _transaction(self, conn: Connection, lines: list[bytes]) -> int:
         # Statement by statement (the connection is in autocommit), so that each one is bounded
         # by the reply timeout, the commit included.
-        kinds = _Kinds(lines)
+        routed = _Routed(lines)
         answered = self._session.answered
         await answered(conn, conn.execute("BEGIN"))
         try:
-            await answered(conn, _copy(conn, lines))
+            if routed.as_jsonb:
+                await answered(conn, _copy(conn, _COPY_JSONB, copy_payload(routed.as_jsonb)))
+            if routed.as_json:
+                await answered(conn, _copy(conn, _COPY_JSON, json_copy_payload(routed.as_json)))
             stored = 0
             for kind, statement in _STATEMENTS:
-                if kinds.may_hold(kind):
-                    cursor = await answered(conn, conn.execute(statement))
+                runs = [statement] if routed.as_jsonb and routed.jsonb_may_hold(kind) else []
+                if routed.json_holds(kind):
+                    runs.append(_JSON_STATEMENTS[kind])
+                for run in runs:
+                    cursor = await answered(conn, conn.execute(run))
                     stored += await self._lines_stored(conn, cursor)
             await answered(conn, conn.execute("COMMIT"))
         except psycopg.Error:
@@ -378,12 +483,24 @@ class RecordSink:
 async def _prepare(conn: Connection) -> None:
     await bootstrap(conn)
     await conn.execute(STAGING)
+    await conn.execute(JSON_STAGING)
     await conn.commit()
 
 
-async def _copy(conn: Connection, lines: list[bytes]) -> None:
-    async with conn.cursor().copy("COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
-        await copy.write(copy_payload(lines))
+_COPY_JSONB = "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
+_COPY_JSON = "COPY bridge_json_staging (kind, line) FROM STDIN (FORMAT BINARY)"
 
 
-__all__ = ["DatabaseError", "RecordSink", "StoreResult", "copy_payload"]
+async def _copy(conn: Connection, statement: str, payload: bytes) -> None:
+    async with conn.cursor().copy(statement) as copy:
+        await copy.write(payload)
+
+
+__all__ = [
+    "DatabaseError",
+    "RecordSink",
+    "StoreResult",
+    "copy_payload",
+    "json_copy_payload",
+    "json_kind",
+]

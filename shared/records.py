@@ -154,13 +154,15 @@ SCENARIO_FIGURES: Final = ("grid", "beta_grid", "delta_gamma")
 
 def kept(name: str, value: float | None) -> float | None:
     """Figure `name` as a snapshot states it: money to the cent (to 9 significant digits from
-    $10M up), share-equivalents to 9 significant digits; None stays None."""
+    $10M up), share-equivalents to 9 significant digits; None stays None. Zero is +0.0: a
+    negative zero (-$0.001 to the cent) says nothing more, and the writer sends a line holding
+    one the slower way (database/sink.py)."""
     if value is None or value == 0 or not math.isfinite(value):
-        return value
+        return 0.0 if value == 0 else value
     digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
     if name not in _SHARE_EQUIVALENTS:
         digits = min(digits, _CENTS)
-    return float(round(value, digits))
+    return float(round(value, digits)) + 0.0  # + 0.0 turns -0.0 into 0.0, and nothing else
 
 
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:

@@ -370,3 +370,14 @@ def test_a_snapshot_states_money_to_the_cent_and_shares_to_9_digits(
     """`kept`: what the collector states of each figure (docs/scaling.md, "Lean snapshots"),
     never None for a known figure nor a figure for an unknown one."""
     assert records.kept(name, value) == stated
+
+
+@pytest.mark.parametrize("value", [-0.001, -0.0049, -0.0])
+def test_a_figure_that_rounds_to_zero_is_stated_as_zero_not_negative_zero(value: float) -> None:
+    """A theta of -$0.001 is stated as 0.0, never "-0.0": PostgreSQL's jsonb stores +0 either
+    way, but the writer sends a line with a negative zero the slower way (database/sink.py)."""
+    stated = records.kept("net_theta", value)
+    assert stated == 0.0
+    assert stated is not None
+    assert math.copysign(1.0, stated) == 1.0
+    assert b"-0" not in json.dumps(stated).encode()
