@@ -77,7 +77,7 @@ def _before_statements() -> list[str]:
     """The sink's transaction after its COPY before typed rows: every kind's statement."""
     names = (
         "INSERT_SNAPSHOTS", "_INSERT_API_LOGS", "_INSERT_BETAS", "_INSERT_EXPIRY",
-        "_INSERT_LEGS", "INSERT_SCENARIOS", "_INSERT_EXPLAINS",
+        "_INSERT_LEGS", "INSERT_SCENARIOS", "INSERT_EXPLAINS",
     )  # fmt: skip
     return [getattr(sink, name) for name in names]
 

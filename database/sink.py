@@ -9,15 +9,16 @@ kind's statement runs only when the batch may hold that kind. PostgreSQL parses 
 bulk replay costs Python almost nothing per row (decoding in Python and sending typed rows was
 measured: more CPU in all at 2 and 10 underlyings, docs/benchmarks.md, "Typed staging").
 
-Two stagings, by what the server must parse. A format-3 snapshot line whose kind is told from
-its first bytes goes as `json` text, read once by `json_to_record` straight into each column's
-type: COPY only checks its syntax, and no figure becomes a numeric on the way (0.75 x the
-server's CPU a line at 10 underlyings, 0.3 x at 50). Every other line goes as `jsonb`, each
-field read out of the parsed value. The two read a line's values alike except where
-`_json_routed` sends the line to jsonb (a negative zero, which jsonb's numeric stores as +0; a
-JSON null for a jsonb column, which jsonb keeps as the JSON null); the one difference left is
-that json refuses a count written as `1e2`, which jsonb reads as 100 (`records.encode` never
-writes one). A record delivered twice is stored once, whichever staging took it.
+Two stagings, by what the server must parse. A format-3 snapshot or P&L explain line (the kinds
+written every tick) whose kind is told from its first bytes goes as `json` text, read once by
+`json_to_record` straight into each column's type: COPY only checks its syntax, and no figure
+becomes a numeric on the way (a snapshot: 0.75 x the server's CPU a line at 10 underlyings,
+0.3 x at 50). Every other line goes as `jsonb`, each field read out of the parsed value. The
+two read a line's values alike except where `json_kind` sends the line to jsonb (a negative
+zero, which jsonb's numeric stores as +0; a JSON null for a jsonb column, which jsonb keeps as
+the JSON null); the one difference left is that json refuses an integer written as `1e2`, which
+jsonb reads as 100 (`records.encode` never writes one). A record delivered twice is stored
+once, whichever staging took it (tests/database/test_json_staging.py).
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
@@ -226,7 +227,7 @@ SELECT count(DISTINCT (account, ts)) FROM stored
 # arrays in one call, like a format-3 snapshot's: migrations 005 and 015). The positions' missing
 # inputs and the reasons their own actual is unknown are stored only when a position has one
 # (NULL: none has), as most intervals have.
-_INSERT_EXPLAINS = """
+INSERT_EXPLAINS = """
 INSERT INTO pnl_explain (
     account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
     theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
@@ -249,6 +250,29 @@ WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
 
+# The explain through the json staging, as INSERT_EXPLAINS reads it from jsonb.
+JSON_INSERT_EXPLAINS = """
+INSERT INTO pnl_explain (
+    account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
+    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
+    position_conids, position_rows, position_missing, position_actual_missing)
+SELECT r.account, r.ts, r.id, r.mode, r.start_ts, r.currency, r.actual_pnl, r.explained_pnl,
+    r.delta_pnl, r.gamma_pnl, r.theta_pnl, r.vega_pnl, r.linear_pnl, r.marks,
+    nullif(r.missing, '{}'::jsonb), r.underlying_symbols, r.underlying_rows, r.position_conids,
+    r.position_rows,
+    CASE WHEN cardinality(array_remove(r.position_missing, NULL)) > 0 THEN r.position_missing END,
+    CASE WHEN cardinality(array_remove(r.position_actual_missing, NULL)) > 0
+         THEN r.position_actual_missing END
+FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
+    account text, ts timestamptz, id uuid, mode text, start_ts timestamptz, currency text,
+    actual_pnl float8, explained_pnl float8, delta_pnl float8, gamma_pnl float8, theta_pnl float8,
+    vega_pnl float8, linear_pnl float8, marks text[], missing jsonb, underlying_symbols text[],
+    underlying_rows float8[], position_conids bigint[], position_rows float8[],
+    position_missing text[], position_actual_missing text[])
+WHERE kind = 'pnl_explain'
+ON CONFLICT DO NOTHING
+"""
+
 # A line's version and kind as records.encode writes them, first: each kind's statement is a
 # round trip and a scan of the whole staging table, so one a batch cannot hold is not run
 # (for batches of 160 snapshot lines of 10 underlyings the statements that found nothing took
@@ -264,7 +288,7 @@ _ESCAPE = b"\\u"
 # jsonb column (jsonb keeps the JSON null, json_to_record gives SQL NULL). A match in an
 # exponent (`1e-0,`) or a string only sends a line the other way, to be stored the same.
 _NEGATIVE_ZERO = re.compile(rb"-0(?:\.0*)?(?:[eE][+-]?[0-9]+)?[,\]}]")
-_JSONB_NULL = b'completeness":null'
+_JSONB_NULLS = (b'completeness":null', b'"missing":null')
 
 # Each kind's statements, in the order the transaction runs them: the jsonb staging's, and the
 # json staging's for the kinds it takes. Each counts the lines that stored rows: a rowcount, or
@@ -276,9 +300,9 @@ _STATEMENTS = (
     ("expiry", _INSERT_EXPIRY),
     ("legs", _INSERT_LEGS),
     ("scenario", INSERT_SCENARIOS),
-    ("pnl_explain", _INSERT_EXPLAINS),
+    ("pnl_explain", INSERT_EXPLAINS),
 )
-_JSON_STATEMENTS = {"snapshot": JSON_INSERT_SNAPSHOTS}
+_JSON_STATEMENTS = {"snapshot": JSON_INSERT_SNAPSHOTS, "pnl_explain": JSON_INSERT_EXPLAINS}
 
 
 def json_kind(line: bytes) -> str | None:
@@ -292,7 +316,7 @@ def json_kind(line: bytes) -> str | None:
         or (kind := found[2].decode()) not in _JSON_STATEMENTS
         or line.count(_KIND_KEY) != 1
         or _ESCAPE in line
-        or _JSONB_NULL in line
+        or any(null in line for null in _JSONB_NULLS)
         or (b"-0" in line and _NEGATIVE_ZERO.search(line))
     ):
         return None

@@ -1,10 +1,12 @@
-"""The json staging stores a snapshot line as the jsonb staging would, value for value.
+"""The json staging stores a snapshot or explain line as the jsonb staging would, value for
+value.
 
-The sink sends a format-3 snapshot line as `json` text when `json_kind` takes it, and every
-other line as `jsonb` (database/sink.py). The reference here is the jsonb path as it always was
-(its COPY and `INSERT_SNAPSHOTS`, run by hand), not a computation of this test's own: the same
-line through each, on the real server, must give the same row in PostgreSQL's own text of it
-(so -0 and 0, or a JSON null and SQL NULL, differ), or be refused by both.
+The sink sends a format-3 snapshot or P&L explain line as `json` text when `json_kind` takes
+it, and every other line as `jsonb` (database/sink.py). The reference here is the jsonb path as
+it always was (its COPY and `INSERT_SNAPSHOTS` or `INSERT_EXPLAINS`, run by hand), not a
+computation of this test's own: the same line through each, on the real server, must give the
+same row in PostgreSQL's own text of it (so -0 and 0, or a JSON null and SQL NULL, differ), or
+be refused by both.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from database.sink import INSERT_SNAPSHOTS, STAGING, RecordSink, copy_payload, json_kind
+from database.sink import (
+    INSERT_EXPLAINS,
+    INSERT_SNAPSHOTS,
+    STAGING,
+    RecordSink,
+    copy_payload,
+    json_kind,
+)
 from shared import records
 from tests import builders
 
@@ -27,12 +36,28 @@ _COLUMNS = """id, ts, account, mode, format_version, currency, net_delta, net_ga
     unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
     stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
     underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares"""
-_ROWS_AS_TEXT = f"SELECT r::text FROM (SELECT {_COLUMNS} FROM portfolio_greeks) r"  # noqa: S608
+_EXPLAIN_COLUMNS = """account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl,
+    delta_pnl, gamma_pnl, theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols,
+    underlying_rows, position_conids, position_rows, position_missing, position_actual_missing"""
+# Per kind: the jsonb path's statement, and the stored rows as PostgreSQL's text of them.
+_KINDS = {
+    "snapshot": (
+        INSERT_SNAPSHOTS,
+        f"SELECT r::text FROM (SELECT {_COLUMNS} FROM portfolio_greeks) r",  # noqa: S608
+        "DELETE FROM portfolio_greeks",
+    ),
+    "pnl_explain": (
+        INSERT_EXPLAINS,
+        f"SELECT r::text FROM (SELECT {_EXPLAIN_COLUMNS} FROM pnl_explain) r",  # noqa: S608
+        "DELETE FROM pnl_explain",
+    ),
+}
 _REFUSED = "refused"
 
 # A format-3 line as the collector writes it: partial completeness (ZC's option without Greeks,
 # an unsupported warrant), figures of 17 digits and of 9.
 _TRADER = records.encode(builders.trader_snapshot())
+_EXPLAIN = records.encode(builders.pnl_explain(marks=("input_missing",)))
 
 
 def _body(line: bytes) -> dict[str, Any]:
@@ -45,8 +70,11 @@ def _line(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-async def _through_jsonb(conn: psycopg.AsyncConnection[Any], line: bytes) -> list[str] | str:
+async def _through_jsonb(
+    conn: psycopg.AsyncConnection[Any], line: bytes, kind: str = "snapshot"
+) -> list[str] | str:
     """The row the jsonb path stores for `line` (its text), or _REFUSED."""
+    insert, rows_as_text, delete = _KINDS[kind]
     try:
         async with conn.transaction():
             await conn.execute(STAGING)
@@ -54,22 +82,23 @@ async def _through_jsonb(conn: psycopg.AsyncConnection[Any], line: bytes) -> lis
                 "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 await copy.write(copy_payload([line]))
-            await conn.execute(INSERT_SNAPSHOTS)
-            rows = [text for (text,) in await (await conn.execute(_ROWS_AS_TEXT)).fetchall()]
-            await conn.execute("DELETE FROM portfolio_greeks")
+            await conn.execute(insert)
+            rows = [text for (text,) in await (await conn.execute(rows_as_text)).fetchall()]
+            await conn.execute(delete)
     except (psycopg.DataError, psycopg.IntegrityError):
         return _REFUSED
     return rows
 
 
 async def _through_sink(
-    sink: RecordSink, conn: psycopg.AsyncConnection[Any], line: bytes
+    sink: RecordSink, conn: psycopg.AsyncConnection[Any], line: bytes, kind: str = "snapshot"
 ) -> list[str] | str:
+    _, rows_as_text, delete = _KINDS[kind]
     result = await sink.store([line])
     if result.rejected:
         return _REFUSED
-    rows = [text for (text,) in await (await conn.execute(_ROWS_AS_TEXT)).fetchall()]
-    await conn.execute("DELETE FROM portfolio_greeks")
+    rows = [text for (text,) in await (await conn.execute(rows_as_text)).fetchall()]
+    await conn.execute(delete)
     return rows
 
 
@@ -110,7 +139,10 @@ def test_the_trader_line_is_a_format_3_snapshot() -> None:
         pytest.param(
             _TRADER.replace(b'"mode"', b'"kind":"api_log","mode"'), None, id="kind-written-twice"
         ),
-        pytest.param(records.encode(builders.pnl_explain()), None, id="explain"),
+        pytest.param(_EXPLAIN, "pnl_explain", id="explain"),
+        pytest.param(_changed(_EXPLAIN, missing=None), None, id="explain-null-missing"),
+        pytest.param(_changed(_EXPLAIN, theta_pnl=-0.0), None, id="explain-negative-zero"),
+        pytest.param(builders.beta(), None, id="beta"),
         pytest.param(builders.api_log("connected"), None, id="api-log"),
         pytest.param(b"not json\n", None, id="not-json"),
     ],
@@ -197,3 +229,49 @@ async def test_a_count_written_with_an_exponent_is_refused_by_json_only(
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         assert await _through_jsonb(conn, line) != _REFUSED
         assert await _through_sink(sink, conn, line) == _REFUSED
+
+
+@st.composite
+def _explain_lines(draw: st.DrawFn) -> bytes:
+    """A P&L explain line with some of its values changed, keys kept in their order."""
+    body = _body(_EXPLAIN)
+    width = draw(st.integers(0, 7))
+    rows = st.lists(st.lists(_figures, min_size=width, max_size=width), max_size=3)
+    names = st.none() | st.lists(st.none() | st.text(max_size=5), max_size=3)
+    figures = ["actual_pnl", "explained_pnl", "delta_pnl", "gamma_pnl", "theta_pnl", "vega_pnl"]
+    changes = {
+        **{key: _figures for key in [*figures, "linear_pnl"]},
+        "account": _texts,
+        "currency": _texts,
+        "marks": names,
+        "missing": st.none() | st.dictionaries(st.text(max_size=6), st.integers(0, 5)),
+        "underlying_symbols": names,
+        "underlying_rows": st.none() | rows,
+        "position_conids": st.none() | st.lists(st.none() | st.integers(-(2**64), 2**64)),
+        "position_rows": st.none() | rows,
+        "position_missing": names,
+        "position_actual_missing": names,
+    }
+    for key in draw(st.lists(st.sampled_from(sorted(changes)), max_size=4, unique=True)):
+        body[key] = draw(changes[key])
+    return _line(body)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(line=_explain_lines())
+@example(line=_changed(_EXPLAIN, missing=None))
+@example(line=_changed(_EXPLAIN, underlying_rows=[[-0.0, 1, 2, 3, 4, 5]]))
+async def test_either_staging_stores_an_explain_line_the_same(
+    sink: RecordSink, database_url: str, line: bytes
+) -> None:
+    """The same explain row through the sink as through the jsonb path alone, or refused by
+    both."""
+    await sink.connect()  # the schema
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        reference = await _through_jsonb(conn, line, "pnl_explain")
+        stored = await _through_sink(sink, conn, line, "pnl_explain")
+    assert stored == reference, (json_kind(line), line)
