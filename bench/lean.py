@@ -3,8 +3,9 @@ for books of 2, 10 and 50 underlyings per account, format 2 (before lean snapsho
 format 3 (now).
 
 Each (book, format) stores the same ticks of 60 accounts into a fresh database through the
-writer's own statements (`server_time._measure`: COPY into staging, INSERT, COMMIT, timed one
-by one), then measures the partitions with their indexes after a VACUUM. The ceiling of the
+writer's own statements (`server_time.measure`: COPY into the staging the sink sends the line
+to, INSERT, COMMIT, timed one by one), then measures the partitions with their indexes after a
+VACUUM. The ceiling of the
 line is the JSON of the figures alone: the numbers a row must carry (id, time, account, counts
 and every figure, as the shortest round-tripping text), with no keys, no completeness, nothing
 else.
@@ -18,10 +19,9 @@ from dataclasses import dataclass
 import orjson
 import psycopg
 
-from bench import shapes
+from bench import server_time, shapes
 from bench.harness import fresh_database, scratch_postgres
-from bench.server_time import ServerTime, _measure
-from database.sink import STAGING
+from bench.server_time import ServerTime
 
 _ACCOUNTS = 60
 _ROWS_PER_DAY = 86_400 // 5
@@ -66,7 +66,9 @@ def measure(rows: int, books: tuple[int, ...] = shapes.BOOKS) -> list[LeanFigure
                 lines = shapes.snapshots(rows, _ACCOUNTS, underlyings=underlyings, version=version)
                 url = fresh_database(server, f"bench_lean_{underlyings}_{version}")
                 asyncio.run(shapes.prepare(url))
-                timed = asyncio.run(_measure(url, f"format {version}", STAGING, lines))
+                timed = asyncio.run(
+                    server_time.measure(url, server_time.sinks_staging(lines), lines)
+                )
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute("VACUUM ANALYZE portfolio_greeks")
                     row = conn.execute(

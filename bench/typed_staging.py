@@ -1,19 +1,20 @@
-"""Typed staging, measured against the sink's jsonb staging: is decoding a snapshot line in
-Python and sending typed rows by binary COPY cheaper, all told, than letting PostgreSQL parse
-the JSON? Three paths for the same snapshot lines:
+"""Ways into `portfolio_greeks`, side by side: how should PostgreSQL or Python parse a snapshot
+line, so that the two together spend the least? Five paths for the same snapshot lines:
 
 - before: each line as one jsonb value, COPY into the staging table, then every kind's
   `INSERT … SELECT … ON CONFLICT DO NOTHING` (the sink as it was: six of them find nothing);
-- now (`database/sink.py`): the same COPY, then only the statements of the kinds the batch holds;
+- jsonb staging, the kinds held only: the same COPY, then only the statements of the kinds the
+  batch holds (the sink after that, and still for the lines that are not format-3 snapshots
+  or explains);
+- now (`database/sink.py`): each line as `json` text (COPY only checks its syntax, no numeric
+  is built), then one `json_to_record` a line reading every field straight into its column's
+  type;
 - typed, measured and not applied: each line decoded in Python (`bench/typed_rows.py`), its
   columns sent as PostgreSQL's binary values by `copy.set_types` + `write_row` into a staging
   table of the table's own columns, then one `INSERT … SELECT … ON CONFLICT DO NOTHING`;
 - text rows, measured and not applied: each line cut into its columns by one regular expression
   (`bench/text_rows.py`, no JSON parser on either side), sent as COPY's text format into a
-  staging table of the columns, PostgreSQL parsing each value with its column's input function;
-- json staging, measured and not applied: each line as a `json` value (COPY only checks its
-  syntax, no numeric is built), then one `json_to_record` a line reading every field straight
-  into its column's type (no Python decoding: the server's cheaper parser, not the client's).
+  staging table of the columns, PostgreSQL parsing each value with its column's input function.
 Every path must store the same rows: the table's content (less `stored_at`) is compared.
 
 Per line, in one run on the same lines (format 3, batches of 160 over one connection, each path
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 import sys
 import threading
 import time
@@ -104,35 +104,10 @@ class _Path:
     statements: list[str]
 
 
-# The json staging path: the line kept as `json` text (toast target as the sink's), read once
-# per line by json_to_record into every column's type; only format-3 snapshot lines, as shaped.
-_JSON_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS bridge_json_staging (line json NOT NULL)"
-    " WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS"
-)
-_JSON_INSERT = """
-INSERT INTO portfolio_greeks (
-    id, ts, account, mode, format_version, currency, net_theta, net_vega, net_dollar_delta,
-    net_dollar_gamma, net_beta_delta, completeness, net_liquidation, unrealized_pnl, daily_pnl,
-    position_count, option_count, options_with_greeks, stalest_greek_age_s, underlying_symbols,
-    underlying_figures, underlying_counts, underlying_completeness, gateway_beta_delta,
-    gateway_beta_delta_benchmark_shares, underlyings)
-SELECT r.id, r.ts, r.account, r.mode, r.v, r.currency, r.net_theta, r.net_vega,
-    r.net_dollar_delta, r.net_dollar_gamma, r.net_beta_delta, r.completeness, r.net_liquidation,
-    r.unrealized_pnl, r.daily_pnl, r.position_count, r.option_count, r.options_with_greeks,
-    r.stalest_greek_age_s, r.underlying_symbols, r.underlying_figures, r.underlying_counts,
-    r.underlying_completeness, r.gateway_beta_delta, r.gateway_beta_delta_benchmark_shares, NULL
-FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
-    v smallint, id uuid, ts timestamptz, account text, mode text, currency text,
-    net_theta float8, net_vega float8, net_dollar_delta float8, net_dollar_gamma float8,
-    net_beta_delta float8, completeness jsonb, net_liquidation float8, unrealized_pnl float8,
-    daily_pnl float8, position_count integer, option_count integer, options_with_greeks integer,
-    stalest_greek_age_s float8, underlying_symbols text[], underlying_figures float8[],
-    underlying_counts integer[], underlying_completeness jsonb, gateway_beta_delta float8,
-    gateway_beta_delta_benchmark_shares float8)
-ON CONFLICT (account, ts) DO NOTHING
-"""
-_JSON_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # binary COPY, no flags
+def _json_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
+    """The sink's json staging: each line as `json` text with its kind."""
+    with conn.cursor().copy(sink.COPY_JSON) as copy:
+        copy.write(sink.json_copy_payload([("snapshot", line) for line in batch]))
 
 
 def _text_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
@@ -142,29 +117,17 @@ def _text_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
         copy.write(b"".join(row + b"\n" for row in rows if row is not None))
 
 
-def _json_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
-    """Each line as a `json` value: binary COPY's form of json is the text itself."""
-    parts = [_JSON_HEADER]
-    for line in batch:
-        body = line.removesuffix(b"\n")
-        parts += (struct.pack("!hi", 1, len(body)), body)
-    parts.append(struct.pack("!h", -1))
-    with conn.cursor().copy("COPY bridge_json_staging (line) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(b"".join(parts))
-
-
 def _paths() -> list[_Path]:
     before = _before_statements()
     return [
         _Path("before: jsonb staging, every kind's INSERT", sink.STAGING, _lines_copy, before),
-        _Path("**now: jsonb staging, the kinds held only**", sink.STAGING, _lines_copy,
-              before[:1]),
+        _Path("jsonb staging, the kinds held only", sink.STAGING, _lines_copy, before[:1]),
+        _Path("**now: json staging, one json_to_record**", sink.JSON_STAGING, _json_copy,
+              [sink.JSON_INSERT_SNAPSHOTS]),
         _Path("measured, not applied: typed rows by binary COPY", typed_rows.STAGING, _typed_copy,
               [typed_rows.INSERT]),
         _Path("measured, not applied: text rows cut by a regex", text_rows.STAGING, _text_copy,
               [text_rows.INSERT]),
-        _Path("measured, not applied: json staging, json_to_record", _JSON_STAGING, _json_copy,
-              [_JSON_INSERT]),
     ]  # fmt: skip
 
 
@@ -289,7 +252,7 @@ def measure(line_count: int, replay_rows: int, underlyings: int = shapes.BOOK) -
 def table(books: list[TypedFigures]) -> str:
     first = books[0]
     lines = [
-        f"### Typed staging against jsonb staging ({first.lines:,} format-3 lines a book,"
+        f"### Staging: json, jsonb, typed rows, text rows ({first.lines:,} format-3 lines a book,"
         f" {_BATCH_LINES} a batch; replay of {first.replay_rows:,})",
         "",
         "| book | path | COPY | INSERTs | COMMIT | wall µs/line | client CPU | server CPU"
@@ -307,19 +270,19 @@ def table(books: list[TypedFigures]) -> str:
                 f" | {rate / figures.replay_rows_s[0]:.2f} |"
             )
     for figures in books:
-        before, now, typed, text, json_path = figures.paths
-        now_rate, typed_rate, text_rate, json_rate = figures.replay_rows_s[1:]
+        before, held, now, typed, text = figures.paths
+        names = ("before", "held", "now", "typed", "text")
+        rates = dict(zip(names, figures.replay_rows_s, strict=True))
         lines.append(
-            f"\n{figures.underlyings} underlyings: typed rows save the server"
-            f" {now.server_cpu_us - typed.server_cpu_us:.0f} µs a line and cost the client"
-            f" {typed.client_cpu_us - now.client_cpu_us:.0f} more: {typed.cpu_us / now.cpu_us:.2f}"
-            f" x the CPU of now, replay at {typed_rate / now_rate:.2f} x now's rows/s."
-            f" Text rows: {text.cpu_us / now.cpu_us:.2f} x the CPU of now, replay at"
-            f" {text_rate / now_rate:.2f} x."
-            f" json staging: {json_path.cpu_us / now.cpu_us:.2f} x the CPU of now, replay at"
-            f" {json_rate / now_rate:.2f} x."
-            f" Skipping the kinds a batch does not hold: {now.cpu_us / before.cpu_us:.2f} x the"
-            f" CPU of before, replay at {now_rate / figures.replay_rows_s[0]:.2f} x."
+            f"\n{figures.underlyings} underlyings: json staging"
+            f" {now.cpu_us / held.cpu_us:.2f} x the CPU of jsonb staging (the kinds held only),"
+            f" {now.server_cpu_us / held.server_cpu_us:.2f} x the server's, replay at"
+            f" {rates['now'] / rates['held']:.2f} x its rows/s."
+            f" Typed rows: {typed.cpu_us / now.cpu_us:.2f} x the CPU of now, replay at"
+            f" {rates['typed'] / rates['now']:.2f} x; text rows: {text.cpu_us / now.cpu_us:.2f} x,"
+            f" replay at {rates['text'] / rates['now']:.2f} x."
+            f" Skipping the kinds a batch does not hold: {held.cpu_us / before.cpu_us:.2f} x the"
+            f" CPU of before, replay at {rates['held'] / rates['before']:.2f} x."
         )
     lines += [
         "",

@@ -463,9 +463,9 @@ class RecordSink:
         await answered(conn, conn.execute("BEGIN"))
         try:
             if routed.as_jsonb:
-                await answered(conn, _copy(conn, _COPY_JSONB, copy_payload(routed.as_jsonb)))
+                await answered(conn, _copy(conn, COPY_JSONB, copy_payload(routed.as_jsonb)))
             if routed.as_json:
-                await answered(conn, _copy(conn, _COPY_JSON, json_copy_payload(routed.as_json)))
+                await answered(conn, _copy(conn, COPY_JSON, json_copy_payload(routed.as_json)))
             stored = 0
             for kind, statement in _STATEMENTS:
                 runs = [statement] if routed.as_jsonb and routed.jsonb_may_hold(kind) else []
@@ -511,8 +511,8 @@ async def _prepare(conn: Connection) -> None:
     await conn.commit()
 
 
-_COPY_JSONB = "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
-_COPY_JSON = "COPY bridge_json_staging (kind, line) FROM STDIN (FORMAT BINARY)"
+COPY_JSONB = "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
+COPY_JSON = "COPY bridge_json_staging (kind, line) FROM STDIN (FORMAT BINARY)"
 
 
 async def _copy(conn: Connection, statement: str, payload: bytes) -> None:
@@ -521,6 +521,8 @@ async def _copy(conn: Connection, statement: str, payload: bytes) -> None:
 
 
 __all__ = [
+    "COPY_JSON",
+    "COPY_JSONB",
     "DatabaseError",
     "RecordSink",
     "StoreResult",
