@@ -127,8 +127,9 @@ def table(figures: list[LeanFigures]) -> str:
         "Each underlying holds 3 options and a share position, every figure known and complete"
         " (`bench/shapes.py`), values as the collector states them (format 3: money to the"
         " cent, share-equivalents to 9 significant digits; format 2: full precision). Server"
-        " time, in µs a line: COPY into staging (PostgreSQL parses the JSON into jsonb), INSERT"
-        " (fields and arrays out of it), COMMIT, of batches of 160 lines over one connection"
+        " time, in µs a line: COPY into the staging the sink sends the line to (format 3: json"
+        " text, its syntax checked; format 2: parsed into jsonb), INSERT (the fields and arrays"
+        " read out of it), COMMIT, of batches of 160 lines over one connection"
         " (`bench/server_time.py`); stored: the partitions and their indexes after VACUUM, per"
         " row. Figures alone: the row's numbers and names as one JSON array without keys, the"
         " least a JSON line can carry.",

@@ -7,7 +7,7 @@ tables by `INSERT … SELECT … ON CONFLICT … DO NOTHING` on each table's key
 key, account and tick; an event's id and time; migration 004), all in one transaction; each
 kind's statement runs only when the batch may hold that kind. PostgreSQL parses the JSON, so a
 bulk replay costs Python almost nothing per row (decoding in Python and sending typed rows was
-measured: more CPU in all at 2 and 10 underlyings, docs/benchmarks.md, "Typed staging").
+measured: more CPU in all, docs/benchmarks.md, "Staging: json, jsonb, typed rows, text rows").
 
 Two stagings, by what the server must parse. A format-3 snapshot or P&L explain line (the kinds
 written every tick) whose kind is told from its first bytes goes as `json` text, read once by

@@ -117,6 +117,8 @@ def _changed(line: bytes, **changes: Any) -> bytes:
 
 
 def test_the_trader_line_is_a_format_3_snapshot() -> None:
+    """The line the properties change is format 3 with partial completeness: the json way, and
+    its nested objects."""
     assert _body(_TRADER)["v"] == 3
     assert _body(_TRADER)["completeness"]
 
