@@ -155,6 +155,12 @@ def test_which_lines_the_json_staging_takes(line: bytes, kind: str | None) -> No
     assert json_kind(line) == kind
 
 
+# Each example stores a line twice on the real server (a few ms); the sink fixture is shared by
+# the examples, which leave no row behind.
+_ON_THE_SERVER = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 _FIGURE_KEYS = [*records.FIGURES, *records.ACCOUNT_VALUES, *records.GATEWAY_FIGURES]
 _COUNT_KEYS = ["position_count", "option_count", "options_with_greeks"]
 _figures = st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers()
@@ -198,11 +204,7 @@ def _snapshot_lines(draw: st.DrawFn) -> bytes:
     return _line(body)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(_ON_THE_SERVER, max_examples=150)
 @given(line=_snapshot_lines())
 @example(line=_changed(_TRADER, net_theta=-0.0))
 @example(line=_changed(_TRADER, underlying_figures=[[-0.0, 1.5], [None, -0.0e-3]]))
@@ -259,11 +261,7 @@ def _explain_lines(draw: st.DrawFn) -> bytes:
     return _line(body)
 
 
-@settings(
-    max_examples=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(_ON_THE_SERVER, max_examples=100)
 @given(line=_explain_lines())
 @example(line=_changed(_EXPLAIN, missing=None))
 @example(line=_changed(_EXPLAIN, underlying_rows=[[-0.0, 1, 2, 3, 4, 5]]))
