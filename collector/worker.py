@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -260,9 +261,12 @@ class Worker:
             return
         self._kills += 1
         self._forget(pool)
-        # Its manager thread joins the dead process before it ends: once this returns, the
+        # The pool's manager thread joins the dead process. `shutdown(wait=True)` cannot be
+        # relied on to wait for it: once any shutdown has run (`_forget`'s, or the job's
+        # done-callback's on the loop) the pool no longer holds the thread to join, and a
+        # second one returns at once. So wait for the pid itself to be reaped: then the
         # process is gone (not a zombie) and its memory freed before the new one starts.
-        await asyncio.to_thread(pool.shutdown, wait=True)
+        await _reaped(pid, timeout_s=_REAP_TIMEOUT_S)
         killed = WorkerKilled(
             f"the {self.name} ran past {self._kill_after_s:g} s: its worker process"
             f" (pid {pid}) was killed"
@@ -277,3 +281,23 @@ class Worker:
             if self.on_killed is not None:
                 self.on_killed(killed)
         raise killed
+
+
+# How long a killed process may take to be reaped by its pool before the worker goes on anyway
+# (logged): SIGKILL cannot be caught, so only a machine stalled for that long gets near it.
+_REAP_TIMEOUT_S = 10.0
+_REAP_POLL_S = 0.01
+
+
+async def _reaped(pid: int, *, timeout_s: float) -> None:
+    """Return once no process has `pid` (a zombie still has it), or after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline:
+            log.error("killed worker process not reaped", extra=logs.fields(pid=pid))
+            return
+        await asyncio.sleep(_REAP_POLL_S)

@@ -32,6 +32,18 @@ def _spool(supervisor: Supervisor) -> SpoolAppender:
     return appender
 
 
+def _seen(supervisor: Supervisor, url: str, awaited: str) -> str:
+    """What a wait that timed out saw: rows stored, each program's state, the pipeline's last
+    log lines (the tests' folders are removed after the run)."""
+    tails = {
+        program: supervisor.log(program).splitlines()[-12:] for program in ("writer", "replayer")
+    }
+    return (
+        f"{awaited}; {len(stored_ids(url))} stored; states {supervisor.states()};"
+        f" last log lines {json.dumps(tails, indent=1)}"
+    )
+
+
 def _restarted(supervisor: Supervisor, program: str, old_pid: int) -> Callable[[], bool]:
     def check() -> bool:
         return supervisor.states()[program][0] == "RUNNING" and supervisor.pid(program) != old_pid
@@ -62,7 +74,11 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     spool.append(lines[:100], now_us=0)
     # The first rows wait for every program's start and the writer's start-up breaker (or the
     # buffer and a replay): 30 s was twice too short on a machine running two suites at once.
-    wait_until(lambda: len(stored_ids(url)) == 100, what="the first 100 rows", timeout_s=90)
+    wait_until(
+        lambda: len(stored_ids(url)) == 100,
+        what=lambda: _seen(supervisor, url, "the first 100 rows"),
+        timeout_s=90,
+    )
 
     for victim in ("writer", "replayer"):
         before = {name: supervisor.pid(name) for name in PIPELINE}
