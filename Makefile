@@ -24,12 +24,24 @@ lock: $(STAMP)
 		pyproject.toml -o requirements.lock
 
 ## run: install, start supervisord on the local profile (embedded PostgreSQL, simulator), return
+# supervisord daemonizes: its first process returns before the daemon has written its pid file
+# or opened its socket, so `make run` waits for both (bounded by START_TIMEOUT_S), and a
+# `make stop` right after finds what it must stop.
+START_TIMEOUT_S ?= 60
 run: $(STAMP)
 	@mkdir -p var/run var/log
 	@if [ -S var/run/supervisor.sock ] && $(BIN)/supervisorctl -c supervisord.conf pid >/dev/null 2>&1; then \
 		echo "supervisord is already running"; \
 	else \
-		$(BIN)/supervisord -c supervisord.conf; \
+		$(BIN)/supervisord -c supervisord.conf || exit 1; \
+		waited=0; \
+		until [ -s $(SUPERVISORD_PID) ] && $(BIN)/supervisorctl -c supervisord.conf pid >/dev/null 2>&1; do \
+			if [ $$waited -ge $$(( $(START_TIMEOUT_S) * 10 )) ]; then \
+				echo "supervisord did not answer within $(START_TIMEOUT_S) s: see var/log/supervisord.log" >&2; \
+				exit 1; \
+			fi; \
+			sleep 0.1; waited=$$((waited + 1)); \
+		done; \
 	fi
 	@echo "Started. See the programs with:  $(BIN)/supervisorctl status"
 	@echo "Health on one screen:            $(BIN)/bridge-status"
