@@ -24,6 +24,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PIPELINE = ("postgres", "writer", "replayer")
 
 
+def _no_gateway(supervisor: Supervisor) -> None:
+    """Point the collector at a gateway that never answers: it runs (and can be stopped) but
+    spools no snapshot, so the rows stored are the test's own, however long the start takes (a
+    tick against the simulator before the test stopped the collector made 102 rows of 100)."""
+    supervisor.environ["IB_PORT"] = str(free_port())
+    supervisor.environ["IB_PORTAL_URL"] = f"https://127.0.0.1:{free_port()}/v1/api"
+
+
 def _spool(supervisor: Supervisor) -> SpoolAppender:
     """Play the collector: stop the real one (it holds the spool's lock) and append directly."""
     assert "collector: stopped" in supervisor.ctl("stop", "collector").stdout
@@ -61,6 +69,7 @@ def test_local_profile_survives_kill_9_of_each_process_and_stores_everything_onc
     # Lines spooled while the writer's breaker is still open from the database's start-up are
     # buffered: a short replay period brings them in quickly.
     supervisor.environ["BRIDGE_REPLAY_INTERVAL_S"] = "1"
+    _no_gateway(supervisor)
     supervisor.start()
     supervisor.wait_running(*PIPELINE)
     url_file = supervisor.root / "var/database_url"
@@ -107,6 +116,7 @@ def test_external_database_url_skips_the_embedded_server(
 ) -> None:
     """With DATABASE_URL set, `postgres` exits 0 and stays down; the writer uses that URL."""
     supervisor.environ["DATABASE_URL"] = database_url
+    _no_gateway(supervisor)
     supervisor.start()
     supervisor.wait_running("writer", "replayer")
     wait_until(lambda: supervisor.states()["postgres"][0] == "EXITED", what="postgres EXITED")
@@ -123,10 +133,8 @@ def test_external_database_url_skips_the_embedded_server(
 
 def test_schema_is_bootstrapped_at_start_before_any_record(supervisor: Supervisor) -> None:
     """An operator can query the tables as soon as the bridge is up, even with nothing spooled."""
-    # A gateway that never answers: nothing is spooled, however long the schema takes to show on
-    # a loaded machine (against the simulator, the collector's first tick could be stored first).
-    supervisor.environ["IB_PORT"] = str(free_port())
-    supervisor.environ["IB_PORTAL_URL"] = f"https://127.0.0.1:{free_port()}/v1/api"
+    # Nothing is spooled, however long the schema takes to show on a loaded machine.
+    _no_gateway(supervisor)
     supervisor.start()
     supervisor.wait_running("postgres", "writer", "replayer")
     url_file = supervisor.root / "var/database_url"
