@@ -12,13 +12,13 @@ measured: more CPU in all, docs/benchmarks.md, "Staging: json, jsonb, typed rows
 Two stagings, by what the server must parse. A format-3 snapshot or P&L explain line (the kinds
 written every tick) whose kind is told from its first bytes goes as `json` text, read once by
 `json_to_record` straight into each column's type: COPY only checks its syntax, and no figure
-becomes a numeric on the way (a snapshot: 0.75 x the server's CPU a line at 10 underlyings,
-0.3 x at 50). Every other line goes as `jsonb`, each field read out of the parsed value. The
-two read a line's values alike except where `json_kind` sends the line to jsonb (a negative
-zero, which jsonb's numeric stores as +0; a JSON null for a jsonb column, which jsonb keeps as
-the JSON null); the one difference left is that json refuses an integer written as `1e2`, which
-jsonb reads as 100 (`records.encode` never writes one). A record delivered twice is stored
-once, whichever staging took it (tests/database/test_json_staging.py).
+becomes a numeric on the way (a snapshot: 0.83 x the server's CPU a line at 10 underlyings, 0.41
+x at 50, docs/benchmarks.md). Every other line goes as `jsonb`, each field read out of the
+parsed value. The two read a line's values alike except where `json_kind` sends the line to
+jsonb (a negative zero, which jsonb's numeric stores as +0; a JSON null for a jsonb column,
+which jsonb keeps as the JSON null); the one difference left is that json refuses an integer
+written as `1e2`, which jsonb reads as 100 (`records.encode` never writes one). A record
+delivered twice is stored once, whichever staging took it (tests/database/test_json_staging.py).
 
 If the server refuses a batch because of one record (a bad value, a program limit such as an
 index row too big), the batch is split in halves until the offending lines are isolated: they
