@@ -275,3 +275,28 @@ async def test_either_staging_stores_an_explain_line_the_same(
         reference = await _through_jsonb(conn, line, "pnl_explain")
         stored = await _through_sink(sink, conn, line, "pnl_explain")
     assert stored == reference, (json_kind(line), line)
+
+
+@pytest.mark.parametrize(
+    ("poison", "sqlstate"),
+    [
+        pytest.param({"ts": "2026-02-30T00:00:00+00:00"}, "22008", id="impossible-date-in-copy"),
+        pytest.param({"mode": "FIX"}, "23514", id="check-violation-in-insert"),
+        pytest.param({"position_count": 2**40}, "22003", id="count-past-integer"),
+    ],
+)
+async def test_a_poison_line_among_json_lines_is_rejected_alone(
+    sink: RecordSink, database_url: str, poison: dict[str, object], sqlstate: str
+) -> None:
+    """A bad format-3 line in a batch of them (the json staging's COPY or INSERT fails) is
+    isolated by the halving like any other, with the server's reason; the rest are stored."""
+    lines = [records.encode(builders.trader_snapshot(f"DU{n:04d}")) for n in range(9)]
+    bad = _changed(lines[4], **poison)
+    assert {json_kind(line) for line in [*lines, bad]} == {"snapshot"}
+    result = await sink.store([*lines[:4], bad, *lines[5:]])
+    assert result.stored == 8
+    assert [line for line, _ in result.rejected] == [bad]
+    assert result.rejected[0][1].startswith(sqlstate)
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM portfolio_greeks")).fetchone()
+    assert row == (8,)
