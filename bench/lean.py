@@ -5,10 +5,9 @@ format 3 (now).
 Each (book, format) stores the same ticks of 60 accounts into a fresh database through the
 writer's own statements (`server_time.measure`: COPY into the staging the sink sends the line
 to, INSERT, COMMIT, timed one by one), then measures the partitions with their indexes after a
-VACUUM. The ceiling of the
-line is the JSON of the figures alone: the numbers a row must carry (id, time, account, counts
-and every figure, as the shortest round-tripping text), with no keys, no completeness, nothing
-else.
+VACUUM. The ceiling of the line is the JSON of the figures alone: the numbers a row must carry
+(id, time, account, counts and every figure, as the shortest round-tripping text), with no keys,
+no completeness, nothing else.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from bench import shapes, text_rows, typed_rows
+from bench import server_time, shapes, text_rows, typed_rows
 from bench.harness import fresh_database, scratch_postgres
 from database import sink
 
@@ -106,8 +106,8 @@ class _Path:
 
 def _json_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
     """The sink's json staging: each line as `json` text with its kind."""
-    with conn.cursor().copy(sink.COPY_JSON) as copy:
-        copy.write(sink.json_copy_payload([("snapshot", line) for line in batch]))
+    with conn.cursor().copy(server_time.JSON.copy) as copy:
+        copy.write(server_time.JSON.payload(batch))
 
 
 def _text_copy(conn: psycopg.Connection[Any], batch: Sequence[bytes]) -> None:
@@ -122,8 +122,8 @@ def _paths() -> list[_Path]:
     return [
         _Path("before: jsonb staging, every kind's INSERT", sink.STAGING, _lines_copy, before),
         _Path("jsonb staging, the kinds held only", sink.STAGING, _lines_copy, before[:1]),
-        _Path("**now: json staging, one json_to_record**", sink.JSON_STAGING, _json_copy,
-              [sink.JSON_INSERT_SNAPSHOTS]),
+        _Path("**now: json staging, one json_to_record**", server_time.JSON.create, _json_copy,
+              [server_time.JSON.insert]),
         _Path("measured, not applied: typed rows by binary COPY", typed_rows.STAGING, _typed_copy,
               [typed_rows.INSERT]),
         _Path("measured, not applied: text rows cut by a regex", text_rows.STAGING, _text_copy,

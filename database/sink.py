@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import struct
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -62,9 +62,24 @@ CREATE TEMP TABLE IF NOT EXISTS bridge_staging (
 ) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS
 """
 
-# Format-3 snapshot lines as json text (see the module's docstring): `kind` is the line's, read
-# by the client from its first bytes. Lines up to a page stay uncompressed, as in the jsonb
-# staging: json_to_record reads each once.
+# The target of each kind's two statements (from the jsonb staging and from the json one): one
+# list of columns, which each statement's SELECT fills in this order.
+_INTO_SNAPSHOTS = """
+INSERT INTO portfolio_greeks (
+    id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
+    net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
+    unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
+    stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
+    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)"""
+_INTO_EXPLAINS = """
+INSERT INTO pnl_explain (
+    account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
+    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
+    position_conids, position_rows, position_missing, position_actual_missing)"""
+
+# Format-3 snapshot and explain lines as json text (see the module's docstring): `kind` is the
+# line's, read by the client from its first bytes. Lines up to a page stay uncompressed, as in
+# the jsonb staging: json_to_record reads each once.
 JSON_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS bridge_json_staging (
     kind text NOT NULL,
@@ -75,13 +90,9 @@ CREATE TEMP TABLE IF NOT EXISTS bridge_json_staging (
 # One json_to_record a line gives every column in its type (a format-3 line's fields are the
 # row's columns; what the line leaves out is NULL). As INSERT_SNAPSHOTS does for format 3: the
 # version, and NULL, not the column's default, for the `underlyings` of formats 1 and 2.
-JSON_INSERT_SNAPSHOTS = """
-INSERT INTO portfolio_greeks (
-    id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
-    net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
-    unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
-    stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
+JSON_INSERT_SNAPSHOTS = (
+    _INTO_SNAPSHOTS
+    + """
 SELECT r.id, r.ts, r.account, r.mode, 3, r.currency, r.net_delta, r.net_gamma, r.net_theta,
     r.net_vega, r.net_dollar_delta, r.net_dollar_gamma, r.net_beta_delta, r.completeness,
     r.net_liquidation, r.unrealized_pnl, r.daily_pnl, r.position_count, r.option_count,
@@ -99,6 +110,7 @@ FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
 WHERE kind = 'snapshot'
 ON CONFLICT (account, ts) DO NOTHING
 """
+)
 
 # Fields are extracted one by one rather than with jsonb_populate_record: measured ~10 % faster
 # on a backlog, and every cast names its column in the server's error message. Format 3's
@@ -107,13 +119,9 @@ ON CONFLICT (account, ts) DO NOTHING
 # line has none of format 2's keys (they are stored NULL) and format 2 has no account-level
 # net_delta or net_gamma; format 3 leaves out what is unknown (NULL) and writes completeness only
 # where it is not complete (migration 005). So one statement stores all three.
-INSERT_SNAPSHOTS = """
-INSERT INTO portfolio_greeks (
-    id, ts, account, mode, format_version, currency, net_delta, net_gamma, net_theta, net_vega,
-    net_dollar_delta, net_dollar_gamma, net_beta_delta, completeness, net_liquidation,
-    unrealized_pnl, daily_pnl, position_count, option_count, options_with_greeks,
-    stalest_greek_age_s, underlyings, underlying_symbols, underlying_figures, underlying_counts,
-    underlying_completeness, gateway_beta_delta, gateway_beta_delta_benchmark_shares)
+INSERT_SNAPSHOTS = (
+    _INTO_SNAPSHOTS
+    + """
 SELECT (line->>'id')::uuid, (line->>'ts')::timestamptz, line->>'account', line->>'mode',
     (line->>'v')::smallint, line->>'currency',
     (line->>'net_delta')::float8, (line->>'net_gamma')::float8, (line->>'net_theta')::float8,
@@ -132,6 +140,7 @@ FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
 WHERE line->>'kind' = 'snapshot'
 ON CONFLICT (account, ts) DO NOTHING
 """
+)
 
 # A scenario line's arrays (two of them of two dimensions) come from jsonb_to_record in one call;
 # the grids as float4 (migration 010), the worst P&Ls as float8.
@@ -227,11 +236,9 @@ SELECT count(DISTINCT (account, ts)) FROM stored
 # arrays in one call, like a format-3 snapshot's: migrations 005 and 015). The positions' missing
 # inputs and the reasons their own actual is unknown are stored only when a position has one
 # (NULL: none has), as most intervals have.
-INSERT_EXPLAINS = """
-INSERT INTO pnl_explain (
-    account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
-    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
-    position_conids, position_rows, position_missing, position_actual_missing)
+INSERT_EXPLAINS = (
+    _INTO_EXPLAINS
+    + """
 SELECT line->>'account', (line->>'ts')::timestamptz, (line->>'id')::uuid, line->>'mode',
     (line->>'start_ts')::timestamptz, line->>'currency', (line->>'actual_pnl')::float8,
     (line->>'explained_pnl')::float8, (line->>'delta_pnl')::float8,
@@ -249,13 +256,12 @@ FROM bridge_staging CROSS JOIN LATERAL jsonb_to_record(line) AS arrays(
 WHERE line->>'kind' = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
+)
 
 # The explain through the json staging, as INSERT_EXPLAINS reads it from jsonb.
-JSON_INSERT_EXPLAINS = """
-INSERT INTO pnl_explain (
-    account, ts, id, mode, start_ts, currency, actual_pnl, explained_pnl, delta_pnl, gamma_pnl,
-    theta_pnl, vega_pnl, linear_pnl, marks, missing, underlying_symbols, underlying_rows,
-    position_conids, position_rows, position_missing, position_actual_missing)
+JSON_INSERT_EXPLAINS = (
+    _INTO_EXPLAINS
+    + """
 SELECT r.account, r.ts, r.id, r.mode, r.start_ts, r.currency, r.actual_pnl, r.explained_pnl,
     r.delta_pnl, r.gamma_pnl, r.theta_pnl, r.vega_pnl, r.linear_pnl, r.marks,
     nullif(r.missing, '{}'::jsonb), r.underlying_symbols, r.underlying_rows, r.position_conids,
@@ -272,6 +278,7 @@ FROM bridge_json_staging CROSS JOIN LATERAL json_to_record(line) AS r(
 WHERE kind = 'pnl_explain'
 ON CONFLICT DO NOTHING
 """
+)
 
 # A line's version and kind as records.encode writes them, first: each kind's statement is a
 # round trip and a scan of the whole staging table, so one a batch cannot hold is not run
@@ -305,17 +312,28 @@ _STATEMENTS = (
 _JSON_STATEMENTS = {"snapshot": JSON_INSERT_SNAPSHOTS, "pnl_explain": JSON_INSERT_EXPLAINS}
 
 
+def _certain_kind(line: bytes) -> tuple[bytes, bytes] | None:
+    """The line's version and kind where records.encode writes them, when they can be read for
+    certain (see _KIND), else None: the line may hold any kind."""
+    found = _KIND.match(line)
+    if found is None or line.count(_KIND_KEY) != 1 or _ESCAPE in line:
+        return None
+    return found[1], found[2]
+
+
 def json_kind(line: bytes) -> str | None:
     """The kind of a line the json staging takes, or None: the line goes as jsonb. Only a
     format-3 line of a kind with a json statement, its kind read for certain, and nothing in it
     that json and jsonb read differently (the module's docstring)."""
-    found = _KIND.match(line)
+    return _json_kind(line, _certain_kind(line))
+
+
+def _json_kind(line: bytes, certain: tuple[bytes, bytes] | None) -> str | None:
+    if certain is None or certain[0] != b"3":
+        return None
+    kind = certain[1].decode()
     if (
-        found is None
-        or found[1] != b"3"
-        or (kind := found[2].decode()) not in _JSON_STATEMENTS
-        or line.count(_KIND_KEY) != 1
-        or _ESCAPE in line
+        kind not in _JSON_STATEMENTS
         or any(null in line for null in _JSONB_NULLS)
         or (b"-0" in line and _NEGATIVE_ZERO.search(line))
     ):
@@ -324,32 +342,36 @@ def json_kind(line: bytes) -> str | None:
 
 
 class _Routed:
-    """A batch's lines by staging, and the kinds each staging may hold (read from where
-    records.encode writes a line's kind)."""
+    """A batch's lines by staging, and the kinds each staging may hold."""
 
     def __init__(self, lines: Sequence[bytes]) -> None:
         self.as_json: list[tuple[str, bytes]] = []
         self.as_jsonb: list[bytes] = []
+        self._json_kinds: set[str] = set()
         self._jsonb_kinds: set[bytes] = set()
         self._jsonb_any = False
         for line in lines:
-            kind = json_kind(line)
+            certain = _certain_kind(line)
+            kind = _json_kind(line, certain)
             if kind is not None:
                 self.as_json.append((kind, line))
-                continue
-            self.as_jsonb.append(line)
-            found = _KIND.match(line)
-            if found is None or line.count(_KIND_KEY) != 1 or _ESCAPE in line:
-                self._jsonb_any = True
+                self._json_kinds.add(kind)
             else:
-                self._jsonb_kinds.add(found[2])
-        self._json_kinds = {kind for kind, _ in self.as_json}
+                self.as_jsonb.append(line)
+                if certain is None:
+                    self._jsonb_any = True
+                else:
+                    self._jsonb_kinds.add(certain[1])
 
-    def jsonb_may_hold(self, kind: str) -> bool:
-        return self._jsonb_any or kind.encode() in self._jsonb_kinds
-
-    def json_holds(self, kind: str) -> bool:
-        return kind in self._json_kinds
+    def statements(self) -> Iterator[str]:
+        """The statements the batch needs, in _STATEMENTS' order: each kind's jsonb statement
+        when the jsonb staging may hold that kind, then its json one when the json staging
+        does."""
+        for kind, statement in _STATEMENTS:
+            if self._jsonb_any or kind.encode() in self._jsonb_kinds:
+                yield statement
+            if kind in self._json_kinds:
+                yield _JSON_STATEMENTS[kind]
 
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
@@ -363,7 +385,7 @@ def copy_payload(lines: Sequence[bytes]) -> bytes:
     """The binary COPY stream of one jsonb column holding each line (its newline dropped)."""
     parts = [_COPY_HEADER]
     for line in lines:
-        body = line[:-1] if line.endswith(b"\n") else line
+        body = line.removesuffix(b"\n")
         parts.append(struct.pack("!hi", 1, len(body) + 1))
         parts.append(_JSONB_VERSION)
         parts.append(body)
@@ -376,7 +398,7 @@ def json_copy_payload(lines: Sequence[tuple[str, bytes]]) -> bytes:
     the text itself (newlines dropped)."""
     parts = [_COPY_HEADER]
     for kind, line in lines:
-        body = line[:-1] if line.endswith(b"\n") else line
+        body = line.removesuffix(b"\n")
         name = kind.encode()
         parts.append(struct.pack("!hi", 2, len(name)))
         parts.append(name)
@@ -467,13 +489,9 @@ class RecordSink:
             if routed.as_json:
                 await answered(conn, _copy(conn, COPY_JSON, json_copy_payload(routed.as_json)))
             stored = 0
-            for kind, statement in _STATEMENTS:
-                runs = [statement] if routed.as_jsonb and routed.jsonb_may_hold(kind) else []
-                if routed.json_holds(kind):
-                    runs.append(_JSON_STATEMENTS[kind])
-                for run in runs:
-                    cursor = await answered(conn, conn.execute(run))
-                    stored += await self._lines_stored(conn, cursor)
+            for statement in routed.statements():
+                cursor = await answered(conn, conn.execute(statement))
+                stored += await self._lines_stored(conn, cursor)
             await answered(conn, conn.execute("COMMIT"))
         except psycopg.Error:
             if not (conn.broken or conn.closed):

@@ -157,8 +157,10 @@ def kept(name: str, value: float | None) -> float | None:
     $10M up), share-equivalents to 9 significant digits; None stays None. Zero is +0.0: a
     negative zero (-$0.001 to the cent) says nothing more, and the writer sends a line holding
     one the slower way (database/sink.py)."""
-    if value is None or value == 0 or not math.isfinite(value):
-        return 0.0 if value == 0 else value
+    if value is None or not math.isfinite(value):
+        return value
+    if value == 0:
+        return 0.0
     digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
     if name not in _SHARE_EQUIVALENTS:
         digits = min(digits, _CENTS)

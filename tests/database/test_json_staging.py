@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from database.sink import (
+    COPY_JSONB,
     INSERT_EXPLAINS,
     INSERT_SNAPSHOTS,
     STAGING,
@@ -78,9 +79,7 @@ async def _through_jsonb(
     try:
         async with conn.transaction():
             await conn.execute(STAGING)
-            async with conn.cursor().copy(
-                "COPY bridge_staging (line) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
+            async with conn.cursor().copy(COPY_JSONB) as copy:
                 await copy.write(copy_payload([line]))
             await conn.execute(insert)
             rows = [text for (text,) in await (await conn.execute(rows_as_text)).fetchall()]
