@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
+    analyze,
     budget,
     capacity,
     collector,
@@ -42,7 +43,7 @@ def main() -> None:
         "--only",
         help="comma-separated benchmarks to run (lean, replay, latency, capacity, history,"
         " collector, jitter, scenarios, web, expiry, recompute, budget, explain-rollups,"
-        " explain-score, typed, floor);"
+        " explain-score, typed, floor, analyze);"
         " their sections replace the same sections of docs/benchmarks.md, the rest stays",
     )
     args = parser.parse_args()
@@ -176,6 +177,12 @@ def _typed_sections(quick: bool) -> list[str]:
     return [typed_staging.table([typed_staging.measure(lines, replay, book) for book in books])]
 
 
+def _analyze_sections(quick: bool) -> list[str]:
+    rows = 4_000 if quick else 40_000
+    books = (shapes.BOOK,) if quick else shapes.BOOKS
+    return [analyze.table([analyze.measure(rows, book) for book in books])]
+
+
 def _floor_sections(quick: bool) -> list[str]:
     return [row_floor.table(row_floor.measure(2_000 if quick else 20_000))]
 
@@ -197,6 +204,7 @@ _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {
     "explain-score": _explain_score_sections,
     "typed": _typed_sections,
     "floor": _floor_sections,
+    "analyze": _analyze_sections,
 }
 
 

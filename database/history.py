@@ -134,6 +134,7 @@ async def _create(conn: Connection, policy: Policy, partition: Partition, stray:
                 name, table, *bounds, storage
             )
         )
+        await _copy_statistics_targets(conn, partition)
         return
     default, column = sql.Identifier(f"{partition.table}_default"), sql.Identifier(policy.column)
     # A generated column (pnl_explain's residual) must be generated in the partition too, and
@@ -161,6 +162,24 @@ async def _create(conn: Connection, policy: Policy, partition: Partition, stray:
             table, name, *bounds
         )
     )
+    await _copy_statistics_targets(conn, partition)
+
+
+async def _copy_statistics_targets(conn: Connection, partition: Partition) -> None:
+    """Give the new partition its table's statistics target wherever the table sets one (no
+    statistics on the figure arrays: migration 016). PostgreSQL applies a table's target to the
+    partitions it has, not to one created later, and autoanalyze reads the partition's own."""
+    cursor = await conn.execute(
+        "SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = %s::regclass"
+        " AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0 ORDER BY attnum",
+        (partition.table,),
+    )
+    for column, target in await cursor.fetchall():
+        await conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS {}").format(
+                sql.Identifier(partition.name), sql.Identifier(column), sql.Literal(target)
+            )
+        )
 
 
 async def apply_partition_plan(
