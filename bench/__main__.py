@@ -32,6 +32,7 @@ from bench import (
     web,
 )
 from bench.harness import machine
+from bench.speed_probe import Speed
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -299,8 +300,8 @@ def _capacity_table(
         f" {figures.underlyings} underlyings, append to visible in another session)",
         "",
         "| rows/s | accounts at 5 s | p50 | p99 | max | goal p99 ≤ 100 ms |"
-        " p99 over one connection |",
-        "|---:|---:|---:|---:|---:|---|---:|",
+        " machine speed: median, slowest | p99 over one connection |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     single = {point.rows_s: point for point in (one_connection.points if one_connection else [])}
     for point in figures.points:
@@ -308,7 +309,7 @@ def _capacity_table(
         lines.append(
             f"| {point.rows_s:,} | {point.accounts:,} | {point.p50_ms:.1f} ms |"
             f" {point.p99_ms:.1f} ms | {point.max_ms:.1f} ms | {'yes' if point.holds else 'no'} |"
-            f" {'—' if other is None else f'{other.p99_ms:.1f} ms'} |"
+            f" {_speed(point.speed)} | {'—' if other is None else f'{other.p99_ms:.1f} ms'} |"
         )
 
     def verdict(best: capacity.RatePoint | None) -> str:
@@ -335,9 +336,17 @@ def _capacity_table(
         "can read the rows (commit included; `stored_at` is not used). The generator, the "
         "observer, the writer and PostgreSQL share the machine's cores; the table grows through"
         " the run. A curve stops after two rates in a row miss the goal (—: not measured)."
+        " Machine speed: a process of its own times a fixed piece of work every 0.25 s"
+        " (`bench/speed_probe.py`); the rate's median and slowest sample against the fastest of"
+        " the run (100 %: the machine at its best; the same work took up to twice as long on"
+        " this shared machine with nothing else running: docs/scaling.md)."
         f" Load average at the end: {load}.",
     ]
     return "\n".join(lines)
+
+
+def _speed(speed: Speed | None) -> str:
+    return "—" if speed is None else f"{speed.median:.0%}, {speed.slowest:.0%}"
 
 
 def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
@@ -353,7 +362,7 @@ def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
     for curve in sorted(curves, key=lambda c: (c.underlyings, c.version)):
         by_rate = {point.rows_s: point for point in curve.points}
         cells = " | ".join(
-            "—" if rate not in by_rate else f"{by_rate[rate].p99_ms:.0f} ms" for rate in rates
+            "—" if rate not in by_rate else _p99_and_speed(by_rate[rate]) for rate in rates
         )
         best = curve.best
         verdict = "none" if best is None else f"{best.rows_s:,} ({best.accounts:,} accounts)"
@@ -362,9 +371,15 @@ def _capacity_by_book_table(curves: list[capacity.CapacityFigures]) -> str:
         "",
         "The same writer and load as above, one curve per book (underlyings per account, every"
         " figure known) and format (2: the line before lean snapshots, measured in the same"
-        " run); a curve stops after two rates in a row miss the goal (—).",
+        " run); a curve stops after two rates in a row miss the goal (—). In brackets, the"
+        " machine's median speed while the rate ran, as above.",
     ]
     return "\n".join(lines)
+
+
+def _p99_and_speed(point: capacity.RatePoint) -> str:
+    speed = "" if point.speed is None else f" ({point.speed.median:.0%})"
+    return f"{point.p99_ms:.0f} ms{speed}"
 
 
 def _history_tables(figures: history.HistoryFigures) -> str:

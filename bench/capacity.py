@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import psycopg
 
 from bench import shapes
 from bench.harness import fresh_database, percentile, scratch_postgres
+from bench.speed_probe import Speed, SpeedProbe
 from shared import records
 from shared.spool import SpoolAppender
 
@@ -48,6 +49,7 @@ class RatePoint:
     p99_ms: float
     max_ms: float
     appends: int
+    speed: Speed | None = None  # the machine's own speed while this rate ran (bench/speed_probe)
 
     @property
     def accounts(self) -> int:
@@ -199,6 +201,8 @@ def capacity(
     """
     extra = dict(writer_environ or {})
     points = []
+    windows: list[tuple[float, float]] = []
+    speed_probe = SpeedProbe()
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_capacity")
         asyncio.run(shapes.prepare(url))
@@ -232,10 +236,13 @@ def capacity(
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             probe, tick = 1, 0
+            speed_probe.start()
             for rate in rates:
+                began = time.monotonic()
                 point, probe = _run_rate(
                     spool, observer, rate, seconds_per_rate, probe, tick, (underlyings, version)
                 )
+                windows.append((began, time.monotonic()))
                 tick += int(seconds_per_rate / 5) + 2
                 points.append(point)
                 failing = [p for p in points[-2:] if not p.holds]
@@ -251,11 +258,16 @@ def capacity(
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=60)
         finally:
+            speed_probe.stop()
             if observer is not None:
                 observer.stop()
             spool.close()
             writer.terminate()
             writer.wait(timeout=60)
+    points = [
+        replace(point, speed=speed_probe.speed(*window))
+        for point, window in zip(points, windows, strict=True)
+    ]
     return CapacityFigures(points, seconds_per_rate, os.getloadavg(), extra, underlyings, version)
 
 
