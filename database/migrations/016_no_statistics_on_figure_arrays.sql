@@ -3,7 +3,7 @@
 -- account and time. Yet ANALYZE computed element statistics for every value of every sampled
 -- row: 30,000 rows of a 10-underlying book hold 2.1 million figures. Autoanalyze runs on the
 -- day's partition while it grows, on one of the 2 cores the writer and its backends share, and
--- the writer's latency stretched while it did (docs/scaling.md, "Autoanalyze").
+-- the writer's latency stretched while it did (docs/scaling.md, "The writer at 8,000 rows/s").
 -- A partition created later takes the parent's targets (database/history.py `_create`).
 ALTER TABLE portfolio_greeks
     ALTER COLUMN underlyings SET STATISTICS 0,
