@@ -73,7 +73,7 @@ async def test_positions_stored_before_015_read_the_same_after_it(database_url: 
         await _store_before_015(conn)
         before = await (await conn.execute(ALL_POSITIONS)).fetchall()
         drill_down = await reads.explain_positions(conn, "DU0001", END)
-        assert await bootstrap(conn) == [15]
+        assert await bootstrap(conn, up_to=15) == [15]
         after = await (await conn.execute(ALL_POSITIONS)).fetchall()
         assert await reads.explain_positions(conn, "DU0001", END) == drill_down
         cursor = await conn.execute(
