@@ -4,8 +4,8 @@ Autoanalyze reads a sample of at most 30,000 rows of the partition (300 x the de
 statistics target) at most once a minute per table (autovacuum_naptime), on one of the cores
 the writer and its backends share. Before migration 016 it computed statistics for every
 column, the figure arrays' elements included: 30,000 rows of 10 underlyings hold 2.1 million
-figures. Measured on one partition of `_ROWS` format-3 rows (figures drawn afresh for every
-row: `shapes.snapshot`), for each book, with:
+figures. Measured on one partition of format-3 rows (40,000 in `make bench`, more than a sample
+takes; figures drawn afresh for every row: `shapes.snapshot`), for each book, with:
 - every column analysed (before 016);
 - ours: no statistics on the arrays and documents (016);
 - the ceiling: account and ts only, the columns rows are chosen by.
@@ -26,7 +26,6 @@ from bench import shapes
 from bench.harness import fresh_database, scratch_postgres
 from testkit.postgres import store_lines
 
-_ROWS = 40_000  # more than the 30,000 rows a sample takes
 _ACCOUNTS = 400
 _STORE_LINES = 1_000
 _REPEATS = 3

@@ -2,7 +2,7 @@
 
 On a shared machine the same work does not take the same time: a fixed loop took 126 to 249 ms
 within 15 s with nothing else running here (docs/scaling.md, "The writer at 8,000 rows/s").
-`python -m bench.speed_probe` times a fixed piece of work (a few ms) every 0.25 s, about 2 % of
+`python -m bench.speed_probe` times a fixed piece of work (a few ms) every 0.25 s, about 1 % of
 a core, and prints each as `<monotonic s> <ms>`; `SpeedProbe` reads them back and says how fast
 the machine ran during a window, against the fastest the probe saw in the whole run.
 """
