@@ -22,6 +22,7 @@ from bench import (
     explain_score,
     history,
     lean,
+    packed_floor,
     pipeline,
     recompute,
     row_floor,
@@ -185,7 +186,10 @@ def _analyze_sections(quick: bool) -> list[str]:
 
 
 def _floor_sections(quick: bool) -> list[str]:
-    return [row_floor.table(row_floor.measure(2_000 if quick else 20_000))]
+    rows = 2_000 if quick else 20_000
+    packed = {book: packed_floor.measure(rows // 5, book) for book in shapes.BOOKS}
+    packing = {book: packed_floor.encode_us(book) for book in shapes.BOOKS}
+    return [row_floor.table(row_floor.measure(rows)), packed_floor.table(packed, packing)]
 
 
 _BENCHMARKS: dict[str, Callable[[bool], list[str]]] = {

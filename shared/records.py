@@ -97,7 +97,7 @@ UNDERLYING_COUNTS: Final = ("position_count", "option_count", "options_with_gree
 # PostgreSQL spends parsing it.
 SIGNIFICANT_DIGITS: Final = 9
 _CENTS: Final = 2
-_SHARE_EQUIVALENTS: Final = frozenset(
+SHARE_EQUIVALENTS: Final = frozenset(
     {
         "net_beta_delta",
         "net_delta",
@@ -162,7 +162,7 @@ def kept(name: str, value: float | None) -> float | None:
     if value == 0:
         return 0.0
     digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
-    if name not in _SHARE_EQUIVALENTS:
+    if name not in SHARE_EQUIVALENTS:
         digits = min(digits, _CENTS)
     return float(round(value, digits)) + 0.0  # + 0.0 turns -0.0 into 0.0, and nothing else
 
