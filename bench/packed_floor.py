@@ -173,7 +173,7 @@ class Layout:
     name: str
     packed_bytes: float  # the packed value's average size in the tuple
     tuple_bytes: float
-    total_bytes: float  # heap and indexes per row
+    total_bytes: float  # heap, TOAST and indexes per row
 
     @property
     def mb_per_account_day(self) -> float:
