@@ -16,6 +16,15 @@ HALF_CENT = 0.005
 _SHARE_EQUIVALENTS = frozenset({"net_beta_delta", "net_delta", "net_gamma", "gateway_beta_delta"})
 
 
+def statement_error(name: str, value: float) -> float:
+    """How far stating figure `name` as `value` can have moved it from the figure computed:
+    half a cent of money (from $10M up, half a unit in its 9th significant digit), half a unit in
+    the 9th significant digit of a share-equivalent. A figure's `rounding_bound` is what the
+    gateway's rounding can move the computed figure by; the stored one is within both."""
+    relative = STATED_REL * abs(value)
+    return relative if name in _SHARE_EQUIVALENTS else max(HALF_CENT, relative)
+
+
 def stated(name: str, expected: float, *, rel: float = 1e-9, abs_: float = 0.0) -> Any:
     """`expected` as figure `name` of a snapshot can be stated: within `rel` (or `abs_`) of
     it, widened to the stated precision, never narrowed."""
