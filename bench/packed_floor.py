@@ -83,9 +83,7 @@ def packed_figure(name: str, value: float | None) -> bytes:
         return _NULL
     else:
         # The scale `records.kept` rounded it to (a zero: any scale).
-        scale = (
-            0 if value == 0 else records.SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
-        )
+        scale = 0 if value == 0 else records.stated_decimals(name, value)
         digits = _decimal(value, scale)
         if digits is not None:
             return bytes([scale + 64]) + _varint(_zigzag(digits))

@@ -161,10 +161,15 @@ def kept(name: str, value: float | None) -> float | None:
         return value
     if value == 0:
         return 0.0
+    # + 0.0 turns -0.0 into 0.0, and nothing else
+    return float(round(value, stated_decimals(name, value))) + 0.0
+
+
+def stated_decimals(name: str, value: float) -> int:
+    """The decimals `kept` states figure `name` to at `value` (finite, not 0): 9 significant
+    digits, at most the cent's 2 for money; below 0 for a figure of 10 digits or more."""
     digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(abs(value)))
-    if name not in SHARE_EQUIVALENTS:
-        digits = min(digits, _CENTS)
-    return float(round(value, digits)) + 0.0  # + 0.0 turns -0.0 into 0.0, and nothing else
+    return digits if name in SHARE_EQUIVALENTS else min(digits, _CENTS)
 
 
 def snapshot_id(account: str, tick_ts: datetime) -> uuid.UUID:
