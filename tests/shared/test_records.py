@@ -372,6 +372,23 @@ def test_a_snapshot_states_money_to_the_cent_and_shares_to_9_digits(
     assert records.kept(name, value) == stated
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "decimals"),
+    [
+        ("net_dollar_delta", -469_068.86, 2),  # money: the cent
+        ("net_theta", 0.0123456, 2),  # the cent, though 9 digits would give 10
+        ("net_liquidation", 12_345_678.987, 1),  # 8 digits before the point: 9 - 8
+        ("net_liquidation", 1.5e10, -2),  # 11 digits: to the hundred
+        ("net_delta", 724.89649, 6),  # share-equivalents: 9 digits, 3 before the point
+        ("net_gamma", 0.0123456789, 10),  # the first digit is the 2nd decimal
+        ("net_beta_delta", -2522.44969, 5),
+    ],
+)
+def test_the_decimals_a_figure_is_stated_to(name: str, value: float, decimals: int) -> None:
+    """`stated_decimals`: the rounding `kept` applies, worked by hand."""
+    assert records.stated_decimals(name, value) == decimals
+
+
 @pytest.mark.parametrize("value", [-0.001, -0.0049, -0.0])
 def test_a_figure_that_rounds_to_zero_is_stated_as_zero_not_negative_zero(value: float) -> None:
     """A theta of -$0.001 is stated as 0.0, never "-0.0": PostgreSQL's jsonb stores +0 either
