@@ -24,10 +24,8 @@ import psycopg
 
 from bench import shapes
 from bench.harness import fresh_database, scratch_postgres
-from testkit.postgres import store_lines
 
 _ACCOUNTS = 400
-_STORE_LINES = 1_000
 _REPEATS = 3
 _PARTITION = "portfolio_greeks_p20260302"  # shapes.BASE's day
 
@@ -67,9 +65,7 @@ def measure(rows: int, underlyings: int) -> AnalyzeCost:
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_analyze")
         asyncio.run(shapes.prepare(url))
-        for start in range(0, rows, _STORE_LINES):
-            batch = lines[start : start + _STORE_LINES]
-            assert asyncio.run(store_lines(url, batch)).stored == len(batch)
+        shapes.store(url, lines)
         with psycopg.connect(url, autocommit=True) as conn:
             skipped = _columns_without_statistics(conn)
             assert "underlying_figures" in skipped, "migration 016 no longer applies here"

@@ -35,10 +35,8 @@ from psycopg.types.json import Jsonb
 from bench import shapes
 from bench.harness import fresh_database, scratch_postgres
 from shared import records
-from testkit.postgres import store_lines
 
 _ACCOUNTS = 60
-_STORE_LINES = 1_000
 _ROWS_A_DAY = 17_280  # a snapshot every 5 s
 _ARRAYS = ("underlying_symbols", "underlying_figures", "underlying_counts")
 _COUNTS = ("position_count", "option_count", "options_with_greeks")
@@ -253,10 +251,7 @@ def measure(rows: int, underlyings: int = shapes.BOOK) -> list[Layout]:
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_packed_floor")
         asyncio.run(shapes.prepare(url))
-        for start in range(0, rows, _STORE_LINES):
-            chunk = lines[start : start + _STORE_LINES]
-            result = asyncio.run(store_lines(url, chunk))
-            assert result.stored == len(chunk), result
+        shapes.store(url, lines)
         with psycopg.connect(url, autocommit=True) as conn:
             columns = _columns(conn)
             stored = [

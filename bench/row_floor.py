@@ -21,10 +21,8 @@ import psycopg
 
 from bench import shapes
 from bench.harness import fresh_database, scratch_postgres
-from testkit.postgres import store_lines
 
 _ACCOUNTS = 60
-_STORE_LINES = 1_000  # a transaction of the sink at a time
 
 
 @dataclass
@@ -55,9 +53,7 @@ def measure(rows: int, underlyings: int = shapes.BOOK) -> RowFloor:
     with scratch_postgres() as server:
         url = fresh_database(server, "bench_row_floor")
         asyncio.run(shapes.prepare(url))
-        for start in range(0, rows, _STORE_LINES):
-            result = asyncio.run(store_lines(url, lines[start : start + _STORE_LINES]))
-            assert result.stored == len(lines[start : start + _STORE_LINES]), result
+        shapes.store(url, lines)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE portfolio_greeks")
             names = [

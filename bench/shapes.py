@@ -6,6 +6,7 @@ format 2 line is asked for (the line before lean snapshots, measured beside it).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import testkit.snapshots
 from database import history
 from database.schema import bootstrap
 from shared import records
+from testkit.postgres import store_lines
 
 BASE = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 # Underlyings per account of the books the benchmarks name; the capacity and replay tables use
@@ -137,3 +139,12 @@ async def prepare(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await bootstrap(conn)
         await history.apply_partition_plan(conn, history.Retention(), BASE)
+
+
+def store(url: str, lines: list[bytes], per_transaction: int = 1_000) -> None:
+    """`lines` stored through the writer's own sink, `per_transaction` lines a transaction;
+    every one of them stored, or the benchmark stops."""
+    for start in range(0, len(lines), per_transaction):
+        batch = lines[start : start + per_transaction]
+        result = asyncio.run(store_lines(url, batch))
+        assert result.stored == len(batch), result
